@@ -1,0 +1,3 @@
+"""kconsole: a terminal console for Jupyter kernels."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,222 @@
+"""Connection info: the five ports, address, transport and key of one kernel.
+
+Reads and writes Jupyter connection files (``kernel-<id>.json`` in the runtime dir,
+mode 0600) and picks free ports for a kernel about to start.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import paths
+from .protocol import DEFAULT_SIGNATURE_SCHEME, Session, new_key
+
+CHANNELS = ("shell", "iopub", "stdin", "control", "hb")
+LOCALHOST = "127.0.0.1"
+
+
+class ConnectionFileError(Exception):
+    """A connection file is missing, unreadable or malformed (message is user-facing)."""
+
+
+@dataclass
+class ConnectionInfo:
+    """Everything a client needs to reach a kernel's sockets."""
+
+    shell_port: int = 0
+    iopub_port: int = 0
+    stdin_port: int = 0
+    control_port: int = 0
+    hb_port: int = 0
+    ip: str = LOCALHOST
+    key: bytes = b""
+    transport: str = "tcp"
+    signature_scheme: str = DEFAULT_SIGNATURE_SCHEME
+    kernel_name: str = ""
+    #: Extra fields found in a file (curve keys, jupyter_client's extras), kept on rewrite.
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def port(self, channel: str) -> int:
+        return int(getattr(self, f"{channel}_port"))
+
+    def url(self, channel: str) -> str:
+        """The zmq endpoint of ``channel`` (``tcp://ip:port`` or ``ipc://ip-port``)."""
+        if self.transport == "ipc":
+            return f"ipc://{self.ip}-{self.port(channel)}"
+        ip = f"[{self.ip}]" if ":" in self.ip else self.ip
+        return f"{self.transport}://{ip}:{self.port(channel)}"
+
+    def session(self, **kw: Any) -> Session:
+        """A new Session signing with this connection's key and scheme."""
+        return Session(self.key, self.signature_scheme, **kw)
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = dict(self.extra)
+        d.update(
+            shell_port=self.shell_port,
+            iopub_port=self.iopub_port,
+            stdin_port=self.stdin_port,
+            control_port=self.control_port,
+            hb_port=self.hb_port,
+            ip=self.ip,
+            key=self.key.decode("ascii"),
+            transport=self.transport,
+            signature_scheme=self.signature_scheme,
+            kernel_name=self.kernel_name,
+        )
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], source: str = "connection info") -> ConnectionInfo:
+        """Validate and build; errors name ``source`` and the offending field."""
+        if not isinstance(d, dict):
+            raise ConnectionFileError(f"{source}: expected a JSON object")
+        known = {f"{c}_port" for c in CHANNELS} | {
+            "ip",
+            "key",
+            "transport",
+            "signature_scheme",
+            "kernel_name",
+        }
+        ports = {}
+        for ch in CHANNELS:
+            v = d.get(f"{ch}_port")
+            if isinstance(v, bool) or not isinstance(v, int) or not 0 < v < 65536:
+                raise ConnectionFileError(f"{source}: {ch}_port is missing or not a port ({v!r})")
+            ports[f"{ch}_port"] = v
+        transport = d.get("transport", "tcp")
+        if transport not in ("tcp", "ipc"):
+            raise ConnectionFileError(f"{source}: unknown transport {transport!r}")
+        key = d.get("key", "")
+        if not isinstance(key, str):
+            raise ConnectionFileError(f"{source}: key must be a string")
+        scheme = d.get("signature_scheme") or DEFAULT_SIGNATURE_SCHEME
+        return cls(
+            ip=str(d.get("ip") or LOCALHOST),
+            key=key.encode("ascii"),
+            transport=transport,
+            signature_scheme=scheme,
+            kernel_name=str(d.get("kernel_name") or ""),
+            extra={k: v for k, v in d.items() if k not in known},
+            **ports,
+        )
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str]) -> ConnectionInfo:
+        p = Path(path)
+        try:
+            text = p.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise ConnectionFileError(f"connection file not found: {p}") from None
+        except OSError as e:
+            raise ConnectionFileError(f"cannot read connection file {p}: {e.strerror}") from None
+        try:
+            data = json.loads(text)
+        except ValueError as e:
+            raise ConnectionFileError(f"connection file {p} is not valid JSON: {e}") from None
+        return cls.from_dict(data, source=str(p))
+
+    def write(self, path: str | os.PathLike[str]) -> Path:
+        """Write as a 0600 file (created fresh, so no other user can ever read the key)."""
+        p = Path(path)
+        p.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        try:
+            p.unlink()
+        except FileNotFoundError:
+            pass
+        fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(self.to_dict(), f, indent=1)
+        return p
+
+    @classmethod
+    def new(
+        cls, ip: str = LOCALHOST, transport: str = "tcp", kernel_name: str = ""
+    ) -> ConnectionInfo:
+        """Fresh connection info: a new key and free ports (ipc: free socket paths)."""
+        info = cls(ip=ip, transport=transport, key=new_key(), kernel_name=kernel_name)
+        info.assign_free_ports()
+        return info
+
+    def assign_free_ports(self) -> None:
+        """Pick five free ports. Racy by nature: the launcher retries on a clash."""
+        if self.transport == "ipc":
+            if self.ip in ("", LOCALHOST):
+                self.ip = str(paths.runtime_dir() / f"kernel-ipc-{uuid.uuid4().hex[:8]}")
+            port = 1
+            for ch in CHANNELS:
+                while os.path.exists(f"{self.ip}-{port}"):
+                    port += 1
+                setattr(self, f"{ch}_port", port)
+                port += 1
+            return
+        socks = []
+        try:
+            family = socket.AF_INET6 if ":" in self.ip else socket.AF_INET
+            for ch in CHANNELS:
+                s = socket.socket(family, socket.SOCK_STREAM)
+                s.bind((self.ip, 0))
+                socks.append(s)
+                setattr(self, f"{ch}_port", s.getsockname()[1])
+        finally:
+            for s in socks:
+                s.close()
+
+
+def new_connection_file_path() -> Path:
+    """A fresh ``kernel-<id>.json`` path in the runtime dir."""
+    return paths.runtime_dir() / f"kernel-{uuid.uuid4()}.json"
+
+
+def find_connection_file(name: str | None = None) -> Path:
+    """Resolve ``name`` as Jupyter does: a path, a file name (or id) in the runtime dir,
+    or, when omitted, the newest connection file there."""
+    rdir = paths.runtime_dir()
+    if name is None:
+        files = list_connection_files()
+        if not files:
+            raise ConnectionFileError(f"no running kernel: no connection file in {rdir}")
+        return files[0]
+    p = Path(name).expanduser()
+    if p.is_file():
+        return p
+    candidates = [rdir / name, rdir / f"{name}.json", rdir / f"kernel-{name}.json"]
+    for c in candidates:
+        if c.is_file():
+            return c
+    # A unique prefix of a kernel id, as `jupyter console --existing 1a2b` accepts.
+    matches = [f for f in list_connection_files() if f.name.startswith(f"kernel-{name}")]
+    if len(matches) == 1:
+        return matches[0]
+    if len(matches) > 1:
+        raise ConnectionFileError(f"{name!r} matches several connection files in {rdir}")
+    raise ConnectionFileError(f"connection file not found: {name} (looked in {rdir})")
+
+
+def list_connection_files() -> list[Path]:
+    """Connection files in the runtime dir, newest first."""
+    rdir = paths.runtime_dir()
+    try:
+        files = [p for p in rdir.glob("kernel-*.json") if p.is_file()]
+    except OSError:
+        return []
+    return sorted(files, key=lambda p: p.stat().st_mtime, reverse=True)
+
+
+def parse_ports(spec: str) -> dict[str, int]:
+    """Parse ``SHELL,IOPUB,STDIN,CONTROL,HB`` into port fields (ValueError on bad input)."""
+    parts = [p.strip() for p in spec.split(",")]
+    if len(parts) != 5:
+        raise ValueError(f"expected 5 ports SHELL,IOPUB,STDIN,CONTROL,HB, got {spec!r}")
+    ports = {}
+    for ch, p in zip(CHANNELS, parts, strict=True):
+        if not p.isdigit() or not 0 < int(p) < 65536:
+            raise ValueError(f"{ch} port {p!r} is not a port number")
+        ports[f"{ch}_port"] = int(p)
+    return ports

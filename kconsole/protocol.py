@@ -1,0 +1,331 @@
+"""The Jupyter messaging protocol (5.x), with no IO.
+
+Theory of this module
+---------------------
+Everything here is bytes in, objects out (and back): no sockets, no event loop, no
+threads. A :class:`Session` is one peer's view of the wire: it builds messages with
+headers stamped with its session id, serializes them to the multipart frame list
+``[ident..., DELIM, signature, header, parent_header, metadata, content, buffer...]``,
+and parses frame lists back, verifying the HMAC signature of the four dict frames.
+
+The rules it keeps:
+
+* Every message sent is signed when a key is set; every message received is checked
+  with :func:`hmac.compare_digest`, and an unsigned or replayed one is refused.
+* A signature is remembered only *after* it verified, so forged frames cannot push
+  genuine digests out of the replay history.
+* Each Session has its own digest history: two consumers sharing one would see each
+  other's messages as replays.
+* Buffers travel after the content frame and are not signed (as in jupyter_client).
+
+The same core serves the console client, the built-in kernel and the WebSocket
+transport (which frames messages differently but builds them here).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import getpass
+import hashlib
+import hmac
+import json
+import os
+import random
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+PROTOCOL_VERSION = "5.4"
+DELIM = b"<IDS|MSG>"
+DEFAULT_SIGNATURE_SCHEME = "hmac-sha256"
+#: How many verified signatures are remembered for replay detection (jupyter_client's).
+DIGEST_HISTORY_SIZE = 2**16
+
+
+class ProtocolError(Exception):
+    """Base class of every error raised while reading or writing messages."""
+
+
+class MalformedMessage(ProtocolError):
+    """The frames do not form a Jupyter message (no delimiter, too few frames, bad JSON)."""
+
+
+class UnsignedMessage(ProtocolError):
+    """A key is set but the message carries no signature."""
+
+
+class InvalidSignature(ProtocolError):
+    """The signature does not match the message: a wrong key, or a forged message."""
+
+
+class ReplayedMessage(ProtocolError):
+    """The signature was already seen: the message is a replay."""
+
+
+class UnknownSignatureScheme(ProtocolError):
+    """The signature scheme is not ``hmac-<hashlib algorithm>``."""
+
+
+def utcnow_iso() -> str:
+    """The current time as ISO 8601 UTC with a ``Z`` suffix, as headers carry it."""
+    now = _dt.datetime.now(_dt.timezone.utc)
+    return now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def new_id() -> str:
+    """A fresh message or session id (a uuid4 in hex)."""
+    return uuid.uuid4().hex
+
+
+def _json_default(obj: Any) -> Any:
+    # Headers that came from jupyter_client may hold datetimes; bytes are never valid
+    # JSON content, so fail loudly for anything else.
+    if isinstance(obj, (_dt.datetime, _dt.date)):
+        if isinstance(obj, _dt.datetime) and obj.tzinfo is None:
+            obj = obj.replace(tzinfo=_dt.timezone.utc)
+        return obj.isoformat().replace("+00:00", "Z")
+    raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
+
+
+_encoder = json.JSONEncoder(
+    ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=_json_default
+)
+
+
+def pack(obj: Any) -> bytes:
+    """Encode one dict frame: UTF-8 JSON, non-ASCII kept, NaN refused."""
+    return _encoder.encode(obj).encode("utf-8")
+
+
+def unpack(data: bytes) -> Any:
+    """Decode one dict frame."""
+    return json.loads(data)
+
+
+@dataclass
+class Message:
+    """One Jupyter message, as both sides see it."""
+
+    header: dict[str, Any]
+    parent_header: dict[str, Any] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    content: dict[str, Any] = field(default_factory=dict)
+    buffers: list[bytes] = field(default_factory=list)
+    #: zmq routing identities that preceded the delimiter (ROUTER side only).
+    identities: list[bytes] = field(default_factory=list)
+
+    @property
+    def msg_type(self) -> str:
+        return str(self.header.get("msg_type", ""))
+
+    @property
+    def msg_id(self) -> str:
+        return str(self.header.get("msg_id", ""))
+
+    @property
+    def parent_id(self) -> str | None:
+        """The msg_id of the request this message answers, or None."""
+        pid = self.parent_header.get("msg_id") if self.parent_header else None
+        return str(pid) if pid else None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The message as the dict shape jupyter_client and the WebSocket JSON use."""
+        return {
+            "header": self.header,
+            "msg_id": self.msg_id,
+            "msg_type": self.msg_type,
+            "parent_header": self.parent_header,
+            "metadata": self.metadata,
+            "content": self.content,
+            "buffers": list(self.buffers),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Message:
+        """Build a message from the dict shape (missing parts become empty)."""
+        header = d.get("header")
+        if not isinstance(header, dict) or "msg_type" not in header:
+            raise MalformedMessage("message has no header with a msg_type")
+        return cls(
+            header=header,
+            parent_header=d.get("parent_header") or {},
+            metadata=d.get("metadata") or {},
+            content=d.get("content") or {},
+            buffers=[bytes(b) for b in d.get("buffers") or []],
+        )
+
+
+class DigestHistory:
+    """A bounded set of seen signatures; when full, a random tenth is forgotten."""
+
+    def __init__(self, maxsize: int = DIGEST_HISTORY_SIZE) -> None:
+        self.maxsize = maxsize
+        self._seen: set[bytes] = set()
+
+    def __contains__(self, digest: object) -> bool:
+        return digest in self._seen
+
+    def __len__(self) -> int:
+        return len(self._seen)
+
+    def add(self, digest: bytes) -> None:
+        self._seen.add(digest)
+        if len(self._seen) > self.maxsize:
+            # Culling at random (as jupyter_client does) keeps the cost amortised O(1)
+            # and makes it impossible for a sender to predict which digests survive.
+            n = max(1, self.maxsize // 10)
+            for d in random.sample(sorted(self._seen), n):
+                self._seen.discard(d)
+
+
+def _digestmod(signature_scheme: str) -> Any:
+    if not signature_scheme.startswith("hmac-"):
+        raise UnknownSignatureScheme(
+            f"signature scheme {signature_scheme!r} is not hmac-<algorithm>"
+        )
+    name = signature_scheme[len("hmac-") :]
+    try:
+        hashlib.new(name)
+    except ValueError:
+        raise UnknownSignatureScheme(
+            f"signature scheme {signature_scheme!r}: {name!r} is not a hashlib algorithm"
+        ) from None
+    return getattr(hashlib, name, None) or (lambda data=b"": hashlib.new(name, data))
+
+
+class Session:
+    """One peer's signing identity: builds, serializes and verifies messages.
+
+    ``key`` empty means messages are neither signed nor checked (the protocol allows
+    it; kconsole never writes such a connection file).
+    """
+
+    def __init__(
+        self,
+        key: bytes | str = b"",
+        signature_scheme: str = DEFAULT_SIGNATURE_SCHEME,
+        session_id: str | None = None,
+        username: str | None = None,
+    ) -> None:
+        self.key = key.encode("ascii") if isinstance(key, str) else bytes(key)
+        self.signature_scheme = signature_scheme
+        self._digestmod = _digestmod(signature_scheme)
+        self._hmac = hmac.new(self.key, digestmod=self._digestmod) if self.key else None
+        self.session_id = session_id or new_id()
+        self.username = username or _default_username()
+        self.digest_history = DigestHistory()
+        self._counter = 0
+
+    # -- building -------------------------------------------------------------------
+
+    def header(self, msg_type: str, **extra: Any) -> dict[str, Any]:
+        """A fresh header for ``msg_type`` from this session."""
+        self._counter += 1
+        h = {
+            # session prefix + counter, as jupyter_client does: cheap and unique.
+            "msg_id": f"{self.session_id[:8]}-{self._counter}-{new_id()[:8]}",
+            "msg_type": msg_type,
+            "username": self.username,
+            "session": self.session_id,
+            "date": utcnow_iso(),
+            "version": PROTOCOL_VERSION,
+        }
+        h.update(extra)
+        return h
+
+    def msg(
+        self,
+        msg_type: str,
+        content: dict[str, Any] | None = None,
+        parent: Message | dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+        buffers: list[bytes] | None = None,
+    ) -> Message:
+        """Build a message; ``parent`` is the request it answers (or its header)."""
+        if isinstance(parent, Message):
+            parent_header = parent.header
+        else:
+            parent_header = parent or {}
+        return Message(
+            header=self.header(msg_type),
+            parent_header=dict(parent_header),
+            metadata=metadata or {},
+            content=content if content is not None else {},
+            buffers=list(buffers or []),
+        )
+
+    # -- signing --------------------------------------------------------------------
+
+    def sign(self, parts: list[bytes]) -> bytes:
+        """The lowercase hex HMAC of the four dict frames (empty when no key)."""
+        if self._hmac is None:
+            return b""
+        h = self._hmac.copy()
+        for p in parts:
+            h.update(p)
+        return h.hexdigest().encode("ascii")
+
+    # -- wire -----------------------------------------------------------------------
+
+    def serialize(self, msg: Message, identities: list[bytes] | None = None) -> list[bytes]:
+        """The frame list for ``msg``, with ``identities`` (or the message's own) first."""
+        parts = [
+            pack(msg.header),
+            pack(msg.parent_header),
+            pack(msg.metadata),
+            pack(msg.content),
+        ]
+        idents = msg.identities if identities is None else identities
+        return [*idents, DELIM, self.sign(parts), *parts, *msg.buffers]
+
+    def deserialize(self, frames: list[bytes]) -> Message:
+        """Parse and verify a frame list (identities included) into a Message."""
+        try:
+            idx = frames.index(DELIM)
+        except ValueError:
+            raise MalformedMessage("no <IDS|MSG> delimiter in the frames") from None
+        identities = [bytes(f) for f in frames[:idx]]
+        rest = frames[idx + 1 :]
+        if len(rest) < 5:
+            raise MalformedMessage(f"{len(rest)} frames after the delimiter, need at least 5")
+        signature = bytes(rest[0])
+        parts = [bytes(p) for p in rest[1:5]]
+        if self._hmac is not None:
+            if not signature:
+                raise UnsignedMessage("message is not signed")
+            if signature in self.digest_history:
+                raise ReplayedMessage("message signature was already seen (replay)")
+            if not hmac.compare_digest(signature, self.sign(parts)):
+                raise InvalidSignature("message signature does not match (wrong key?)")
+            self.digest_history.add(signature)
+        try:
+            header, parent_header, metadata, content = (unpack(p) for p in parts)
+        except (ValueError, UnicodeDecodeError) as e:
+            raise MalformedMessage(f"a message frame is not JSON: {e}") from None
+        if not isinstance(header, dict) or "msg_type" not in header:
+            raise MalformedMessage("message header has no msg_type")
+        return Message(
+            header=header,
+            parent_header=parent_header if isinstance(parent_header, dict) else {},
+            metadata=metadata if isinstance(metadata, dict) else {},
+            content=content if isinstance(content, dict) else {},
+            buffers=[bytes(b) for b in rest[5:]],
+            identities=identities,
+        )
+
+
+def _default_username() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no passwd entry in some containers
+        return os.environ.get("USER", "kconsole")
+
+
+def new_key() -> bytes:
+    """A fresh signing key, as jupyter_client makes them (a uuid4 string)."""
+    return str(uuid.uuid4()).encode("ascii")
+
+
+def topic(kernel_ident: str, msg_type: str) -> bytes:
+    """The IOPub topic frame ipykernel uses: ``kernel.<ident>.<msg_type>``."""
+    return f"kernel.{kernel_ident}.{msg_type}".encode()

@@ -1,0 +1,60 @@
+"""The seam between the kernel client and the wire.
+
+A :class:`Transport` moves whole :class:`~kconsole.protocol.Message` objects on the
+five channels. The client, the REPL and everything above know only this interface:
+zmq (:mod:`kconsole.zmq_transport`) and a Jupyter Server WebSocket implement it.
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import Literal
+
+from .protocol import Message
+
+Channel = Literal["shell", "control", "stdin", "iopub"]
+
+
+class TransportError(Exception):
+    """The transport failed (closed, unreachable); the message is user-facing."""
+
+
+class Transport(abc.ABC):
+    """Moves messages between a client and one kernel."""
+
+    #: Whether ``interrupt`` is handled by this transport itself (e.g. a REST call)
+    #: rather than by the client sending interrupt_request / signalling a process.
+    handles_interrupt: bool = False
+
+    @abc.abstractmethod
+    async def connect(self) -> None:
+        """Open the channels (iopub subscribed before anything is sent)."""
+
+    @abc.abstractmethod
+    async def send(self, channel: Channel, msg: Message) -> None:
+        """Sign (where the transport signs) and send ``msg`` on ``channel``."""
+
+    @abc.abstractmethod
+    async def recv(self) -> tuple[Channel, Message]:
+        """The next verified message from any channel.
+
+        Messages that fail verification are dropped (and counted in ``rejected``),
+        never returned. Raises :class:`TransportError` when the transport is closed.
+        """
+
+    @abc.abstractmethod
+    async def is_alive(self, timeout: float) -> bool:
+        """One liveness probe (heartbeat ping or equivalent) within ``timeout``."""
+
+    async def interrupt(self) -> None:
+        """Interrupt the kernel by transport means (only when ``handles_interrupt``)."""
+        raise NotImplementedError
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Close every channel; idempotent."""
+
+    #: Count of incoming messages dropped because they failed verification.
+    rejected: int = 0
+    #: The last verification failure, for error messages ("wrong key?").
+    last_rejection: str | None = None
