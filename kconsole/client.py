@@ -1,0 +1,436 @@
+"""An asyncio kernel client on top of any :class:`~kconsole.transport.Transport`.
+
+Theory of routing
+-----------------
+One dispatcher task reads every message the transport yields and routes it by its
+parent's msg_id:
+
+* shell/control replies resolve the request that is waiting for them;
+* stdin ``input_request`` is answered by the ``on_input`` callback of the execute
+  that caused it (or EOF when there is none);
+* IOPub messages whose parent is one of our pending requests go to that request's
+  ``on_output`` callback, in arrival order; its ``status: idle`` marks the end of its
+  output. Everything else on IOPub (other clients' work, output of background threads
+  after idle) goes to ``on_broadcast``.
+
+A request is finished when both its reply and its idle have arrived. The client never
+prints: the REPL decides what a user sees.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .protocol import Message, Session
+from .transport import Channel, Transport, TransportError
+
+OutputCallback = Callable[[Message], None]
+InputCallback = Callable[[str, bool], Awaitable[str]]
+#: How long to keep waiting for a request's ``idle`` once its reply came and IOPub has
+#: gone quiet: past it the kernel has most likely dropped the message (ipykernel's
+#: high-water mark), and waiting longer would hang the console.
+IDLE_GRACE = 3.0
+
+
+class KernelError(Exception):
+    """Base of the client's user-facing errors."""
+
+
+class KernelDied(KernelError):
+    """The kernel stopped answering (process exited, heartbeat lost)."""
+
+
+class KernelTimeout(KernelError):
+    """A request got no reply in time."""
+
+
+class EOFInput(Exception):
+    """Raised by an input callback to answer the kernel with EOF."""
+
+
+class NoReply(Exception):
+    """Raised by an input callback to send no input_reply (the kernel was interrupted)."""
+
+
+@dataclass
+class PendingRequest:
+    """A request sent to the kernel and what it is still waiting for."""
+
+    msg: Message
+    reply: asyncio.Future[Message]
+    idle: asyncio.Event = field(default_factory=asyncio.Event)
+    on_output: OutputCallback | None = None
+    on_input: InputCallback | None = None
+    #: Monotonic time of the last IOPub message for this request (idle grace period).
+    last_activity: float = 0.0
+    wants_idle: bool = True
+
+
+class KernelClient:
+    """Talks to one kernel through ``transport``; signs with ``session``."""
+
+    def __init__(self, transport: Transport, session: Session) -> None:
+        self.transport = transport
+        self.session = session
+        self._pending: dict[str, PendingRequest] = {}
+        self._dispatcher: asyncio.Task[None] | None = None
+        self._monitor: asyncio.Task[None] | None = None
+        self._input_tasks: set[asyncio.Task[None]] = set()
+        #: Output whose parent is not one of our requests (other clients, late output).
+        self.on_broadcast: OutputCallback | None = None
+        #: Called with a reason when the kernel is found dead.
+        self.on_dead: Callable[[str], None] | None = None
+        self.kernel_info: dict[str, Any] = {}
+        self.execution_state = "unknown"
+        self.dead = asyncio.Event()
+        self._alive = asyncio.Event()
+        self._alive.set()
+        self.dead_reason = ""
+        self._iopub_seen = asyncio.Event()
+        self._closed = False
+
+    # -- lifecycle ------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Connect the transport and start routing messages."""
+        await self.transport.connect()
+        self._dispatcher = asyncio.create_task(self._dispatch(), name="kconsole-dispatch")
+
+    async def close(self) -> None:
+        """Stop routing and close the transport; idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        for task in (self._monitor, self._dispatcher, *self._input_tasks):
+            if task is not None:
+                task.cancel()
+        for task in (self._monitor, self._dispatcher):
+            if task is not None:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        await self.transport.close()
+
+    def mark_dead(self, reason: str) -> None:
+        """Record that the kernel died; every waiting request fails with KernelDied."""
+        if self.dead.is_set():
+            return
+        self.dead_reason = reason
+        self.dead.set()
+        self._alive.clear()
+        self.execution_state = "dead"
+        for p in list(self._pending.values()):
+            if not p.reply.done():
+                p.reply.set_exception(KernelDied(reason))
+            p.idle.set()
+        if self.on_dead is not None:
+            self.on_dead(reason)
+
+    def revive(self) -> None:
+        """Forget an earlier death (after the kernel was restarted)."""
+        self.dead.clear()
+        self._alive.set()
+        self.dead_reason = ""
+        self.execution_state = "unknown"
+
+    def start_monitor(
+        self,
+        process_exit: Callable[[], Awaitable[str]] | None = None,
+        interval: float = 0.5,
+        timeout: float = 1.0,
+        misses: int = 2,
+    ) -> None:
+        """Watch the kernel: the heartbeat, and ``process_exit`` when the kernel is
+        local (a coroutine that returns a reason when the process ends)."""
+        self._monitor = asyncio.create_task(
+            self._watch(process_exit, interval, timeout, misses), name="kconsole-monitor"
+        )
+
+    async def _watch(
+        self,
+        process_exit: Callable[[], Awaitable[str]] | None,
+        interval: float,
+        timeout: float,
+        misses: int,
+    ) -> None:
+        async def heartbeat() -> str:
+            missed = 0
+            while True:
+                if self.dead.is_set():
+                    await self._wait_revived()
+                    missed = 0
+                if await self.transport.is_alive(timeout):
+                    missed = 0
+                    await asyncio.sleep(interval)  # a probe period, not a synchronisation
+                else:
+                    missed += 1
+                    if missed >= misses:
+                        self.mark_dead("the kernel stopped answering its heartbeat")
+                        missed = 0
+
+        async def process() -> None:
+            assert process_exit is not None
+            while True:
+                if self.dead.is_set():
+                    await self._wait_revived()
+                reason = await process_exit()
+                self.mark_dead(reason)
+
+        tasks = [asyncio.create_task(heartbeat())]
+        if process_exit is not None:
+            tasks.append(asyncio.create_task(process()))
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            for t in tasks:
+                t.cancel()
+
+    async def _wait_revived(self) -> None:
+        await self._alive.wait()
+
+    # -- dispatch -------------------------------------------------------------------
+
+    async def _dispatch(self) -> None:
+        loop = asyncio.get_running_loop()
+        pending = self._pending
+        while True:
+            try:
+                channel, msg = await self.transport.recv()
+            except TransportError as e:
+                self.mark_dead(str(e))
+                return
+            parent = msg.parent_id
+            req = pending.get(parent) if parent else None
+            if channel == "iopub":
+                self._iopub_seen.set()
+                if msg.msg_type == "status":
+                    state = msg.content.get("execution_state", "")
+                    self.execution_state = state
+                    if req is not None and state == "idle":
+                        req.idle.set()
+                    elif state in ("dead", "restarting") and self.on_broadcast is not None:
+                        # Injected by Jupyter Server: no parent of ours, but users must see it.
+                        self.on_broadcast(msg)
+                    continue
+                if req is not None:
+                    req.last_activity = loop.time()
+                    if req.on_output is not None:
+                        req.on_output(msg)
+                elif self.on_broadcast is not None:
+                    self.on_broadcast(msg)
+            elif channel == "stdin":
+                if msg.msg_type == "input_request":
+                    task = asyncio.create_task(self._answer_input(msg, req))
+                    self._input_tasks.add(task)
+                    task.add_done_callback(self._input_tasks.discard)
+            elif req is not None and not req.reply.done():
+                req.reply.set_result(msg)
+
+    async def _answer_input(self, msg: Message, req: PendingRequest | None) -> None:
+        prompt = str(msg.content.get("prompt", ""))
+        password = bool(msg.content.get("password", False))
+        value = "\x04"  # what ipykernel reads as EOF
+        if req is not None and req.on_input is not None:
+            try:
+                value = await req.on_input(prompt, password)
+            except EOFInput:
+                value = "\x04"
+            except NoReply:
+                return
+        reply = self.session.msg("input_reply", {"value": value}, parent=msg)
+        with contextlib.suppress(TransportError):
+            await self.transport.send("stdin", reply)
+
+    # -- requests -------------------------------------------------------------------
+
+    def _register(
+        self,
+        msg: Message,
+        on_output: OutputCallback | None = None,
+        on_input: InputCallback | None = None,
+        wants_idle: bool = True,
+    ) -> PendingRequest:
+        loop = asyncio.get_running_loop()
+        req = PendingRequest(
+            msg=msg,
+            reply=loop.create_future(),
+            on_output=on_output,
+            on_input=on_input,
+            last_activity=loop.time(),
+            wants_idle=wants_idle,
+        )
+        self._pending[msg.msg_id] = req
+        return req
+
+    async def _send(self, channel: Channel, msg: Message) -> None:
+        if self.dead.is_set():
+            raise KernelDied(self.dead_reason or "the kernel is dead")
+        await self.transport.send(channel, msg)
+
+    async def request(
+        self,
+        msg_type: str,
+        content: dict[str, Any] | None = None,
+        *,
+        channel: Channel = "shell",
+        timeout: float | None = None,
+    ) -> Message:
+        """Send a request and return its reply (idle is not awaited)."""
+        msg = self.session.msg(msg_type, content or {})
+        req = self._register(msg, wants_idle=False)
+        try:
+            await self._send(channel, msg)
+            return await self._await_reply(req, timeout)
+        finally:
+            self._pending.pop(msg.msg_id, None)
+
+    async def _await_reply(self, req: PendingRequest, timeout: float | None) -> Message:
+        dead = asyncio.ensure_future(self.dead.wait())
+        try:
+            done, _ = await asyncio.wait(
+                {req.reply, dead}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            dead.cancel()
+        if req.reply.done():
+            return req.reply.result()
+        if self.dead.is_set():
+            raise KernelDied(self.dead_reason)
+        raise KernelTimeout(f"no {req.msg.msg_type.replace('_request', '_reply')} in {timeout} s")
+
+    async def execute(
+        self,
+        code: str,
+        *,
+        silent: bool = False,
+        store_history: bool = True,
+        allow_stdin: bool = True,
+        stop_on_error: bool = True,
+        user_expressions: dict[str, str] | None = None,
+        on_output: OutputCallback | None = None,
+        on_input: InputCallback | None = None,
+        on_idle_lost: Callable[[], None] | None = None,
+    ) -> Message:
+        """Run ``code``; return the execute_reply once all of its output was routed.
+
+        ``on_output`` gets every IOPub output message of this execution in order;
+        ``on_input`` answers the kernel's input requests. Raises KernelDied.
+        """
+        msg = self.session.msg(
+            "execute_request",
+            {
+                "code": code,
+                "silent": silent,
+                "store_history": store_history,
+                "user_expressions": user_expressions or {},
+                "allow_stdin": allow_stdin,
+                "stop_on_error": stop_on_error,
+            },
+        )
+        req = self._register(msg, on_output=on_output, on_input=on_input)
+        try:
+            await self._send("shell", msg)
+            reply = await self._await_reply(req, None)
+            await self._await_idle(req, on_idle_lost)
+            return reply
+        finally:
+            self._pending.pop(msg.msg_id, None)
+
+    async def _await_idle(
+        self, req: PendingRequest, on_idle_lost: Callable[[], None] | None
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        while not req.idle.is_set():
+            # The grace period restarts with each IOPub message of this request, so a
+            # long flood still arriving is waited for, and a lost idle is not.
+            remaining = req.last_activity + IDLE_GRACE - loop.time()
+            if remaining <= 0:
+                if on_idle_lost is not None:
+                    on_idle_lost()
+                return
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(req.idle.wait(), remaining)
+        if self.dead.is_set():
+            raise KernelDied(self.dead_reason)
+
+    async def kernel_info_request(self, timeout: float | None = None) -> dict[str, Any]:
+        reply = await self.request("kernel_info_request", timeout=timeout)
+        self.kernel_info = reply.content
+        return reply.content
+
+    async def wait_for_ready(self, timeout: float = 30.0) -> dict[str, Any]:
+        """Wait until the kernel answers kernel_info and IOPub delivers to us.
+
+        Subscriptions propagate late, so a kernel_info reply alone does not mean IOPub
+        output will reach us: require an IOPub message soon after a reply, else ask
+        again (jupyter_client's rule). Raises KernelTimeout / KernelDied.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise KernelTimeout(await self._why_no_answer(timeout))
+            try:
+                info = await self.kernel_info_request(timeout=min(remaining, 2.0))
+            except KernelTimeout:
+                continue
+            if self._iopub_seen.is_set():
+                return info
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._iopub_seen.wait(), 0.2)
+                return info
+
+    async def _why_no_answer(self, timeout: float) -> str:
+        t = self.transport
+        if t.rejected:
+            return (
+                f"the kernel's messages fail signature verification ({t.last_rejection}): "
+                "the key or signature scheme is probably wrong"
+            )
+        if await t.is_alive(1.0):
+            return (
+                f"the kernel's heartbeat answers but it ignored our requests for {timeout:g} s: "
+                "the key or signature scheme is probably wrong, or it is stuck"
+            )
+        return f"no answer from the kernel in {timeout:g} s: is it running, are the ports right?"
+
+    async def complete(self, code: str, cursor_pos: int, timeout: float = 2.0) -> dict[str, Any]:
+        reply = await self.request(
+            "complete_request", {"code": code, "cursor_pos": cursor_pos}, timeout=timeout
+        )
+        return reply.content
+
+    async def inspect(
+        self, code: str, cursor_pos: int, detail_level: int = 0, timeout: float = 5.0
+    ) -> dict[str, Any]:
+        reply = await self.request(
+            "inspect_request",
+            {"code": code, "cursor_pos": cursor_pos, "detail_level": detail_level},
+            timeout=timeout,
+        )
+        return reply.content
+
+    async def is_complete(self, code: str, timeout: float = 1.0) -> dict[str, Any]:
+        reply = await self.request("is_complete_request", {"code": code}, timeout=timeout)
+        return reply.content
+
+    async def history(self, timeout: float = 5.0, **content: Any) -> list[Any]:
+        base = {"output": False, "raw": True, "hist_access_type": "tail", "n": 1000}
+        base.update(content)
+        reply = await self.request("history_request", base, timeout=timeout)
+        return list(reply.content.get("history", []))
+
+    async def interrupt_request(self, timeout: float = 5.0) -> Message:
+        """Ask the kernel to interrupt itself (message mode, on control)."""
+        return await self.request("interrupt_request", channel="control", timeout=timeout)
+
+    async def shutdown_request(self, restart: bool = False, timeout: float = 5.0) -> None:
+        """Ask the kernel to shut down (on control); a missing reply is not an error."""
+        with contextlib.suppress(KernelError, TransportError):
+            await self.request(
+                "shutdown_request", {"restart": restart}, channel="control", timeout=timeout
+            )

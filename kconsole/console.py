@@ -1,0 +1,200 @@
+"""One console's connection to one kernel: starting or attaching, interrupting,
+restarting and shutting down, whatever the transport.
+
+The REPL and script mode both drive a :class:`KernelConnection`; the CLI builds it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .client import KernelClient, KernelDied, KernelTimeout
+from .connection import ConnectionInfo
+from .protocol import Session
+from .transport import Transport
+
+if TYPE_CHECKING:
+    from .kernelspec import KernelSpec
+    from .launcher import KernelProcess
+
+
+class ConsoleError(Exception):
+    """A user-facing failure: printed as one line, exit status 1."""
+
+
+#: How many times a start is retried when a port was taken between picking and binding.
+PORT_CLASH_ATTEMPTS = 3
+
+
+@dataclass
+class KernelConnection:
+    """A kernel client plus what kconsole knows about how to control the kernel."""
+
+    client: KernelClient
+    #: The local process when kconsole started the kernel (None when attached).
+    process: KernelProcess | None = None
+    spec: KernelSpec | None = None
+    connection_file: Path | None = None
+    #: Shut the kernel down on exit (kconsole started it and was not told to keep it).
+    owns_kernel: bool = False
+    #: A description for the banner: "ipykernel 7.4 (python3)" etc.
+    label: str = ""
+
+    @property
+    def language_info(self) -> dict[str, Any]:
+        return dict(self.client.kernel_info.get("language_info") or {})
+
+    async def interrupt(self) -> str:
+        """Interrupt the running cell by the best means this kernel offers."""
+        transport = self.client.transport
+        if transport.handles_interrupt:
+            await transport.interrupt()
+            return "interrupt sent"
+        if self.process is not None and self.process.interrupt():
+            return "SIGINT sent to the kernel"
+        try:
+            await self.client.interrupt_request(timeout=3.0)
+        except KernelTimeout:
+            return "the kernel did not answer the interrupt request"
+        except KernelDied:
+            return "the kernel is dead"
+        return "interrupt requested"
+
+    @property
+    def can_restart(self) -> bool:
+        return self.process is not None or hasattr(self.client.transport, "restart")
+
+    async def restart(self, timeout: float = 60.0) -> None:
+        """Restart the kernel (same ports) and wait until it answers again."""
+        if self.process is not None:
+            proc = self.process
+            await proc.restart(request_shutdown=self._shutdown_request)
+            self.client.revive()
+            self.client.start_monitor(process_exit=self._process_exit)
+        elif hasattr(self.client.transport, "restart"):
+            await self.client.transport.restart()
+            self.client.revive()
+        else:
+            raise ConsoleError("cannot restart a kernel kconsole only attached to")
+        await self.client.wait_for_ready(timeout)
+
+    async def _shutdown_request(self) -> None:
+        if not self.client.dead.is_set():
+            await self.client.shutdown_request(timeout=3.0)
+
+    async def _process_exit(self) -> str:
+        assert self.process is not None
+        await self.process.wait_exit(None)
+        tail = self.process.stderr_tail(5).strip()
+        reason = f"the kernel process exited (status {self.process.returncode})"
+        if tail:
+            reason += ": " + tail.splitlines()[-1]
+        return reason
+
+    async def close(self, *, keep_kernel: bool | None = None) -> None:
+        """Leave: shut the kernel down if we own it (unless keep_kernel), close sockets."""
+        keep = (not self.owns_kernel) if keep_kernel is None else keep_kernel
+        try:
+            if self.process is not None and not keep:
+                await self.process.shutdown(request_shutdown=self._shutdown_request)
+            elif not keep and hasattr(self.client.transport, "delete_kernel"):
+                with contextlib.suppress(Exception):
+                    await self.client.transport.delete_kernel()
+        finally:
+            await self.client.close()
+
+
+async def connect_client(transport: Transport, session: Session, timeout: float) -> KernelClient:
+    """Start a client on ``transport`` and wait until the kernel is ready."""
+    client = KernelClient(transport, session)
+    await client.start()
+    try:
+        await client.wait_for_ready(timeout)
+    except BaseException:
+        await client.close()
+        raise
+    return client
+
+
+async def attach_zmq(
+    info: ConnectionInfo, timeout: float, connection_file: Path | None = None
+) -> KernelConnection:
+    """Attach to a running kernel over zmq (never shuts it down)."""
+    from .zmq_transport import ZMQTransport
+
+    session = info.session()
+    try:
+        client = await connect_client(ZMQTransport(info, session), session, timeout)
+    except KernelTimeout as e:
+        raise ConsoleError(f"cannot attach to the kernel: {e}") from None
+    client.start_monitor()
+    return KernelConnection(client=client, connection_file=connection_file, label=_label(client))
+
+
+async def start_local(
+    spec: KernelSpec, *, ip: str, transport: str, timeout: float, keep_kernel: bool
+) -> KernelConnection:
+    """Start a kernel from ``spec`` and attach to it, retrying on a port clash."""
+    from .launcher import KernelProcess, KernelStartError
+    from .zmq_transport import ZMQTransport
+
+    info = ConnectionInfo.new(ip=ip, transport=transport, kernel_name=spec.name)
+    proc = KernelProcess(spec, info)
+    for attempt in range(PORT_CLASH_ATTEMPTS):
+        try:
+            if attempt == 0:
+                proc.start()
+            else:
+                proc.restart_on_new_ports()
+        except KernelStartError as e:
+            raise ConsoleError(str(e)) from None
+        session = info.session()
+        client = KernelClient(ZMQTransport(info, session), session)
+        await client.start()
+        ready = asyncio.ensure_future(client.wait_for_ready(timeout))
+        exited = asyncio.ensure_future(proc.wait_exit(None))
+        await asyncio.wait({ready, exited}, return_when=asyncio.FIRST_COMPLETED)
+        exited.cancel()
+        if ready.done() and ready.exception() is None:
+            conn = KernelConnection(
+                client=client,
+                process=proc,
+                spec=spec,
+                connection_file=proc.connection_file,
+                owns_kernel=not keep_kernel,
+                label=_label(client, spec),
+            )
+            client.start_monitor(process_exit=conn._process_exit)
+            return conn
+        ready.cancel()
+        with contextlib.suppress(BaseException):
+            await ready
+        await client.close()
+        if ready.done() and not ready.cancelled() and isinstance(ready.exception(), KernelTimeout):
+            await proc.shutdown()
+            raise ConsoleError(f"kernel {spec.name!r} did not become ready: {ready.exception()}")
+        if not proc.died_of_port_clash():
+            tail = proc.stderr_tail(15).strip()
+            status = proc.returncode
+            proc.cleanup()
+            msg = f"kernel {spec.name!r} died during start (exit status {status})"
+            if tail:
+                msg += ":\n" + tail
+            raise ConsoleError(msg)
+    proc.cleanup()
+    raise ConsoleError(
+        f"kernel {spec.name!r} could not bind its ports after {PORT_CLASH_ATTEMPTS} tries"
+    )
+
+
+def _label(client: KernelClient, spec: KernelSpec | None = None) -> str:
+    info = client.kernel_info
+    impl = info.get("implementation") or "kernel"
+    ver = info.get("implementation_version") or ""
+    lang = (info.get("language_info") or {}).get("name", "")
+    name = spec.display_name if spec is not None else lang
+    return f"{impl} {ver}".strip() + (f" ({name})" if name else "")

@@ -1,0 +1,130 @@
+"""Script mode: code piped on stdin, output to stdout, no screen handling.
+
+Lines are grouped into cells the way the Python REPL groups piped input: a line is
+added to the current cell until the kernel's is_complete says the cell is complete
+(or invalid, so the kernel reports the error); an ``input()`` in a cell is answered
+by the next line of stdin after that cell, and EOF answers as EOF. The exit status is
+1 when any cell raised, so ``kconsole start < script.py`` works in a shell pipeline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from typing import TextIO
+
+from .client import EOFInput, KernelDied, KernelTimeout
+from .console import KernelConnection
+from .output import OutputPrinter
+from .protocol import Message
+
+
+class LineReader:
+    """Reads stdin one line at a time without blocking the event loop."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.eof = False
+
+    async def readline(self) -> str | None:
+        if self.eof:
+            return None
+        loop = asyncio.get_running_loop()
+        line = await loop.run_in_executor(None, self.stream.readline)
+        if not line:
+            self.eof = True
+            return None
+        return line
+
+
+class ScriptRunner:
+    """Runs piped code cell by cell; ``run()`` returns the exit status."""
+
+    def __init__(
+        self,
+        conn: KernelConnection,
+        printer: OutputPrinter,
+        stdin: TextIO | None = None,
+        stderr: TextIO | None = None,
+    ) -> None:
+        self.conn = conn
+        self.printer = printer
+        self.reader = LineReader(stdin or sys.stdin)
+        self.stderr = stderr or sys.stderr
+        self.failed = False
+        conn.client.on_broadcast = self._broadcast
+
+    def _broadcast(self, msg: Message) -> None:
+        # Output of background threads after idle still belongs on stdout, in order.
+        if msg.msg_type == "status":
+            state = msg.content.get("execution_state")
+            self.printer.note(f"[kernel {state}]")
+        elif msg.msg_type != "execute_input":
+            self.printer.handle(msg, own=True)
+
+    async def _answer_input(self, prompt: str, password: bool) -> str:
+        self.printer.stream.write(prompt)
+        self.printer.flush()
+        line = await self.reader.readline()
+        if line is None:
+            raise EOFInput
+        if prompt:
+            # Piped input is not echoed (as in the Python REPL); end the prompt's line
+            # so the cell's next output does not run into it.
+            self.printer.stream.write("\n")
+        return line.rstrip("\n")
+
+    async def _cell_status(self, code: str) -> str:
+        try:
+            reply = await self.conn.client.is_complete(code, timeout=2.0)
+        except KernelTimeout:
+            return "unknown"
+        return str(reply.get("status", "unknown"))
+
+    async def next_cell(self) -> str | None:
+        """Read lines until they form a cell; None at EOF with nothing pending."""
+        lines: list[str] = []
+        while True:
+            line = await self.reader.readline()
+            if line is None:
+                return "".join(lines) if "".join(lines).strip() else None
+            if not lines and not line.strip():
+                continue  # blank lines between cells
+            lines.append(line)
+            code = "".join(lines)
+            if lines[-1].strip() == "" and len(lines) > 1:
+                return code  # a blank line always closes a block, as in the REPL
+            status = await self._cell_status(code)
+            if status in ("complete", "invalid"):
+                return code
+            if status == "unknown" and not line.rstrip("\n").endswith("\\"):
+                return code
+
+    async def run(self) -> int:
+        client = self.conn.client
+        while True:
+            code = await self.next_cell()
+            if code is None:
+                break
+            try:
+                reply = await client.execute(
+                    code,
+                    on_output=self.printer.handle,
+                    on_input=self._answer_input,
+                    on_idle_lost=lambda: self.printer.note(
+                        "[kconsole: the kernel's idle status never came; output may be lost]"
+                    ),
+                )
+            except KernelDied as e:
+                self.printer.flush()
+                print(f"kconsole: kernel died: {e}", file=self.stderr)
+                return 1
+            finally:
+                self.printer.flush()
+            status = reply.content.get("status")
+            if status == "error":
+                self.failed = True
+            payload = reply.content.get("payload") or []
+            if any(p.get("source") == "ask_exit" for p in payload):
+                break
+        return 1 if self.failed else 0
