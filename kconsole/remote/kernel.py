@@ -1,0 +1,80 @@
+"""One kernel on a Jupyter Server, as ``kconsole start/attach --server`` use it.
+
+Who owns the kernel decides what closing does: a kernel this console started is
+shut down on exit (unless the user asked to keep it); one it attached to is left
+running for whoever else uses it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ..protocol import Session
+from .rest import RemoteError, RemoteKernelModel, ServerClient
+from .websocket import TransportEvent, WebSocketTransport
+
+
+@dataclass
+class ServerKernel:
+    """A kernel on a server plus the transport to it (not yet connected)."""
+
+    server: ServerClient
+    kernel_id: str
+    kernel_name: str
+    #: True when this console started the kernel (and so may shut it down).
+    started: bool
+    transport: WebSocketTransport
+
+    def session(self) -> Session:
+        """The Session to build a KernelClient with (no key: the server signs)."""
+        return self.transport.session()
+
+    async def close(self, keep_kernel: bool = False) -> None:
+        """Close the transport; shut the kernel down if we started it and may."""
+        await self.transport.close()
+        if self.started and not keep_kernel:
+            try:
+                await self.server.delete_kernel(self.kernel_id)
+            except RemoteError as e:
+                if e.status != 404:  # already gone is what we wanted
+                    raise
+
+
+async def open_server_kernel(
+    url: str,
+    token: str | None = None,
+    *,
+    kernel_name: str | None = None,
+    kernel_id: str | None = None,
+    insecure: bool = False,
+    force_json: bool = False,
+    on_event: Callable[[TransportEvent], None] | None = None,
+) -> ServerKernel:
+    """Start a kernel (``kernel_name``, or the server's default) or find ``kernel_id``.
+
+    The id may be a unique prefix of a running kernel's id, as ``kconsole kernels``
+    shows them. Raises :class:`RemoteError` with a one-line message.
+    """
+    server = ServerClient(url, token, insecure=insecure)
+    if kernel_id is not None:
+        model = await _find_kernel(server, kernel_id)
+        started = False
+    else:
+        model = await server.start_kernel(kernel_name)
+        started = True
+    transport = WebSocketTransport(server, model.id, force_json=force_json, on_event=on_event)
+    return ServerKernel(server, model.id, model.name, started, transport)
+
+
+async def _find_kernel(server: ServerClient, kernel_id: str) -> RemoteKernelModel:
+    kernels = await server.list_kernels()
+    exact = [k for k in kernels if k.id == kernel_id]
+    if exact:
+        return exact[0]
+    matches = [k for k in kernels if k.id.startswith(kernel_id)]
+    if len(matches) == 1:
+        return matches[0]
+    if len(matches) > 1:
+        raise RemoteError(f"{kernel_id!r} matches {len(matches)} kernels on the server", 404)
+    raise RemoteError(f"no kernel with id {kernel_id} on the server", 404)

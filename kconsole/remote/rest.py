@@ -1,0 +1,426 @@
+"""A small REST client for Jupyter Server's kernel API (also Enterprise/Kernel Gateway).
+
+Stdlib only (``urllib`` run in a worker thread), so ``kconsole kernels --server``
+needs no extra package. Every failure becomes one :class:`RemoteError` whose message
+is a single line fit to show the user as it is: the CLI prints ``str(e)`` and exits.
+
+The token is sent as ``Authorization: token <t>``, never in the URL, and never
+appears in an error message or a ``repr``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import json
+import os
+import ssl
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..transport import TransportError
+
+#: Seconds one REST call may take. Starting a kernel is the slow one: the server
+#: answers POST /api/kernels only once the kernel process is up.
+DEFAULT_TIMEOUT = 60.0
+
+#: Path segments of the browser UIs that people paste along with the server URL
+#: (``http://host:8888/lab?token=...``): dropped to get the server's base URL.
+_UI_SEGMENTS = ("lab", "tree", "notebooks", "nbclassic")
+
+
+class RemoteError(TransportError):
+    """A Jupyter Server request failed; ``str(e)`` is one line for the user.
+
+    A :class:`~kconsole.transport.TransportError`, so a client that handles transport
+    failures (an interrupt through REST, say) handles these too.
+    """
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        #: The HTTP status when the server answered, else None.
+        self.status = status
+
+
+@dataclass(frozen=True)
+class RemoteKernelModel:
+    """One running kernel as ``GET /api/kernels`` describes it."""
+
+    id: str
+    name: str
+    execution_state: str = "unknown"
+    connections: int = 0
+    last_activity: str = ""
+
+    @classmethod
+    def from_json(cls, d: Any) -> RemoteKernelModel:
+        if not isinstance(d, dict) or not isinstance(d.get("id"), str):
+            raise RemoteError("the server sent a kernel model without an id")
+        return cls(
+            id=d["id"],
+            name=str(d.get("name") or ""),
+            execution_state=str(d.get("execution_state") or "unknown"),
+            connections=int(d.get("connections") or 0),
+            last_activity=str(d.get("last_activity") or ""),
+        )
+
+
+@dataclass(frozen=True)
+class RemoteKernelSpec:
+    """One kernelspec the server offers (``GET /api/kernelspecs``)."""
+
+    name: str
+    display_name: str = ""
+    language: str = ""
+
+
+@dataclass(frozen=True)
+class RemoteKernelSpecs:
+    """The server's kernelspecs and the name of its default one."""
+
+    default: str
+    specs: list[RemoteKernelSpec] = field(default_factory=list)
+
+    @property
+    def names(self) -> list[str]:
+        return [s.name for s in self.specs]
+
+
+def split_server_url(url: str) -> tuple[str, str | None]:
+    """Normalise a pasted server URL: ``(base_url_with_trailing_slash, token_or_None)``.
+
+    Accepts what ``jupyter server`` prints (``http://127.0.0.1:8888/lab?token=abc``):
+    the token is taken out of the query and a trailing UI segment is dropped, while a
+    base path (JupyterHub's ``/user/name/``) is kept. A bare ``host:port`` gets
+    ``http://``.
+    """
+    url = url.strip()
+    if "://" not in url:
+        url = "http://" + url
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        raise RemoteError(f"server URL must be http:// or https://, not {parts.scheme}://")
+    if not parts.hostname:
+        raise RemoteError(f"server URL {url!r} has no host name")
+    token = urllib.parse.parse_qs(parts.query).get("token", [None])[0]
+    segments = [s for s in parts.path.split("/") if s]
+    if segments and segments[-1] in _UI_SEGMENTS:
+        segments.pop()
+    path = "/" + "".join(s + "/" for s in segments)
+    return urllib.parse.urlunsplit((parts.scheme, parts.netloc, path, "", "")), token
+
+
+def resolve_token(
+    url: str,
+    option: str | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    prompt: Callable[[str], str] | None = getpass.getpass,
+    interactive: bool | None = None,
+) -> str:
+    """The token to use for ``url``: the option, else a ``?token=`` in the URL, else
+    ``$JUPYTER_TOKEN``, else asked for with ``prompt`` (getpass: not echoed).
+
+    Only asks when ``interactive`` (default: stdin is a terminal); otherwise, and
+    when the user just presses Enter, the token is empty (servers started with
+    ``--ServerApp.token=''`` need none). The token is never logged.
+    """
+    if option:
+        return option
+    _, from_url = split_server_url(url)
+    if from_url:
+        return from_url
+    env = os.environ if environ is None else environ
+    if env.get("JUPYTER_TOKEN"):
+        return env["JUPYTER_TOKEN"]
+    if interactive is None:
+        interactive = sys.stdin is not None and sys.stdin.isatty()
+    if prompt is None or not interactive:
+        return ""
+    base, _ = split_server_url(url)
+    try:
+        return prompt(f"Token for {base}: ").strip()
+    except (EOFError, KeyboardInterrupt):
+        raise RemoteError("no token given") from None
+
+
+class ServerClient:
+    """The kernel REST API of one Jupyter Server.
+
+    Every public method is a coroutine; the blocking ``urllib`` call runs in a
+    worker thread so the event loop (and a REPL on it) stays responsive.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        token: str | None = None,
+        insecure: bool = False,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> None:
+        self.base_url, url_token = split_server_url(url)
+        self._token = token if token is not None else (url_token or "")
+        self.insecure = insecure
+        self.timeout = timeout
+        self._ssl: ssl.SSLContext | None = None
+        if self.base_url.startswith("https:"):
+            # System certificates; insecure skips verification for a self-signed
+            # server the user chose to trust.
+            ctx = ssl.create_default_context()
+            if insecure:
+                ctx.check_hostname = False
+                ctx.verify_mode = ssl.CERT_NONE
+            self._ssl = ctx
+        # Proxies from the environment apply (as for any other HTTP client), except
+        # that urllib's own no_proxy handling decides for loopback.
+        handlers: list[Any] = [urllib.request.HTTPSHandler(context=self._ssl)] if self._ssl else []
+        self._opener = urllib.request.build_opener(*handlers)
+
+    def __repr__(self) -> str:
+        # Never the token.
+        return f"ServerClient({self.base_url!r})"
+
+    # -- what the WebSocket transport needs ----------------------------------------------
+
+    @property
+    def auth_headers(self) -> dict[str, str]:
+        """The headers that authenticate a request (empty without a token)."""
+        return {"Authorization": f"token {self._token}"} if self._token else {}
+
+    @property
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """The TLS context for ``https`` servers (None for plain ``http``)."""
+        return self._ssl
+
+    def ws_url(self, path: str) -> str:
+        """The ``ws://``/``wss://`` URL of ``path`` (relative to the base URL)."""
+        http = urllib.parse.urljoin(self.base_url, path)
+        return "ws" + http[len("http") :]
+
+    # -- the API -------------------------------------------------------------------------
+
+    async def status(self) -> dict[str, Any]:
+        """``GET /api/status``: whether the server answers and accepts the token."""
+        return dict(await self._json("GET", "api/status"))
+
+    async def list_kernelspecs(self) -> RemoteKernelSpecs:
+        """The kernelspecs the server can start."""
+        d = await self._json("GET", "api/kernelspecs")
+        specs = []
+        for name, entry in sorted((d.get("kernelspecs") or {}).items()):
+            spec = (entry or {}).get("spec") or {}
+            specs.append(
+                RemoteKernelSpec(
+                    name=name,
+                    display_name=str(spec.get("display_name") or name),
+                    language=str(spec.get("language") or ""),
+                )
+            )
+        return RemoteKernelSpecs(default=str(d.get("default") or ""), specs=specs)
+
+    async def list_kernels(self) -> list[RemoteKernelModel]:
+        """The kernels running on the server."""
+        d = await self._json("GET", "api/kernels")
+        if not isinstance(d, list):
+            raise RemoteError("the server's kernel list is not a JSON list")
+        return [RemoteKernelModel.from_json(k) for k in d]
+
+    async def start_kernel(self, name: str | None = None) -> RemoteKernelModel:
+        """Start a kernel (the server's default kernelspec when ``name`` is None)."""
+        body = {"name": name} if name else {}
+        try:
+            d = await self._json("POST", "api/kernels", body, expect=(201,))
+        except RemoteError as e:
+            # jupyter_server answers an unknown name with a bare 500; say what it means.
+            if name and e.status in (400, 404, 500):
+                try:
+                    specs = await self.list_kernelspecs()
+                except RemoteError:
+                    raise e from None
+                if name not in specs.names:
+                    available = ", ".join(specs.names) or "none"
+                    raise RemoteError(
+                        f"the server has no kernelspec named {name!r} (available: {available})",
+                        e.status,
+                    ) from None
+            raise
+        return RemoteKernelModel.from_json(d)
+
+    async def get_kernel(self, kernel_id: str) -> RemoteKernelModel:
+        """The model of one kernel; RemoteError (status 404) when there is none."""
+        return RemoteKernelModel.from_json(
+            await self._json("GET", self._kernel_path(kernel_id), kernel_id=kernel_id)
+        )
+
+    async def delete_kernel(self, kernel_id: str) -> None:
+        """Shut a kernel down and forget it."""
+        await self._json("DELETE", self._kernel_path(kernel_id), expect=(204,), kernel_id=kernel_id)
+
+    async def interrupt_kernel(self, kernel_id: str) -> None:
+        """Interrupt the kernel (the server signals it or sends interrupt_request)."""
+        await self._json(
+            "POST",
+            self._kernel_path(kernel_id, "interrupt"),
+            {},
+            expect=(204,),
+            kernel_id=kernel_id,
+        )
+
+    async def restart_kernel(self, kernel_id: str) -> RemoteKernelModel:
+        """Restart the kernel in place (same id); returns its new model."""
+        return RemoteKernelModel.from_json(
+            await self._json(
+                "POST", self._kernel_path(kernel_id, "restart"), {}, kernel_id=kernel_id
+            )
+        )
+
+    # -- plumbing ------------------------------------------------------------------------
+
+    @staticmethod
+    def _kernel_path(kernel_id: str, action: str | None = None) -> str:
+        path = "api/kernels/" + urllib.parse.quote(kernel_id, safe="")
+        return f"{path}/{action}" if action else path
+
+    async def _json(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        expect: tuple[int, ...] = (200,),
+        kernel_id: str | None = None,
+        timeout: float | None = None,
+    ) -> Any:
+        return await asyncio.to_thread(
+            self.request_sync,
+            method,
+            path,
+            body,
+            expect=expect,
+            kernel_id=kernel_id,
+            timeout=timeout,
+        )
+
+    def request_sync(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        expect: tuple[int, ...] = (200,),
+        kernel_id: str | None = None,
+        timeout: float | None = None,
+    ) -> Any:
+        """One blocking request; the decoded JSON answer (None when empty).
+
+        Public for callers with no event loop (and for the benchmark); the
+        coroutine methods above are the API.
+        """
+        url = urllib.parse.urljoin(self.base_url, path)
+        data = None if body is None else json.dumps(body).encode("utf-8")
+        headers = {"Accept": "application/json", **self.auth_headers}
+        if data is not None:
+            headers["Content-Type"] = "application/json"
+        req = urllib.request.Request(url, data=data, headers=headers, method=method)
+        try:
+            with self._opener.open(req, timeout=timeout or self.timeout) as resp:
+                status = resp.status
+                raw = resp.read()
+                ctype = resp.headers.get("Content-Type", "")
+        except urllib.error.HTTPError as e:
+            raise self._http_error(e, method, path, kernel_id) from None
+        except urllib.error.URLError as e:
+            raise RemoteError(self._unreachable(e.reason)) from None
+        except TimeoutError:
+            raise RemoteError(
+                f"the Jupyter server at {self.base_url} did not answer within "
+                f"{timeout or self.timeout:g} s"
+            ) from None
+        except (ConnectionError, OSError) as e:
+            raise RemoteError(self._unreachable(e)) from None
+        if status not in expect:
+            raise RemoteError(f"{method} /{path}: unexpected HTTP {status}", status)
+        if not raw:
+            return None
+        if "json" not in ctype:
+            raise RemoteError(
+                f"{self.base_url} does not look like a Jupyter server "
+                f"(got {ctype or 'no content type'} for /{path})",
+                status,
+            )
+        try:
+            return json.loads(raw)
+        except ValueError:
+            raise RemoteError(f"{method} /{path}: the server's answer is not JSON") from None
+
+    def _unreachable(self, reason: object) -> str:
+        if isinstance(reason, ssl.SSLCertVerificationError):
+            return (
+                f"the TLS certificate of {self.base_url} is not trusted "
+                f"({reason.verify_message}); --insecure skips the check"
+            )
+        if isinstance(reason, OSError) and reason.strerror:
+            why = reason.strerror
+        else:
+            why = str(reason) or type(reason).__name__
+        return f"cannot reach the Jupyter server at {self.base_url}: {why}"
+
+    def _http_error(
+        self, e: urllib.error.HTTPError, method: str, path: str, kernel_id: str | None
+    ) -> RemoteError:
+        status = e.code
+        if status in (401, 403):
+            what = "refused the token" if self._token else "requires a token"
+            return RemoteError(f"server {what} (HTTP {status})", status)
+        if status == 404 and kernel_id is not None:
+            return RemoteError(f"no kernel with id {kernel_id} on the server", status)
+        if status == 404:
+            return RemoteError(
+                f"{self.base_url} has no /{path} (HTTP 404): is it a Jupyter server?", status
+            )
+        detail = _error_detail(e)
+        tail = f": {detail}" if detail else ""
+        return RemoteError(f"{method} /{path} failed (HTTP {status}){tail}", status)
+
+
+def _error_detail(e: urllib.error.HTTPError) -> str:
+    """The server's one-line reason from a JSON error body ({message, reason})."""
+    try:
+        d = json.loads(e.read() or b"{}")
+    except (ValueError, OSError):
+        return ""
+    if not isinstance(d, dict):
+        return ""
+    text = str(d.get("message") or d.get("reason") or "")
+    return text.strip().splitlines()[0] if text.strip() else ""
+
+
+# -- text for `kconsole kernels --server` ---------------------------------------------------
+
+
+def format_kernels(kernels: list[RemoteKernelModel]) -> str:
+    """A table of server kernels, one per line (no trailing newline)."""
+    if not kernels:
+        return "no kernels running on the server"
+    rows = [("ID", "NAME", "STATE", "CONN", "LAST ACTIVITY")]
+    for k in kernels:
+        rows.append((k.id, k.name, k.execution_state, str(k.connections), k.last_activity or "-"))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)) + "  " + r[-1] for r in rows
+    )
+
+
+async def server_kernels_text(url: str, token: str | None = None, insecure: bool = False) -> str:
+    """What ``kconsole kernels --server URL`` prints: the kernels table."""
+    return format_kernels(await ServerClient(url, token, insecure).list_kernels())
+
+
+def list_server_kernels_text(url: str, token: str | None = None, insecure: bool = False) -> str:
+    """Blocking form of :func:`server_kernels_text` for a CLI with no event loop."""
+    return asyncio.run(server_kernels_text(url, token, insecure))

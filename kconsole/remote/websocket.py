@@ -1,0 +1,357 @@
+"""A :class:`~kconsole.transport.Transport` over a Jupyter Server kernel WebSocket.
+
+Theory of this module
+---------------------
+One WebSocket (``/api/kernels/{id}/channels?session_id=S``) carries the shell,
+control, stdin and iopub channels; the server owns the zmq sockets, signs what it
+forwards and verifies what the kernel sends, so the client's
+:class:`~kconsole.protocol.Session` has no key (see :meth:`WebSocketTransport.session`).
+
+The rules it keeps:
+
+* The framing is the one the server *negotiated*, never the one we offered: we
+  offer ``v1.kernel.websocket.jupyter.org`` (unless ``force_json``) and read
+  ``subprotocol`` back after the handshake.
+* One reader task owns the socket's receiving side and feeds an unbounded queue:
+  ``recv`` never touches the socket, and a slow consumer never stalls the
+  websockets keepalive (pongs are only read while frames are being read).
+* The session id is fixed for the transport's life. jupyter_server keys its
+  per-client message buffer on ``kernel_id:session_id``: when the last WebSocket of
+  a kernel drops it buffers the kernel's messages and replays them to the next
+  connection with the same session id. So a dropped connection is reopened with the
+  same id and no output or reply is lost.
+* A drop is reported through ``on_event`` (one line each: lost, back, gave up);
+  ``recv`` and ``send`` wait through a reconnect and raise
+  :class:`~kconsole.transport.TransportError` only once it has failed for good.
+
+``websockets`` is imported on first connect, so importing this module (and
+``kconsole`` as a whole) costs nothing for local kernels.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import urllib.parse
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from ..protocol import MalformedMessage, Message, Session, new_id
+from ..transport import Channel, Transport, TransportError
+from .framing import V1_SUBPROTOCOL, WS_CHANNELS, decode_json, decode_v1, encode_json, encode_v1
+from .rest import RemoteError, ServerClient
+
+if TYPE_CHECKING:
+    from websockets.asyncio.client import ClientConnection
+
+EventKind = Literal["disconnected", "reconnected", "reconnect_failed"]
+
+
+@dataclass(frozen=True)
+class TransportEvent:
+    """Something about the connection a console should tell the user, in one line."""
+
+    kind: EventKind
+    message: str
+
+
+#: Delays between reconnect attempts: quick at first (a blip), then every few seconds.
+RECONNECT_DELAYS = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0)
+
+
+class _Closed:
+    """Queue sentinel: the transport is closed, ``error`` says why."""
+
+    def __init__(self, error: TransportError) -> None:
+        self.error = error
+
+
+class WebSocketTransport(Transport):
+    """The kernel ``kernel_id`` on the Jupyter Server behind ``server``.
+
+    ``force_json`` offers no subprotocol, so the server falls back to the JSON
+    framing (what old servers and Enterprise Gateway < 3 speak). ``on_event`` is
+    called (on the event loop) with a :class:`TransportEvent` for each disconnect,
+    reconnect and final failure. ``reconnect_timeout`` bounds how long a dropped
+    connection is retried (0 disables reconnecting).
+    """
+
+    handles_interrupt = True
+
+    def __init__(
+        self,
+        server: ServerClient,
+        kernel_id: str,
+        *,
+        session_id: str | None = None,
+        force_json: bool = False,
+        on_event: Callable[[TransportEvent], None] | None = None,
+        connect_timeout: float = 30.0,
+        reconnect_timeout: float = 120.0,
+        ping_interval: float | None = 20.0,
+    ) -> None:
+        self.server = server
+        self.kernel_id = kernel_id
+        self.session_id = session_id or new_id()
+        self.force_json = force_json
+        self.on_event = on_event
+        self.connect_timeout = connect_timeout
+        self.reconnect_timeout = reconnect_timeout
+        self.ping_interval = ping_interval
+        #: ``"v1"`` or ``"json"`` once connected: what the server agreed to.
+        self.framing: Literal["v1", "json"] | None = None
+        #: How many times a dropped connection was reopened.
+        self.reconnects = 0
+        self.rejected = 0
+        self.last_rejection = None
+        self._ws: ClientConnection | None = None
+        self._queue: asyncio.Queue[tuple[Channel, Message] | _Closed] = asyncio.Queue()
+        self._connected = asyncio.Event()
+        self._reader: asyncio.Task[None] | None = None
+        self._closed: _Closed | None = None
+        self._closing = False
+
+    def __repr__(self) -> str:
+        return f"WebSocketTransport({self.server.base_url!r}, {self.kernel_id!r})"
+
+    def session(self, **kw: Any) -> Session:
+        """The Session a client should build messages with: no key (the server signs)
+        and this transport's session id (so headers name the same session)."""
+        return Session(b"", session_id=self.session_id, **kw)
+
+    @property
+    def url(self) -> str:
+        path = "api/kernels/" + urllib.parse.quote(self.kernel_id, safe="") + "/channels"
+        return (
+            self.server.ws_url(path) + "?" + urllib.parse.urlencode({"session_id": self.session_id})
+        )
+
+    # -- Transport -----------------------------------------------------------------------
+
+    async def connect(self) -> None:
+        if self._ws is not None:
+            return
+        if self._closed is not None:
+            raise self._closed.error
+        self._ws = await self._open()
+        self._connected.set()
+        self._reader = asyncio.create_task(self._read_forever(), name="kconsole-ws-reader")
+
+    async def send(self, channel: Channel, msg: Message) -> None:
+        if channel not in WS_CHANNELS:
+            raise TransportError(f"no {channel} channel on a Jupyter Server WebSocket")
+        from websockets.exceptions import ConnectionClosed
+
+        while True:
+            ws = await self._wait_connected()
+            data = encode_v1(channel, msg) if self.framing == "v1" else encode_json(channel, msg)
+            try:
+                await ws.send(data)
+                return
+            except ConnectionClosed:
+                # Not sent (websockets refuses before writing). The reader will see the
+                # same close and reconnect; wait for that, then send on the new socket.
+                if self._ws is ws:
+                    self._connected.clear()
+
+    async def recv(self) -> tuple[Channel, Message]:
+        item = await self._queue.get()
+        if isinstance(item, _Closed):
+            # Leave it for every later (or concurrent) caller too.
+            self._queue.put_nowait(item)
+            raise item.error
+        return item
+
+    async def is_alive(self, timeout: float) -> bool:
+        """Whether the server still has the kernel and it is not ``dead``."""
+        if self._closed is not None:
+            return False
+        try:
+            model = await asyncio.wait_for(self.server.get_kernel(self.kernel_id), timeout)
+        except (RemoteError, asyncio.TimeoutError):
+            return False
+        return model.execution_state != "dead"
+
+    async def interrupt(self) -> None:
+        """Interrupt through ``POST /api/kernels/{id}/interrupt`` (the server knows the
+        kernel's interrupt mode and signals its process group or sends the message)."""
+        await self.server.interrupt_kernel(self.kernel_id)
+
+    async def close(self) -> None:
+        self._closing = True
+        self._finish(TransportError("the connection to the kernel is closed"))
+        reader, self._reader = self._reader, None
+        if reader is not None and reader is not asyncio.current_task():
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await reader
+        ws, self._ws = self._ws, None
+        if ws is not None:
+            with contextlib.suppress(Exception):
+                await ws.close()
+
+    # -- connection ----------------------------------------------------------------------
+
+    async def _open(self) -> ClientConnection:
+        """One handshake; the negotiated framing is recorded; errors are one line."""
+        try:
+            from websockets.asyncio.client import connect
+            from websockets.exceptions import InvalidHandshake, InvalidStatus
+            from websockets.typing import Subprotocol
+        except ImportError:
+            raise TransportError(
+                "connecting to a Jupyter Server needs the websockets package "
+                "(pip install 'kconsole[remote]')"
+            ) from None
+        offer = None if self.force_json else [Subprotocol(V1_SUBPROTOCOL)]
+        try:
+            ws = await connect(
+                self.url,
+                additional_headers=self.server.auth_headers,
+                subprotocols=offer,
+                ssl=self.server.ssl_context,
+                open_timeout=self.connect_timeout,
+                ping_interval=self.ping_interval,
+                ping_timeout=self.ping_interval,
+                # Kernel messages carry images and arrays; the server imposes no limit.
+                max_size=None,
+                # Jupyter Server does not compress kernel sockets; don't negotiate it.
+                compression=None,
+            )
+        except InvalidStatus as e:
+            status = e.response.status_code
+            if status in (401, 403):
+                raise RemoteError(f"server refused the token (HTTP {status})", status) from None
+            if status == 404:
+                raise RemoteError(
+                    f"no kernel with id {self.kernel_id} on the server", 404
+                ) from None
+            raise RemoteError(
+                f"the server refused the kernel WebSocket (HTTP {status})", status
+            ) from None
+        except InvalidHandshake as e:
+            raise TransportError(
+                f"WebSocket handshake with {self.server.base_url} failed: {e}"
+            ) from None
+        except asyncio.TimeoutError:
+            raise TransportError(
+                f"the server did not open the kernel WebSocket within {self.connect_timeout:g} s"
+            ) from None
+        except OSError as e:
+            why = e.strerror or str(e) or type(e).__name__
+            raise TransportError(
+                f"cannot reach the Jupyter server at {self.server.base_url}: {why}"
+            ) from None
+        negotiated = ws.subprotocol
+        if negotiated == V1_SUBPROTOCOL:
+            self.framing = "v1"
+        elif negotiated is None:
+            self.framing = "json"
+        else:  # pragma: no cover - a server may only pick what we offered
+            await ws.close()
+            raise TransportError(f"the server chose an unknown subprotocol {negotiated!r}")
+        return ws
+
+    async def _wait_connected(self) -> ClientConnection:
+        if self._ws is None and self._closed is None:
+            raise TransportError("the transport is not connected (call connect() first)")
+        while True:
+            if self._closed is not None:
+                raise self._closed.error
+            if self._connected.is_set() and self._ws is not None:
+                return self._ws
+            # Reconnecting: the reader sets _connected again, or _finish does.
+            await self._connected.wait()
+
+    async def _read_forever(self) -> None:
+        from websockets.exceptions import ConnectionClosed
+
+        while self._ws is not None:
+            ws = self._ws
+            decode = decode_v1 if self.framing == "v1" else decode_json
+            try:
+                async for frame in ws:
+                    self._deliver(decode, frame)
+            except ConnectionClosed:
+                pass
+            if self._closing:
+                return
+            self._connected.clear()
+            if not await self._reconnect(ws):
+                return
+
+    def _deliver(self, decode: Callable[[Any], tuple[str, Message]], frame: Any) -> None:
+        try:
+            channel, msg = decode(frame)
+        except MalformedMessage as e:
+            self.rejected += 1
+            self.last_rejection = str(e)
+            return
+        if channel not in WS_CHANNELS:
+            self.rejected += 1
+            self.last_rejection = f"message on unknown channel {channel!r}"
+            return
+        self._queue.put_nowait((channel, msg))  # type: ignore[arg-type]
+
+    async def _reconnect(self, old: ClientConnection) -> bool:
+        """Reopen the socket with the same session id; False once given up (and closed)."""
+        code = old.close_code
+        why = f" (close code {code})" if code not in (None, 1000) else ""
+        if self.reconnect_timeout <= 0:
+            self._finish(TransportError(f"lost the connection to the Jupyter server{why}"))
+            return False
+        self._emit("disconnected", f"lost the connection to the Jupyter server{why}; reconnecting")
+        start = time.monotonic()
+        deadline = start + self.reconnect_timeout
+        attempt = 0
+        last = "no attempt"
+        while not self._closing:
+            delay = RECONNECT_DELAYS[min(attempt, len(RECONNECT_DELAYS) - 1)]
+            attempt += 1
+            if time.monotonic() + delay > deadline:
+                break
+            await asyncio.sleep(delay)
+            try:
+                ws = await self._open()
+            except RemoteError as e:
+                if e.status in (401, 403, 404):
+                    # The kernel is gone or we are no longer let in: retrying won't help.
+                    return self._give_up(str(e))
+                last = str(e)
+                continue
+            except TransportError as e:
+                last = str(e)
+                continue
+            if self._closing:
+                await ws.close()
+                return False
+            self._ws = ws
+            self.reconnects += 1
+            self._connected.set()
+            self._emit(
+                "reconnected",
+                f"reconnected to the kernel after {time.monotonic() - start:.1f} s",
+            )
+            return True
+        return self._give_up(f"{last}; gave up after {self.reconnect_timeout:g} s")
+
+    def _give_up(self, reason: str) -> bool:
+        self._emit("reconnect_failed", f"could not reconnect: {reason}")
+        self._finish(TransportError(f"lost the connection to the kernel: {reason}"))
+        return False
+
+    def _finish(self, error: TransportError) -> None:
+        if self._closed is None:
+            self._closed = _Closed(error)
+            self._queue.put_nowait(self._closed)
+        # Wake senders waiting for a reconnect; they see _closed and raise.
+        self._connected.set()
+
+    def _emit(self, kind: EventKind, message: str) -> None:
+        if self.on_event is not None:
+            try:
+                self.on_event(TransportEvent(kind, message))
+            except Exception:  # a printing hook must not kill the reader
+                pass
