@@ -254,9 +254,11 @@ def kernels() -> None:
     from .kernelspec import all_kernel_specs, format_kernelspec_table
     from .zmq_transport import probe_heartbeat
 
-    specs = all_kernel_specs()
+    specs, errors = all_kernel_specs()
     click.echo("Available kernels:")
-    click.echo(format_kernelspec_table(specs) if specs else "  (none)")
+    click.echo(format_kernelspec_table(specs))
+    for err in errors:
+        click.echo(f"  [skipped] {err}")
     files = list_connection_files()
     click.echo("\nRunning kernels (connection files in the runtime dir):")
     if not files:

@@ -1,0 +1,153 @@
+"""Drive kconsole in a real pseudo-terminal and read what a user would see.
+
+:class:`PtyConsole` spawns the console with pexpect, feeds everything it prints into a
+pyte screen (for layout assertions) and into a transcript with escape sequences
+removed (for waiting on text). Waiting is always for an event with a timeout.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import time
+from pathlib import Path
+
+import pexpect
+import pyte
+
+KCONSOLE = [sys.executable, "-m", "kconsole"]
+_ANSI = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[PX^_][^\x1b]*\x1b\\|\x1b[=>()][0-9A-Za-z]?|\r"
+)
+
+
+def strip_ansi(text: str) -> str:
+    return _ANSI.sub("", text)
+
+
+class PtyConsole:
+    """One kconsole process in a pty of ``rows`` x ``cols``."""
+
+    def __init__(
+        self,
+        args: list[str],
+        *,
+        rows: int = 40,
+        cols: int = 120,
+        env: dict[str, str] | None = None,
+        cwd: str | Path | None = None,
+        timeout: float = 30.0,
+    ) -> None:
+        full_env = dict(os.environ)
+        # pexpect does not answer cursor-position requests; tell prompt_toolkit not to ask.
+        full_env["PROMPT_TOOLKIT_NO_CPR"] = "1"
+        full_env["TERM"] = full_env.get("KCONSOLE_TEST_TERM", "xterm-256color")
+        full_env.setdefault("PAGER", "less -R")
+        full_env.update(env or {})
+        self.screen = pyte.Screen(cols, rows)
+        self.stream = pyte.Stream(self.screen)
+        self.transcript = ""
+        self._consumed = 0
+        self.timeout = timeout
+        self.child = pexpect.spawn(
+            KCONSOLE[0],
+            KCONSOLE[1:] + args,
+            env=full_env,
+            cwd=str(cwd) if cwd else None,
+            dimensions=(rows, cols),
+            encoding="utf-8",
+            codec_errors="replace",
+            timeout=timeout,
+        )
+
+    # -- reading ------------------------------------------------------------------------
+
+    def _pump(self, timeout: float) -> bool:
+        try:
+            data = self.child.read_nonblocking(65536, timeout=timeout)
+        except pexpect.TIMEOUT:
+            return False
+        except pexpect.EOF:
+            raise
+        self.stream.feed(data)
+        self.transcript += strip_ansi(data)
+        return True
+
+    def expect(self, pattern: str, timeout: float | None = None) -> re.Match[str]:
+        """Wait until ``pattern`` (a regex) appears in the transcript after the last match."""
+        deadline = time.monotonic() + (timeout or self.timeout)
+        rx = re.compile(pattern)
+        while True:
+            m = rx.search(self.transcript, self._consumed)
+            if m:
+                self._consumed = m.end()
+                return m
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                tail = self.transcript[-1500:]
+                raise AssertionError(f"timed out waiting for {pattern!r}; last output:\n{tail}")
+            try:
+                self._pump(min(remaining, 0.5))
+            except pexpect.EOF:
+                m = rx.search(self.transcript, self._consumed)
+                if m:
+                    self._consumed = m.end()
+                    return m
+                raise AssertionError(
+                    f"console exited waiting for {pattern!r}; last output:\n{self.transcript[-1500:]}"
+                ) from None
+
+    def expect_prompt(self, n: int | None = None, timeout: float | None = None) -> None:
+        self.expect(rf"In \[{n if n is not None else r'\d+'}\]: ", timeout)
+
+    def settle(self, quiet: float = 0.3, timeout: float = 5.0) -> None:
+        """Read until the console has printed nothing for ``quiet`` seconds (screen reads)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if not self._pump(quiet):
+                    return
+            except pexpect.EOF:
+                return
+
+    def display(self) -> list[str]:
+        """The pyte screen's lines, trailing spaces removed."""
+        return [line.rstrip() for line in self.screen.display]
+
+    # -- writing ------------------------------------------------------------------------
+
+    def send(self, text: str) -> None:
+        self.child.send(text)
+
+    def sendline(self, text: str = "") -> None:
+        # A pty line ends with CR, which prompt_toolkit reads as Enter.
+        self.child.send(text + "\r")
+
+    def ctrl(self, char: str) -> None:
+        self.child.sendcontrol(char)
+
+    # -- ending -------------------------------------------------------------------------
+
+    def wait_exit(self, timeout: float | None = None) -> int:
+        deadline = time.monotonic() + (timeout or self.timeout)
+        while self.child.isalive():
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    "console did not exit; last output:\n" + self.transcript[-1500:]
+                )
+            try:
+                self._pump(0.2)
+            except pexpect.EOF:
+                break
+        self.child.close()
+        return (
+            self.child.exitstatus
+            if self.child.exitstatus is not None
+            else -(self.child.signalstatus or 0)
+        )
+
+    def close(self) -> None:
+        if self.child.isalive():
+            self.child.terminate(force=True)
+        self.child.close()

@@ -1,0 +1,221 @@
+"""kconsole as a command: script mode against real kernels, and every user error as one
+clear line with a non-zero exit status (never a traceback)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from jupyter_client.manager import KernelManager
+
+from kconsole import paths
+
+KCONSOLE = [sys.executable, "-m", "kconsole"]
+
+
+def run(args: list[str], stdin: str = "", timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        KCONSOLE + args, input=stdin, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def assert_one_line_error(p: subprocess.CompletedProcess[str], fragment: str) -> None:
+    assert p.returncode != 0
+    assert "Traceback" not in p.stderr
+    lines = [ln for ln in p.stderr.splitlines() if ln.strip()]
+    assert lines and lines[0].startswith("kconsole: "), p.stderr
+    assert fragment in p.stderr, p.stderr
+
+
+@pytest.fixture
+def ipykernel() -> KernelManager:
+    # Like `jupyter kernel`: the connection file goes in the runtime dir.
+    cf = paths.runtime_dir() / f"kernel-{uuid.uuid4()}.json"
+    km = KernelManager(kernel_name="python3", connection_file=str(cf))
+    km.start_kernel()
+    kc = km.client()
+    kc.start_channels()
+    kc.wait_for_ready(timeout=30)
+    kc.stop_channels()
+    yield km
+    km.shutdown_kernel(now=True)
+
+
+# -- script mode ------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(60)
+def test_start_runs_piped_code_and_exits_0() -> None:
+    p = run(["start", "--kernel", "python3"], "print(6*7)\n")
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip() == "42"
+    assert list(paths.runtime_dir().glob("kernel-*.json")) == []  # shut down, cleaned up
+
+
+@pytest.mark.timeout(60)
+def test_a_cell_that_raises_gives_status_1_and_later_cells_still_run() -> None:
+    p = run(["start", "--kernel", "python3"], "1/0\nprint('after')\n")
+    assert p.returncode == 1
+    assert "ZeroDivisionError" in p.stdout and "after" in p.stdout
+
+
+@pytest.mark.timeout(60)
+def test_tracebacks_into_a_pipe_have_no_colour_codes() -> None:
+    p = run(["start", "--kernel", "python3"], "1/0\n")
+    assert "ZeroDivisionError: division by zero" in p.stdout
+    assert "\x1b[" not in p.stdout
+
+
+@pytest.mark.timeout(60)
+def test_script_cells_follow_is_complete_and_input_reads_next_line() -> None:
+    code = "for i in range(3):\n    print(i)\n\nx = input()\nab\nprint(x*2)\n"
+    p = run(["start", "--kernel", "python3"], code)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.split() == ["0", "1", "2", "abab"]
+
+
+@pytest.mark.timeout(60)
+def test_input_at_eof_is_eof() -> None:
+    p = run(
+        ["start", "--kernel", "python3"], "try:\n    input()\nexcept EOFError:\n    print('eof')\n"
+    )
+    assert "eof" in p.stdout
+
+
+@pytest.mark.timeout(120)
+def test_flood_arrives_complete_and_in_order() -> None:
+    p = run(
+        ["start", "--kernel", "python3"], "for i in range(200000): print(i)\nprint('end')\n", 110
+    )
+    assert p.returncode == 0, p.stderr
+    lines = p.stdout.splitlines()
+    assert lines[:-1] == [str(i) for i in range(200000)]
+    assert lines[-1] == "end"
+
+
+@pytest.mark.timeout(60)
+def test_kill_9_during_execute_is_reported_quickly() -> None:
+    proc = subprocess.Popen(
+        KCONSOLE + ["start", "--kernel", "python3"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdin and proc.stdout
+    proc.stdin.write("import os, time; print(os.getpid(), flush=True); time.sleep(60)\n")
+    proc.stdin.close()
+    pid = int(proc.stdout.readline())
+    t0 = time.monotonic()
+    os.kill(pid, signal.SIGKILL)
+    proc.wait(timeout=20)
+    err = proc.stderr.read() if proc.stderr else ""
+    elapsed = time.monotonic() - t0
+    assert elapsed < 5, elapsed
+    assert proc.returncode == 1
+    assert "kernel died" in err
+
+
+# -- attach -----------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(60)
+def test_attach_existing_file_and_ports(ipykernel: KernelManager) -> None:
+    cf = ipykernel.connection_file
+    p = run(["attach", "--existing", cf], "print('via file')\n")
+    assert p.returncode == 0, p.stderr
+    assert "via file" in p.stdout
+    info = json.loads(Path(cf).read_text())
+    ports = ",".join(str(info[f"{c}_port"]) for c in ("shell", "iopub", "stdin", "control", "hb"))
+    p = run(["attach", "--ports", ports, "--key", info["key"]], "print('via ports')\n")
+    assert p.returncode == 0, p.stderr
+    assert "via ports" in p.stdout
+    assert ipykernel.is_alive()  # attaching never shuts the kernel down
+
+
+@pytest.mark.timeout(60)
+def test_attach_to_newest_in_runtime_dir(ipykernel: KernelManager) -> None:
+    p = run(["attach", "--existing"], "print(1+1)\n")
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip() == "2"
+
+
+@pytest.mark.timeout(60)
+def test_wrong_key_is_one_clear_line(ipykernel: KernelManager) -> None:
+    info = json.loads(Path(ipykernel.connection_file).read_text())
+    ports = ",".join(str(info[f"{c}_port"]) for c in ("shell", "iopub", "stdin", "control", "hb"))
+    p = run(["attach", "--ports", ports, "--key", "wrong", "--timeout", "3"], "print(1)\n")
+    assert_one_line_error(p, "key")
+
+
+# -- bad input ----------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(30)
+def test_unknown_kernel_lists_known_ones() -> None:
+    p = run(["start", "--kernel", "nosuchkernel"])
+    assert_one_line_error(p, "nosuchkernel")
+    assert "python3" in p.stderr
+
+
+@pytest.mark.timeout(30)
+def test_missing_and_malformed_connection_files(tmp_path: Path) -> None:
+    assert_one_line_error(run(["attach", "--existing", str(tmp_path / "nope.json")]), "not found")
+    bad = tmp_path / "bad.json"
+    bad.write_text("{oops")
+    assert_one_line_error(run(["attach", "--existing", str(bad)]), "not valid JSON")
+    assert_one_line_error(run(["attach", "--existing"]), "no running kernel")
+
+
+@pytest.mark.timeout(30)
+def test_bad_ports() -> None:
+    assert_one_line_error(run(["attach", "--ports", "1,2,x", "--key", "k"]), "--ports")
+    assert_one_line_error(run(["attach"]), "--existing")
+
+
+@pytest.mark.timeout(30)
+def test_nothing_listening_is_a_timeout_with_a_cause() -> None:
+    p = run(["attach", "--ports", "1,2,3,4,5", "--key", "k", "--timeout", "2"], "print(1)\n")
+    assert_one_line_error(p, "no answer from the kernel")
+
+
+@pytest.mark.timeout(60)
+def test_kernel_dying_during_start_shows_its_stderr(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kdir = tmp_path / "kernels" / "broken"
+    kdir.mkdir(parents=True)
+    (kdir / "kernel.json").write_text(
+        json.dumps(
+            {
+                "argv": [
+                    sys.executable,
+                    "-c",
+                    "import sys; sys.stderr.write('boom: cannot start\\n'); sys.exit(3)",
+                    "{connection_file}",
+                ],
+                "display_name": "Broken",
+                "language": "python",
+            }
+        )
+    )
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path))
+    p = run(["start", "--kernel", "broken"], "print(1)\n")
+    assert_one_line_error(p, "died during start")
+    assert "boom: cannot start" in p.stderr
+
+
+@pytest.mark.timeout(30)
+def test_kernels_lists_specs_and_running_kernels(ipykernel: KernelManager) -> None:
+    p = run(["kernels"])
+    assert p.returncode == 0, p.stderr
+    assert "python3" in p.stdout
+    assert Path(ipykernel.connection_file).name in p.stdout
+    assert "alive" in p.stdout
