@@ -99,7 +99,8 @@ class PtyConsole:
                 ) from None
 
     def expect_prompt(self, n: int | None = None, timeout: float | None = None) -> None:
-        self.expect(rf"In \[{n if n is not None else r'\d+'}\]: ", timeout)
+        number = str(n) if n is not None else r"\d+"
+        self.expect(r"In \[" + number + r"\]: ", timeout)
 
     def settle(self, quiet: float = 0.3, timeout: float = 5.0) -> None:
         """Read until the console has printed nothing for ``quiet`` seconds (screen reads)."""
