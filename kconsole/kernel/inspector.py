@@ -1,0 +1,142 @@
+"""Object inspection for the built-in kernel (``inspect_request``, ``obj?``, ``help``).
+
+``inspect`` and ``pydoc`` are imported when an object is first inspected, never at
+kernel start.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from .completer import lookup
+
+_NAME_AT_END = re.compile(r"[\w.]*$")
+_NAME_AT_START = re.compile(r"^\w*")
+
+
+def name_at_cursor(code: str, cursor_pos: int) -> str:
+    """The dotted name under the cursor, or the callee of the enclosing open call."""
+    cursor_pos = max(0, min(cursor_pos, len(code)))
+    before = code[:cursor_pos]
+    after = code[cursor_pos:]
+    left = _NAME_AT_END.search(before)
+    right = _NAME_AT_START.match(after)
+    name = (left.group(0) if left else "") + (right.group(0) if right else "")
+    name = name.strip(".")
+    if name and not name[0].isdigit():
+        return name
+    # Inside a call: find the innermost unclosed "(" and take the name before it.
+    depth = 0
+    for i in range(len(before) - 1, -1, -1):
+        ch = before[i]
+        if ch in ")]}":
+            depth += 1
+        elif ch in "([{":
+            if depth == 0:
+                if ch != "(":
+                    return ""
+                m = _NAME_AT_END.search(before[:i])
+                return (m.group(0) if m else "").strip(".")
+            depth -= 1
+    return ""
+
+
+def _signature(obj: Any) -> str | None:
+    import inspect
+
+    try:
+        return str(inspect.signature(obj))
+    except (TypeError, ValueError):
+        return None
+
+
+def info(name: str, obj: Any, detail_level: int = 0) -> str:
+    """The text IPython's ``obj?`` (``obj??`` at detail 1) shows, without colours."""
+    import inspect
+
+    lines: list[str] = []
+    is_class = isinstance(obj, type)
+    if callable(obj):
+        sig = _signature(obj)
+        if sig is not None:
+            label = "Init signature" if is_class else "Signature"
+            lines.append(f"{label}: {name}{sig}")
+    if not callable(obj) or not (inspect.isroutine(obj) or is_class):
+        try:
+            text = repr(obj)
+        except Exception:
+            text = "<repr failed>"
+        if len(text) > 200:
+            text = text[:100] + " ... " + text[-95:]
+        lines.append(f"String form: {text}")
+        try:
+            lines.append(f"Length: {len(obj)}")
+        except Exception:
+            pass
+    source = None
+    if detail_level > 0:
+        try:
+            source = inspect.getsource(obj)
+        except (OSError, TypeError):
+            source = None
+    if source is not None:
+        lines.append("Source:\n" + source.rstrip("\n"))
+    else:
+        doc = inspect.getdoc(obj) if not _is_plain_instance(obj) else None
+        if doc is None and _is_plain_instance(obj):
+            doc = inspect.getdoc(type(obj))
+            if doc:
+                lines.append("Class docstring:\n" + doc)
+                doc = None
+            else:
+                lines.append("Docstring: <no docstring>")
+        elif doc:
+            lines.append("Docstring:\n" + doc)
+        else:
+            lines.append("Docstring: <no docstring>")
+    try:
+        f = inspect.getsourcefile(obj) or inspect.getfile(obj)
+        lines.append(f"File: {f}")
+    except (TypeError, OSError):
+        pass
+    lines.append(f"Type: {type(obj).__name__}")
+    return "\n".join(lines)
+
+
+def _is_plain_instance(obj: Any) -> bool:
+    import inspect
+
+    return not (
+        inspect.isroutine(obj)
+        or inspect.isclass(obj)
+        or inspect.ismodule(obj)
+        or isinstance(obj, property)
+    )
+
+
+def inspect_reply(
+    code: str, cursor_pos: int, namespace: dict[str, Any], detail_level: int = 0
+) -> dict[str, Any]:
+    """An ``inspect_reply`` content."""
+    name = name_at_cursor(code, cursor_pos)
+    found, obj = lookup(name, namespace) if name else (False, None)
+    if not found:
+        return {"status": "ok", "found": False, "data": {}, "metadata": {}}
+    return {
+        "status": "ok",
+        "found": True,
+        "data": {"text/plain": info(name, obj, detail_level)},
+        "metadata": {},
+    }
+
+
+def help_text(obj: Any) -> str:
+    """What ``help(obj)`` prints, as plain text."""
+    import pydoc
+
+    renderer: Any = getattr(pydoc, "plaintext")  # noqa: B009 - missing from the stubs
+    try:
+        return pydoc.render_doc(obj, renderer=renderer)
+    except ImportError:
+        return f"No Python documentation found for {obj!r}."

@@ -1,0 +1,524 @@
+"""The built-in kernel: requests in, replies and IOPub out.
+
+Theory of this module
+---------------------
+Cells run on the main thread, so SIGINT raises KeyboardInterrupt in them (the signal
+handler raises only while a request is being executed; otherwise it is ignored).
+The IO thread reads shell requests into a queue the main thread serves one at a
+time, in order; control requests are handled on the IO thread at once, so
+``interrupt_request`` and ``shutdown_request`` work during a long cell. stdin replies
+go to a queue ``input()`` waits on.
+
+For every request: ``status: busy`` (parent = the request), for execute
+``execute_input``, the outputs, the reply, then ``status: idle`` after all output of
+the request has been flushed. Every message is built and signed by
+:class:`kconsole.protocol.Session` and leaves through :meth:`Server.send`, which
+keeps the order of sending.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import queue
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .. import __version__
+from ..connection import ConnectionInfo
+from ..protocol import PROTOCOL_VERSION, Message, utcnow_iso
+from .history import History
+from .iostream import FdCapture, OutStream, StreamBatcher
+from .server import Server, log_to
+from .shell import Shell, StdinNotImplementedError, is_complete
+
+_SHUTDOWN = "__kconsole_shutdown__"
+
+
+def kernel_info_content() -> dict[str, Any]:
+    """The ``kernel_info_reply`` content of the built-in kernel."""
+    v = sys.version_info
+    return {
+        "status": "ok",
+        "protocol_version": PROTOCOL_VERSION,
+        "implementation": "kconsole",
+        "implementation_version": __version__,
+        "language_info": {
+            "name": "python",
+            "version": platform.python_version(),
+            "mimetype": "text/x-python",
+            "file_extension": ".py",
+            "pygments_lexer": "python3",
+            "codemirror_mode": {"name": "ipython", "version": 3},
+            "nbconvert_exporter": "python",
+        },
+        "banner": (
+            f"Python {sys.version.split()[0]} ({platform.python_implementation()})\n"
+            f"kconsole built-in kernel {__version__}: display(), input(), obj? and help(obj) "
+            "work; no IPython magics.\n"
+        ),
+        "help_links": [
+            {"text": "Python Reference", "url": f"https://docs.python.org/{v.major}.{v.minor}"},
+            {"text": "kconsole", "url": "https://github.com/kconsole/kconsole"},
+        ],
+        "supported_features": [],
+        "debugger": False,
+    }
+
+
+class Kernel:
+    """One running built-in kernel process."""
+
+    def __init__(
+        self,
+        info: ConnectionInfo,
+        capture_fds: bool = True,
+        history: History | None = None,
+    ) -> None:
+        self.info = info
+        self.session = info.session()
+        self.batcher = StreamBatcher(self._send_stream)
+        self.captures: list[FdCapture] = []
+        log_fd = 2
+        if capture_fds:
+            try:
+                for fd, name in ((1, "stdout"), (2, "stderr")):
+                    self.captures.append(FdCapture(fd, name, self.batcher))
+                log_fd = self.captures[-1].saved_fd
+            except OSError:
+                pass
+        self.log: Callable[[str], None] = log_to(log_fd)
+        self.server = Server(info, self.session, self.log)
+        self.shell = Shell(self.publish, history or History(), before_output=self.batcher.flush)
+        self._parent: Message | None = None
+        self._requests: queue.Queue[Message | str] = queue.Queue()
+        self._stdin_replies: queue.Queue[Message] = queue.Queue()
+        self.executing = False
+        self.shutting_down = False
+        self._main_thread = threading.main_thread()
+        self._exit_lock = threading.Lock()
+
+    # -- publishing --------------------------------------------------------------
+
+    def _send_stream(self, name: str, text: str) -> None:
+        msg = self.session.msg("stream", {"name": name, "text": text}, parent=self._parent)
+        self.server.send_msg("iopub", msg)
+
+    def publish(
+        self,
+        msg_type: str,
+        content: dict[str, Any],
+        metadata: dict[str, Any] | None = None,
+        parent: Message | None = None,
+    ) -> None:
+        """Publish on IOPub (pending stream text first), parented to the current request."""
+        if msg_type != "stream":
+            self.batcher.flush()
+        msg = self.session.msg(msg_type, content, parent=parent or self._parent,
+                               metadata=metadata)
+        self.server.send_msg("iopub", msg)
+
+    def _status(self, state: str, parent: Message | None) -> None:
+        msg = self.session.msg("status", {"execution_state": state}, parent=parent)
+        self.server.send_msg("iopub", msg)
+
+    def _reply(
+        self,
+        channel: str,
+        request: Message,
+        content: dict[str, Any],
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        reply_type = request.msg_type.rsplit("_", 1)[0] + "_reply"
+        msg = self.session.msg(reply_type, content, parent=request, metadata=metadata)
+        self.server.send_msg(channel, msg, request.identities)
+
+    def flush_output(self) -> None:
+        """Forward everything written so far (fds included) before the request ends."""
+        for c in self.captures:
+            c.sync()
+        self.batcher.flush()
+
+    # -- startup -----------------------------------------------------------------
+
+    def start(self) -> None:
+        """Bind (done), install the shell, start the IO threads, say ``starting``."""
+        out = OutStream("stdout", self.batcher, 1 if self.captures else None)
+        err = OutStream("stderr", self.batcher, 2 if self.captures else None)
+        sys.stdout = out
+        sys.stderr = err
+        sys.stdin = _StdinStream(self)
+        self.shell.install()
+        import builtins
+        import getpass
+
+        builtins.input = self.input
+        getpass.getpass = self.getpass
+        signal.signal(signal.SIGINT, self._sigint)
+        self.server.start(self._on_shell, self._on_control, self._on_stdin)
+        self._status("starting", None)
+
+    def _sigint(self, signum: int, frame: Any) -> None:
+        if self.executing:
+            raise KeyboardInterrupt
+
+    # -- the IO thread's handlers ------------------------------------------------
+
+    def _on_shell(self, msg: Message) -> None:
+        self._requests.put(msg)
+
+    def _on_stdin(self, msg: Message) -> None:
+        self._stdin_replies.put(msg)
+
+    def _on_control(self, msg: Message) -> None:
+        t = msg.msg_type
+        self._status("busy", msg)
+        try:
+            if t == "interrupt_request":
+                self.interrupt()
+                self._reply("control", msg, {"status": "ok"})
+            elif t == "shutdown_request":
+                self._shutdown(msg, "control")
+            elif t == "kernel_info_request":
+                self._reply("control", msg, kernel_info_content())
+            elif t == "debug_request":
+                self._reply("control", msg, {"status": "error", "ename": "NotImplementedError",
+                                             "evalue": "no debugger", "traceback": []})
+            else:
+                self.log(f"kconsole kernel: unknown control message {t!r}")
+        finally:
+            self._status("idle", msg)
+
+    def interrupt(self) -> None:
+        """Raise KeyboardInterrupt in the running cell (nothing when idle)."""
+        if self.executing and self._main_thread.ident is not None:
+            signal.pthread_kill(self._main_thread.ident, signal.SIGINT)
+
+    def _shutdown(self, msg: Message, channel: str) -> None:
+        restart = bool(msg.content.get("restart", False))
+        self._reply(channel, msg, {"status": "ok", "restart": restart})
+        self.shutting_down = True
+        self._requests.put(_SHUTDOWN)
+        if threading.current_thread() is not self._main_thread:
+            threading.Thread(target=self._shutdown_watchdog, daemon=True).start()
+
+    def _shutdown_watchdog(self) -> None:
+        # The main thread exits cleanly when idle; a cell that keeps running is
+        # interrupted once, then the process exits regardless.
+        deadline = time.monotonic() + 1.0
+        self.interrupt()
+        while time.monotonic() < deadline:
+            time.sleep(0.02)
+        self.hard_exit(0)
+
+    # -- the main thread -----------------------------------------------------------
+
+    def run(self) -> None:
+        """Serve shell requests until shutdown; then exit the process."""
+        while True:
+            msg = self._requests.get()
+            if msg == _SHUTDOWN or self.shutting_down:
+                break
+            assert isinstance(msg, Message)
+            try:
+                self.dispatch(msg)
+            except KeyboardInterrupt:
+                continue
+            except Exception as e:
+                import traceback
+
+                self.log(f"kconsole kernel: error in {msg.msg_type}: {e}\n"
+                         + traceback.format_exc())
+        self.hard_exit(0)
+
+    def hard_exit(self, code: int) -> None:
+        """Flush, run atexit handlers, close the sockets and leave the process."""
+        if not self._exit_lock.acquire(blocking=False):
+            return
+        try:
+            self.flush_output()
+        except Exception:
+            pass
+        try:
+            import atexit
+
+            atexit._run_exitfuncs()
+        except Exception:
+            pass
+        try:
+            self.shell.history.close()
+        except Exception:
+            pass
+        try:
+            self.flush_output()
+        except Exception:
+            pass
+        self.server.stop()
+        os._exit(code)
+
+    def dispatch(self, msg: Message) -> None:
+        """Serve one shell request: busy, handler, reply, idle."""
+        t = msg.msg_type
+        handler = _SHELL_HANDLERS.get(t)
+        self._parent = msg
+        self._status("busy", msg)
+        try:
+            if handler is None:
+                if t not in ("comm_msg", "comm_close"):
+                    self.log(f"kconsole kernel: unknown shell message {t!r}")
+                return
+            handler(self, msg)
+        finally:
+            self.batcher.flush()
+            self._status("idle", msg)
+
+    def _execute(self, msg: Message) -> None:
+        c = msg.content
+        code = str(c.get("code", ""))
+        silent = bool(c.get("silent", False))
+        store_history = bool(c.get("store_history", not silent)) and not silent
+        started = utcnow_iso()
+        if not silent:
+            self.publish("execute_input",
+                         {"code": code, "execution_count": self.shell.execution_count})
+        self.executing = True
+        try:
+            result = self.shell.run_cell(code, silent=silent, store_history=store_history)
+            user_expr = self.shell.user_expressions(c.get("user_expressions") or {})
+        except KeyboardInterrupt as e:  # interrupted between the cell and the reply
+            result = self.shell._error_result(e)
+            user_expr = {}
+        finally:
+            self.executing = False
+        self.flush_output()
+        content: dict[str, Any] = {
+            "status": result.status,
+            "execution_count": self.shell.execution_count - 1,
+        }
+        if result.status == "ok":
+            content["payload"] = result.payload
+            content["user_expressions"] = user_expr
+        else:
+            content.update(ename=result.ename, evalue=result.evalue, traceback=result.traceback)
+        metadata = {"started": started, "status": result.status, "dependencies_met": True,
+                    "engine": self.session.session_id}
+        self._reply("shell", msg, content, metadata)
+        if result.status == "error" and c.get("stop_on_error", True):
+            self._abort_queued()
+
+    def _abort_queued(self) -> None:
+        """Answer every queued execute_request with ``aborted`` (stop_on_error)."""
+        keep: list[Message | str] = []
+        while True:
+            try:
+                m = self._requests.get_nowait()
+            except queue.Empty:
+                break
+            if isinstance(m, Message) and m.msg_type == "execute_request":
+                self._status("busy", m)
+                self._reply("shell", m, {"status": "aborted"},
+                            {"status": "aborted", "dependencies_met": False})
+                self._status("idle", m)
+            else:
+                keep.append(m)
+        for m in keep:
+            self._requests.put(m)
+
+    def _complete(self, msg: Message) -> None:
+        c = msg.content
+        code = str(c.get("code", ""))
+        try:
+            content = self.shell.complete(code, c.get("cursor_pos"))
+        except Exception:
+            pos = c.get("cursor_pos") or len(code)
+            content = {"status": "ok", "matches": [], "cursor_start": pos, "cursor_end": pos,
+                       "metadata": {}}
+        self._reply("shell", msg, content)
+
+    def _inspect(self, msg: Message) -> None:
+        c = msg.content
+        code = str(c.get("code", ""))
+        pos = c.get("cursor_pos")
+        try:
+            content = self.shell.inspect(code, len(code) if pos is None else int(pos),
+                                         int(c.get("detail_level", 0)))
+        except Exception:
+            content = {"status": "ok", "found": False, "data": {}, "metadata": {}}
+        self._reply("shell", msg, content)
+
+    def _is_complete(self, msg: Message) -> None:
+        self._reply("shell", msg, is_complete(str(msg.content.get("code", ""))))
+
+    def _history(self, msg: Message) -> None:
+        c = msg.content
+        h = self.shell.history
+        output = bool(c.get("output", False))
+        kind = c.get("hist_access_type", "tail")
+        n = c.get("n")
+        if kind == "tail":
+            items = h.tail(int(n) if n is not None else 10, output=output)
+        elif kind == "range":
+            stop = c.get("stop")
+            items = h.range(int(c.get("session") or 0), int(c.get("start") or 1),
+                            int(stop) if stop is not None else None, output=output)
+        elif kind == "search":
+            items = h.search(str(c.get("pattern") or "*"), int(n) if n is not None else None,
+                             bool(c.get("unique", False)), output=output)
+        else:
+            items = []
+        self._reply("shell", msg, {"status": "ok", "history": [list(i) for i in items]})
+
+    def _kernel_info(self, msg: Message) -> None:
+        self._reply("shell", msg, kernel_info_content())
+
+    def _comm_info(self, msg: Message) -> None:
+        self._reply("shell", msg, {"status": "ok", "comms": {}})
+
+    def _comm_open(self, msg: Message) -> None:
+        # No comm targets: close it, as ipykernel does for an unknown target.
+        comm_id = msg.content.get("comm_id", "")
+        self.publish("comm_close", {"comm_id": comm_id, "data": {}})
+
+    def _shell_shutdown(self, msg: Message) -> None:
+        self._shutdown(msg, "shell")
+
+    # -- stdin ---------------------------------------------------------------------
+
+    def input(self, prompt: object = "") -> str:
+        """``input()`` for user code: asks the frontend over the stdin channel."""
+        return self._request_input(str(prompt), password=False)
+
+    def getpass(self, prompt: str = "Password: ", stream: Any = None) -> str:
+        """``getpass.getpass()`` for user code."""
+        return self._request_input(str(prompt), password=True)
+
+    def _request_input(self, prompt: str, password: bool) -> str:
+        parent = self._parent
+        if parent is None or not parent.content.get("allow_stdin", False):
+            raise StdinNotImplementedError(
+                "input was called, but this frontend does not support input requests."
+            )
+        self.batcher.flush()
+        while True:  # drop replies to earlier requests
+            try:
+                self._stdin_replies.get_nowait()
+            except queue.Empty:
+                break
+        req = self.session.msg("input_request", {"prompt": prompt, "password": password},
+                               parent=parent)
+        self.server.send_msg("stdin", req, parent.identities)
+        while True:
+            reply = self._stdin_replies.get()
+            if reply.msg_type == "input_reply":
+                break
+        value = str(reply.content.get("value", ""))
+        if value == "\x04":
+            raise EOFError("EOF when reading a line")
+        return value
+
+
+_SHELL_HANDLERS: dict[str, Callable[[Kernel, Message], None]] = {
+    "execute_request": Kernel._execute,
+    "complete_request": Kernel._complete,
+    "inspect_request": Kernel._inspect,
+    "is_complete_request": Kernel._is_complete,
+    "history_request": Kernel._history,
+    "kernel_info_request": Kernel._kernel_info,
+    "comm_info_request": Kernel._comm_info,
+    "comm_open": Kernel._comm_open,
+    "shutdown_request": Kernel._shell_shutdown,
+}
+
+
+class _StdinStream:
+    """``sys.stdin`` for user code: lines come from the frontend via input_request."""
+
+    encoding = "utf-8"
+
+    def __init__(self, kernel: Kernel) -> None:
+        self._kernel = kernel
+
+    def readline(self, size: int = -1) -> str:
+        try:
+            return self._kernel.input("") + "\n"
+        except EOFError:
+            return ""
+
+    def read(self, size: int = -1) -> str:
+        return self.readline()
+
+    def isatty(self) -> bool:
+        return False
+
+    def __iter__(self) -> _StdinStream:
+        return self
+
+    def __next__(self) -> str:
+        line = self.readline()
+        if not line:
+            raise StopIteration
+        return line
+
+
+def run_kernel(connection_file: str | os.PathLike[str] | None) -> None:
+    """Start a kernel on ``connection_file`` (created with free ports if missing)."""
+    from ..connection import new_connection_file_path
+    from ..protocol import new_key
+
+    path = Path(connection_file) if connection_file else new_connection_file_path()
+    if not path.is_absolute() and not path.exists():
+        from .. import paths
+
+        if path.parent == Path("."):
+            path = paths.runtime_dir() / path
+    if path.exists():
+        info = ConnectionInfo.from_file(path)
+        write = False
+    else:
+        info = ConnectionInfo(key=new_key())
+        write = True
+    kernel = Kernel(info, capture_fds=os.environ.get("KCONSOLE_KERNEL_CAPTURE_FDS", "1") != "0")
+    if write:
+        info.write(path)
+        kernel.log(f"kconsole kernel: connection file {path}")
+    kernel.start()
+    _watch_parent(kernel)
+    kernel.run()
+
+
+def _watch_parent(kernel: Kernel) -> None:
+    """Exit when the process named by JPY_PARENT_PID (or our parent) goes away."""
+    try:
+        ppid = int(os.environ.get("JPY_PARENT_PID", "0"))
+    except ValueError:
+        ppid = 0
+    if ppid <= 1 or sys.platform == "win32":
+        return
+    original = os.getppid()
+
+    def alive() -> bool:
+        if ppid == original:
+            return os.getppid() == original
+        try:
+            os.kill(ppid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+
+    def watch() -> None:
+        from .iostream import block_sigint
+
+        block_sigint()
+        while alive():
+            time.sleep(1.0)
+        kernel.log("kconsole kernel: parent process exited, exiting")
+        kernel.hard_exit(0)
+
+    threading.Thread(target=watch, name="kconsole-parent-watch", daemon=True).start()

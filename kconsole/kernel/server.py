@@ -1,0 +1,229 @@
+"""The built-in kernel's sockets: one IO thread owns them all (except heartbeat).
+
+Theory of this module
+---------------------
+zmq sockets are not thread-safe, so exactly one thread (the IO thread) touches the
+shell, control, stdin and iopub sockets. Other threads hand it fully serialized,
+signed frame lists through :meth:`Server.send`: a deque plus a wake-up pipe the IO
+thread polls alongside the sockets. The deque is FIFO, so messages leave in the
+order they were sent, whichever thread sent them: a reply queued before ``idle``
+is sent before it. IOPub is an XPUB socket with no send high-water mark (nothing is
+ever dropped; memory absorbs bursts) and XPUB_VERBOSE, so every new subscriber gets
+an ``iopub_welcome``; pending subscriptions are handled before any queued message,
+so the welcome precedes the subscriber's first message where zmq allows it.
+The heartbeat is a REP socket echoed by ``zmq.proxy`` in its own thread, in C,
+without the GIL: a kernel busy in Python code still beats.
+"""
+
+from __future__ import annotations
+
+import collections
+import errno
+import os
+import sys
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import zmq
+
+from ..connection import ConnectionInfo
+from ..protocol import Message, ProtocolError, Session
+from .iostream import block_sigint
+
+Handler = Callable[[Message], None]
+_STOP = object()
+
+
+class Server:
+    """Binds a kernel's five sockets and moves frames between them and handlers."""
+
+    def __init__(self, info: ConnectionInfo, session: Session, log: Callable[[str], None]) -> None:
+        self.info = info
+        self.session = session
+        self.log = log
+        self.ctx = zmq.Context()
+        self.shell = self._socket(zmq.ROUTER, "shell")
+        self.control = self._socket(zmq.ROUTER, "control")
+        self.stdin = self._socket(zmq.ROUTER, "stdin")
+        self.iopub = self._socket(zmq.XPUB, "iopub")
+        self.hb = self._socket(zmq.REP, "hb")
+        self._out: collections.deque[Any] = collections.deque()
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        self._signalled = False
+        self._thread: threading.Thread | None = None
+        self._handlers: dict[str, Handler] = {}
+        self.welcomes_sent = 0
+
+    def _socket(self, kind: int, channel: str) -> zmq.Socket[Any]:
+        sock: zmq.Socket[Any] = self.ctx.socket(kind)
+        sock.linger = 1000
+        if kind == zmq.ROUTER:
+            # A client reconnecting with the same identity takes its routes over.
+            sock.setsockopt(zmq.ROUTER_HANDOVER, 1)
+        if kind == zmq.XPUB:
+            sock.setsockopt(zmq.SNDHWM, 0)
+            sock.setsockopt(zmq.XPUB_VERBOSE, 1)
+        info = self.info
+        port = info.port(channel)
+        if info.transport == "ipc":
+            if port == 0:
+                port = 1
+                while os.path.exists(f"{info.ip}-{port}"):
+                    port += 1
+            sock.bind(f"ipc://{info.ip}-{port}")
+        elif port == 0:
+            ip = f"[{info.ip}]" if ":" in info.ip else info.ip
+            if ":" in info.ip:
+                sock.setsockopt(zmq.IPV6, 1)
+            port = sock.bind_to_random_port(f"tcp://{ip}")
+        else:
+            if ":" in info.ip:
+                sock.setsockopt(zmq.IPV6, 1)
+            sock.bind(info.url(channel))
+        setattr(info, f"{channel}_port", port)
+        return sock
+
+    # -- threads ---------------------------------------------------------------
+
+    def start(self, shell: Handler, control: Handler, stdin: Handler) -> None:
+        """Start the heartbeat and IO threads; handlers run on the IO thread."""
+        self._handlers = {"shell": shell, "control": control, "stdin": stdin}
+        threading.Thread(target=self._heartbeat, name="kconsole-heartbeat", daemon=True).start()
+        self._thread = threading.Thread(target=self._io, name="kconsole-io", daemon=True)
+        self._thread.start()
+
+    def _heartbeat(self) -> None:
+        block_sigint()
+        try:
+            zmq.proxy(self.hb, self.hb)
+        except zmq.ZMQError:
+            pass  # context terminated at exit
+
+    def send(self, channel: str, frames: list[bytes]) -> None:
+        """Queue frames for ``channel``; safe from any thread, sent in FIFO order."""
+        self._out.append((channel, frames))
+        if not self._signalled:
+            self._signalled = True
+            try:
+                os.write(self._wake_w, b"\0")
+            except OSError:
+                pass
+
+    def send_msg(
+        self, channel: str, msg: Message, identities: list[bytes] | None = None
+    ) -> None:
+        """Sign and queue ``msg`` (iopub: with its topic as the identity frame)."""
+        if channel == "iopub" and identities is None:
+            identities = [f"kernel.{self.session.session_id}.{msg.msg_type}".encode()]
+        self.send(channel, self.session.serialize(msg, identities or []))
+
+    def stop(self, timeout: float = 2.0) -> None:
+        """Send everything queued, close the sockets and end the IO thread."""
+        if self._thread is None or not self._thread.is_alive():
+            return
+        self.send("", [_STOP])  # type: ignore[list-item]
+        if threading.current_thread() is not self._thread:
+            self._thread.join(timeout)
+
+    def _io(self) -> None:
+        block_sigint()
+        poller = zmq.Poller()
+        socks = {self.shell: "shell", self.control: "control", self.stdin: "stdin"}
+        for s in socks:
+            poller.register(s, zmq.POLLIN)
+        poller.register(self.iopub, zmq.POLLIN)
+        poller.register(self._wake_r, zmq.POLLIN)
+        while True:
+            try:
+                events = dict(poller.poll())
+            except zmq.ZMQError as e:
+                if e.errno == errno.EINTR:
+                    continue
+                raise
+            if self.iopub in events:
+                self._subscriptions()
+            for sock, channel in socks.items():
+                if sock in events:
+                    self._recv(sock, channel)
+            if self._wake_r in events:
+                try:
+                    os.read(self._wake_r, 4096)
+                except BlockingIOError:
+                    pass
+                self._signalled = False
+                if self._drain():
+                    return
+
+    def _drain(self) -> bool:
+        """Send the queued frames; True when the stop marker was reached."""
+        out = self._out
+        self._subscriptions()
+        while out:
+            channel, frames = out.popleft()
+            if channel == "":
+                self._close()
+                return True
+            sock = {
+                "iopub": self.iopub,
+                "shell": self.shell,
+                "control": self.control,
+                "stdin": self.stdin,
+            }[channel]
+            try:
+                sock.send_multipart(frames, copy=len(frames[-1]) < 65536)
+            except zmq.ZMQError as e:
+                self.log(f"kconsole kernel: cannot send on {channel}: {e}")
+        return False
+
+    def _subscriptions(self) -> None:
+        while True:
+            try:
+                frame = self.iopub.recv(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            if frame[:1] == b"\x01":
+                sub = frame[1:].decode("utf-8", "replace")
+                welcome = self.session.msg("iopub_welcome", {"subscription": sub})
+                self.iopub.send_multipart(self.session.serialize(welcome, [frame[1:]]))
+                self.welcomes_sent += 1
+
+    def _recv(self, sock: zmq.Socket[Any], channel: str) -> None:
+        while True:
+            try:
+                frames = sock.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            try:
+                msg = self.session.deserialize(frames)
+            except ProtocolError as e:
+                self.log(f"kconsole kernel: dropped a {channel} message: {e}")
+                continue
+            try:
+                self._handlers[channel](msg)
+            except Exception as e:  # a handler bug must not kill the IO thread
+                import traceback
+
+                self.log(f"kconsole kernel: error handling {msg.msg_type}: {e}\n"
+                         + traceback.format_exc())
+
+    def _close(self) -> None:
+        for s in (self.shell, self.control, self.stdin, self.iopub):
+            s.close(linger=1000)
+
+
+def log_to(fd: int) -> Callable[[str], None]:
+    """A logger writing lines to ``fd`` (the kernel's original stderr)."""
+
+    def log(text: str) -> None:
+        try:
+            os.write(fd, (text.rstrip("\n") + "\n").encode("utf-8", "replace"))
+        except OSError:
+            pass
+
+    return log
+
+
+def default_log(text: str) -> None:
+    sys.__stderr__.write(text + "\n") if sys.__stderr__ else None
