@@ -143,7 +143,7 @@ async def start_local(
     from .zmq_transport import ZMQTransport
 
     info = ConnectionInfo.new(ip=ip, transport=transport, kernel_name=spec.name)
-    proc = KernelProcess(spec, info)
+    proc = KernelProcess(spec, info, outlive_console=keep_kernel)
     for attempt in range(PORT_CLASH_ATTEMPTS):
         try:
             if attempt == 0:

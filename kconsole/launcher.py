@@ -87,8 +87,12 @@ class KernelProcess:
         *,
         extra_env: Mapping[str, str] | None = None,
         cwd: str | os.PathLike[str] | None = None,
+        outlive_console: bool = False,
     ) -> None:
         self.spec = spec
+        #: True for `kconsole start --keep-kernel`: the kernel is meant to survive us, so
+        #: neither the parent-pid watch nor the atexit orphan guard applies to it.
+        self.outlive_console = outlive_console
         self.connection = connection
         self.connection_file = Path(connection_file or new_connection_file_path())
         self.log_file = self.connection_file.with_name(self.connection_file.stem + ".log")
@@ -119,7 +123,8 @@ class KernelProcess:
         env = self.spec.environment()
         env.update(self.extra_env)
         # ipykernel (and kconsole's kernel) poll for this pid and exit when it is gone.
-        env["JPY_PARENT_PID"] = str(os.getpid())
+        if not self.outlive_console:
+            env["JPY_PARENT_PID"] = str(os.getpid())
         try:
             # Truncated on each start, so the tail and the port-clash check describe this run.
             log_fd = os.open(self.log_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -147,12 +152,18 @@ class KernelProcess:
             os.close(log_fd)
         self._proc = proc
         self._pidfd = _open_pidfd(proc.pid)
-        _register(self)
+        if not self.outlive_console:
+            _register(self)
         log.debug("started kernel %r pid %d: %s", self.spec.name, proc.pid, cmd)
 
     def _start_error(self, cmd: list[str], e: OSError) -> str:
         what = f"kernel {self.spec.name!r} could not start"
-        if self.cwd is not None and e.filename == os.fspath(self.cwd):
+        # Popen reports a failed chdir as FileNotFoundError too, naming the directory.
+        if (
+            self.cwd is not None
+            and e.filename is not None
+            and (os.fspath(e.filename) == os.fspath(self.cwd))
+        ):
             return f"{what}: working directory {os.fspath(self.cwd)!r}: {e.strerror}"
         if isinstance(e, FileNotFoundError):
             return f"{what}: command {cmd[0]!r} not found"
@@ -299,9 +310,10 @@ class KernelProcess:
             deadline = loop.time() + timeout
             try:
                 await asyncio.wait_for(request_shutdown(), timeout)
-            except Exception as e:  # a dead or deaf kernel: fall through to signals
+            except Exception as e:  # a dead or deaf kernel: go straight to signals
                 log.debug("shutdown request to kernel %r failed: %r", self.spec.name, e)
-            await self.wait_exit(max(0.0, deadline - loop.time()))
+            else:
+                await self.wait_exit(max(0.0, deadline - loop.time()))
         if self.is_alive():
             self._signal_group(signal.SIGTERM)
             await self.wait_exit(TERM_GRACE)

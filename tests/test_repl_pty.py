@@ -1,0 +1,271 @@
+"""The interactive console in a real pseudo-terminal, against real kernels."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pexpect
+import pytest
+from jupyter_client.blocking.client import BlockingKernelClient
+from jupyter_client.manager import KernelManager
+from ptyconsole import PtyConsole
+
+from kconsole import paths
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def wait_gone(pid: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not pid_alive(pid):
+            return True
+        time.sleep(0.05)  # polling a pid: there is no event for another process's exit
+    return False
+
+
+@pytest.fixture
+def console():
+    consoles: list[PtyConsole] = []
+
+    def make(*args: str, **kw) -> PtyConsole:
+        c = PtyConsole(list(args), **kw)
+        consoles.append(c)
+        return c
+
+    yield make
+    for c in consoles:
+        c.close()
+
+
+@pytest.mark.timeout(90)
+def test_execute_output_interrupt_and_exit_leave_nothing_behind(console) -> None:
+    c = console("start", "--kernel", "python3")
+    c.expect_prompt(1)
+    c.sendline("import os; print(6*7, os.getpid())")
+    m = c.expect(r"42 (\d+)")
+    kernel_pid = int(m.group(1))
+    c.expect_prompt(2)
+
+    c.sendline("import time; time.sleep(60)")
+    time.sleep(0.5)  # let the cell start; the assertion below is on the interrupt's effect
+    t0 = time.monotonic()
+    c.ctrl("c")
+    c.expect("KeyboardInterrupt", timeout=10)
+    assert time.monotonic() - t0 < 2.0
+    c.expect_prompt(3)
+    c.sendline("print('still usable')")
+    c.expect("still usable")
+    c.expect_prompt(4)
+
+    c.ctrl("d")
+    assert c.wait_exit(20) == 0
+    assert wait_gone(kernel_pid, 10), "the kernel outlived the console"
+    assert list(paths.runtime_dir().glob("kernel-*")) == []
+
+
+@pytest.mark.timeout(60)
+def test_ctrl_c_at_the_prompt_clears_the_line(console) -> None:
+    c = console("start", "--kernel", "python3")
+    c.expect_prompt(1)
+    c.send("this is not code")
+    c.ctrl("c")
+    c.expect_prompt(1)
+    c.sendline("print('clean')")
+    c.expect("clean")
+    c.expect_prompt(2)
+    c.ctrl("d")
+    assert c.wait_exit(20) == 0
+
+
+@pytest.mark.timeout(60)
+def test_terminal_is_sane_after_exit(tmp_path: Path) -> None:
+    script = f"{sys.executable} -m kconsole start --kernel python3; stty -a; echo DONE"
+    child = pexpect.spawn(
+        "/bin/sh",
+        ["-c", script],
+        encoding="utf-8",
+        timeout=30,
+        dimensions=(30, 100),
+        env={**os.environ, "PROMPT_TOOLKIT_NO_CPR": "1"},
+    )
+    try:
+        child.expect(r"In \S*\[")
+        child.send("\x04")
+        child.expect("DONE")
+        stty = child.before
+        assert re.search(r"(?<!-)icanon", stty) and re.search(r"(?<!-)echo\b", stty), stty
+        assert "?2004h" not in stty.split("speed")[-1]
+    finally:
+        child.close(force=True)
+
+
+@pytest.mark.timeout(60)
+def test_tab_completion_from_the_kernel(console) -> None:
+    c = console("start", "--kernel", "python3")
+    c.expect_prompt(1)
+    c.send("import o")
+    c.send("\t")
+    c.expect(r"\bos\b")
+    c.ctrl("c")
+    c.expect_prompt(1)
+    c.sendline("import os")
+    c.expect_prompt(2)
+    c.send("os.pa\t")
+    c.settle()
+    screen = "\n".join(c.display())
+    assert "path" in screen and "pardir" in screen, screen
+    c.ctrl("c")
+    c.ctrl("d")
+    assert c.wait_exit(20) == 0
+
+
+@pytest.mark.timeout(60)
+def test_multiline_cell_defines_a_function(console) -> None:
+    c = console("start", "--kernel", "python3")
+    c.expect_prompt(1)
+    c.sendline("def f(x):")
+    c.expect(r"\.\.\.: ")
+    c.sendline("return x + 1")
+    c.sendline("")
+    c.expect_prompt(2)
+    c.sendline("f(1)")
+    c.expect(r"Out\[2\]: 2")
+    c.expect_prompt(3)
+    c.ctrl("d")
+    assert c.wait_exit(20) == 0
+
+
+@pytest.mark.timeout(60)
+def test_input_and_getpass_inline(console) -> None:
+    c = console("start", "--kernel", "python3")
+    c.expect_prompt(1)
+    c.sendline("name = input('name? ')")
+    c.expect(r"name\? ")
+    c.sendline("Ada")
+    c.expect_prompt(2)
+    c.sendline("print(name * 2)")
+    c.expect("AdaAda")
+    c.expect_prompt(3)
+    c.sendline("import getpass; pw = getpass.getpass('pw: ')")
+    c.expect("pw: ")
+    c.sendline("s3cret")
+    c.expect_prompt(4)
+    assert "s3cret" not in c.transcript
+    c.sendline("print(len(pw))")
+    c.expect(r"\b6\b")
+    c.expect_prompt(5)
+    c.ctrl("d")
+    assert c.wait_exit(20) == 0
+
+
+@pytest.mark.timeout(60)
+def test_exit_in_ipykernel_leaves_with_status_0(console) -> None:
+    c = console("start", "--kernel", "python3")
+    c.expect_prompt(1)
+    c.sendline("exit")
+    assert c.wait_exit(20) == 0
+
+
+@pytest.fixture
+def shared_kernel():
+    cf = paths.runtime_dir() / f"kernel-{uuid.uuid4()}.json"
+    km = KernelManager(kernel_name="python3", connection_file=str(cf))
+    km.start_kernel()
+    kc = km.client()
+    kc.start_channels()
+    kc.wait_for_ready(timeout=30)
+    yield km, kc
+    kc.stop_channels()
+    km.shutdown_kernel(now=True)
+
+
+@pytest.mark.timeout(60)
+def test_other_clients_output_appears_above_the_prompt(console, shared_kernel) -> None:
+    km, kc = shared_kernel
+    c = console("attach", "--existing", km.connection_file)
+    c.expect_prompt()
+    c.send("typed_so_far")
+    c.settle()
+    kc.execute_interactive("print('from elsewhere')", timeout=20)
+    c.expect("from elsewhere")
+    c.settle()
+    screen = c.display()
+    where = [i for i, line in enumerate(screen) if "from elsewhere" in line]
+    prompt = [i for i, line in enumerate(screen) if "typed_so_far" in line]
+    assert where and prompt and where[0] < prompt[-1], screen
+    c.ctrl("c")
+    c.ctrl("d")
+    assert c.wait_exit(20) == 0
+    assert km.is_alive()  # attach never shuts the kernel down
+
+
+@pytest.mark.timeout(60)
+def test_ctrl_c_interrupts_an_attached_kernel(console, shared_kernel) -> None:
+    km, _ = shared_kernel
+    c = console("attach", "--existing", km.connection_file)
+    c.expect_prompt()
+    c.sendline("import time; time.sleep(30)")
+    time.sleep(0.5)  # let the cell start before interrupting it
+    t0 = time.monotonic()
+    c.ctrl("c")
+    c.expect("KeyboardInterrupt", timeout=10)
+    assert time.monotonic() - t0 < 2.0
+    c.expect_prompt()
+    c.ctrl("d")
+    assert c.wait_exit(20) == 0
+
+
+@pytest.mark.timeout(60)
+def test_keep_kernel_is_joined_by_jupyter_client(console) -> None:
+    c = console("start", "--kernel", "python3", "--keep-kernel")
+    c.expect_prompt(1)
+    c.sendline("shared = 'kept'")
+    c.expect_prompt(2)
+    files = list(paths.runtime_dir().glob("kernel-*.json"))
+    assert len(files) == 1
+    c.ctrl("d")
+    assert c.wait_exit(20) == 0
+    kc = BlockingKernelClient(connection_file=str(files[0]))
+    kc.load_connection_file()
+    kc.start_channels()
+    try:
+        kc.wait_for_ready(timeout=20)
+        reply = kc.execute_interactive("print(shared)", timeout=20)
+        assert reply["content"]["status"] == "ok"
+        kc.shutdown()
+    finally:
+        kc.stop_channels()
+
+
+@pytest.mark.timeout(60)
+def test_kernel_killed_at_idle_prompt_is_reported_and_enter_restarts(console) -> None:
+    c = console("start", "--kernel", "python3")
+    c.expect_prompt(1)
+    c.sendline("import os; print('pid', os.getpid())")
+    pid = int(c.expect(r"pid (\d+)").group(1))
+    c.expect_prompt(2)
+    t0 = time.monotonic()
+    os.kill(pid, signal.SIGKILL)
+    c.expect("kernel died", timeout=10)
+    assert time.monotonic() - t0 < 3.0
+    c.sendline("")
+    c.expect("kernel restarted", timeout=30)
+    c.expect_prompt()
+    c.sendline("print('alive again')")
+    c.expect("alive again")
+    c.expect_prompt()
+    c.ctrl("d")
+    assert c.wait_exit(20) == 0
