@@ -283,11 +283,12 @@ class Kernel:
         silent = bool(c.get("silent", False))
         store_history = bool(c.get("store_history", not silent)) and not silent
         started = utcnow_iso()
-        if not silent:
-            self.publish("execute_input",
-                         {"code": code, "execution_count": self.shell.execution_count})
+        # executing before execute_input: a client that saw execute_input may interrupt.
         self.executing = True
         try:
+            if not silent:
+                self.publish("execute_input",
+                             {"code": code, "execution_count": self.shell.execution_count})
             result = self.shell.run_cell(code, silent=silent, store_history=store_history)
             user_expr = self.shell.user_expressions(c.get("user_expressions") or {})
         except KeyboardInterrupt as e:  # interrupted between the cell and the reply
