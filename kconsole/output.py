@@ -2,13 +2,31 @@
 
 One :class:`OutputPrinter` per console. The REPL hands it every IOPub message that
 carries output, in arrival order; it writes text to its stream and never reads
-anything back. Rich MIME rendering plugs in through :mod:`kconsole.display`.
+anything back. Rich MIME bundles are rendered by :mod:`kconsole.display`.
+
+Theory of the screen tracking
+-----------------------------
+To replace output in place (``update_display_data``, ``clear_output``) the printer
+remembers what it wrote since the start of the current *region*: the output of one
+request (a new parent msg_id starts a new region) since its last clear. Moving the
+cursor up over that text and erasing below is only correct when (a) nothing else
+wrote to the terminal since (the REPL calls :meth:`barrier` when it does), (b) the
+region started at column 0, and (c) the whole region is still on screen, checked by
+counting the rows it takes at the current width. When any of those is unknown or
+false, the new version is simply printed below: never a wrong erase. In a pipe
+nothing is ever erased. The stream path (output floods) only appends to a list and
+adds a length; rows are counted only when an erase is about to happen.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any, TextIO
 
+from .display.config import DisplayConfig, RenderContext
+from .display.registry import Rendered, RendererRegistry, default_registry
+from .display.terminal import TerminalCapabilities, capabilities_from_env
+from .display.text import rows_of, strip_ansi
 from .protocol import Message
 
 OUTPUT_TYPES = frozenset(
@@ -24,25 +42,100 @@ OUTPUT_TYPES = frozenset(
 )
 
 
+def _isatty(stream: TextIO) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
 class OutputPrinter:
     """Writes IOPub output messages to ``stream``.
 
     ``own`` tells whether the message answers a request of this console; output of
     other clients is prefixed with their execution count so it is told apart.
+
+    ``config`` holds the user's display settings, ``capabilities`` what the terminal
+    can do (from :func:`kconsole.display.detect_terminal`; by default guessed from
+    the environment), ``tty`` whether ``stream`` is a terminal (by default asked of
+    the stream). Rich output needs none of them to work.
     """
 
-    def __init__(self, stream: TextIO, *, color: bool = True) -> None:
+    def __init__(
+        self,
+        stream: TextIO,
+        *,
+        color: bool = True,
+        config: DisplayConfig | None = None,
+        capabilities: TerminalCapabilities | None = None,
+        tty: bool | None = None,
+        registry: RendererRegistry | None = None,
+    ) -> None:
         self.stream = stream
         self.color = color
+        self.config = config or DisplayConfig()
+        self.tty = _isatty(stream) if tty is None else tty
+        self.caps = capabilities or capabilities_from_env(os.environ, is_tty=self.tty)
+        self.registry = registry or default_registry()
         self._at_line_start = True
+        # Screen tracking (see the module docstring). Entries are [display_id, text].
+        self._entries: list[list[Any]] = []
+        self._chars = 0
+        self._limit = 0
+        self._region_ok = True
+        self._parent: str | None = None
+        self._pending_clear = False
+
+    # -- terminal -------------------------------------------------------------------
+
+    def _size(self) -> tuple[int, int]:
+        cfg_w = self.config.width
+        if self.tty:
+            try:
+                size = os.get_terminal_size(self.stream.fileno())
+                return cfg_w or size.columns, size.lines
+            except (AttributeError, ValueError, OSError):
+                pass
+        try:
+            cols = int(os.environ.get("COLUMNS", "80"))
+        except ValueError:
+            cols = 80
+        return cfg_w or cols, 24
+
+    def context(self) -> RenderContext:
+        """The render context for a bundle printed now (the terminal may have resized)."""
+        width, height = self._size()
+        return RenderContext(
+            width=max(10, width),
+            height=max(3, height),
+            color=self.color,
+            tty=self.tty,
+            caps=self.caps,
+            config=self.config,
+        )
 
     # -- helpers --------------------------------------------------------------------
 
-    def _write(self, text: str) -> None:
+    def _write(self, text: str, display_id: str | None = None) -> None:
         if not text:
             return
+        if self._pending_clear:
+            self._clear_region()
         self.stream.write(text)
         self._at_line_start = text.endswith("\n")
+        if self.tty:
+            self._track(text, display_id)
+
+    def _track(self, text: str, display_id: str | None) -> None:
+        self._entries.append([display_id, text])
+        self._chars += len(text)
+        if self._chars > self._limit:
+            # More text than a screen can hold: the region start has scrolled away.
+            # Forget all but the last entry (a display may still be updated alone).
+            last = self._entries[-1]
+            self._entries = [last] if len(last[1]) <= self._limit else []
+            self._chars = sum(len(e[1]) for e in self._entries)
+            self._region_ok = False
 
     def _ensure_newline(self) -> None:
         if not self._at_line_start:
@@ -51,15 +144,58 @@ class OutputPrinter:
     def _style(self, text: str, code: str) -> str:
         return f"\x1b[{code}m{text}\x1b[0m" if self.color else text
 
+    def _new_region(self, parent: str | None) -> None:
+        self._parent = parent
+        self._entries = []
+        self._chars = 0
+        self._pending_clear = False
+        self._region_ok = self._at_line_start
+        if self.tty:
+            cols, rows = self._size()
+            # Escapes and colour codes take characters but no cells: allow 4x.
+            self._limit = 4 * cols * rows
+
+    def _erase_rows(self, rows: int) -> None:
+        # Up to the first row of what is replaced, then erase to the end of screen.
+        self.stream.write("\r" + (f"\x1b[{rows}A" if rows else "") + "\x1b[J")
+        self._at_line_start = True
+
+    def _clear_region(self) -> None:
+        """Erase this region's output if it is all still on screen; forget it anyway."""
+        self._pending_clear = False
+        if self.tty and self._region_ok and self._entries:
+            cols, lines = self._size()
+            rows = rows_of("".join(e[1] for e in self._entries), cols)
+            if rows < lines:
+                self._erase_rows(rows)
+        elif not self._at_line_start:
+            self.stream.write("\n")
+            self._at_line_start = True
+        self._entries = []
+        self._chars = 0
+        self._region_ok = True
+
+    def barrier(self) -> None:
+        """Something else wrote to the terminal: never erase above this point.
+
+        The REPL calls this after it prints anything itself (the prompt line of an
+        accepted input, a banner); output printed before it is then never updated in
+        place, only re-printed.
+        """
+        self._entries = []
+        self._chars = 0
+        self._region_ok = self._at_line_start
+        self._pending_clear = False
+
+    def render(self, data: dict[str, Any], metadata: dict[str, Any]) -> Rendered:
+        """Render a MIME bundle for this terminal (never raises)."""
+        return self.registry.render(data, metadata or {}, self.context())
+
     def render_bundle(self, data: dict[str, Any], metadata: dict[str, Any]) -> str:
-        """The terminal text for a MIME bundle (text/plain for now)."""
-        text = data.get("text/plain")
-        if isinstance(text, list):
-            text = "".join(text)
-        if text is None:
-            kinds = ", ".join(sorted(data)) or "nothing"
-            return f"<{kinds}>"
-        return str(text)
+        """The terminal text for a MIME bundle (notes about failed renderers first)."""
+        r = self.render(data, metadata)
+        notes = "".join(self._style(n, "33") + "\n" for n in r.notes)
+        return notes + r.text
 
     # -- messages -------------------------------------------------------------------
 
@@ -68,30 +204,76 @@ class OutputPrinter:
         t = msg.msg_type
         c = msg.content
         if t == "stream":
+            # The hot path of output floods: no rendering, no regex, no flush.
+            parent = msg.parent_header.get("msg_id") if msg.parent_header else None
+            if parent != self._parent:
+                self._new_region(parent)
             text = c.get("text", "")
-            if c.get("name") == "stderr" and self.color:
-                text = self._style(text, "31") if text.strip() else text
+            if not text:
+                return
+            if c.get("name") == "stderr" and self.color and text.strip():
+                text = self._style(text, "31")
             self._write(text)
-        elif t == "execute_result":
+            return
+        if t not in OUTPUT_TYPES:
+            return
+        parent = msg.parent_id
+        if parent != self._parent:
+            self._new_region(parent)
+        if t == "execute_result":
             self._ensure_newline()
             count = c.get("execution_count")
             prompt = self._style(f"Out[{count}]: ", "31;1")
             body = self.render_bundle(c.get("data", {}), c.get("metadata", {}))
-            sep = "\n" if "\n" in body else ""
-            self._write(f"{prompt}{sep}{body}\n")
-        elif t in ("display_data", "update_display_data"):
-            self._ensure_newline()
-            body = self.render_bundle(c.get("data", {}), c.get("metadata", {}))
-            self._write(body if body.endswith("\n") else body + "\n")
+            sep = "\n" if ("\n" in body or "\x1b_G" in body or "\x1bP" in body) else ""
+            self._write(f"{prompt}{sep}{body}" + ("" if body.endswith("\n") else "\n"))
+        elif t == "display_data":
+            self._display(c, update=False)
+        elif t == "update_display_data":
+            self._display(c, update=True)
+        elif t == "clear_output":
+            if c.get("wait"):
+                self._pending_clear = True
+            else:
+                self._clear_region()
         elif t == "error":
             self._ensure_newline()
             tb = c.get("traceback") or [f"{c.get('ename', 'Error')}: {c.get('evalue', '')}"]
-            self._write("\n".join(tb) + "\n")
+            text = "\n".join(str(line) for line in tb) + "\n"
+            self._write(text if self.color else strip_ansi(text))
         elif t == "execute_input" and not own:
             self._ensure_newline()
             count = c.get("execution_count")
             head = self._style(f"[remote] In [{count}]: ", "32")
             self._write(head + str(c.get("code", "")).rstrip("\n") + "\n")
+
+    def _display(self, content: dict[str, Any], *, update: bool) -> None:
+        transient = content.get("transient") or {}
+        display_id = transient.get("display_id") if isinstance(transient, dict) else None
+        display_id = str(display_id) if display_id is not None else None
+        body = self.render_bundle(content.get("data", {}), content.get("metadata", {}))
+        if not body.endswith("\n"):
+            body += "\n"
+        if self._pending_clear:
+            self._clear_region()
+        if (
+            update
+            and display_id is not None
+            and self.tty
+            and self._entries
+            and self._entries[-1][0] == display_id
+        ):
+            # The display is the last thing on screen: redraw it where it is.
+            cols, lines = self._size()
+            rows = rows_of(self._entries[-1][1], cols)
+            if rows < lines:
+                self._erase_rows(rows)
+                self._chars -= len(self._entries[-1][1])
+                self._entries.pop()
+                self._write(body, display_id)
+                return
+        self._ensure_newline()
+        self._write(body, display_id)
 
     def flush(self) -> None:
         self.stream.flush()

@@ -1,0 +1,77 @@
+"""Syntax highlighting with pygments, at the colour depth the terminal has."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .config import RenderContext
+
+
+def _formatter(ctx: RenderContext) -> Any:
+    # Imported on first use: pygments' formatter modules cost startup time.
+    if ctx.caps.colors >= 16777216:
+        from pygments.formatters import TerminalTrueColorFormatter
+
+        return TerminalTrueColorFormatter(style=ctx.config.code_style)
+    if ctx.caps.colors >= 256:
+        from pygments.formatters import Terminal256Formatter
+
+        return Terminal256Formatter(style=ctx.config.code_style)
+    from pygments.formatters import TerminalFormatter
+
+    return TerminalFormatter()
+
+
+def highlight_code(
+    code: str, ctx: RenderContext, *, language: str | None = None, mimetype: str | None = None
+) -> str:
+    """``code`` with ANSI colours (or as is when colour is off or no lexer fits).
+
+    The result has no trailing newline.
+    """
+    code = code.rstrip("\n")
+    if not ctx.color or ctx.caps.colors == 0:
+        return code
+    from pygments import highlight
+    from pygments.lexers import get_lexer_by_name, get_lexer_for_mimetype
+    from pygments.util import ClassNotFound
+
+    try:
+        if mimetype:
+            lexer = get_lexer_for_mimetype(mimetype, stripnl=False)
+        elif language:
+            lexer = get_lexer_by_name(language, stripnl=False)
+        else:
+            return code
+    except ClassNotFound:
+        return code
+    return highlight(code, lexer, _formatter(ctx)).rstrip("\n")
+
+
+def render_json(data: Any, ctx: RenderContext) -> str:
+    """A JSON value (already decoded, or a JSON string) indented and highlighted."""
+    if isinstance(data, (str, bytes)):
+        try:
+            data = json.loads(data)
+        except ValueError:
+            pass  # a plain string is a valid JSON value on its own
+    text = json.dumps(data, indent=2, ensure_ascii=False, default=repr)
+    return highlight_code(text, ctx, language="json")
+
+
+def render_source(code: Any, ctx: RenderContext, mimetype: str) -> str | None:
+    """Source code of a ``text/x-<language>`` bundle, highlighted.
+
+    Returns None when pygments knows no lexer for the type (the next type is tried).
+    """
+    from pygments.lexers import get_lexer_for_mimetype
+    from pygments.util import ClassNotFound
+
+    if isinstance(code, list):
+        code = "".join(code)
+    try:
+        get_lexer_for_mimetype(mimetype)
+    except ClassNotFound:
+        return None
+    return highlight_code(str(code), ctx, mimetype=mimetype)

@@ -1,0 +1,501 @@
+"""text/html as terminal text, with the standard library's html.parser.
+
+The parser is forgiving the way browsers are: unclosed tags are closed at the end,
+stray end tags are ignored, scripts and styles are dropped with their content. What
+it builds is the shared document model of :mod:`.document`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+
+from .document import (
+    Block,
+    Cell,
+    CodeBlock,
+    Heading,
+    Indented,
+    ListBlock,
+    Paragraph,
+    Rule,
+    Span,
+    Table,
+)
+
+_SKIP = frozenset({"script", "style", "head", "title", "noscript", "template", "svg", "math"})
+_VOID = frozenset(
+    {
+        "br",
+        "hr",
+        "img",
+        "input",
+        "meta",
+        "link",
+        "area",
+        "base",
+        "col",
+        "embed",
+        "source",
+        "track",
+        "wbr",
+        "param",
+    }
+)
+_INLINE_STYLES = {
+    "b": "bold",
+    "strong": "bold",
+    "i": "italic",
+    "em": "italic",
+    "cite": "italic",
+    "var": "italic",
+    "dfn": "italic",
+    "u": "underline",
+    "ins": "underline",
+    "s": "strike",
+    "del": "strike",
+    "strike": "strike",
+    "code": "code",
+    "kbd": "code",
+    "samp": "code",
+    "tt": "code",
+    "mark": "bold",
+    "dt": "bold",
+    "summary": "bold",
+}
+_BLOCKS = frozenset(
+    {
+        "p",
+        "div",
+        "section",
+        "article",
+        "header",
+        "footer",
+        "main",
+        "nav",
+        "aside",
+        "figure",
+        "figcaption",
+        "details",
+        "summary",
+        "address",
+        "center",
+        "form",
+        "fieldset",
+        "legend",
+        "body",
+        "html",
+        "dl",
+        "dt",
+    }
+)
+_WS = re.compile(r"\s+")
+_ALIGN = re.compile(r"text-align\s*:\s*(left|right|center)", re.I)
+
+
+@dataclass
+class _Cell:
+    spans: list[Span]
+    header: bool
+    align: str | None
+    colspan: int = 1
+    rowspan: int = 1
+
+
+@dataclass
+class _TableState:
+    rows: list[list[_Cell]] = field(default_factory=list)
+    head_rows: int = 0
+    in_head: bool = False
+    row_align: str | None = None
+    cell: _Cell | None = None
+    caption: list[Span] | None = None
+    in_caption: bool = False
+
+
+class _Builder(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.root: list[Block] = []
+        # (tag, blocks) pairs: where the blocks being parsed go.
+        self.containers: list[tuple[str, list[Block]]] = [("", self.root)]
+        self.lists: list[ListBlock] = []
+        self.inline: list[Span] = []
+        self.styles: list[tuple[str, str]] = []
+        self.links: list[str] = []
+        self.skip: list[str] = []
+        self.heading: int | None = None
+        self.pre_depth = 0
+        self.pre_buf: list[str] = []
+        self.pre_lang: str | None = None
+        self.tables: list[_TableState] = []
+        self.nested_tables = 0
+
+    # -- helpers ----------------------------------------------------------------------
+
+    @property
+    def blocks(self) -> list[Block]:
+        return self.containers[-1][1]
+
+    def _current_styles(self) -> tuple[str, ...]:
+        seen: list[str] = []
+        for _, s in self.styles:
+            if s not in seen:
+                seen.append(s)
+        return tuple(seen)
+
+    def _sink(self) -> list[Span] | None:
+        if self.tables:
+            t = self.tables[-1]
+            if t.in_caption:
+                return t.caption
+            return t.cell.spans if t.cell is not None else None
+        return self.inline
+
+    def flush(self) -> None:
+        spans = _trim(self.inline)
+        self.inline = []
+        if not spans:
+            return
+        if self.heading is not None:
+            self.blocks.append(Heading(self.heading, spans))
+        else:
+            self.blocks.append(Paragraph(spans))
+
+    def _push(self, tag: str, blocks: list[Block]) -> None:
+        self.containers.append((tag, blocks))
+
+    def _pop_to(self, tags: tuple[str, ...]) -> None:
+        for i in range(len(self.containers) - 1, 0, -1):
+            if self.containers[i][0] in tags:
+                del self.containers[i:]
+                return
+
+    def _in_cell(self) -> bool:
+        if not self.tables:
+            return False
+        return self.tables[-1].cell is not None or self.tables[-1].in_caption
+
+    # -- parser callbacks ---------------------------------------------------------------
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if self.skip:
+            if tag in _SKIP and tag not in _VOID:
+                self.skip.append(tag)
+            return
+        if tag in _SKIP:
+            self.skip.append(tag)
+            return
+        a = {k: (v or "") for k, v in attrs}
+        if self.pre_depth:
+            if tag == "pre":
+                self.pre_depth += 1
+            elif tag == "br":
+                self.pre_buf.append("\n")
+            elif tag == "code" and self.pre_lang is None:
+                self.pre_lang = _language(a.get("class", ""))
+            return
+        if tag in _INLINE_STYLES:
+            self.styles.append((tag, _INLINE_STYLES[tag]))
+            if tag not in ("dt", "summary"):
+                return
+        if tag == "a":
+            self.links.append(a.get("href", ""))
+            return
+        if tag == "br":
+            sink = self._sink()
+            if sink is not None:
+                sink.append(Span("\n"))
+            return
+        if tag == "img":
+            alt = a.get("alt") or a.get("title") or "image"
+            sink = self._sink()
+            if sink is not None:
+                sink.append(Span(f"[{alt}]", ("dim",)))
+            return
+        if tag == "input" and a.get("type") == "checkbox":
+            sink = self._sink()
+            if sink is not None:
+                sink.append(Span("[x] " if "checked" in a else "[ ] "))
+            return
+        if self._table_tag(tag, a):
+            return
+        if self._in_cell():
+            # Block structure inside a table cell flattens into the cell's text.
+            sink = self._sink()
+            if sink is not None and tag in _BLOCKS | {"li", "ul", "ol", "pre", "blockquote"}:
+                sink.append(Span(" "))
+            return
+        if tag in ("h1", "h2", "h3", "h4", "h5", "h6"):
+            self.flush()
+            self.heading = int(tag[1])
+        elif tag in ("ul", "ol", "menu"):
+            self.flush()
+            try:
+                start = int(a.get("start", "1"))
+            except ValueError:
+                start = 1
+            lb = ListBlock(ordered=tag == "ol", start=start)
+            self.blocks.append(lb)
+            self.lists.append(lb)
+            self._push(tag, [])  # a list's direct content (stray text) goes nowhere
+        elif tag == "li":
+            self.flush()
+            if not self.lists:
+                lb = ListBlock()
+                self.blocks.append(lb)
+                self.lists.append(lb)
+                self._push("ul", [])
+            # An open <li> of the same list ends here (</li> is optional in HTML).
+            if self.containers[-1][0] == "li":
+                self.containers.pop()
+            item: list[Block] = []
+            self.lists[-1].items.append(item)
+            self._push("li", item)
+        elif tag == "pre":
+            self.flush()
+            self.pre_depth = 1
+            self.pre_buf = []
+            self.pre_lang = _language(a.get("class", ""))
+        elif tag == "blockquote":
+            self.flush()
+            ind = Indented([])
+            self.blocks.append(ind)
+            self._push("blockquote", ind.blocks)
+        elif tag == "dd":
+            self.flush()
+            ind = Indented([], prefix="    ", style=None)
+            self.blocks.append(ind)
+            self._push("dd", ind.blocks)
+        elif tag == "hr":
+            self.flush()
+            self.blocks.append(Rule())
+        elif tag in _BLOCKS:
+            self.flush()
+
+    def _table_tag(self, tag: str, a: dict[str, str]) -> bool:
+        """Handle table structure; True when the tag was a table tag."""
+        if tag == "table":
+            if self._in_cell():
+                self.nested_tables += 1
+                sink = self._sink()
+                if sink is not None:
+                    sink.append(Span(" "))
+                return True
+            self.flush()
+            self.tables.append(_TableState())
+            return True
+        if not self.tables:
+            return tag in ("tr", "td", "th", "thead", "tbody", "tfoot", "caption")
+        t = self.tables[-1]
+        if self.nested_tables:
+            if tag in ("td", "th", "tr"):
+                sink = self._sink()
+                if sink is not None:
+                    sink.append(Span(" "))
+                return True
+            return tag in ("thead", "tbody", "tfoot", "caption")
+        if tag == "thead":
+            t.in_head = True
+        elif tag in ("tbody", "tfoot"):
+            t.in_head = False
+        elif tag == "caption":
+            t.caption = []
+            t.in_caption = True
+        elif tag == "tr":
+            t.cell = None
+            t.rows.append([])
+            if t.in_head:
+                t.head_rows = len(t.rows)
+            t.row_align = _align(a)
+        elif tag in ("td", "th"):
+            if not t.rows:
+                t.rows.append([])
+            t.cell = _Cell(
+                [],
+                header=tag == "th",
+                # pandas right-aligns its whole header row; a header cell follows
+                # its column instead, unless the cell itself says otherwise.
+                align=_align(a) or (None if t.in_head else t.row_align),
+                colspan=_int(a.get("colspan"), 1),
+                rowspan=_int(a.get("rowspan"), 1),
+            )
+            t.rows[-1].append(t.cell)
+        else:
+            return False
+        return True
+
+    def handle_endtag(self, tag: str) -> None:
+        if self.skip:
+            if tag == self.skip[-1]:
+                self.skip.pop()
+            return
+        if tag in _VOID:
+            return
+        if self.pre_depth:
+            if tag == "pre":
+                self.pre_depth -= 1
+                if self.pre_depth == 0:
+                    text = "".join(self.pre_buf)
+                    # The newline right after <pre> is not content (HTML rule).
+                    if text.startswith("\n"):
+                        text = text[1:]
+                    self.blocks.append(CodeBlock(text, self.pre_lang))
+            return
+        if tag in _INLINE_STYLES or tag == "a":
+            if tag == "a":
+                if self.links:
+                    self.links.pop()
+            else:
+                for i in range(len(self.styles) - 1, -1, -1):
+                    if self.styles[i][0] == tag:
+                        del self.styles[i]
+                        break
+            if tag not in ("dt", "summary"):
+                return
+        if self.tables:
+            t = self.tables[-1]
+            if self.nested_tables:
+                if tag == "table":
+                    self.nested_tables -= 1
+                return
+            if tag == "table":
+                self.tables.pop()
+                self.blocks.append(_finish_table(t))
+                return
+            if tag == "caption":
+                t.in_caption = False
+                return
+            if tag in ("td", "th"):
+                t.cell = None
+                return
+            if tag == "thead":
+                t.in_head = False
+                return
+            if self._in_cell():
+                return
+        if tag in ("h1", "h2", "h3", "h4", "h5", "h6"):
+            self.flush()
+            self.heading = None
+        elif tag in ("ul", "ol", "menu"):
+            self.flush()
+            if self.lists:
+                self._pop_to((tag, "ul", "ol", "menu"))
+                self.lists.pop()
+        elif tag == "li":
+            self.flush()
+            if self.containers[-1][0] == "li":
+                self.containers.pop()
+        elif tag in ("blockquote", "dd"):
+            self.flush()
+            self._pop_to((tag,))
+        elif tag in _BLOCKS:
+            self.flush()
+
+    def handle_data(self, data: str) -> None:
+        if self.skip:
+            return
+        if self.pre_depth:
+            self.pre_buf.append(data)
+            return
+        sink = self._sink()
+        if sink is None:
+            return  # text between table cells is only indentation
+        text = _WS.sub(" ", data)
+        if not text:
+            return
+        if text == " " and (not sink or sink[-1].text.endswith((" ", "\n"))):
+            return
+        link = self.links[-1] if self.links else None
+        sink.append(Span(text, self._current_styles(), link or None))
+
+    def finish(self) -> list[Block]:
+        self.close()
+        if self.pre_depth:
+            self.blocks.append(CodeBlock("".join(self.pre_buf), self.pre_lang))
+            self.pre_depth = 0
+        while self.tables:
+            t = self.tables.pop()
+            self.blocks.append(_finish_table(t))
+        self.flush()
+        return self.root
+
+
+def _trim(spans: list[Span]) -> list[Span]:
+    """Drop leading and trailing blanks of a paragraph's spans."""
+    spans = list(spans)
+    while spans and not spans[0].text.strip(" "):
+        spans.pop(0)
+    while spans and not spans[-1].text.strip(" "):
+        spans.pop()
+    if not spans:
+        return []
+    spans[0] = Span(spans[0].text.lstrip(" "), spans[0].styles, spans[0].link)
+    spans[-1] = Span(spans[-1].text.rstrip(" "), spans[-1].styles, spans[-1].link)
+    return spans
+
+
+def _finish_table(t: _TableState) -> Table:
+    """Lay spanned cells out on a grid: a rowspan leaves blanks below, a colspan
+    leaves blanks to the right (pandas' MultiIndex headers read as in its text)."""
+    grid: list[list[Cell]] = []
+    carry: dict[int, int] = {}  # column -> rows still covered by a rowspan above
+    for row in t.rows:
+        out: list[Cell] = []
+        col = 0
+        cells = iter(row)
+        pending = next(cells, None)
+        while pending is not None or any(c >= col and n > 0 for c, n in carry.items()):
+            if carry.get(col, 0) > 0:
+                carry[col] -= 1
+                out.append(Cell([], header=True))
+                col += 1
+                continue
+            if pending is None:
+                break
+            cell = pending
+            out.append(Cell(_trim(cell.spans), cell.header, cell.align))
+            for _ in range(1, cell.colspan):
+                out.append(Cell([], cell.header, cell.align))
+            if cell.rowspan > 1:
+                for k in range(cell.colspan):
+                    carry[col + k] = cell.rowspan - 1
+            col += cell.colspan
+            pending = next(cells, None)
+        grid.append(out)
+    head = t.head_rows
+    if head == 0 and len(grid) > 1 and grid[0] and all(c.header for c in grid[0]):
+        head = 1
+    caption = _trim(t.caption) if t.caption else None
+    return Table(rows=grid, head_rows=head, caption=caption or None)
+
+
+def _align(a: dict[str, str]) -> str | None:
+    al = a.get("align", "").lower()
+    if al in ("left", "right", "center"):
+        return al
+    m = _ALIGN.search(a.get("style", ""))
+    return m.group(1).lower() if m else None
+
+
+def _int(v: str | None, default: int) -> int:
+    try:
+        return max(1, min(1000, int(v or default)))
+    except ValueError:
+        return default
+
+
+def _language(cls: str) -> str | None:
+    for c in cls.split():
+        for prefix in ("language-", "lang-"):
+            if c.startswith(prefix):
+                return c[len(prefix) :]
+    return None
+
+
+def parse_html(source: str) -> list[Block]:
+    """Parse an HTML fragment into document blocks."""
+    b = _Builder()
+    b.feed(source)
+    return b.finish()

@@ -1,0 +1,339 @@
+"""Images in the terminal: kitty, iTerm2 (also WezTerm), sixel, or a saved file.
+
+Theory
+------
+An image is drawn so that it occupies a known number of text rows, and the cursor
+ends at column 0 of the row below it: the printer counts rows to update displays in
+place. kitty and iTerm2 are told the size in cells and scale the original bytes
+themselves (no re-encoding); sixel is pixels, so the image is decoded (Pillow when
+installed, else a small PNG decoder), scaled and quantized here.
+
+Where nothing can be drawn (a pipe, a terminal without graphics, a format the
+protocol cannot take) the image is saved to a file and one line names it; the
+bytes saved are exactly the bytes received.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import math
+import os
+import re
+import shlex
+import socket
+import struct
+import subprocess
+import tempfile
+from typing import Any
+
+from .config import RenderContext
+from .text import Styler
+
+EXTENSIONS = {
+    "image/png": ".png",
+    "image/jpeg": ".jpg",
+    "image/gif": ".gif",
+    "image/svg+xml": ".svg",
+    "image/webp": ".webp",
+    "image/bmp": ".bmp",
+}
+#: Cell size assumed when the terminal did not say (a common 10x20 px font).
+DEFAULT_CELL = (10, 20)
+KITTY_CHUNK = 4096
+
+
+class ImageError(ValueError):
+    """The bundle's image data is unusable (bad base64, not an image)."""
+
+
+def decode_image_data(value: Any, mime: str) -> bytes:
+    """The raw bytes of an image bundle value (base64 text, or SVG source text)."""
+    if isinstance(value, list):
+        value = "".join(value)
+    if isinstance(value, bytes):
+        return value
+    if not isinstance(value, str):
+        raise ImageError(f"{mime} data is a {type(value).__name__}, not text")
+    if mime == "image/svg+xml":
+        return value.encode("utf-8")
+    try:
+        return base64.b64decode("".join(value.split()), validate=True)
+    except (binascii.Error, ValueError) as e:
+        raise ImageError(f"{mime} data is not valid base64 ({e})") from None
+
+
+def image_size(data: bytes, mime: str) -> tuple[int, int] | None:
+    """Pixel size read from the header (PNG IHDR, GIF, JPEG SOF, SVG attributes)."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) >= 24:
+        w, h = struct.unpack(">II", data[16:24])
+        return int(w), int(h)
+    if data[:6] in (b"GIF87a", b"GIF89a") and len(data) >= 10:
+        w, h = struct.unpack("<HH", data[6:10])
+        return int(w), int(h)
+    if data.startswith(b"\xff\xd8"):
+        return _jpeg_size(data)
+    if mime == "image/svg+xml":
+        return _svg_size(data)
+    return None
+
+
+def _jpeg_size(data: bytes) -> tuple[int, int] | None:
+    i = 2
+    while i + 9 < len(data):
+        if data[i] != 0xFF:
+            i += 1
+            continue
+        marker = data[i + 1]
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
+            i += 2
+            continue
+        (length,) = struct.unpack(">H", data[i + 2 : i + 4])
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            h, w = struct.unpack(">HH", data[i + 5 : i + 9])
+            return int(w), int(h)
+        i += 2 + length
+    return None
+
+
+_SVG_TAG = re.compile(rb"<svg\b[^>]*>", re.S)
+
+
+def _svg_size(data: bytes) -> tuple[int, int] | None:
+    m = _SVG_TAG.search(data)
+    if not m:
+        return None
+    tag = m.group(0).decode("utf-8", "replace")
+
+    def attr(name: str) -> float | None:
+        a = re.search(rf'\b{name}\s*=\s*["\']\s*([\d.]+)\s*(px|pt)?\s*["\']', tag)
+        if not a:
+            return None
+        v = float(a.group(1))
+        return v * 4 / 3 if a.group(2) == "pt" else v
+
+    w, h = attr("width"), attr("height")
+    if w and h:
+        return round(w), round(h)
+    vb = re.search(r'viewBox\s*=\s*["\']\s*[-\d.]+[\s,]+[-\d.]+[\s,]+([\d.]+)[\s,]+([\d.]+)', tag)
+    if vb:
+        return round(float(vb.group(1))), round(float(vb.group(2)))
+    return None
+
+
+def fit_cells(
+    px: tuple[int, int], ctx: RenderContext, metadata: dict[str, Any] | None = None
+) -> tuple[int, int, int, int]:
+    """Display size: ``(columns, rows, width_px, height_px)``, aspect kept.
+
+    Natural size (or the width/height the bundle's metadata asks for), shrunk to
+    the terminal width and to the screen height (or ``max_image_rows``).
+    """
+    w, h = float(px[0]), float(px[1])
+    md = metadata or {}
+    mw, mh = _num(md.get("width")), _num(md.get("height"))
+    if mw and mh:
+        w, h = mw, mh
+    elif mw:
+        w, h = mw, h * mw / w if w else h
+    elif mh:
+        w, h = w * mh / h if h else w, mh
+    cw = ctx.caps.cell_width or DEFAULT_CELL[0]
+    ch = ctx.caps.cell_height or DEFAULT_CELL[1]
+    max_cols = max(1, ctx.width - 1)
+    max_rows = ctx.config.max_image_rows or max(1, ctx.height - 2)
+    scale = min(1.0, max_cols * cw / max(w, 1), max_rows * ch / max(h, 1))
+    tw, th = max(1, round(w * scale)), max(1, round(h * scale))
+    return max(1, math.ceil(tw / cw)), max(1, math.ceil(th / ch)), tw, th
+
+
+def _num(v: Any) -> float | None:
+    try:
+        f = float(str(v).removesuffix("px"))
+        return f if f > 0 else None
+    except (TypeError, ValueError):
+        return None
+
+
+# -- protocols -------------------------------------------------------------------------
+
+
+def _reserve(rows: int, body: str) -> str:
+    # Scroll first (newlines), then come back up and draw without moving the cursor:
+    # the image lands on rows that exist, and the cursor ends below it at column 0.
+    return "\n" * rows + f"\x1b[{rows}A" + body + f"\r\x1b[{rows}B"
+
+
+def kitty_sequence(png: bytes, cols: int, rows: int) -> str:
+    """kitty graphics protocol: transmit PNG data and place it over cols x rows cells."""
+    data = base64.standard_b64encode(png).decode("ascii")
+    chunks = [data[i : i + KITTY_CHUNK] for i in range(0, len(data), KITTY_CHUNK)] or [""]
+    out = []
+    for k, chunk in enumerate(chunks):
+        more = 1 if k < len(chunks) - 1 else 0
+        if k == 0:
+            # q=2: no replies (they would arrive as typed input); C=1: cursor stays.
+            out.append(f"\x1b_Ga=T,f=100,t=d,q=2,C=1,c={cols},r={rows},m={more};{chunk}\x1b\\")
+        else:
+            out.append(f"\x1b_Gm={more};{chunk}\x1b\\")
+    return _reserve(rows, "".join(out))
+
+
+def iterm_sequence(data: bytes, cols: int, rows: int, name: str = "") -> str:
+    """iTerm2 inline image (OSC 1337 File=), understood by iTerm2 and WezTerm."""
+    args = f"inline=1;size={len(data)};width={cols};height={rows};preserveAspectRatio=1"
+    if name:
+        args = f"name={base64.b64encode(name.encode()).decode()};" + args
+    body = f"\x1b]1337;File={args}:{base64.b64encode(data).decode('ascii')}\x07"
+    return "\r" + body + "\n"
+
+
+def to_pixels(
+    data: bytes, width: int, height: int, max_colors: int = 256
+) -> tuple[bytes, list[tuple[int, int, int]], int]:
+    """Decode, scale to ``width`` x ``height`` and quantize: ``(indices, palette,
+    transparent_from)``. Pillow when installed, else the PNG decoder and a 5x5x5 cube."""
+    try:
+        from PIL import Image
+
+        have_pil = True
+    except ImportError:
+        have_pil = False
+    if have_pil:
+        import io
+
+        src = Image.open(io.BytesIO(data))
+        src.seek(0)
+        im = src.convert("RGBA").resize((width, height), Image.Resampling.BILINEAR)
+        alpha = im.getchannel("A")
+        colors = max(2, min(255, max_colors - 1))
+        q = im.convert("RGB").quantize(colors=colors)
+        lowest = alpha.getextrema()[0]
+        if isinstance(lowest, (int, float)) and lowest < 128:
+            q.paste(255, mask=alpha.point(lambda a: 255 if a < 128 else 0))
+        raw = q.getpalette() or []
+        palette = [(raw[i], raw[i + 1], raw[i + 2]) for i in range(0, min(len(raw), colors * 3), 3)]
+        return q.tobytes(), palette, 255
+    from .png import decode_png
+    from .sixel import quantize_cube, scale_rows
+
+    w, h, rows = decode_png(data)
+    rows = scale_rows(rows, w, h, width, height, 4)
+    indices, palette = quantize_cube(rows, width)
+    return indices, palette, 125
+
+
+def sixel_sequence(data: bytes, tw: int, th: int, rows: int, max_colors: int = 256) -> str:
+    """A sixel image ``tw`` x ``th`` pixels occupying ``rows`` text rows."""
+    from .sixel import encode_sixel
+
+    indices, palette, transparent = to_pixels(data, tw, th, max_colors)
+    return _reserve(rows, encode_sixel(indices, tw, th, palette, transparent))
+
+
+# -- fallback --------------------------------------------------------------------------
+
+
+def save_image(data: bytes, mime: str, ctx: RenderContext) -> str:
+    """Write the image bytes to a new private file; returns its path."""
+    fd, path = tempfile.mkstemp(
+        prefix="kconsole-", suffix=EXTENSIONS.get(mime, ".bin"), dir=ctx.image_dir()
+    )
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    return path
+
+
+def open_in_viewer(command: str, path: str) -> None:
+    """Start ``command`` on ``path`` in the background (never waited for)."""
+    argv = shlex.split(command)
+    if any("{}" in a for a in argv):
+        argv = [a.replace("{}", path) for a in argv]
+    else:
+        argv.append(path)
+    subprocess.Popen(
+        argv,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
+def fallback_line(data: bytes, mime: str, ctx: RenderContext, size: tuple[int, int] | None) -> str:
+    """``[image/png 640x480, saved to /tmp/kconsole-xxxx.png]`` (and maybe a viewer)."""
+    path = save_image(data, mime, ctx)
+    dims = f" {size[0]}x{size[1]}" if size else ""
+    styler: Styler = ctx.styler
+    shown = styler.link(path, "file://" + socket.gethostname() + path)
+    if ctx.config.image_viewer:
+        try:
+            open_in_viewer(ctx.config.image_viewer, path)
+            what = f"opened in {shlex.split(ctx.config.image_viewer)[0]}: {shown}"
+        except (OSError, ValueError) as e:
+            what = f"saved to {shown}; viewer failed: {e}"
+    else:
+        what = f"saved to {shown}"
+    return styler(f"[{mime}{dims}, ", "dim") + what + styler("]", "dim")
+
+
+def _rasterize_svg(data: bytes, size: tuple[int, int] | None) -> bytes | None:
+    try:
+        import cairosvg
+    except (ImportError, OSError):  # OSError: the cairo library itself is missing
+        return None
+    png = cairosvg.svg2png(bytestring=data)
+    return bytes(png) if png else None
+
+
+def render_image(value: Any, metadata: dict[str, Any], ctx: RenderContext, mime: str) -> str:
+    """An image bundle drawn inline with the terminal's protocol, or the fallback line."""
+    data = decode_image_data(value, mime)
+    size = image_size(data, mime)
+    if mime != "image/svg+xml" and size is None:
+        raise ImageError(f"{mime} data is not a readable image")
+    protocol = ctx.image_protocol
+    if protocol is None:
+        return fallback_line(data, mime, ctx, size)
+    pixels = data
+    if mime == "image/svg+xml":
+        png = _rasterize_svg(data, size)
+        if png is None:
+            return fallback_line(data, mime, ctx, size)  # no SVG library installed
+        pixels, size = png, image_size(png, "image/png")
+        if size is None:
+            return fallback_line(data, mime, ctx, None)
+    assert size is not None
+    cols, rows, tw, th = fit_cells(size, ctx, metadata)
+    if protocol == "kitty":
+        if not pixels.startswith(b"\x89PNG"):
+            converted = _to_png(pixels)
+            if converted is None:
+                return fallback_line(data, mime, ctx, size)
+            pixels = converted
+        return kitty_sequence(pixels, cols, rows)
+    if protocol == "iterm":
+        return iterm_sequence(pixels, cols, rows)
+    if protocol == "sixel":
+        from .png import UnsupportedImage
+
+        try:
+            return sixel_sequence(pixels, tw, th, rows, ctx.caps.sixel_colors)
+        except UnsupportedImage:
+            return fallback_line(data, mime, ctx, size)
+    return fallback_line(data, mime, ctx, size)
+
+
+def _to_png(data: bytes) -> bytes | None:
+    """JPEG/GIF to PNG for kitty (which takes PNG or raw pixels), with Pillow."""
+    try:
+        import io
+
+        from PIL import Image
+    except ImportError:
+        return None
+    im = Image.open(io.BytesIO(data))
+    im.seek(0)
+    out = io.BytesIO()
+    im.convert("RGBA").save(out, format="PNG")
+    return out.getvalue()

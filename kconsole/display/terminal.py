@@ -1,0 +1,290 @@
+"""What the terminal can do: colours, hyperlinks, inline images, cell size.
+
+Two ways in. :func:`capabilities_from_env` is pure: it reads environment variables
+only (TERM, TERM_PROGRAM, KITTY_WINDOW_ID, WEZTERM_*, COLORTERM, ...).
+:func:`detect_terminal` starts from it and then asks the terminal itself, once, at
+startup, before the prompt owns the terminal.
+
+Theory of the query
+-------------------
+All queries are written in one go, primary device attributes (DA1, ``ESC [ c``)
+last. Every terminal answers DA1 and terminals answer in order, so once the DA1
+reply is in, every other reply that will ever come has come: nothing is left to
+leak into the prompt as junk. Queries a terminal does not know are ignored by it
+(APC and unknown CSI are swallowed, never drawn). The terminal is put in
+non-canonical, no-echo mode for at most ``timeout`` seconds and its settings are
+restored in a ``finally``; when DA1 never answers, pending input is flushed on
+restore so late replies are dropped rather than typed at the prompt.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import select
+import struct
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+
+#: Image protocols kconsole can draw with, best first.
+IMAGE_PROTOCOLS = ("kitty", "iterm", "sixel")
+
+KITTY_QUERY = "\x1b_Gi=31,s=1,v=1,a=q,t=d,f=24;AAAA\x1b\\"
+CELL_SIZE_QUERY = "\x1b[16t"
+WINDOW_PIXELS_QUERY = "\x1b[14t"
+DA1_QUERY = "\x1b[c"
+
+
+@dataclass(frozen=True)
+class TerminalCapabilities:
+    """What the output terminal supports.
+
+    ``image_protocol`` is the best inline image protocol (``"kitty"``, ``"iterm"``,
+    ``"sixel"``) or None. ``cell_width``/``cell_height`` are one character cell in
+    pixels when known (images are scaled with them). ``colors`` is 0, 16, 256 or
+    16777216 (truecolor).
+    """
+
+    is_tty: bool = False
+    colors: int = 16
+    hyperlinks: bool = False
+    image_protocol: str | None = None
+    sixel: bool = False
+    kitty: bool = False
+    iterm: bool = False
+    cell_width: int | None = None
+    cell_height: int | None = None
+    #: Sixel colour registers the terminal has (xterm: 256 with -ti vt340).
+    sixel_colors: int = 256
+    term: str = ""
+    #: True when the facts come from asking the terminal, not only from the environment.
+    queried: bool = False
+
+    def with_protocol(self, protocol: str | None) -> TerminalCapabilities:
+        """A copy with the image protocol forced (``None`` or ``"none"``: no images)."""
+        if protocol in (None, "none"):
+            return replace(self, image_protocol=None)
+        if protocol not in IMAGE_PROTOCOLS:
+            raise ValueError(f"unknown image protocol {protocol!r}")
+        return replace(
+            self,
+            image_protocol=protocol,
+            kitty=self.kitty or protocol == "kitty",
+            iterm=self.iterm or protocol == "iterm",
+            sixel=self.sixel or protocol == "sixel",
+        )
+
+
+def capabilities_from_env(env: Mapping[str, str], *, is_tty: bool = True) -> TerminalCapabilities:
+    """The capabilities the environment variables vouch for (no terminal IO)."""
+    term = env.get("TERM", "")
+    program = env.get("TERM_PROGRAM", "")
+    lc_terminal = env.get("LC_TERMINAL", "")
+    colorterm = env.get("COLORTERM", "").lower()
+    multiplexed = bool(env.get("TMUX")) or term.startswith("screen") or term.startswith("tmux")
+
+    if env.get("NO_COLOR") or term == "dumb":
+        colors = 0
+    elif colorterm in ("truecolor", "24bit") or term.endswith("-direct"):
+        colors = 16777216
+    elif "256color" in term or program in ("iTerm.app", "WezTerm", "vscode", "Apple_Terminal"):
+        colors = 256
+    else:
+        colors = 16
+
+    kitty = (
+        "kitty" in term
+        or bool(env.get("KITTY_WINDOW_ID"))
+        or program == "ghostty"
+        or (bool(env.get("GHOSTTY_RESOURCES_DIR")))
+    )
+    wezterm = program == "WezTerm" or any(k.startswith("WEZTERM_") for k in env)
+    iterm = program == "iTerm.app" or lc_terminal == "iTerm2" or wezterm
+    sixel = term.startswith(("foot", "mlterm", "yaft")) or program == "mintty" or ("sixel" in term)
+    if kitty or wezterm or iterm:
+        colors = max(colors, 16777216 if colorterm or kitty or wezterm else 256)
+
+    hyperlinks = (
+        kitty
+        or iterm
+        or wezterm
+        or bool(env.get("WT_SESSION"))
+        or bool(env.get("KONSOLE_VERSION"))
+        or program in ("vscode", "Hyper", "ghostty", "contour")
+        or term.startswith(("foot", "alacritty", "xterm-kitty", "contour"))
+        or _vte_version(env) >= 5000
+    )
+
+    if multiplexed:
+        # tmux and screen swallow or garble image sequences (unless passthrough is
+        # configured, which we cannot see): no images unless the user forces them.
+        kitty = iterm = sixel = False
+    protocol = "kitty" if kitty else "iterm" if iterm else "sixel" if sixel else None
+    return TerminalCapabilities(
+        is_tty=is_tty,
+        colors=colors,
+        hyperlinks=hyperlinks and is_tty,
+        image_protocol=protocol if is_tty else None,
+        sixel=sixel,
+        kitty=kitty,
+        iterm=iterm,
+        term=term,
+    )
+
+
+def _vte_version(env: Mapping[str, str]) -> int:
+    try:
+        return int(env.get("VTE_VERSION", "0"))
+    except ValueError:
+        return 0
+
+
+# -- terminal replies ---------------------------------------------------------------
+
+_DA1_RE = re.compile(r"\x1b\[\?([0-9;]*)c")
+_KITTY_RE = re.compile(r"\x1b_Gi=31;([^\x1b]*)\x1b\\")
+_CELL_RE = re.compile(r"\x1b\[6;(\d+);(\d+)t")
+_WINDOW_RE = re.compile(r"\x1b\[4;(\d+);(\d+)t")
+
+
+@dataclass(frozen=True)
+class QueryReplies:
+    """What the terminal answered to the startup queries (parsed, pure data)."""
+
+    da1: tuple[int, ...] | None = None
+    kitty_ok: bool = False
+    cell_size: tuple[int, int] | None = None  # (width, height) in pixels
+    window_size: tuple[int, int] | None = None  # (width, height) in pixels
+
+
+def parse_replies(data: str) -> QueryReplies:
+    """Parse the bytes a terminal sent back after the startup queries."""
+    da1 = None
+    m = _DA1_RE.search(data)
+    if m:
+        da1 = tuple(int(p) for p in m.group(1).split(";") if p.isdigit())
+    k = _KITTY_RE.search(data)
+    cell = _CELL_RE.search(data)
+    win = _WINDOW_RE.search(data)
+    return QueryReplies(
+        da1=da1,
+        kitty_ok=bool(k and k.group(1) == "OK"),
+        cell_size=(int(cell.group(2)), int(cell.group(1))) if cell else None,
+        window_size=(int(win.group(2)), int(win.group(1))) if win else None,
+    )
+
+
+def merge_replies(
+    caps: TerminalCapabilities,
+    replies: QueryReplies,
+    columns: int | None = None,
+    rows: int | None = None,
+    ioctl_pixels: tuple[int, int] | None = None,
+) -> TerminalCapabilities:
+    """Capabilities updated with what the terminal said about itself."""
+    cell_w, cell_h = caps.cell_width, caps.cell_height
+    if replies.cell_size and all(replies.cell_size):
+        cell_w, cell_h = replies.cell_size
+    else:
+        pixels = replies.window_size or ioctl_pixels
+        if pixels and all(pixels) and columns and rows:
+            cell_w, cell_h = pixels[0] // columns, pixels[1] // rows
+    if replies.da1 is None:
+        # No answer at all: keep what the environment said, sizes aside.
+        return replace(caps, cell_width=cell_w, cell_height=cell_h)
+    sixel = 4 in replies.da1[1:] or caps.sixel
+    kitty = replies.kitty_ok
+    # A DA1 reply proves the terminal listened: the kitty answer (or its absence)
+    # is now definitive, the environment's guess is not.
+    iterm = caps.iterm
+    protocol = "kitty" if kitty else "iterm" if iterm else "sixel" if sixel else None
+    return replace(
+        caps,
+        kitty=kitty,
+        sixel=sixel,
+        image_protocol=protocol,
+        cell_width=cell_w,
+        cell_height=cell_h,
+        queried=True,
+    )
+
+
+def _winsize(fd: int) -> tuple[int, int, int, int] | None:
+    try:
+        import fcntl
+        import termios
+
+        packed = fcntl.ioctl(fd, termios.TIOCGWINSZ, b"\0" * 8)
+        rows, cols, xpix, ypix = struct.unpack("HHHH", packed)
+        return rows, cols, xpix, ypix
+    except (OSError, ImportError):
+        return None
+
+
+def detect_terminal(
+    input_fd: int,
+    output_fd: int,
+    timeout: float = 0.2,
+    env: Mapping[str, str] | None = None,
+) -> TerminalCapabilities:
+    """Ask the terminal what it supports, within ``timeout`` seconds.
+
+    Call once at startup, before the prompt reads the terminal. When either fd is
+    not a terminal (or on Windows) only the environment is used. Never raises for a
+    terminal that does not answer; its settings are always restored.
+    """
+    env = os.environ if env is None else env
+    both_tty = os.isatty(input_fd) and os.isatty(output_fd)
+    caps = capabilities_from_env(env, is_tty=os.isatty(output_fd))
+    if not both_tty or env.get("TERM") == "dumb":
+        return caps
+    try:
+        import termios
+    except ImportError:  # Windows
+        return caps
+    size = _winsize(output_fd)
+    columns = size[1] if size else None
+    rows = size[0] if size else None
+    ioctl_pixels = (size[2], size[3]) if size and size[2] and size[3] else None
+
+    try:
+        old = termios.tcgetattr(input_fd)
+    except termios.error:
+        return caps
+    got = ""
+    answered = False
+    try:
+        new = termios.tcgetattr(input_fd)
+        new[3] &= ~(termios.ICANON | termios.ECHO)
+        new[6][termios.VMIN] = 0
+        new[6][termios.VTIME] = 0
+        termios.tcsetattr(input_fd, termios.TCSANOW, new)
+        query = KITTY_QUERY + CELL_SIZE_QUERY + WINDOW_PIXELS_QUERY + DA1_QUERY
+        os.write(output_fd, query.encode("ascii"))
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            ready, _, _ = select.select([input_fd], [], [], left)
+            if not ready:
+                break
+            chunk = os.read(input_fd, 4096)
+            if not chunk:
+                break
+            got += chunk.decode("latin-1")
+            if _DA1_RE.search(got):
+                answered = True
+                break
+    except OSError:
+        pass
+    finally:
+        # TCSAFLUSH drops input still pending: replies that arrive after we gave up
+        # would otherwise appear at the prompt as typed junk.
+        when = termios.TCSANOW if answered else termios.TCSAFLUSH
+        try:
+            termios.tcsetattr(input_fd, when, old)
+        except termios.error:
+            pass
+    return merge_replies(caps, parse_replies(got), columns, rows, ioctl_pixels)

@@ -1,0 +1,148 @@
+"""Measuring and styling terminal text.
+
+Widths are in terminal cells: East Asian wide characters take two, combining marks
+none. ASCII text (nearly all output) takes the fast path ``len``.
+"""
+
+from __future__ import annotations
+
+import re
+
+from prompt_toolkit.utils import get_cwidth
+
+#: CSI sequences (colours, cursor moves), OSC sequences (hyperlinks, titles, iTerm2
+#: images) and APC/DCS strings (kitty images, sixel): none of them take a cell.
+ANSI_RE = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]"
+    r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)"
+    r"|\x1b[P_^][^\x1b]*\x1b\\"
+    r"|\x1b[@-Z\\-_]"
+)
+
+
+def strip_ansi(text: str) -> str:
+    """``text`` without escape sequences."""
+    return ANSI_RE.sub("", text) if "\x1b" in text else text
+
+
+def cell_width(text: str) -> int:
+    """How many terminal cells ``text`` (no escapes, no newlines) takes."""
+    if text.isascii():
+        return len(text)
+    return sum(get_cwidth(c) for c in text)
+
+
+def display_width(text: str) -> int:
+    """Cells taken by ``text`` when it may contain escape sequences."""
+    return cell_width(strip_ansi(text))
+
+
+def rows_of(text: str, columns: int) -> int:
+    """How many screen rows the cursor moves down while ``text`` is printed.
+
+    Counts the line breaks ``text`` causes in a terminal ``columns`` wide, wraps of
+    long lines included (a line exactly ``columns`` wide does not wrap by itself:
+    terminals defer the wrap until the next character). A trailing partial line
+    does not count: the cursor is still on it.
+    """
+    columns = max(1, columns)
+    lines = strip_ansi(text).split("\n")
+    rows = 0
+    for i, line in enumerate(lines):
+        # A carriage return goes back to column 0: only the widest segment counts.
+        width = (
+            max(cell_width(seg) for seg in line.split("\r")) if "\r" in line else (cell_width(line))
+        )
+        wraps = max(0, (width - 1) // columns)
+        rows += wraps
+        if i < len(lines) - 1:
+            rows += 1
+    return rows
+
+
+def truncate(text: str, width: int) -> str:
+    """``text`` (no escapes) cut to at most ``width`` cells, with an ellipsis if cut."""
+    if cell_width(text) <= width:
+        return text
+    if width <= 0:
+        return ""
+    out = []
+    used = 0
+    for ch in text:
+        w = get_cwidth(ch)
+        if used + w > width - 1:
+            break
+        out.append(ch)
+        used += w
+    return "".join(out) + "…"
+
+
+def pad(text: str, width: int, align: str = "left") -> str:
+    """``text`` (no escapes) padded with spaces to ``width`` cells."""
+    gap = width - cell_width(text)
+    if gap <= 0:
+        return text
+    if align == "right":
+        return " " * gap + text
+    if align == "center":
+        left = gap // 2
+        return " " * left + text + " " * (gap - left)
+    return text + " " * gap
+
+
+def split_to_width(word: str, width: int) -> list[str]:
+    """Break a word longer than ``width`` cells into pieces that fit."""
+    if width <= 0:
+        return [word]
+    if word.isascii():
+        return [word[i : i + width] for i in range(0, len(word), width)] or [""]
+    pieces: list[str] = []
+    cur: list[str] = []
+    used = 0
+    for ch in word:
+        w = get_cwidth(ch)
+        if used + w > width and cur:
+            pieces.append("".join(cur))
+            cur, used = [], 0
+        cur.append(ch)
+        used += w
+    pieces.append("".join(cur))
+    return pieces
+
+
+class Styler:
+    """Turns style names into SGR sequences, or into nothing when colour is off.
+
+    ``hyperlinks`` says whether OSC 8 links are understood by the terminal; when
+    not, :meth:`link` leaves the text alone and callers print the URL after it.
+    """
+
+    SGR = {
+        "bold": "1",
+        "dim": "2",
+        "italic": "3",
+        "underline": "4",
+        "strike": "9",
+        "code": "36",
+        "heading": "1;34",
+        "link": "4;34",
+        "rule": "2",
+        "note": "33",
+        "quote": "2;3",
+    }
+
+    def __init__(self, color: bool = True, hyperlinks: bool = False) -> None:
+        self.color = color
+        self.hyperlinks = hyperlinks and color
+
+    def __call__(self, text: str, *styles: str) -> str:
+        if not self.color or not text or not styles:
+            return text
+        codes = ";".join(self.SGR[s] for s in styles if s in self.SGR)
+        return f"\x1b[{codes}m{text}\x1b[0m" if codes else text
+
+    def link(self, text: str, url: str) -> str:
+        """``text`` as an OSC 8 hyperlink to ``url`` (when the terminal has them)."""
+        if not self.hyperlinks or not url:
+            return text
+        return f"\x1b]8;;{url}\x1b\\{text}\x1b]8;;\x1b\\"
