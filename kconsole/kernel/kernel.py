@@ -19,7 +19,6 @@ keeps the order of sending.
 from __future__ import annotations
 
 import os
-import platform
 import queue
 import signal
 import sys
@@ -27,21 +26,25 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import __version__
 from ..connection import ConnectionInfo
 from ..protocol import PROTOCOL_VERSION, Message, utcnow_iso
-from .history import History
 from .iostream import FdCapture, OutStream, StreamBatcher
 from .server import Server, log_to
-from .shell import Shell, StdinNotImplementedError, is_complete
+
+if TYPE_CHECKING:
+    from .history import History
+    from .shell import Shell
 
 _SHUTDOWN = "__kconsole_shutdown__"
 
 
 def kernel_info_content() -> dict[str, Any]:
     """The ``kernel_info_reply`` content of the built-in kernel."""
+    import platform
+
     v = sys.version_info
     return {
         "status": "ok",
@@ -94,7 +97,8 @@ class Kernel:
                 pass
         self.log: Callable[[str], None] = log_to(log_fd)
         self.server = Server(info, self.session, self.log)
-        self.shell = Shell(self.publish, history or History(), before_output=self.batcher.flush)
+        self._history_store = history
+        self._shell: Shell | None = None
         self._parent: Message | None = None
         self._requests: queue.Queue[Message | str] = queue.Queue()
         self._stdin_replies: queue.Queue[Message] = queue.Queue()
@@ -153,7 +157,6 @@ class Kernel:
         sys.stdout = out
         sys.stderr = err
         sys.stdin = _StdinStream(self)
-        self.shell.install()
         import builtins
         import getpass
 
@@ -162,6 +165,24 @@ class Kernel:
         signal.signal(signal.SIGINT, self._sigint)
         self.server.start(self._on_shell, self._on_control, self._on_stdin)
         self._status("starting", None)
+
+    @property
+    def shell(self) -> Shell:
+        """The execution engine, created (and imported) on first use.
+
+        Startup theory: nothing a ``kernel_info_request`` does not need is imported
+        before the kernel answers it; the main thread builds the shell as soon as it is
+        idle after that (or when a request needs it), always before any user code runs.
+        """
+        if self._shell is None:
+            from .history import History
+            from .shell import Shell
+
+            shell = Shell(self.publish, self._history_store or History(),
+                          before_output=self.batcher.flush)
+            shell.install()
+            self._shell = shell
+        return self._shell
 
     def _sigint(self, signum: int, frame: Any) -> None:
         if self.executing:
@@ -234,6 +255,8 @@ class Kernel:
 
                 self.log(f"kconsole kernel: error in {msg.msg_type}: {e}\n"
                          + traceback.format_exc())
+            if self._shell is None and self._requests.empty():
+                self.shell  # noqa: B018 - warm up while idle
         self.hard_exit(0)
 
     def hard_exit(self, code: int) -> None:
@@ -251,7 +274,8 @@ class Kernel:
         except Exception:
             pass
         try:
-            self.shell.history.close()
+            if self._shell is not None:
+                self._shell.history.close()
         except Exception:
             pass
         try:
@@ -353,6 +377,8 @@ class Kernel:
         self._reply("shell", msg, content)
 
     def _is_complete(self, msg: Message) -> None:
+        from .shell import is_complete
+
         self._reply("shell", msg, is_complete(str(msg.content.get("code", ""))))
 
     def _history(self, msg: Message) -> None:
@@ -401,6 +427,8 @@ class Kernel:
     def _request_input(self, prompt: str, password: bool) -> str:
         parent = self._parent
         if parent is None or not parent.content.get("allow_stdin", False):
+            from .shell import StdinNotImplementedError
+
             raise StdinNotImplementedError(
                 "input was called, but this frontend does not support input requests."
             )
