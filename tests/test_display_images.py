@@ -9,6 +9,7 @@ import re
 import struct
 import sys
 import zlib
+from pathlib import Path
 
 import pytest
 
@@ -315,4 +316,4 @@ def test_svg_without_library_saves_the_svg(tmp_path, monkeypatch: pytest.MonkeyP
     c.config = DisplayConfig(image_dir=str(tmp_path))
     text = strip_ansi(render_image(svg, {}, c, "image/svg+xml"))
     path = re.search(r"saved to (\S+)\]", text).group(1)  # type: ignore[union-attr]
-    assert path.endswith(".svg") and open(path).read() == svg
+    assert path.endswith(".svg") and Path(path).read_text() == svg

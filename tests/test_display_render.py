@@ -38,7 +38,10 @@ def pandas_like_html(rows: int, cols: list[str]) -> str:
     head = "".join(f"<th>{c}</th>" for c in cols)
     body = "".join(
         f"<tr>\n      <th>{i}</th>\n"
-        + "".join(f"      <td>{(i * 7 + k) * 1.25 if k % 2 else f'name{i}'}</td>\n" for k in range(len(cols)))
+        + "".join(
+            f"      <td>{(i * 7 + k) * 1.25 if k % 2 else f'name{i}'}</td>\n"
+            for k in range(len(cols))
+        )
         + "    </tr>\n"
         for i in range(rows)
     )
@@ -276,8 +279,15 @@ def test_latex_bundle_through_registry() -> None:
 
 @pytest.mark.parametrize(
     ("text", "cols", "rows"),
-    [("abc\n", 80, 1), ("a" * 80 + "\n", 80, 1), ("a" * 81 + "\n", 80, 2), ("x", 80, 0),
-     ("\x1b[31m" + "a" * 10 + "\x1b[0m\n", 5, 2), ("12345\r1\n", 5, 1), ("漢字\n", 3, 2)],
+    [
+        ("abc\n", 80, 1),
+        ("a" * 80 + "\n", 80, 1),
+        ("a" * 81 + "\n", 80, 2),
+        ("x", 80, 0),
+        ("\x1b[31m" + "a" * 10 + "\x1b[0m\n", 5, 2),
+        ("12345\r1\n", 5, 1),
+        ("漢字\n", 3, 2),
+    ],
 )
 def test_rows_of(text: str, cols: int, rows: int) -> None:
     assert rows_of(text, cols) == rows
