@@ -78,12 +78,16 @@ class TestBuiltinKernelConformance(jkt.KernelTests):
         {"code": _repr_cell("_repr_markdown_", "'**hi**'"), "mime": "text/markdown"},
         {"code": _repr_cell("_repr_latex_", "r'$\\alpha$'"), "mime": "text/latex"},
         {"code": _repr_cell("_repr_png_", _PNG), "mime": "image/png"},
-        {"code": _repr_cell("_repr_svg_", "'<svg xmlns=\"http://www.w3.org/2000/svg\"/>'"),
-         "mime": "image/svg+xml"},
+        {
+            "code": _repr_cell("_repr_svg_", "'<svg xmlns=\"http://www.w3.org/2000/svg\"/>'"),
+            "mime": "image/svg+xml",
+        },
         {"code": _repr_cell("_repr_json_", "{'a': [1, 2]}"), "mime": "application/json"},
-        {"code": "from kconsole.kernel import display\n"
-                 "display({'text/plain': 'x', 'text/html': '<i>x</i>'}, raw=True)",
-         "mime": "text/html"},
+        {
+            "code": "from kconsole.kernel import display\n"
+            "display({'text/plain': 'x', 'text/html': '<i>x</i>'}, raw=True)",
+            "mime": "text/html",
+        },
     ]
 
     code_inspect_sample = "zip"

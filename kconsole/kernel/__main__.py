@@ -15,9 +15,11 @@ def _parse(argv: list[str]) -> str | None:
         elif arg.startswith(("-f=", "--f=", "--connection-file=")):
             connection_file = arg.split("=", 1)[1]
         elif arg in ("-h", "--help"):
-            print("usage: python -m kconsole.kernel [-f CONNECTION_FILE]\n\n"
-                  "Run kconsole's built-in Python kernel. Without -f, or when the file does\n"
-                  "not exist, the kernel picks free ports and writes the file itself.")
+            print(
+                "usage: python -m kconsole.kernel [-f CONNECTION_FILE]\n\n"
+                "Run kconsole's built-in Python kernel. Without -f, or when the file does\n"
+                "not exist, the kernel picks free ports and writes the file itself."
+            )
             raise SystemExit(0)
     return connection_file
 

@@ -207,6 +207,9 @@ class Completer:
     def _attr_matches(self, word: str) -> tuple[list[str], list[str]]:
         expr, _, attr = word.rpartition(".")
         found, obj = lookup(expr, self.namespace)
+        if not found and expr in sys.modules:
+            # `import os` typed in the same cell, not run yet: the module is loaded.
+            found, obj = True, sys.modules[expr]
         if not found:
             return [], []
         try:

@@ -207,9 +207,7 @@ class History:
         if session <= 0:
             session = current + session
         if session == current:
-            return [
-                e for e in self._mem(output) if e[1] >= start and (stop is None or e[1] < stop)
-            ]
+            return [e for e in self._mem(output) if e[1] >= start and (stop is None or e[1] < stop)]
         if not self.sync():
             return []
         sql = "SELECT session, line, source FROM history WHERE session = ? AND line >= ?"

@@ -79,7 +79,7 @@ def info(name: str, obj: Any, detail_level: int = 0) -> str:
         try:
             source = inspect.getsource(obj)
         except (OSError, TypeError):
-            source = None
+            source = _cell_class_source(obj) if is_class else None
     if source is not None:
         lines.append("Source:\n" + source.rstrip("\n"))
     else:
@@ -140,3 +140,28 @@ def help_text(obj: Any) -> str:
         return pydoc.render_doc(obj, renderer=renderer)
     except ImportError:
         return f"No Python documentation found for {obj!r}."
+
+
+def _cell_class_source(cls: type) -> str | None:
+    """Source of a class defined in a cell (``inspect`` wants a module ``__file__``)."""
+    import ast
+    import linecache
+
+    filename = None
+    for v in vars(cls).values():
+        code = getattr(getattr(v, "__func__", v), "__code__", None)
+        if code is not None and code.co_filename.startswith("<cell-"):
+            filename = code.co_filename
+            break
+    if filename is None:
+        return None
+    lines = linecache.getlines(filename)
+    try:
+        tree = ast.parse("".join(lines))
+    except SyntaxError:
+        return None
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ClassDef) and node.name == cls.__name__:
+            first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+            return "".join(lines[first - 1 : node.end_lineno])
+    return None

@@ -44,9 +44,7 @@ def block_sigint() -> None:
 class StreamBatcher:
     """Batches stream text into few ``stream`` messages without reordering it."""
 
-    def __init__(
-        self, send: SendStream, interval: float = 0.005, max_chars: int = 1 << 20
-    ) -> None:
+    def __init__(self, send: SendStream, interval: float = 0.005, max_chars: int = 1 << 20) -> None:
         self._send = send
         self.interval = interval
         self.max_chars = max_chars

@@ -104,6 +104,7 @@ class Kernel:
         self._stdin_replies: queue.Queue[Message] = queue.Queue()
         self.executing = False
         self.shutting_down = False
+        self._to_abort: list[Message] = []
         self._main_thread = threading.main_thread()
         self._exit_lock = threading.Lock()
 
@@ -123,8 +124,7 @@ class Kernel:
         """Publish on IOPub (pending stream text first), parented to the current request."""
         if msg_type != "stream":
             self.batcher.flush()
-        msg = self.session.msg(msg_type, content, parent=parent or self._parent,
-                               metadata=metadata)
+        msg = self.session.msg(msg_type, content, parent=parent or self._parent, metadata=metadata)
         self.server.send_msg("iopub", msg)
 
     def _status(self, state: str, parent: Message | None) -> None:
@@ -178,8 +178,9 @@ class Kernel:
             from .history import History
             from .shell import Shell
 
-            shell = Shell(self.publish, self._history_store or History(),
-                          before_output=self.batcher.flush)
+            shell = Shell(
+                self.publish, self._history_store or History(), before_output=self.batcher.flush
+            )
             shell.install()
             self._shell = shell
         return self._shell
@@ -208,8 +209,16 @@ class Kernel:
             elif t == "kernel_info_request":
                 self._reply("control", msg, kernel_info_content())
             elif t == "debug_request":
-                self._reply("control", msg, {"status": "error", "ename": "NotImplementedError",
-                                             "evalue": "no debugger", "traceback": []})
+                self._reply(
+                    "control",
+                    msg,
+                    {
+                        "status": "error",
+                        "ename": "NotImplementedError",
+                        "evalue": "no debugger",
+                        "traceback": [],
+                    },
+                )
             else:
                 self.log(f"kconsole kernel: unknown control message {t!r}")
         finally:
@@ -253,8 +262,9 @@ class Kernel:
             except Exception as e:
                 import traceback
 
-                self.log(f"kconsole kernel: error in {msg.msg_type}: {e}\n"
-                         + traceback.format_exc())
+                self.log(
+                    f"kconsole kernel: error in {msg.msg_type}: {e}\n" + traceback.format_exc()
+                )
             if self._shell is None and self._requests.empty():
                 self.shell  # noqa: B018 - warm up while idle
         self.hard_exit(0)
@@ -300,6 +310,9 @@ class Kernel:
         finally:
             self.batcher.flush()
             self._status("idle", msg)
+        if self._to_abort:
+            aborted, self._to_abort = self._to_abort, []
+            self._abort(aborted)
 
     def _execute(self, msg: Message) -> None:
         c = msg.content
@@ -311,8 +324,9 @@ class Kernel:
         self.executing = True
         try:
             if not silent:
-                self.publish("execute_input",
-                             {"code": code, "execution_count": self.shell.execution_count})
+                self.publish(
+                    "execute_input", {"code": code, "execution_count": self.shell.execution_count}
+                )
             result = self.shell.run_cell(code, silent=silent, store_history=store_history)
             user_expr = self.shell.user_expressions(c.get("user_expressions") or {})
         except KeyboardInterrupt as e:  # interrupted between the cell and the reply
@@ -330,14 +344,20 @@ class Kernel:
             content["user_expressions"] = user_expr
         else:
             content.update(ename=result.ename, evalue=result.evalue, traceback=result.traceback)
-        metadata = {"started": started, "status": result.status, "dependencies_met": True,
-                    "engine": self.session.session_id}
-        self._reply("shell", msg, content, metadata)
+        metadata = {
+            "started": started,
+            "status": result.status,
+            "dependencies_met": True,
+            "engine": self.session.session_id,
+        }
         if result.status == "error" and c.get("stop_on_error", True):
-            self._abort_queued()
+            # Taken out of the queue *before* the reply leaves: whatever the client
+            # sends after seeing the error is not aborted.
+            self._to_abort = self._take_queued_executes()
+        self._reply("shell", msg, content, metadata)
 
-    def _abort_queued(self) -> None:
-        """Answer every queued execute_request with ``aborted`` (stop_on_error)."""
+    def _take_queued_executes(self) -> list[Message]:
+        taken: list[Message] = []
         keep: list[Message | str] = []
         while True:
             try:
@@ -345,14 +365,21 @@ class Kernel:
             except queue.Empty:
                 break
             if isinstance(m, Message) and m.msg_type == "execute_request":
-                self._status("busy", m)
-                self._reply("shell", m, {"status": "aborted"},
-                            {"status": "aborted", "dependencies_met": False})
-                self._status("idle", m)
+                taken.append(m)
             else:
                 keep.append(m)
         for m in keep:
             self._requests.put(m)
+        return taken
+
+    def _abort(self, requests: list[Message]) -> None:
+        """Answer execute_requests with ``aborted`` (stop_on_error), busy/idle around each."""
+        for m in requests:
+            self._status("busy", m)
+            self._reply(
+                "shell", m, {"status": "aborted"}, {"status": "aborted", "dependencies_met": False}
+            )
+            self._status("idle", m)
 
     def _complete(self, msg: Message) -> None:
         c = msg.content
@@ -361,8 +388,13 @@ class Kernel:
             content = self.shell.complete(code, c.get("cursor_pos"))
         except Exception:
             pos = c.get("cursor_pos") or len(code)
-            content = {"status": "ok", "matches": [], "cursor_start": pos, "cursor_end": pos,
-                       "metadata": {}}
+            content = {
+                "status": "ok",
+                "matches": [],
+                "cursor_start": pos,
+                "cursor_end": pos,
+                "metadata": {},
+            }
         self._reply("shell", msg, content)
 
     def _inspect(self, msg: Message) -> None:
@@ -370,8 +402,9 @@ class Kernel:
         code = str(c.get("code", ""))
         pos = c.get("cursor_pos")
         try:
-            content = self.shell.inspect(code, len(code) if pos is None else int(pos),
-                                         int(c.get("detail_level", 0)))
+            content = self.shell.inspect(
+                code, len(code) if pos is None else int(pos), int(c.get("detail_level", 0))
+            )
         except Exception:
             content = {"status": "ok", "found": False, "data": {}, "metadata": {}}
         self._reply("shell", msg, content)
@@ -391,11 +424,19 @@ class Kernel:
             items = h.tail(int(n) if n is not None else 10, output=output)
         elif kind == "range":
             stop = c.get("stop")
-            items = h.range(int(c.get("session") or 0), int(c.get("start") or 1),
-                            int(stop) if stop is not None else None, output=output)
+            items = h.range(
+                int(c.get("session") or 0),
+                int(c.get("start") or 1),
+                int(stop) if stop is not None else None,
+                output=output,
+            )
         elif kind == "search":
-            items = h.search(str(c.get("pattern") or "*"), int(n) if n is not None else None,
-                             bool(c.get("unique", False)), output=output)
+            items = h.search(
+                str(c.get("pattern") or "*"),
+                int(n) if n is not None else None,
+                bool(c.get("unique", False)),
+                output=output,
+            )
         else:
             items = []
         self._reply("shell", msg, {"status": "ok", "history": [list(i) for i in items]})
@@ -438,8 +479,9 @@ class Kernel:
                 self._stdin_replies.get_nowait()
             except queue.Empty:
                 break
-        req = self.session.msg("input_request", {"prompt": prompt, "password": password},
-                               parent=parent)
+        req = self.session.msg(
+            "input_request", {"prompt": prompt, "password": password}, parent=parent
+        )
         self.server.send_msg("stdin", req, parent.identities)
         while True:
             reply = self._stdin_replies.get()

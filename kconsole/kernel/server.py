@@ -99,7 +99,8 @@ class Server:
         try:
             zmq.proxy(self.hb, self.hb)
         except zmq.ZMQError:
-            pass  # context terminated at exit
+            pass  # the context is being terminated: let ctx.term() finish
+        self.hb.close(linger=0)
 
     def send(self, channel: str, frames: list[bytes]) -> None:
         """Queue frames for ``channel``; safe from any thread, sent in FIFO order."""
@@ -111,9 +112,7 @@ class Server:
             except OSError:
                 pass
 
-    def send_msg(
-        self, channel: str, msg: Message, identities: list[bytes] | None = None
-    ) -> None:
+    def send_msg(self, channel: str, msg: Message, identities: list[bytes] | None = None) -> None:
         """Sign and queue ``msg`` (iopub: with its topic as the identity frame)."""
         if channel == "iopub" and identities is None:
             identities = [f"kernel.{self.session.session_id}.{msg.msg_type}".encode()]
@@ -205,12 +204,17 @@ class Server:
             except Exception as e:  # a handler bug must not kill the IO thread
                 import traceback
 
-                self.log(f"kconsole kernel: error handling {msg.msg_type}: {e}\n"
-                         + traceback.format_exc())
+                self.log(
+                    f"kconsole kernel: error handling {msg.msg_type}: {e}\n"
+                    + traceback.format_exc()
+                )
 
     def _close(self) -> None:
+        # Messages still queued in zmq (the shutdown reply, the last output) are only
+        # flushed by ctx.term(), which waits up to the linger time for them.
         for s in (self.shell, self.control, self.stdin, self.iopub):
             s.close(linger=1000)
+        self.ctx.term()
 
 
 def log_to(fd: int) -> Callable[[str], None]:

@@ -171,9 +171,7 @@ class Shell:
         self._silent_cells += 1
         return f"<cell-{self.execution_count}.{self._silent_cells}>"
 
-    def run_cell(
-        self, code: str, silent: bool = False, store_history: bool = True
-    ) -> CellResult:
+    def run_cell(self, code: str, silent: bool = False, store_history: bool = True) -> CellResult:
         """Run one cell; never raises (KeyboardInterrupt included)."""
         if silent:
             store_history = False
