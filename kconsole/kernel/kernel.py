@@ -226,8 +226,15 @@ class Kernel:
 
     def interrupt(self) -> None:
         """Raise KeyboardInterrupt in the running cell (nothing when idle)."""
-        if self.executing and self._main_thread.ident is not None:
+        if not self.executing or self._main_thread.ident is None:
+            return
+        if hasattr(signal, "pthread_kill"):
+            # A signal to the main thread also wakes a blocking sleep/read there.
             signal.pthread_kill(self._main_thread.ident, signal.SIGINT)
+        else:  # Windows
+            import _thread
+
+            _thread.interrupt_main()
 
     def _shutdown(self, msg: Message, channel: str) -> None:
         restart = bool(msg.content.get("restart", False))
