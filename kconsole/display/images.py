@@ -228,7 +228,10 @@ def sixel_sequence(data: bytes, tw: int, th: int, rows: int, max_colors: int = 2
     from .sixel import encode_sixel
 
     indices, palette, transparent = to_pixels(data, tw, th, max_colors)
-    return _reserve(rows, encode_sixel(indices, tw, th, palette, transparent))
+    # Where a terminal leaves the cursor after sixel differs (xterm's sixel scrolling
+    # moves it below the image): save and restore it (DECSC/DECRC) around the image.
+    dcs = encode_sixel(indices, tw, th, palette, transparent)
+    return _reserve(rows, "\x1b7" + dcs + "\x1b8")
 
 
 # -- fallback --------------------------------------------------------------------------
