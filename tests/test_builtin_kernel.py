@@ -760,3 +760,100 @@ def test_startup_is_much_faster_than_ipykernel(jupyter_dirs: Path) -> None:
     print(f"kernel_info after start: kconsole {min(ours):.3f}s, ipykernel {min(theirs):.3f}s")
     # The goal is <= 1/4; assert a margin that machine noise cannot break.
     assert min(ours) < min(theirs) / 2
+
+
+# -- in-process pieces (no sockets) ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [
+        ("x = 1", {"status": "complete"}),
+        ("len?", {"status": "complete"}),
+        ("def f(x):", {"status": "incomplete", "indent": "    "}),
+        ("def f(x):\n  x += 1", {"status": "incomplete", "indent": "  "}),
+        ("def f(x):\n  x += 1\n", {"status": "complete"}),
+        ("x = (1,", {"status": "incomplete", "indent": ""}),
+        ("print('''a", {"status": "incomplete", "indent": ""}),
+        ("import = 7q", {"status": "invalid"}),
+    ],
+)
+def test_is_complete_table(code: str, expected: dict[str, str]) -> None:
+    from kconsole.kernel.shell import is_complete
+
+    assert is_complete(code) == expected
+
+
+def test_stream_batcher_keeps_order_across_names() -> None:
+    from kconsole.kernel.iostream import StreamBatcher
+
+    sent: list[tuple[str, str]] = []
+    b = StreamBatcher(lambda name, text: sent.append((name, text)), max_chars=10)
+    b.write("stdout", "a")
+    b.write("stdout", "b")
+    b.write("stderr", "E")
+    b.write("stdout", "c")
+    b.flush()
+    assert sent == [("stdout", "ab"), ("stderr", "E"), ("stdout", "c")]
+    sent.clear()
+    b.write("stdout", "x" * 25)  # past max_chars: sent at once, in the writer's thread
+    assert sent == [("stdout", "x" * 25)]
+
+
+def test_format_object_bundles() -> None:
+    from kconsole.kernel.displays import format_object
+
+    class Png:
+        def _repr_png_(self) -> bytes:
+            return b"\x89PNG"
+
+        def _repr_html_(self) -> tuple[str, dict[str, int]]:
+            return "<p>", {"w": 1}
+
+    data, md = format_object(Png())
+    assert data["image/png"] == "iVBORw=="
+    assert data["text/html"] == "<p>" and md == {"text/html": {"w": 1}}
+    assert "text/plain" in data
+    # A class is shown by its repr only (its _repr_*_ are unbound methods).
+    assert list(format_object(Png)[0]) == ["text/plain"]
+
+    class Broken:
+        def __repr__(self) -> str:
+            raise RuntimeError("nope")
+
+    assert "repr failed" in format_object(Broken())[0]["text/plain"]
+
+
+def test_history_sqlite_across_sessions(tmp_path: Path) -> None:
+    from kconsole.kernel.history import History
+
+    db = tmp_path / "h.sqlite"
+    h1 = History(db)
+    h1.store_input(1, "a = 1")
+    h1.store_input(2, "b = 2")
+    h1.store_output(2, "2")
+    h1.sync()
+    h1.close()
+    h2 = History(db)
+    h2.store_input(1, "a = 1")
+    assert [e[2] for e in h2.tail(3)] == ["a = 1", "b = 2", "a = 1"]
+    assert h2.search("a*", unique=True) == [(h2.session, 1, "a = 1")]
+    assert len(h2.search("*", n=2)) == 2
+    assert h2.range(h1.session, 2, 3, output=True) == [(h1.session, 2, ("b = 2", "2"))]
+    assert h2.range(0, 1, None) == [(h2.session, 1, "a = 1")]
+    h2.close()
+
+
+def test_completer_and_name_at_cursor() -> None:
+    from kconsole.kernel.completer import Completer
+    from kconsole.kernel.inspector import name_at_cursor
+
+    c = Completer({"value": 1, "values": [1]}, use_jedi=False)
+    assert c.complete("val")["matches"] == ["value", "values"]
+    assert c.complete("values.ap")["matches"] == ["values.append"]
+    assert "json" in c.complete("import js")["matches"]
+    assert "dumps" in c.complete("from json import du")["matches"]
+    r = c.complete("x = valu", 8)
+    assert r["cursor_start"] == 4 and r["cursor_end"] == 8
+    assert name_at_cursor("print(os.path.jo", 16) == "os.path.jo"
+    assert name_at_cursor("len([1, 2], ", 12) == "len"
