@@ -40,7 +40,15 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from ..protocol import MalformedMessage, Message, Session, new_id
 from ..transport import Channel, Transport, TransportError
-from .framing import V1_SUBPROTOCOL, WS_CHANNELS, decode_json, decode_v1, encode_json, encode_v1
+from .framing import (
+    V1_SUBPROTOCOL,
+    WS_CHANNELS,
+    decode_json,
+    decode_v1,
+    encode_json,
+    encode_v1,
+    server_status,
+)
 from .rest import RemoteError, ServerClient
 
 if TYPE_CHECKING:
@@ -59,6 +67,11 @@ class TransportEvent:
 
 #: Delays between reconnect attempts: quick at first (a blip), then every few seconds.
 RECONNECT_DELAYS = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0)
+
+
+def _announces_restart(msg: Message) -> bool:
+    # The server's own notice has no parent; a kernel's status always has one.
+    return server_status(msg) == "restarting" and not msg.parent_header
 
 
 class _Closed:
@@ -112,6 +125,9 @@ class WebSocketTransport(Transport):
         self._reader: asyncio.Task[None] | None = None
         self._closed: _Closed | None = None
         self._closing = False
+        #: Seconds a REST liveness answer is reused for (see :meth:`is_alive`).
+        self.alive_interval = 2.0
+        self._alive_at: tuple[float, bool] | None = None
 
     def __repr__(self) -> str:
         return f"WebSocketTransport({self.server.base_url!r}, {self.kernel_id!r})"
@@ -165,14 +181,27 @@ class WebSocketTransport(Transport):
         return item
 
     async def is_alive(self, timeout: float) -> bool:
-        """Whether the server still has the kernel and it is not ``dead``."""
+        """Whether the server still has the kernel and it is not ``dead``.
+
+        Asked through REST, at most once per ``alive_interval`` (a client's monitor
+        may probe twice a second; the answer is reused in between). While a dropped
+        connection is being reopened the answer is True: the reconnect decides, and
+        a failed one makes ``recv`` raise.
+        """
         if self._closed is not None:
             return False
+        if not self._connected.is_set():
+            return True
+        now = time.monotonic()
+        if self._alive_at is not None and now - self._alive_at[0] < self.alive_interval:
+            return self._alive_at[1]
         try:
             model = await asyncio.wait_for(self.server.get_kernel(self.kernel_id), timeout)
+            alive = model.execution_state != "dead"
         except (RemoteError, asyncio.TimeoutError):
-            return False
-        return model.execution_state != "dead"
+            alive = False
+        self._alive_at = (time.monotonic(), alive)
+        return alive
 
     async def interrupt(self) -> None:
         """Interrupt through ``POST /api/kernels/{id}/interrupt`` (the server knows the
@@ -271,38 +300,57 @@ class WebSocketTransport(Transport):
         while self._ws is not None:
             ws = self._ws
             decode = decode_v1 if self.framing == "v1" else decode_json
+            restarted = False
             try:
                 async for frame in ws:
-                    self._deliver(decode, frame)
+                    msg = self._deliver(decode, frame)
+                    if msg is not None and _announces_restart(msg):
+                        restarted = True
+                        break
             except ConnectionClosed:
                 pass
             if self._closing:
                 return
             self._connected.clear()
-            if not await self._reconnect(ws):
+            if restarted:
+                # The server's restarter may have given the kernel new ports, and this
+                # connection's zmq streams still point at the old ones; a new
+                # connection (same session id) gets fresh streams. Expected, so quiet.
+                with contextlib.suppress(Exception):
+                    await ws.close()
+                if not await self._reconnect(ws, quiet=True):
+                    return
+            elif not await self._reconnect(ws):
                 return
 
-    def _deliver(self, decode: Callable[[Any], tuple[str, Message]], frame: Any) -> None:
+    def _deliver(self, decode: Callable[[Any], tuple[str, Message]], frame: Any) -> Message | None:
         try:
             channel, msg = decode(frame)
         except MalformedMessage as e:
             self.rejected += 1
             self.last_rejection = str(e)
-            return
+            return None
         if channel not in WS_CHANNELS:
             self.rejected += 1
             self.last_rejection = f"message on unknown channel {channel!r}"
-            return
+            return None
         self._queue.put_nowait((channel, msg))  # type: ignore[arg-type]
+        return msg
 
-    async def _reconnect(self, old: ClientConnection) -> bool:
-        """Reopen the socket with the same session id; False once given up (and closed)."""
+    async def _reconnect(self, old: ClientConnection, quiet: bool = False) -> bool:
+        """Reopen the socket with the same session id; False once given up (and closed).
+
+        ``quiet``: a reconnect we chose (after a restart), reported only if it fails.
+        """
         code = old.close_code
         why = f" (close code {code})" if code not in (None, 1000) else ""
-        if self.reconnect_timeout <= 0:
+        if self.reconnect_timeout <= 0 and not quiet:
             self._finish(TransportError(f"lost the connection to the Jupyter server{why}"))
             return False
-        self._emit("disconnected", f"lost the connection to the Jupyter server{why}; reconnecting")
+        if not quiet:
+            self._emit(
+                "disconnected", f"lost the connection to the Jupyter server{why}; reconnecting"
+            )
         start = time.monotonic()
         deadline = start + self.reconnect_timeout
         attempt = 0
@@ -330,12 +378,13 @@ class WebSocketTransport(Transport):
             self._ws = ws
             self.reconnects += 1
             self._connected.set()
-            self._emit(
-                "reconnected",
-                f"reconnected to the kernel after {time.monotonic() - start:.1f} s",
-            )
+            if not quiet:
+                self._emit(
+                    "reconnected",
+                    f"reconnected to the kernel after {time.monotonic() - start:.1f} s",
+                )
             return True
-        return self._give_up(f"{last}; gave up after {self.reconnect_timeout:g} s")
+        return self._give_up(f"{last}; gave up after {max(self.reconnect_timeout, 0):g} s")
 
     def _give_up(self, reason: str) -> bool:
         self._emit("reconnect_failed", f"could not reconnect: {reason}")
