@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable
@@ -48,7 +49,80 @@ def _console_options(f: Callable[..., Any]) -> Callable[..., Any]:
         help="Do not show output caused by other clients of the same kernel.",
     )(f)
     f = click.option("--no-banner", is_flag=True, help="Do not print the kernel's banner.")(f)
+    f = click.option("--plain", is_flag=True, help="Show only the text/plain form of rich output.")(
+        f
+    )
+    f = click.option(
+        "--mime-order",
+        metavar="TYPE,TYPE,...",
+        help="MIME types to render, best first (text/plain is always the last resort).",
+    )(f)
+    f = click.option(
+        "--image-protocol",
+        type=click.Choice(["auto", "kitty", "iterm", "sixel", "none"]),
+        default="auto",
+        show_default=True,
+        help="How to draw images in the terminal (auto detects it).",
+    )(f)
+    f = click.option(
+        "--image-viewer",
+        metavar="CMD",
+        help="Open images the terminal cannot draw with CMD ({} is the file path).",
+    )(f)
+    f = click.option(
+        "--code-style",
+        default="default",
+        show_default=True,
+        help="Pygments style for highlighted JSON and source code.",
+    )(f)
     return f
+
+
+def config_path() -> Path:
+    """The user's config file: $KCONSOLE_CONFIG, else $XDG_CONFIG_HOME/kconsole/config.ini."""
+    env = os.environ.get("KCONSOLE_CONFIG")
+    if env:
+        return Path(env).expanduser()
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "kconsole" / "config.ini"
+
+
+def load_config(path: Path) -> dict[str, Any]:
+    """Defaults for the console options from the ``[kconsole]`` section of an INI file.
+
+    Keys are option names without the dashes (``plain = true``,
+    ``mime-order = text/html,text/plain``); they apply to ``start`` and ``attach``.
+    """
+    import configparser
+
+    parser = configparser.ConfigParser()
+    try:
+        read = parser.read(path, encoding="utf-8")
+    except (configparser.Error, UnicodeDecodeError) as e:
+        raise UserError(f"cannot read config file {path}: {e}") from None
+    if not read or not parser.has_section("kconsole"):
+        return {}
+    known = {p.name for p in start.params} | {p.name for p in attach.params}
+    values: dict[str, Any] = {}
+    for key, value in parser.items("kconsole"):
+        name = key.replace("-", "_")
+        if name not in known:
+            raise UserError(f"config file {path}: unknown setting {key!r}")
+        values[name] = value
+    return values
+
+
+def _display_config(opts: dict[str, Any]) -> Any:
+    from .display import DisplayConfig
+
+    order = opts.get("mime_order")
+    return DisplayConfig(
+        plain=bool(opts.get("plain")),
+        mime_order=[t.strip() for t in order.split(",") if t.strip()] if order else None,
+        image_protocol=opts.get("image_protocol") or "auto",
+        image_viewer=opts.get("image_viewer") or None,
+        code_style=opts.get("code_style") or "default",
+    )
 
 
 # -- running ----------------------------------------------------------------------------
@@ -84,11 +158,21 @@ async def _session(make_conn: Callable[[], Awaitable[Any]], opts: dict[str, Any]
     """Connect, then run the REPL (stdin a terminal) or script mode; always clean up."""
     from .output import OutputPrinter
 
-    conn = await make_conn()
     interactive = sys.stdin.isatty()
+    config = _display_config(opts)
+    caps = None
+    if interactive and sys.stdout.isatty() and not config.plain:
+        from .display import detect_terminal
+
+        # Before the kernel starts and before prompt_toolkit owns the terminal: the
+        # queries' answers must not be read as keystrokes.
+        caps = detect_terminal(sys.stdin.fileno(), sys.stdout.fileno(), timeout=0.2)
+    conn = await make_conn()
     keep: bool | None = None
     try:
-        printer = OutputPrinter(sys.stdout, color=sys.stdout.isatty())
+        printer = OutputPrinter(
+            sys.stdout, color=sys.stdout.isatty(), config=config, capabilities=caps
+        )
         if interactive:
             from .repl import Repl
 
@@ -122,14 +206,21 @@ async def _session(make_conn: Callable[[], Awaitable[Any]], opts: dict[str, Any]
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="kconsole")
-def cli() -> None:
+@click.pass_context
+def cli(ctx: click.Context) -> None:
     """A terminal console for Jupyter kernels.
 
     Start a kernel and work in it (`kconsole start`), attach to one that is
     already running (`kconsole attach`), or list what there is (`kconsole kernels`).
     When stdin is not a terminal, the code read from it is run cell by cell and the
     exit status is 1 if any cell raised.
+
+    Defaults for the options of start and attach can be set in the [kconsole] section
+    of ~/.config/kconsole/config.ini (or $KCONSOLE_CONFIG).
     """
+    defaults = load_config(config_path())
+    if defaults:
+        ctx.default_map = {"start": defaults, "attach": defaults}
 
 
 @cli.command()

@@ -219,3 +219,30 @@ def test_kernels_lists_specs_and_running_kernels(ipykernel: KernelManager) -> No
     assert "python3" in p.stdout
     assert Path(ipykernel.connection_file).name in p.stdout
     assert "alive" in p.stdout
+
+
+# -- rich output settings ---------------------------------------------------------------
+
+HTML_CELL = "from IPython.display import HTML, display\ndisplay(HTML('<h1>Title</h1><table><tr><th>a</th><th>bb</th></tr><tr><td>1</td><td>2</td></tr></table>'))\n"
+
+
+@pytest.mark.timeout(60)
+def test_html_is_rendered_and_plain_turns_it_off() -> None:
+    rich = run(["start", "--kernel", "python3"], HTML_CELL)
+    assert rich.returncode == 0, rich.stderr
+    assert "│ a │ bb │" in rich.stdout and "<IPython" not in rich.stdout
+    plain = run(["start", "--kernel", "python3", "--plain"], HTML_CELL)
+    assert "<IPython.core.display.HTML object>" in plain.stdout
+
+
+@pytest.mark.timeout(60)
+def test_config_file_sets_defaults_and_bad_settings_are_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg = tmp_path / "config.ini"
+    cfg.write_text("[kconsole]\nplain = true\n")
+    monkeypatch.setenv("KCONSOLE_CONFIG", str(cfg))
+    p = run(["start", "--kernel", "python3"], HTML_CELL)
+    assert "<IPython.core.display.HTML object>" in p.stdout
+    cfg.write_text("[kconsole]\nno-such-thing = 1\n")
+    assert_one_line_error(run(["start", "--kernel", "python3"], "1\n"), "no-such-thing")
