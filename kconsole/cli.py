@@ -322,13 +322,9 @@ def attach(
             info = ConnectionInfo.from_file(path)
         else:
             assert ports is not None
-            info = ConnectionInfo(
-                ip=ip,
-                key=key.encode(),
-                transport=transport,
-                signature_scheme=signature_scheme,
-                **parse_ports(ports),
-            )
+            fields: dict[str, Any] = dict(parse_ports(ports))
+            fields.update(ip=ip, key=key, transport=transport, signature_scheme=signature_scheme)
+            info = ConnectionInfo.from_dict(fields, source="--ports")
         info.session()  # validates the signature scheme before anything connects
     except (ConnectionFileError, UnknownSignatureScheme) as e:
         raise UserError(str(e)) from None

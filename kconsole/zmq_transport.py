@@ -136,7 +136,7 @@ class ZMQTransport(Transport):
 
 def probe_heartbeat(info: ConnectionInfo, timeout: float = 1.0) -> bool:
     """Synchronously ping a kernel's heartbeat once (for ``kconsole kernels``)."""
-    ctx = zmq.Context.instance()
+    ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()
     sock = ctx.socket(zmq.REQ)
     sock.linger = 0
     try:
