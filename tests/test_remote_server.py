@@ -423,6 +423,39 @@ def test_restart_passes_server_status_through(server: JupyterServer, force_json:
     run(main())
 
 
+def test_restart_through_transport(server: JupyterServer) -> None:
+    """What the console's restart does for a server kernel: REST restart, same socket."""
+
+    async def main() -> None:
+        async with kernel_transport(server, False) as (client, kid, t):
+            req = execute_msg(t, "x = 1")
+            await t.send("shell", req)
+            await until(t, idle_of(req))
+            await t.restart()
+            assert (await client.get_kernel(kid)).id == kid
+            check = execute_msg(t, "print('x' in dir())")
+            await t.send("shell", check)
+            seen = await until(t, idle_of(check))
+            assert stdout_of(seen, check) == "False\n"
+
+    run(main())
+
+
+def test_delete_kernel_through_transport_is_quiet(server: JupyterServer) -> None:
+    async def main() -> None:
+        events: list[TransportEvent] = []
+        client = ServerClient(server.url, server.token)
+        model = await client.start_kernel("python3")
+        t = WebSocketTransport(client, model.id, on_event=events.append)
+        await t.connect()
+        await t.delete_kernel()
+        await t.close()
+        assert events == []
+        assert await client.list_kernels() == []
+
+    run(main())
+
+
 @FRAMINGS
 def test_reconnect_keeps_the_session(server: JupyterServer, force_json: bool) -> None:
     """A dropped connection is reopened with the same session id; output produced

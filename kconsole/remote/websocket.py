@@ -208,6 +208,24 @@ class WebSocketTransport(Transport):
         kernel's interrupt mode and signals its process group or sends the message)."""
         await self.server.interrupt_kernel(self.kernel_id)
 
+    async def restart(self) -> None:
+        """Restart the kernel in place through ``POST /api/kernels/{id}/restart``.
+
+        The server keeps the kernel id (and its ports), so this connection stays
+        valid; the caller waits for the kernel to answer again.
+        """
+        self._alive_at = None
+        await self.server.restart_kernel(self.kernel_id)
+
+    async def delete_kernel(self) -> None:
+        """Shut the kernel down on the server (``DELETE /api/kernels/{id}``).
+
+        The transport stops reconnecting first: the server closing the socket after
+        this is the expected end, not a drop to report.
+        """
+        self._closing = True
+        await self.server.delete_kernel(self.kernel_id)
+
     async def close(self) -> None:
         self._closing = True
         self._finish(TransportError("the connection to the kernel is closed"))
