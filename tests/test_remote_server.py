@@ -625,3 +625,29 @@ def test_list_kernels_text(server: JupyterServer) -> None:
         assert model.id in text and "python3" in text
     finally:
         run(client.delete_kernel(model.id))
+
+
+def test_execute_round_trip_is_not_delayed_by_nagle(server: JupyterServer) -> None:
+    """Regression guard: without TCP_QUICKACK every execute took ~45 ms on Linux
+    (Nagle on the server, delayed ACK here); it takes ~4 ms. The bound is loose on
+    purpose: it catches the 40 ms stall, not a slow machine."""
+    client_mod = pytest.importorskip("kconsole.client")
+
+    async def main() -> float:
+        sk = await open_server_kernel(server.url, server.token)
+        kc = client_mod.KernelClient(sk.transport, sk.session())
+        try:
+            await kc.start()
+            await kc.wait_for_ready(30)
+            times = []
+            for _ in range(30):
+                t0 = time.perf_counter()
+                await kc.execute("pass", store_history=False)
+                times.append(time.perf_counter() - t0)
+            return sorted(times)[len(times) // 2]
+        finally:
+            await kc.close()
+            await sk.close()
+
+    median = run(main())
+    assert median < 0.025, f"median execute round trip {median * 1e3:.1f} ms"
