@@ -651,3 +651,46 @@ def test_execute_round_trip_is_not_delayed_by_nagle(server: JupyterServer) -> No
 
     median = run(main())
     assert median < 0.025, f"median execute round trip {median * 1e3:.1f} ms"
+
+
+# -- what the CLI calls -----------------------------------------------------------------
+
+
+def test_console_start_and_attach(server: JupyterServer) -> None:
+    from kconsole.console import ConsoleError
+    from kconsole.remote.console import attach_server_kernel, start_server_kernel
+
+    async def main() -> None:
+        rest = ServerClient(server.url, server.token)
+        conn = await start_server_kernel(server.url, server.token, kernel_name="python3")
+        try:
+            assert conn.owns_kernel and conn.label.endswith(f"on {server.url}")
+            assert conn.language_info["name"] == "python"
+            (kid,) = [k.id for k in await rest.list_kernels()]
+            # A second console attaches to the same kernel and leaves it running.
+            other = await attach_server_kernel(server.url, server.token, kernel_id=kid)
+            assert not other.owns_kernel
+            out: list[Message] = []
+            await other.client.execute("print('second')", on_output=out.append)
+            assert [m.content["text"] for m in out if m.msg_type == "stream"] == ["second\n"]
+            assert await other.interrupt() == "interrupt sent"
+            await other.close()
+            assert [k.id for k in await rest.list_kernels()] == [kid]
+            await conn.restart(timeout=30)
+            reply = await conn.client.execute("1")
+            assert reply.content["status"] == "ok"
+        finally:
+            await conn.close()
+        assert await rest.list_kernels() == []
+
+        kept = await start_server_kernel(server.url, server.token, keep_kernel=True)
+        await kept.close()
+        (kid,) = [k.id for k in await rest.list_kernels()]
+        await rest.delete_kernel(kid)
+
+        with pytest.raises(ConsoleError, match=r"^server refused the token \(HTTP 403\)$"):
+            await start_server_kernel(server.url, "bad")
+        with pytest.raises(ConsoleError, match="^no kernel with id nope on the server$"):
+            await attach_server_kernel(server.url, server.token, kernel_id="nope")
+
+    run(main(), timeout=90)

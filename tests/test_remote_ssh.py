@@ -242,3 +242,33 @@ def test_refused_forward_is_one_line(sshd: SSHServer, tmp_path: Path) -> None:
 def test_missing_key_file(tmp_path: Path) -> None:
     with pytest.raises(TunnelError, match="SSH key not found"):
         SSHTunnel("somewhere", key=tmp_path / "nope").open(ConnectionInfo.new())
+
+
+def test_attach_ssh_console_connection(sshd: SSHServer, kernel: ConnectionInfo) -> None:
+    """What ``kconsole attach --existing FILE --ssh HOST --ssh-key K`` calls."""
+    from kconsole.console import ConsoleError
+    from kconsole.remote.console import attach_ssh
+
+    host = f"{sshd.user}@127.0.0.1:{sshd.port}"
+
+    async def main() -> None:
+        conn = await attach_ssh(kernel, host, key=sshd.key, ssh_options=SSH_OPTS, timeout=30)
+        tunnel = conn.tunnel  # type: ignore[attr-defined]
+        proc = tunnel.process
+        try:
+            assert not conn.owns_kernel and conn.label.endswith("on 127.0.0.1")
+            out: list[Message] = []
+            await conn.client.execute("print(6 * 7)", on_output=out.append)
+            assert [m.content["text"] for m in out if m.msg_type == "stream"] == ["42\n"]
+        finally:
+            await conn.close()
+        # The tunnel went with the connection; the kernel did not.
+        assert tunnel.process is None and proc.poll() is not None
+        from kconsole.zmq_transport import probe_heartbeat
+
+        assert probe_heartbeat(kernel, timeout=5.0)
+
+        with pytest.raises(ConsoleError, match="^SSH to 127.0.0.1 failed: .*Connection refused"):
+            await attach_ssh(kernel, f"127.0.0.1:{_free_port()}", ssh_options=SSH_OPTS)
+
+    asyncio.run(asyncio.wait_for(main(), 50))

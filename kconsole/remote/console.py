@@ -1,0 +1,153 @@
+"""Console connections to remote kernels: what ``kconsole start/attach`` call for
+``--server`` and ``--ssh``, returning the same :class:`~kconsole.console.KernelConnection`
+the REPL and script mode drive for local kernels.
+
+Every failure is a :class:`~kconsole.console.ConsoleError` with a one-line message.
+Ownership follows the local rules: a kernel kconsole started on a server is shut
+down on exit unless ``keep_kernel`` (through the transport's ``delete_kernel``, which
+:meth:`KernelConnection.close` calls); a kernel attached to is never shut down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..client import KernelClient, KernelError
+from ..connection import ConnectionInfo
+from ..console import ConsoleError, KernelConnection, connect_client
+from ..transport import TransportError
+from .kernel import ServerKernel, open_server_kernel
+from .ssh import SSHTunnel, TunnelError
+from .websocket import TransportEvent
+
+
+def _label(client: KernelClient, where: str) -> str:
+    info = client.kernel_info
+    impl = info.get("implementation") or "kernel"
+    ver = info.get("implementation_version") or ""
+    lang = (info.get("language_info") or {}).get("name", "")
+    return f"{impl} {ver}".strip() + (f" ({lang})" if lang else "") + f" on {where}"
+
+
+async def _connect(sk: ServerKernel, timeout: float, keep_kernel: bool) -> KernelConnection:
+    try:
+        client = await connect_client(sk.transport, sk.session(), timeout)
+    except (KernelError, TransportError) as e:
+        with contextlib.suppress(Exception):
+            await sk.close(keep_kernel=keep_kernel)
+        raise ConsoleError(f"cannot use kernel {sk.kernel_id} on the server: {e}") from None
+    client.start_monitor()
+    return KernelConnection(
+        client=client,
+        owns_kernel=sk.started and not keep_kernel,
+        label=_label(client, sk.server.base_url),
+    )
+
+
+async def start_server_kernel(
+    url: str,
+    token: str | None,
+    *,
+    kernel_name: str | None = None,
+    insecure: bool = False,
+    keep_kernel: bool = False,
+    timeout: float = 60.0,
+    force_json: bool = False,
+    on_event: Callable[[TransportEvent], None] | None = None,
+) -> KernelConnection:
+    """``kconsole start --server URL``: start a kernel there and attach to it."""
+    try:
+        sk = await open_server_kernel(
+            url,
+            token,
+            kernel_name=kernel_name,
+            insecure=insecure,
+            force_json=force_json,
+            on_event=on_event,
+        )
+    except TransportError as e:  # RemoteError included
+        raise ConsoleError(str(e)) from None
+    return await _connect(sk, timeout, keep_kernel)
+
+
+async def attach_server_kernel(
+    url: str,
+    token: str | None,
+    *,
+    kernel_id: str,
+    insecure: bool = False,
+    timeout: float = 60.0,
+    force_json: bool = False,
+    on_event: Callable[[TransportEvent], None] | None = None,
+) -> KernelConnection:
+    """``kconsole attach --server URL --kernel-id ID``: never shuts the kernel down."""
+    try:
+        sk = await open_server_kernel(
+            url,
+            token,
+            kernel_id=kernel_id,
+            insecure=insecure,
+            force_json=force_json,
+            on_event=on_event,
+        )
+    except TransportError as e:
+        raise ConsoleError(str(e)) from None
+    return await _connect(sk, timeout, keep_kernel=True)
+
+
+@dataclass
+class TunnelledConnection(KernelConnection):
+    """A connection through an SSH tunnel, which is closed with it."""
+
+    tunnel: SSHTunnel | None = None
+
+    async def close(self, *, keep_kernel: bool | None = None) -> None:
+        try:
+            await super().close(keep_kernel=keep_kernel)
+        finally:
+            if self.tunnel is not None:
+                self.tunnel.close()
+
+
+async def attach_ssh(
+    info: ConnectionInfo,
+    host: str,
+    *,
+    key: str | Path | None = None,
+    timeout: float = 60.0,
+    connection_file: Path | None = None,
+    ssh_options: Sequence[str] = (),
+) -> KernelConnection:
+    """``kconsole attach --existing FILE --ssh HOST [--ssh-key K]``.
+
+    ``info`` is the kernel's connection file as seen on ``host``; its five ports are
+    forwarded to local ones and the kernel is attached over zmq as usual.
+    """
+    from ..zmq_transport import ZMQTransport
+
+    tunnel = SSHTunnel(host, key, ssh_options=ssh_options)
+    try:
+        # Blocking (ssh start-up, connect probes): off the event loop.
+        local = await asyncio.to_thread(tunnel.open, info)
+    except TunnelError as e:
+        raise ConsoleError(str(e)) from None
+    session = local.session()
+    try:
+        client = await connect_client(ZMQTransport(local, session), session, timeout)
+    except (KernelError, TransportError) as e:
+        tunnel.close()
+        raise ConsoleError(f"cannot attach to the kernel through {host}: {e}") from None
+    except BaseException:
+        tunnel.close()
+        raise
+    client.start_monitor()
+    return TunnelledConnection(
+        client=client,
+        connection_file=connection_file,
+        label=_label(client, tunnel.host),
+        tunnel=tunnel,
+    )
