@@ -16,6 +16,9 @@ file, and keeps these invariants:
 - A kernel is never orphaned: every started kernel is in a registry that an ``atexit``
   handler empties by SIGKILLing each group and removing its files. If kconsole is killed
   outright, ``JPY_PARENT_PID`` makes ipykernel (and kconsole's kernel) exit on their own.
+  The one exception is ``outlive_console=True`` (``--keep-kernel``): no registry entry and
+  no ``JPY_PARENT_PID``, since such a kernel is meant to survive kconsole. Do not call
+  :meth:`KernelProcess.cleanup` for one: it kills a running kernel.
 - Kernel stdout/stderr go to ``kernel-<id>.log`` next to the connection file, never to the
   user's terminal; :meth:`KernelProcess.stderr_tail` quotes it in error messages.
 
