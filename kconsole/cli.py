@@ -156,26 +156,38 @@ def _run(coro_fn: Callable[[], Awaitable[int]]) -> None:
 
 async def _session(make_conn: Callable[[], Awaitable[Any]], opts: dict[str, Any]) -> int:
     """Connect, then run the REPL (stdin a terminal) or script mode; always clean up."""
-    from .output import OutputPrinter
-
     interactive = sys.stdin.isatty()
-    config = _display_config(opts)
-    caps = None
-    if interactive and sys.stdout.isatty() and not config.plain:
-        from .display import detect_terminal
+    # Start the kernel (or the attach handshake) first: one loop iteration runs the
+    # connection up to its first wait, so the terminal queries and the imports below
+    # overlap the kernel's own start-up instead of preceding it. Nothing here reads
+    # messages meanwhile; zmq queues them.
+    connecting = asyncio.ensure_future(make_conn())
+    await asyncio.sleep(0)
+    try:
+        from .output import OutputPrinter
 
-        # Before the kernel starts and before prompt_toolkit owns the terminal: the
-        # queries' answers must not be read as keystrokes.
-        caps = detect_terminal(sys.stdin.fileno(), sys.stdout.fileno(), timeout=0.2)
-    conn = await make_conn()
+        config = _display_config(opts)
+        caps = None
+        if interactive and sys.stdout.isatty() and not config.plain:
+            from .display import detect_terminal
+
+            # Before prompt_toolkit owns the terminal: the queries' answers must not be
+            # read as keystrokes. The kernel's stdio is not the terminal (see launcher).
+            caps = detect_terminal(sys.stdin.fileno(), sys.stdout.fileno(), timeout=0.2)
+        if interactive:
+            from .repl import Repl
+        else:
+            from .script import ScriptRunner
+    except BaseException:
+        connecting.cancel()
+        raise
+    conn = await connecting
     keep: bool | None = None
     try:
         printer = OutputPrinter(
             sys.stdout, color=sys.stdout.isatty(), config=config, capabilities=caps
         )
         if interactive:
-            from .repl import Repl
-
             repl = Repl(
                 conn,
                 printer,
@@ -186,8 +198,6 @@ async def _session(make_conn: Callable[[], Awaitable[Any]], opts: dict[str, Any]
             if repl.keep_kernel_on_exit:
                 keep = True
         else:
-            from .script import ScriptRunner
-
             status = await ScriptRunner(conn, printer).run()
         return status
     finally:
