@@ -84,6 +84,9 @@ class KernelClient:
         self.on_broadcast: OutputCallback | None = None
         #: Called with a reason when the kernel is found dead.
         self.on_dead: Callable[[str], None] | None = None
+        #: Called with every IOPub ``status`` message and whether its parent is one of
+        #: our pending requests (a REPL shows "busy" caused by other clients).
+        self.on_status: Callable[[Message, bool], None] | None = None
         self.kernel_info: dict[str, Any] = {}
         self.execution_state = "unknown"
         self.dead = asyncio.Event()
@@ -209,6 +212,8 @@ class KernelClient:
                 if msg.msg_type == "status":
                     state = msg.content.get("execution_state", "")
                     self.execution_state = state
+                    if self.on_status is not None:
+                        self.on_status(msg, req is not None)
                     if req is not None and state == "idle":
                         req.idle.set()
                     elif state in ("dead", "restarting") and self.on_broadcast is not None:

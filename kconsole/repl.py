@@ -4,86 +4,63 @@ Theory of the screen
 --------------------
 Exactly one party owns the terminal at a time:
 
-* while the prompt is up, prompt_toolkit owns it (raw mode); output that arrives then
-  (other clients, background threads) is queued and written in one
-  ``run_in_terminal`` call, which lifts the prompt, writes, and redraws it, so typed
-  text is never disturbed;
+* while a prompt is up (the cell prompt, or the one-line prompt of an
+  ``input_request``), prompt_toolkit owns it (raw mode); output that arrives then
+  (other clients, background threads, a cell's output racing its input_request) is
+  queued and written in one ``run_in_terminal`` call, which lifts the prompt, writes,
+  and redraws it, so typed text is never disturbed;
 * while a cell runs there is no prompt: output is written straight to the terminal
-  in arrival order, SIGINT (Ctrl-C) interrupts the kernel, and an ``input_request``
-  brings up a one-line prompt of its own;
+  in arrival order, SIGINT (Ctrl-C) interrupts the kernel;
+* a pager or editor (``obj?``, F1, ``%edit``) gets the terminal with SIGINT ignored
+  by kconsole, so Ctrl-C belongs to it;
 * the next ``In [n]:`` appears only after the cell's reply *and* its ``idle``.
+
+Module map: :mod:`.completion` (Tab), :mod:`.history` (file + kernel history),
+:mod:`.pager` (pager, editor), :mod:`.notebook` (``--save``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import shlex
 import signal
-import subprocess
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterator
 from typing import Any, TextIO
 
 from prompt_toolkit import PromptSession
-from prompt_toolkit.application import run_in_terminal
-from prompt_toolkit.completion import CompleteEvent, Completer, Completion
+from prompt_toolkit.application import in_terminal, run_in_terminal
 from prompt_toolkit.document import Document
 from prompt_toolkit.filters import completion_is_selected, has_completions
 from prompt_toolkit.formatted_text import ANSI, FormattedText
-from prompt_toolkit.history import FileHistory, History, InMemoryHistory
+from prompt_toolkit.history import DummyHistory, History, InMemoryHistory
 from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
+from prompt_toolkit.layout.processors import (
+    Processor,
+    Transformation,
+    TransformationInput,
+)
 from prompt_toolkit.lexers import Lexer, PygmentsLexer
 
-from . import paths
 from .client import EOFInput, KernelClient, KernelDied, KernelError, KernelTimeout, NoReply
+from .completion import KernelCompleter
 from .console import ConsoleError, KernelConnection
+from .history import SessionHistory, history_for, kernel_history_inputs
+from .notebook import NotebookRecorder
 from .output import OutputPrinter
+from .pager import edit_file, page
 from .protocol import Message
 
 #: How long Enter waits for is_complete before falling back to a local rule.
 IS_COMPLETE_TIMEOUT = 0.5
-COMPLETE_TIMEOUT = 2.0
-
-
-class KernelCompleter(Completer):
-    """Completions from the kernel's complete_request, at the cursor."""
-
-    def __init__(self, client: KernelClient) -> None:
-        self.client = client
-
-    def get_completions(
-        self, document: Document, complete_event: CompleteEvent
-    ) -> Iterable[Completion]:
-        return []  # only the async path is used: the kernel is remote
-
-    async def get_completions_async(  # type: ignore[override]
-        self, document: Document, complete_event: CompleteEvent
-    ) -> Any:
-        if self.client.dead.is_set():
-            return
-        # Python str indices are unicode code points, which is what the protocol counts.
-        pos = document.cursor_position
-        try:
-            reply = await self.client.complete(document.text, pos, timeout=COMPLETE_TIMEOUT)
-        except KernelError:
-            return  # a busy or slow kernel: no menu, never a hang
-        if reply.get("status") != "ok":
-            return
-        start = int(reply.get("cursor_start", pos))
-        types = {}
-        for t in (reply.get("metadata") or {}).get("_jupyter_types_experimental") or []:
-            if isinstance(t, dict) and "text" in t:
-                types[t["text"]] = t
-        seen = set()
-        for match in reply.get("matches") or []:
-            if match in seen:
-                continue
-            seen.add(match)
-            meta = types.get(match, {})
-            display_meta = f"{meta.get('type') or ''} {meta.get('signature') or ''}".strip()
-            yield Completion(match, start_position=start - pos, display_meta=display_meta or None)
+#: How long F1 / Shift-Tab wait for an inspect_reply.
+INSPECT_TIMEOUT = 3.0
+#: How many lines Shift-Tab prints above the prompt (F1 pages the whole text).
+SHORT_HELP_LINES = 12
+#: How many entries of the kernel's history are merged at start.
+KERNEL_HISTORY_TAIL = 1000
+#: How long the start waits for the kernel's history (a busy kernel answers late).
+KERNEL_HISTORY_TIMEOUT = 3.0
 
 
 def _lexer_for(language_info: dict[str, Any]) -> Lexer | None:
@@ -100,19 +77,22 @@ def _lexer_for(language_info: dict[str, Any]) -> Lexer | None:
     return PygmentsLexer(lexer_cls)
 
 
-def history_for(language: str) -> History:
-    """The persistent history file for ``language`` (in-memory if it can't be written)."""
-    d = paths.user_state_dir()
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in language) or "unknown"
-    try:
-        d.mkdir(parents=True, exist_ok=True)
-        return FileHistory(str(d / f"history-{safe}"))
-    except OSError:
-        return InMemoryHistory()
+class _HideInput(Processor):
+    """Shows nothing of what is typed (a password prompt, like getpass in a tty)."""
+
+    def apply_transformation(self, ti: TransformationInput) -> Transformation:
+        return Transformation([], source_to_display=lambda i: 0, display_to_source=lambda i: 0)
 
 
 class Repl:
-    """The interactive loop. ``run()`` returns the exit status."""
+    """The interactive loop. ``run()`` returns the exit status.
+
+    ``show_other_output``: print what other clients of the kernel run and print.
+    ``recorder``: a :class:`~kconsole.notebook.NotebookRecorder` that gets every cell
+    run here; it is saved when ``run()`` returns.
+    ``merge_kernel_history``: add the kernel's recent history to Up/Ctrl-R at start.
+    ``history``: the input history (default: the per-language file).
+    """
 
     def __init__(
         self,
@@ -122,22 +102,29 @@ class Repl:
         show_other_output: bool = True,
         banner: bool = True,
         stdout: TextIO | None = None,
+        recorder: NotebookRecorder | None = None,
+        merge_kernel_history: bool = True,
+        history: History | None = None,
     ) -> None:
         self.conn = conn
-        self.client = conn.client
+        self.client: KernelClient = conn.client
         self.printer = printer
         self.stdout = stdout or sys.stdout
         self.show_other_output = show_other_output
         self.banner = banner
+        self.recorder = recorder
+        self.merge_kernel_history = merge_kernel_history
         self.execution_count = 0
         self.keep_kernel_on_exit: bool | None = None
         self._next_input = ""
         self._prompt_active = False
-        self._pending_broadcast: list[Message] = []
-        self._dead_reported = False
+        self._pending_output: list[tuple[Message, bool]] = []
+        #: The kernel's state as caused by others (busy/idle), or dead/restarting.
+        self._other_state = "idle"
         language = str(conn.language_info.get("name") or "unknown")
+        self.history: History = history if history is not None else history_for(language)
         self.session: PromptSession[str] = PromptSession(
-            history=history_for(language),
+            history=self.history,
             lexer=_lexer_for(conn.language_info),
             completer=KernelCompleter(self.client),
             complete_while_typing=False,
@@ -145,11 +132,14 @@ class Repl:
             key_bindings=self._key_bindings(),
             multiline=True,
             prompt_continuation=self._continuation,
+            rprompt=self._rprompt,
             include_default_pygments_style=True,
         )
+        # The input() prompt: one line, its own history (pdb commands, answers).
         self._input_session: PromptSession[str] = PromptSession(history=InMemoryHistory())
         self.client.on_broadcast = self._on_broadcast
         self.client.on_dead = self._on_dead
+        self.client.on_status = self._on_status
 
     # -- prompt pieces ----------------------------------------------------------------
 
@@ -165,12 +155,25 @@ class Repl:
     def _continuation(self, width: int, line_number: int, wrap_count: int) -> FormattedText:
         return FormattedText([("ansigreen", " " * max(0, width - 5) + "...: ")])
 
+    def _rprompt(self) -> FormattedText:
+        if self.client.dead.is_set():
+            return FormattedText([("ansired bold", "[kernel dead]")])
+        if self._other_state in ("busy", "restarting", "starting"):
+            return FormattedText([("ansiyellow", f"[kernel {self._other_state}]")])
+        return FormattedText([])
+
     def _key_bindings(self) -> KeyBindings:
         kb = KeyBindings()
+        selected = has_completions & completion_is_selected
 
-        @kb.add("enter", filter=~(has_completions & completion_is_selected))
+        @kb.add("enter", filter=~selected)
         async def _enter(event: KeyPressEvent) -> None:
             await self._on_enter(event)
+
+        @kb.add("enter", filter=selected)
+        def _accept_completion(event: KeyPressEvent) -> None:
+            # The selected completion is already in the text: Enter just closes the menu.
+            event.current_buffer.complete_state = None
 
         @kb.add("escape", "enter")
         def _newline(event: KeyPressEvent) -> None:
@@ -178,11 +181,11 @@ class Repl:
 
         @kb.add("f1")
         async def _help(event: KeyPressEvent) -> None:
-            await self._show_inspection(event.current_buffer.document)
+            await self._show_inspection(event.current_buffer.document, full=True)
 
         @kb.add("s-tab", filter=~has_completions)
         async def _sig(event: KeyPressEvent) -> None:
-            await self._show_inspection(event.current_buffer.document)
+            await self._show_inspection(event.current_buffer.document, full=False)
 
         @kb.add("c-c")
         def _clear(event: KeyPressEvent) -> None:
@@ -192,9 +195,15 @@ class Repl:
 
     async def _on_enter(self, event: KeyPressEvent) -> None:
         buf = event.current_buffer
+        doc = buf.document
         text = buf.text
         if not text.strip() or self.client.dead.is_set():
             buf.validate_and_handle()
+            return
+        if doc.line_count > 1 and not doc.on_last_line:
+            # Editing inside a multi-line cell: Enter splits the line, as in an editor.
+            line = doc.current_line
+            buf.insert_text("\n" + line[: len(line) - len(line.lstrip())])
             return
         status, indent = await self._completeness(text)
         if buf.text != text:
@@ -217,55 +226,82 @@ class Repl:
             return "unknown", ""
         return str(reply.get("status", "unknown")), str(reply.get("indent", ""))
 
-    async def _show_inspection(self, document: Document) -> None:
+    async def _show_inspection(self, document: Document, *, full: bool) -> None:
+        """The kernel's help on the name at the cursor (inspect_request: nothing runs).
+        ``full`` pages it, else its first lines are printed above the prompt."""
+        if self.client.dead.is_set():
+            return
         try:
             reply = await self.client.inspect(
-                document.text, document.cursor_position, 0, timeout=2.0
+                document.text, document.cursor_position, 0, timeout=INSPECT_TIMEOUT
             )
         except KernelError:
             return
         text = ""
         if reply.get("status") == "ok" and reply.get("found"):
             text = str((reply.get("data") or {}).get("text/plain", ""))
-        if not text:
+        if not text.strip():
+            text = "[kconsole] no help found for the name at the cursor"
+        if full:
+            async with in_terminal():
+                await page(text, self.stdout)
             return
+        lines = text.rstrip("\n").split("\n")
+        if len(lines) > SHORT_HELP_LINES:
+            lines = [*lines[:SHORT_HELP_LINES], "\x1b[2m... (F1 shows all of it)\x1b[0m"]
+        short = "\n".join(lines)
 
         def show() -> None:
-            self.stdout.write(text.rstrip("\n") + "\n")
+            self.stdout.write(short + "\x1b[0m\n")
             self.stdout.flush()
 
         await run_in_terminal(show)
 
-    # -- output while the prompt is up ----------------------------------------------
+    # -- output while a prompt is up ----------------------------------------------------
+
+    def _show(self, msg: Message, own: bool) -> None:
+        """Print an output message now, or above the prompt when one is up."""
+        if not self._prompt_active:
+            self.printer.handle(msg, own=own)
+            return
+        self._pending_output.append((msg, own))
+        if len(self._pending_output) == 1:
+            # One run_in_terminal drains everything queued meanwhile: a flood of other
+            # clients' output redraws the prompt once per batch, not once per message.
+            run_in_terminal(self._drain_output)
+
+    def _drain_output(self) -> None:
+        batch, self._pending_output = self._pending_output, []
+        for m, own in batch:
+            self.printer.handle(m, own=own)
+        self.printer.flush()
 
     def _on_broadcast(self, msg: Message) -> None:
         if msg.msg_type == "status":
             state = msg.content.get("execution_state")
             self._emit(lambda: self.printer.note(f"[kernel {state}]"))
             return
-        if not self.show_other_output:
-            return
-        if not self._prompt_active:
-            self.printer.handle(msg, own=False)
-            return
-        self._pending_broadcast.append(msg)
-        if len(self._pending_broadcast) == 1:
-            # One run_in_terminal drains everything queued meanwhile: a flood of other
-            # clients' output redraws the prompt once per batch, not once per message.
-            run_in_terminal(self._drain_broadcast)
+        if self.show_other_output:
+            self._show(msg, own=False)
 
-    def _drain_broadcast(self) -> None:
-        batch, self._pending_broadcast = self._pending_broadcast, []
-        for m in batch:
-            self.printer.handle(m, own=False)
-        self.printer.flush()
+    def _on_status(self, msg: Message, own: bool) -> None:
+        if own:
+            return
+        state = str(msg.content.get("execution_state") or "")
+        if state and state != self._other_state:
+            self._other_state = state
+            if self._prompt_active:
+                self.session.app.invalidate()
 
-    def _emit(self, fn: Any) -> None:
-        if self._prompt_active:
-            run_in_terminal(lambda: (fn(), self.printer.flush()))
-        else:
+    def _emit(self, fn: Callable[[], Any]) -> None:
+        def write() -> None:
             fn()
             self.printer.flush()
+
+        if self._prompt_active:
+            run_in_terminal(write)
+        else:
+            write()
 
     def _on_dead(self, reason: str) -> None:
         hint = " Press Enter to restart it." if self.conn.can_restart else ""
@@ -273,12 +309,30 @@ class Repl:
 
     # -- running cells ----------------------------------------------------------------
 
+    @contextlib.contextmanager
+    def _prompting(self) -> Iterator[None]:
+        self._prompt_active = True
+        try:
+            yield
+        finally:
+            self._prompt_active = False
+            if self._pending_output:  # queued for a run_in_terminal that never ran
+                self._drain_output()
+
     async def _ask_input(self, prompt: str, password: bool) -> str:
+        """Answer an input_request with a one-line editor (Ctrl-C interrupts the
+        kernel, Ctrl-D sends EOF); a password is not echoed and not remembered."""
         self.printer.flush()
         loop = asyncio.get_running_loop()
+        # prompt_toolkit reads Ctrl-C as a key in raw mode; our SIGINT handler would
+        # fight its own.
         loop.remove_signal_handler(signal.SIGINT)
+        session = self._input_session
+        if password:
+            session = PromptSession(history=DummyHistory(), input_processors=[_HideInput()])
         try:
-            return await self._input_session.prompt_async(ANSI(prompt), is_password=password)
+            with self._prompting():
+                return await session.prompt_async(ANSI(prompt))
         except KeyboardInterrupt:
             asyncio.ensure_future(self._interrupt())
             raise NoReply from None
@@ -295,17 +349,24 @@ class Repl:
             what = await self.conn.interrupt()
         except Exception as e:  # a failing interrupt must not take the console down
             what = f"interrupt failed: {e}"
-        self.printer.note(f"^C: {what}")
-        self.printer.flush()
+        self._emit(lambda: self.printer.note(f"^C: {what}"))
+
+    def _on_own_output(self, msg: Message) -> None:
+        if self.recorder is not None:
+            self.recorder.add_output(msg)
+        self._show(msg, own=True)
 
     async def run_cell(self, code: str) -> Message | None:
         """Execute one cell with Ctrl-C bound to interrupting the kernel."""
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGINT, self._sigint)
+        if self.recorder is not None:
+            self.recorder.start_cell(code)
+        reply: Message | None = None
         try:
             reply = await self.client.execute(
                 code,
-                on_output=self.printer.handle,
+                on_output=self._on_own_output,
                 on_input=self._ask_input,
                 on_idle_lost=lambda: self.printer.note(
                     "[kconsole] the kernel's idle status never came; some output may be lost"
@@ -316,10 +377,15 @@ class Repl:
         finally:
             loop.remove_signal_handler(signal.SIGINT)
             self.printer.flush()
+            if self.recorder is not None:
+                self.recorder.finish_cell(reply)
         count = reply.content.get("execution_count")
         if isinstance(count, int):
             self.execution_count = count
-        await self._handle_payloads(reply.content.get("payload") or [])
+        payloads = reply.content.get("payload") or []
+        if self.recorder is not None and any(p.get("source") == "ask_exit" for p in payloads):
+            self.recorder.discard_last()  # `exit` is not part of the work being saved
+        await self._handle_payloads(payloads)
         return reply
 
     async def _handle_payloads(self, payloads: list[dict[str, Any]]) -> None:
@@ -348,6 +414,7 @@ class Repl:
             self.printer.note(f"[kconsole] restart failed: {e}")
             return False
         self.execution_count = 0
+        self._other_state = "idle"
         self.printer.note("[kconsole] kernel restarted")
         self.printer.flush()
         return True
@@ -358,7 +425,10 @@ class Repl:
         lines = [f"kconsole: {self.conn.label}"] if self.conn.label else []
         if banner:
             lines.append(banner)
-        lines.append("Ctrl-D exits, Ctrl-C interrupts the kernel, Tab completes, F1 shows help.")
+        lines.append(
+            "Ctrl-D exits, Ctrl-C interrupts the kernel, Tab completes, "
+            "Shift-Tab/F1 show help on the name at the cursor."
+        )
         self.stdout.write("\n".join(lines) + "\n\n")
         self.stdout.flush()
 
@@ -371,22 +441,61 @@ class Repl:
             if isinstance(count, int):
                 self.execution_count = count
 
+    async def _merge_kernel_history(self) -> None:
+        if not self.merge_kernel_history or not isinstance(self.history, SessionHistory):
+            return
+        with contextlib.suppress(KernelError):
+            items = await self.client.history(
+                timeout=KERNEL_HISTORY_TIMEOUT,
+                hist_access_type="tail",
+                n=KERNEL_HISTORY_TAIL,
+                raw=True,
+                output=False,
+            )
+            self.history.merge(kernel_history_inputs(items))
+
+    def _start_recording(self) -> None:
+        if self.recorder is None:
+            return
+        spec = self.conn.spec
+        self.recorder.set_kernel(
+            self.client.kernel_info,
+            name=spec.name if spec is not None else "",
+            display_name=spec.display_name if spec is not None else "",
+        )
+
+    def _save_recording(self) -> None:
+        if self.recorder is None:
+            return
+        try:
+            path = self.recorder.save()
+        except OSError as e:
+            self.printer.note(f"[kconsole] could not save the notebook: {e}")
+        else:
+            self.printer.note(f"[kconsole] notebook saved to {path}")
+        self.printer.flush()
+
     async def run(self) -> int:
         """Prompt, run, repeat until Ctrl-D, ``exit`` or a dead unrestartable kernel."""
         if self.banner:
             self._print_banner()
-        await self._fetch_execution_count()
+        self._start_recording()
+        try:
+            await asyncio.gather(self._fetch_execution_count(), self._merge_kernel_history())
+            return await self._loop()
+        finally:
+            self._save_recording()
+
+    async def _loop(self) -> int:
         while True:
             default, self._next_input = self._next_input, ""
-            self._prompt_active = True
             try:
-                code = await self.session.prompt_async(self._prompt, default=default)
+                with self._prompting():
+                    code = await self.session.prompt_async(self._prompt, default=default)
             except KeyboardInterrupt:
                 continue
             except EOFError:
                 return 0
-            finally:
-                self._prompt_active = False
             if self.client.dead.is_set() and not await self._restart_dead_kernel():
                 self.printer.note("[kconsole] the kernel is dead; leaving.")
                 self.printer.flush()
@@ -400,40 +509,6 @@ class Repl:
                 return 1
             if self.keep_kernel_on_exit is not None:
                 return 0
-
-
-async def page(text: str, stdout: TextIO) -> None:
-    """Show ``text`` through the user's pager ($PAGER, else ``less -R``), or print it."""
-    pager = os.environ.get("PAGER") or "less -R"
-    if not stdout.isatty():
-        stdout.write(text.rstrip("\n") + "\n")
-        return
-    try:
-        argv = shlex.split(pager)
-    except ValueError:
-        argv = ["less", "-R"]
-    loop = asyncio.get_running_loop()
-
-    def run() -> None:
-        try:
-            subprocess.run(argv, input=text.encode("utf-8", "replace"), check=False)
-        except OSError:
-            stdout.write(text.rstrip("\n") + "\n")
-            stdout.flush()
-
-    await loop.run_in_executor(None, run)
-
-
-async def edit_file(filename: str, line: int) -> None:
-    """Open ``filename`` in $EDITOR (edit_magic payload)."""
-    editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
-    argv = [*shlex.split(editor)]
-    if line:
-        argv.append(f"+{line}")
-    argv.append(filename)
-    loop = asyncio.get_running_loop()
-    with contextlib.suppress(OSError):
-        await loop.run_in_executor(None, lambda: subprocess.run(argv, check=False))
 
 
 __all__ = ["Repl", "KernelCompleter", "page", "history_for", "KernelTimeout"]

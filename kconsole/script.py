@@ -15,6 +15,7 @@ from typing import TextIO
 
 from .client import EOFInput, KernelDied, KernelTimeout
 from .console import KernelConnection
+from .notebook import NotebookRecorder
 from .output import OutputPrinter
 from .protocol import Message
 
@@ -38,7 +39,11 @@ class LineReader:
 
 
 class ScriptRunner:
-    """Runs piped code cell by cell; ``run()`` returns the exit status."""
+    """Runs piped code cell by cell; ``run()`` returns the exit status.
+
+    ``recorder``: a :class:`~kconsole.notebook.NotebookRecorder` that gets every cell;
+    it is saved when ``run()`` returns.
+    """
 
     def __init__(
         self,
@@ -46,8 +51,11 @@ class ScriptRunner:
         printer: OutputPrinter,
         stdin: TextIO | None = None,
         stderr: TextIO | None = None,
+        *,
+        recorder: NotebookRecorder | None = None,
     ) -> None:
         self.conn = conn
+        self.recorder = recorder
         self.printer = printer
         self.reader = LineReader(stdin or sys.stdin)
         self.stderr = stderr or sys.stderr
@@ -100,16 +108,41 @@ class ScriptRunner:
             if status == "unknown" and not line.rstrip("\n").endswith("\\"):
                 return code
 
+    def _on_output(self, msg: Message) -> None:
+        if self.recorder is not None:
+            self.recorder.add_output(msg)
+        self.printer.handle(msg)
+
     async def run(self) -> int:
+        if self.recorder is None:
+            return await self._run()
+        spec = self.conn.spec
+        self.recorder.set_kernel(
+            self.conn.client.kernel_info,
+            name=spec.name if spec is not None else "",
+            display_name=spec.display_name if spec is not None else "",
+        )
+        try:
+            return await self._run()
+        finally:
+            try:
+                self.recorder.save()
+            except OSError as e:
+                print(f"kconsole: could not save the notebook: {e}", file=self.stderr)
+
+    async def _run(self) -> int:
         client = self.conn.client
         while True:
             code = await self.next_cell()
             if code is None:
                 break
+            if self.recorder is not None:
+                self.recorder.start_cell(code)
+            reply = None
             try:
                 reply = await client.execute(
                     code,
-                    on_output=self.printer.handle,
+                    on_output=self._on_output,
                     on_input=self._answer_input,
                     on_idle_lost=lambda: self.printer.note(
                         "[kconsole: the kernel's idle status never came; output may be lost]"
@@ -121,10 +154,14 @@ class ScriptRunner:
                 return 1
             finally:
                 self.printer.flush()
+                if self.recorder is not None:
+                    self.recorder.finish_cell(reply)
             status = reply.content.get("status")
             if status == "error":
                 self.failed = True
             payload = reply.content.get("payload") or []
             if any(p.get("source") == "ask_exit" for p in payload):
+                if self.recorder is not None:
+                    self.recorder.discard_last()
                 break
         return 1 if self.failed else 0

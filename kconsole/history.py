@@ -1,0 +1,82 @@
+"""The REPL's input history: a file per kernel language, plus the kernel's own.
+
+The file (``<Jupyter data dir>/kconsole/history-<language>``) persists what was typed
+in kconsole. When kconsole attaches to a kernel that already has a history (typed in
+a notebook, another console, an earlier session), the tail of that history is merged
+in for this session only: entries not already in the file come after the file's
+entries (so Up reaches them first) and are never written to the file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from prompt_toolkit.history import FileHistory, History, InMemoryHistory
+
+from . import paths
+
+
+class SessionHistory(History):
+    """``backend`` (usually a FileHistory) plus entries merged in memory."""
+
+    def __init__(self, backend: History) -> None:
+        super().__init__()
+        self.backend = backend
+        self._merged: list[str] = []  # oldest first
+
+    def merge(self, entries: Iterable[str]) -> int:
+        """Add ``entries`` (oldest first) that the backend does not have; return how
+        many were added. Call before the first prompt (history loads once)."""
+        known = set(self.backend.load_history_strings()) | set(self._merged)
+        added = 0
+        for e in entries:
+            if not e.strip() or e in known:
+                continue
+            known.add(e)
+            self._merged.append(e)
+            added += 1
+        if self._loaded:  # already loaded by a prompt: keep the cache in step
+            self._loaded_strings = list(self.load_history_strings())
+        return added
+
+    def load_history_strings(self) -> Iterable[str]:
+        yield from reversed(self._merged)
+        yield from self.backend.load_history_strings()
+
+    def store_string(self, string: str) -> None:
+        self.backend.store_string(string)
+
+
+def history_for(language: str) -> SessionHistory:
+    """The persistent history for ``language`` (in memory if it can't be written)."""
+    d = paths.user_state_dir()
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in language) or "unknown"
+    backend: History
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+        path = d / f"history-{safe}"
+        path.touch(exist_ok=True)
+        backend = FileHistory(str(path))
+    except OSError:
+        backend = InMemoryHistory()
+    return SessionHistory(backend)
+
+
+def kernel_history_inputs(items: Iterable[Any]) -> list[str]:
+    """The inputs of a history_reply's ``history`` (oldest first), consecutive
+    duplicates collapsed."""
+    out: list[str] = []
+    for item in items:
+        if not isinstance(item, (list, tuple)) or len(item) < 3:
+            continue
+        source = item[2]
+        if isinstance(source, (list, tuple)):  # output=True form: (input, output)
+            source = source[0] if source else ""
+        if not isinstance(source, str) or not source.strip():
+            continue
+        source = source.rstrip("\n")
+        if out and out[-1] == source:
+            continue
+        out.append(source)
+    return out

@@ -1,0 +1,254 @@
+"""Recording a console session as a Jupyter notebook (``--save FILE.ipynb``).
+
+Theory
+------
+A :class:`NotebookRecorder` sees exactly what the console runs: ``start_cell(code)``
+before an execute_request is sent, every IOPub output message of that execution
+(``add_output``), then ``finish_cell(reply)``. Output messages are turned into nbformat
+v4 outputs the way Jupyter frontends do it: consecutive stream text of one name is
+merged, ``clear_output`` empties the cell (lazily with ``wait=True``),
+``update_display_data`` rewrites earlier outputs with the same ``display_id``.
+
+The notebook is written as plain JSON (nbformat 4.5: every cell has an ``id``), so
+nbformat is not a runtime dependency; the tests validate the file with nbformat.
+Writing is atomic (temporary file + rename), so an interrupted save never leaves a
+truncated notebook behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .protocol import Message
+
+NBFORMAT = 4
+NBFORMAT_MINOR = 5
+
+#: language_info keys nbformat's schema knows; the rest of a kernel's dict is kept too
+#: (the schema allows extra keys), but these are the ones frontends read.
+_LANGUAGE_INFO_KEYS = (
+    "name",
+    "version",
+    "mimetype",
+    "file_extension",
+    "pygments_lexer",
+    "codemirror_mode",
+    "nbconvert_exporter",
+)
+
+
+def _multiline(text: str) -> list[str]:
+    """nbformat's on-disk form of a string: a list of lines, each keeping its newline."""
+    return text.splitlines(keepends=True)
+
+
+def _mime_bundle(data: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for mime, value in data.items():
+        if isinstance(value, str) and not mime.endswith("json"):
+            out[mime] = _multiline(value)
+        else:
+            out[mime] = value
+    return out
+
+
+@dataclass
+class RecordedCell:
+    """One executed cell and its outputs in nbformat form."""
+
+    source: str
+    id: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
+    execution_count: int | None = None
+    outputs: list[dict[str, Any]] = field(default_factory=list)
+    #: display_id -> indices into outputs (for update_display_data).
+    displays: dict[str, list[int]] = field(default_factory=dict)
+    clear_pending: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        outputs = []
+        for o in self.outputs:
+            o = dict(o)
+            if o["output_type"] == "stream":
+                o["text"] = _multiline(o["text"])
+            elif "data" in o:
+                o["data"] = _mime_bundle(o["data"])
+            outputs.append(o)
+        return {
+            "cell_type": "code",
+            "execution_count": self.execution_count,
+            "id": self.id,
+            "metadata": {},
+            "outputs": outputs,
+            "source": _multiline(self.source),
+        }
+
+
+class NotebookRecorder:
+    """Collects executed cells and their outputs; :meth:`save` writes the notebook."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self.cells: list[RecordedCell] = []
+        self.kernel_info: dict[str, Any] = {}
+        self.kernelspec: dict[str, Any] = {}
+        self._current: RecordedCell | None = None
+
+    # -- what the console tells us ------------------------------------------------------
+
+    def set_kernel(
+        self, kernel_info: dict[str, Any], *, name: str = "", display_name: str = ""
+    ) -> None:
+        """Remember the kernel for the notebook's metadata (kernelspec, language_info)."""
+        self.kernel_info = dict(kernel_info)
+        lang = dict(kernel_info.get("language_info") or {})
+        language = str(lang.get("name") or "")
+        spec_name = name or str(kernel_info.get("implementation") or language or "unknown")
+        self.kernelspec = {
+            "name": spec_name,
+            "display_name": display_name or spec_name,
+            "language": language,
+        }
+
+    def start_cell(self, code: str) -> RecordedCell:
+        """A cell is about to be executed."""
+        cell = RecordedCell(source=code)
+        self.cells.append(cell)
+        self._current = cell
+        return cell
+
+    def add_output(self, msg: Message) -> None:
+        """An IOPub message of the current cell's execution."""
+        cell = self._current
+        if cell is None:
+            return
+        t = msg.msg_type
+        c = msg.content
+        if t == "clear_output":
+            if c.get("wait"):
+                cell.clear_pending = True
+            else:
+                self._clear(cell)
+            return
+        if t == "update_display_data":
+            self._update_display(c)
+            return
+        if t not in ("stream", "execute_result", "display_data", "error"):
+            return
+        if cell.clear_pending:
+            self._clear(cell)
+        if t == "stream":
+            name = c.get("name", "stdout")
+            text = str(c.get("text", ""))
+            last = cell.outputs[-1] if cell.outputs else None
+            if last is not None and last["output_type"] == "stream" and last["name"] == name:
+                last["text"] += text
+            else:
+                cell.outputs.append({"output_type": "stream", "name": name, "text": text})
+        elif t == "error":
+            cell.outputs.append(
+                {
+                    "output_type": "error",
+                    "ename": str(c.get("ename", "")),
+                    "evalue": str(c.get("evalue", "")),
+                    "traceback": [str(line) for line in c.get("traceback") or []],
+                }
+            )
+        else:
+            out: dict[str, Any] = {
+                "output_type": t,
+                "data": dict(c.get("data") or {}),
+                "metadata": dict(c.get("metadata") or {}),
+            }
+            if t == "execute_result":
+                count = c.get("execution_count")
+                out["execution_count"] = count if isinstance(count, int) else None
+            display_id = (c.get("transient") or {}).get("display_id")
+            if display_id:
+                cell.displays.setdefault(str(display_id), []).append(len(cell.outputs))
+            cell.outputs.append(out)
+
+    def finish_cell(self, reply: Message | None) -> None:
+        """The cell's execute_reply (None when the kernel died before answering)."""
+        cell = self._current
+        self._current = None
+        if cell is None or reply is None:
+            return
+        count = reply.content.get("execution_count")
+        if isinstance(count, int):
+            cell.execution_count = count
+        for o in cell.outputs:
+            if o["output_type"] == "execute_result" and o.get("execution_count") is None:
+                o["execution_count"] = cell.execution_count
+
+    def discard_last(self) -> None:
+        """Forget the last cell (``exit``: not part of the work being saved)."""
+        if self.cells:
+            self.cells.pop()
+
+    # -- helpers ------------------------------------------------------------------------
+
+    @staticmethod
+    def _clear(cell: RecordedCell) -> None:
+        cell.outputs.clear()
+        cell.displays.clear()
+        cell.clear_pending = False
+
+    def _update_display(self, content: dict[str, Any]) -> None:
+        display_id = str((content.get("transient") or {}).get("display_id") or "")
+        if not display_id:
+            return
+        # A display may be updated from a later cell: search every cell, newest first.
+        for cell in reversed(self.cells):
+            for i in cell.displays.get(display_id, []):
+                if i < len(cell.outputs):
+                    cell.outputs[i]["data"] = dict(content.get("data") or {})
+                    cell.outputs[i]["metadata"] = dict(content.get("metadata") or {})
+
+    # -- writing ------------------------------------------------------------------------
+
+    def to_json(self) -> dict[str, Any]:
+        """The notebook as an nbformat 4.5 JSON object."""
+        metadata: dict[str, Any] = {}
+        if self.kernelspec:
+            metadata["kernelspec"] = dict(self.kernelspec)
+        lang = dict(self.kernel_info.get("language_info") or {})
+        if lang.get("name"):
+            info = {k: lang[k] for k in _LANGUAGE_INFO_KEYS if k in lang}
+            info.update({k: v for k, v in lang.items() if k not in info})
+            metadata["language_info"] = info
+        return {
+            "cells": [c.to_json() for c in self.cells],
+            "metadata": metadata,
+            "nbformat": NBFORMAT,
+            "nbformat_minor": NBFORMAT_MINOR,
+        }
+
+    def save(self) -> Path:
+        """Write the notebook to ``path`` atomically; return the path."""
+        text = json.dumps(self.to_json(), indent=1, ensure_ascii=False, sort_keys=True) + "\n"
+        directory = self.path.parent if str(self.path.parent) else Path(".")
+        fd, tmp = tempfile.mkstemp(prefix=".kconsole-", suffix=".ipynb", dir=directory)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(text)
+            os.chmod(tmp, _file_mode())
+            os.replace(tmp, self.path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        return self.path
+
+
+def _file_mode() -> int:
+    # mkstemp makes 0600 files; a saved notebook gets the user's usual permissions.
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
