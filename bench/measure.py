@@ -1,0 +1,201 @@
+"""Measuring one console process: wall time, CPU time and peak RSS.
+
+Wall time runs from ``Popen`` to the ``wait4`` that reaps the process; CPU time comes
+from that ``wait4``'s rusage. Peak RSS is the process's own ``VmHWM``, sampled from
+``/proc`` while it runs (``ru_maxrss`` of ``wait4`` would also count the kernel a
+console started and reaped), and replaced by ``ru_maxrss`` when the console started no
+child process of its own. The pipes are drained by threads so a flood never blocks.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass
+class ProcResult:
+    wall: float
+    cpu: float
+    rss_mb: float
+    rc: int
+    lines: int
+    nbytes: int
+    head: bytes
+    tail: bytes
+    stderr: bytes
+
+
+def vm_hwm_kb(pid: int) -> int:
+    """The peak resident set of ``pid`` in KiB (0 once it exited)."""
+    try:
+        with open(f"/proc/{pid}/status", "rb") as f:
+            for line in f:
+                if line.startswith(b"VmHWM:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+class HWMSampler(threading.Thread):
+    """Samples a process's VmHWM every ``interval`` seconds until stopped."""
+
+    def __init__(self, pid: int, interval: float = 0.01) -> None:
+        super().__init__(daemon=True)
+        self.pid = pid
+        self.interval = interval
+        self.peak_kb = 0
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop_event.is_set():
+            self.peak_kb = max(self.peak_kb, vm_hwm_kb(self.pid))
+            self._stop_event.wait(self.interval)
+
+    def stop(self) -> int:
+        self._stop_event.set()
+        self.join()
+        return self.peak_kb
+
+
+def _drain(stream, out: dict, keep: int = 65536) -> None:
+    head = bytearray()
+    tail = b""
+    lines = 0
+    nbytes = 0
+    read = stream.read1 if hasattr(stream, "read1") else stream.read
+    while True:
+        chunk = read(1 << 16)
+        if not chunk:
+            break
+        nbytes += len(chunk)
+        lines += chunk.count(b"\n")
+        if len(head) < keep:
+            head += chunk[: keep - len(head)]
+        tail = (tail + chunk)[-keep:]
+    out.update(head=bytes(head), tail=tail, lines=lines, nbytes=nbytes)
+
+
+def run_process(
+    argv: list[str],
+    *,
+    stdin: bytes = b"",
+    env: dict[str, str] | None = None,
+    timeout: float = 120.0,
+    cwd: str | Path | None = None,
+    starts_children: bool = True,
+) -> ProcResult:
+    """Run ``argv`` with ``stdin`` piped in and stdout/stderr piped out; measure it.
+
+    ``starts_children=False`` (an attaching console) lets the exact ``ru_maxrss``
+    stand for the peak RSS.
+    """
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(
+        argv,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        cwd=cwd,
+    )
+    sampler = HWMSampler(proc.pid)
+    sampler.start()
+    out: dict = {}
+    err: dict = {}
+    threads = [
+        threading.Thread(target=_drain, args=(proc.stdout, out), daemon=True),
+        threading.Thread(target=_drain, args=(proc.stderr, err, 16384), daemon=True),
+    ]
+    for t in threads:
+        t.start()
+
+    def feed() -> None:
+        try:
+            assert proc.stdin is not None
+            proc.stdin.write(stdin)
+            proc.stdin.close()
+        except (BrokenPipeError, OSError):
+            pass
+
+    feeder = threading.Thread(target=feed, daemon=True)
+    feeder.start()
+    killer = threading.Timer(timeout, _kill, args=(proc.pid,))
+    killer.start()
+    try:
+        _, status, ru = os.wait4(proc.pid, 0)
+    finally:
+        killer.cancel()
+    wall = time.perf_counter() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    peak_kb = sampler.stop()
+    for t in threads:
+        t.join(10)
+    if not starts_children:
+        peak_kb = max(peak_kb, ru.ru_maxrss)
+    return ProcResult(
+        wall=wall,
+        cpu=ru.ru_utime + ru.ru_stime,
+        rss_mb=peak_kb / 1024,
+        rc=proc.returncode,
+        lines=out.get("lines", 0),
+        nbytes=out.get("nbytes", 0),
+        head=out.get("head", b""),
+        tail=out.get("tail", b""),
+        stderr=err.get("tail", b""),
+    )
+
+
+def _kill(pid: int) -> None:
+    try:
+        os.kill(pid, 9)
+    except ProcessLookupError:
+        pass
+
+
+# -- stray kernels ------------------------------------------------------------------------
+
+
+def processes_mentioning(needle: str) -> list[int]:
+    """Pids of processes whose command line contains ``needle`` (our temp dir)."""
+    pids = []
+    me = os.getpid()
+    for d in os.listdir("/proc"):
+        if not d.isdigit() or int(d) == me:
+            continue
+        try:
+            with open(f"/proc/{d}/cmdline", "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode("utf-8", "replace")
+        except OSError:
+            continue
+        if needle in cmd:
+            pids.append(int(d))
+    return pids
+
+
+def kill_strays(needle: str, grace: float = 3.0) -> int:
+    """Wait up to ``grace`` s for processes mentioning ``needle`` to end, then kill them.
+
+    Returns how many had to be killed (kernels a console left behind).
+    """
+    deadline = time.monotonic() + grace
+    while True:
+        pids = processes_mentioning(needle)
+        if not pids or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    for pid in pids:
+        _kill(pid)
+    return len(pids)
+
+
+ANSI = re.compile(
+    rb"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[PX^_][^\x1b]*\x1b\\"
+    rb"|\x1b[=>()][0-9A-Za-z]?|\r"
+)
