@@ -159,7 +159,7 @@ class KernelClient:
         timeout: float,
         misses: int,
     ) -> None:
-        async def heartbeat() -> str:
+        async def heartbeat() -> None:
             missed = 0
             while True:
                 if self.dead.is_set():
@@ -182,7 +182,7 @@ class KernelClient:
                 reason = await process_exit()
                 self.mark_dead(reason)
 
-        tasks = [asyncio.create_task(heartbeat())]
+        tasks: list[asyncio.Task[None]] = [asyncio.create_task(heartbeat())]
         if process_exit is not None:
             tasks.append(asyncio.create_task(process()))
         try:
@@ -293,11 +293,10 @@ class KernelClient:
             self._pending.pop(msg.msg_id, None)
 
     async def _await_reply(self, req: PendingRequest, timeout: float | None) -> Message:
-        dead = asyncio.ensure_future(self.dead.wait())
+        dead: asyncio.Future[Any] = asyncio.ensure_future(self.dead.wait())
+        waiting: set[asyncio.Future[Any]] = {req.reply, dead}
         try:
-            done, _ = await asyncio.wait(
-                {req.reply, dead}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
-            )
+            await asyncio.wait(waiting, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
         finally:
             dead.cancel()
         if req.reply.done():
