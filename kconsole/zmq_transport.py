@@ -4,15 +4,21 @@ Theory: one DEALER each for shell and control, a DEALER for stdin carrying the *
 identity* as shell (the kernel routes input_request with the execute_request's
 identities), a SUB for iopub subscribed to everything *before* it connects, and a REQ
 for the heartbeat, rebuilt after every timeout because a REQ that lost its reply is
-stuck. Reader tasks verify every frame list with the Session and queue whole
+stuck. Incoming frame lists are verified with the Session and queued as whole
 messages; frames that fail verification are counted and dropped, never surfaced.
+
+The four message sockets are plain (blocking-API) zmq sockets read without blocking
+from the event loop's reader callback on each socket's ``FD``: a zmq.asyncio future
+per message costs more than parsing the message. That FD is edge-triggered and only
+says "events may have changed", so the callback drains while ``EVENTS`` has POLLIN
+(a bounded batch, then it reschedules itself), and every send schedules one more
+look, because a send can consume the edge that announced a reply.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from typing import Any
+from typing import Any, cast
 
 import zmq
 import zmq.asyncio
@@ -22,6 +28,8 @@ from .protocol import Message, ProtocolError, Session
 from .transport import Channel, Transport, TransportError
 
 _RECV_CHANNELS: tuple[Channel, ...] = ("shell", "control", "stdin", "iopub")
+#: Messages read per socket per reader callback before yielding to the loop.
+_BATCH = 64
 
 
 class ZMQTransport(Transport):
@@ -31,22 +39,32 @@ class ZMQTransport(Transport):
         self,
         info: ConnectionInfo,
         session: Session,
-        context: zmq.asyncio.Context | None = None,
+        context: zmq.Context[Any] | None = None,
     ) -> None:
         self.info = info
         self.session = session
-        self.context = context or zmq.asyncio.Context()
         self._own_context = context is None
-        self._sockets: dict[str, zmq.asyncio.Socket] = {}
+        if context is None:
+            context = zmq.Context()
+        elif isinstance(context, zmq.asyncio.Context):
+            context = zmq.Context.shadow(context.underlying)
+        self.context: zmq.Context[Any] = context
+        # The heartbeat alone keeps zmq.asyncio: it is one REQ, probed twice a second.
+        self._async_context = zmq.asyncio.Context.shadow(context.underlying)
+        self._sockets: dict[str, zmq.Socket[Any]] = {}
         self._hb: zmq.asyncio.Socket | None = None
         self._queue: asyncio.Queue[tuple[Channel, Message] | None] = asyncio.Queue()
-        self._readers: list[asyncio.Task[None]] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._fds: list[int] = []
+        self._scheduled: set[Channel] = set()
+        self._send_waiters: dict[Channel, list[asyncio.Future[None]]] = {}
         self._closed = False
         self.rejected = 0
         self.last_rejection: str | None = None
 
-    def _socket(self, kind: int, channel: str) -> zmq.asyncio.Socket:
-        sock = self.context.socket(kind)
+    def _socket(self, kind: int, channel: str) -> Any:
+        ctx = self._async_context if kind == zmq.REQ else self.context
+        sock = ctx.socket(kind)
         sock.linger = 0
         if kind == zmq.SUB:
             # Subscribe before connecting, or the first messages may be filtered out.
@@ -65,17 +83,36 @@ class ZMQTransport(Transport):
         except zmq.ZMQError as e:
             await self.close()
             raise TransportError(f"cannot connect to the kernel: {e}") from None
+        loop = self._loop = asyncio.get_running_loop()
         for ch in _RECV_CHANNELS:
-            self._readers.append(asyncio.create_task(self._read(ch)))
+            fd = cast(int, self._sockets[ch].getsockopt(zmq.FD))
+            loop.add_reader(fd, self._on_events, ch)
+            self._fds.append(fd)
+            self._schedule(ch)  # messages may be waiting without an edge to announce them
 
-    async def _read(self, channel: Channel) -> None:
+    def _schedule(self, channel: Channel) -> None:
+        if channel not in self._scheduled and self._loop is not None:
+            self._scheduled.add(channel)
+            self._loop.call_soon(self._on_events, channel)
+
+    def _on_events(self, channel: Channel) -> None:
+        self._scheduled.discard(channel)
+        if self._closed:
+            return
         sock = self._sockets[channel]
         deserialize = self.session.deserialize
         put = self._queue.put_nowait
         try:
-            while True:
+            for _ in range(_BATCH):
+                events = cast(int, sock.getsockopt(zmq.EVENTS))
+                if events & zmq.POLLOUT and self._send_waiters.get(channel):
+                    for fut in self._send_waiters.pop(channel):
+                        if not fut.done():
+                            fut.set_result(None)
+                if not events & zmq.POLLIN:
+                    return
                 # iopub's topic frames sit before the delimiter: deserialize skips them.
-                frames = await sock.recv_multipart()
+                frames = sock.recv_multipart(zmq.NOBLOCK)
                 try:
                     msg = deserialize(frames)
                 except ProtocolError as e:
@@ -83,17 +120,34 @@ class ZMQTransport(Transport):
                     self.last_rejection = str(e)
                     continue
                 put((channel, msg))
-        except (asyncio.CancelledError, zmq.ZMQError):
-            pass
-        finally:
+        except zmq.Again:
+            return
+        except zmq.ZMQError:
             if not self._closed:
                 put(None)
+            return
+        self._schedule(channel)  # more than a batch waiting: let others run first
 
     async def send(self, channel: Channel, msg: Message) -> None:
         if self._closed:
             raise TransportError("transport is closed")
         sock = self._sockets[channel]
-        await sock.send_multipart(self.session.serialize(msg, identities=[]))
+        frames = self.session.serialize(msg, identities=[])
+        while True:
+            try:
+                sock.send_multipart(frames, zmq.NOBLOCK)
+                break
+            except zmq.Again:  # high-water mark reached: wait until it drains
+                assert self._loop is not None
+                fut = self._loop.create_future()
+                self._send_waiters.setdefault(channel, []).append(fut)
+                self._schedule(channel)
+                await fut
+                if self._closed:
+                    raise TransportError("transport is closed") from None
+            except zmq.ZMQError as e:
+                raise TransportError(f"cannot send to the kernel: {e}") from None
+        self._schedule(channel)
 
     async def recv(self) -> tuple[Channel, Message]:
         item = await self._queue.get()
@@ -120,11 +174,13 @@ class ZMQTransport(Transport):
         if self._closed:
             return
         self._closed = True
-        for t in self._readers:
-            t.cancel()
-        for t in self._readers:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await t
+        if self._loop is not None:
+            for fd in self._fds:
+                self._loop.remove_reader(fd)
+        for waiters in self._send_waiters.values():
+            for fut in waiters:
+                if not fut.done():
+                    fut.set_result(None)
         for s in self._sockets.values():
             s.close(linger=0)
         if self._hb is not None:
