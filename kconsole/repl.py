@@ -31,7 +31,7 @@ from typing import Any, TextIO
 from prompt_toolkit import PromptSession
 from prompt_toolkit.application import in_terminal, run_in_terminal
 from prompt_toolkit.document import Document
-from prompt_toolkit.filters import completion_is_selected, has_completions
+from prompt_toolkit.filters import completion_is_selected, has_completions, is_searching
 from prompt_toolkit.formatted_text import ANSI, FormattedText
 from prompt_toolkit.history import DummyHistory, History, InMemoryHistory
 from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
@@ -165,12 +165,13 @@ class Repl:
     def _key_bindings(self) -> KeyBindings:
         kb = KeyBindings()
         selected = has_completions & completion_is_selected
+        editing = ~is_searching  # in Ctrl-R search, Enter accepts the search (default)
 
-        @kb.add("enter", filter=~selected)
+        @kb.add("enter", filter=editing & ~selected)
         async def _enter(event: KeyPressEvent) -> None:
             await self._on_enter(event)
 
-        @kb.add("enter", filter=selected)
+        @kb.add("enter", filter=editing & selected)
         def _accept_completion(event: KeyPressEvent) -> None:
             # The selected completion is already in the text: Enter just closes the menu.
             event.current_buffer.complete_state = None

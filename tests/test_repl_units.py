@@ -1,0 +1,153 @@
+"""The REPL's pieces without a terminal: completion replies, history merging, the
+notebook recorder (and --save through ScriptRunner against ipykernel)."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+from prompt_toolkit.history import InMemoryHistory
+
+from kconsole.completion import completions_from_reply
+from kconsole.history import SessionHistory, kernel_history_inputs
+from kconsole.notebook import NotebookRecorder
+from kconsole.protocol import Message, Session
+
+
+def test_completions_carry_type_and_signature_and_count_code_points() -> None:
+    code = "é = 1; os.pa"  # a non-ASCII character before the cursor
+    pos = len(code)
+    reply = {
+        "status": "ok",
+        "matches": ["pardir", "path", "pathconf", "path"],
+        "cursor_start": pos - 2,
+        "cursor_end": pos,
+        "metadata": {
+            "_jupyter_types_experimental": [
+                {"start": pos - 2, "end": pos, "text": "pardir", "type": "instance"},
+                {"text": "path", "type": "module", "signature": ""},
+                {"text": "pathconf", "type": "function", "signature": "(path, name)"},
+            ]
+        },
+    }
+    comps = completions_from_reply(reply, pos)
+    assert [c.text for c in comps] == ["pardir", "path", "pathconf"]  # duplicates dropped
+    assert all(c.start_position == -2 for c in comps)
+    assert [c.display_meta_text for c in comps] == ["instance", "module", "function (path, name)"]
+    assert completions_from_reply({"status": "error"}, pos) == []
+
+
+def test_kernel_history_is_merged_in_memory_after_the_file() -> None:
+    backend = InMemoryHistory(["a = 1", "b = 2"])
+    h = SessionHistory(backend)
+    items = [[1, 1, "b = 2"], [1, 2, "k = 3"], [1, 3, "k = 3"], [2, 1, ""], [2, 2, ("z", "out")]]
+    assert kernel_history_inputs(items) == ["b = 2", "k = 3", "z"]
+    assert h.merge(kernel_history_inputs(items)) == 2
+    assert list(h.load_history_strings()) == ["z", "k = 3", "b = 2", "a = 1"]  # newest first
+    h.append_string("new")
+    assert list(backend.load_history_strings())[0] == "new"
+    assert "k = 3" not in list(backend.load_history_strings())  # never written back
+
+
+def _msg(session: Session, msg_type: str, content: dict) -> Message:
+    return session.msg(msg_type, content)
+
+
+def test_recorder_merges_streams_clears_and_updates_displays(tmp_path: Path) -> None:
+    s = Session(key=b"")
+    rec = NotebookRecorder(tmp_path / "n.ipynb")
+    rec.set_kernel(
+        {"language_info": {"name": "python", "version": "3.11", "file_extension": ".py"}},
+        name="python3",
+        display_name="Python 3",
+    )
+    rec.start_cell("print(1); print(2)")
+    rec.add_output(_msg(s, "stream", {"name": "stdout", "text": "1\n"}))
+    rec.add_output(_msg(s, "stream", {"name": "stdout", "text": "2\n"}))
+    rec.add_output(
+        _msg(
+            s,
+            "display_data",
+            {"data": {"text/plain": "v1"}, "metadata": {}, "transient": {"display_id": "d"}},
+        )
+    )
+    rec.finish_cell(_msg(s, "execute_reply", {"status": "ok", "execution_count": 1}))
+    rec.start_cell("clear")
+    rec.add_output(_msg(s, "stream", {"name": "stdout", "text": "gone\n"}))
+    rec.add_output(_msg(s, "clear_output", {"wait": True}))
+    rec.add_output(_msg(s, "stream", {"name": "stdout", "text": "kept\n"}))
+    rec.add_output(
+        _msg(
+            s,
+            "update_display_data",
+            {"data": {"text/plain": "v2"}, "metadata": {}, "transient": {"display_id": "d"}},
+        )
+    )
+    rec.finish_cell(_msg(s, "execute_reply", {"status": "ok", "execution_count": 2}))
+    rec.start_cell("exit")
+    rec.finish_cell(None)
+    rec.discard_last()
+    nb = nbformat.reads(json.dumps(rec.to_json()), as_version=4)
+    nbformat.validate(nb)
+    assert [c.source for c in nb.cells] == ["print(1); print(2)", "clear"]
+    first, second = nb.cells
+    assert first.outputs[0].text == "1\n2\n"
+    assert first.outputs[1].data["text/plain"] == "v2"
+    assert [o.text for o in second.outputs] == ["kept\n"]
+    assert nb.metadata.kernelspec.name == "python3"
+    assert len({c.id for c in nb.cells}) == 2
+
+
+@pytest.mark.timeout(90)
+def test_save_through_script_runner_against_ipykernel(tmp_path: Path) -> None:
+    from kconsole.console import start_local
+    from kconsole.kernelspec import resolve_kernel
+    from kconsole.output import OutputPrinter
+    from kconsole.script import ScriptRunner
+
+    code = (
+        "print('hello')\n"
+        "from IPython.display import display, HTML\n"
+        "display(HTML('<b>hi</b>'))\n"
+        "1 / 0\n"
+    )
+    path = tmp_path / "s.ipynb"
+
+    async def main() -> int:
+        conn = await start_local(
+            resolve_kernel("python3"),
+            ip="127.0.0.1",
+            transport="tcp",
+            timeout=60,
+            keep_kernel=False,
+        )
+        try:
+            out = io.StringIO()
+            runner = ScriptRunner(
+                conn,
+                OutputPrinter(out, color=False),
+                stdin=io.StringIO(code),
+                recorder=NotebookRecorder(path),
+            )
+            return await runner.run()
+        finally:
+            await conn.close()
+
+    status = asyncio.run(main())
+    assert status == 1  # the last cell raised
+    nb = nbformat.read(str(path), as_version=4)
+    nbformat.validate(nb)
+    assert nb.nbformat == 4 and nb.nbformat_minor == 5
+    assert nb.metadata.kernelspec.name == "python3"
+    assert nb.metadata.language_info.name == "python"
+    outputs = [o for c in nb.cells for o in c.outputs]
+    types = [o.output_type for o in outputs]
+    assert types == ["stream", "display_data", "error"], types
+    assert outputs[0].text == "hello\n"
+    assert "text/html" in outputs[1].data
+    assert outputs[2].ename == "ZeroDivisionError"
+    assert [c.execution_count for c in nb.cells] == [1, 2, 3, 4]  # one cell per statement
