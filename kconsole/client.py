@@ -293,17 +293,16 @@ class KernelClient:
             self._pending.pop(msg.msg_id, None)
 
     async def _await_reply(self, req: PendingRequest, timeout: float | None) -> Message:
-        dead: asyncio.Future[Any] = asyncio.ensure_future(self.dead.wait())
-        waiting: set[asyncio.Future[Any]] = {req.reply, dead}
+        # mark_dead() fails every pending reply with KernelDied and _send() refuses once
+        # dead, so the reply future alone tells: no task waiting on `dead` per request.
+        if timeout is None:
+            return await req.reply
         try:
-            await asyncio.wait(waiting, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            dead.cancel()
-        if req.reply.done():
-            return req.reply.result()
-        if self.dead.is_set():
-            raise KernelDied(self.dead_reason)
-        raise KernelTimeout(f"no {req.msg.msg_type.replace('_request', '_reply')} in {timeout} s")
+            return await asyncio.wait_for(req.reply, timeout)
+        except asyncio.TimeoutError:
+            raise KernelTimeout(
+                f"no {req.msg.msg_type.replace('_request', '_reply')} in {timeout} s"
+            ) from None
 
     async def execute(
         self,
