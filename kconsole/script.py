@@ -10,14 +10,17 @@ by the next line of stdin after that cell, and EOF answers as EOF. The exit stat
 from __future__ import annotations
 
 import asyncio
+import re
 import sys
-from typing import TextIO
+from typing import Any, TextIO
 
 from .client import EOFInput, KernelDied, KernelTimeout
 from .console import KernelConnection
 from .notebook import NotebookRecorder
 from .output import OutputPrinter
 from .protocol import Message
+
+_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]")
 
 
 class LineReader:
@@ -108,6 +111,17 @@ class ScriptRunner:
             if status == "unknown" and not line.rstrip("\n").endswith("\\"):
                 return code
 
+    def _page(self, data: Any) -> None:
+        # `obj?` in a script: the help goes to stdout (no pager), uncoloured in a pipe.
+        text = data.get("text/plain") if isinstance(data, dict) else str(data)
+        if not text:
+            return
+        text = str(text)
+        if not self.printer.color:
+            text = _ANSI.sub("", text)
+        self.printer.stream.write(text.rstrip("\n") + "\n")
+        self.printer.flush()
+
     def _on_output(self, msg: Message) -> None:
         if self.recorder is not None:
             self.recorder.add_output(msg)
@@ -160,6 +174,9 @@ class ScriptRunner:
             if status == "error":
                 self.failed = True
             payload = reply.content.get("payload") or []
+            for p in payload:
+                if p.get("source") == "page":
+                    self._page(p.get("data") or {})
             if any(p.get("source") == "ask_exit" for p in payload):
                 if self.recorder is not None:
                     self.recorder.discard_last()

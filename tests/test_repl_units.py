@@ -151,3 +151,21 @@ def test_save_through_script_runner_against_ipykernel(tmp_path: Path) -> None:
     assert "text/html" in outputs[1].data
     assert outputs[2].ename == "ZeroDivisionError"
     assert [c.execution_count for c in nb.cells] == [1, 2, 3, 4]  # one cell per statement
+
+
+@pytest.mark.timeout(60)
+def test_script_mode_prints_page_payloads_without_a_pager() -> None:
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-m", "kconsole", "start", "--kernel", "python3"],
+        input="len?\nprint('after')\n",
+        capture_output=True,
+        text=True,
+        timeout=50,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "Return the number of items in a container" in out.stdout
+    assert "\x1b[" not in out.stdout  # a pipe gets no colour codes
+    assert out.stdout.rstrip().endswith("after")
