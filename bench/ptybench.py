@@ -140,7 +140,7 @@ def repl_session(argv: list[str], env: dict[str, str], cells: int = 20) -> dict[
     """First prompt, first result, Enter-to-Out latency and a 200k-line print."""
     s = PtySession(argv, env)
     try:
-        first_prompt = s.prompt(90) - s.t0
+        first_prompt = s.prompt(60) - s.t0
         s.send(b"6*7\r")
         first_result = s.expect(rb"Out\[\d+\]: 42", 60) - s.t0
         s.prompt()
@@ -169,7 +169,7 @@ def tab_session(argv: list[str], env: dict[str, str], tabs: int = 5) -> dict[str
     """Tab-to-completion-menu latency: ``os.pa`` + Tab until ``pathconf_names`` shows."""
     s = PtySession(argv, env)
     try:
-        s.prompt(90)
+        s.prompt(60)
         s.send(b"import os\r")
         s.prompt(30)
         s.start_screen()
