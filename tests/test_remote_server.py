@@ -419,6 +419,8 @@ def test_restart_passes_server_status_through(server: JupyterServer, force_json:
             await t.send("shell", again)
             seen = await until(t, idle_of(again))
             assert stdout_of(seen, again) == "back\n"
+            # The transport's own nudge after the restart does not leak out.
+            assert not [m for _, m in seen if m.msg_type == "kernel_info_reply"]
 
     run(main())
 
@@ -694,3 +696,31 @@ def test_console_start_and_attach(server: JupyterServer) -> None:
             await attach_server_kernel(server.url, server.token, kernel_id="nope")
 
     run(main(), timeout=90)
+
+
+def test_server_gone_gives_up_after_reconnect_timeout(tmp_path: Path) -> None:
+    """A server that went away for good: retried for reconnect_timeout, then one
+    reconnect_failed event and recv() raises (no hang)."""
+    own = JupyterServer(tmp_path)
+    try:
+        own.wait_ready()
+
+        async def main() -> None:
+            events: list[TransportEvent] = []
+            client = ServerClient(own.url, own.token)
+            model = await client.start_kernel("python3")
+            t = WebSocketTransport(client, model.id, on_event=events.append, reconnect_timeout=2)
+            await t.connect()
+            await asyncio.to_thread(own.stop)
+            with pytest.raises(TransportError, match="^lost the connection to the kernel: "):
+                while True:
+                    await t.recv()
+            assert [e.kind for e in events] == ["disconnected", "reconnect_failed"]
+            assert "cannot reach the Jupyter server" in events[-1].message
+            assert not await t.is_alive(2.0)
+            await t.close()
+
+        run(main(), timeout=60)
+    finally:
+        if own.proc.poll() is None:
+            own.stop()

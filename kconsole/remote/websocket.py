@@ -20,6 +20,10 @@ The rules it keeps:
   a kernel drops it buffers the kernel's messages and replays them to the next
   connection with the same session id. So a dropped connection is reopened with the
   same id and no output or reply is lost.
+* The server's ``status: restarting`` notice (no parent) is passed on, then the
+  socket is reopened: the restarter may have moved the kernel to new ports that this
+  connection's server-side streams do not follow. Sends wait until a nudge
+  (kernel_info_request, dropped on return) shows that IOPub reaches us again.
 * A drop is reported through ``on_event`` (one line each: lost, back, gave up);
   ``recv`` and ``send`` wait through a reconnect and raise
   :class:`~kconsole.transport.TransportError` only once it has failed for good.
@@ -65,6 +69,9 @@ class TransportEvent:
     kind: EventKind
     message: str
 
+
+#: How long to nudge a restarted kernel before letting requests through regardless.
+NUDGE_TIMEOUT = 30.0
 
 #: Delays between reconnect attempts: quick at first (a blip), then every few seconds.
 RECONNECT_DELAYS = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0)
@@ -146,6 +153,9 @@ class WebSocketTransport(Transport):
         #: Seconds a REST liveness answer is reused for (see :meth:`is_alive`).
         self.alive_interval = 2.0
         self._alive_at: tuple[float, bool] | None = None
+        self._nudge_task: asyncio.Task[None] | None = None
+        self._nudge_ids: set[str] = set()
+        self._nudged = asyncio.Event()
 
     def __repr__(self) -> str:
         return f"WebSocketTransport({self.server.base_url!r}, {self.kernel_id!r})"
@@ -172,6 +182,7 @@ class WebSocketTransport(Transport):
         self._ws = await self._open()
         self._connected.set()
         self._reader = asyncio.create_task(self._read_forever(), name="kconsole-ws-reader")
+        self._reader.add_done_callback(self._reader_done)
 
     async def send(self, channel: Channel, msg: Message) -> None:
         if channel not in WS_CHANNELS:
@@ -247,6 +258,9 @@ class WebSocketTransport(Transport):
     async def close(self) -> None:
         self._closing = True
         self._finish(TransportError("the connection to the kernel is closed"))
+        nudge, self._nudge_task = self._nudge_task, None
+        if nudge is not None:
+            nudge.cancel()
         reader, self._reader = self._reader, None
         if reader is not None and reader is not asyncio.current_task():
             reader.cancel()
@@ -330,6 +344,17 @@ class WebSocketTransport(Transport):
             # Reconnecting: the reader sets _connected again, or _finish does.
             await self._connected.wait()
 
+    def _reader_done(self, task: asyncio.Task[None]) -> None:
+        # Whatever ended the reader, recv() must not wait forever afterwards.
+        if task.cancelled():
+            error = TransportError("the connection to the kernel is closed")
+        elif task.exception() is not None:
+            exc = task.exception()
+            error = TransportError(f"the WebSocket reader failed: {exc!r}")
+        else:
+            error = TransportError("the connection to the kernel is closed")
+        self._finish(error)
+
     async def _read_forever(self) -> None:
         from websockets.exceptions import ConnectionClosed
 
@@ -371,6 +396,10 @@ class WebSocketTransport(Transport):
         if channel not in WS_CHANNELS:
             self.rejected += 1
             self.last_rejection = f"message on unknown channel {channel!r}"
+            return None
+        if self._nudge_ids and msg.parent_id in self._nudge_ids:
+            if channel == "iopub":
+                self._nudged.set()
             return None
         self._queue.put_nowait((channel, msg))  # type: ignore[arg-type]
         return msg
@@ -415,14 +444,47 @@ class WebSocketTransport(Transport):
                 return False
             self._ws = ws
             self.reconnects += 1
-            self._connected.set()
-            if not quiet:
+            if quiet:
+                # After a restart: senders keep waiting until the nudge proves that
+                # IOPub reaches us (see _nudge).
+                self._nudge_task = asyncio.create_task(self._nudge(ws), name="kconsole-ws-nudge")
+            else:
+                self._connected.set()
                 self._emit(
                     "reconnected",
                     f"reconnected to the kernel after {time.monotonic() - start:.1f} s",
                 )
             return True
         return self._give_up(f"{last}; gave up after {max(self.reconnect_timeout, 0):g} s")
+
+    async def _nudge(self, ws: ClientConnection) -> None:
+        """Send kernel_info_request until IOPub answers, then let senders through.
+
+        A restarted kernel's IOPub subscription from the server's fresh streams takes a
+        moment to propagate; output published before that is lost. jupyter_server
+        nudges new connections itself, but skips it when it still believes the kernel
+        "busy", which is exactly the state a kernel that died mid-execution leaves
+        behind. Our requests and everything they cause are dropped in ``_deliver``.
+        """
+        from websockets.exceptions import ConnectionClosed
+
+        session = Session(b"", session_id=self.session_id)
+        self._nudged.clear()
+        deadline = time.monotonic() + NUDGE_TIMEOUT
+        try:
+            while not self._nudged.is_set() and time.monotonic() < deadline:
+                msg = session.msg("kernel_info_request")
+                self._nudge_ids.add(msg.msg_id)
+                frame = (
+                    encode_v1("shell", msg) if self.framing == "v1" else encode_json("shell", msg)
+                )
+                await ws.send(frame)
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._nudged.wait(), 0.5)
+        except ConnectionClosed:
+            return  # the reader reconnects; _connected stays clear until then
+        if self._ws is ws and not self._closing:
+            self._connected.set()
 
     def _give_up(self, reason: str) -> bool:
         self._emit("reconnect_failed", f"could not reconnect: {reason}")
