@@ -241,10 +241,22 @@ class WebSocketTransport(Transport):
         """Restart the kernel in place through ``POST /api/kernels/{id}/restart``.
 
         The server keeps the kernel id (and its ports), so this connection stays
-        valid; the caller waits for the kernel to answer again.
+        valid; returns once the restarted kernel's IOPub reaches us.
         """
         self._alive_at = None
-        await self.server.restart_kernel(self.kernel_id)
+        ws = await self._wait_connected()
+        # Hold sends from here until the nudge shows IOPub flowing again: the zmq
+        # streams behind this socket reconnect to the new process on their own, but
+        # output sent before the subscription is back would be lost.
+        self._connected.clear()
+        try:
+            await self.server.restart_kernel(self.kernel_id)
+        except BaseException:
+            if self._ws is ws:
+                self._connected.set()
+            raise
+        if self._ws is ws:
+            await self._nudge(ws)
 
     async def delete_kernel(self) -> None:
         """Shut the kernel down on the server (``DELETE /api/kernels/{id}``).
