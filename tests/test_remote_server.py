@@ -724,3 +724,19 @@ def test_server_gone_gives_up_after_reconnect_timeout(tmp_path: Path) -> None:
     finally:
         if own.proc.poll() is None:
             own.stop()
+
+
+def test_token_not_logged_even_at_debug(
+    server: JupyterServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    async def main() -> None:
+        async with kernel_transport(server, False) as (_, _, t):
+            req = execute_msg(t, "1")
+            await t.send("shell", req)
+            await until(t, idle_of(req))
+
+    with caplog.at_level(logging.DEBUG):
+        run(main())
+    assert server.token not in caplog.text

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import socket
 import time
 import urllib.parse
@@ -69,6 +70,11 @@ class TransportEvent:
     kind: EventKind
     message: str
 
+
+#: websockets logs every request header at DEBUG, the Authorization token included:
+#: its logger for our connections never goes below INFO, whatever the root level.
+_ws_logger = logging.getLogger("kconsole.remote.websocket")
+_ws_logger.setLevel(logging.INFO)
 
 #: How long to nudge a restarted kernel before letting requests through regardless.
 NUDGE_TIMEOUT = 30.0
@@ -310,6 +316,7 @@ class WebSocketTransport(Transport):
                 max_size=None,
                 # Jupyter Server does not compress kernel sockets; don't negotiate it.
                 compression=None,
+                logger=_ws_logger,
             )
         except InvalidStatus as e:
             status = e.response.status_code
