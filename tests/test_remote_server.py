@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -51,10 +53,10 @@ def _free_port() -> int:
 class JupyterServer:
     """A ``jupyter server`` subprocess: its URL, token and log."""
 
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, tls: tuple[Path, Path] | None = None) -> None:
         self.token = secrets.token_hex(16)
         self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}/"
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}/"
         self.tmp = tmp
         self.log = tmp / "server.log"
         env = dict(os.environ)
@@ -81,6 +83,8 @@ class JupyterServer:
             # Low enough that a test floods it quickly, high enough for all the others.
             "--ZMQChannelsWebsocketConnection.iopub_msg_rate_limit=200",
         ]
+        if tls is not None:
+            cmd += [f"--ServerApp.certfile={tls[0]}", f"--ServerApp.keyfile={tls[1]}"]
         self._log = open(self.log, "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
             cmd, env=env, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
@@ -96,7 +100,9 @@ class JupyterServer:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"jupyter server exited:\n{self.log.read_text()[-3000:]}")
             try:
-                with urllib.request.urlopen(req, timeout=2) as resp:
+                # The poll only waits for the server; the TLS test checks verification.
+                ctx = ssl._create_unverified_context() if self.url.startswith("https") else None
+                with urllib.request.urlopen(req, timeout=2, context=ctx) as resp:
                     if resp.status == 200:
                         return
             except (urllib.error.URLError, OSError):
@@ -740,3 +746,49 @@ def test_token_not_logged_even_at_debug(
     with caplog.at_level(logging.DEBUG):
         run(main())
     assert server.token not in caplog.text
+
+
+def test_https_self_signed_needs_insecure(tmp_path: Path) -> None:
+    """A self-signed https server: refused with a one-line hint, then used with
+    insecure=True over REST and wss:// in both framings."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    srv_dir = tmp_path / "srv"
+    srv_dir.mkdir()
+    own = JupyterServer(srv_dir, tls=(cert, key))
+    try:
+        own.wait_ready()
+
+        async def main() -> None:
+            strict = ServerClient(own.url, own.token)
+            with pytest.raises(RemoteError) as e:
+                await strict.list_kernels()
+            assert str(e.value).startswith(f"the TLS certificate of {own.url} is not trusted")
+            assert str(e.value).endswith("--insecure skips the check")
+
+            client = ServerClient(own.url, own.token, insecure=True)
+            model = await client.start_kernel("python3")
+            try:
+                for force_json in (False, True):
+                    t = WebSocketTransport(client, model.id, force_json=force_json)
+                    assert t.url.startswith("wss://")
+                    await t.connect()
+                    try:
+                        req = execute_msg(t, "print('tls')")
+                        await t.send("shell", req)
+                        seen = await until(t, idle_of(req))
+                        assert stdout_of(seen, req) == "tls\n"
+                    finally:
+                        await t.close()
+            finally:
+                await client.delete_kernel(model.id)
+
+        run(main())
+    finally:
+        own.stop()
