@@ -19,7 +19,10 @@ The rules it keeps:
   per-client message buffer on ``kernel_id:session_id``: when the last WebSocket of
   a kernel drops it buffers the kernel's messages and replays them to the next
   connection with the same session id. So a dropped connection is reopened with the
-  same id and no output or reply is lost.
+  same id, and nothing is lost when the server noticed the drop first (a reset
+  connection). When it did not (a silent network outage), the server replaces the
+  stale socket on our reconnect and what the kernel sent in between is gone: a
+  limit of the server's buffering that no client can work around.
 * The server's ``status: restarting`` notice (no parent) is passed on, then the
   socket is reopened: the restarter may have moved the kernel to new ports that this
   connection's server-side streams do not follow. Sends wait until a nudge
@@ -132,7 +135,7 @@ class WebSocketTransport(Transport):
         session_id: str | None = None,
         force_json: bool = False,
         on_event: Callable[[TransportEvent], None] | None = None,
-        connect_timeout: float = 30.0,
+        connect_timeout: float = 60.0,
         reconnect_timeout: float = 120.0,
         ping_interval: float | None = 20.0,
     ) -> None:
