@@ -381,11 +381,13 @@ class KernelClient:
                 info = await self.kernel_info_request(timeout=min(remaining, 2.0))
             except KernelTimeout:
                 continue
-            if self._iopub_seen.is_set():
-                return info
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._iopub_seen.wait(), 0.2)
-                return info
+            if not self._iopub_seen.is_set():
+                try:
+                    await asyncio.wait_for(self._iopub_seen.wait(), 0.2)
+                except asyncio.TimeoutError:
+                    continue
+            await self.transport.wait_channels(max(0.1, min(deadline - loop.time(), 5.0)))
+            return info
 
     async def _why_no_answer(self, timeout: float) -> str:
         t = self.transport

@@ -46,6 +46,10 @@ class Transport(abc.ABC):
     async def is_alive(self, timeout: float) -> bool:
         """One liveness probe (heartbeat ping or equivalent) within ``timeout``."""
 
+    async def wait_channels(self, timeout: float) -> None:  # noqa: B027 (optional hook)
+        """Wait until every channel is connected, where the transport can tell; called
+        once the kernel answered. Default: nothing to wait for."""
+
     async def interrupt(self) -> None:
         """Interrupt the kernel by transport means (only when ``handles_interrupt``)."""
         raise NotImplementedError

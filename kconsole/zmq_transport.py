@@ -18,6 +18,7 @@ look, because a send can consume the edge that announced a reply.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any, cast
 
 import zmq
@@ -53,6 +54,7 @@ class ZMQTransport(Transport):
         self._async_context = zmq.asyncio.Context.shadow(context.underlying)
         self._sockets: dict[str, zmq.Socket[Any]] = {}
         self._hb: zmq.asyncio.Socket | None = None
+        self._stdin_monitor: zmq.Socket[Any] | None = None
         self._queue: asyncio.Queue[tuple[Channel, Message] | None] = asyncio.Queue()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._fds: list[int] = []
@@ -71,8 +73,27 @@ class ZMQTransport(Transport):
             sock.setsockopt(zmq.SUBSCRIBE, b"")
         elif kind == zmq.DEALER:
             sock.setsockopt(zmq.IDENTITY, self.session.session_id.encode("ascii"))
+        if channel == "stdin":
+            # A kernel's ROUTER silently drops an input_request addressed to a peer whose
+            # connection is not up yet, and a fast kernel asks before it is: readiness
+            # waits for this handshake too (see wait_channels).
+            self._stdin_monitor = sock.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED)
         sock.connect(self.info.url(channel))
         return sock
+
+    async def wait_channels(self, timeout: float) -> None:
+        mon = self._stdin_monitor
+        if mon is None:
+            return
+        loop = asyncio.get_running_loop()
+        try:
+            # Once, at start: a blocking poll in a worker thread is the simplest wait.
+            await loop.run_in_executor(None, mon.poll, int(timeout * 1000))
+        finally:
+            with contextlib.suppress(zmq.ZMQError):
+                self._sockets["stdin"].disable_monitor()
+            mon.close(linger=0)
+            self._stdin_monitor = None
 
     async def connect(self) -> None:
         try:
@@ -181,6 +202,9 @@ class ZMQTransport(Transport):
             for fut in waiters:
                 if not fut.done():
                     fut.set_result(None)
+        if self._stdin_monitor is not None:
+            self._stdin_monitor.close(linger=0)
+            self._stdin_monitor = None
         for s in self._sockets.values():
             s.close(linger=0)
         if self._hb is not None:

@@ -74,9 +74,12 @@ def test_tracebacks_into_a_pipe_have_no_colour_codes() -> None:
 
 
 @pytest.mark.timeout(60)
-def test_script_cells_follow_is_complete_and_input_reads_next_line() -> None:
+@pytest.mark.parametrize("kernel", ["python3", "builtin"])
+def test_script_cells_follow_is_complete_and_input_reads_next_line(kernel: str) -> None:
+    # The built-in kernel asks for input within a millisecond of the execute: the
+    # console must be reachable on stdin by then.
     code = "for i in range(3):\n    print(i)\n\nx = input()\nab\nprint(x*2)\n"
-    p = run(["start", "--kernel", "python3"], code)
+    p = run(["start", "--kernel", kernel], code)
     assert p.returncode == 0, p.stderr
     assert p.stdout.split() == ["0", "1", "2", "abab"]
 
