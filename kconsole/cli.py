@@ -49,6 +49,12 @@ def _console_options(f: Callable[..., Any]) -> Callable[..., Any]:
         help="Do not show output caused by other clients of the same kernel.",
     )(f)
     f = click.option("--no-banner", is_flag=True, help="Do not print the kernel's banner.")(f)
+    f = click.option(
+        "--save",
+        metavar="FILE.ipynb",
+        type=click.Path(dir_okay=False),
+        help="On exit, save the cells run in this session and their outputs as a notebook.",
+    )(f)
     f = click.option("--plain", is_flag=True, help="Show only the text/plain form of rich output.")(
         f
     )
@@ -183,6 +189,11 @@ async def _session(make_conn: Callable[[], Awaitable[Any]], opts: dict[str, Any]
         raise
     conn = await connecting
     keep: bool | None = None
+    recorder = None
+    if opts.get("save"):
+        from .notebook import NotebookRecorder
+
+        recorder = NotebookRecorder(opts["save"])
     try:
         printer = OutputPrinter(
             sys.stdout, color=sys.stdout.isatty(), config=config, capabilities=caps
@@ -193,12 +204,13 @@ async def _session(make_conn: Callable[[], Awaitable[Any]], opts: dict[str, Any]
                 printer,
                 show_other_output=not opts["no_other_output"],
                 banner=not opts["no_banner"],
+                recorder=recorder,
             )
             status = await repl.run()
             if repl.keep_kernel_on_exit:
-                keep = True
+                keep = _can_keep(conn)
         else:
-            status = await ScriptRunner(conn, printer).run()
+            status = await ScriptRunner(conn, printer, recorder=recorder).run()
         return status
     finally:
         # Shielded: a second Ctrl-C or SIGTERM must not leave the kernel orphaned.
@@ -209,6 +221,21 @@ async def _session(make_conn: Callable[[], Awaitable[Any]], opts: dict[str, Any]
                 f"`kconsole attach --existing {conn.connection_file}`",
                 err=True,
             )
+
+
+def _can_keep(conn: Any) -> bool:
+    """Whether `exit(keep_kernel=True)` can be honoured for this kernel."""
+    process = conn.process
+    if process is not None and not process.outlive_console:
+        # It watches our pid (JPY_PARENT_PID) and would die with us anyway: say so and
+        # shut it down cleanly rather than leave it to be killed.
+        click.echo(
+            "kconsole: this kernel was started without --keep-kernel and stops with the "
+            "console; use `kconsole start --keep-kernel` to keep it",
+            err=True,
+        )
+        return False
+    return True
 
 
 # -- commands ---------------------------------------------------------------------------

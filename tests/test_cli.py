@@ -249,3 +249,18 @@ def test_config_file_sets_defaults_and_bad_settings_are_one_line(
     assert "<IPython.core.display.HTML object>" in p.stdout
     cfg.write_text("[kconsole]\nno-such-thing = 1\n")
     assert_one_line_error(run(["start", "--kernel", "python3"], "1\n"), "no-such-thing")
+
+
+@pytest.mark.timeout(60)
+def test_save_writes_a_valid_notebook(tmp_path: Path) -> None:
+    nbformat = pytest.importorskip("nbformat")
+    out = tmp_path / "s.ipynb"
+    code = "print('printed')\nfrom IPython.display import HTML, display\ndisplay(HTML('<b>shown</b>'))\n1/0\n"
+    p = run(["start", "--kernel", "python3", "--save", str(out)], code)
+    assert p.returncode == 1  # the last cell raised
+    nb = nbformat.read(str(out), as_version=4)
+    nbformat.validate(nb)
+    kinds = [[o["output_type"] for o in c["outputs"]] for c in nb.cells]
+    assert kinds == [["stream"], [], ["display_data"], ["error"]], kinds
+    assert nb.cells[0]["outputs"][0]["text"] == "printed\n"
+    assert nb.cells[3]["outputs"][0]["ename"] == "ZeroDivisionError"

@@ -4,6 +4,7 @@ screen with a timeout; keys are sent only once the prompt that reads them is up.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import re
@@ -327,14 +328,32 @@ def test_set_next_input_prefills_the_prompt(console) -> None:
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.xfail(
-    reason="a kernel kconsole started gets JPY_PARENT_PID (launcher), so ipykernel exits "
-    "with kconsole even when the REPL asks to keep it; needs the launcher to drop the "
-    "parent watch on keep (cli/launcher, not the REPL)",
-    strict=False,
-)
-def test_exit_keep_kernel_leaves_the_kernel_running(console) -> None:
+def test_exit_keep_kernel_without_keep_kernel_says_why_and_stops_it(console) -> None:
+    # A kernel started without --keep-kernel watches kconsole's pid and would die with
+    # it: kconsole says so and shuts it down cleanly instead of pretending to keep it.
     c = console("start", "--kernel", "python3")
+    c.expect_prompt(1)
+    c.sendline("import os; print('pid', os.getpid())")
+    pid = int(c.expect(r"pid (\d+)").group(1))
+    c.expect_prompt(2)
+    c.sendline("exit(keep_kernel=True)")
+    c.expect("--keep-kernel")
+    assert c.wait_exit(20) == 0
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.05)  # polling a pid: no event exists for another process's exit
+    else:
+        os.kill(pid, 9)
+        raise AssertionError("the kernel outlived the console")
+
+
+@pytest.mark.timeout(60)
+def test_exit_keep_kernel_with_keep_kernel_leaves_it_running(console) -> None:
+    c = console("start", "--kernel", "python3", "--keep-kernel")
     c.expect_prompt(1)
     c.sendline("import os; print('pid', os.getpid())")
     pid = int(c.expect(r"pid (\d+)").group(1))
@@ -343,12 +362,9 @@ def test_exit_keep_kernel_leaves_the_kernel_running(console) -> None:
     assert c.wait_exit(20) == 0
     try:
         os.kill(pid, 0)
-        alive = True
-    except ProcessLookupError:
-        alive = False
-    if alive:
-        os.kill(pid, 9)  # clean up the kept kernel
-    assert alive, "exit(keep_kernel=True) shut the kernel down"
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, 9)
 
 
 # -- history ----------------------------------------------------------------------------

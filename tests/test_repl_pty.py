@@ -128,6 +128,7 @@ def test_tab_completion_from_the_kernel(console) -> None:
     screen = "\n".join(c.display())
     assert "path" in screen and "pardir" in screen, screen
     c.ctrl("c")
+    c.expect_prompt(2)
     c.ctrl("d")
     assert c.wait_exit(20) == 0
 
