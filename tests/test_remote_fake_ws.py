@@ -1,0 +1,90 @@
+"""WebSocketTransport against a scripted WebSocket server (no Jupyter): negotiation
+as the server decides it, and frames that are not messages."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+
+pytest.importorskip("websockets")
+
+from websockets.asyncio.server import ServerConnection, serve  # noqa: E402
+
+from kconsole.protocol import Session  # noqa: E402
+from kconsole.remote import ServerClient, WebSocketTransport  # noqa: E402
+from kconsole.remote.framing import V1_SUBPROTOCOL, encode_json, encode_v1  # noqa: E402
+
+pytestmark = pytest.mark.timeout(20)
+
+Handler = Callable[[ServerConnection], Awaitable[None]]
+
+
+async def with_server(
+    handler: Handler, pick: str | None, body: Callable[[WebSocketTransport], Awaitable[Any]]
+) -> Any:
+    """Serve ``handler`` on a free port, choosing subprotocol ``pick`` (None: none)."""
+
+    def select(conn: ServerConnection, offered: Any) -> Any:
+        return pick if pick in offered else None
+
+    async with serve(handler, "127.0.0.1", 0, select_subprotocol=select) as server:
+        port = server.sockets[0].getsockname()[1]
+        t = WebSocketTransport(ServerClient(f"http://127.0.0.1:{port}", "tok"), "k1")
+        try:
+            await t.connect()
+            return await body(t)
+        finally:
+            await t.close()
+
+
+def _status() -> Any:
+    return Session(b"").msg("status", {"execution_state": "idle"})
+
+
+def test_server_that_ignores_the_offer_gets_json() -> None:
+    """An old server that knows no subprotocol: JSON framing, whatever we offered."""
+    got: list[Any] = []
+    received = asyncio.Event()
+
+    async def handler(ws: ServerConnection) -> None:
+        got.append(ws.request.headers.get("Sec-WebSocket-Protocol"))
+        got.append(ws.request.headers.get("Authorization"))
+        got.append(ws.request.path)
+        await ws.send(encode_json("iopub", _status()))
+        got.append(json.loads(await ws.recv()))
+        received.set()
+
+    async def body(t: WebSocketTransport) -> None:
+        assert t.framing == "json"
+        channel, msg = await asyncio.wait_for(t.recv(), 5)
+        assert (channel, msg.msg_type) == ("iopub", "status")
+        await t.send("shell", t.session().msg("kernel_info_request"))
+        await asyncio.wait_for(received.wait(), 5)
+
+    asyncio.run(with_server(handler, None, body))
+    assert got[0] == V1_SUBPROTOCOL  # offered...
+    assert got[1] == "token tok"
+    assert got[2].startswith("/api/kernels/k1/channels?session_id=")
+    assert got[3]["channel"] == "shell"  # ...but spoke JSON, as negotiated
+    assert got[3]["header"]["msg_type"] == "kernel_info_request"
+
+
+def test_bad_frames_are_counted_not_returned() -> None:
+    async def handler(ws: ServerConnection) -> None:
+        await ws.send(b"\x00\x01")  # not a v1 frame
+        await ws.send(encode_v1("nowhere", _status()))  # no such channel
+        await ws.send(encode_v1("iopub", _status()))
+        await ws.wait_closed()
+
+    async def body(t: WebSocketTransport) -> None:
+        assert t.framing == "v1"
+        channel, msg = await asyncio.wait_for(t.recv(), 5)
+        assert (channel, msg.msg_type) == ("iopub", "status")
+        assert t.rejected == 2
+        assert t.last_rejection == "message on unknown channel 'nowhere'"
+
+    asyncio.run(with_server(handler, V1_SUBPROTOCOL, body))
