@@ -520,9 +520,7 @@ def test_deleted_kernel_ends_the_transport(server: JupyterServer) -> None:
     run(main())
 
 
-def test_iopub_rate_limit_notice_is_detected(server: JupyterServer) -> None:
-    from kconsole.remote import rate_limit_notice
-
+def test_iopub_rate_limit_notice_is_one_line_once(server: JupyterServer) -> None:
     async def main() -> None:
         async with kernel_transport(server, False) as (_, _, t):
             # display() sends one message per call (print output may be batched):
@@ -532,8 +530,12 @@ def test_iopub_rate_limit_notice_is_detected(server: JupyterServer) -> None:
             )
             await t.send("shell", req)
             seen = await until(t, idle_of(req), timeout=60)
-            notices = [rate_limit_notice(m) for _, m in seen if rate_limit_notice(m)]
-            assert notices == ["IOPub message rate exceeded: the server is dropping output"]
+            # What a console prints: the server's advice shortened to one line, once.
+            texts = [m.content.get("text", "") for _, m in seen if m.msg_type == "stream"]
+            notices = [t for t in texts if "rate exceeded" in t]
+            assert notices == [
+                "[kconsole] IOPub message rate exceeded: the server is dropping output\n"
+            ]
 
     run(main())
 
@@ -633,32 +635,6 @@ def test_list_kernels_text(server: JupyterServer) -> None:
         assert model.id in text and "python3" in text
     finally:
         run(client.delete_kernel(model.id))
-
-
-def test_execute_round_trip_is_not_delayed_by_nagle(server: JupyterServer) -> None:
-    """Regression guard: without TCP_QUICKACK every execute took ~45 ms on Linux
-    (Nagle on the server, delayed ACK here); it takes ~4 ms. The bound is loose on
-    purpose: it catches the 40 ms stall, not a slow machine."""
-    client_mod = pytest.importorskip("kconsole.client")
-
-    async def main() -> float:
-        sk = await open_server_kernel(server.url, server.token)
-        kc = client_mod.KernelClient(sk.transport, sk.session())
-        try:
-            await kc.start()
-            await kc.wait_for_ready(30)
-            times = []
-            for _ in range(30):
-                t0 = time.perf_counter()
-                await kc.execute("pass", store_history=False)
-                times.append(time.perf_counter() - t0)
-            return sorted(times)[len(times) // 2]
-        finally:
-            await kc.close()
-            await sk.close()
-
-    median = run(main())
-    assert median < 0.025, f"median execute round trip {median * 1e3:.1f} ms"
 
 
 # -- what the CLI calls -----------------------------------------------------------------

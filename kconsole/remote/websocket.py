@@ -56,6 +56,7 @@ from .framing import (
     decode_v1,
     encode_json,
     encode_v1,
+    rate_limit_notice,
     server_status,
 )
 from .rest import RemoteError, ServerClient
@@ -216,6 +217,13 @@ class WebSocketTransport(Transport):
             # Leave it for every later (or concurrent) caller too.
             self._queue.put_nowait(item)
             raise item.error
+        channel, msg = item
+        if channel == "iopub":
+            notice = rate_limit_notice(msg)
+            if notice is not None:
+                # The server's ten lines of --ServerApp advice become one line a user
+                # can read; it sends one notice per flood, so this shows once per flood.
+                msg.content["text"] = f"[kconsole] {notice}\n"
         return item
 
     async def is_alive(self, timeout: float) -> bool:
