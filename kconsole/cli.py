@@ -84,6 +84,36 @@ def _console_options(f: Callable[..., Any]) -> Callable[..., Any]:
     return f
 
 
+def _server_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    f = click.option(
+        "--insecure",
+        is_flag=True,
+        help="With --server: do not verify the server's TLS certificate (self-signed).",
+    )(f)
+    f = click.option(
+        "--token",
+        metavar="TOKEN",
+        help="With --server: the server's token (else $JUPYTER_TOKEN, else asked for).",
+    )(f)
+    f = click.option(
+        "--server",
+        metavar="URL",
+        help="A Jupyter Server (or JupyterHub single-user server, or Enterprise Gateway) "
+        "to run the kernel on, e.g. http://localhost:8888/.",
+    )(f)
+    return f
+
+
+def _token(server: str, token: str | None) -> str:
+    """Resolve the token before the event loop starts (it may prompt, never echoing)."""
+    from .remote.rest import RemoteError, resolve_token
+
+    try:
+        return resolve_token(server, token)
+    except RemoteError as e:
+        raise UserError(str(e)) from None
+
+
 def config_path() -> Path:
     """The user's config file: $KCONSOLE_CONFIG, else $XDG_CONFIG_HOME/kconsole/config.ini."""
     env = os.environ.get("KCONSOLE_CONFIG")
@@ -160,14 +190,19 @@ def _run(coro_fn: Callable[[], Awaitable[int]]) -> None:
     sys.exit(status)
 
 
-async def _session(make_conn: Callable[[], Awaitable[Any]], opts: dict[str, Any]) -> int:
+async def _session(
+    make_conn: Callable[[Callable[[str], None]], Awaitable[Any]], opts: dict[str, Any]
+) -> int:
     """Connect, then run the REPL (stdin a terminal) or script mode; always clean up."""
     interactive = sys.stdin.isatty()
     # Start the kernel (or the attach handshake) first: one loop iteration runs the
     # connection up to its first wait, so the terminal queries and the imports below
     # overlap the kernel's own start-up instead of preceding it. Nothing here reads
     # messages meanwhile; zmq queues them.
-    connecting = asyncio.ensure_future(make_conn())
+    # Events of the transport (a WebSocket reconnecting) reach the user as one line: on
+    # stderr until the console exists, then through it (above the prompt).
+    sink: list[Callable[[str], None]] = [lambda text: click.echo(f"kconsole: {text}", err=True)]
+    connecting = asyncio.ensure_future(make_conn(lambda text: sink[0](text)))
     await asyncio.sleep(0)
     try:
         from .output import OutputPrinter
@@ -206,6 +241,7 @@ async def _session(make_conn: Callable[[], Awaitable[Any]], opts: dict[str, Any]
                 banner=not opts["no_banner"],
                 recorder=recorder,
             )
+            sink[0] = repl.note
             status = await repl.run()
             if repl.keep_kernel_on_exit:
                 keep = _can_keep(conn)
@@ -215,12 +251,25 @@ async def _session(make_conn: Callable[[], Awaitable[Any]], opts: dict[str, Any]
     finally:
         # Shielded: a second Ctrl-C or SIGTERM must not leave the kernel orphaned.
         await asyncio.shield(conn.close(keep_kernel=keep if keep else None))
-        if conn.owns_kernel is False and conn.process is not None and interactive:
-            click.echo(
-                f"kconsole: kernel left running; attach with "
-                f"`kconsole attach --existing {conn.connection_file}`",
-                err=True,
-            )
+        if interactive and opts.get("started_here"):
+            _say_where_kernel_stays(conn, kept=bool(keep))
+
+
+def _say_where_kernel_stays(conn: Any, kept: bool) -> None:
+    """After a kernel kconsole started is left running, say how to get back to it."""
+    transport = conn.client.transport
+    if conn.process is not None and not conn.owns_kernel:
+        click.echo(
+            "kconsole: kernel left running; attach with "
+            f"`kconsole attach --existing {conn.connection_file}`",
+            err=True,
+        )
+    elif hasattr(transport, "kernel_id") and (kept or not conn.owns_kernel):
+        click.echo(
+            "kconsole: kernel left running; attach with `kconsole attach --server "
+            f"{transport.server.base_url} --kernel-id {transport.kernel_id}`",
+            err=True,
+        )
 
 
 def _can_keep(conn: Any) -> bool:
@@ -278,17 +327,45 @@ def cli(ctx: click.Context) -> None:
     show_default=True,
     help="zmq transport between console and kernel.",
 )
+@_server_options
 @_console_options
 def start(
     kernel_name: str | None,
     keep_kernel: bool,
     ip: str,
     transport: str,
+    server: str | None,
+    token: str | None,
+    insecure: bool,
     **opts: Any,
 ) -> None:
-    """Start a kernel and attach to it; shut it down on exit unless --keep-kernel."""
+    """Start a kernel and attach to it; shut it down on exit unless --keep-kernel.
+
+    With --server, the kernel is created on that Jupyter Server (--kernel names one of
+    its kernelspecs) and deleted on exit unless --keep-kernel.
+    """
+    opts["started_here"] = True
     from .console import start_local
     from .kernelspec import NoSuchKernel, resolve_kernel
+
+    if server is not None:
+        from .remote.console import start_server_kernel
+
+        tok = _token(server, token)
+
+        async def make_remote(notify: Callable[[str], None]) -> Any:
+            return await start_server_kernel(
+                server,
+                tok,
+                kernel_name=kernel_name,
+                insecure=insecure,
+                keep_kernel=keep_kernel,
+                timeout=opts["timeout"],
+                on_event=lambda ev: notify(ev.message),
+            )
+
+        _run(lambda: _session(make_remote, opts))
+        return
 
     try:
         spec = resolve_kernel(kernel_name)
@@ -299,7 +376,7 @@ def start(
             "kconsole: no python3 kernelspec found; starting kconsole's built-in kernel", err=True
         )
 
-    async def make() -> Any:
+    async def make(notify: Callable[[str], None]) -> Any:
         return await start_local(
             spec, ip=ip, transport=transport, timeout=opts["timeout"], keep_kernel=keep_kernel
         )
@@ -335,6 +412,19 @@ def start(
     show_default=True,
     help="zmq transport (with --ports).",
 )
+@click.option(
+    "--kernel-id", metavar="ID", help="With --server: the id (or a unique prefix) of its kernel."
+)
+@click.option(
+    "--ssh",
+    metavar="[USER@]HOST[:PORT]",
+    help="Reach the kernel's ports through an SSH tunnel to HOST (the connection file "
+    "describes the kernel as seen from HOST).",
+)
+@click.option(
+    "--ssh-key", metavar="FILE", type=click.Path(dir_okay=False), help="SSH identity file."
+)
+@_server_options
 @_console_options
 def attach(
     existing: str | None,
@@ -343,15 +433,46 @@ def attach(
     key: str,
     signature_scheme: str,
     transport: str,
+    kernel_id: str | None,
+    ssh: str | None,
+    ssh_key: str | None,
+    server: str | None,
+    token: str | None,
+    insecure: bool,
     **opts: Any,
 ) -> None:
-    """Attach to a running kernel. Never shuts it down."""
+    """Attach to a running kernel: by connection file, by ports, or on a Jupyter Server.
+    Never shuts it down."""
     from .connection import find_connection_file
     from .console import attach_zmq
     from .protocol import UnknownSignatureScheme
 
+    if server is not None or kernel_id is not None:
+        if server is None or kernel_id is None:
+            raise UserError("--server and --kernel-id go together")
+        if existing is not None or ports is not None or ssh is not None:
+            raise UserError("--server cannot be combined with --existing, --ports or --ssh")
+        from .remote.console import attach_server_kernel
+
+        tok = _token(server, token)
+        url, kid = server, kernel_id
+
+        async def make_remote(notify: Callable[[str], None]) -> Any:
+            return await attach_server_kernel(
+                url,
+                tok,
+                kernel_id=kid,
+                insecure=insecure,
+                timeout=opts["timeout"],
+                on_event=lambda ev: notify(ev.message),
+            )
+
+        _run(lambda: _session(make_remote, opts))
+        return
     if (existing is None) == (ports is None):
         raise UserError("give either --existing [FILE-OR-ID] or --ports with --key")
+    if ssh_key is not None and ssh is None:
+        raise UserError("--ssh-key goes with --ssh")
     path: Path | None = None
     try:
         if existing is not None:
@@ -368,13 +489,35 @@ def attach(
     except ValueError as e:
         raise UserError(f"bad --ports: {e}") from None
 
-    _run(lambda: _session(lambda: attach_zmq(info, opts["timeout"], path), opts))
+    if ssh is not None:
+        from .remote.console import attach_ssh
+
+        host = ssh
+
+        async def make_ssh(notify: Callable[[str], None]) -> Any:
+            return await attach_ssh(
+                info, host, key=ssh_key, timeout=opts["timeout"], connection_file=path
+            )
+
+        _run(lambda: _session(make_ssh, opts))
+        return
+
+    async def make(notify: Callable[[str], None]) -> Any:
+        return await attach_zmq(info, opts["timeout"], path)
+
+    _run(lambda: _session(make, opts))
 
 
 @cli.command()
-def kernels() -> None:
-    """List installed kernelspecs and the kernels running in Jupyter's runtime dir."""
+@_server_options
+def kernels(server: str | None, token: str | None, insecure: bool) -> None:
+    """List installed kernelspecs and the kernels running in Jupyter's runtime dir
+    (with --server: the server's kernelspecs and running kernels)."""
     from .connection import list_connection_files
+
+    if server is not None:
+        _server_kernels(server, _token(server, token), insecure)
+        return
     from .kernelspec import all_kernel_specs, format_kernelspec_table
     from .zmq_transport import probe_heartbeat
 
@@ -396,6 +539,33 @@ def kernels() -> None:
         alive = "alive" if probe_heartbeat(info, timeout=0.5) else "not answering"
         name = info.kernel_name or "?"
         click.echo(f"  {f.name}  {name}  {info.ip}  [{alive}]")
+
+
+def _server_kernels(url: str, token: str, insecure: bool) -> None:
+    from .remote.rest import RemoteError, ServerClient, format_kernels
+
+    async def fetch() -> tuple[Any, Any]:
+        client = ServerClient(url, token, insecure)
+        return await client.list_kernelspecs(), await client.list_kernels()
+
+    try:
+        specs, running = asyncio.run(fetch())
+    except RemoteError as e:
+        raise UserError(str(e)) from None
+    click.echo(f"Kernelspecs on {url}:")
+    rows = [("NAME", "LANGUAGE", "DISPLAY NAME")] + [
+        (
+            s.name + (" (default)" if s.name == specs.default else ""),
+            s.language or "-",
+            s.display_name,
+        )
+        for s in specs.specs
+    ]
+    widths = [max(len(r[i]) for r in rows) for i in range(2)]
+    for r in rows:
+        click.echo(f"  {r[0].ljust(widths[0])}  {r[1].ljust(widths[1])}  {r[2]}")
+    click.echo("\nRunning kernels:")
+    click.echo(format_kernels(running))
 
 
 @cli.group()

@@ -294,6 +294,10 @@ class Repl:
             if self._prompt_active:
                 self.session.app.invalidate()
 
+    def note(self, text: str) -> None:
+        """Show a one-line message from kconsole, above the prompt if it is up."""
+        self._emit(lambda: self.printer.note(f"[kconsole] {text}"))
+
     def _emit(self, fn: Callable[[], Any]) -> None:
         def write() -> None:
             fn()
