@@ -132,3 +132,21 @@ class _Collector:
 
     def flush(self) -> None:
         pass
+
+
+@pytest.mark.timeout(120)
+def test_matplotlib_in_the_builtin_kernel_reaches_the_terminal() -> None:
+    pytest.importorskip("matplotlib")
+    c = PtyConsole(
+        ["start", "--kernel", "builtin", "--no-banner"],
+        env={"TERM_PROGRAM": "", "KITTY_WINDOW_ID": ""},
+    )
+    try:
+        c.expect_prompt(1)
+        c.sendline("import matplotlib.pyplot as plt; plt.plot([1, 2, 3])")
+        c.expect(r"\[image/png \d+x\d+, saved to \S+\.png\]", timeout=60)
+        c.expect_prompt(2)
+        c.ctrl("d")
+        assert c.wait_exit(20) == 0
+    finally:
+        c.close()
