@@ -114,6 +114,31 @@ def _token(server: str, token: str | None) -> str:
         raise UserError(str(e)) from None
 
 
+def _run_on_server(
+    open_kernel: Callable[..., Awaitable[Any]],
+    server: str,
+    token: str | None,
+    insecure: bool,
+    opts: dict[str, Any],
+    **kwargs: Any,
+) -> None:
+    """Run a console on a Jupyter Server kernel opened by ``open_kernel`` (start or
+    attach); the server's transport events reach the user as one line each."""
+    tok = _token(server, token)
+
+    async def make(notify: Callable[[str], None]) -> Any:
+        return await open_kernel(
+            server,
+            tok,
+            insecure=insecure,
+            timeout=opts["timeout"],
+            on_event=lambda ev: notify(ev.message),
+            **kwargs,
+        )
+
+    _run(lambda: _session(make, opts))
+
+
 def config_path() -> Path:
     """The user's config file: $KCONSOLE_CONFIG, else $XDG_CONFIG_HOME/kconsole/config.ini."""
     env = os.environ.get("KCONSOLE_CONFIG")
@@ -351,20 +376,15 @@ def start(
     if server is not None:
         from .remote.console import start_server_kernel
 
-        tok = _token(server, token)
-
-        async def make_remote(notify: Callable[[str], None]) -> Any:
-            return await start_server_kernel(
-                server,
-                tok,
-                kernel_name=kernel_name,
-                insecure=insecure,
-                keep_kernel=keep_kernel,
-                timeout=opts["timeout"],
-                on_event=lambda ev: notify(ev.message),
-            )
-
-        _run(lambda: _session(make_remote, opts))
+        _run_on_server(
+            start_server_kernel,
+            server,
+            token,
+            insecure,
+            opts,
+            kernel_name=kernel_name,
+            keep_kernel=keep_kernel,
+        )
         return
 
     try:
@@ -454,20 +474,7 @@ def attach(
             raise UserError("--server cannot be combined with --existing, --ports or --ssh")
         from .remote.console import attach_server_kernel
 
-        tok = _token(server, token)
-        url, kid = server, kernel_id
-
-        async def make_remote(notify: Callable[[str], None]) -> Any:
-            return await attach_server_kernel(
-                url,
-                tok,
-                kernel_id=kid,
-                insecure=insecure,
-                timeout=opts["timeout"],
-                on_event=lambda ev: notify(ev.message),
-            )
-
-        _run(lambda: _session(make_remote, opts))
+        _run_on_server(attach_server_kernel, server, token, insecure, opts, kernel_id=kernel_id)
         return
     if (existing is None) == (ports is None):
         raise UserError("give either --existing [FILE-OR-ID] or --ports with --key")
