@@ -140,7 +140,6 @@ async def start_local(
 ) -> KernelConnection:
     """Start a kernel from ``spec`` and attach to it, retrying on a port clash."""
     from .launcher import KernelProcess, KernelStartError
-    from .zmq_transport import ZMQTransport
 
     info = ConnectionInfo.new(ip=ip, transport=transport, kernel_name=spec.name)
     proc = KernelProcess(spec, info, outlive_console=keep_kernel)
@@ -152,6 +151,9 @@ async def start_local(
                 proc.restart_on_new_ports()
         except KernelStartError as e:
             raise ConsoleError(str(e)) from None
+        # Imported once the kernel is spawned: pyzmq's ~10 ms then overlap its start-up.
+        from .zmq_transport import ZMQTransport
+
         session = info.session()
         client = KernelClient(ZMQTransport(info, session), session)
         await client.start()
