@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable
@@ -23,13 +22,26 @@ from .connection import LOCALHOST, ConnectionFileError, ConnectionInfo, parse_po
 DEFAULT_TIMEOUT = 60.0
 
 
+#: Exit statuses (documented in the man page): a cell raised in script mode, or any
+#: failure of kconsole's own is 1; usage errors are 2; a kernel that died is 3
+#: (console.EXIT_KERNEL_DIED).
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+
+
 class UserError(click.ClickException):
     """One clear line and exit status 1."""
 
-    exit_code = 1
+    exit_code = EXIT_ERROR
 
     def show(self, file: Any = None) -> None:
         click.echo(f"kconsole: {self.format_message()}", err=True)
+
+
+class UsageProblem(UserError):
+    """Options that do not go together: one clear line and exit status 2."""
+
+    exit_code = EXIT_USAGE
 
 
 # -- shared options ---------------------------------------------------------------------
@@ -38,7 +50,7 @@ class UserError(click.ClickException):
 def _console_options(f: Callable[..., Any]) -> Callable[..., Any]:
     f = click.option(
         "--timeout",
-        type=float,
+        type=click.FloatRange(min=0, min_open=True),
         default=DEFAULT_TIMEOUT,
         show_default=True,
         help="Seconds to wait for the kernel to answer before giving up.",
@@ -137,40 +149,6 @@ def _run_on_server(
         )
 
     _run(lambda: _session(make, opts))
-
-
-def config_path() -> Path:
-    """The user's config file: $KCONSOLE_CONFIG, else $XDG_CONFIG_HOME/kconsole/config.ini."""
-    env = os.environ.get("KCONSOLE_CONFIG")
-    if env:
-        return Path(env).expanduser()
-    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base) / "kconsole" / "config.ini"
-
-
-def load_config(path: Path) -> dict[str, Any]:
-    """Defaults for the console options from the ``[kconsole]`` section of an INI file.
-
-    Keys are option names without the dashes (``plain = true``,
-    ``mime-order = text/html,text/plain``); they apply to ``start`` and ``attach``.
-    """
-    import configparser
-
-    parser = configparser.ConfigParser()
-    try:
-        read = parser.read(path, encoding="utf-8")
-    except (configparser.Error, UnicodeDecodeError) as e:
-        raise UserError(f"cannot read config file {path}: {e}") from None
-    if not read or not parser.has_section("kconsole"):
-        return {}
-    known = {p.name for p in start.params} | {p.name for p in attach.params}
-    values: dict[str, Any] = {}
-    for key, value in parser.items("kconsole"):
-        name = key.replace("-", "_")
-        if name not in known:
-            raise UserError(f"config file {path}: unknown setting {key!r}")
-        values[name] = value
-    return values
 
 
 def _display_config(opts: dict[str, Any]) -> Any:
@@ -326,12 +304,22 @@ def cli(ctx: click.Context) -> None:
     When stdin is not a terminal, the code read from it is run cell by cell and the
     exit status is 1 if any cell raised.
 
-    Defaults for the options of start and attach can be set in the [kconsole] section
-    of ~/.config/kconsole/config.ini (or $KCONSOLE_CONFIG).
+    Defaults for every option of start and attach can be set in
+    ~/.config/kconsole/config.toml (or the file $KCONSOLE_CONFIG names).
     """
-    defaults = load_config(config_path())
-    if defaults:
-        ctx.default_map = {"start": defaults, "attach": defaults}
+    from .config import ConfigError, config_path, defaults_for, read_config
+
+    path = config_path()
+    try:
+        data = read_config(path)
+        if data:
+            params = {
+                name: {p.name: p for p in cmd.params if p.name}
+                for name, cmd in (("start", start), ("attach", attach))
+            }
+            ctx.default_map = defaults_for(data, params, path)
+    except ConfigError as e:
+        raise UserError(str(e)) from None
 
 
 @cli.command()
@@ -469,17 +457,17 @@ def attach(
 
     if server is not None or kernel_id is not None:
         if server is None or kernel_id is None:
-            raise UserError("--server and --kernel-id go together")
+            raise UsageProblem("--server and --kernel-id go together")
         if existing is not None or ports is not None or ssh is not None:
-            raise UserError("--server cannot be combined with --existing, --ports or --ssh")
+            raise UsageProblem("--server cannot be combined with --existing, --ports or --ssh")
         from .remote.console import attach_server_kernel
 
         _run_on_server(attach_server_kernel, server, token, insecure, opts, kernel_id=kernel_id)
         return
     if (existing is None) == (ports is None):
-        raise UserError("give either --existing [FILE-OR-ID] or --ports with --key")
+        raise UsageProblem("give either --existing [FILE-OR-ID] or --ports with --key")
     if ssh_key is not None and ssh is None:
-        raise UserError("--ssh-key goes with --ssh")
+        raise UsageProblem("--ssh-key goes with --ssh")
     path: Path | None = None
     try:
         if existing is not None:
@@ -494,7 +482,7 @@ def attach(
     except (ConnectionFileError, UnknownSignatureScheme) as e:
         raise UserError(str(e)) from None
     except ValueError as e:
-        raise UserError(f"bad --ports: {e}") from None
+        raise UsageProblem(f"bad --ports: {e}") from None
 
     if ssh is not None:
         from .remote.console import attach_ssh
@@ -592,7 +580,7 @@ def kernel_install(where: str | None, prefix: str | None, name: str) -> None:
     from .kernel.install import install_kernelspec
 
     if prefix and where:
-        raise UserError("--prefix cannot be combined with --user or --sys-prefix")
+        raise UsageProblem("--prefix cannot be combined with --user or --sys-prefix")
     try:
         path = install_kernelspec(prefix or where or "user", name=name)
     except (OSError, ValueError) as e:

@@ -26,6 +26,12 @@ class ConsoleError(Exception):
     """A user-facing failure: printed as one line, exit status 1."""
 
 
+#: How long an attach waits for one heartbeat before calling the kernel absent.
+STALE_PROBE = 3.0
+
+#: The exit status when the kernel died under the console (documented in the man page).
+EXIT_KERNEL_DIED = 3
+
 #: How many times a start is retried when a port was taken between picking and binding.
 PORT_CLASH_ATTEMPTS = 3
 
@@ -124,9 +130,18 @@ async def attach_zmq(
     info: ConnectionInfo, timeout: float, connection_file: Path | None = None
 ) -> KernelConnection:
     """Attach to a running kernel over zmq (never shuts it down)."""
-    from .zmq_transport import ZMQTransport
+    from .zmq_transport import ZMQTransport, probe_heartbeat
 
     session = info.session()
+    # A stale connection file (its kernel long gone) is the usual reason for silence:
+    # one heartbeat probe tells within seconds instead of after the whole timeout.
+    alive = await asyncio.to_thread(probe_heartbeat, info, min(timeout, STALE_PROBE))
+    if not alive:
+        where = connection_file or info.url("hb")
+        raise ConsoleError(
+            f"no kernel answers at {where} (heartbeat silent for {min(timeout, STALE_PROBE):g} s):"
+            " is it running, or is the connection file stale?"
+        )
     try:
         client = await connect_client(ZMQTransport(info, session), session, timeout)
     except KernelTimeout as e:
@@ -141,7 +156,10 @@ async def start_local(
     """Start a kernel from ``spec`` and attach to it, retrying on a port clash."""
     from .launcher import KernelProcess, KernelStartError
 
-    info = ConnectionInfo.new(ip=ip, transport=transport, kernel_name=spec.name)
+    try:
+        info = ConnectionInfo.new(ip=ip, transport=transport, kernel_name=spec.name)
+    except OSError as e:  # an address that is not ours, or no address at all
+        raise ConsoleError(f"cannot listen on --ip {ip}: {e.strerror or e}") from None
     proc = KernelProcess(spec, info, outlive_console=keep_kernel)
     for attempt in range(PORT_CLASH_ATTEMPTS):
         try:

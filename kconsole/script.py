@@ -15,7 +15,7 @@ import sys
 from typing import Any, TextIO
 
 from .client import EOFInput, KernelDied, KernelTimeout
-from .console import KernelConnection
+from .console import EXIT_KERNEL_DIED, KernelConnection
 from .notebook import NotebookRecorder
 from .output import OutputPrinter
 from .protocol import Message
@@ -165,7 +165,7 @@ class ScriptRunner:
             except KernelDied as e:
                 self.printer.flush()
                 print(f"kconsole: kernel died: {e}", file=self.stderr)
-                return 1
+                return EXIT_KERNEL_DIED
             finally:
                 self.printer.flush()
                 if self.recorder is not None:

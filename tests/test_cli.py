@@ -122,7 +122,7 @@ def test_kill_9_during_execute_is_reported_quickly() -> None:
     err = proc.stderr.read() if proc.stderr else ""
     elapsed = time.monotonic() - t0
     assert elapsed < 5, elapsed
-    assert proc.returncode == 1
+    assert proc.returncode == 3  # the documented status for a kernel that died
     assert "kernel died" in err
 
 
@@ -178,15 +178,36 @@ def test_missing_and_malformed_connection_files(tmp_path: Path) -> None:
 
 
 @pytest.mark.timeout(30)
-def test_bad_ports() -> None:
-    assert_one_line_error(run(["attach", "--ports", "1,2,x", "--key", "k"]), "--ports")
-    assert_one_line_error(run(["attach"]), "--existing")
+def test_bad_option_combinations_are_usage_errors_with_status_2() -> None:
+    for args, fragment in [
+        (["attach", "--ports", "1,2,x", "--key", "k"], "--ports"),
+        (["attach"], "--existing"),
+        (["attach", "--existing", "x", "--ssh-key", "k"], "--ssh"),
+        (["attach", "--kernel-id", "abc"], "--server"),
+        (["start", "--timeout", "0"], "--timeout"),
+    ]:
+        p = run(args, "1\n")
+        assert p.returncode == 2, (args, p.stderr)
+        assert fragment in p.stderr and "Traceback" not in p.stderr
 
 
 @pytest.mark.timeout(30)
-def test_nothing_listening_is_a_timeout_with_a_cause() -> None:
-    p = run(["attach", "--ports", "1,2,3,4,5", "--key", "k", "--timeout", "2"], "print(1)\n")
-    assert_one_line_error(p, "no answer from the kernel")
+def test_an_address_that_is_not_ours_is_one_line() -> None:
+    assert_one_line_error(run(["start", "--kernel", "builtin", "--ip", "not-an-ip"], "1\n"), "--ip")
+
+
+@pytest.mark.timeout(30)
+def test_nothing_listening_is_reported_quickly_with_a_cause(tmp_path: Path) -> None:
+    p = run(["attach", "--ports", "1,2,3,4,5", "--key", "k"], "print(1)\n")
+    assert_one_line_error(p, "no kernel answers")
+    # A stale connection file: reported within seconds, not after the 60 s timeout.
+    from kconsole.connection import ConnectionInfo
+
+    stale = ConnectionInfo.new().write(tmp_path / "kernel-stale.json")
+    t0 = time.monotonic()
+    p = run(["attach", "--existing", str(stale)], "print(1)\n")
+    assert_one_line_error(p, "stale")
+    assert time.monotonic() - t0 < 15
 
 
 @pytest.mark.timeout(60)
@@ -238,17 +259,29 @@ def test_html_is_rendered_and_plain_turns_it_off() -> None:
     assert "<IPython.core.display.HTML object>" in plain.stdout
 
 
-@pytest.mark.timeout(60)
+@pytest.mark.timeout(90)
 def test_config_file_sets_defaults_and_bad_settings_are_one_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    cfg = tmp_path / "config.ini"
-    cfg.write_text("[kconsole]\nplain = true\n")
+    cfg = tmp_path / "config.toml"
     monkeypatch.setenv("KCONSOLE_CONFIG", str(cfg))
-    p = run(["start", "--kernel", "python3"], HTML_CELL)
-    assert "<IPython.core.display.HTML object>" in p.stdout
-    cfg.write_text("[kconsole]\nno-such-thing = 1\n")
-    assert_one_line_error(run(["start", "--kernel", "python3"], "1\n"), "no-such-thing")
+    cfg.write_text("plain = true\n[start]\nkernel = 'python3'\n")
+    p = run(["start"], HTML_CELL)
+    assert p.returncode == 0, p.stderr
+    assert "<IPython.core.display.HTML object>" in p.stdout  # plain, and ipykernel's repr
+    for bad, fragment in [
+        ("no-such-thing = 1\n", "no-such-thing"),
+        ("timeout = 'abc'\n", "timeout"),
+        ("plain = \n", "not valid TOML"),
+        ("[start]\nserver-url = 'x'\n", "start.server-url"),
+    ]:
+        cfg.write_text(bad)
+        p = run(["start", "--kernel", "python3"], "1\n")
+        assert_one_line_error(p, fragment)
+        assert str(cfg) in p.stderr
+    cfg.unlink()
+    cfg.mkdir()  # a config path that cannot be read is reported, not ignored
+    assert_one_line_error(run(["kernels"]), "cannot read config file")
 
 
 @pytest.mark.timeout(60)
