@@ -7,8 +7,7 @@ none. ASCII text (nearly all output) takes the fast path ``len``.
 from __future__ import annotations
 
 import re
-
-from prompt_toolkit.utils import get_cwidth
+from functools import lru_cache
 
 #: CSI sequences (colours, cursor moves), OSC sequences (hyperlinks, titles, iTerm2
 #: images) and APC/DCS strings (kitty images, sixel): none of them take a cell.
@@ -23,6 +22,20 @@ ANSI_RE = re.compile(
 def strip_ansi(text: str) -> str:
     """``text`` without escape sequences."""
     return ANSI_RE.sub("", text) if "\x1b" in text else text
+
+
+@lru_cache(maxsize=4096)
+def get_cwidth(ch: str) -> int:
+    """Cells one character takes (0 for combining marks, 2 for wide characters).
+
+    wcwidth (prompt_toolkit's own dependency) is imported on the first non-ASCII
+    character, not with this module: script mode never loads prompt_toolkit at all.
+    """
+    if ch.isascii():
+        return 1 if ch.isprintable() else 0
+    from wcwidth import wcwidth
+
+    return max(0, wcwidth(ch))
 
 
 def cell_width(text: str) -> int:
