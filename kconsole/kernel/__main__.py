@@ -32,9 +32,19 @@ def main(argv: list[str] | None = None) -> None:
     import warnings
 
     warnings.filterwarnings("ignore", message=".*non-interactive, and thus cannot be shown")
+    from ..connection import ConnectionFileError
+    from ..protocol import UnknownSignatureScheme
     from .kernel import run_kernel
 
-    run_kernel(connection_file)
+    try:
+        run_kernel(connection_file)
+    except (ConnectionFileError, UnknownSignatureScheme) as e:
+        # One clear line, as every kconsole error: the launcher shows it as the tail.
+        print(f"kconsole kernel: {e}", file=sys.stderr)
+        raise SystemExit(1) from None
+    except OSError as e:  # a port taken meanwhile, an address that is not ours
+        print(f"kconsole kernel: cannot listen: {e.strerror or e}", file=sys.stderr)
+        raise SystemExit(1) from None
 
 
 if __name__ == "__main__":

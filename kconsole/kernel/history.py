@@ -93,6 +93,8 @@ class History:
 
         path = self.path or default_history_path()
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # Everything ever typed is in here: private to the user, like a shell history.
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
         db = sqlite3.connect(str(path), timeout=5, check_same_thread=False)
         db.executescript(_SCHEMA)
         cur = db.execute(
