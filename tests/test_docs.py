@@ -82,3 +82,14 @@ def test_man_page_renders() -> None:
     )
     assert out.returncode == 0, out.stderr
     assert "kconsole - a terminal console for Jupyter kernels" in out.stdout
+
+
+def test_readme_tables_are_well_formed() -> None:
+    # A table row after a blank line must start a new table (header + separator),
+    # or Markdown renders the rows as plain text.
+    lines = (ROOT / "README.md").read_text().splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith("|") and (i == 0 or not lines[i - 1].startswith("|")):
+            assert i + 1 < len(lines) and re.match(r"\|[-| :]+\|$", lines[i + 1]), (
+                f"README.md:{i + 1}: a table row with no header separator after it: {line!r}"
+            )
