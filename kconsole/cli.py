@@ -47,6 +47,28 @@ class UsageProblem(UserError):
 # -- shared options ---------------------------------------------------------------------
 
 
+def _check_save_path(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    # Found out now, not after the whole session's work is done.
+    if value is not None:
+        folder = Path(value).expanduser().resolve().parent
+        if not folder.is_dir() or not os.access(folder, os.W_OK):
+            raise click.BadParameter(f"cannot write a notebook in {folder}")
+    return value
+
+
+def _check_pygments_style(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    if value and value != "default":
+        from pygments.styles import get_all_styles, get_style_by_name
+        from pygments.util import ClassNotFound
+
+        try:
+            get_style_by_name(value)
+        except ClassNotFound:
+            names = ", ".join(sorted(get_all_styles()))
+            raise click.BadParameter(f"unknown style {value!r} (available: {names})") from None
+    return value
+
+
 def _console_options(f: Callable[..., Any]) -> Callable[..., Any]:
     f = click.option(
         "--timeout",
@@ -65,6 +87,7 @@ def _console_options(f: Callable[..., Any]) -> Callable[..., Any]:
         "--save",
         metavar="FILE.ipynb",
         type=click.Path(dir_okay=False),
+        callback=_check_save_path,
         help="On exit, save the cells run in this session and their outputs as a notebook.",
     )(f)
     f = click.option("--plain", is_flag=True, help="Show only the text/plain form of rich output.")(
@@ -90,6 +113,7 @@ def _console_options(f: Callable[..., Any]) -> Callable[..., Any]:
     f = click.option(
         "--code-style",
         default="default",
+        callback=_check_pygments_style,
         show_default=True,
         help="Pygments style for highlighted JSON and source code.",
     )(f)
