@@ -84,6 +84,22 @@ def _console_options(f: Callable[..., Any]) -> Callable[..., Any]:
         help="Do not show output caused by other clients of the same kernel.",
     )(f)
     f = click.option("--no-banner", is_flag=True, help="Do not print the kernel's banner.")(f)
+    f = click.option("--vi", is_flag=True, help="Edit input with vi key bindings (default emacs).")(
+        f
+    )
+    f = click.option(
+        "--confirm-exit/--no-confirm-exit",
+        default=True,
+        show_default=True,
+        help="Ask before Ctrl-D leaves the console.",
+    )(f)
+    f = click.option(
+        "--style",
+        metavar="NAME",
+        callback=_check_pygments_style,
+        help="Pygments style for the input's syntax highlighting.",
+    )(f)
+    f = click.option("--no-toolbar", is_flag=True, help="Hide the kernel status toolbar.")(f)
     f = click.option(
         "--save",
         metavar="FILE.ipynb",
@@ -268,6 +284,7 @@ async def _session(
                 show_other_output=not opts["no_other_output"],
                 banner=not opts["no_banner"],
                 recorder=recorder,
+                **_repl_options(Repl, opts),
             )
             sink[0] = repl.note
             status = await repl.run()
@@ -298,6 +315,20 @@ def _say_where_kernel_stays(conn: Any, kept: bool) -> None:
             f"{transport.server.base_url} --kernel-id {transport.kernel_id}`",
             err=True,
         )
+
+
+def _repl_options(repl_cls: Any, opts: dict[str, Any]) -> dict[str, Any]:
+    """The editing options for the Repl (only those its constructor takes)."""
+    import inspect
+
+    wanted = {
+        "vi_mode": bool(opts.get("vi")),
+        "confirm_exit": bool(opts.get("confirm_exit", True)),
+        "style": opts.get("style"),
+        "toolbar": not opts.get("no_toolbar"),
+    }
+    accepted = inspect.signature(repl_cls).parameters
+    return {k: v for k, v in wanted.items() if k in accepted}
 
 
 def _can_keep(conn: Any) -> bool:
