@@ -27,7 +27,7 @@ def cli_options() -> set[str]:
     for _, cmd in walk(cli):
         for p in cmd.params:
             if isinstance(p, click.Option):
-                opts.update(o for o in p.opts if o.startswith("--"))
+                opts.update(o for o in [*p.opts, *p.secondary_opts] if o.startswith("--"))
     return opts - {"--help", "--version"}
 
 
