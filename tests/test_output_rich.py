@@ -174,17 +174,14 @@ def test_carriage_returns_pass_through() -> None:
     assert pipe.getvalue() == "\r 50%\r100%\n"
 
 
-def test_stream_flood_is_cheap_and_verbatim() -> None:
-    import time
-
+def test_stream_flood_arrives_complete_and_in_order() -> None:
+    # Speed is measured in bench/, not here: this checks only that nothing is lost,
+    # reordered or rewritten.
     p, out = tty_printer()
-    chunk = "".join(f"{i}\n" for i in range(1000))
-    t0 = time.perf_counter()
-    for _ in range(200):
-        p.handle(stream(chunk))
-    elapsed = time.perf_counter() - t0
-    assert out.getvalue() == chunk * 200
-    assert elapsed < 0.5
+    for n in range(200):
+        p.handle(stream("".join(f"{n}:{i}\n" for i in range(1000))))
+    expected = [f"{n}:{i}" for n in range(200) for i in range(1000)]
+    assert out.getvalue().split("\n") == [*expected, ""]
 
 
 def test_execute_result_with_html_table() -> None:
