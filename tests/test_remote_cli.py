@@ -122,8 +122,8 @@ def test_interactive_session_on_the_server(server: JupyterServer, tmp_path: Path
         c.sendline("print(name)")
         c.expect("Ada")
         c.expect_prompt(4)
-        c.sendline("import time; time.sleep(30)")
-        time.sleep(0.5)  # let the cell start before interrupting it
+        c.sendline("print('sleep' + 'ing', flush=True); import time; time.sleep(30)")
+        c.expect(r"(?m)^sleeping")  # the output line, not the echo: the cell is running
         t0 = time.monotonic()
         c.ctrl("c")
         c.expect("KeyboardInterrupt", timeout=15)

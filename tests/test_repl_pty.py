@@ -59,8 +59,8 @@ def test_execute_output_interrupt_and_exit_leave_nothing_behind(console) -> None
     kernel_pid = int(m.group(1))
     c.expect_prompt(2)
 
-    c.sendline("import time; time.sleep(60)")
-    time.sleep(0.5)  # let the cell start; the assertion below is on the interrupt's effect
+    c.sendline("print('sleep' + 'ing', flush=True); import time; time.sleep(60)")
+    c.expect(r"(?m)^sleeping")  # the output line, not the echo: the cell is running
     t0 = time.monotonic()
     c.ctrl("c")
     c.expect("KeyboardInterrupt", timeout=10)
@@ -124,7 +124,8 @@ def test_tab_completion_from_the_kernel(console) -> None:
     c.sendline("import os")
     c.expect_prompt(2)
     c.send("os.pa\t")
-    c.settle()
+    c.expect(r"\bpardir\b")  # the completion menu is drawn
+    c.settle()  # all expected output matched: let the menu finish drawing, then read it
     screen = "\n".join(c.display())
     assert "path" in screen and "pardir" in screen, screen
     c.ctrl("c")
@@ -199,14 +200,18 @@ def test_other_clients_output_appears_above_the_prompt(console, shared_kernel) -
     c = console("attach", "--existing", km.connection_file)
     c.expect_prompt()
     c.send("typed_so_far")
-    c.settle()
+    c.expect("typed_so_far")  # echoed on the prompt line
     kc.execute_interactive("print('from elsewhere')", timeout=20)
     c.expect("from elsewhere")
-    c.settle()
+    # The prompt is redrawn below the output with the typed text intact.
+    c.expect(r"In \[\d+\]: typed_so_far")
+    c.settle()  # all expected output matched: read the final screen
     screen = c.display()
     where = [i for i, line in enumerate(screen) if "from elsewhere" in line]
     prompt = [i for i, line in enumerate(screen) if "typed_so_far" in line]
     assert where and prompt and where[0] < prompt[-1], screen
+    assert re.fullmatch(r"In \[\d+\]: typed_so_far", screen[prompt[-1]]), screen
+    assert len(prompt) == 1, screen  # the line was moved, not left behind and redrawn
     c.ctrl("c")
     c.ctrl("d")
     assert c.wait_exit(20) == 0
@@ -218,8 +223,8 @@ def test_ctrl_c_interrupts_an_attached_kernel(console, shared_kernel) -> None:
     km, _ = shared_kernel
     c = console("attach", "--existing", km.connection_file)
     c.expect_prompt()
-    c.sendline("import time; time.sleep(30)")
-    time.sleep(0.5)  # let the cell start before interrupting it
+    c.sendline("print('sleep' + 'ing', flush=True); import time; time.sleep(30)")
+    c.expect(r"(?m)^sleeping")  # the output line, not the echo: the cell is running
     t0 = time.monotonic()
     c.ctrl("c")
     c.expect("KeyboardInterrupt", timeout=10)
