@@ -15,8 +15,17 @@ Exactly one party owns the terminal at a time:
   by kconsole, so Ctrl-C belongs to it;
 * the next ``In [n]:`` appears only after the cell's reply *and* its ``idle``.
 
+Keys beyond prompt_toolkit's editing: Ctrl-C at the prompt clears the line, while a
+cell runs it interrupts the kernel, and a second Ctrl-C within
+:data:`DOUBLE_CTRL_C` seconds (same cell still running) offers to restart it;
+Ctrl-X r restarts the kernel from the prompt (after a y/N question, the typed text
+is kept), Ctrl-X s saves the session as a notebook; Ctrl-D on an empty prompt exits
+(after a question when ``confirm_exit``). Every cell is recorded in memory
+(:class:`~kconsole.notebook.NotebookRecorder`) so Ctrl-X s works without ``--save``.
+
 Module map: :mod:`.completion` (Tab), :mod:`.history` (file + kernel history),
-:mod:`.pager` (pager, editor), :mod:`.notebook` (``--save``).
+:mod:`.pager` (pager, editor), :mod:`.notebook` (``--save``, Ctrl-X s),
+:mod:`.repl_ui` (toolbar, y/n questions, styles).
 """
 
 from __future__ import annotations
@@ -25,17 +34,27 @@ import asyncio
 import contextlib
 import signal
 import sys
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 from typing import Any, TextIO
 
 from prompt_toolkit import PromptSession
-from prompt_toolkit.application import in_terminal, run_in_terminal
+from prompt_toolkit.application import get_app_or_none, in_terminal, run_in_terminal
+from prompt_toolkit.auto_suggest import AutoSuggestFromHistory
 from prompt_toolkit.document import Document
-from prompt_toolkit.filters import completion_is_selected, has_completions, is_searching
+from prompt_toolkit.filters import (
+    completion_is_selected,
+    has_completions,
+    is_done,
+    is_searching,
+)
 from prompt_toolkit.formatted_text import ANSI, FormattedText
 from prompt_toolkit.history import DummyHistory, History, InMemoryHistory
 from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
 from prompt_toolkit.layout.processors import (
+    ConditionalProcessor,
+    HighlightMatchingBracketProcessor,
     Processor,
     Transformation,
     TransformationInput,
@@ -50,6 +69,15 @@ from .notebook import NotebookRecorder
 from .output import OutputPrinter
 from .pager import edit_file, page
 from .protocol import Message
+from .repl_ui import (
+    ask_yes_no,
+    check_style,
+    connection_kind,
+    input_style,
+    kernel_label,
+    toolbar_fragments,
+    vi_mode_name,
+)
 
 #: How long Enter waits for is_complete before falling back to a local rule.
 IS_COMPLETE_TIMEOUT = 0.5
@@ -61,6 +89,10 @@ SHORT_HELP_LINES = 12
 KERNEL_HISTORY_TAIL = 1000
 #: How long the start waits for the kernel's history (a busy kernel answers late).
 KERNEL_HISTORY_TIMEOUT = 3.0
+#: A second Ctrl-C this many seconds after the first, same cell running: offer a restart.
+DOUBLE_CTRL_C = 2.0
+#: run()'s exit status when the kernel died and could not be restarted.
+KERNEL_DIED_EXIT = 3
 
 
 def _lexer_for(language_info: dict[str, Any]) -> Lexer | None:
@@ -89,9 +121,14 @@ class Repl:
 
     ``show_other_output``: print what other clients of the kernel run and print.
     ``recorder``: a :class:`~kconsole.notebook.NotebookRecorder` that gets every cell
-    run here; it is saved when ``run()`` returns.
+    run here; it is saved when ``run()`` returns (``--save``). Without one, cells are
+    recorded anyway, for Ctrl-X s.
     ``merge_kernel_history``: add the kernel's recent history to Up/Ctrl-R at start.
     ``history``: the input history (default: the per-language file).
+    ``toolbar``: the bottom toolbar (kernel, state, count, connection).
+    ``vi_mode``: vi editing keys (the toolbar shows the input mode).
+    ``confirm_exit``: Ctrl-D asks before leaving (``exit`` typed never asks).
+    ``style``: a Pygments style name for the input; ValueError if unknown.
     """
 
     def __init__(
@@ -105,6 +142,10 @@ class Repl:
         recorder: NotebookRecorder | None = None,
         merge_kernel_history: bool = True,
         history: History | None = None,
+        toolbar: bool = True,
+        vi_mode: bool = False,
+        confirm_exit: bool = True,
+        style: str | None = None,
     ) -> None:
         self.conn = conn
         self.client: KernelClient = conn.client
@@ -112,8 +153,13 @@ class Repl:
         self.stdout = stdout or sys.stdout
         self.show_other_output = show_other_output
         self.banner = banner
-        self.recorder = recorder
+        #: Saved at exit only when given (--save); Ctrl-X s saves it any time.
+        self._save_at_exit = recorder is not None
+        self.recorder = recorder if recorder is not None else NotebookRecorder("")
         self.merge_kernel_history = merge_kernel_history
+        self.toolbar = toolbar
+        self.vi_mode = vi_mode
+        self.confirm_exit = confirm_exit
         self.execution_count = 0
         self.keep_kernel_on_exit: bool | None = None
         self._next_input = ""
@@ -121,6 +167,23 @@ class Repl:
         self._pending_output: list[tuple[Message, bool]] = []
         #: The kernel's state as caused by others (busy/idle), or dead/restarting.
         self._other_state = "idle"
+        #: The kernel's state for the toolbar: every status except those of our own
+        #: short requests at the prompt (Tab, F1, Enter's is_complete).
+        self._state = "idle"
+        self._kind = connection_kind(conn)
+        self._label = kernel_label(conn)
+        #: A restart in progress (the toolbar says so; the death it causes is expected).
+        self._restarting = False
+        self._save_path_chosen = False
+        self._restart_task: asyncio.Task[bool] | None = None
+        #: Double Ctrl-C: the restart question asked while a cell runs.
+        self._restart_offer: asyncio.Task[None] | None = None
+        self._cell_serial = 0
+        self._cell_running = False
+        self._exec_task: asyncio.Future[Message] | None = None
+        self._last_sigint: tuple[int, float] | None = None
+        #: One prompt at a time while a cell runs (input() and the restart question).
+        self._tty_lock = asyncio.Lock()
         language = str(conn.language_info.get("name") or "unknown")
         self.history: History = history if history is not None else history_for(language)
         self.session: PromptSession[str] = PromptSession(
@@ -133,10 +196,17 @@ class Repl:
             multiline=True,
             prompt_continuation=self._continuation,
             rprompt=self._rprompt,
+            bottom_toolbar=self._toolbar if toolbar else None,
+            auto_suggest=AutoSuggestFromHistory(),
+            input_processors=[ConditionalProcessor(HighlightMatchingBracketProcessor(), ~is_done)],
+            vi_mode=vi_mode,
+            style=input_style(style) if style is not None else None,
             include_default_pygments_style=True,
         )
         # The input() prompt: one line, its own history (pdb commands, answers).
-        self._input_session: PromptSession[str] = PromptSession(history=InMemoryHistory())
+        self._input_session: PromptSession[str] = PromptSession(
+            history=InMemoryHistory(), vi_mode=vi_mode
+        )
         self.client.on_broadcast = self._on_broadcast
         self.client.on_dead = self._on_dead
         self.client.on_status = self._on_status
@@ -156,11 +226,41 @@ class Repl:
         return FormattedText([("ansigreen", " " * max(0, width - 5) + "...: ")])
 
     def _rprompt(self) -> FormattedText:
+        if self._toolbar_visible():
+            return FormattedText([])  # the toolbar says it
         if self.client.dead.is_set():
             return FormattedText([("ansired bold", "[kernel dead]")])
+        if self._restarting:
+            return FormattedText([("ansiyellow", "[kernel restarting]")])
         if self._other_state in ("busy", "restarting", "starting"):
             return FormattedText([("ansiyellow", f"[kernel {self._other_state}]")])
         return FormattedText([])
+
+    def _toolbar_visible(self) -> bool:
+        # prompt_toolkit draws the bottom toolbar only once the terminal answered a
+        # cursor position request (PROMPT_TOOLKIT_NO_CPR=1, dumb terminals: never).
+        app = get_app_or_none()
+        return self.toolbar and app is not None and app.renderer.height_is_known
+
+    def _toolbar(self) -> FormattedText:
+        dead = self.client.dead.is_set()
+        if self._restarting:
+            state = "restarting"
+        elif dead:
+            state = "dead"
+        else:
+            state = self._state
+        return toolbar_fragments(
+            self._label,
+            state,
+            self.execution_count,
+            "lost" if dead and not self._restarting else self._kind,
+            vi_mode_name() if self.vi_mode else "",
+        )
+
+    def _invalidate(self) -> None:
+        if self._prompt_active:
+            self.session.app.invalidate()
 
     def _key_bindings(self) -> KeyBindings:
         kb = KeyBindings()
@@ -191,6 +291,16 @@ class Repl:
         @kb.add("c-c")
         def _clear(event: KeyPressEvent) -> None:
             event.app.exit(exception=KeyboardInterrupt, style="class:aborting")
+
+        # eager: prompt_toolkit's emacs keys have Ctrl-X r y (yank); without it Ctrl-X r
+        # would wait for a third key.
+        @kb.add("c-x", "r", eager=True)
+        async def _restart(event: KeyPressEvent) -> None:
+            await self._restart_from_prompt()
+
+        @kb.add("c-x", "s", eager=True)
+        def _save(event: KeyPressEvent) -> None:
+            self.save_notebook()
 
         return kb
 
@@ -286,13 +396,20 @@ class Repl:
             self._show(msg, own=False)
 
     def _on_status(self, msg: Message, own: bool) -> None:
-        if own:
-            return
         state = str(msg.content.get("execution_state") or "")
-        if state and state != self._other_state:
+        if not state:
+            return
+        changed = False
+        if not own and state != self._other_state:
             self._other_state = state
-            if self._prompt_active:
-                self.session.app.invalidate()
+            changed = True
+        # Our own requests while a prompt is up are Tab, F1 and Enter's is_complete:
+        # a flicker of busy, not worth a redraw.
+        if not (own and self._prompt_active) and state != self._state:
+            self._state = state
+            changed = True
+        if changed:
+            self._invalidate()
 
     def note(self, text: str) -> None:
         """Show a one-line message from kconsole, above the prompt if it is up."""
@@ -309,8 +426,71 @@ class Repl:
             write()
 
     def _on_dead(self, reason: str) -> None:
+        if self._restarting:
+            return  # a restart stops the old kernel: expected, not news
         hint = " Press Enter to restart it." if self.conn.can_restart else ""
         self._emit(lambda: self.printer.note(f"[kconsole] the kernel died: {reason}.{hint}"))
+        self._invalidate()
+
+    # -- keys: save, restart --------------------------------------------------------------
+
+    def save_notebook(self) -> Path | None:
+        """Ctrl-X s: write the cells run so far; to the --save path if there is one,
+        else to ./kconsole-YYYYmmdd-HHMMSS.ipynb (chosen at the first save)."""
+        rec = self.recorder
+        if not self._save_at_exit and not self._save_path_chosen:
+            rec.path = Path.cwd() / time.strftime("kconsole-%Y%m%d-%H%M%S.ipynb")
+            self._save_path_chosen = True
+        try:
+            path = rec.save()
+        except OSError as e:
+            self.note(f"could not save the notebook: {e}")
+            return None
+        n = len(rec.cells)
+        self.note(f"saved {n} cell{'s' if n != 1 else ''} to {path}")
+        return path
+
+    async def _restart_from_prompt(self) -> None:
+        """Ctrl-X r: ask, then restart; the prompt and its text stay meanwhile."""
+        if not self.conn.can_restart:
+            self.note("this kernel cannot be restarted: kconsole only attached to it")
+            return
+        if self._restart_task is not None and not self._restart_task.done():
+            return
+        async with in_terminal():
+            ok = await ask_yes_no("Restart the kernel? [y/N] ", default=False)
+        if ok:
+            # Not a task of the prompt's application: those are cancelled when the
+            # prompt ends (Enter while restarting), and a restart must not stop halfway.
+            self._restart_task = asyncio.ensure_future(self._restart_kernel())
+
+    async def _restart_kernel(self) -> bool:
+        """Restart the kernel (the caller checked can_restart); say how it went."""
+        self._restarting = True
+        self._invalidate()
+        self.note("restarting the kernel...")
+        try:
+            await self.conn.restart()
+        except (KernelError, ConsoleError) as e:
+            self.note(f"restart failed: {e}")
+            return False
+        finally:
+            self._restarting = False
+            self._invalidate()
+        self.execution_count = 0
+        self._state = self._other_state = "idle"
+        if self._exec_task is not None and not self._exec_task.done():
+            # The old kernel will never answer the running cell: stop waiting for it.
+            self._exec_task.cancel()
+        self.note("kernel restarted")
+        self._invalidate()
+        return True
+
+    async def _wait_restart(self) -> None:
+        task, self._restart_task = self._restart_task, None
+        if task is not None:
+            with contextlib.suppress(Exception):
+                await task
 
     # -- running cells ----------------------------------------------------------------
 
@@ -324,30 +504,59 @@ class Repl:
             if self._pending_output:  # queued for a run_in_terminal that never ran
                 self._drain_output()
 
+    @contextlib.asynccontextmanager
+    async def _prompt_during_cell(self) -> AsyncIterator[None]:
+        """A prompt while a cell runs (input(), the restart question): one at a time,
+        output queued above it, and Ctrl-C read as a key by prompt_toolkit (our SIGINT
+        handler would fight its own, which it removes when done)."""
+        async with self._tty_lock:
+            self.printer.flush()
+            loop = asyncio.get_running_loop()
+            loop.remove_signal_handler(signal.SIGINT)
+            try:
+                with self._prompting():
+                    yield
+            finally:
+                if self._cell_running:
+                    loop.add_signal_handler(signal.SIGINT, self._sigint)
+
     async def _ask_input(self, prompt: str, password: bool) -> str:
         """Answer an input_request with a one-line editor (Ctrl-C interrupts the
         kernel, Ctrl-D sends EOF); a password is not echoed and not remembered."""
-        self.printer.flush()
-        loop = asyncio.get_running_loop()
-        # prompt_toolkit reads Ctrl-C as a key in raw mode; our SIGINT handler would
-        # fight its own.
-        loop.remove_signal_handler(signal.SIGINT)
         session = self._input_session
         if password:
             session = PromptSession(history=DummyHistory(), input_processors=[_HideInput()])
         try:
-            with self._prompting():
+            async with self._prompt_during_cell():
                 return await session.prompt_async(ANSI(prompt))
         except KeyboardInterrupt:
             asyncio.ensure_future(self._interrupt())
             raise NoReply from None
         except EOFError:
             raise EOFInput from None
-        finally:
-            loop.add_signal_handler(signal.SIGINT, self._sigint)
 
     def _sigint(self) -> None:
+        """Ctrl-C while a cell runs: interrupt; again within DOUBLE_CTRL_C s (same cell,
+        a restartable kernel): ask whether to restart it."""
+        now = time.monotonic()
+        last, self._last_sigint = self._last_sigint, (self._cell_serial, now)
+        if (
+            last is not None
+            and last[0] == self._cell_serial
+            and now - last[1] <= DOUBLE_CTRL_C
+            and self.conn.can_restart
+            and (self._restart_offer is None or self._restart_offer.done())
+        ):
+            self._last_sigint = None
+            self._restart_offer = asyncio.ensure_future(self._offer_restart())
+            return
         asyncio.ensure_future(self._interrupt())
+
+    async def _offer_restart(self) -> None:
+        async with self._prompt_during_cell():
+            ok = await ask_yes_no("Restart the kernel? [y/N] ", default=False)
+        if ok:
+            await self._restart_kernel()
 
     async def _interrupt(self) -> None:
         try:
@@ -362,14 +571,16 @@ class Repl:
         self._show(msg, own=True)
 
     async def run_cell(self, code: str) -> Message | None:
-        """Execute one cell with Ctrl-C bound to interrupting the kernel."""
+        """Execute one cell with Ctrl-C bound to interrupting the kernel. None when the
+        kernel died or was restarted before answering."""
         loop = asyncio.get_running_loop()
+        self._cell_serial += 1
+        self._cell_running = True
         loop.add_signal_handler(signal.SIGINT, self._sigint)
-        if self.recorder is not None:
-            self.recorder.start_cell(code)
+        self.recorder.start_cell(code)
         reply: Message | None = None
-        try:
-            reply = await self.client.execute(
+        task = self._exec_task = asyncio.ensure_future(
+            self.client.execute(
                 code,
                 on_output=self._on_own_output,
                 on_input=self._ask_input,
@@ -377,18 +588,35 @@ class Repl:
                     "[kconsole] the kernel's idle status never came; some output may be lost"
                 ),
             )
+        )
+        try:
+            await asyncio.wait({task})
+            if not task.cancelled():  # cancelled: a restart abandoned the cell
+                reply = task.result()
         except KernelDied:
-            return None
+            pass
+        except BaseException:
+            task.cancel()
+            raise
         finally:
+            self._cell_running = False
+            self._exec_task = None
             loop.remove_signal_handler(signal.SIGINT)
+            if self._restart_offer is not None:
+                # The restart question is still up (the cell ended meanwhile): it owns
+                # the terminal until answered.
+                offer, self._restart_offer = self._restart_offer, None
+                with contextlib.suppress(Exception):
+                    await offer
             self.printer.flush()
-            if self.recorder is not None:
-                self.recorder.finish_cell(reply)
+            self.recorder.finish_cell(reply)
+        if reply is None:
+            return None
         count = reply.content.get("execution_count")
         if isinstance(count, int):
             self.execution_count = count
         payloads = reply.content.get("payload") or []
-        if self.recorder is not None and any(p.get("source") == "ask_exit" for p in payloads):
+        if any(p.get("source") == "ask_exit" for p in payloads):
             self.recorder.discard_last()  # `exit` is not part of the work being saved
         await self._handle_payloads(payloads)
         return reply
@@ -411,18 +639,7 @@ class Repl:
     async def _restart_dead_kernel(self) -> bool:
         if not self.conn.can_restart:
             return False
-        self.printer.note("[kconsole] restarting the kernel...")
-        self.printer.flush()
-        try:
-            await self.conn.restart()
-        except (KernelError, ConsoleError) as e:
-            self.printer.note(f"[kconsole] restart failed: {e}")
-            return False
-        self.execution_count = 0
-        self._other_state = "idle"
-        self.printer.note("[kconsole] kernel restarted")
-        self.printer.flush()
-        return True
+        return await self._restart_kernel()
 
     def _print_banner(self) -> None:
         info = self.client.kernel_info
@@ -431,8 +648,9 @@ class Repl:
         if banner:
             lines.append(banner)
         lines.append(
-            "Ctrl-D exits, Ctrl-C interrupts the kernel, Tab completes, "
-            "Shift-Tab/F1 show help on the name at the cursor."
+            "Ctrl-D exits, Ctrl-C interrupts the kernel (twice: restart), Tab completes, "
+            "Shift-Tab/F1 show help on the name at the cursor,\n"
+            "Ctrl-X r restarts the kernel, Ctrl-X s saves the session as a notebook."
         )
         self.stdout.write("\n".join(lines) + "\n\n")
         self.stdout.flush()
@@ -460,8 +678,6 @@ class Repl:
             self.history.merge(kernel_history_inputs(items))
 
     def _start_recording(self) -> None:
-        if self.recorder is None:
-            return
         spec = self.conn.spec
         self.recorder.set_kernel(
             self.client.kernel_info,
@@ -470,7 +686,7 @@ class Repl:
         )
 
     def _save_recording(self) -> None:
-        if self.recorder is None:
+        if not self._save_at_exit:
             return
         try:
             path = self.recorder.save()
@@ -498,22 +714,39 @@ class Repl:
                 with self._prompting():
                     code = await self.session.prompt_async(self._prompt, default=default)
             except KeyboardInterrupt:
+                await self._wait_restart()
                 continue
             except EOFError:
+                await self._wait_restart()
+                if self.confirm_exit and not await self._ask_exit():
+                    continue
                 return 0
+            await self._wait_restart()  # Enter while Ctrl-X r restarts: run on the new one
             if self.client.dead.is_set() and not await self._restart_dead_kernel():
                 self.printer.note("[kconsole] the kernel is dead; leaving.")
                 self.printer.flush()
-                return 1
+                return KERNEL_DIED_EXIT
             if not code.strip():
                 continue
             reply = await self.run_cell(code)
             if reply is None and self.client.dead.is_set() and not self.conn.can_restart:
                 self.printer.note(f"[kconsole] the kernel died: {self.client.dead_reason}")
                 self.printer.flush()
-                return 1
+                return KERNEL_DIED_EXIT
             if self.keep_kernel_on_exit is not None:
                 return 0
 
+    async def _ask_exit(self) -> bool:
+        with self._prompting():
+            return await ask_yes_no("Do you really want to exit ([y]/n)? ", default=True)
 
-__all__ = ["Repl", "KernelCompleter", "page", "history_for", "KernelTimeout"]
+
+__all__ = [
+    "KERNEL_DIED_EXIT",
+    "Repl",
+    "KernelCompleter",
+    "check_style",
+    "page",
+    "history_for",
+    "KernelTimeout",
+]

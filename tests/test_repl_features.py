@@ -436,8 +436,12 @@ def test_other_output_marked_with_its_count_and_can_be_turned_off(console, share
     kc.execute_interactive("6 * 7", timeout=20)
     c.expect(r"\[remote\] In \[\d+\]: 6 \* 7")
     c.expect(r"Out\[\d+\]: 42")
-    screen = screen_text(c)
-    assert "half_typed" in screen.splitlines()[-1] or "half_typed" in screen, screen
+    # The prompt is redrawn below the other client's output with the typed text intact.
+    wait_screen(c, r"(?m)^In \[\d+\]: half_typed$")
+    lines = c.display()
+    out_row = max(i for i, ln in enumerate(lines) if re.search(r"Out\[\d+\]: 42", ln))
+    prompt_row = max(i for i, ln in enumerate(lines) if ln.startswith("In ["))
+    assert prompt_row > out_row and lines[prompt_row].endswith("]: half_typed"), lines
     quit_console(c)
 
     c = console("attach", "--existing", km.connection_file, "--no-other-output")
