@@ -1,0 +1,406 @@
+"""The console's own keys and chrome in a real pseudo-terminal: the bottom toolbar,
+restarting (double Ctrl-C while a cell runs, Ctrl-X r at the prompt), saving a
+notebook (Ctrl-X s), vi mode, autosuggestion, the exit question, --style, and the
+exit status when an attached kernel dies.
+
+prompt_toolkit draws the toolbar only in a terminal that answers cursor position
+requests: tests that look at it (``cpr=True``) let the pyte screen answer them.
+Every wait is for text with a timeout; keys are sent once the prompt reading them is up.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import signal
+import time
+import uuid
+from pathlib import Path
+
+import nbformat
+import pytest
+from jupyter_client.manager import KernelManager
+from ptyconsole import PtyConsole
+
+from kconsole import paths
+from kconsole.repl import KERNEL_DIED_EXIT, check_style
+
+RIGHT = "\x1b[C"
+ESC = "\x1b"
+
+
+def _builtin_importable() -> bool:
+    try:
+        return importlib.util.find_spec("kconsole.kernel") is not None
+    except Exception:
+        return False
+
+
+BUILTIN = pytest.param(
+    "builtin",
+    marks=pytest.mark.skipif(not _builtin_importable(), reason="no built-in kernel"),
+)
+KERNELS = ["python3", BUILTIN]
+
+
+@pytest.fixture
+def console():
+    consoles: list[PtyConsole] = []
+
+    def make(*args: str, cpr: bool = False, **kw) -> PtyConsole:
+        env = {"PAGER": "cat", **kw.pop("env", {})}
+        if cpr:
+            env["PROMPT_TOOLKIT_NO_CPR"] = "0"
+        c = PtyConsole(list(args), env=env, **kw)
+        if cpr:
+            # pyte answers ESC[6n (and ESC[c) through this hook: a terminal that reports
+            # the cursor position, so prompt_toolkit draws the bottom toolbar.
+            c.screen.write_process_input = c.child.send  # type: ignore[method-assign]
+        consoles.append(c)
+        return c
+
+    yield make
+    for c in consoles:
+        c.close()
+
+
+@pytest.fixture
+def shared_kernel():
+    cf = paths.runtime_dir() / f"kernel-{uuid.uuid4()}.json"
+    km = KernelManager(kernel_name="python3", connection_file=str(cf))
+    km.start_kernel()
+    kc = km.client()
+    kc.start_channels()
+    kc.wait_for_ready(timeout=30)
+    yield km, kc
+    kc.stop_channels()
+    if km.is_alive():
+        km.shutdown_kernel(now=True)
+
+
+def wait_screen(c: PtyConsole, pattern: str, timeout: float = 15.0) -> str:
+    """Wait until ``pattern`` is on the pyte screen (in-place redraws of the prompt
+    and toolbar are only diffs in the transcript)."""
+    rx = re.compile(pattern, re.MULTILINE)
+    deadline = time.monotonic() + timeout
+    while True:
+        screen = "\n".join(c.display())
+        if rx.search(screen):
+            return screen
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{pattern!r} not on the screen:\n{screen}")
+        c._pump(0.2)
+
+
+def toolbar(c: PtyConsole) -> str:
+    lines = [ln for ln in c.display() if " │ " in ln]
+    return lines[-1] if lines else ""
+
+
+def leave(c: PtyConsole) -> None:
+    c.ctrl("d")
+    assert c.wait_exit(30) == 0
+
+
+# -- the toolbar ------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(60)
+def test_toolbar_shows_kernel_state_count_and_local(console) -> None:
+    c = console("start", "--kernel", "python3", cpr=True)
+    c.expect_prompt(1)
+    wait_screen(c, r"\(Python 3 \(ipykernel\)\) │ idle │ count 0 │ local")
+    assert [ln for ln in c.display() if ln][-1] == toolbar(c)  # one line, at the bottom
+    c.sendline("x = 1")
+    c.expect_prompt(2)
+    wait_screen(c, r"│ idle │ count 1 │ local")
+    leave(c)
+
+
+@pytest.mark.timeout(60)
+def test_no_toolbar_flag_hides_it(console) -> None:
+    c = console("start", "--kernel", "python3", "--no-toolbar", cpr=True)
+    c.expect_prompt(1)
+    c.sendline("y = 2")
+    c.expect_prompt(2)
+    c.settle()
+    assert toolbar(c) == "" and "count" not in c.transcript
+    leave(c)
+
+
+@pytest.mark.timeout(60)
+def test_toolbar_attached_follows_another_clients_busy_and_ctrl_x_r_refuses(
+    console, shared_kernel
+) -> None:
+    km, kc = shared_kernel
+    c = console("attach", "--existing", km.connection_file, cpr=True)
+    c.expect_prompt()
+    wait_screen(c, r"│ idle │ count \d+ │ attached")
+    kc.execute("import time; time.sleep(3)")  # another client keeps the kernel busy
+    wait_screen(c, r"│ busy │ count \d+ │ attached")
+    wait_screen(c, r"│ idle │ count \d+ │ attached")
+    c.send("typed")
+    c.ctrl("x")
+    c.send("r")
+    c.expect(r"\[kconsole\] this kernel cannot be restarted")
+    wait_screen(c, r"In \[\d+\]: typed$")
+    c.ctrl("c")
+    c.expect_prompt()
+    c.settle()
+    leave(c)
+    assert km.is_alive()
+
+
+# -- restarting -------------------------------------------------------------------------
+
+# A cell Ctrl-C cannot stop: the kernel ignores SIGINT, then sleeps.
+STUCK_CELL = (
+    "import signal, time; signal.signal(signal.SIGINT, signal.SIG_IGN); "
+    "print('stuck', 'now', flush=True); time.sleep(120)"
+)
+
+
+def double_ctrl_c(c: PtyConsole) -> None:
+    c.ctrl("c")
+    c.expect(r"\^C: ")  # the interrupt was sent (and ignored)
+    c.ctrl("c")
+    c.expect(r"Restart the kernel\? \[y/N\]")
+
+
+@pytest.mark.timeout(90)
+def test_double_ctrl_c_offers_a_restart_n_keeps_waiting_y_restarts(console) -> None:
+    c = console("start", "--kernel", "python3")
+    c.expect_prompt(1)
+    c.sendline("fresh = 1")
+    c.expect_prompt(2)
+    c.sendline(STUCK_CELL)
+    c.expect(r"(?m)^stuck now")
+    double_ctrl_c(c)
+    c.send("n")
+    c.settle()
+    assert "kernel restarted" not in c.transcript
+    assert not re.search(r"In \[3\]: ", c.transcript)  # still waiting for the cell
+    double_ctrl_c(c)
+    c.send("y")
+    c.expect("kernel restarted", timeout=30)
+    c.expect_prompt(1)
+    c.sendline("'fresh' in globals()")
+    c.expect(r"Out\[1\]: False")
+    c.expect_prompt(2)
+    leave(c)
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_ctrl_x_r_restarts_at_the_prompt_and_keeps_the_text(console, kernel) -> None:
+    c = console("start", "--kernel", kernel)
+    c.expect_prompt(1)
+    c.sendline("fresh = 1")
+    c.expect_prompt(2)
+    c.send("print('kept', 'fresh' in globals())")
+    c.ctrl("x")
+    c.send("r")
+    c.expect(r"Restart the kernel\? \[y/N\]")
+    c.send("y")
+    c.expect("kernel restarted", timeout=30)
+    wait_screen(c, r"^In \[1\]: print\('kept', 'fresh' in globals\(\)\)$")
+    c.sendline("")
+    c.expect(r"(?m)^kept False")
+    c.expect_prompt(2)
+    leave(c)
+
+
+@pytest.mark.timeout(60)
+def test_ctrl_x_r_answered_no_changes_nothing(console) -> None:
+    c = console("start", "--kernel", "python3")
+    c.expect_prompt(1)
+    c.sendline("kept = 5")
+    c.expect_prompt(2)
+    c.ctrl("x")
+    c.send("r")
+    c.expect(r"Restart the kernel\? \[y/N\]")
+    c.send("\r")  # Enter takes the default: no
+    wait_screen(c, r"^In \[2\]:$")
+    c.sendline("kept")
+    c.expect(r"Out\[2\]: 5")
+    c.expect_prompt(3)
+    assert "restarting" not in c.transcript
+    leave(c)
+
+
+# -- saving -----------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(60)
+def test_ctrl_x_s_saves_a_valid_notebook_without_save(console, tmp_path: Path) -> None:
+    c = console("start", "--kernel", "python3", cwd=tmp_path)
+    c.expect_prompt(1)
+    c.sendline("print('saved', 'cell')")
+    c.expect(r"(?m)^saved cell")
+    c.expect_prompt(2)
+    c.sendline("6 * 7")
+    c.expect(r"Out\[2\]: 42")
+    c.expect_prompt(3)
+    c.ctrl("x")
+    c.send("s")
+    m = c.expect(r"\[kconsole\] saved 2 cells to (\S+\.ipynb)")
+    path = Path(m.group(1))
+    assert path.parent == tmp_path and re.fullmatch(r"kconsole-\d{8}-\d{6}\.ipynb", path.name)
+    nb = nbformat.read(str(path), as_version=4)
+    nbformat.validate(nb)
+    assert [cell.source for cell in nb.cells] == ["print('saved', 'cell')", "6 * 7"]
+    assert nb.cells[0].outputs[0].text == "saved cell\n"
+    assert nb.cells[1].outputs[0].data["text/plain"] == "42"
+    # The prompt is back and usable; a later save goes to the same file.
+    c.sendline("z = 3")
+    c.expect_prompt(4)
+    c.ctrl("x")
+    c.send("s")
+    c.expect(r"saved 3 cells to " + re.escape(str(path)))
+    leave(c)
+    assert [p.name for p in tmp_path.glob("*.ipynb")] == [path.name]  # none at exit
+
+
+@pytest.mark.timeout(60)
+def test_ctrl_x_s_with_save_writes_that_file(console, tmp_path: Path) -> None:
+    target = tmp_path / "session.ipynb"
+    c = console("start", "--kernel", "python3", "--save", str(target), cwd=tmp_path)
+    c.expect_prompt(1)
+    c.sendline("a = 1")
+    c.expect_prompt(2)
+    c.ctrl("x")
+    c.send("s")
+    c.expect(r"saved 1 cell to " + re.escape(str(target)))
+    nbformat.validate(nbformat.read(str(target), as_version=4))
+    leave(c)
+    assert list(tmp_path.glob("kconsole-*.ipynb")) == []
+
+
+# -- editing ----------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(60)
+def test_vi_mode_escape_0_x_edits_the_line_and_toolbar_shows_the_mode(console) -> None:
+    c = console("start", "--kernel", "python3", "--vi", cpr=True)
+    c.expect_prompt(1)
+    wait_screen(c, r"│ vi: insert")
+    c.send("Xprint('vi', 'edit')")
+    wait_screen(c, r"^In \[1\]: Xprint\('vi', 'edit'\)$")
+    c.send(ESC)
+    wait_screen(c, r"│ vi: nav")
+    c.send("0")
+    c.send("x")
+    wait_screen(c, r"^In \[1\]: print\('vi', 'edit'\)$")
+    c.sendline("")
+    c.expect(r"(?m)^vi edit")
+    c.expect_prompt(2)
+    leave(c)
+
+
+@pytest.mark.timeout(60)
+def test_autosuggestion_from_history_right_accepts(console) -> None:
+    c = console("start", "--kernel", "python3")
+    c.expect_prompt(1)
+    c.sendline("print('suggested', 6 * 7)")
+    c.expect(r"(?m)^suggested 42")
+    c.expect_prompt(2)
+    c.send("print('sugg")
+    wait_screen(c, r"^In \[2\]: print\('suggested', 6 \* 7\)$")  # the rest, suggested
+    c.send(RIGHT)
+    c.sendline("")
+    c.expect(r"(?m)^suggested 42")  # the whole entry ran, not an unfinished string
+    c.expect_prompt(3)
+    leave(c)
+
+
+@pytest.mark.timeout(60)
+def test_matching_bracket_is_highlighted(console) -> None:
+    c = console("start", "--kernel", "python3")
+    c.expect_prompt(1)
+    c.send("f(1, 2)")
+    c.send("\x1b[D")  # Left: the cursor on the closing bracket
+    c.settle()
+    line = next(i for i, ln in enumerate(c.display()) if ln.startswith("In [1]: f(1, 2)"))
+    col = len("In [1]: f")
+    # The opening bracket gets the matching-bracket background.
+    assert c.screen.buffer[line][col].bg != "default", c.screen.buffer[line][col]
+    c.ctrl("c")
+    c.expect_prompt(1)
+    c.settle()
+    leave(c)
+
+
+# -- leaving ----------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(60)
+def test_confirm_exit_n_stays_y_leaves(console) -> None:
+    c = console("start", "--kernel", "python3", "--confirm-exit")
+    c.expect_prompt(1)
+    c.ctrl("d")
+    c.expect(r"Do you really want to exit \(\[y\]/n\)\?")
+    c.send("n")
+    c.expect_prompt(1)
+    c.sendline("print('still', 'here')")
+    c.expect(r"(?m)^still here")
+    c.expect_prompt(2)
+    c.ctrl("d")
+    c.expect(r"Do you really want to exit")
+    c.send("y")
+    assert c.wait_exit(30) == 0
+
+
+@pytest.mark.timeout(60)
+def test_exit_typed_never_asks_and_no_confirm_exit_leaves_at_once(console) -> None:
+    c = console("start", "--kernel", "python3", "--confirm-exit")
+    c.expect_prompt(1)
+    c.sendline("exit")
+    assert c.wait_exit(30) == 0
+    assert "Do you really" not in c.transcript
+
+    c = console("start", "--kernel", "python3", "--no-confirm-exit")
+    c.expect_prompt(1)
+    c.ctrl("d")
+    assert c.wait_exit(30) == 0
+    assert "Do you really" not in c.transcript
+
+
+@pytest.mark.timeout(60)
+def test_attached_kernel_death_exits_with_kernel_died_status(console, shared_kernel) -> None:
+    km, _ = shared_kernel
+    c = console("attach", "--existing", km.connection_file)
+    c.expect_prompt()
+    c.sendline("import os; print('pid', os.getpid())")
+    pid = int(c.expect(r"pid (\d+)").group(1))
+    c.expect_prompt()
+    os.kill(pid, signal.SIGKILL)
+    c.expect("kernel died", timeout=15)
+    c.sendline("")
+    c.expect("the kernel is dead; leaving")
+    assert c.wait_exit(30) == KERNEL_DIED_EXIT == 3
+
+
+# -- styles -----------------------------------------------------------------------------
+
+
+def test_check_style_names_the_unknown_style_and_lists_the_known() -> None:
+    check_style("monokai")
+    with pytest.raises(ValueError, match=r"unknown style 'nosuch' \(available: .*monokai"):
+        check_style("nosuch")
+
+
+@pytest.mark.timeout(60)
+def test_style_option_highlights_input_with_that_style(console) -> None:
+    c = console("start", "--kernel", "python3", "--style", "monokai")
+    c.expect_prompt(1)
+    c.send("import os")
+    c.settle()
+    row = next(i for i, ln in enumerate(c.display()) if ln.startswith("In [1]: import"))
+    keyword = c.screen.buffer[row][len("In [1]: ")]
+    # monokai's keywords are #66d9ef; pyte reports the nearest colour as hex.
+    assert keyword.fg.lower() not in ("default", "008000"), keyword
+    c.ctrl("c")
+    c.expect_prompt(1)
+    c.settle()
+    leave(c)
