@@ -39,6 +39,7 @@ class PtyConsole:
         cwd: str | Path | None = None,
         timeout: float = 30.0,
     ) -> None:
+        args = self.with_test_defaults(args)
         full_env = dict(os.environ)
         # pexpect does not answer cursor-position requests; tell prompt_toolkit not to ask.
         full_env["PROMPT_TOOLKIT_NO_CPR"] = "1"
@@ -60,6 +61,16 @@ class PtyConsole:
             codec_errors="replace",
             timeout=timeout,
         )
+
+    @staticmethod
+    def with_test_defaults(args: list[str]) -> list[str]:
+        """``start``/``attach`` get ``--no-confirm-exit`` (so Ctrl-D leaves at once) unless
+        the test chose ``--confirm-exit`` or ``--no-confirm-exit`` itself."""
+        if not args or args[0] not in ("start", "attach"):
+            return list(args)
+        if any(a in ("--confirm-exit", "--no-confirm-exit") for a in args):
+            return list(args)
+        return [args[0], "--no-confirm-exit", *args[1:]]
 
     # -- reading ------------------------------------------------------------------------
 
@@ -102,8 +113,47 @@ class PtyConsole:
         number = str(n) if n is not None else r"\d+"
         self.expect(r"In \[" + number + r"\]: ", timeout)
 
+    def expect_cursor_line(self, pattern: str, timeout: float | None = None) -> str:
+        """Wait until the screen line the cursor is on, trailing spaces removed, is all of
+        ``pattern`` (a regex). For states the transcript cannot tell apart: after Ctrl-C at
+        the prompt, the old line's last redraw ("In [2]: text") comes before the new, empty
+        prompt ("In [2]: "), and a key sent in between meets a cooked terminal."""
+        deadline = time.monotonic() + (timeout or self.timeout)
+        rx = re.compile(pattern)
+        while True:
+            line = self.display()[self.screen.cursor.y]
+            if rx.fullmatch(line):
+                return line
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError(
+                    f"timed out waiting for the cursor line to read {pattern!r}; it reads "
+                    f"{line!r}; screen:\n" + "\n".join(self.display())
+                )
+            try:
+                self._pump(min(remaining, 0.5))
+            except pexpect.EOF:
+                line = self.display()[self.screen.cursor.y]
+                if rx.fullmatch(line):
+                    return line
+                raise AssertionError(
+                    f"console exited waiting for the cursor line to read {pattern!r}; "
+                    f"last output:\n{self.transcript[-1500:]}"
+                ) from None
+
+    def expect_empty_prompt(self, n: int | None = None, timeout: float | None = None) -> None:
+        """Wait for a fresh prompt ``In [n]:`` with nothing typed, the cursor on it."""
+        number = str(n) if n is not None else r"\d+"
+        self.expect_cursor_line(r"In \[" + number + r"\]:", timeout)
+
     def settle(self, quiet: float = 0.3, timeout: float = 5.0) -> None:
-        """Read until the console has printed nothing for ``quiet`` seconds (screen reads)."""
+        """Read until the console has printed nothing for ``quiet`` seconds.
+
+        Not a way to wait for something: wait for its text (or prompt) with
+        :meth:`expect`. Use this only to read a final screen with :meth:`display` once
+        everything the test waits for has been matched, so that trailing redraws (cursor
+        moves, a menu finishing) are on the pyte screen too.
+        """
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
