@@ -175,6 +175,8 @@ class Repl:
         #: A restart in progress (the toolbar says so; the death it causes is expected).
         self._restarting = False
         self._save_path_chosen = False
+        #: Counts restarts (an input_request of an earlier kernel is not answered).
+        self._generation = 0
         self._restart_task: asyncio.Task[bool] | None = None
         #: Double Ctrl-C: the restart question asked while a cell runs.
         self._restart_offer: asyncio.Task[None] | None = None
@@ -478,6 +480,7 @@ class Repl:
             self._restarting = False
             self._invalidate()
         self.execution_count = 0
+        self._generation += 1
         self._state = self._other_state = "idle"
         if self._exec_task is not None and not self._exec_task.done():
             # The old kernel will never answer the running cell: stop waiting for it.
@@ -526,8 +529,11 @@ class Repl:
         session = self._input_session
         if password:
             session = PromptSession(history=DummyHistory(), input_processors=[_HideInput()])
+        generation = self._generation
         try:
             async with self._prompt_during_cell():
+                if generation != self._generation:
+                    raise NoReply  # asked by a kernel restarted while we waited our turn
                 return await session.prompt_async(ANSI(prompt))
         except KeyboardInterrupt:
             asyncio.ensure_future(self._interrupt())
@@ -553,10 +559,11 @@ class Repl:
         asyncio.ensure_future(self._interrupt())
 
     async def _offer_restart(self) -> None:
+        # The restart happens with the terminal still ours: an input() of the old kernel
+        # waiting for its turn must not get a prompt meanwhile.
         async with self._prompt_during_cell():
-            ok = await ask_yes_no("Restart the kernel? [y/N] ", default=False)
-        if ok:
-            await self._restart_kernel()
+            if await ask_yes_no("Restart the kernel? [y/N] ", default=False):
+                await self._restart_kernel()
 
     async def _interrupt(self) -> None:
         try:

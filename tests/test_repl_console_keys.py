@@ -404,3 +404,28 @@ def test_style_option_highlights_input_with_that_style(console) -> None:
     c.expect_prompt(1)
     c.settle()
     leave(c)
+
+
+def test_toolbar_line_and_connection_kind() -> None:
+    from types import SimpleNamespace
+
+    from prompt_toolkit.formatted_text import fragment_list_to_text
+
+    from kconsole.repl_ui import connection_kind, kernel_label, toolbar_fragments
+
+    text = fragment_list_to_text(toolbar_fragments("ipykernel 7 (python3)", "busy", 4, "local"))
+    assert text == " ipykernel 7 (python3) │ busy │ count 4 │ local "
+    assert "\n" not in text
+    vi = fragment_list_to_text(toolbar_fragments("k", "idle", 0, "attached", "nav"))
+    assert vi.endswith("│ attached │ vi: nav ")
+
+    def conn(process: object = None, transport: object = None, label: str = "") -> object:
+        info = {"implementation": "ir", "language_info": {"name": "R"}}
+        client = SimpleNamespace(transport=transport or object(), kernel_info=info)
+        return SimpleNamespace(process=process, client=client, label=label)
+
+    assert connection_kind(conn(process=object())) == "local"  # type: ignore[arg-type]
+    assert connection_kind(conn(transport=SimpleNamespace(kernel_id="k"))) == "server"  # type: ignore[arg-type]
+    assert connection_kind(conn()) == "attached"  # type: ignore[arg-type]
+    assert kernel_label(conn()) == "ir (R)"  # type: ignore[arg-type]
+    assert kernel_label(conn(label="IRkernel 1.3 (R)")) == "IRkernel 1.3 (R)"  # type: ignore[arg-type]
