@@ -6,6 +6,7 @@ Skipped unless xterm, Xvfb and xwd are installed (Debian: xterm xvfb x11-apps).
 from __future__ import annotations
 
 import os
+import select
 import shutil
 import struct
 import subprocess
@@ -44,20 +45,50 @@ def read_xwd(data: bytes) -> tuple[int, int, Callable[[int, int], tuple[int, int
     return w, h, get
 
 
+def start_xvfb(timeout: float = 30.0) -> tuple[subprocess.Popen[bytes], str]:
+    """Xvfb on a display it picks itself; returns once it accepts connections (it writes
+    the display number to ``-displayfd`` then: an event, not a sleep)."""
+    r, w = os.pipe()
+    try:
+        xvfb = subprocess.Popen(
+            ["Xvfb", "-displayfd", str(w), "-screen", "0", "640x480x24"],
+            pass_fds=(w,),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        os.close(w)
+        w = -1
+        number = b""
+        deadline = time.monotonic() + timeout
+        while not number.endswith(b"\n"):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not select.select([r], [], [], remaining)[0]:
+                xvfb.kill()
+                raise AssertionError(f"Xvfb did not get ready in {timeout} s")
+            chunk = os.read(r, 16)
+            if not chunk:
+                raise AssertionError(f"Xvfb exited with status {xvfb.wait()}")
+            number += chunk
+    finally:
+        os.close(r)
+        if w >= 0:
+            os.close(w)
+    display = f":{int(number)}"
+    assert Path(f"/tmp/.X11-unix/X{int(number)}").exists()
+    return xvfb, display
+
+
 def test_sixel_in_real_xterm(tmp_path: Path) -> None:
     png = make_png(120, 60, quadrants(120, 60))
     seq_file = tmp_path / "image.txt"
     seq_file.write_text("\x1b[2J\x1b[H" + sixel_sequence(png, 120, 60, rows=4) + "done\n")
-    display = f":{100 + os.getpid() % 400}"
-    xvfb = subprocess.Popen(
-        ["Xvfb", display, "-screen", "0", "640x480x24"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    shown = tmp_path / "shown"
+    os.mkfifo(shown)
+    shown_fd = os.open(shown, os.O_RDONLY | os.O_NONBLOCK)
+    xvfb, display = start_xvfb()
     xterm = None
     try:
         env = {**os.environ, "DISPLAY": display}
-        time.sleep(1.0)
         xterm = subprocess.Popen(
             [
                 "xterm",
@@ -74,29 +105,32 @@ def test_sixel_in_real_xterm(tmp_path: Path) -> None:
                 "-e",
                 "sh",
                 "-c",
-                f"cat {seq_file}; sleep 10",
+                f"cat {seq_file}; echo shown > {shown}; sleep 60",
             ],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
+        # xterm has been given the whole image once the shell writes to the fifo.
+        assert select.select([shown_fd], [], [], 30)[0], "xterm did not run its command"
+        # Nothing signals that xterm has painted it: poll screenshots within a deadline.
         found: dict[tuple[int, int, int], tuple[int, int]] = {}
-        for _ in range(20):
-            time.sleep(0.5)
+        deadline = time.monotonic() + 15
+        while True:
             shot = subprocess.run(
                 ["xwd", "-root", "-silent"], env=env, capture_output=True, timeout=10
             ).stdout
-            if len(shot) < 100:
-                continue
-            w, h, get = read_xwd(shot)
-            found = {}
-            for y in range(0, min(h, 200), 2):
-                for x in range(0, min(w, 300), 2):
-                    c = get(x, y)
-                    if c in (RED, GREEN, BLUE, WHITE) and c not in found:
-                        found[c] = (x, y)
-            if len(found) == 4:
+            if len(shot) >= 100:
+                w, h, get = read_xwd(shot)
+                found = {}
+                for y in range(0, min(h, 200), 2):
+                    for x in range(0, min(w, 300), 2):
+                        c = get(x, y)
+                        if c in (RED, GREEN, BLUE, WHITE) and c not in found:
+                            found[c] = (x, y)
+            if len(found) == 4 or time.monotonic() > deadline:
                 break
+            time.sleep(0.1)  # between screenshots of the polling loop above
         assert set(found) == {RED, GREEN, BLUE, WHITE}, f"colours on screen: {found}"
         # The quadrants are where the image has them: green right of red, blue below.
         assert found[GREEN][0] > found[RED][0] and found[GREEN][1] == found[RED][1]
@@ -105,6 +139,7 @@ def test_sixel_in_real_xterm(tmp_path: Path) -> None:
         shot_path = tmp_path / "screenshot.xwd"
         shot_path.write_bytes(shot)
     finally:
+        os.close(shown_fd)
         for proc in (xterm, xvfb):
             if proc is not None:
                 proc.terminate()
