@@ -149,10 +149,21 @@ def test_errors_have_clean_tracebacks(kc: BlockingKernelClient) -> None:
 
 @pytest.mark.timeout(60)
 def test_stop_on_error_aborts_queued_cells(kc: BlockingKernelClient) -> None:
-    first = kc.execute("import time; time.sleep(0.3); 1/0")
+    # The first cell fails only once the other two are queued in the kernel. Nothing
+    # announces their arrival, so it polls the kernel's request queue (builtins.input is
+    # the kernel's bound method) within a deadline.
+    first = kc.execute(
+        "import time\n"
+        "queued = input.__self__._requests\n"
+        "deadline = time.monotonic() + 20\n"
+        "while queued.qsize() < 2 and time.monotonic() < deadline:\n"
+        "    time.sleep(0.01)\n"
+        "assert queued.qsize() == 2, queued.qsize()\n"
+        "1/0"
+    )
     second = kc.execute("print('never')")
     third = kc.execute("print('never either')")
-    assert shell_reply(kc, first)["content"]["status"] == "error"
+    assert shell_reply(kc, first)["content"]["ename"] == "ZeroDivisionError"
     assert shell_reply(kc, second)["content"]["status"] == "aborted"
     assert shell_reply(kc, third)["content"]["status"] == "aborted"
     # stop_on_error=False: the next cell runs.
