@@ -465,15 +465,42 @@ def test_delete_kernel_through_transport_is_quiet(server: JupyterServer) -> None
 
 
 @FRAMINGS
-def test_reconnect_keeps_the_session(server: JupyterServer, force_json: bool) -> None:
+def test_reconnect_keeps_the_session(
+    server: JupyterServer, force_json: bool, tmp_path: Path
+) -> None:
     """A dropped connection is reopened with the same session id; output produced
     while it was down is replayed by the server, nothing is lost."""
+    gate, printed = tmp_path / "gate", tmp_path / "printed"
+    # The cell prints only once the client has seen the connection drop, and the client
+    # does not reconnect until it has printed: the output is produced while it is down.
+    # Files are the only channel besides the dropped one, so both sides poll them within
+    # a deadline.
+    code = (
+        "import os, time\n"
+        "deadline = time.monotonic() + 30\n"
+        f"while not os.path.exists({str(gate)!r}) and time.monotonic() < deadline:\n"
+        "    time.sleep(0.01)\n"
+        "print('during the gap', flush=True)\n"
+        f"open({str(printed)!r}, 'w').close()\n"
+    )
+    printed_while_down: list[bool] = []
+
+    def on_event(event: TransportEvent) -> None:
+        events.append(event)
+        if event.kind == "disconnected":
+            gate.touch()
+            # Blocks the event loop on purpose: the reconnect cannot start meanwhile.
+            deadline = time.monotonic() + 30
+            while not printed.exists() and time.monotonic() < deadline:
+                time.sleep(0.01)
+            printed_while_down.append(printed.exists())
+
+    events: list[TransportEvent] = []
 
     async def main() -> None:
-        events: list[TransportEvent] = []
-        async with kernel_transport(server, force_json, on_event=events.append) as (_, _, t):
+        async with kernel_transport(server, force_json, on_event=on_event) as (_, _, t):
             session_id = t.session_id
-            req = execute_msg(t, "import time; time.sleep(1); print('during the gap')")
+            req = execute_msg(t, code)
             await t.send("shell", req)
             await until(
                 t, lambda ch, m: m.msg_type == "execute_input" and m.parent_id == req.msg_id
@@ -482,6 +509,7 @@ def test_reconnect_keeps_the_session(server: JupyterServer, force_json: bool) ->
             assert t._ws is not None
             t._ws.transport.abort()
             seen = await until(t, idle_of(req))
+            assert printed_while_down == [True]
             assert stdout_of(seen, req) == "during the gap\n"
             assert reply_of(seen, req).content["status"] == "ok"
             assert t.reconnects == 1 and t.session_id == session_id
