@@ -284,7 +284,10 @@ async def _session(
                 show_other_output=not opts["no_other_output"],
                 banner=not opts["no_banner"],
                 recorder=recorder,
-                **_repl_options(Repl, opts),
+                vi_mode=bool(opts.get("vi")),
+                confirm_exit=bool(opts.get("confirm_exit", True)),
+                style=opts.get("style"),
+                toolbar=not opts.get("no_toolbar"),
             )
             sink[0] = repl.note
             status = await repl.run()
@@ -315,20 +318,6 @@ def _say_where_kernel_stays(conn: Any, kept: bool) -> None:
             f"{transport.server.base_url} --kernel-id {transport.kernel_id}`",
             err=True,
         )
-
-
-def _repl_options(repl_cls: Any, opts: dict[str, Any]) -> dict[str, Any]:
-    """The editing options for the Repl (only those its constructor takes)."""
-    import inspect
-
-    wanted = {
-        "vi_mode": bool(opts.get("vi")),
-        "confirm_exit": bool(opts.get("confirm_exit", True)),
-        "style": opts.get("style"),
-        "toolbar": not opts.get("no_toolbar"),
-    }
-    accepted = inspect.signature(repl_cls).parameters
-    return {k: v for k, v in wanted.items() if k in accepted}
 
 
 def _can_keep(conn: Any) -> bool:

@@ -147,10 +147,18 @@ class KernelClient:
         misses: int = 2,
     ) -> None:
         """Watch the kernel: the heartbeat, and ``process_exit`` when the kernel is
-        local (a coroutine that returns a reason when the process ends)."""
+        local (a coroutine that returns a reason when the process ends). Replaces any
+        earlier watch."""
+        self.stop_monitor()
         self._monitor = asyncio.create_task(
             self._watch(process_exit, interval, timeout, misses), name="kconsole-monitor"
         )
+
+    def stop_monitor(self) -> None:
+        """Stop watching (before a deliberate restart, whose exit is not a death)."""
+        if self._monitor is not None:
+            self._monitor.cancel()
+            self._monitor = None
 
     async def _watch(
         self,

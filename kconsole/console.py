@@ -77,10 +77,14 @@ class KernelConnection:
     async def restart(self, timeout: float = 60.0) -> None:
         """Restart the kernel (same ports) and wait until it answers again."""
         if self.process is not None:
-            proc = self.process
-            await proc.restart(request_shutdown=self._shutdown_request)
-            self.client.revive()
-            self.client.start_monitor(process_exit=self._process_exit)
+            # The old process's exit is ours, not a death: no watch may see it, or the
+            # new kernel could be marked dead after revive().
+            self.client.stop_monitor()
+            try:
+                await self.process.restart(request_shutdown=self._shutdown_request)
+            finally:
+                self.client.revive()
+                self.client.start_monitor(process_exit=self._process_exit)
         elif hasattr(self.client.transport, "restart"):
             await self.client.transport.restart()
             self.client.revive()

@@ -9,6 +9,7 @@ entries (so Up reaches them first) and are never written to the file.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from typing import Any
 
@@ -54,9 +55,10 @@ def history_for(language: str) -> SessionHistory:
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in language) or "unknown"
     backend: History
     try:
-        d.mkdir(parents=True, exist_ok=True)
+        # Everything typed is kept here: private to the user, like a shell history.
+        d.mkdir(parents=True, exist_ok=True, mode=0o700)
         path = d / f"history-{safe}"
-        path.touch(exist_ok=True)
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
         backend = FileHistory(str(path))
     except OSError:
         backend = InMemoryHistory()
