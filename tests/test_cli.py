@@ -297,3 +297,19 @@ def test_save_writes_a_valid_notebook(tmp_path: Path) -> None:
     assert kinds == [["stream"], [], ["display_data"], ["error"]], kinds
     assert nb.cells[0]["outputs"][0]["text"] == "printed\n"
     assert nb.cells[3]["outputs"][0]["ename"] == "ZeroDivisionError"
+
+
+@pytest.mark.timeout(60)
+def test_history_files_are_private() -> None:
+    import stat
+
+    from kconsole.history import history_for
+
+    history_for("python")
+    console_file = paths.user_state_dir() / "history-python"
+    assert stat.S_IMODE(console_file.stat().st_mode) == 0o600
+    assert stat.S_IMODE(paths.user_state_dir().stat().st_mode) == 0o700
+    p = run(["start", "--kernel", "builtin"], "x = 1\n")
+    assert p.returncode == 0, p.stderr
+    dbs = list(paths.user_state_dir().glob("*.sqlite"))
+    assert dbs and all(stat.S_IMODE(db.stat().st_mode) == 0o600 for db in dbs)
