@@ -47,16 +47,17 @@ def config_path() -> Path:
 
 def read_config(path: Path) -> dict[str, Any]:
     """The parsed file, or {} when there is none."""
-    if sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover - exercised on 3.10 only
-        import tomli as tomllib
     try:
         data = path.read_bytes()
     except FileNotFoundError:
         return {}
     except OSError as e:
         raise ConfigError(f"cannot read config file {path}: {e.strerror}") from None
+    # Imported only when there is a file: most runs have none, and every run pays this.
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on 3.10 only
+        import tomli as tomllib
     try:
         return tomllib.loads(data.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
