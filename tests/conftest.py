@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import os
 import sys
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -24,3 +27,31 @@ def jupyter_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.M
     monkeypatch.setenv("PROMPT_TOOLKIT_NO_CPR", "1")
     os.makedirs(base / "runtime", exist_ok=True)
     return base
+
+
+@pytest.fixture
+def shared_kernel(jupyter_dirs: Path) -> Iterator[tuple[Any, Any]]:
+    """An ipykernel started as `jupyter kernel` would (connection file in the runtime
+    dir), with a ready jupyter_client client: the other party of a shared kernel."""
+    from jupyter_client.manager import KernelManager
+
+    from kconsole import paths
+
+    cf = paths.runtime_dir() / f"kernel-{uuid.uuid4()}.json"
+    km = KernelManager(kernel_name="python3", connection_file=str(cf))
+    km.start_kernel()
+    kc = km.client()
+    kc.start_channels()
+    try:
+        kc.wait_for_ready(timeout=30)
+        yield km, kc
+    finally:
+        kc.stop_channels()
+        if km.is_alive():
+            km.shutdown_kernel(now=True)
+
+
+@pytest.fixture
+def ipykernel(shared_kernel: tuple[Any, Any]) -> Any:
+    """The KernelManager of :func:`shared_kernel`, for tests that only attach to it."""
+    return shared_kernel[0]

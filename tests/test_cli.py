@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import pytest
@@ -32,20 +31,6 @@ def assert_one_line_error(p: subprocess.CompletedProcess[str], fragment: str) ->
     lines = [ln for ln in p.stderr.splitlines() if ln.strip()]
     assert lines and lines[0].startswith("kconsole: "), p.stderr
     assert fragment in p.stderr, p.stderr
-
-
-@pytest.fixture
-def ipykernel() -> KernelManager:
-    # Like `jupyter kernel`: the connection file goes in the runtime dir.
-    cf = paths.runtime_dir() / f"kernel-{uuid.uuid4()}.json"
-    km = KernelManager(kernel_name="python3", connection_file=str(cf))
-    km.start_kernel()
-    kc = km.client()
-    kc.start_channels()
-    kc.wait_for_ready(timeout=30)
-    kc.stop_channels()
-    yield km
-    km.shutdown_kernel(now=True)
 
 
 # -- script mode ------------------------------------------------------------------------

@@ -15,15 +15,12 @@ import os
 import re
 import signal
 import time
-import uuid
 from pathlib import Path
 
 import nbformat
 import pytest
-from jupyter_client.manager import KernelManager
 from ptyconsole import PtyConsole
 
-from kconsole import paths
 from kconsole.repl import KERNEL_DIED_EXIT, check_style
 
 RIGHT = "\x1b[C"
@@ -63,20 +60,6 @@ def console():
     yield make
     for c in consoles:
         c.close()
-
-
-@pytest.fixture
-def shared_kernel():
-    cf = paths.runtime_dir() / f"kernel-{uuid.uuid4()}.json"
-    km = KernelManager(kernel_name="python3", connection_file=str(cf))
-    km.start_kernel()
-    kc = km.client()
-    kc.start_channels()
-    kc.wait_for_ready(timeout=30)
-    yield km, kc
-    kc.stop_channels()
-    if km.is_alive():
-        km.shutdown_kernel(now=True)
 
 
 def wait_screen(c: PtyConsole, pattern: str, timeout: float = 15.0) -> str:

@@ -11,11 +11,9 @@ import re
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import pytest
-from jupyter_client.manager import KernelManager
 from ptyconsole import PtyConsole
 
 from kconsole import paths
@@ -57,19 +55,6 @@ def console():
     yield make
     for c in consoles:
         c.close()
-
-
-@pytest.fixture
-def shared_kernel():
-    cf = paths.runtime_dir() / f"kernel-{uuid.uuid4()}.json"
-    km = KernelManager(kernel_name="python3", connection_file=str(cf))
-    km.start_kernel()
-    kc = km.client()
-    kc.start_channels()
-    kc.wait_for_ready(timeout=30)
-    yield km, kc
-    kc.stop_channels()
-    km.shutdown_kernel(now=True)
 
 
 def wait_screen(c: PtyConsole, pattern: str, timeout: float = 10.0) -> str:

@@ -7,13 +7,11 @@ import re
 import signal
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import pexpect
 import pytest
 from jupyter_client.blocking.client import BlockingKernelClient
-from jupyter_client.manager import KernelManager
 from ptyconsole import PtyConsole
 
 from kconsole import paths
@@ -182,19 +180,6 @@ def test_exit_in_ipykernel_leaves_with_status_0(console) -> None:
     c.expect_prompt(1)
     c.sendline("exit")
     assert c.wait_exit(20) == 0
-
-
-@pytest.fixture
-def shared_kernel():
-    cf = paths.runtime_dir() / f"kernel-{uuid.uuid4()}.json"
-    km = KernelManager(kernel_name="python3", connection_file=str(cf))
-    km.start_kernel()
-    kc = km.client()
-    kc.start_channels()
-    kc.wait_for_ready(timeout=30)
-    yield km, kc
-    kc.stop_channels()
-    km.shutdown_kernel(now=True)
 
 
 @pytest.mark.timeout(60)
