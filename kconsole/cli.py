@@ -6,7 +6,6 @@ Every user error leaves as one line on stderr and a non-zero exit status
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import signal
@@ -211,6 +210,8 @@ def _display_config(opts: dict[str, Any]) -> Any:
 def _run(coro_fn: Callable[[], Awaitable[int]]) -> None:
     """Run the console's event loop; SIGTERM/SIGHUP leave cleanly (kernel shut down)."""
 
+    import asyncio  # not at the top: `start` spawns its kernel before loading it
+
     async def main() -> int:
         loop = asyncio.get_running_loop()
         task = asyncio.current_task()
@@ -238,6 +239,8 @@ async def _session(
     make_conn: Callable[[Callable[[str], None]], Awaitable[Any]], opts: dict[str, Any]
 ) -> int:
     """Connect, then run the REPL (stdin a terminal) or script mode; always clean up."""
+    import asyncio
+
     interactive = sys.stdin.isatty()
     # Start the kernel (or the attach handshake) first: one loop iteration runs the
     # connection up to its first wait, so the terminal queries and the imports below
@@ -429,9 +432,23 @@ def start(
             "kconsole: no python3 kernelspec found; starting kconsole's built-in kernel", err=True
         )
 
+    from .launcher import KernelStartError, spawn
+
+    # Spawned now, before asyncio and the console's modules load: the kernel's start-up
+    # (the longest part of `start`) overlaps ours.
+    try:
+        process = spawn(spec, ip=ip, transport=transport, outlive_console=keep_kernel)
+    except KernelStartError as e:
+        raise UserError(str(e)) from None
+
     async def make(notify: Callable[[str], None]) -> Any:
         return await start_local(
-            spec, ip=ip, transport=transport, timeout=opts["timeout"], keep_kernel=keep_kernel
+            spec,
+            ip=ip,
+            transport=transport,
+            timeout=opts["timeout"],
+            keep_kernel=keep_kernel,
+            process=process,
         )
 
     _run(lambda: _session(make, opts))
@@ -587,6 +604,8 @@ def _server_kernels(url: str, token: str, insecure: bool) -> None:
     async def fetch() -> tuple[Any, Any]:
         client = ServerClient(url, token, insecure)
         return await client.list_kernelspecs(), await client.list_kernels()
+
+    import asyncio
 
     try:
         specs, running = asyncio.run(fetch())

@@ -155,24 +155,31 @@ async def attach_zmq(
 
 
 async def start_local(
-    spec: KernelSpec, *, ip: str, transport: str, timeout: float, keep_kernel: bool
+    spec: KernelSpec,
+    *,
+    ip: str,
+    transport: str,
+    timeout: float,
+    keep_kernel: bool,
+    process: KernelProcess | None = None,
 ) -> KernelConnection:
-    """Start a kernel from ``spec`` and attach to it, retrying on a port clash."""
-    from .launcher import KernelProcess, KernelStartError
+    """Start a kernel from ``spec`` (or take ``process``, already spawned by
+    :func:`~kconsole.launcher.spawn`) and attach to it, retrying on a port clash."""
+    from .launcher import KernelStartError, spawn
 
-    try:
-        info = ConnectionInfo.new(ip=ip, transport=transport, kernel_name=spec.name)
-    except OSError as e:  # an address that is not ours, or no address at all
-        raise ConsoleError(f"cannot listen on --ip {ip}: {e.strerror or e}") from None
-    proc = KernelProcess(spec, info, outlive_console=keep_kernel)
-    for attempt in range(PORT_CLASH_ATTEMPTS):
+    if process is None:
         try:
-            if attempt == 0:
-                proc.start()
-            else:
-                proc.restart_on_new_ports()
+            process = spawn(spec, ip=ip, transport=transport, outlive_console=keep_kernel)
         except KernelStartError as e:
             raise ConsoleError(str(e)) from None
+    proc = process
+    info = proc.connection
+    for attempt in range(PORT_CLASH_ATTEMPTS):
+        if attempt > 0:
+            try:
+                proc.restart_on_new_ports()
+            except KernelStartError as e:
+                raise ConsoleError(str(e)) from None
         # Imported once the kernel is spawned: pyzmq's ~10 ms then overlap its start-up.
         from .zmq_transport import ZMQTransport
 

@@ -43,7 +43,6 @@ that waits for readiness handles it::
 
 from __future__ import annotations
 
-import asyncio
 import atexit
 import contextlib
 import logging
@@ -55,9 +54,13 @@ import subprocess
 import threading
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .connection import CHANNELS, ConnectionInfo, new_connection_file_path
 from .kernelspec import KernelSpec
+
+if TYPE_CHECKING:
+    import asyncio
 
 log = logging.getLogger(__name__)
 
@@ -280,6 +283,8 @@ class KernelProcess:
         if self._has_exited():
             self._reap()
             return True
+        import asyncio  # here, not at the top: `start` spawns before asyncio is loaded
+
         loop = asyncio.get_running_loop()
         if self._pidfd is None:
             return await loop.run_in_executor(None, self.wait, timeout)
@@ -309,6 +314,8 @@ class KernelProcess:
         if self._proc is None:
             return
         if request_shutdown is not None and self.is_alive():
+            import asyncio
+
             loop = asyncio.get_running_loop()
             deadline = loop.time() + timeout
             try:
@@ -449,3 +456,18 @@ def _kill_live_kernels() -> None:
             kp.cleanup()
         except Exception:  # never let one kernel stop the others being killed
             log.exception("could not clean up kernel %r", kp.spec.name)
+
+
+def spawn(spec: KernelSpec, *, ip: str, transport: str, outlive_console: bool) -> KernelProcess:
+    """Pick ports and start ``spec``'s kernel right away (before the console has loaded
+    its event loop: the kernel's start-up then overlaps the console's own).
+
+    Raises :class:`KernelStartError` (one line) for an unusable address or command.
+    """
+    try:
+        info = ConnectionInfo.new(ip=ip, transport=transport, kernel_name=spec.name)
+    except OSError as e:  # an address that is not ours, or no address at all
+        raise KernelStartError(f"cannot listen on --ip {ip}: {e.strerror or e}") from None
+    proc = KernelProcess(spec, info, outlive_console=outlive_console)
+    proc.start()
+    return proc
