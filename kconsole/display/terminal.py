@@ -237,7 +237,8 @@ def detect_terminal(
     env = os.environ if env is None else env
     both_tty = os.isatty(input_fd) and os.isatty(output_fd)
     caps = capabilities_from_env(env, is_tty=os.isatty(output_fd))
-    if not both_tty or env.get("TERM") == "dumb":
+    # The Linux console has no graphics protocol and may show a query's body as text.
+    if not both_tty or env.get("TERM") in ("dumb", "linux"):
         return caps
     try:
         import termios
