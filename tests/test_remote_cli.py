@@ -153,3 +153,29 @@ def test_ssh_to_an_unreachable_host_is_one_line(tmp_path: Path) -> None:
     assert p.returncode != 0 and "Traceback" not in p.stderr
     lines = [ln for ln in p.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and "SSH to 127.0.0.1 failed" in lines[0], p.stderr
+
+
+@pytest.mark.timeout(120)
+def test_attached_console_sees_another_clients_output(server: JupyterServer) -> None:
+    model = api(server, "POST", "api/kernels", {"name": "python3"})
+    kid = model["id"]
+    c = PtyConsole(["attach", "--server", server.url, "--token", server.token, "--kernel-id", kid])
+    try:
+        c.expect_prompt()
+        c.send("typed_here")
+        c.expect("typed_here")
+        # Another client of the same server kernel: kconsole in script mode.
+        p = run(
+            ["attach", "--server", server.url, "--token", server.token, "--kernel-id", kid],
+            "print('from elsewhere')\n",
+        )
+        assert p.returncode == 0, p.stderr
+        c.expect("from elsewhere")
+        c.expect(r"In \[\d+\]: typed_here")  # the prompt comes back with the text intact
+        c.ctrl("c")
+        c.expect_empty_prompt()
+        c.ctrl("d")
+        assert c.wait_exit(30) == 0
+    finally:
+        c.close()
+        api(server, "DELETE", f"api/kernels/{kid}")
