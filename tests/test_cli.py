@@ -298,3 +298,12 @@ def test_history_files_are_private() -> None:
     assert p.returncode == 0, p.stderr
     dbs = list(paths.user_state_dir().glob("*.sqlite"))
     assert dbs and all(stat.S_IMODE(db.stat().st_mode) == 0o600 for db in dbs)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("kernel", ["python3", "builtin"])
+def test_ipc_transport(kernel: str) -> None:
+    p = run(["start", "--kernel", kernel, "--transport", "ipc"], "print('over ipc')\n")
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip() == "over ipc"
+    assert list(paths.runtime_dir().glob("kernel-*")) == []  # sockets and files cleaned up
