@@ -136,6 +136,9 @@ class KernelClient:
         """Forget an earlier death (after the kernel was restarted)."""
         self.dead.clear()
         self._alive.set()
+        # The new process's IOPub subscription must prove itself again (wait_for_ready),
+        # or the first output after a restart could be published before it is live.
+        self._iopub_seen.clear()
         self.dead_reason = ""
         self.execution_state = "unknown"
 

@@ -122,13 +122,21 @@ def wait_ready(kc: Any, kp: KernelProcess, timeout: float) -> bool:
     """jupyter_client's readiness rule: a kernel_info reply, then any IOPub message (else
     the subscription may not be live yet, so ask again). False if the process died."""
     deadline = time.monotonic() + timeout
+    # Messages of an earlier process (its shutdown's status) prove nothing about the
+    # new subscription: only IOPub output of our own probe counts.
+    while kc.iopub_channel.msg_ready():
+        kc.get_iopub_msg()
     while time.monotonic() < deadline:
         if not kp.is_alive():
             return False
         msg_id = kc.kernel_info()
         try:
             get_reply(kc, msg_id, timeout=1)
-            kc.get_iopub_msg(timeout=0.5)
+            probe_end = time.monotonic() + 0.5
+            while True:
+                msg = kc.get_iopub_msg(timeout=max(0.0, probe_end - time.monotonic()))
+                if msg["parent_header"].get("msg_id") == msg_id:
+                    break
         except queue.Empty:
             continue
         # Drain what the readiness probes left behind.
