@@ -47,6 +47,8 @@ class KernelConnection:
     connection_file: Path | None = None
     #: Shut the kernel down on exit (kconsole started it and was not told to keep it).
     owns_kernel: bool = False
+    #: kconsole just started this kernel: it has no history and no execution count yet.
+    fresh: bool = False
     #: A description for the banner: "ipykernel 7.4 (python3)" etc.
     label: str = ""
 
@@ -197,6 +199,7 @@ async def start_local(
                 spec=spec,
                 connection_file=proc.connection_file,
                 owns_kernel=not keep_kernel,
+                fresh=True,
                 label=_label(client, spec),
             )
             client.start_monitor(process_exit=conn._process_exit)

@@ -719,7 +719,8 @@ class Repl:
             self._print_banner()
         self._start_recording()
         try:
-            await asyncio.gather(self._fetch_execution_count(), self._merge_kernel_history())
+            if not self.conn.fresh:  # a kernel we just started has neither to offer
+                await asyncio.gather(self._fetch_execution_count(), self._merge_kernel_history())
             return await self._loop()
         finally:
             self._save_recording()

@@ -44,6 +44,7 @@ async def _connect(sk: ServerKernel, timeout: float, keep_kernel: bool) -> Kerne
     return KernelConnection(
         client=client,
         owns_kernel=sk.started and not keep_kernel,
+        fresh=sk.started,
         label=_label(client, sk.server.base_url),
     )
 
