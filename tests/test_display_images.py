@@ -299,7 +299,7 @@ def test_image_viewer_is_started(tmp_path) -> None:
 
 
 def test_svg_rasterised_when_cairosvg_present(tmp_path) -> None:
-    pytest.importorskip("cairosvg")
+    _need_cairosvg()
     svg = (
         '<svg xmlns="http://www.w3.org/2000/svg" width="40" height="20">'
         '<rect width="40" height="20" fill="red"/></svg>'
@@ -317,3 +317,12 @@ def test_svg_without_library_saves_the_svg(tmp_path, monkeypatch: pytest.MonkeyP
     text = strip_ansi(render_image(svg, {}, c, "image/svg+xml"))
     path = re.search(r"saved to (\S+)\]", text).group(1)  # type: ignore[union-attr]
     assert path.endswith(".svg") and Path(path).read_text() == svg
+
+
+def _need_cairosvg() -> None:
+    """Skip unless cairosvg imports: it raises OSError, not ImportError, when the cairo
+    library itself is missing (a machine without Debian's libcairo2)."""
+    try:
+        import cairosvg  # noqa: F401
+    except (ImportError, OSError) as e:
+        pytest.skip(f"cairosvg is not usable here: {e}")

@@ -136,7 +136,7 @@ class TTY(io.StringIO):
 
 
 def test_image_and_svg_bundles_in_kitty(kernel: Any) -> None:
-    pytest.importorskip("cairosvg")
+    _need_cairosvg()
     png = tiny_png()
     code = (
         "import base64\nfrom IPython.display import Image, SVG, display\n"
@@ -193,3 +193,12 @@ def test_matplotlib_inline_figure(kernel: Any, tmp_path: Any) -> None:
     )
     assert m and int(m.group(1)) > 100
     assert Path(m.group(3)).read_bytes().startswith(b"\x89PNG")
+
+
+def _need_cairosvg() -> None:
+    """Skip unless cairosvg imports: it raises OSError, not ImportError, when the cairo
+    library itself is missing (a machine without Debian's libcairo2)."""
+    try:
+        import cairosvg  # noqa: F401
+    except (ImportError, OSError) as e:
+        pytest.skip(f"cairosvg is not usable here: {e}")
