@@ -68,6 +68,8 @@ class ZMQTransport(Transport):
         ctx = self._async_context if kind == zmq.REQ else self.context
         sock = ctx.socket(kind)
         sock.linger = 0
+        if ":" in self.info.ip:
+            sock.setsockopt(zmq.IPV6, 1)  # off by default: an IPv6 peer is never reached
         if kind == zmq.SUB:
             # Subscribe before connecting, or the first messages may be filtered out.
             sock.setsockopt(zmq.SUBSCRIBE, b"")
@@ -219,6 +221,8 @@ def probe_heartbeat(info: ConnectionInfo, timeout: float = 1.0) -> bool:
     ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()
     sock = ctx.socket(zmq.REQ)
     sock.linger = 0
+    if ":" in info.ip:
+        sock.setsockopt(zmq.IPV6, 1)
     try:
         sock.connect(info.url("hb"))
         sock.send(b"ping")

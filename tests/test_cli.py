@@ -307,3 +307,17 @@ def test_ipc_transport(kernel: str) -> None:
     assert p.returncode == 0, p.stderr
     assert p.stdout.strip() == "over ipc"
     assert list(paths.runtime_dir().glob("kernel-*")) == []  # sockets and files cleaned up
+
+
+@pytest.mark.timeout(60)
+def test_ipv6_loopback_with_the_builtin_kernel() -> None:
+    import socket
+
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+    except OSError:
+        pytest.skip("no IPv6 loopback on this machine")
+    p = run(["start", "--kernel", "builtin", "--ip", "::1", "--timeout", "20"], "print('v6')\n")
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip() == "v6"
