@@ -15,6 +15,7 @@ import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..client import KernelClient, KernelError
 from ..connection import ConnectionInfo
@@ -49,6 +50,21 @@ async def _connect(sk: ServerKernel, timeout: float, keep_kernel: bool) -> Kerne
     )
 
 
+async def _open_and_connect(
+    url: str,
+    token: str | None,
+    *,
+    timeout: float,
+    keep_kernel: bool,
+    **open_kw: Any,
+) -> KernelConnection:
+    try:
+        sk = await open_server_kernel(url, token, **open_kw)
+    except TransportError as e:  # RemoteError included
+        raise ConsoleError(str(e)) from None
+    return await _connect(sk, timeout, keep_kernel)
+
+
 async def start_server_kernel(
     url: str,
     token: str | None,
@@ -61,18 +77,16 @@ async def start_server_kernel(
     on_event: Callable[[TransportEvent], None] | None = None,
 ) -> KernelConnection:
     """``kconsole start --server URL``: start a kernel there and attach to it."""
-    try:
-        sk = await open_server_kernel(
-            url,
-            token,
-            kernel_name=kernel_name,
-            insecure=insecure,
-            force_json=force_json,
-            on_event=on_event,
-        )
-    except TransportError as e:  # RemoteError included
-        raise ConsoleError(str(e)) from None
-    return await _connect(sk, timeout, keep_kernel)
+    return await _open_and_connect(
+        url,
+        token,
+        timeout=timeout,
+        keep_kernel=keep_kernel,
+        kernel_name=kernel_name,
+        insecure=insecure,
+        force_json=force_json,
+        on_event=on_event,
+    )
 
 
 async def attach_server_kernel(
@@ -86,18 +100,16 @@ async def attach_server_kernel(
     on_event: Callable[[TransportEvent], None] | None = None,
 ) -> KernelConnection:
     """``kconsole attach --server URL --kernel-id ID``: never shuts the kernel down."""
-    try:
-        sk = await open_server_kernel(
-            url,
-            token,
-            kernel_id=kernel_id,
-            insecure=insecure,
-            force_json=force_json,
-            on_event=on_event,
-        )
-    except TransportError as e:
-        raise ConsoleError(str(e)) from None
-    return await _connect(sk, timeout, keep_kernel=True)
+    return await _open_and_connect(
+        url,
+        token,
+        timeout=timeout,
+        keep_kernel=True,
+        kernel_id=kernel_id,
+        insecure=insecure,
+        force_json=force_json,
+        on_event=on_event,
+    )
 
 
 @dataclass
