@@ -246,6 +246,9 @@ def test_getpass_echoes_nothing_and_input_in_a_loop(console) -> None:
     assert "hunter2" not in screen and "*******" not in screen, screen
     c.sendline("")
     c.expect_prompt(2)
+    c.sendline("print(len(pw))")  # what was typed reached the kernel, unseen
+    c.expect(r"(?m)^7\b")
+    c.expect_prompt(3)
     c.sendline("for i in range(2): print('got', input(f'q{i}? ') * 2)")
     c.expect(r"q0\?")
     c.sendline("ab")
@@ -253,7 +256,7 @@ def test_getpass_echoes_nothing_and_input_in_a_loop(console) -> None:
     c.expect(r"q1\?")
     c.sendline("cd")
     c.expect("got cdcd")
-    c.expect_prompt(3)
+    c.expect_prompt(4)
     assert "hunter2" not in c.transcript
     quit_console(c)
 

@@ -136,45 +136,6 @@ def test_tab_completion_from_the_kernel(console) -> None:
 
 
 @pytest.mark.timeout(60)
-def test_multiline_cell_defines_a_function(console) -> None:
-    c = console("start", "--kernel", "python3")
-    c.expect_prompt(1)
-    c.sendline("def f(x):")
-    c.expect(r"\.\.\.: ")
-    c.sendline("return x + 1")
-    c.sendline("")
-    c.expect_prompt(2)
-    c.sendline("f(1)")
-    c.expect(r"Out\[2\]: 2")
-    c.expect_prompt(3)
-    c.ctrl("d")
-    assert c.wait_exit(20) == 0
-
-
-@pytest.mark.timeout(60)
-def test_input_and_getpass_inline(console) -> None:
-    c = console("start", "--kernel", "python3")
-    c.expect_prompt(1)
-    c.sendline("name = input('name? ')")
-    c.expect(r"name\? ")
-    c.sendline("Ada")
-    c.expect_prompt(2)
-    c.sendline("print(name * 2)")
-    c.expect("AdaAda")
-    c.expect_prompt(3)
-    c.sendline("import getpass; pw = getpass.getpass('pw: ')")
-    c.expect("pw: ")
-    c.sendline("s3cret")
-    c.expect_prompt(4)
-    assert "s3cret" not in c.transcript
-    c.sendline("print(len(pw))")
-    c.expect(r"\b6\b")
-    c.expect_prompt(5)
-    c.ctrl("d")
-    assert c.wait_exit(20) == 0
-
-
-@pytest.mark.timeout(60)
 def test_exit_in_ipykernel_leaves_with_status_0(console) -> None:
     c = console("start", "--kernel", "python3")
     c.expect_prompt(1)
