@@ -242,13 +242,12 @@ async def _session(
     import asyncio
 
     interactive = sys.stdin.isatty()
-    # Start the kernel (or the attach handshake) first: one loop iteration runs the
-    # connection up to its first wait, so the terminal queries and the imports below
-    # overlap the kernel's own start-up instead of preceding it. Nothing here reads
-    # messages meanwhile; zmq queues them.
     # Events of the transport (a WebSocket reconnecting) reach the user as one line: on
     # stderr until the console exists, then through it (above the prompt).
     sink: list[Callable[[str], None]] = [lambda text: click.echo(f"kconsole: {text}", err=True)]
+    # Start the connection first: one loop iteration runs it up to its first wait, so
+    # the terminal queries and the imports below overlap the kernel's own start-up
+    # instead of preceding it. Nothing here reads messages meanwhile; zmq queues them.
     connecting = asyncio.ensure_future(make_conn(lambda text: sink[0](text)))
     await asyncio.sleep(0)
     try:
