@@ -2,8 +2,9 @@
 
 Theory of routing
 -----------------
-One dispatcher task reads every message the transport yields and routes it by its
-parent's msg_id:
+Every message the transport yields is routed by its parent's msg_id, straight from
+the transport's read callback where it supports that (zmq), else by a dispatcher task
+reading :meth:`Transport.recv` (the WebSocket):
 
 * shell/control replies resolve the request that is waiting for them;
 * stdin ``input_request`` is answered by the ``on_input`` callback of the execute
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -95,13 +97,19 @@ class KernelClient:
         self.dead_reason = ""
         self._iopub_seen = asyncio.Event()
         self._closed = False
+        self._loop_time: Callable[[], float] = time.monotonic
 
     # -- lifecycle ------------------------------------------------------------------
 
     async def start(self) -> None:
         """Connect the transport and start routing messages."""
+        self._loop_time = asyncio.get_running_loop().time
+        # Straight from the transport's read callback where it can: no queue and no
+        # dispatcher task between a reply and the request awaiting it.
+        direct = self.transport.deliver_to(self._route, self.mark_dead)
         await self.transport.connect()
-        self._dispatcher = asyncio.create_task(self._dispatch(), name="kconsole-dispatch")
+        if not direct:
+            self._dispatcher = asyncio.create_task(self._dispatch(), name="kconsole-dispatch")
 
     async def close(self) -> None:
         """Stop routing and close the transport; idempotent."""
@@ -208,42 +216,45 @@ class KernelClient:
     # -- dispatch -------------------------------------------------------------------
 
     async def _dispatch(self) -> None:
-        loop = asyncio.get_running_loop()
-        pending = self._pending
+        # Only for transports that cannot deliver_to(): read and route one at a time.
+        route = self._route
         while True:
             try:
                 channel, msg = await self.transport.recv()
             except TransportError as e:
                 self.mark_dead(str(e))
                 return
-            parent = msg.parent_id
-            req = pending.get(parent) if parent else None
-            if channel == "iopub":
-                self._iopub_seen.set()
-                if msg.msg_type == "status":
-                    state = msg.content.get("execution_state", "")
-                    self.execution_state = state
-                    if self.on_status is not None:
-                        self.on_status(msg, req is not None)
-                    if req is not None and state == "idle":
-                        req.idle.set()
-                    elif state in ("dead", "restarting") and self.on_broadcast is not None:
-                        # Injected by Jupyter Server: no parent of ours, but users must see it.
-                        self.on_broadcast(msg)
-                    continue
-                if req is not None:
-                    req.last_activity = loop.time()
-                    if req.on_output is not None:
-                        req.on_output(msg)
-                elif self.on_broadcast is not None:
+            route(channel, msg)
+
+    def _route(self, channel: Channel, msg: Message) -> None:
+        parent = msg.parent_id
+        req = self._pending.get(parent) if parent else None
+        if channel == "iopub":
+            self._iopub_seen.set()
+            if msg.msg_type == "status":
+                state = msg.content.get("execution_state", "")
+                self.execution_state = state
+                if self.on_status is not None:
+                    self.on_status(msg, req is not None)
+                if req is not None and state == "idle":
+                    req.idle.set()
+                elif state in ("dead", "restarting") and self.on_broadcast is not None:
+                    # Injected by Jupyter Server: no parent of ours, but users must see it.
                     self.on_broadcast(msg)
-            elif channel == "stdin":
-                if msg.msg_type == "input_request":
-                    task = asyncio.create_task(self._answer_input(msg, req))
-                    self._input_tasks.add(task)
-                    task.add_done_callback(self._input_tasks.discard)
-            elif req is not None and not req.reply.done():
-                req.reply.set_result(msg)
+                return
+            if req is not None:
+                req.last_activity = self._loop_time()
+                if req.on_output is not None:
+                    req.on_output(msg)
+            elif self.on_broadcast is not None:
+                self.on_broadcast(msg)
+        elif channel == "stdin":
+            if msg.msg_type == "input_request":
+                task = asyncio.create_task(self._answer_input(msg, req))
+                self._input_tasks.add(task)
+                task.add_done_callback(self._input_tasks.discard)
+        elif req is not None and not req.reply.done():
+            req.reply.set_result(msg)
 
     async def _answer_input(self, msg: Message, req: PendingRequest | None) -> None:
         prompt = str(msg.content.get("prompt", ""))

@@ -8,11 +8,14 @@ zmq (:mod:`kconsole.zmq_transport`) and a Jupyter Server WebSocket implement it.
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable
 from typing import Literal
 
 from .protocol import Message
 
 Channel = Literal["shell", "control", "stdin", "iopub"]
+#: Takes each incoming message, in arrival order (see :meth:`Transport.deliver_to`).
+Receiver = Callable[[Channel, Message], None]
 
 
 class TransportError(Exception):
@@ -45,6 +48,13 @@ class Transport(abc.ABC):
     @abc.abstractmethod
     async def is_alive(self, timeout: float) -> bool:
         """One liveness probe (heartbeat ping or equivalent) within ``timeout``."""
+
+    def deliver_to(self, receiver: Receiver, on_closed: Callable[[str], None]) -> bool:
+        """Hand every incoming message to ``receiver`` as soon as it is read, instead of
+        queueing it for :meth:`recv`; ``on_closed`` gets a reason if the connection
+        fails. Called before :meth:`connect`. Returns False (the default) where the
+        transport cannot, and the caller then reads :meth:`recv`."""
+        return False
 
     async def wait_channels(self, timeout: float) -> None:  # noqa: B027 (optional hook)
         """Wait until every channel is connected, where the transport can tell; called

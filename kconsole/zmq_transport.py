@@ -4,7 +4,7 @@ Theory: one DEALER each for shell and control, a DEALER for stdin carrying the *
 identity* as shell (the kernel routes input_request with the execute_request's
 identities), a SUB for iopub subscribed to everything *before* it connects, and a REQ
 for the heartbeat, rebuilt after every timeout because a REQ that lost its reply is
-stuck. Incoming frame lists are verified with the Session and queued as whole
+stuck. Incoming frame lists are verified with the Session and handed on as whole
 messages; frames that fail verification are counted and dropped, never surfaced.
 
 The four message sockets are plain (blocking-API) zmq sockets read without blocking
@@ -13,12 +13,18 @@ per message costs more than parsing the message. That FD is edge-triggered and o
 says "events may have changed", so the callback drains while ``EVENTS`` has POLLIN
 (a bounded batch, then it reschedules itself), and every send schedules one more
 look, because a send can consume the edge that announced a reply.
+
+Messages go straight from that callback to the client's router when the client asks
+for it (:meth:`ZMQTransport.deliver_to`): a queue and a dispatcher task between them
+cost a few event-loop iterations per request, which is most of what a client adds
+to a round trip. :meth:`recv` and its queue remain for callers that read.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from typing import Any, cast
 
 import zmq
@@ -26,7 +32,7 @@ import zmq.asyncio
 
 from .connection import ConnectionInfo
 from .protocol import Message, ProtocolError, Session
-from .transport import Channel, Transport, TransportError
+from .transport import Channel, Receiver, Transport, TransportError
 
 _RECV_CHANNELS: tuple[Channel, ...] = ("shell", "control", "stdin", "iopub")
 #: Messages read per socket per reader callback before yielding to the loop.
@@ -56,6 +62,8 @@ class ZMQTransport(Transport):
         self._hb: zmq.asyncio.Socket | None = None
         self._stdin_monitor: zmq.Socket[Any] | None = None
         self._queue: asyncio.Queue[tuple[Channel, Message] | None] = asyncio.Queue()
+        self._receiver: Receiver | None = None
+        self._on_closed: Callable[[str], None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._fds: list[int] = []
         self._scheduled: set[Channel] = set()
@@ -82,6 +90,11 @@ class ZMQTransport(Transport):
             self._stdin_monitor = sock.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED)
         sock.connect(self.info.url(channel))
         return sock
+
+    def deliver_to(self, receiver: Receiver, on_closed: Callable[[str], None]) -> bool:
+        self._receiver = receiver
+        self._on_closed = on_closed
+        return True
 
     async def wait_channels(self, timeout: float) -> None:
         mon = self._stdin_monitor
@@ -124,7 +137,7 @@ class ZMQTransport(Transport):
             return
         sock = self._sockets[channel]
         deserialize = self.session.deserialize
-        put = self._queue.put_nowait
+        put = self._receiver or self._enqueue
         try:
             for _ in range(_BATCH):
                 events = cast(int, sock.getsockopt(zmq.EVENTS))
@@ -142,14 +155,32 @@ class ZMQTransport(Transport):
                     self.rejected += 1
                     self.last_rejection = str(e)
                     continue
-                put((channel, msg))
+                try:
+                    put(channel, msg)
+                except Exception as e:  # a failing handler must not stall the socket
+                    self._report(e)
         except zmq.Again:
             return
-        except zmq.ZMQError:
+        except zmq.ZMQError as e:
             if not self._closed:
-                put(None)
+                self._lost(f"the connection to the kernel failed: {e}")
             return
         self._schedule(channel)  # more than a batch waiting: let others run first
+
+    def _report(self, error: Exception) -> None:
+        assert self._loop is not None
+        self._loop.call_exception_handler(
+            {"message": "kconsole: a message handler failed", "exception": error}
+        )
+
+    def _enqueue(self, channel: Channel, msg: Message) -> None:
+        self._queue.put_nowait((channel, msg))
+
+    def _lost(self, reason: str) -> None:
+        if self._on_closed is not None:
+            self._on_closed(reason)
+        else:
+            self._queue.put_nowait(None)
 
     async def send(self, channel: Channel, msg: Message) -> None:
         if self._closed:
