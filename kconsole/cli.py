@@ -12,12 +12,15 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from . import __version__
 from .connection import LOCALHOST, ConnectionFileError, ConnectionInfo, parse_ports
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 DEFAULT_TIMEOUT = 60.0
 
@@ -207,6 +210,25 @@ def _display_config(opts: dict[str, Any]) -> Any:
 # -- running ----------------------------------------------------------------------------
 
 
+def _detect_terminal_in_background(opts: dict[str, Any]) -> Future[Any] | None:
+    """Ask the terminal what it can show (images, cell size), in a thread: the wait for
+    its answers (up to 0.2 s when it gives none) overlaps the console's own start-up.
+    None when there is no terminal to ask (script mode, --plain)."""
+    if not (sys.stdin.isatty() and sys.stdout.isatty()) or opts.get("plain"):
+        return None
+    from concurrent.futures import ThreadPoolExecutor
+
+    from .display import detect_terminal
+
+    # Before prompt_toolkit owns the terminal: the queries' answers must not be read as
+    # keystrokes; nothing else reads the terminal meanwhile. The kernel's stdio is not
+    # the terminal (see launcher).
+    pool = ThreadPoolExecutor(1, thread_name_prefix="kconsole-terminal")
+    future = pool.submit(detect_terminal, sys.stdin.fileno(), sys.stdout.fileno(), 0.2)
+    pool.shutdown(wait=False)
+    return future
+
+
 def _run(coro_fn: Callable[[], Awaitable[int]]) -> None:
     """Run the console's event loop; SIGTERM/SIGHUP leave cleanly (kernel shut down)."""
 
@@ -250,25 +272,26 @@ async def _session(
     # instead of preceding it. Nothing here reads messages meanwhile; zmq queues them.
     connecting = asyncio.ensure_future(make_conn(lambda text: sink[0](text)))
     await asyncio.sleep(0)
+    detecting = opts.pop("_detecting", None) or _detect_terminal_in_background(opts)
     try:
         from .output import OutputPrinter
 
         config = _display_config(opts)
-        caps = None
-        if interactive and sys.stdout.isatty() and not config.plain:
-            from .display import detect_terminal
-
-            # Before prompt_toolkit owns the terminal: the queries' answers must not be
-            # read as keystrokes. The kernel's stdio is not the terminal (see launcher).
-            caps = detect_terminal(sys.stdin.fileno(), sys.stdout.fileno(), timeout=0.2)
         if interactive:
             from .repl import Repl
         else:
             from .script import ScriptRunner
+        caps = await asyncio.wrap_future(detecting) if detecting is not None else None
     except BaseException:
         connecting.cancel()
         raise
     conn = await connecting
+    if not interactive:
+        try:
+            await conn.wait_ready()  # the REPL waits itself, with its prompt already up
+        except BaseException:
+            await asyncio.shield(conn.close())
+            raise
     keep: bool | None = None
     recorder = None
     if opts.get("save"):
@@ -405,7 +428,7 @@ def start(
     its kernelspecs) and deleted on exit unless --keep-kernel.
     """
     opts["started_here"] = True
-    from .console import start_local
+    from .console import begin_local
     from .kernelspec import NoSuchKernel, resolve_kernel
 
     if server is not None:
@@ -439,9 +462,11 @@ def start(
         process = spawn(spec, ip=ip, transport=transport, outlive_console=keep_kernel)
     except KernelStartError as e:
         raise UserError(str(e)) from None
+    opts["_detecting"] = _detect_terminal_in_background(opts)
 
     async def make(notify: Callable[[str], None]) -> Any:
-        return await start_local(
+        # Returns before the kernel is ready: the REPL shows its prompt meanwhile.
+        return await begin_local(
             spec,
             ip=ip,
             transport=transport,

@@ -18,7 +18,7 @@ Cursor positions are Python string indices: unicode code points, as the protocol
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Iterable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
 from typing import Any
 
 from prompt_toolkit.completion import CompleteEvent, Completer, Completion
@@ -67,9 +67,16 @@ def completions_from_reply(reply: dict[str, Any], cursor_pos: int) -> list[Compl
 class KernelCompleter(Completer):
     """Completions from the kernel's complete_request, at the cursor."""
 
-    def __init__(self, client: KernelClient, timeout: float = COMPLETE_TIMEOUT) -> None:
+    def __init__(
+        self,
+        client: KernelClient,
+        timeout: float = COMPLETE_TIMEOUT,
+        wait_ready: Callable[[], Awaitable[bool]] | None = None,
+    ) -> None:
         self.client = client
         self.timeout = timeout
+        #: Waits for a kernel that is still starting (False: it never came up).
+        self.wait_ready = wait_ready
         self._in_flight: asyncio.Future[dict[str, Any]] | None = None
 
     def get_completions(
@@ -80,6 +87,8 @@ class KernelCompleter(Completer):
     async def get_completions_async(
         self, document: Document, complete_event: CompleteEvent
     ) -> AsyncGenerator[Completion, None]:
+        if self.wait_ready is not None and not await self.wait_ready():
+            return
         if self.client.dead.is_set():
             return
         if self._in_flight is not None and not self._in_flight.done():

@@ -51,6 +51,22 @@ class KernelConnection:
     fresh: bool = False
     #: A description for the banner: "ipykernel 7.4 (python3)" etc.
     label: str = ""
+    #: While a kernel kconsole started is still coming up: the task waiting for it
+    #: (see :func:`begin_local` and :meth:`wait_ready`); None for one already ready.
+    starting: asyncio.Task[None] | None = None
+
+    @property
+    def ready(self) -> bool:
+        """Whether the kernel has answered (always true for an attached kernel)."""
+        s = self.starting
+        return s is None or (s.done() and not s.cancelled() and s.exception() is None)
+
+    async def wait_ready(self) -> None:
+        """Wait until the kernel answers; raises ConsoleError if it never will (died
+        during start, did not answer in time). Returns at once once it is ready."""
+        if self.starting is not None:
+            # Shielded: a waiter giving up (Ctrl-C at the prompt) must not stop the start.
+            await asyncio.shield(self.starting)
 
     @property
     def language_info(self) -> dict[str, Any]:
@@ -110,9 +126,20 @@ class KernelConnection:
     async def close(self, *, keep_kernel: bool | None = None) -> None:
         """Leave: shut the kernel down if we own it (unless keep_kernel), close sockets."""
         keep = (not self.owns_kernel) if keep_kernel is None else keep_kernel
+        answered = self.ready
+        # The process is about to exit on our request: no watch may call that a death
+        # ("the kernel died" printed on the way out).
+        self.client.stop_monitor()
+        if self.starting is not None and not self.starting.done():
+            self.starting.cancel()
+            with contextlib.suppress(BaseException):
+                await self.starting
         try:
             if self.process is not None and not keep:
-                await self.process.shutdown(request_shutdown=self._shutdown_request)
+                # A kernel that never answered will not answer a shutdown_request either:
+                # straight to SIGTERM rather than waiting out the request's timeout.
+                polite = self._shutdown_request if answered else None
+                await self.process.shutdown(request_shutdown=polite)
             elif not keep and hasattr(self.client.transport, "delete_kernel"):
                 with contextlib.suppress(Exception):
                     await self.client.transport.delete_kernel()
@@ -166,7 +193,31 @@ async def start_local(
     process: KernelProcess | None = None,
 ) -> KernelConnection:
     """Start a kernel from ``spec`` (or take ``process``, already spawned by
-    :func:`~kconsole.launcher.spawn`) and attach to it, retrying on a port clash."""
+    :func:`~kconsole.launcher.spawn`) and attach to it once it is ready, retrying on a
+    port clash. Raises ConsoleError (the kernel cleaned up) if it never answers."""
+    conn = await begin_local(
+        spec, ip=ip, transport=transport, timeout=timeout, keep_kernel=keep_kernel, process=process
+    )
+    try:
+        await conn.wait_ready()
+    except BaseException:
+        await asyncio.shield(conn.close())
+        raise
+    return conn
+
+
+async def begin_local(
+    spec: KernelSpec,
+    *,
+    ip: str,
+    transport: str,
+    timeout: float,
+    keep_kernel: bool,
+    process: KernelProcess | None = None,
+) -> KernelConnection:
+    """:func:`start_local` without the wait: returns as soon as the client is
+    connected, with :attr:`KernelConnection.starting` waiting for the kernel, so the
+    REPL can show its prompt while the kernel boots (most of a `start`)."""
     from .launcher import KernelStartError, spawn
 
     if process is None:
@@ -174,41 +225,59 @@ async def start_local(
             process = spawn(spec, ip=ip, transport=transport, outlive_console=keep_kernel)
         except KernelStartError as e:
             raise ConsoleError(str(e)) from None
-    proc = process
-    info = proc.connection
+    conn = KernelConnection(
+        client=await _zmq_client(process.connection),
+        process=process,
+        spec=spec,
+        connection_file=process.connection_file,
+        owns_kernel=not keep_kernel,
+        fresh=True,
+    )
+    conn.starting = asyncio.ensure_future(_come_up(conn, timeout))
+    return conn
+
+
+async def _zmq_client(info: ConnectionInfo) -> KernelClient:
+    # Imported once the kernel is spawned: pyzmq's ~10 ms then overlap its start-up.
+    from .zmq_transport import ZMQTransport
+
+    session = info.session()
+    client = KernelClient(ZMQTransport(info, session), session)
+    await client.start()
+    return client
+
+
+async def _come_up(conn: KernelConnection, timeout: float) -> None:
+    """Wait for a kernel kconsole started to answer, restarting it on fresh ports when
+    it lost a port race; on failure the client is closed and the process cleaned up."""
+    from .launcher import KernelStartError
+
+    proc, spec = conn.process, conn.spec
+    assert proc is not None and spec is not None
     for attempt in range(PORT_CLASH_ATTEMPTS):
         if attempt > 0:
             try:
                 proc.restart_on_new_ports()
             except KernelStartError as e:
                 raise ConsoleError(str(e)) from None
-        # Imported once the kernel is spawned: pyzmq's ~10 ms then overlap its start-up.
-        from .zmq_transport import ZMQTransport
-
-        session = info.session()
-        client = KernelClient(ZMQTransport(info, session), session)
-        await client.start()
+            conn.client = await _zmq_client(proc.connection)
+        client = conn.client
         ready = asyncio.ensure_future(client.wait_for_ready(timeout))
         exited = asyncio.ensure_future(proc.wait_exit(None))
-        await asyncio.wait({ready, exited}, return_when=asyncio.FIRST_COMPLETED)
-        exited.cancel()
-        if ready.done() and ready.exception() is None:
-            conn = KernelConnection(
-                client=client,
-                process=proc,
-                spec=spec,
-                connection_file=proc.connection_file,
-                owns_kernel=not keep_kernel,
-                fresh=True,
-                label=_label(client, spec),
-            )
+        try:
+            await asyncio.wait({ready, exited}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            exited.cancel()
+            if not ready.done():
+                ready.cancel()
+                with contextlib.suppress(BaseException):
+                    await ready
+        if not ready.cancelled() and ready.exception() is None:
+            conn.label = _label(client, spec)
             client.start_monitor(process_exit=conn._process_exit)
-            return conn
-        ready.cancel()
-        with contextlib.suppress(BaseException):
-            await ready
+            return
         await client.close()
-        if ready.done() and not ready.cancelled() and isinstance(ready.exception(), KernelTimeout):
+        if not ready.cancelled() and isinstance(ready.exception(), KernelTimeout):
             await proc.shutdown()
             raise ConsoleError(f"kernel {spec.name!r} did not become ready: {ready.exception()}")
         if not proc.died_of_port_clash():

@@ -13,7 +13,11 @@ Exactly one party owns the terminal at a time:
   in arrival order, SIGINT (Ctrl-C) interrupts the kernel;
 * a pager or editor (``obj?``, F1, ``%edit``) gets the terminal with SIGINT ignored
   by kconsole, so Ctrl-C belongs to it;
-* the next ``In [n]:`` appears only after the cell's reply *and* its ``idle``.
+* the next ``In [n]:`` appears only after the cell's reply *and* its ``idle``;
+* the first ``In [1]:`` of a kernel kconsole started appears at once, while the kernel
+  boots (``starting`` in the toolbar): its banner is written above the prompt when the
+  kernel answers, and Enter, Tab and F1 wait for that answer, so the user types while
+  the kernel starts instead of watching it start.
 
 Keys beyond prompt_toolkit's editing: Ctrl-C at the prompt clears the line, while a
 cell runs it interrupts the kernel, and a second Ctrl-C within
@@ -119,6 +123,10 @@ def _lexer_for(language_info: dict[str, Any]) -> Lexer | None:
 _PYTHON_LEXERS = frozenset({"ipython3", "ipython", "python3", "python", "ipython2"})
 
 
+class _KernelNeverCameUp(Exception):
+    """Ends the prompt when a kernel that was starting failed (Repl._start_error)."""
+
+
 class _HideInput(Processor):
     """Shows nothing of what is typed (a password prompt, like getpass in a tty)."""
 
@@ -159,6 +167,11 @@ class Repl:
     ) -> None:
         self.conn = conn
         self.client: KernelClient = conn.client
+        #: Why the kernel never came up (a start still under way failed).
+        self._start_error: ConsoleError | None = None
+        self._start_watch: asyncio.Task[None] | None = None
+        #: An Enter is waiting for a starting kernel (another Enter meanwhile is ignored).
+        self._enter_waits = False
         self.printer = printer
         self.stdout = stdout or sys.stdout
         self.show_other_output = show_other_output
@@ -179,7 +192,7 @@ class Repl:
         self._other_state = "idle"
         #: The kernel's state for the toolbar: every status except those of our own
         #: short requests at the prompt (Tab, F1, Enter's is_complete).
-        self._state = "idle"
+        self._state = "idle" if conn.ready else "starting"
         self._kind = connection_kind(conn)
         self._label = kernel_label(conn)
         #: A restart in progress (the toolbar says so; the death it causes is expected).
@@ -196,12 +209,15 @@ class Repl:
         self._last_sigint: tuple[int, float] | None = None
         #: One prompt at a time while a cell runs (input() and the restart question).
         self._tty_lock = asyncio.Lock()
-        language = str(conn.language_info.get("name") or "unknown")
+        # Until a starting kernel answers, its kernelspec says what language it speaks.
+        language_info = conn.language_info or {"name": conn.spec.language if conn.spec else ""}
+        language = str(language_info.get("name") or "unknown")
         self.history: History = history if history is not None else history_for(language)
+        self.completer = KernelCompleter(self.client, wait_ready=self._kernel_ready)
         self.session: PromptSession[str] = PromptSession(
             history=self.history,
-            lexer=_lexer_for(conn.language_info),
-            completer=KernelCompleter(self.client),
+            lexer=_lexer_for(language_info),
+            completer=self.completer,
             complete_while_typing=False,
             enable_history_search=True,
             key_bindings=self._key_bindings(),
@@ -215,10 +231,15 @@ class Repl:
             style=input_style(style) if style is not None else None,
             include_default_pygments_style=True,
         )
-        # The input() prompt: one line, its own history (pdb commands, answers).
-        self._input_session: PromptSession[str] = PromptSession(
-            history=InMemoryHistory(), vi_mode=vi_mode
-        )
+        # The input() prompt: one line, its own history (pdb commands, answers). Built at
+        # the first input_request: most sessions never need its ~0.5 MB.
+        self._input_session: PromptSession[str] | None = None
+        self._bind_client()
+
+    def _bind_client(self) -> None:
+        # Again once a starting kernel is up: a port clash during its start replaces
+        # the connection's client.
+        self.client = self.completer.client = self.conn.client
         self.client.on_broadcast = self._on_broadcast
         self.client.on_dead = self._on_dead
         self.client.on_status = self._on_status
@@ -244,6 +265,8 @@ class Repl:
             return FormattedText([("ansired bold", "[kernel dead]")])
         if self._restarting:
             return FormattedText([("ansiyellow", "[kernel restarting]")])
+        if not self.conn.ready:
+            return FormattedText([("ansiyellow", "[kernel starting]")])
         if self._other_state in ("busy", "restarting", "starting"):
             return FormattedText([("ansiyellow", f"[kernel {self._other_state}]")])
         return FormattedText([])
@@ -320,6 +343,23 @@ class Repl:
         buf = event.current_buffer
         doc = buf.document
         text = buf.text
+        ahead = ""
+        if text.strip() and not self.conn.ready:
+            if self._enter_waits:
+                return  # an Enter is already waiting for the kernel with this cell
+            self._enter_waits = True
+            try:
+                if not await self._kernel_ready():
+                    return  # it never came up: the REPL is leaving (see _watch_start)
+            finally:
+                self._enter_waits = False
+            if buf.text != text:
+                if not buf.text.startswith(text):
+                    return  # edited while the kernel started: their keys win
+                # Typed after Enter, while the kernel started: keys for the next prompt,
+                # as a terminal keeps what is typed while a command runs.
+                ahead = buf.text[len(text) :]
+                buf.text = text
         if not text.strip() or self.client.dead.is_set():
             buf.validate_and_handle()
             return
@@ -332,15 +372,17 @@ class Repl:
         if buf.text != text:
             return  # the user kept typing while we asked: their keys win
         if status in ("complete", "invalid"):
+            self._next_input = ahead
             buf.validate_and_handle()
         elif status == "incomplete":
-            buf.insert_text("\n" + indent)
+            buf.insert_text("\n" + indent + ahead)
         else:
             lines = text.split("\n")
             if len(lines) == 1 or not lines[-1].strip():
+                self._next_input = ahead
                 buf.validate_and_handle()
             else:
-                buf.insert_text("\n")
+                buf.insert_text("\n" + ahead)
 
     async def _completeness(self, text: str) -> tuple[str, str]:
         try:
@@ -352,7 +394,7 @@ class Repl:
     async def _show_inspection(self, document: Document, *, full: bool) -> None:
         """The kernel's help on the name at the cursor (inspect_request: nothing runs).
         ``full`` pages it, else its first lines are printed above the prompt."""
-        if self.client.dead.is_set():
+        if not await self._kernel_ready() or self.client.dead.is_set():
             return
         try:
             reply = await self.client.inspect(
@@ -409,8 +451,8 @@ class Repl:
 
     def _on_status(self, msg: Message, own: bool) -> None:
         state = str(msg.content.get("execution_state") or "")
-        if not state:
-            return
+        if not state or (state == "starting" and self.conn.ready):
+            return  # a kernel's boot announcement, read late: it is long up
         changed = False
         if not own and state != self._other_state:
             self._other_state = state
@@ -466,6 +508,9 @@ class Repl:
         """Ctrl-X r: ask, then restart; the prompt and its text stay meanwhile."""
         if not self.conn.can_restart:
             self.note("this kernel cannot be restarted: kconsole only attached to it")
+            return
+        if not self.conn.ready:
+            self.note("the kernel is still starting")
             return
         if self._restart_task is not None and not self._restart_task.done():
             return
@@ -536,6 +581,8 @@ class Repl:
     async def _ask_input(self, prompt: str, password: bool) -> str:
         """Answer an input_request with a one-line editor (Ctrl-C interrupts the
         kernel, Ctrl-D sends EOF); a password is not echoed and not remembered."""
+        if self._input_session is None:
+            self._input_session = PromptSession(history=InMemoryHistory(), vi_mode=self.vi_mode)
         session = self._input_session
         if password:
             session = PromptSession(history=DummyHistory(), input_processors=[_HideInput()])
@@ -714,23 +761,70 @@ class Repl:
         self.printer.flush()
 
     async def run(self) -> int:
-        """Prompt, run, repeat until Ctrl-D, ``exit`` or a dead unrestartable kernel."""
-        if self.banner:
-            self._print_banner()
-        self._start_recording()
+        """Prompt, run, repeat until Ctrl-D, ``exit`` or a dead unrestartable kernel.
+
+        Raises ConsoleError when a kernel that was still starting never came up."""
+        if self.conn.ready:
+            self._kernel_came_up()
+        else:
+            self._start_watch = asyncio.ensure_future(self._watch_start())
         try:
             if not self.conn.fresh:  # a kernel we just started has neither to offer
                 await asyncio.gather(self._fetch_execution_count(), self._merge_kernel_history())
             return await self._loop()
         finally:
+            if self._start_watch is not None:
+                self._start_watch.cancel()
             self._save_recording()
+
+    async def _kernel_ready(self) -> bool:
+        """Wait for a kernel that is still starting; False if it never came up."""
+        if self.conn.ready:
+            return True
+        try:
+            await self.conn.wait_ready()
+        except ConsoleError:
+            return False
+        return True
+
+    async def _watch_start(self) -> None:
+        try:
+            await self.conn.wait_ready()
+        except ConsoleError as e:
+            self._start_error = e
+            app = self.session.app
+            if self._prompt_active and app.is_running:
+                app.exit(exception=_KernelNeverCameUp())
+            return
+        self._kernel_came_up()
+
+    def _kernel_came_up(self) -> None:
+        """The kernel answered: what its kernel_info tells (banner, lexer, label)."""
+        self._bind_client()
+        self._label = kernel_label(self.conn)
+        lexer = _lexer_for(self.conn.language_info)
+        if lexer is not None:
+            self.session.lexer = lexer
+        self._start_recording()
+        # Its "starting" announcement (if we heard it) is over too.
+        if self._state == "starting":
+            self._state = "idle"
+        if self._other_state == "starting":
+            self._other_state = "idle"
+        if self.banner:
+            self._emit(self._print_banner)
+        self._invalidate()
 
     async def _loop(self) -> int:
         while True:
+            if self._start_error is not None:
+                raise self._start_error
             default, self._next_input = self._next_input, ""
             try:
                 with self._prompting():
                     code = await self.session.prompt_async(self._prompt, default=default)
+            except _KernelNeverCameUp:
+                continue  # raised at the top
             except KeyboardInterrupt:
                 await self._wait_restart()
                 continue
@@ -740,6 +834,8 @@ class Repl:
                     continue
                 return 0
             await self._wait_restart()  # Enter while Ctrl-X r restarts: run on the new one
+            if not await self._kernel_ready():
+                continue  # raised at the top
             if self.client.dead.is_set() and not await self._restart_dead_kernel():
                 self.printer.note("[kconsole] the kernel is dead; leaving.")
                 self.printer.flush()

@@ -62,6 +62,8 @@ def kernel_label(conn: KernelConnection) -> str:
     if conn.label:
         return conn.label
     info = conn.client.kernel_info
+    if not info and conn.spec is not None:
+        return conn.spec.display_name  # still starting: its kernelspec is all we know
     impl = str(info.get("implementation") or "kernel")
     lang = str((info.get("language_info") or {}).get("name") or "")
     return f"{impl} ({lang})" if lang else impl

@@ -116,7 +116,7 @@ def test_interactive_session_on_the_server(server: JupyterServer, tmp_path: Path
         c.ctrl("c")
         c.expect_empty_prompt(2)
         c.sendline("name = input('name? ')")
-        c.expect(r"name\? ")
+        c.expect(r"(?m)^name\?")  # the kernel's prompt, not the echo of the cell
         c.sendline("Ada")
         c.expect_prompt(3)
         c.sendline("print(name)")

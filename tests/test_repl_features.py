@@ -226,7 +226,7 @@ def test_input_then_print(console, kernel) -> None:
     c = console("start", "--kernel", kernel)
     c.expect_prompt(1)
     c.sendline('name = input("name? ")')
-    c.expect(r"name\? ")
+    c.expect(r"(?m)^name\?")  # the kernel's prompt, not the echo of the cell
     c.sendline("Ada")
     c.expect_prompt(2)
     c.sendline("print(name)")
@@ -240,7 +240,7 @@ def test_getpass_echoes_nothing_and_input_in_a_loop(console) -> None:
     c = console("start", "--kernel", "python3")
     c.expect_prompt(1)
     c.sendline("import getpass; pw = getpass.getpass('pw: ')")
-    c.expect("pw: ")
+    c.expect(r"(?m)^pw:")  # the kernel's prompt, not the echo of the cell
     c.send("hunter2")
     screen = screen_text(c)
     assert "hunter2" not in screen and "*******" not in screen, screen

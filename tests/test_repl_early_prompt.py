@@ -1,0 +1,145 @@
+"""The first prompt of `kconsole start` comes up while the kernel is still booting.
+
+The kernel here is gated: its kernelspec runs a wrapper that blocks on a named pipe
+until the test writes ``go`` (then it becomes kconsole's built-in kernel) or ``fail``
+(then it exits with an error). So "the kernel is still starting" is a state the test
+holds, not a race it hopes to win.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from ptyconsole import PtyConsole
+
+WRAPPER = """\
+import os, sys
+gate, pidfile, cf = sys.argv[1:4]
+with open(pidfile + ".tmp", "w") as f:
+    f.write(str(os.getpid()))
+os.rename(pidfile + ".tmp", pidfile)
+with open(gate) as g:  # blocks until the test opens the pipe to write
+    action = g.read().strip()
+if action == "fail":
+    sys.stderr.write("boom: the gated kernel was told to fail\\n")
+    sys.exit(3)
+os.execv(sys.executable, [sys.executable, "-m", "kconsole.kernel", "-f", cf])
+"""
+
+
+class GatedKernel:
+    def __init__(self, root: Path) -> None:
+        self.gate = root / "gate"
+        self.pidfile = root / "kernel.pid"
+        os.mkfifo(self.gate)
+        script = root / "wrapper.py"
+        script.write_text(WRAPPER)
+        kdir = root / "kernels" / "gated"
+        kdir.mkdir(parents=True)
+        argv = [sys.executable, str(script), str(self.gate), str(self.pidfile)]
+        spec = {"argv": [*argv, "{connection_file}"], "display_name": "Gated", "language": "python"}
+        (kdir / "kernel.json").write_text(json.dumps(spec))
+
+    def open(self, action: str) -> None:
+        with open(self.gate, "w") as g:  # waits for the wrapper to be reading
+            g.write(action)
+
+    def pid(self, timeout: float = 15.0) -> int:
+        deadline = time.monotonic() + timeout
+        while not self.pidfile.exists():  # the wrapper writes it before it blocks
+            assert time.monotonic() < deadline, "the gated kernel never started"
+            time.sleep(0.02)
+        return int(self.pidfile.read_text())
+
+
+@pytest.fixture
+def gated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> GatedKernel:
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path))
+    return GatedKernel(tmp_path)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.mark.timeout(60)
+def test_the_first_cell_typed_while_the_kernel_starts_runs_once_it_is_up(
+    gated: GatedKernel,
+) -> None:
+    c = PtyConsole(["start", "--kernel", "gated"])
+    try:
+        c.expect_prompt(1)
+        c.expect(r"\[kernel starting\]")  # said where the toolbar would be
+        c.sendline("print(6*7)")
+        gated.open("go")
+        c.expect(r"\n42\n")
+        c.expect_prompt(2)
+        c.settle()
+        lines = c.display()
+        banner = next(i for i, ln in enumerate(lines) if ln.startswith("Ctrl-D exits"))
+        cell = lines.index("In [1]: print(6*7)")
+        # The banner came when the kernel did, and went above the prompt typed into.
+        assert banner < cell < lines.index("42")
+        assert not any("[kernel starting]" in ln for ln in lines[cell:])
+        c.ctrl("d")
+        assert c.wait_exit() == 0
+    finally:
+        c.close()
+
+
+@pytest.mark.timeout(60)
+def test_keys_typed_after_enter_while_the_kernel_starts_go_to_the_next_prompt(
+    gated: GatedKernel,
+) -> None:
+    c = PtyConsole(["start", "--kernel", "gated"])
+    try:
+        c.expect_prompt(1)
+        c.sendline("x = 6*7")
+        c.send("print(x)")  # typed ahead, while the first cell waits for the kernel
+        gated.open("go")
+        c.expect_cursor_line(r"In \[2\]: print\(x\)")
+        c.sendline("")
+        c.expect(r"\n42\n")
+        c.expect_prompt(3)
+    finally:
+        c.close()
+
+
+@pytest.mark.timeout(60)
+def test_a_kernel_dying_during_start_ends_the_prompt_with_its_error(
+    gated: GatedKernel,
+) -> None:
+    c = PtyConsole(["start", "--kernel", "gated"])
+    try:
+        c.expect_prompt(1)
+        c.send("x = 1")  # a half-typed cell when the kernel dies
+        gated.open("fail")
+        c.expect(r"kconsole: kernel 'gated' died during start \(exit status 3\)")
+        c.expect("boom: the gated kernel was told to fail")
+        assert c.wait_exit() == 1
+        assert "Traceback" not in c.transcript
+    finally:
+        c.close()
+
+
+@pytest.mark.timeout(60)
+def test_ctrl_d_while_the_kernel_starts_leaves_and_stops_the_kernel(gated: GatedKernel) -> None:
+    c = PtyConsole(["start", "--kernel", "gated"])
+    try:
+        c.expect_prompt(1)
+        pid = gated.pid()
+        c.ctrl("d")
+        assert c.wait_exit() == 0
+        assert not _alive(pid), "the kernel kconsole started outlived it"
+        assert "died" not in c.transcript
+    finally:
+        c.close()
