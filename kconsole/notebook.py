@@ -76,7 +76,7 @@ class RecordedCell:
         for o in self.outputs:
             o = dict(o)
             if o["output_type"] == "stream":
-                o["text"] = _multiline(o["text"])
+                o["text"] = _multiline("".join(o["text"]))
             elif "data" in o:
                 o["data"] = _mime_bundle(o["data"])
             outputs.append(o)
@@ -147,10 +147,12 @@ class NotebookRecorder:
             name = c.get("name", "stdout")
             text = str(c.get("text", ""))
             last = cell.outputs[-1] if cell.outputs else None
+            # Chunks, joined when saved: `+=` on a string held in a dict copies it every
+            # time, quadratic in a flood of small stream messages.
             if last is not None and last["output_type"] == "stream" and last["name"] == name:
-                last["text"] += text
+                last["text"].append(text)
             else:
-                cell.outputs.append({"output_type": "stream", "name": name, "text": text})
+                cell.outputs.append({"output_type": "stream", "name": name, "text": [text]})
         elif t == "error":
             cell.outputs.append(
                 {
