@@ -11,7 +11,7 @@ and parses frame lists back, verifying the HMAC signature of the four dict frame
 The rules it keeps:
 
 * Every message sent is signed when a key is set; every message received is checked
-  with :func:`hmac.compare_digest`, and an unsigned or replayed one is refused.
+  with a constant-time compare_digest, and an unsigned or replayed one is refused.
 * A signature is remembered only *after* it verified, so forged frames cannot push
   genuine digests out of the replay history.
 * Each Session has its own digest history: two consumers sharing one would see each
@@ -26,8 +26,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import getpass
-import hashlib
-import hmac
 import json
 import os
 import random
@@ -183,19 +181,93 @@ class DigestHistory:
                 self._seen.discard(d)
 
 
-def _digestmod(signature_scheme: str) -> Any:
+try:
+    # Constant-time comparison; the same function hmac.compare_digest falls back to.
+    from _operator import _compare_digest as compare_digest
+except ImportError:  # not CPython
+    from hmac import compare_digest  # type: ignore[no-redef]
+
+#: Where the interpreter keeps its own hash implementations (3.12+ merged the SHA-2s).
+_BUILTIN_HASH_MODULES = ("_sha2", "_sha256", "_sha512", "_sha1", "_md5")
+_TRANS_36 = bytes(x ^ 0x36 for x in range(256))
+_TRANS_5C = bytes(x ^ 0x5C for x in range(256))
+
+
+def _builtin_hash(name: str) -> Any:
+    """The interpreter's built-in constructor for hash ``name``, or None.
+
+    Why not hashlib: it loads OpenSSL's libcrypto, ~4 MB of a console's resident
+    memory, for one SHA-256 (the standard library's ``random`` avoids hashlib for the
+    same reason).
+    """
+    for module in _BUILTIN_HASH_MODULES:
+        try:
+            mod = __import__(module)
+        except ImportError:
+            continue
+        ctor = getattr(mod, name, None)
+        if ctor is not None:
+            return ctor
+    return None
+
+
+class _HMAC:
+    """HMAC (RFC 2104) over a hash constructor: the keyed inner and outer states are
+    computed once, and each message copies them (what :mod:`hmac` does)."""
+
+    def __init__(self, key: bytes, ctor: Any) -> None:
+        block = ctor().block_size
+        if len(key) > block:
+            key = ctor(key).digest()
+        key = key.ljust(block, b"\0")
+        self._inner = ctor(key.translate(_TRANS_36))
+        self._outer = ctor(key.translate(_TRANS_5C))
+
+    def hexdigest(self, parts: list[bytes]) -> str:
+        inner = self._inner.copy()
+        for p in parts:
+            inner.update(p)
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return str(outer.hexdigest())
+
+
+class _HashlibHMAC:
+    """HMAC with a hash only hashlib has (a rare signature scheme)."""
+
+    def __init__(self, key: bytes, name: str) -> None:
+        import hmac
+
+        self._hmac = hmac.new(key, digestmod=name)
+
+    def hexdigest(self, parts: list[bytes]) -> str:
+        h = self._hmac.copy()
+        for p in parts:
+            h.update(p)
+        return h.hexdigest()
+
+
+def _signer(signature_scheme: str, key: bytes) -> _HMAC | _HashlibHMAC | None:
+    """The HMAC for ``signature_scheme`` (None without a key); raises
+    UnknownSignatureScheme for a scheme that is not hmac-<hash algorithm>."""
     if not signature_scheme.startswith("hmac-"):
         raise UnknownSignatureScheme(
             f"signature scheme {signature_scheme!r} is not hmac-<algorithm>"
         )
     name = signature_scheme[len("hmac-") :]
-    try:
-        hashlib.new(name)
-    except ValueError:
-        raise UnknownSignatureScheme(
-            f"signature scheme {signature_scheme!r}: {name!r} is not a hashlib algorithm"
-        ) from None
-    return getattr(hashlib, name, None) or (lambda data=b"": hashlib.new(name, data))
+    ctor = _builtin_hash(name)
+    if ctor is None:
+        import hashlib
+
+        try:
+            hashlib.new(name)
+        except ValueError:
+            raise UnknownSignatureScheme(
+                f"signature scheme {signature_scheme!r}: {name!r} is not a hashlib algorithm"
+            ) from None
+    if not key:
+        return None
+    return _HMAC(key, ctor) if ctor is not None else _HashlibHMAC(key, name)
 
 
 class Session:
@@ -214,8 +286,7 @@ class Session:
     ) -> None:
         self.key = key.encode("ascii") if isinstance(key, str) else bytes(key)
         self.signature_scheme = signature_scheme
-        self._digestmod = _digestmod(signature_scheme)
-        self._hmac = hmac.new(self.key, digestmod=self._digestmod) if self.key else None
+        self._hmac = _signer(signature_scheme, self.key)
         self.session_id = session_id or new_id()
         self.username = username or _default_username()
         self.digest_history = DigestHistory()
@@ -265,10 +336,7 @@ class Session:
         """The lowercase hex HMAC of the four dict frames (empty when no key)."""
         if self._hmac is None:
             return b""
-        h = self._hmac.copy()
-        for p in parts:
-            h.update(p)
-        return h.hexdigest().encode("ascii")
+        return self._hmac.hexdigest(parts).encode("ascii")
 
     # -- wire -----------------------------------------------------------------------
 
@@ -300,7 +368,7 @@ class Session:
                 raise UnsignedMessage("message is not signed")
             if signature in self.digest_history:
                 raise ReplayedMessage("message signature was already seen (replay)")
-            if not hmac.compare_digest(signature, self.sign(parts)):
+            if not compare_digest(signature, self.sign(parts)):
                 raise InvalidSignature("message signature does not match (wrong key?)")
             self.digest_history.add(signature)
         try:

@@ -71,6 +71,27 @@ def test_any_hashlib_scheme(scheme: str) -> None:
     assert b.deserialize(a.serialize(a.msg("x", {"v": 1}))).content == {"v": 1}
 
 
+@pytest.mark.parametrize(
+    "scheme",
+    [
+        "hmac-sha256",
+        "hmac-sha224",
+        "hmac-sha384",
+        "hmac-sha512",
+        "hmac-sha1",
+        "hmac-md5",
+        "hmac-sha3_256",
+        "hmac-blake2b",
+    ],
+)
+@pytest.mark.parametrize("key", [b"k", b"x" * 64, b"y" * 128, b"z" * 200])
+def test_signatures_are_the_standard_library_hmac(scheme: str, key: bytes) -> None:
+    # Keys shorter than, equal to and longer than every block size (64 and 128 bytes).
+    parts = [b'{"msg_id":"1"}', b"{}", b"{}", "π ✓".encode()]
+    expected = hmac.new(key, b"".join(parts), scheme[len("hmac-") :]).hexdigest().encode()
+    assert Session(key, scheme).sign(parts) == expected
+
+
 def test_unknown_scheme_is_refused() -> None:
     with pytest.raises(UnknownSignatureScheme):
         Session(KEY, "hmac-nosuchhash")
