@@ -3,15 +3,23 @@
 Wall time runs from ``Popen`` to the ``wait4`` that reaps the process; CPU time comes
 from that ``wait4``'s rusage. Peak RSS is the process's own ``VmHWM``, sampled from
 ``/proc`` while it runs (``ru_maxrss`` of ``wait4`` would also count the kernel a
-console started and reaped), and replaced by ``ru_maxrss`` when the console started no
-child process of its own. The pipes are drained by threads so a flood never blocks.
+console started and reaped). A console that starts no process of its own is measured
+exactly instead: it runs under a small fork-and-exec trampoline (what ``/usr/bin/time``
+does) whose ``wait4`` gives its ``ru_maxrss``, wall and CPU time. Not straight from
+this harness: Linux carries the peak RSS of the image a process was exec'd from into
+its ``ru_maxrss``, and ``subprocess`` execs from (a vfork of) this ~35 MB process, which
+would put a 35 MB floor under every console measured. The pipes are drained by threads
+so a flood never blocks.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
+import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -64,6 +72,26 @@ class HWMSampler(threading.Thread):
         return self.peak_kb
 
 
+#: Run as ``python -S -c TRAMPOLINE OUT ARGV...``: forks (a fresh process, its peak RSS
+#: this small interpreter's), execs ARGV in the child, and writes the child's rusage and
+#: wall time (fork to reap) to the file OUT.
+TRAMPOLINE = """
+import json, os, sys, time
+t0 = time.perf_counter()
+pid = os.fork()
+if pid == 0:
+    try:
+        os.execvp(sys.argv[2], sys.argv[2:])
+    finally:
+        os._exit(127)
+_, status, ru = os.wait4(pid, 0)
+wall = time.perf_counter() - t0
+with open(sys.argv[1], "w") as f:
+    json.dump({"wall": wall, "cpu": ru.ru_utime + ru.ru_stime, "maxrss_kb": ru.ru_maxrss}, f)
+sys.exit(os.waitstatus_to_exitcode(status) & 0xFF)
+"""
+
+
 def _drain(stream, out: dict, keep: int = 65536) -> None:
     head = bytearray()
     tail = b""
@@ -93,9 +121,14 @@ def run_process(
 ) -> ProcResult:
     """Run ``argv`` with ``stdin`` piped in and stdout/stderr piped out; measure it.
 
-    ``starts_children=False`` (an attaching console) lets the exact ``ru_maxrss``
-    stand for the peak RSS.
+    ``starts_children=False`` (an attaching console) runs it under :data:`TRAMPOLINE`,
+    whose exact ``ru_maxrss`` stands for the peak RSS.
     """
+    report = None
+    if not starts_children:
+        fd, report = tempfile.mkstemp(prefix="kconsole-bench-", suffix=".json")
+        os.close(fd)
+        argv = [sys.executable, "-S", "-c", TRAMPOLINE, report, *argv]
     t0 = time.perf_counter()
     proc = subprocess.Popen(
         argv,
@@ -104,6 +137,8 @@ def run_process(
         stderr=subprocess.PIPE,
         env=env,
         cwd=cwd,
+        # Its own group when under the trampoline: the timeout must kill the console too.
+        start_new_session=report is not None,
     )
     sampler = HWMSampler(proc.pid)
     sampler.start()
@@ -126,7 +161,7 @@ def run_process(
 
     feeder = threading.Thread(target=feed, daemon=True)
     feeder.start()
-    killer = threading.Timer(timeout, _kill, args=(proc.pid,))
+    killer = threading.Timer(timeout, _kill_group if report else _kill, args=(proc.pid,))
     killer.start()
     try:
         _, status, ru = os.wait4(proc.pid, 0)
@@ -137,11 +172,21 @@ def run_process(
     peak_kb = sampler.stop()
     for t in threads:
         t.join(10)
-    if not starts_children:
-        peak_kb = max(peak_kb, ru.ru_maxrss)
+    cpu = ru.ru_utime + ru.ru_stime
+    if report is not None:
+        try:
+            with open(report) as f:
+                exact = json.load(f)
+        except (OSError, ValueError):  # killed by the timeout: no report
+            exact = {}
+        finally:
+            os.unlink(report)
+        wall = exact.get("wall", wall)
+        cpu = exact.get("cpu", cpu)
+        peak_kb = exact.get("maxrss_kb", peak_kb)
     return ProcResult(
         wall=wall,
-        cpu=ru.ru_utime + ru.ru_stime,
+        cpu=cpu,
         rss_mb=peak_kb / 1024,
         rc=proc.returncode,
         lines=out.get("lines", 0),
@@ -150,6 +195,13 @@ def run_process(
         tail=out.get("tail", b""),
         stderr=err.get("tail", b""),
     )
+
+
+def _kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, 9)
+    except ProcessLookupError:
+        pass
 
 
 def _kill(pid: int) -> None:

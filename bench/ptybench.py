@@ -5,6 +5,12 @@ what it prints into a transcript and waits for patterns in it (a pyte screen is 
 only while a completion menu is measured: emulating the 200,000-line flood would time
 the emulator, not the console). Times are from the moment the keys were written to
 the moment the pattern was read back.
+
+The driver answers the one terminal query every VT100-compatible terminal answers, the
+primary device attributes (DA1, ``ESC [ c``), with xterm's own reply, as xterm, VTE,
+kitty, iTerm2 and Windows Terminal do; it answers nothing else (cursor position, pixel
+sizes, kitty's graphics query), as xterm by default does not. ``silent=True`` answers
+nothing: a console that asks then waits out its own timeout.
 """
 
 from __future__ import annotations
@@ -21,6 +27,9 @@ from measure import ANSI, vm_hwm_kb
 FLOOD_LINES = 200_000
 FLOOD_CODE = f"_ = [print(i) for i in range({FLOOD_LINES})]"
 _PARTIAL_ESC = re.compile(rb"\x1b[^a-zA-Z~\x07]{0,40}$")
+_DA1_QUERY = re.compile(rb"\x1b\[0?c")
+#: xterm's reply to DA1 (a VT420 with its usual options).
+DA1_REPLY = b"\x1b[?64;1;2;6;9;15;16;17;18;21;22;28c"
 
 
 class PtyTimeout(Exception):
@@ -28,8 +37,16 @@ class PtyTimeout(Exception):
 
 
 class PtySession:
-    def __init__(self, argv: list[str], env: dict[str, str], rows: int = 40, cols: int = 120):
+    def __init__(
+        self,
+        argv: list[str],
+        env: dict[str, str],
+        rows: int = 40,
+        cols: int = 120,
+        silent: bool = False,
+    ):
         env = dict(env)
+        self.silent = silent
         env["PROMPT_TOOLKIT_NO_CPR"] = "1"  # pexpect never answers cursor-position requests
         env.setdefault("TERM", "xterm-256color")
         self.t0 = time.perf_counter()
@@ -50,6 +67,8 @@ class PtySession:
         self.peak_kb = max(self.peak_kb, vm_hwm_kb(self.pid))
         if not data:
             return
+        if not self.silent and _DA1_QUERY.search(self._carry + data):
+            self.child.send(DA1_REPLY)
         if self.screen is not None:
             self.stream.feed(self._decoder.decode(data))
         data = self._carry + data
@@ -162,6 +181,16 @@ def repl_session(argv: list[str], env: dict[str, str], cells: int = 20) -> dict[
     finally:
         s.close()
     result["rss_mb"] = s.peak_kb / 1024
+    return result
+
+
+def first_prompt(argv: list[str], env: dict[str, str], silent: bool) -> dict[str, float]:
+    """Time to the first prompt only (``silent``: in a terminal that answers nothing)."""
+    s = PtySession(argv, env, silent=silent)
+    try:
+        result = {"first_prompt": s.prompt(60) - s.t0}
+    finally:
+        s.close(b"\x04")
     return result
 
 
