@@ -210,6 +210,25 @@ def _display_config(opts: dict[str, Any]) -> Any:
 # -- running ----------------------------------------------------------------------------
 
 
+def _import_asyncio_without_ssl() -> None:
+    """Import asyncio for a console that never speaks TLS (a kernel over zmq, tunnelled
+    or not), without the ``import ssl`` asyncio makes eagerly: that loads OpenSSL,
+    ~4.5 MB resident and a few ms, for nothing.
+
+    asyncio supports interpreters built without ssl: while it is imported, ``import
+    ssl`` is made to fail (a None entry in sys.modules), then the entry is removed, so
+    later imports of ssl work. asyncio's own TLS stays off in this process: the
+    --server paths (HTTPS, WSS) never call this.
+    """
+    if "asyncio" in sys.modules or "ssl" in sys.modules:
+        return
+    sys.modules["ssl"] = None  # type: ignore[assignment]
+    try:
+        import asyncio  # noqa: F401
+    finally:
+        del sys.modules["ssl"]
+
+
 def _detect_terminal_in_background(opts: dict[str, Any]) -> Future[Any] | None:
     """Ask the terminal what it can show (images, cell size), in a thread: the wait for
     its answers (up to 0.2 s when it gives none) overlaps the console's own start-up.
@@ -278,6 +297,9 @@ async def _session(
 
         config = _display_config(opts)
         if interactive:
+            from . import lazy_wcwidth
+
+            lazy_wcwidth.install()  # before prompt_toolkit imports it
             from .repl import Repl
         else:
             from .script import ScriptRunner
@@ -428,7 +450,6 @@ def start(
     its kernelspecs) and deleted on exit unless --keep-kernel.
     """
     opts["started_here"] = True
-    from .console import begin_local
     from .kernelspec import NoSuchKernel, resolve_kernel
 
     if server is not None:
@@ -463,6 +484,8 @@ def start(
     except KernelStartError as e:
         raise UserError(str(e)) from None
     opts["_detecting"] = _detect_terminal_in_background(opts)
+    _import_asyncio_without_ssl()
+    from .console import begin_local
 
     async def make(notify: Callable[[str], None]) -> Any:
         # Returns before the kernel is ready: the REPL shows its prompt meanwhile.
@@ -538,7 +561,6 @@ def attach(
     """Attach to a running kernel: by connection file, by ports, or on a Jupyter Server.
     Never shuts it down."""
     from .connection import find_connection_file
-    from .console import attach_zmq
     from .protocol import UnknownSignatureScheme
 
     if server is not None or kernel_id is not None:
@@ -569,6 +591,9 @@ def attach(
         raise UserError(str(e)) from None
     except ValueError as e:
         raise UsageProblem(f"bad --ports: {e}") from None
+
+    _import_asyncio_without_ssl()  # zmq, tunnelled or not: no TLS
+    from .console import attach_zmq
 
     if ssh is not None:
         from .remote.console import attach_ssh
