@@ -13,6 +13,11 @@ The notebook is written as plain JSON (nbformat 4.5: every cell has an ``id``), 
 nbformat is not a runtime dependency; the tests validate the file with nbformat.
 Writing is atomic (temporary file + rename), so an interrupted save never leaves a
 truncated notebook behind.
+
+Every cell is recorded (so Ctrl-X s works without ``--save``), which must not make a
+long session's memory grow with everything it printed: stream text past
+:data:`STREAM_SPOOL_CHARS` per output goes to an unlinked temporary file (a
+:class:`StreamText`), read back only when the notebook is saved.
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ from .protocol import Message
 
 NBFORMAT = 4
 NBFORMAT_MINOR = 5
+#: Stream text kept in memory per output before it moves to a temporary file.
+STREAM_SPOOL_CHARS = 64 * 1024
 
 #: language_info keys nbformat's schema knows; the rest of a kernel's dict is kept too
 #: (the schema allows extra keys), but these are the ones frontends read.
@@ -59,6 +66,28 @@ def _mime_bundle(data: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+class StreamText:
+    """One stream output's text: in memory while short, then in a private temporary
+    file (0600, already unlinked), so a flood is kept whole without being held."""
+
+    def __init__(self, text: str = "") -> None:
+        self._file = tempfile.SpooledTemporaryFile(  # noqa: SIM115 - lives with the cell
+            max_size=STREAM_SPOOL_CHARS, mode="w+", encoding="utf-8", newline=""
+        )
+        self.append(text)
+
+    def append(self, text: str) -> None:
+        self._file.write(text)
+
+    def getvalue(self) -> str:
+        f = self._file
+        f.seek(0)
+        try:
+            return f.read()
+        finally:
+            f.seek(0, os.SEEK_END)
+
+
 @dataclass
 class RecordedCell:
     """One executed cell and its outputs in nbformat form."""
@@ -76,7 +105,7 @@ class RecordedCell:
         for o in self.outputs:
             o = dict(o)
             if o["output_type"] == "stream":
-                o["text"] = _multiline("".join(o["text"]))
+                o["text"] = _multiline(o["text"].getvalue())
             elif "data" in o:
                 o["data"] = _mime_bundle(o["data"])
             outputs.append(o)
@@ -147,12 +176,14 @@ class NotebookRecorder:
             name = c.get("name", "stdout")
             text = str(c.get("text", ""))
             last = cell.outputs[-1] if cell.outputs else None
-            # Chunks, joined when saved: `+=` on a string held in a dict copies it every
+            # Appended to a StreamText: `+=` on a string held in a dict copies it every
             # time, quadratic in a flood of small stream messages.
             if last is not None and last["output_type"] == "stream" and last["name"] == name:
                 last["text"].append(text)
             else:
-                cell.outputs.append({"output_type": "stream", "name": name, "text": [text]})
+                cell.outputs.append(
+                    {"output_type": "stream", "name": name, "text": StreamText(text)}
+                )
         elif t == "error":
             cell.outputs.append(
                 {
