@@ -35,6 +35,13 @@ from .protocol import Message, ProtocolError, Session
 from .transport import Channel, Receiver, Transport, TransportError
 
 _RECV_CHANNELS: tuple[Channel, ...] = ("shell", "control", "stdin", "iopub")
+# Plain ints: pyzmq's constants are enums, and every `|`/`&` on one builds a new enum
+# member (~1 µs); the hot path below does several per message.
+_NOBLOCK = int(zmq.NOBLOCK)
+_SNDMORE_NOBLOCK = int(zmq.SNDMORE) | _NOBLOCK
+_EVENTS = int(zmq.EVENTS)
+_POLLIN = int(zmq.POLLIN)
+_POLLOUT = int(zmq.POLLOUT)
 #: Messages read per socket per reader callback before yielding to the loop.
 _BATCH = 64
 
@@ -136,19 +143,27 @@ class ZMQTransport(Transport):
         if self._closed:
             return
         sock = self._sockets[channel]
+        get, recv = sock.get, sock.recv
         deserialize = self.session.deserialize
         put = self._receiver or self._enqueue
         try:
             for _ in range(_BATCH):
-                events = cast(int, sock.getsockopt(zmq.EVENTS))
-                if events & zmq.POLLOUT and self._send_waiters.get(channel):
+                events = cast(int, get(_EVENTS))
+                if events & _POLLOUT and self._send_waiters.get(channel):
                     for fut in self._send_waiters.pop(channel):
                         if not fut.done():
                             fut.set_result(None)
-                if not events & zmq.POLLIN:
+                if not events & _POLLIN:
                     return
-                # iopub's topic frames sit before the delimiter: deserialize skips them.
-                frames = sock.recv_multipart(zmq.NOBLOCK)
+                # A whole message (zmq delivers all its frames or none), read as Frames:
+                # their `more` spares a getsockopt(RCVMORE) per frame. iopub's topic
+                # frames sit before the delimiter: deserialize skips them.
+                frames = []
+                while True:
+                    frame = recv(_NOBLOCK, copy=False)
+                    frames.append(frame.bytes)
+                    if not frame.more:
+                        break
                 try:
                     msg = deserialize(frames)
                 except ProtocolError as e:
@@ -189,7 +204,11 @@ class ZMQTransport(Transport):
         frames = self.session.serialize(msg, identities=[])
         while True:
             try:
-                sock.send_multipart(frames, zmq.NOBLOCK)
+                # Frame by frame: only the first can meet the high-water mark (zmq
+                # takes the rest of a message it accepted), which raises Again.
+                for frame in frames[:-1]:
+                    sock.send(frame, _SNDMORE_NOBLOCK)
+                sock.send(frames[-1], _NOBLOCK)
                 break
             except zmq.Again:  # high-water mark reached: wait until it drains
                 assert self._loop is not None
