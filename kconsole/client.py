@@ -319,12 +319,19 @@ class KernelClient:
         # dead, so the reply future alone tells: no task waiting on `dead` per request.
         if timeout is None:
             return await req.reply
+        # A timer that fails the future, rather than asyncio.wait_for: that wraps every
+        # request in an extra future and a cancellation, a tenth of a fast round trip.
+        timer = asyncio.get_running_loop().call_later(timeout, self._time_out, req, timeout)
         try:
-            return await asyncio.wait_for(req.reply, timeout)
-        except asyncio.TimeoutError:
-            raise KernelTimeout(
-                f"no {req.msg.msg_type.replace('_request', '_reply')} in {timeout} s"
-            ) from None
+            return await req.reply
+        finally:
+            timer.cancel()
+
+    @staticmethod
+    def _time_out(req: PendingRequest, timeout: float) -> None:
+        if not req.reply.done():
+            what = req.msg.msg_type.replace("_request", "_reply")
+            req.reply.set_exception(KernelTimeout(f"no {what} in {timeout} s"))
 
     async def execute(
         self,

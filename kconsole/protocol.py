@@ -102,6 +102,8 @@ _decode = json.JSONDecoder().decode
 
 def unpack(data: bytes) -> Any:
     """Decode one dict frame (UTF-8 JSON)."""
+    if data == b"{}":
+        return {}  # most metadata and many parent headers and contents: skip the parser
     return _decode(data if isinstance(data, str) else str(data, "utf-8"))
 
 
