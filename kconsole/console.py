@@ -237,12 +237,19 @@ async def begin_local(
     return conn
 
 
+#: How soon the console retries connecting to a kernel it started (zmq: 100 ms). The
+#: console connects first and the kernel binds some 0.1 s later: at zmq's default the
+#: last retry before the bind can leave up to 0.1 s unused. Locally a refused connect
+#: costs microseconds.
+LOCAL_RECONNECT_MS = 10
+
+
 async def _zmq_client(info: ConnectionInfo) -> KernelClient:
     # Imported once the kernel is spawned: pyzmq's ~10 ms then overlap its start-up.
     from .zmq_transport import ZMQTransport
 
     session = info.session()
-    client = KernelClient(ZMQTransport(info, session), session)
+    client = KernelClient(ZMQTransport(info, session, reconnect_ms=LOCAL_RECONNECT_MS), session)
     await client.start()
     return client
 

@@ -54,8 +54,13 @@ class ZMQTransport(Transport):
         info: ConnectionInfo,
         session: Session,
         context: zmq.Context[Any] | None = None,
+        reconnect_ms: int | None = None,
     ) -> None:
+        """``reconnect_ms``: how soon a connection attempt that found no listener is
+        retried (zmq's default is 100 ms); kconsole shortens it for a kernel it just
+        started, which binds its ports only after the console has connected."""
         self.info = info
+        self.reconnect_ms = reconnect_ms
         self.session = session
         self._own_context = context is None
         if context is None:
@@ -83,6 +88,8 @@ class ZMQTransport(Transport):
         ctx = self._async_context if kind == zmq.REQ else self.context
         sock = ctx.socket(kind)
         sock.linger = 0
+        if self.reconnect_ms is not None:
+            sock.setsockopt(zmq.RECONNECT_IVL, self.reconnect_ms)
         if ":" in self.info.ip:
             sock.setsockopt(zmq.IPV6, 1)  # off by default: an IPv6 peer is never reached
         if kind == zmq.SUB:
