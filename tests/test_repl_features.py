@@ -82,8 +82,11 @@ def quit_console(c: PtyConsole) -> None:
     c.ctrl("c")
     c.expect_prompt()
     c.settle()
+    leaving = len(c.transcript)
     c.ctrl("d")
     assert c.wait_exit(20) == 0
+    # The kernel stopping because we left is not news (it once read "the kernel died").
+    assert "died" not in c.transcript[leaving:]
 
 
 # -- completion -------------------------------------------------------------------------
