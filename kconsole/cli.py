@@ -485,17 +485,18 @@ def start(
         raise UserError(str(e)) from None
     opts["_detecting"] = _detect_terminal_in_background(opts)
     _import_asyncio_without_ssl()
-    from .console import begin_local
+    from .console import start_local
 
     async def make(notify: Callable[[str], None]) -> Any:
         # Returns before the kernel is ready: the REPL shows its prompt meanwhile.
-        return await begin_local(
+        return await start_local(
             spec,
             ip=ip,
             transport=transport,
             timeout=opts["timeout"],
             keep_kernel=keep_kernel,
             process=process,
+            wait=False,
         )
 
     _run(lambda: _session(make, opts))

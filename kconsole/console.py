@@ -52,7 +52,7 @@ class KernelConnection:
     #: A description for the banner: "ipykernel 7.4 (python3)" etc.
     label: str = ""
     #: While a kernel kconsole started is still coming up: the task waiting for it
-    #: (see :func:`begin_local` and :meth:`wait_ready`); None for one already ready.
+    #: (see :func:`start_local` and :meth:`wait_ready`); None for one already ready.
     starting: asyncio.Task[None] | None = None
 
     @property
@@ -191,33 +191,16 @@ async def start_local(
     timeout: float,
     keep_kernel: bool,
     process: KernelProcess | None = None,
+    wait: bool = True,
 ) -> KernelConnection:
     """Start a kernel from ``spec`` (or take ``process``, already spawned by
-    :func:`~kconsole.launcher.spawn`) and attach to it once it is ready, retrying on a
-    port clash. Raises ConsoleError (the kernel cleaned up) if it never answers."""
-    conn = await begin_local(
-        spec, ip=ip, transport=transport, timeout=timeout, keep_kernel=keep_kernel, process=process
-    )
-    try:
-        await conn.wait_ready()
-    except BaseException:
-        await asyncio.shield(conn.close())
-        raise
-    return conn
+    :func:`~kconsole.launcher.spawn`) and attach to it, retrying on a port clash.
 
-
-async def begin_local(
-    spec: KernelSpec,
-    *,
-    ip: str,
-    transport: str,
-    timeout: float,
-    keep_kernel: bool,
-    process: KernelProcess | None = None,
-) -> KernelConnection:
-    """:func:`start_local` without the wait: returns as soon as the client is
-    connected, with :attr:`KernelConnection.starting` waiting for the kernel, so the
-    REPL can show its prompt while the kernel boots (most of a `start`)."""
+    With ``wait`` (the default) it returns once the kernel is ready, and raises
+    ConsoleError (the kernel cleaned up) if it never is. Without, it returns as soon as
+    the client is connected, :attr:`KernelConnection.starting` waiting for the kernel,
+    so that the REPL can show its prompt while the kernel boots (most of a `start`).
+    """
     from .launcher import KernelStartError, spawn
 
     if process is None:
@@ -234,6 +217,12 @@ async def begin_local(
         fresh=True,
     )
     conn.starting = asyncio.ensure_future(_come_up(conn, timeout))
+    if wait:
+        try:
+            await conn.wait_ready()
+        except BaseException:
+            await asyncio.shield(conn.close())
+            raise
     return conn
 
 

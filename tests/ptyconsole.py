@@ -22,6 +22,15 @@ _ANSI = re.compile(
 )
 
 
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (a kernel that should be gone, say)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
 def strip_ansi(text: str) -> str:
     return _ANSI.sub("", text)
 

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from ptyconsole import PtyConsole
+from ptyconsole import PtyConsole, pid_alive
 
 WRAPPER = """\
 import os, sys
@@ -61,14 +61,6 @@ class GatedKernel:
 def gated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> GatedKernel:
     monkeypatch.setenv("JUPYTER_PATH", str(tmp_path))
     return GatedKernel(tmp_path)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 @pytest.mark.timeout(60)
@@ -139,7 +131,7 @@ def test_ctrl_d_while_the_kernel_starts_leaves_and_stops_the_kernel(gated: Gated
         pid = gated.pid()
         c.ctrl("d")
         assert c.wait_exit() == 0
-        assert not _alive(pid), "the kernel kconsole started outlived it"
+        assert not pid_alive(pid), "the kernel kconsole started outlived it"
         assert "died" not in c.transcript
     finally:
         c.close()

@@ -12,17 +12,9 @@ from pathlib import Path
 import pexpect
 import pytest
 from jupyter_client.blocking.client import BlockingKernelClient
-from ptyconsole import PtyConsole
+from ptyconsole import PtyConsole, pid_alive
 
 from kconsole import paths
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def wait_gone(pid: int, timeout: float) -> bool:
