@@ -107,6 +107,30 @@ def test_keys_typed_after_enter_while_the_kernel_starts_go_to_the_next_prompt(
 
 
 @pytest.mark.timeout(60)
+def test_tab_while_the_kernel_starts_completes_once_it_is_up(gated: GatedKernel) -> None:
+    c = PtyConsole(["start", "--kernel", "gated"])
+    try:
+        c.expect_prompt(1)
+        c.send("impor\t")
+        gated.open("go")
+        c.expect_cursor_line(r"In \[1\]: import")
+    finally:
+        c.close()
+
+
+@pytest.mark.timeout(60)
+def test_a_kernel_that_never_answers_ends_the_prompt_after_timeout(gated: GatedKernel) -> None:
+    c = PtyConsole(["start", "--kernel", "gated", "--timeout", "2"])
+    try:
+        c.expect_prompt(1)
+        c.expect(r"kconsole: kernel 'gated' did not become ready: .*2 s")
+        assert c.wait_exit() == 1
+        assert "Traceback" not in c.transcript
+    finally:
+        c.close()
+
+
+@pytest.mark.timeout(60)
 def test_a_kernel_dying_during_start_ends_the_prompt_with_its_error(
     gated: GatedKernel,
 ) -> None:
