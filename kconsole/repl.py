@@ -46,6 +46,7 @@ from typing import Any, TextIO
 from prompt_toolkit import PromptSession
 from prompt_toolkit.application import get_app_or_none, in_terminal, run_in_terminal
 from prompt_toolkit.auto_suggest import AutoSuggestFromHistory
+from prompt_toolkit.buffer import Buffer
 from prompt_toolkit.document import Document
 from prompt_toolkit.filters import (
     completion_is_selected,
@@ -170,8 +171,11 @@ class Repl:
         #: Why the kernel never came up (a start still under way failed).
         self._start_error: ConsoleError | None = None
         self._start_watch: asyncio.Task[None] | None = None
-        #: An Enter is waiting for a starting kernel (another Enter meanwhile is ignored).
+        #: An Enter is being handled (it may wait); another Enter came meanwhile.
         self._enter_waits = False
+        self._enter_queued = False
+        #: Run the next prompt's text at once (it was typed ahead, Enter included).
+        self._accept_next = False
         self.printer = printer
         self.stdout = stdout or sys.stdout
         self.show_other_output = show_other_output
@@ -340,26 +344,23 @@ class Repl:
         return kb
 
     async def _on_enter(self, event: KeyPressEvent) -> None:
-        buf = event.current_buffer
+        if self._enter_waits:
+            # Enter again while the last one waits (for the kernel to start or answer
+            # is_complete), after keys typed ahead: run those too, as a terminal would.
+            self._enter_queued = True
+            return
+        self._enter_waits = True
+        try:
+            await self._handle_enter(event.current_buffer)
+        finally:
+            self._enter_waits = False
+            self._enter_queued = False
+
+    async def _handle_enter(self, buf: Buffer) -> None:
         doc = buf.document
         text = buf.text
-        ahead = ""
-        if text.strip() and not self.conn.ready:
-            if self._enter_waits:
-                return  # an Enter is already waiting for the kernel with this cell
-            self._enter_waits = True
-            try:
-                if not await self._kernel_ready():
-                    return  # it never came up: the REPL is leaving (see _watch_start)
-            finally:
-                self._enter_waits = False
-            if buf.text != text:
-                if not buf.text.startswith(text):
-                    return  # edited while the kernel started: their keys win
-                # Typed after Enter, while the kernel started: keys for the next prompt,
-                # as a terminal keeps what is typed while a command runs.
-                ahead = buf.text[len(text) :]
-                buf.text = text
+        if text.strip() and not await self._kernel_ready():
+            return  # it never came up: the REPL is leaving (see _watch_start)
         if not text.strip() or self.client.dead.is_set():
             buf.validate_and_handle()
             return
@@ -369,20 +370,24 @@ class Repl:
             buf.insert_text("\n" + line[: len(line) - len(line.lstrip())])
             return
         status, indent = await self._completeness(text)
-        if buf.text != text:
-            return  # the user kept typing while we asked: their keys win
+        now = buf.text
+        if not now.startswith(text):
+            return  # edited while we asked (or while the kernel started): their keys win
+        # Keys typed after Enter, while we asked: they belong to what comes next.
+        ahead = now[len(text) :]
+        if status == "unknown":
+            lines = text.split("\n")
+            status = "complete" if len(lines) == 1 or not lines[-1].strip() else "newline"
         if status in ("complete", "invalid"):
             self._next_input = ahead
+            self._accept_next = self._enter_queued and bool(ahead.strip())
+            buf.text = text
             buf.validate_and_handle()
-        elif status == "incomplete":
-            buf.insert_text("\n" + indent + ahead)
+        elif not ahead:
+            buf.insert_text("\n" + (indent if status == "incomplete" else ""))
         else:
-            lines = text.split("\n")
-            if len(lines) == 1 or not lines[-1].strip():
-                self._next_input = ahead
-                buf.validate_and_handle()
-            else:
-                buf.insert_text("\n" + ahead)
+            more = text + "\n" + (indent if status == "incomplete" else "") + ahead
+            buf.document = Document(more, len(more))
 
     async def _completeness(self, text: str) -> tuple[str, str]:
         try:
@@ -779,12 +784,13 @@ class Repl:
 
     async def _kernel_ready(self) -> bool:
         """Wait for a kernel that is still starting; False if it never came up."""
-        if self.conn.ready:
-            return True
-        try:
-            await self.conn.wait_ready()
-        except ConsoleError:
-            return False
+        if not self.conn.ready:
+            try:
+                await self.conn.wait_ready()
+            except ConsoleError:
+                return False
+        if self.client is not self.conn.client:
+            self._bind_client()  # replaced during the start (a port clash)
         return True
 
     async def _watch_start(self) -> None:
@@ -794,7 +800,9 @@ class Repl:
             self._start_error = e
             app = self.session.app
             if self._prompt_active and app.is_running:
-                app.exit(exception=_KernelNeverCameUp())
+                # Already leaving (Enter accepted just now): _loop sees _start_error.
+                with contextlib.suppress(Exception):
+                    app.exit(exception=_KernelNeverCameUp())
             return
         self._kernel_came_up()
 
@@ -820,9 +828,12 @@ class Repl:
             if self._start_error is not None:
                 raise self._start_error
             default, self._next_input = self._next_input, ""
+            accept, self._accept_next = self._accept_next, False
             try:
                 with self._prompting():
-                    code = await self.session.prompt_async(self._prompt, default=default)
+                    code = await self.session.prompt_async(
+                        self._prompt, default=default, accept_default=accept
+                    )
             except _KernelNeverCameUp:
                 continue  # raised at the top
             except KeyboardInterrupt:
@@ -834,6 +845,8 @@ class Repl:
                     continue
                 return 0
             await self._wait_restart()  # Enter while Ctrl-X r restarts: run on the new one
+            if not code.strip() and not self.conn.ready:
+                continue  # nothing to run: back to a prompt, not a wait without one
             if not await self._kernel_ready():
                 continue  # raised at the top
             if self.client.dead.is_set() and not await self._restart_dead_kernel():

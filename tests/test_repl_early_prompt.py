@@ -107,6 +107,42 @@ def test_keys_typed_after_enter_while_the_kernel_starts_go_to_the_next_prompt(
 
 
 @pytest.mark.timeout(60)
+def test_two_cells_typed_ahead_while_the_kernel_starts_both_run(gated: GatedKernel) -> None:
+    c = PtyConsole(["start", "--kernel", "gated"])
+    try:
+        c.expect_prompt(1)
+        c.sendline("x = 6*7")
+        c.sendline("print(x)")  # Enter again while the first Enter waits for the kernel
+        gated.open("go")
+        c.expect(r"\n42\n")
+        c.expect_prompt(3)
+    finally:
+        c.close()
+
+
+@pytest.mark.timeout(60)
+def test_empty_enter_and_ctrl_c_while_the_kernel_starts_keep_the_prompt(
+    gated: GatedKernel,
+) -> None:
+    c = PtyConsole(["start", "--kernel", "gated"])
+    try:
+        c.expect_prompt(1)
+        empty = r"In \[1\]: +\[kernel starting\]"
+        c.sendline("")
+        c.expect_cursor_line(empty)  # a new prompt at once, not a wait without one
+        c.send("abc")
+        c.expect_cursor_line(r"In \[1\]: abc +\[kernel starting\]")
+        c.ctrl("c")  # clears the line, as at any prompt; the console stays
+        c.expect_cursor_line(empty)
+        gated.open("go")
+        c.sendline("print(6*7)")
+        c.expect(r"\n42\n")
+        c.expect_prompt(2)
+    finally:
+        c.close()
+
+
+@pytest.mark.timeout(60)
 def test_tab_while_the_kernel_starts_completes_once_it_is_up(gated: GatedKernel) -> None:
     c = PtyConsole(["start", "--kernel", "gated"])
     try:
