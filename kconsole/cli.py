@@ -305,7 +305,12 @@ async def _session(
             from .script import ScriptRunner
         caps = await asyncio.wrap_future(detecting) if detecting is not None else None
     except BaseException:
-        connecting.cancel()
+        if connecting.done() and not connecting.cancelled() and connecting.exception() is None:
+            # Already connected (a start returns before its kernel is ready): close it,
+            # or the kernel it started outlives this SIGTERM or failed import.
+            await asyncio.shield(connecting.result().close())
+        else:
+            connecting.cancel()
         raise
     conn = await connecting
     if not interactive:
@@ -354,6 +359,8 @@ def _say_where_kernel_stays(conn: Any, kept: bool) -> None:
     """After a kernel kconsole started is left running, say how to get back to it."""
     transport = conn.client.transport
     if conn.process is not None and not conn.owns_kernel:
+        if not (conn.ready and conn.process.is_alive()):
+            return  # it never came up, or died: nothing is left running
         click.echo(
             "kconsole: kernel left running; attach with "
             f"`kconsole attach --existing {conn.connection_file}`",

@@ -101,6 +101,7 @@ class KernelConnection:
             try:
                 await self.process.restart(request_shutdown=self._shutdown_request)
             finally:
+                self.client.transport.resume()
                 self.client.revive()
                 self.client.start_monitor(process_exit=self._process_exit)
         elif hasattr(self.client.transport, "restart"):
@@ -117,6 +118,7 @@ class KernelConnection:
     async def _process_exit(self) -> str:
         assert self.process is not None
         await self.process.wait_exit(None)
+        self.client.transport.suspend()  # nothing listens until a restart
         tail = self.process.stderr_tail(5).strip()
         reason = f"the kernel process exited (status {self.process.returncode})"
         if tail:
@@ -216,7 +218,7 @@ async def start_local(
         owns_kernel=not keep_kernel,
         fresh=True,
     )
-    conn.starting = asyncio.ensure_future(_come_up(conn, timeout))
+    conn.starting = asyncio.ensure_future(_come_up_or_fail(conn, timeout))
     if wait:
         try:
             await conn.wait_ready()
@@ -241,6 +243,22 @@ async def _zmq_client(info: ConnectionInfo) -> KernelClient:
     client = KernelClient(ZMQTransport(info, session, reconnect_ms=LOCAL_RECONNECT_MS), session)
     await client.start()
     return client
+
+
+async def _come_up_or_fail(conn: KernelConnection, timeout: float) -> None:
+    """:func:`_come_up`, whose every failure is a ConsoleError (what the REPL reports
+    as one line) with the kernel process stopped."""
+    try:
+        await _come_up(conn, timeout)
+    except ConsoleError:
+        raise
+    except Exception as e:  # a socket that cannot connect, a file that cannot be written
+        assert conn.process is not None and conn.spec is not None
+        with contextlib.suppress(Exception):
+            await conn.client.close()
+        with contextlib.suppress(Exception):
+            conn.process.cleanup()
+        raise ConsoleError(f"kernel {conn.spec.name!r} could not be started: {e}") from None
 
 
 async def _come_up(conn: KernelConnection, timeout: float) -> None:
