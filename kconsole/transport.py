@@ -60,6 +60,13 @@ class Transport(abc.ABC):
         """Wait until every channel is connected, where the transport can tell; called
         once the kernel answered. Default: nothing to wait for."""
 
+    def suspend(self) -> None:  # noqa: B027 (optional hook)
+        """The kernel's process is gone until a restart: stop trying to reach it (zmq
+        would retry every connection each reconnect interval). Default: nothing."""
+
+    def resume(self) -> None:  # noqa: B027 (optional hook)
+        """Undo :meth:`suspend` (the kernel was restarted). Default: nothing."""
+
     async def interrupt(self) -> None:
         """Interrupt the kernel by transport means (only when ``handles_interrupt``)."""
         raise NotImplementedError

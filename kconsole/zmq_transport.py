@@ -81,8 +81,11 @@ class ZMQTransport(Transport):
         self._scheduled: set[Channel] = set()
         self._send_waiters: dict[Channel, list[asyncio.Future[None]]] = {}
         self._closed = False
+        self._suspended = False
         self.rejected = 0
         self.last_rejection: str | None = None
+        #: Messages whose handler (the client's router and its callbacks) raised.
+        self.handler_failures = 0
 
     def _socket(self, kind: int, channel: str) -> Any:
         ctx = self._async_context if kind == zmq.REQ else self.context
@@ -102,8 +105,33 @@ class ZMQTransport(Transport):
             # connection is not up yet, and a fast kernel asks before it is: readiness
             # waits for this handshake too (see wait_channels).
             self._stdin_monitor = sock.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED)
-        sock.connect(self.info.url(channel))
+        if not self._suspended:
+            sock.connect(self.info.url(channel))
         return sock
+
+    def _all_sockets(self) -> list[tuple[str, Any]]:
+        socks: list[tuple[str, Any]] = list(self._sockets.items())
+        if self._hb is not None:
+            socks.append(("hb", self._hb))
+        return socks
+
+    def suspend(self) -> None:
+        # A kernel kconsole started is reconnected to every 10 ms (see console.py):
+        # with its process gone that would be ~500 refused connections a second.
+        if self._suspended or self._closed:
+            return
+        self._suspended = True
+        for channel, sock in self._all_sockets():
+            with contextlib.suppress(zmq.ZMQError):
+                sock.disconnect(self.info.url(channel))
+
+    def resume(self) -> None:
+        if not self._suspended or self._closed:
+            return
+        self._suspended = False
+        for channel, sock in self._all_sockets():
+            with contextlib.suppress(zmq.ZMQError):
+                sock.connect(self.info.url(channel))
 
     def deliver_to(self, receiver: Receiver, on_closed: Callable[[str], None]) -> bool:
         self._receiver = receiver
@@ -190,9 +218,16 @@ class ZMQTransport(Transport):
         self._schedule(channel)  # more than a batch waiting: let others run first
 
     def _report(self, error: Exception) -> None:
+        # Once: a handler failing for every message of a flood would bury the terminal.
+        self.handler_failures += 1
+        if self.handler_failures > 1:
+            return
         assert self._loop is not None
         self._loop.call_exception_handler(
-            {"message": "kconsole: a message handler failed", "exception": error}
+            {
+                "message": "kconsole: a message handler failed (later failures not shown)",
+                "exception": error,
+            }
         )
 
     def _enqueue(self, channel: Channel, msg: Message) -> None:
