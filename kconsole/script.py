@@ -10,6 +10,8 @@ by the next line of stdin after that cell, and EOF answers as EOF. The exit stat
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import re
 import sys
 from typing import Any, TextIO
@@ -63,7 +65,35 @@ class ScriptRunner:
         self.reader = LineReader(stdin or sys.stdin)
         self.stderr = stderr or sys.stderr
         self.failed = False
+        #: Writing the output failed (a closed pipe, a full disk): no more cells run.
+        self.write_error: OSError | None = None
         conn.client.on_broadcast = self._broadcast
+
+    def _print(self, msg: Message, own: bool = True) -> None:
+        if self.write_error is not None:
+            return
+        try:
+            self.printer.handle(msg, own=own)
+        except OSError as e:
+            self._output_failed(e)
+
+    def _flush(self) -> None:
+        if self.write_error is not None:
+            return
+        try:
+            self.printer.flush()
+        except OSError as e:
+            self._output_failed(e)
+
+    def _output_failed(self, error: OSError) -> None:
+        self.write_error = error
+        if isinstance(error, BrokenPipeError):
+            # The reader is gone (`| head`): nothing more to say, and the interpreter's
+            # own flush at exit must not fail again on the dead pipe.
+            with contextlib.suppress(OSError, ValueError):
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, self.printer.stream.fileno())
+                os.close(devnull)
 
     def _broadcast(self, msg: Message) -> None:
         # Output of background threads after idle still belongs on stdout, in order.
@@ -71,7 +101,7 @@ class ScriptRunner:
             state = msg.content.get("execution_state")
             self.printer.note(f"[kernel {state}]")
         elif msg.msg_type != "execute_input":
-            self.printer.handle(msg, own=True)
+            self._print(msg)
 
     async def _answer_input(self, prompt: str, password: bool) -> str:
         self.printer.stream.write(prompt)
@@ -125,7 +155,7 @@ class ScriptRunner:
     def _on_output(self, msg: Message) -> None:
         if self.recorder is not None:
             self.recorder.add_output(msg)
-        self.printer.handle(msg)
+        self._print(msg)
 
     async def run(self) -> int:
         if self.recorder is None:
@@ -163,13 +193,18 @@ class ScriptRunner:
                     ),
                 )
             except KernelDied as e:
-                self.printer.flush()
+                self._flush()
                 print(f"kconsole: kernel died: {e}", file=self.stderr)
                 return EXIT_KERNEL_DIED
             finally:
-                self.printer.flush()
+                self._flush()
                 if self.recorder is not None:
                     self.recorder.finish_cell(reply)
+            if self.write_error is not None:
+                if not isinstance(self.write_error, BrokenPipeError):
+                    why = f"kconsole: cannot write the output: {self.write_error}"
+                    print(why, file=self.stderr)
+                return 1
             status = reply.content.get("status")
             if status == "error":
                 self.failed = True
