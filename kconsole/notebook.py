@@ -16,8 +16,9 @@ truncated notebook behind.
 
 Every cell is recorded (so Ctrl-X s works without ``--save``), which must not make a
 long session's memory grow with everything it printed: stream text past
-:data:`STREAM_SPOOL_CHARS` per output goes to an unlinked temporary file (a
-:class:`StreamText`), read back only when the notebook is saved.
+:data:`STREAM_SPOOL_CHARS` per output goes to one unlinked temporary file per
+recorder (:class:`StreamText`, :class:`Spool`), read back only when the notebook is
+saved.
 """
 
 from __future__ import annotations
@@ -66,26 +67,62 @@ def _mime_bundle(data: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-class StreamText:
-    """One stream output's text: in memory while short, then in a private temporary
-    file (0600, already unlinked), so a flood is kept whole without being held."""
+class Spool:
+    """One unlinked temporary file (0600) per recorder for the text of long stream
+    outputs: one file descriptor however many outputs spill into it."""
 
-    def __init__(self, text: str = "") -> None:
-        self._file = tempfile.SpooledTemporaryFile(  # noqa: SIM115 - lives with the cell
-            max_size=STREAM_SPOOL_CHARS, mode="w+", encoding="utf-8", newline=""
-        )
+    def __init__(self) -> None:
+        self._file: Any = None
+
+    def write(self, text: str) -> tuple[int, int]:
+        """Append ``text``; return where it is (offset, length in bytes)."""
+        if self._file is None:
+            self._file = tempfile.TemporaryFile()  # noqa: SIM115 - lives with the recorder
+        # surrogatepass: a kernel may send a lone surrogate (a JSON \ud800 escape).
+        data = text.encode("utf-8", "surrogatepass")
+        f = self._file
+        f.seek(0, os.SEEK_END)
+        offset = f.tell()
+        f.write(data)
+        return offset, len(data)
+
+    def read(self, offset: int, length: int) -> str:
+        self._file.seek(offset)
+        return str(self._file.read(length).decode("utf-8", "surrogatepass"))
+
+
+class StreamText:
+    """One stream output's text: in memory while short, then in the recorder's
+    :class:`Spool`, so a flood is kept whole without being held."""
+
+    def __init__(self, spool: Spool, text: str = "") -> None:
+        self._spool = spool
+        self._chunks: list[str] = []
+        self._size = 0
+        #: (offset, length) runs in the spool, once spilled.
+        self._runs: list[tuple[int, int]] = []
         self.append(text)
 
     def append(self, text: str) -> None:
-        self._file.write(text)
+        if not text:
+            return
+        if not self._runs:
+            self._chunks.append(text)
+            self._size += len(text)
+            if self._size <= STREAM_SPOOL_CHARS:
+                return
+            text, self._chunks = "".join(self._chunks), []
+        offset, length = self._spool.write(text)
+        last = self._runs[-1] if self._runs else None
+        if last is not None and last[0] + last[1] == offset:
+            self._runs[-1] = (last[0], last[1] + length)  # contiguous: one run
+        else:
+            self._runs.append((offset, length))
 
     def getvalue(self) -> str:
-        f = self._file
-        f.seek(0)
-        try:
-            return f.read()
-        finally:
-            f.seek(0, os.SEEK_END)
+        if self._runs:
+            return "".join(self._spool.read(o, n) for o, n in self._runs)
+        return "".join(self._chunks)
 
 
 @dataclass
@@ -124,6 +161,7 @@ class NotebookRecorder:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
+        self._spool = Spool()
         self.cells: list[RecordedCell] = []
         self.kernel_info: dict[str, Any] = {}
         self.kernelspec: dict[str, Any] = {}
@@ -182,7 +220,7 @@ class NotebookRecorder:
                 last["text"].append(text)
             else:
                 cell.outputs.append(
-                    {"output_type": "stream", "name": name, "text": StreamText(text)}
+                    {"output_type": "stream", "name": name, "text": StreamText(self._spool, text)}
                 )
         elif t == "error":
             cell.outputs.append(
@@ -265,7 +303,12 @@ class NotebookRecorder:
 
     def save(self) -> Path:
         """Write the notebook to ``path`` atomically; return the path."""
-        text = json.dumps(self.to_json(), indent=1, ensure_ascii=False, sort_keys=True) + "\n"
+        nb = self.to_json()
+        try:
+            text = json.dumps(nb, indent=1, ensure_ascii=False, sort_keys=True) + "\n"
+            text.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate: only JSON's \u escapes carry it
+            text = json.dumps(nb, indent=1, ensure_ascii=True, sort_keys=True) + "\n"
         directory = self.path.parent if str(self.path.parent) else Path(".")
         fd, tmp = tempfile.mkstemp(prefix=".kconsole-", suffix=".ipynb", dir=directory)
         try:

@@ -57,6 +57,32 @@ def _msg(session: Session, msg_type: str, content: dict) -> Message:
     return session.msg(msg_type, content)
 
 
+def test_recorder_keeps_long_interleaved_streams_whole_and_in_order(tmp_path: Path) -> None:
+    # Several outputs past the in-memory limit (they spill to the spool), stdout and
+    # stderr interleaved, non-ASCII text and a lone surrogate a kernel may send.
+    from kconsole.notebook import STREAM_SPOOL_CHARS
+
+    s = Session(key=b"")
+    rec = NotebookRecorder(tmp_path / "long.ipynb")
+    rec.set_kernel({"language_info": {"name": "python"}}, name="python3", display_name="P")
+    expected: list[tuple[str, str]] = []
+    for cell in range(3):
+        rec.start_cell(f"flood {cell}")
+        for name in ("stdout", "stderr", "stdout"):
+            chunks = [f"{cell} {name} {i} é✓\n" for i in range(STREAM_SPOOL_CHARS // 8)]
+            if cell == 1 and name == "stderr":
+                chunks.insert(3, "lone \ud800 surrogate\n")
+            for c in chunks:
+                rec.add_output(_msg(s, "stream", {"name": name, "text": c}))
+            expected.append((name, "".join(chunks)))
+        rec.finish_cell(_msg(s, "execute_reply", {"status": "ok", "execution_count": cell}))
+    path = rec.save()
+    nb = nbformat.read(str(path), as_version=4)
+    nbformat.validate(nb)
+    got = [(o.name, o.text) for c in nb.cells for o in c.outputs]
+    assert got == expected
+
+
 def test_recorder_merges_streams_clears_and_updates_displays(tmp_path: Path) -> None:
     s = Session(key=b"")
     rec = NotebookRecorder(tmp_path / "n.ipynb")
