@@ -52,7 +52,10 @@ class SessionHistory(History):
 def history_for(language: str) -> SessionHistory:
     """The persistent history for ``language`` (in memory if it can't be written)."""
     d = paths.user_state_dir()
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in language) or "unknown"
+    # Lower case: a kernelspec says "Python" where its kernel_info says "python", and
+    # `start` (the prompt is up before kernel_info) and `attach` must share one file.
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in language.lower())
+    safe = safe or "unknown"
     backend: History
     try:
         # Everything typed is kept here: private to the user, like a shell history.

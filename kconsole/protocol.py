@@ -191,6 +191,8 @@ except ImportError:  # not CPython
 
 #: Where the interpreter keeps its own hash implementations (3.12+ merged the SHA-2s).
 _BUILTIN_HASH_MODULES = ("_sha2", "_sha256", "_sha512", "_sha1", "_md5")
+#: The hashes looked up there; any other name goes to hashlib.
+_BUILTIN_HASHES = frozenset({"md5", "sha1", "sha224", "sha256", "sha384", "sha512"})
 _TRANS_36 = bytes(x ^ 0x36 for x in range(256))
 _TRANS_5C = bytes(x ^ 0x5C for x in range(256))
 
@@ -202,6 +204,8 @@ def _builtin_hash(name: str) -> Any:
     memory, for one SHA-256 (the standard library's ``random`` avoids hashlib for the
     same reason).
     """
+    if name not in _BUILTIN_HASHES:
+        return None
     for module in _BUILTIN_HASH_MODULES:
         try:
             mod = __import__(module)

@@ -96,6 +96,8 @@ def test_unknown_scheme_is_refused() -> None:
     with pytest.raises(UnknownSignatureScheme):
         Session(KEY, "hmac-nosuchhash")
     with pytest.raises(UnknownSignatureScheme):
+        Session(KEY, "hmac-__name__")  # not a hash, though an attribute of every module
+    with pytest.raises(UnknownSignatureScheme):
         Session(KEY, "rsa-sha256")
 
 
