@@ -37,6 +37,43 @@ def assert_one_line_error(p: subprocess.CompletedProcess[str], fragment: str) ->
 
 
 @pytest.mark.timeout(60)
+def test_output_piped_into_head_ends_quietly() -> None:
+    # `kconsole ... | head -1`: the reader leaves early; no traceback, no further cells.
+    p = subprocess.Popen(
+        [*KCONSOLE, "start", "--kernel", "builtin"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert p.stdin is not None and p.stdout is not None and p.stderr is not None
+    p.stdin.write("for i in range(200000): print(i)\nprint('second cell')\n")
+    p.stdin.close()
+    assert p.stdout.readline() == "0\n"
+    p.stdout.close()  # as head does after its line
+    assert p.wait(30) == 1
+    assert p.stderr.read() == ""
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full")
+def test_output_to_a_full_disk_is_one_line() -> None:
+    with open("/dev/full", "w") as full:
+        p = subprocess.run(
+            [*KCONSOLE, "start", "--kernel", "builtin"],
+            input="print(6*7)\n",
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=30,
+        )
+    assert p.returncode == 1
+    assert (
+        p.stderr.strip() == "kconsole: cannot write the output: [Errno 28] No space left on device"
+    )
+
+
+@pytest.mark.timeout(60)
 def test_start_runs_piped_code_and_exits_0() -> None:
     p = run(["start", "--kernel", "python3"], "print(6*7)\n")
     assert p.returncode == 0, p.stderr
