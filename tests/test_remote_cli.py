@@ -17,7 +17,7 @@ from ptyconsole import PtyConsole
 pytest.importorskip("jupyter_server")
 pytest.importorskip("websockets")
 
-from test_remote_server import JupyterServer  # noqa: E402
+from test_remote_server import JupyterServer, https_server  # noqa: E402
 
 KCONSOLE = [sys.executable, "-m", "kconsole"]
 
@@ -185,24 +185,8 @@ def test_attached_console_sees_another_clients_output(server: JupyterServer) -> 
 def test_start_on_an_https_server_from_the_command_line(tmp_path: Path) -> None:
     # The zmq paths import asyncio without its TLS support (see cli.py): a --server
     # path must keep it, or wss:// would fail only when run from the command line.
-    import shutil
-
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl is not installed")
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-         "-subj", "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    srv_dir = tmp_path / "srv"
-    srv_dir.mkdir()
-    own = JupyterServer(srv_dir, tls=(cert, key))
-    try:
-        own.wait_ready()
+    with https_server(tmp_path) as own:
         argv = ["start", "--server", own.url, "--token", own.token, "--insecure"]
         p = run(argv, "print('over tls')\n")
         assert p.returncode == 0, p.stderr
         assert p.stdout.strip() == "over tls"
-    finally:
-        own.stop()

@@ -9,6 +9,7 @@ subprotocol is offered, JSON when it is not (``force_json``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
 import shutil
@@ -752,9 +753,10 @@ def test_token_not_logged_even_at_debug(
     assert server.token not in caplog.text
 
 
-def test_https_self_signed_needs_insecure(tmp_path: Path) -> None:
-    """A self-signed https server: refused with a one-line hint, then used with
-    insecure=True over REST and wss:// in both framings."""
+@contextlib.contextmanager
+def https_server(tmp_path: Path) -> Iterator[JupyterServer]:
+    """A ``jupyter server`` on https with a fresh self-signed certificate (skips the
+    test where openssl is not installed)."""
     if shutil.which("openssl") is None:
         pytest.skip("openssl is not installed")
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
@@ -768,6 +770,15 @@ def test_https_self_signed_needs_insecure(tmp_path: Path) -> None:
     own = JupyterServer(srv_dir, tls=(cert, key))
     try:
         own.wait_ready()
+        yield own
+    finally:
+        own.stop()
+
+
+def test_https_self_signed_needs_insecure(tmp_path: Path) -> None:
+    """A self-signed https server: refused with a one-line hint, then used with
+    insecure=True over REST and wss:// in both framings."""
+    with https_server(tmp_path) as own:
 
         async def main() -> None:
             strict = ServerClient(own.url, own.token)
@@ -794,5 +805,3 @@ def test_https_self_signed_needs_insecure(tmp_path: Path) -> None:
                 await client.delete_kernel(model.id)
 
         run(main())
-    finally:
-        own.stop()
