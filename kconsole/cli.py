@@ -233,6 +233,9 @@ def _detect_terminal_in_background(opts: dict[str, Any]) -> Future[Any] | None:
     """Ask the terminal what it can show (images, cell size), in a thread: the wait for
     its answers (up to 0.2 s when it gives none) overlaps the console's own start-up.
     None when there is no terminal to ask (script mode, --plain)."""
+    from . import lazy_imports
+
+    lazy_imports.defer_unused()  # before kconsole.display and prompt_toolkit load
     if not (sys.stdin.isatty() and sys.stdout.isatty()) or opts.get("plain"):
         return None
     from concurrent.futures import ThreadPoolExecutor
@@ -293,13 +296,13 @@ async def _session(
     await asyncio.sleep(0)
     detecting = opts.pop("_detecting", None) or _detect_terminal_in_background(opts)
     try:
+        from . import lazy_imports
+
+        lazy_imports.defer_unused()  # before the printer and prompt_toolkit load
         from .output import OutputPrinter
 
         config = _display_config(opts)
         if interactive:
-            from . import lazy_wcwidth
-
-            lazy_wcwidth.install()  # before prompt_toolkit imports it
             from .repl import Repl
         else:
             from .script import ScriptRunner
