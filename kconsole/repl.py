@@ -7,12 +7,19 @@ Exactly one party owns the terminal at a time:
 * while a prompt is up (the cell prompt, or the one-line prompt of an
   ``input_request``), prompt_toolkit owns it (raw mode); output that arrives then
   (other clients, background threads, a cell's output racing its input_request) is
-  queued and written in one ``run_in_terminal`` call, which lifts the prompt, writes,
-  and redraws it, so typed text is never disturbed;
+  queued and written in one go above it (:meth:`Repl._write_above`: the prompt is
+  erased, the text written, the prompt redrawn), so typed text is never disturbed.
+  The terminal stays in raw mode meanwhile: prompt_toolkit's ``run_in_terminal``
+  switches to cooked mode, where a Ctrl-D typed at that moment is swallowed by the tty
+  and an Enter arrives as a newline;
 * while a cell runs there is no prompt: output is written straight to the terminal
   in arrival order, SIGINT (Ctrl-C) interrupts the kernel;
 * a pager or editor (``obj?``, F1, ``%edit``) gets the terminal with SIGINT ignored
   by kconsole, so Ctrl-C belongs to it;
+* one SIGINT handler serves the whole session (:meth:`Repl._on_sigint`): while a cell
+  runs it interrupts the kernel, at a prompt it does what Ctrl-C there does. The
+  prompts are told not to install their own (prompt_toolkit's would replace it, and
+  it loads ctypes to restore the C-level handler each time).
 * the next ``In [n]:`` appears only after the cell's reply *and* its ``idle``;
 * the first ``In [1]:`` of a kernel kconsole started appears at once, while the kernel
   boots (``starting`` in the toolbar): its banner is written above the prompt when the
@@ -209,6 +216,10 @@ class Repl:
         self._restart_offer: asyncio.Task[None] | None = None
         self._cell_serial = 0
         self._cell_running = False
+        #: The prompt session reading keys now (SIGINT goes to it), and how many
+        #: holders of the SIGINT handler there are (see _sigint_handled).
+        self._asking: PromptSession[Any] | None = None
+        self._sigint_depth = 0
         self._exec_task: asyncio.Future[Message] | None = None
         self._last_sigint: tuple[int, float] | None = None
         #: One prompt at a time while a cell runs (input() and the restart question).
@@ -425,7 +436,7 @@ class Repl:
             self.stdout.write(short + "\x1b[0m\n")
             self.stdout.flush()
 
-        await run_in_terminal(show)
+        self._write_above(show)
 
     # -- output while a prompt is up ----------------------------------------------------
 
@@ -436,9 +447,15 @@ class Repl:
             return
         self._pending_output.append((msg, own))
         if len(self._pending_output) == 1:
-            # One run_in_terminal drains everything queued meanwhile: a flood of other
-            # clients' output redraws the prompt once per batch, not once per message.
-            run_in_terminal(self._drain_output)
+            # One write drains everything queued meanwhile: a flood of other clients'
+            # output redraws the prompt once per batch, not once per message.
+            asyncio.get_running_loop().call_soon(self._flush_pending)
+
+    def _flush_pending(self) -> None:
+        if self._prompt_active:
+            self._write_above(self._drain_output)
+        else:
+            self._drain_output()  # the prompt ended meanwhile (or drained it already)
 
     def _drain_output(self) -> None:
         batch, self._pending_output = self._pending_output, []
@@ -480,9 +497,39 @@ class Repl:
             self.printer.flush()
 
         if self._prompt_active:
-            run_in_terminal(write)
+            self._write_above(write)
         else:
             write()
+
+    def _write_above(self, write: Callable[[], None]) -> None:
+        """Run ``write`` (terminal output) above the prompt that is up, in raw mode.
+
+        Uses prompt_toolkit's renderer the way ``run_in_terminal`` does, minus its
+        switch to cooked mode; falls back to ``run_in_terminal`` when another use of
+        the terminal is in progress or this prompt_toolkit lacks the pieces.
+        """
+        app = self._asking.app if self._asking is not None else None
+        try:
+            ready = (
+                app is not None
+                and app.is_running
+                and not app.is_done
+                and not app._running_in_terminal
+                and (app._running_in_terminal_f is None or app._running_in_terminal_f.done())
+                and not (app.output.responds_to_cpr and app.renderer.waiting_for_cpr)
+            )
+        except AttributeError:  # another prompt_toolkit version
+            ready = False
+        if not ready or app is None:
+            run_in_terminal(write)
+            return
+        app.renderer.erase()
+        try:
+            write()
+        finally:
+            app.renderer.reset()
+            app._request_absolute_cursor_position()
+            app._redraw()
 
     def _on_dead(self, reason: str) -> None:
         if self._restarting:
@@ -570,18 +617,12 @@ class Repl:
     @contextlib.asynccontextmanager
     async def _prompt_during_cell(self) -> AsyncIterator[None]:
         """A prompt while a cell runs (input(), the restart question): one at a time,
-        output queued above it, and Ctrl-C read as a key by prompt_toolkit (our SIGINT
-        handler would fight its own, which it removes when done)."""
+        output queued above it, and Ctrl-C read as a key by prompt_toolkit (the raw
+        terminal sends no SIGINT; one sent by `kill` reaches this prompt)."""
         async with self._tty_lock:
             self.printer.flush()
-            loop = asyncio.get_running_loop()
-            loop.remove_signal_handler(signal.SIGINT)
-            try:
-                with self._prompting():
-                    yield
-            finally:
-                if self._cell_running:
-                    loop.add_signal_handler(signal.SIGINT, self._sigint)
+            with self._prompting():
+                yield
 
     async def _ask_input(self, prompt: str, password: bool) -> str:
         """Answer an input_request with a one-line editor (Ctrl-C interrupts the
@@ -596,12 +637,43 @@ class Repl:
             async with self._prompt_during_cell():
                 if generation != self._generation:
                     raise NoReply  # asked by a kernel restarted while we waited our turn
-                return await session.prompt_async(ANSI(prompt))
+                return await self._ask(session, ANSI(prompt))
         except KeyboardInterrupt:
             asyncio.ensure_future(self._interrupt())
             raise NoReply from None
         except EOFError:
             raise EOFInput from None
+
+    async def _ask(self, session: PromptSession[Any], message: Any, **kwargs: Any) -> Any:
+        """``session.prompt_async`` with the session's SIGINT handling (_on_sigint)."""
+        previous, self._asking = self._asking, session
+        try:
+            return await session.prompt_async(message, handle_sigint=False, **kwargs)
+        finally:
+            self._asking = previous
+
+    def _on_sigint(self) -> None:
+        """SIGINT: at a prompt, what Ctrl-C does there (a `kill -INT`: the raw terminal
+        reads Ctrl-C as a key); while a cell runs, interrupt it; else nothing."""
+        if self._prompt_active:
+            if self._asking is not None and self._asking.app.is_running:
+                self._asking.app.key_processor.send_sigint()
+        elif self._cell_running:
+            self._sigint()
+
+    @contextlib.contextmanager
+    def _sigint_handled(self) -> Iterator[None]:
+        """Install :meth:`_on_sigint` (once; nested uses share it)."""
+        loop = asyncio.get_running_loop()
+        self._sigint_depth += 1
+        if self._sigint_depth == 1:
+            loop.add_signal_handler(signal.SIGINT, self._on_sigint)
+        try:
+            yield
+        finally:
+            self._sigint_depth -= 1
+            if self._sigint_depth == 0:
+                loop.remove_signal_handler(signal.SIGINT)
 
     def _sigint(self) -> None:
         """Ctrl-C while a cell runs: interrupt; again within DOUBLE_CTRL_C s (same cell,
@@ -642,10 +714,12 @@ class Repl:
     async def run_cell(self, code: str) -> Message | None:
         """Execute one cell with Ctrl-C bound to interrupting the kernel. None when the
         kernel died or was restarted before answering."""
-        loop = asyncio.get_running_loop()
+        with self._sigint_handled():
+            return await self._run_cell(code)
+
+    async def _run_cell(self, code: str) -> Message | None:
         self._cell_serial += 1
         self._cell_running = True
-        loop.add_signal_handler(signal.SIGINT, self._sigint)
         self.recorder.start_cell(code)
         reply: Message | None = None
         task = self._exec_task = asyncio.ensure_future(
@@ -670,7 +744,6 @@ class Repl:
         finally:
             self._cell_running = False
             self._exec_task = None
-            loop.remove_signal_handler(signal.SIGINT)
             if self._restart_offer is not None:
                 # The restart question is still up (the cell ended meanwhile): it owns
                 # the terminal until answered.
@@ -776,7 +849,8 @@ class Repl:
         try:
             if not self.conn.fresh:  # a kernel we just started has neither to offer
                 await asyncio.gather(self._fetch_execution_count(), self._merge_kernel_history())
-            return await self._loop()
+            with self._sigint_handled():
+                return await self._loop()
         finally:
             if self._start_watch is not None:
                 self._start_watch.cancel()
@@ -831,8 +905,8 @@ class Repl:
             accept, self._accept_next = self._accept_next, False
             try:
                 with self._prompting():
-                    code = await self.session.prompt_async(
-                        self._prompt, default=default, accept_default=accept
+                    code = await self._ask(
+                        self.session, self._prompt, default=default, accept_default=accept
                     )
             except _KernelNeverCameUp:
                 continue  # raised at the top

@@ -147,4 +147,5 @@ async def ask_yes_no(question: AnyFormattedText, default: bool) -> bool:
         answer(event, default)
 
     session: PromptSession[bool] = PromptSession(question, key_bindings=kb, history=DummyHistory())
-    return bool(await session.prompt_async())
+    # The REPL's own SIGINT handler stays in place (prompt_toolkit's would remove it).
+    return bool(await session.prompt_async(handle_sigint=False))
