@@ -245,6 +245,7 @@ def test_ctrl_x_s_saves_a_valid_notebook_without_save(console, tmp_path: Path) -
     c.ctrl("x")
     c.send("s")
     c.expect(r"saved 3 cells to " + re.escape(str(path)))
+    c.expect_prompt()  # redrawn below the note: Ctrl-D sent before would meet a cooked tty
     leave(c)
     assert [p.name for p in tmp_path.glob("*.ipynb")] == [path.name]  # none at exit
 
@@ -260,6 +261,7 @@ def test_ctrl_x_s_with_save_writes_that_file(console, tmp_path: Path) -> None:
     c.send("s")
     c.expect(r"saved 1 cell to " + re.escape(str(target)))
     nbformat.validate(nbformat.read(str(target), as_version=4))
+    c.expect_prompt()  # redrawn below the note: Ctrl-D sent before would meet a cooked tty
     leave(c)
     assert list(tmp_path.glob("kconsole-*.ipynb")) == []
 
