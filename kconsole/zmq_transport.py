@@ -143,10 +143,23 @@ class ZMQTransport(Transport):
         if mon is None:
             return
         loop = asyncio.get_running_loop()
+        handshake: asyncio.Future[None] = loop.create_future()
+        fd = cast(int, mon.getsockopt(zmq.FD))
+
+        def check() -> None:
+            # The monitor's FD is edge-triggered like the others: look at EVENTS.
+            if not handshake.done() and cast(int, mon.get(_EVENTS)) & _POLLIN:
+                handshake.set_result(None)
+
+        # On the event loop, not in a worker thread: a thread (and its malloc arena)
+        # for one wait at start costs the console more than the wait itself.
+        loop.add_reader(fd, check)
         try:
-            # Once, at start: a blocking poll in a worker thread is the simplest wait.
-            await loop.run_in_executor(None, mon.poll, int(timeout * 1000))
+            check()  # the handshake may have happened already
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(handshake, timeout)
         finally:
+            loop.remove_reader(fd)
             with contextlib.suppress(zmq.ZMQError):
                 self._sockets["stdin"].disable_monitor()
             mon.close(linger=0)
