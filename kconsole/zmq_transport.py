@@ -203,17 +203,8 @@ class ZMQTransport(Transport):
                             fut.set_result(None)
                 if not events & _POLLIN:
                     return
-                # A whole message (zmq delivers all its frames or none), read as Frames:
-                # their `more` spares a getsockopt(RCVMORE) per frame. iopub's topic
-                # frames sit before the delimiter: deserialize skips them.
-                frames = []
-                while True:
-                    frame = recv(_NOBLOCK, copy=False)
-                    frames.append(frame.bytes)
-                    if not frame.more:
-                        break
                 try:
-                    msg = deserialize(frames)
+                    msg = _read_message(recv, deserialize)
                 except ProtocolError as e:
                     self.rejected += 1
                     self.last_rejection = str(e)
@@ -319,6 +310,23 @@ class ZMQTransport(Transport):
         if self._own_context:
             self.context.term()
         self._queue.put_nowait(None)
+
+
+def _read_message(recv: Any, deserialize: Any) -> Message:
+    """Read one whole message (zmq delivers all its frames or none) and verify it.
+
+    Frames are read as zmq Frames, whose ``more`` spares a getsockopt(RCVMORE) each;
+    iopub's topic frames sit before the delimiter and deserialize skips them. A
+    function of its own so the raw frames are freed before the message is handled: in
+    an output flood each is a copy of a message of some 100 KB.
+    """
+    frames = []
+    while True:
+        frame = recv(_NOBLOCK, copy=False)
+        frames.append(frame.bytes)
+        if not frame.more:
+            break
+    return cast(Message, deserialize(frames))
 
 
 def probe_heartbeat(info: ConnectionInfo, timeout: float = 1.0) -> bool:
