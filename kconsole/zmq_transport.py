@@ -9,7 +9,8 @@ messages; frames that fail verification are counted and dropped, never surfaced.
 
 The four message sockets are plain (blocking-API) zmq sockets read without blocking
 from the event loop's reader callback on each socket's ``FD``: a zmq.asyncio future
-per message costs more than parsing the message. That FD is edge-triggered and only
+per message costs more than parsing the message. The heartbeat REQ is read the same
+way, so the console never loads zmq.asyncio. That FD is edge-triggered and only
 says "events may have changed", so the callback drains while ``EVENTS`` has POLLIN
 (a bounded batch, then it reschedules itself), and every send schedules one more
 look, because a send can consume the edge that announced a reply.
@@ -28,7 +29,6 @@ from collections.abc import Callable
 from typing import Any, cast
 
 import zmq
-import zmq.asyncio
 
 from .connection import ConnectionInfo
 from .protocol import Message, ProtocolError, Session
@@ -42,6 +42,8 @@ _SNDMORE_NOBLOCK = int(zmq.SNDMORE) | _NOBLOCK
 _EVENTS = int(zmq.EVENTS)
 _POLLIN = int(zmq.POLLIN)
 _POLLOUT = int(zmq.POLLOUT)
+#: Frames up to this size are copied to bytes (cheaper than a buffer view for small ones).
+_COPY_BELOW = 64 * 1024
 #: Messages read per socket per reader callback before yielding to the loop.
 _BATCH = 64
 
@@ -65,13 +67,11 @@ class ZMQTransport(Transport):
         self._own_context = context is None
         if context is None:
             context = zmq.Context()
-        elif isinstance(context, zmq.asyncio.Context):
+        elif type(context) is not zmq.Context:  # zmq.asyncio's: its sockets are futures
             context = zmq.Context.shadow(context.underlying)
         self.context: zmq.Context[Any] = context
-        # The heartbeat alone keeps zmq.asyncio: it is one REQ, probed twice a second.
-        self._async_context = zmq.asyncio.Context.shadow(context.underlying)
         self._sockets: dict[str, zmq.Socket[Any]] = {}
-        self._hb: zmq.asyncio.Socket | None = None
+        self._hb: zmq.Socket[Any] | None = None
         self._stdin_monitor: zmq.Socket[Any] | None = None
         self._queue: asyncio.Queue[tuple[Channel, Message] | None] = asyncio.Queue()
         self._receiver: Receiver | None = None
@@ -88,8 +88,7 @@ class ZMQTransport(Transport):
         self.handler_failures = 0
 
     def _socket(self, kind: int, channel: str) -> Any:
-        ctx = self._async_context if kind == zmq.REQ else self.context
-        sock = ctx.socket(kind)
+        sock = self.context.socket(kind)
         sock.linger = 0
         if self.reconnect_ms is not None:
             sock.setsockopt(zmq.RECONNECT_IVL, self.reconnect_ms)
@@ -279,15 +278,40 @@ class ZMQTransport(Transport):
         if hb is None or self._closed:
             return False
         try:
-            await hb.send(b"ping")
-            ok = await asyncio.wait_for(hb.recv(), timeout) == b"ping"
-        except (asyncio.TimeoutError, zmq.ZMQError):
+            hb.send(b"ping", _NOBLOCK)
+            ok = await self._pong(hb, timeout)
+        except zmq.ZMQError:  # Again included: no pipe to a peer yet
             ok = False
         if not ok:
             # A REQ socket waiting for a lost reply refuses to send again: replace it.
             hb.close(linger=0)
             self._hb = None if self._closed else self._socket(zmq.REQ, "hb")
         return ok
+
+    async def _pong(self, hb: zmq.Socket[Any], timeout: float) -> bool:
+        """Wait up to ``timeout`` for the heartbeat's echo, on the event loop (the same
+        edge-triggered FD reading as the message sockets)."""
+        loop = asyncio.get_running_loop()
+        answered: asyncio.Future[bool] = loop.create_future()
+        fd = cast(int, hb.getsockopt(zmq.FD))
+
+        def check() -> None:
+            if answered.done():
+                return
+            try:
+                if cast(int, hb.get(_EVENTS)) & _POLLIN:
+                    answered.set_result(hb.recv(_NOBLOCK) == b"ping")
+            except zmq.ZMQError:
+                answered.set_result(False)
+
+        loop.add_reader(fd, check)
+        try:
+            check()
+            return await asyncio.wait_for(answered, timeout)
+        except asyncio.TimeoutError:
+            return False
+        finally:
+            loop.remove_reader(fd)
 
     async def close(self) -> None:
         if self._closed:
@@ -320,10 +344,11 @@ def _read_message(recv: Any, deserialize: Any) -> Message:
     function of its own so the raw frames are freed before the message is handled: in
     an output flood each is a copy of a message of some 100 KB.
     """
-    frames = []
+    frames: list[bytes | memoryview] = []
     while True:
         frame = recv(_NOBLOCK, copy=False)
-        frames.append(frame.bytes)
+        # A large frame (a flood's stream text) is read in place, not copied first.
+        frames.append(frame.buffer if len(frame) > _COPY_BELOW else frame.bytes)
         if not frame.more:
             break
     return cast(Message, deserialize(frames))
