@@ -30,6 +30,7 @@ import json
 import os
 import random
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -100,7 +101,7 @@ def pack(obj: Any) -> bytes:
 _decode = json.JSONDecoder().decode
 
 
-def unpack(data: bytes) -> Any:
+def unpack(data: bytes | memoryview) -> Any:
     """Decode one dict frame (UTF-8 JSON)."""
     if data == b"{}":
         return {}  # most metadata and many parent headers and contents: skip the parser
@@ -229,7 +230,7 @@ class _HMAC:
         self._inner = ctor(key.translate(_TRANS_36))
         self._outer = ctor(key.translate(_TRANS_5C))
 
-    def hexdigest(self, parts: list[bytes]) -> str:
+    def hexdigest(self, parts: Sequence[bytes | memoryview]) -> str:
         inner = self._inner.copy()
         for p in parts:
             inner.update(p)
@@ -246,7 +247,7 @@ class _HashlibHMAC:
 
         self._hmac = hmac.new(key, digestmod=name)
 
-    def hexdigest(self, parts: list[bytes]) -> str:
+    def hexdigest(self, parts: Sequence[bytes | memoryview]) -> str:
         h = self._hmac.copy()
         for p in parts:
             h.update(p)
@@ -338,7 +339,7 @@ class Session:
 
     # -- signing --------------------------------------------------------------------
 
-    def sign(self, parts: list[bytes]) -> bytes:
+    def sign(self, parts: Sequence[bytes | memoryview]) -> bytes:
         """The lowercase hex HMAC of the four dict frames (empty when no key)."""
         if self._hmac is None:
             return b""
@@ -357,7 +358,7 @@ class Session:
         idents = msg.identities if identities is None else identities
         return [*idents, DELIM, self.sign(parts), *parts, *msg.buffers]
 
-    def deserialize(self, frames: list[bytes]) -> Message:
+    def deserialize(self, frames: Sequence[bytes | memoryview]) -> Message:
         """Parse and verify a frame list (identities included) into a Message."""
         try:
             idx = frames.index(DELIM)
@@ -368,7 +369,9 @@ class Session:
         if len(rest) < 5:
             raise MalformedMessage(f"{len(rest)} frames after the delimiter, need at least 5")
         signature = bytes(rest[0])
-        parts = [bytes(p) for p in rest[1:5]]
+        # Bytes or buffers (a transport may hand a large frame over without copying it):
+        # HMAC and the UTF-8 decoding read either.
+        parts = rest[1:5]
         if self._hmac is not None:
             if not signature:
                 raise UnsignedMessage("message is not signed")
