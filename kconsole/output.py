@@ -42,6 +42,10 @@ OUTPUT_TYPES = frozenset(
 )
 
 
+#: Longest text handed to the stream in one write (see _write).
+_WRITE_CHUNK = 64 * 1024
+
+
 def _isatty(stream: TextIO) -> bool:
     try:
         return bool(stream.isatty())
@@ -121,7 +125,13 @@ class OutputPrinter:
             return
         if self._pending_clear:
             self._clear_region()
-        self.stream.write(text)
+        if len(text) <= _WRITE_CHUNK:
+            self.stream.write(text)
+        else:
+            # In slices: the stream encodes what it is given in one piece, and a flood's
+            # message is some 100-300 KB of text.
+            for i in range(0, len(text), _WRITE_CHUNK):
+                self.stream.write(text[i : i + _WRITE_CHUNK])
         self._at_line_start = text.endswith("\n")
         if self.tty:
             self._track(text, display_id)
