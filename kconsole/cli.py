@@ -238,16 +238,24 @@ def _detect_terminal_in_background(opts: dict[str, Any]) -> Future[Any] | None:
     lazy_imports.defer_unused()  # before kconsole.display and prompt_toolkit load
     if not (sys.stdin.isatty() and sys.stdout.isatty()) or opts.get("plain"):
         return None
-    from concurrent.futures import ThreadPoolExecutor
+    import threading
+    from concurrent.futures import Future
 
     from .display import detect_terminal
 
+    future: Future[Any] = Future()
+
+    def detect() -> None:
+        try:
+            future.set_result(detect_terminal(sys.stdin.fileno(), sys.stdout.fileno(), 0.2))
+        except BaseException as e:
+            future.set_exception(e)
+
     # Before prompt_toolkit owns the terminal: the queries' answers must not be read as
     # keystrokes; nothing else reads the terminal meanwhile. The kernel's stdio is not
-    # the terminal (see launcher).
-    pool = ThreadPoolExecutor(1, thread_name_prefix="kconsole-terminal")
-    future = pool.submit(detect_terminal, sys.stdin.fileno(), sys.stdout.fileno(), 0.2)
-    pool.shutdown(wait=False)
+    # the terminal (see launcher). Not a daemon: an early exit waits (0.2 s at most)
+    # for it to restore the terminal's settings.
+    threading.Thread(target=detect, name="kconsole-terminal").start()
     return future
 
 
