@@ -233,9 +233,6 @@ def _detect_terminal_in_background(opts: dict[str, Any]) -> Future[Any] | None:
     """Ask the terminal what it can show (images, cell size), in a thread: the wait for
     its answers (up to 0.2 s when it gives none) overlaps the console's own start-up.
     None when there is no terminal to ask (script mode, --plain)."""
-    from . import lazy_imports
-
-    lazy_imports.defer_unused()  # before kconsole.display and prompt_toolkit load
     if not (sys.stdin.isatty() and sys.stdout.isatty()) or opts.get("plain"):
         return None
     import threading
@@ -302,11 +299,11 @@ async def _session(
     # instead of preceding it. Nothing here reads messages meanwhile; zmq queues them.
     connecting = asyncio.ensure_future(make_conn(lambda text: sink[0](text)))
     await asyncio.sleep(0)
+    from . import lazy_imports
+
+    lazy_imports.defer_unused()  # before kconsole.display and prompt_toolkit load
     detecting = opts.pop("_detecting", None) or _detect_terminal_in_background(opts)
     try:
-        from . import lazy_imports
-
-        lazy_imports.defer_unused()  # before the printer and prompt_toolkit load
         from .output import OutputPrinter
 
         config = _display_config(opts)
@@ -501,6 +498,9 @@ def start(
         process = spawn(spec, ip=ip, transport=transport, outlive_console=keep_kernel)
     except KernelStartError as e:
         raise UserError(str(e)) from None
+    from . import lazy_imports
+
+    lazy_imports.defer_unused()  # before kconsole.display and prompt_toolkit load
     opts["_detecting"] = _detect_terminal_in_background(opts)
     _import_asyncio_without_ssl()
     from .console import start_local
