@@ -141,24 +141,9 @@ class ZMQTransport(Transport):
         mon = self._stdin_monitor
         if mon is None:
             return
-        loop = asyncio.get_running_loop()
-        handshake: asyncio.Future[None] = loop.create_future()
-        fd = cast(int, mon.getsockopt(zmq.FD))
-
-        def check() -> None:
-            # The monitor's FD is edge-triggered like the others: look at EVENTS.
-            if not handshake.done() and cast(int, mon.get(_EVENTS)) & _POLLIN:
-                handshake.set_result(None)
-
-        # On the event loop, not in a worker thread: a thread (and its malloc arena)
-        # for one wait at start costs the console more than the wait itself.
-        loop.add_reader(fd, check)
         try:
-            check()  # the handshake may have happened already
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(handshake, timeout)
+            await _readable(mon, timeout)  # the handshake event, or the time is up
         finally:
-            loop.remove_reader(fd)
             with contextlib.suppress(zmq.ZMQError):
                 self._sockets["stdin"].disable_monitor()
             mon.close(linger=0)
@@ -279,7 +264,7 @@ class ZMQTransport(Transport):
             return False
         try:
             hb.send(b"ping", _NOBLOCK)
-            ok = await self._pong(hb, timeout)
+            ok = await _readable(hb, timeout) and hb.recv(_NOBLOCK) == b"ping"
         except zmq.ZMQError:  # Again included: no pipe to a peer yet
             ok = False
         if not ok:
@@ -287,31 +272,6 @@ class ZMQTransport(Transport):
             hb.close(linger=0)
             self._hb = None if self._closed else self._socket(zmq.REQ, "hb")
         return ok
-
-    async def _pong(self, hb: zmq.Socket[Any], timeout: float) -> bool:
-        """Wait up to ``timeout`` for the heartbeat's echo, on the event loop (the same
-        edge-triggered FD reading as the message sockets)."""
-        loop = asyncio.get_running_loop()
-        answered: asyncio.Future[bool] = loop.create_future()
-        fd = cast(int, hb.getsockopt(zmq.FD))
-
-        def check() -> None:
-            if answered.done():
-                return
-            try:
-                if cast(int, hb.get(_EVENTS)) & _POLLIN:
-                    answered.set_result(hb.recv(_NOBLOCK) == b"ping")
-            except zmq.ZMQError:
-                answered.set_result(False)
-
-        loop.add_reader(fd, check)
-        try:
-            check()
-            return await asyncio.wait_for(answered, timeout)
-        except asyncio.TimeoutError:
-            return False
-        finally:
-            loop.remove_reader(fd)
 
     async def close(self) -> None:
         if self._closed:
@@ -334,6 +294,36 @@ class ZMQTransport(Transport):
         if self._own_context:
             self.context.term()
         self._queue.put_nowait(None)
+
+
+async def _readable(sock: zmq.Socket[Any], timeout: float) -> bool:
+    """Wait up to ``timeout`` for ``sock`` to have a message to read, on the event loop
+    (the heartbeat's echo, the stdin monitor's handshake event): a worker thread, and
+    its malloc arena, would cost the console more than these waits. The socket's FD is
+    edge-triggered like the message sockets': EVENTS is what tells."""
+    loop = asyncio.get_running_loop()
+    readable: asyncio.Future[None] = loop.create_future()
+    fd = cast(int, sock.getsockopt(zmq.FD))
+
+    def check() -> None:
+        if readable.done():
+            return
+        try:
+            ready = cast(int, sock.get(_EVENTS)) & _POLLIN
+        except zmq.ZMQError:  # closed meanwhile: done waiting, the caller's read fails
+            ready = True
+        if ready:
+            readable.set_result(None)
+
+    loop.add_reader(fd, check)
+    try:
+        check()  # it may be readable already, its edge spent
+        await asyncio.wait_for(readable, timeout)
+        return True
+    except asyncio.TimeoutError:
+        return False
+    finally:
+        loop.remove_reader(fd)
 
 
 def _read_message(recv: Any, deserialize: Any) -> Message:
