@@ -299,9 +299,6 @@ async def _session(
     # instead of preceding it. Nothing here reads messages meanwhile; zmq queues them.
     connecting = asyncio.ensure_future(make_conn(lambda text: sink[0](text)))
     await asyncio.sleep(0)
-    from . import lazy_imports
-
-    lazy_imports.defer_unused()  # before kconsole.display and prompt_toolkit load
     detecting = opts.pop("_detecting", None) or _detect_terminal_in_background(opts)
     try:
         from .output import OutputPrinter
@@ -321,12 +318,6 @@ async def _session(
             connecting.cancel()
         raise
     conn = await connecting
-    if not interactive:
-        try:
-            await conn.wait_ready()  # the REPL waits itself, with its prompt already up
-        except BaseException:
-            await asyncio.shield(conn.close())
-            raise
     keep: bool | None = None
     recorder = None
     if opts.get("save"):
@@ -334,6 +325,8 @@ async def _session(
 
         recorder = NotebookRecorder(opts["save"])
     try:
+        if not interactive:
+            await conn.wait_ready()  # the REPL waits itself, with its prompt already up
         printer = OutputPrinter(
             sys.stdout, color=sys.stdout.isatty(), config=config, capabilities=caps
         )
@@ -414,8 +407,11 @@ def cli(ctx: click.Context) -> None:
     Defaults for every option of start and attach can be set in
     ~/.config/kconsole/config.toml (or the file $KCONSOLE_CONFIG names).
     """
+    from . import lazy_imports
     from .config import ConfigError, config_path, defaults_for, read_config
 
+    # Before any command loads kconsole.display or prompt_toolkit.
+    lazy_imports.defer_unused()
     path = config_path()
     try:
         data = read_config(path)
@@ -498,9 +494,6 @@ def start(
         process = spawn(spec, ip=ip, transport=transport, outlive_console=keep_kernel)
     except KernelStartError as e:
         raise UserError(str(e)) from None
-    from . import lazy_imports
-
-    lazy_imports.defer_unused()  # before kconsole.display and prompt_toolkit load
     opts["_detecting"] = _detect_terminal_in_background(opts)
     _import_asyncio_without_ssl()
     from .console import start_local
