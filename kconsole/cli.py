@@ -461,7 +461,7 @@ def start(
     its kernelspecs) and deleted on exit unless --keep-kernel.
     """
     opts["started_here"] = True
-    from .kernelspec import NoSuchKernel, resolve_kernel
+    from .kernelspec import KernelSpecError, resolve_kernel
 
     if server is not None:
         from .remote.console import start_server_kernel
@@ -479,7 +479,7 @@ def start(
 
     try:
         spec = resolve_kernel(kernel_name)
-    except NoSuchKernel as e:
+    except KernelSpecError as e:  # none of that name, or its kernel.json is unusable
         raise UserError(str(e)) from None
     if kernel_name is None and spec.name == "builtin" and sys.stdin.isatty():
         click.echo(
@@ -592,17 +592,22 @@ def attach(
     try:
         if existing is not None:
             path = find_connection_file(existing or None)
+            source = f"connection file {path}"
             info = ConnectionInfo.from_file(path)
         else:
             assert ports is not None
-            fields: dict[str, Any] = dict(parse_ports(ports))
+            try:
+                fields: dict[str, Any] = dict(parse_ports(ports))
+            except ValueError as e:
+                raise UsageProblem(f"bad --ports: {e}") from None
             fields.update(ip=ip, key=key, transport=transport, signature_scheme=signature_scheme)
-            info = ConnectionInfo.from_dict(fields, source="--ports")
+            source = "--ports"
+            info = ConnectionInfo.from_dict(fields, source=source)
         info.session()  # validates the signature scheme before anything connects
-    except (ConnectionFileError, UnknownSignatureScheme) as e:
+    except ConnectionFileError as e:
         raise UserError(str(e)) from None
-    except ValueError as e:
-        raise UsageProblem(f"bad --ports: {e}") from None
+    except UnknownSignatureScheme as e:
+        raise UserError(f"{source}: {e}") from None
 
     _import_asyncio_without_ssl()  # zmq, tunnelled or not: no TLS
     from .console import attach_zmq

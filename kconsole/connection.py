@@ -6,9 +6,11 @@ mode 0600) and picks free ports for a kernel about to start.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
+import stat
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -94,36 +96,49 @@ class ConnectionInfo:
         if transport not in ("tcp", "ipc"):
             raise ConnectionFileError(f"{source}: unknown transport {transport!r}")
         key = d.get("key", "")
-        if not isinstance(key, str):
-            raise ConnectionFileError(f"{source}: key must be a string")
+        if not isinstance(key, str) or not key.isascii():
+            raise ConnectionFileError(f"{source}: key must be a string of ASCII characters")
         scheme = d.get("signature_scheme") or DEFAULT_SIGNATURE_SCHEME
+        if not isinstance(scheme, str):
+            raise ConnectionFileError(f"{source}: signature_scheme must be a string ({scheme!r})")
+        ip = d.get("ip") or LOCALHOST
+        if not isinstance(ip, str) or not ip.isprintable():
+            raise ConnectionFileError(f"{source}: ip must be an address ({ip!r})")
+        kernel_name = d.get("kernel_name") or ""
+        if not isinstance(kernel_name, str):
+            raise ConnectionFileError(f"{source}: kernel_name must be a string")
         return cls(
-            ip=str(d.get("ip") or LOCALHOST),
+            ip=ip,
             key=key.encode("ascii"),
             transport=transport,
             signature_scheme=scheme,
-            kernel_name=str(d.get("kernel_name") or ""),
+            kernel_name=kernel_name,
             extra={k: v for k, v in d.items() if k not in known},
             **ports,
         )
 
     @classmethod
     def from_file(cls, path: str | os.PathLike[str]) -> ConnectionInfo:
+        """Read and validate a connection file; every defect (missing, unreadable, too
+        large, not UTF-8, not JSON, nested, a bad field) is a :class:`ConnectionFileError`
+        naming the file."""
         p = Path(path)
         try:
-            text = p.read_text(encoding="utf-8")
+            data = paths.load_json(paths.read_small_file(p))
         except FileNotFoundError:
             raise ConnectionFileError(f"connection file not found: {p}") from None
-        except OSError as e:
-            raise ConnectionFileError(f"cannot read connection file {p}: {e.strerror}") from None
-        try:
-            data = json.loads(text)
-        except ValueError as e:
-            raise ConnectionFileError(f"connection file {p} is not valid JSON: {e}") from None
-        return cls.from_dict(data, source=str(p))
+        except paths.Unreadable as e:
+            raise ConnectionFileError(f"cannot read connection file {p}: {e.reason}") from None
+        except paths.FileProblem as e:
+            raise ConnectionFileError(f"connection file {p} {e}") from None
+        return cls.from_dict(data, source=f"connection file {p}")  # type: ignore[arg-type]
 
     def write(self, path: str | os.PathLike[str]) -> Path:
-        """Write as a 0600 file (created fresh, so no other user can ever read the key)."""
+        """Write as a 0600 file (created fresh, so no other user can ever read the key).
+
+        Raises OSError (a full disk, an unwritable or missing runtime dir); no partial
+        file is left behind then.
+        """
         p = Path(path)
         p.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         try:
@@ -131,8 +146,14 @@ class ConnectionInfo:
         except FileNotFoundError:
             pass
         fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(self.to_dict(), f, indent=1)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                json.dump(self.to_dict(), f, indent=1)
+        except BaseException:
+            # A half-written file would be found by `attach --existing` and fail there.
+            with contextlib.suppress(OSError):
+                p.unlink()
+            raise
         return p
 
     @classmethod
@@ -202,11 +223,18 @@ def find_connection_file(name: str | None = None) -> Path:
 def list_connection_files() -> list[Path]:
     """Connection files in the runtime dir, newest first."""
     rdir = paths.runtime_dir()
+    found: list[tuple[float, Path]] = []
     try:
-        files = [p for p in rdir.glob("kernel-*.json") if p.is_file()]
-    except OSError:
+        for p in rdir.glob("kernel-*.json"):
+            # A kernel may remove its file between the listing and the stat.
+            with contextlib.suppress(OSError):
+                st = p.stat()
+                if stat.S_ISREG(st.st_mode):
+                    found.append((st.st_mtime, p))
+    except OSError:  # no runtime dir, or an unreadable one: no kernels there
         return []
-    return sorted(files, key=lambda p: p.stat().st_mtime, reverse=True)
+    found.sort(key=lambda t: t[0], reverse=True)
+    return [p for _, p in found]
 
 
 def parse_ports(spec: str) -> dict[str, int]:

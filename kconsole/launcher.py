@@ -140,7 +140,13 @@ class KernelProcess:
         self._reap()
         if not self.connection.kernel_name:
             self.connection.kernel_name = self.spec.name
-        self.connection.write(self.connection_file)
+        try:
+            self.connection.write(self.connection_file)
+        except OSError as e:  # runtime dir unwritable, missing, not a dir, disk full
+            raise KernelStartError(
+                f"kernel {self.spec.name!r} could not start: cannot write the connection "
+                f"file {self.connection_file}: {e.strerror or e}"
+            ) from None
         cmd = self.spec.command(self.connection_file, extra=self.connection.to_dict())
         env = self.spec.environment()
         env.update(self.extra_env)
@@ -172,6 +178,9 @@ class KernelProcess:
         except OSError as e:
             self._remove_files()
             raise KernelStartError(self._start_error(cmd, e)) from None
+        except ValueError as e:  # a NUL byte in argv or env (kernelspecs are checked)
+            self._remove_files()
+            raise KernelStartError(f"kernel {self.spec.name!r} could not start: {e}") from None
         finally:
             os.close(log_fd)
         self._proc = proc
