@@ -521,7 +521,7 @@ def start(
     default=None,
     metavar="[FILE-OR-ID]",
     help="A connection file: a path, a name or kernel id in Jupyter's runtime dir, or "
-    "(with no value) the newest one there.",
+    "(with no value) the newest one there whose kernel answers.",
 )
 @click.option("--ports", metavar="SHELL,IOPUB,STDIN,CONTROL,HB", help="The kernel's five ports.")
 @click.option(
@@ -591,7 +591,10 @@ def attach(
     path: Path | None = None
     try:
         if existing is not None:
-            path = find_connection_file(existing or None)
+            if existing == "" and ssh is None:
+                path = _newest_live_connection_file()
+            else:  # through --ssh the files describe kernels as seen from the far host
+                path = find_connection_file(existing or None)
             source = f"connection file {path}"
             info = ConnectionInfo.from_file(path)
         else:
@@ -631,18 +634,35 @@ def attach(
     _run(lambda: _session(make, opts))
 
 
+def _newest_live_connection_file() -> Path:
+    """`--existing` with no value: the newest connection file whose kernel answers (a
+    console killed with -9 leaves a newer, stale one); one line if any were skipped."""
+    from .connection import find_live_connection_file
+
+    choice = find_live_connection_file()
+    if choice.answered and choice.skipped:
+        n = len(choice.skipped)
+        click.echo(
+            f"kconsole: skipped {n} newer connection file{'s' if n > 1 else ''} whose kernel "
+            f"does not answer; attaching to {choice.path.name}",
+            err=True,
+        )
+    return choice.path
+
+
 @cli.command()
 @_server_options
 def kernels(server: str | None, token: str | None, insecure: bool) -> None:
     """List installed kernelspecs and the kernels running in Jupyter's runtime dir
     (with --server: the server's kernelspecs and running kernels)."""
-    from .connection import list_connection_files
+    import time
+
+    from .connection import list_connection_files, probe_heartbeats
 
     if server is not None:
         _server_kernels(server, _token(server, token), insecure)
         return
     from .kernelspec import all_kernel_specs, format_kernelspec_table
-    from .zmq_transport import probe_heartbeat
 
     specs, errors = all_kernel_specs()
     click.echo("Available kernels:")
@@ -653,15 +673,20 @@ def kernels(server: str | None, token: str | None, insecure: bool) -> None:
     click.echo("\nRunning kernels (connection files in the runtime dir):")
     if not files:
         click.echo("  (none)")
+    infos: list[ConnectionInfo | None] = []
     for f in files:
         try:
-            info = ConnectionInfo.from_file(f)
+            infos.append(ConnectionInfo.from_file(f))
         except ConnectionFileError:
+            infos.append(None)
+    # All at once: ten stale files must not take ten probe timeouts.
+    alive = probe_heartbeats(infos, time.monotonic() + 1.0)
+    for f, info, ok in zip(files, infos, alive, strict=True):
+        if info is None:
             click.echo(f"  {f}  [unreadable]")
             continue
-        alive = "alive" if probe_heartbeat(info, timeout=0.5) else "not answering"
         name = info.kernel_name or "?"
-        click.echo(f"  {f.name}  {name}  {info.ip}  [{alive}]")
+        click.echo(f"  {f.name}  {name}  {info.ip}  [{'alive' if ok else 'not answering'}]")
 
 
 def _server_kernels(url: str, token: str, insecure: bool) -> None:

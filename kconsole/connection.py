@@ -7,6 +7,7 @@ mode 0600) and picks free ports for a kernel about to start.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import socket
@@ -218,6 +219,126 @@ def find_connection_file(name: str | None = None) -> Path:
     if len(matches) > 1:
         raise ConnectionFileError(f"{name!r} matches several connection files in {rdir}")
     raise ConnectionFileError(f"connection file not found: {name} (looked in {rdir})")
+
+
+#: How many of the newest connection files ``attach --existing`` probes, and for how long
+#: in all: a stale file must not cost the user the whole --timeout.
+PROBE_CANDIDATES = 16
+PROBE_BUDGET = 1.5
+
+
+@dataclass
+class LiveChoice:
+    """The connection file :func:`find_live_connection_file` chose."""
+
+    path: Path
+    #: Newer files passed over: unreadable, or their kernel did not answer in time.
+    skipped: list[Path]
+    #: False when no candidate answered: ``path`` is then merely the newest file.
+    answered: bool
+
+
+def find_live_connection_file(budget: float = PROBE_BUDGET) -> LiveChoice:
+    """The newest connection file in the runtime dir whose kernel answers a heartbeat.
+
+    A console killed with -9 leaves its kernel's file behind, newer than the file of
+    the kernel the user means. All candidates are probed at once, newest first wins,
+    within ``budget`` seconds in all; a local port that refuses the connection rules
+    its file out at once. When none answers, the newest file is returned
+    (``answered=False``) and the caller's own wait reports it.
+    """
+    import time
+
+    files = list_connection_files()
+    if not files:
+        raise ConnectionFileError(f"no running kernel: no connection file in {paths.runtime_dir()}")
+    candidates = files[:PROBE_CANDIDATES]
+    infos: list[ConnectionInfo | None] = []
+    for f in candidates:
+        try:
+            infos.append(ConnectionInfo.from_file(f))
+        except ConnectionFileError:
+            infos.append(None)  # unreadable: never the one to attach to
+    deadline = time.monotonic() + budget
+    alive = probe_heartbeats(infos, deadline, first_only=True)
+    for i, ok in enumerate(alive):
+        if ok:
+            return LiveChoice(candidates[i], candidates[:i], True)
+    return LiveChoice(files[0], [], False)
+
+
+def probe_heartbeats(
+    infos: list[ConnectionInfo | None], deadline: float, *, first_only: bool = False
+) -> list[bool]:
+    """Ping every kernel's heartbeat at once; True for those that echoed before
+    ``deadline`` (a ``time.monotonic()`` value). With ``first_only``, return as soon
+    as the first entry that can answer has answered."""
+    import time
+
+    import zmq
+
+    status: list[bool | None] = [None if i is not None else False for i in infos]
+    for n, info in enumerate(infos):
+        if info is not None and _refused(info):
+            status[n] = False
+    ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()
+    poller = zmq.Poller()
+    socks: dict[zmq.Socket[bytes], int] = {}
+    try:
+        for n, info in enumerate(infos):
+            if info is None or status[n] is not None:
+                continue
+            sock = ctx.socket(zmq.REQ)
+            sock.linger = 0
+            if ":" in info.ip:
+                sock.setsockopt(zmq.IPV6, 1)
+            try:
+                sock.connect(info.url("hb"))
+                sock.send(b"ping", zmq.NOBLOCK)
+            except zmq.ZMQError:
+                sock.close(linger=0)
+                status[n] = False
+                continue
+            socks[sock] = n
+            poller.register(sock, zmq.POLLIN)
+        while socks:
+            first = next((s for s in status if s is not False), False)
+            if first_only and first is not None:  # the first still in the running answered
+                break
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            for sock, _ in poller.poll(max(1, int(remaining * 1000))):
+                n = socks.pop(sock)
+                poller.unregister(sock)
+                try:
+                    status[n] = sock.recv(zmq.NOBLOCK) == b"ping"
+                except zmq.ZMQError:
+                    status[n] = False
+                sock.close(linger=0)
+    finally:
+        for sock in socks:
+            sock.close(linger=0)
+    return [bool(s) for s in status]
+
+
+def _refused(info: ConnectionInfo) -> bool:
+    """True if nothing listens on the kernel's heartbeat, as far as can be told at once:
+    a missing ipc socket file, or a loopback TCP port that refuses connections."""
+    if info.transport == "ipc":
+        return not os.path.exists(f"{info.ip}-{info.hb_port}")
+    if info.ip not in (LOCALHOST, "localhost", "::1", "0.0.0.0", "") and not info.ip.startswith(
+        "127."
+    ):
+        return False  # another host: a connect could take long; leave it to the ping
+    family = socket.AF_INET6 if ":" in info.ip else socket.AF_INET
+    host = {"0.0.0.0": LOCALHOST, "": LOCALHOST}.get(info.ip, info.ip)
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.settimeout(0.2)
+        try:
+            return s.connect_ex((host, info.hb_port)) == errno.ECONNREFUSED
+        except OSError:
+            return False
 
 
 def list_connection_files() -> list[Path]:
