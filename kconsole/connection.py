@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from . import paths
-from .protocol import DEFAULT_SIGNATURE_SCHEME, Session, new_key
+from .protocol import DEFAULT_SIGNATURE_SCHEME, Session, UnknownSignatureScheme, new_key
 
 CHANNELS = ("shell", "iopub", "stdin", "control", "hb")
 LOCALHOST = "127.0.0.1"
@@ -102,6 +102,10 @@ class ConnectionInfo:
         scheme = d.get("signature_scheme") or DEFAULT_SIGNATURE_SCHEME
         if not isinstance(scheme, str):
             raise ConnectionFileError(f"{source}: signature_scheme must be a string ({scheme!r})")
+        try:
+            Session(b"", scheme)  # the scheme is checked here, where the file is named
+        except UnknownSignatureScheme as e:
+            raise ConnectionFileError(f"{source}: {e}") from None
         ip = d.get("ip") or LOCALHOST
         if not isinstance(ip, str) or not ip.isprintable():
             raise ConnectionFileError(f"{source}: ip must be an address ({ip!r})")
