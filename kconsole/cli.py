@@ -38,7 +38,24 @@ class UserError(click.ClickException):
     exit_code = EXIT_ERROR
 
     def show(self, file: Any = None) -> None:
-        click.echo(f"kconsole: {self.format_message()}", err=True)
+        click.echo(f"kconsole: {printable(self.format_message(), keep_newlines=True)}", err=True)
+
+
+def printable(text: str, *, keep_newlines: bool = False) -> str:
+    """``text`` with terminal control characters (ESC, BEL, CR...) and undecodable
+    file-name bytes shown as escapes: file names and file contents reach the user's
+    terminal in messages and listings, and must not drive it."""
+    out = []
+    for ch in text:
+        if ch == "\n" and keep_newlines:
+            out.append(ch)
+        elif "\udc80" <= ch <= "\udcff":  # a non-UTF-8 byte of a file name
+            out.append(f"\\x{ord(ch) - 0xDC00:02x}")
+        elif not ch.isprintable():
+            out.append(repr(ch)[1:-1] if ord(ch) < 0x10000 else "?")
+        else:
+            out.append(ch)
+    return "".join(out)
 
 
 class UsageProblem(UserError):
@@ -666,9 +683,9 @@ def kernels(server: str | None, token: str | None, insecure: bool) -> None:
 
     specs, errors = all_kernel_specs()
     click.echo("Available kernels:")
-    click.echo(format_kernelspec_table(specs))
+    click.echo(printable(format_kernelspec_table(specs), keep_newlines=True))
     for err in errors:
-        click.echo(f"  [skipped] {err}")
+        click.echo(f"  [skipped] {printable(str(err))}")
     files = list_connection_files()
     click.echo("\nRunning kernels (connection files in the runtime dir):")
     if not files:
@@ -683,10 +700,11 @@ def kernels(server: str | None, token: str | None, insecure: bool) -> None:
     alive = probe_heartbeats(infos, time.monotonic() + 1.0)
     for f, info, ok in zip(files, infos, alive, strict=True):
         if info is None:
-            click.echo(f"  {f}  [unreadable]")
+            click.echo(f"  {printable(str(f))}  [unreadable]")
             continue
         name = info.kernel_name or "?"
-        click.echo(f"  {f.name}  {name}  {info.ip}  [{'alive' if ok else 'not answering'}]")
+        state = "alive" if ok else "not answering"
+        click.echo(printable(f"  {f.name}  {name}  {info.ip}  [{state}]"))
 
 
 def _server_kernels(url: str, token: str, insecure: bool) -> None:

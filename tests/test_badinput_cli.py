@@ -234,3 +234,42 @@ def test_an_unwritable_runtime_dir_is_one_line(jupyter_dirs: Path) -> None:
         assert_one_line(run(["start", "--kernel", "builtin"]), str(rdir))
     finally:
         rdir.chmod(0o700)
+
+
+# -- what is printed comes from files: no terminal control sequences -----------------------
+
+ESC_TITLE = "\x1b]0;pwned\x07\x1b[2J"
+
+
+@pytest.mark.timeout(60)
+def test_kernels_prints_no_control_sequences_from_files(
+    jupyter_dirs: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "jp"
+    d = root / "kernels" / "evil"
+    d.mkdir(parents=True)
+    (d / "kernel.json").write_text(
+        json.dumps({"argv": ["python"], "display_name": ESC_TITLE, "language": ESC_TITLE})
+    )
+    monkeypatch.setenv("JUPYTER_PATH", str(root))
+    rdir = jupyter_dirs / "runtime"
+    (rdir / "kernel-evil.json").write_text(json.dumps({**PORTS, "kernel_name": ESC_TITLE}))
+    # A file name that is not UTF-8 (any bytes are legal in a Linux file name).
+    (rdir / os.fsdecode(b"kernel-\xff\x1b[2J.json")).write_text(json.dumps(PORTS))
+    p = subprocess.run(
+        [*KCONSOLE, "kernels"], capture_output=True, timeout=60, stdin=subprocess.DEVNULL
+    )
+    assert p.returncode == 0, p.stderr
+    assert b"Traceback" not in p.stderr
+    assert b"\x1b" not in p.stdout and b"\x07" not in p.stdout, p.stdout
+    assert b"evil" in p.stdout
+
+
+@pytest.mark.timeout(30)
+def test_an_error_line_carries_no_control_sequences(jupyter_dirs: Path) -> None:
+    # The file's name and its content carry escape sequences.
+    f = jupyter_dirs / "runtime" / f"kernel-{ESC_TITLE}.json"
+    f.write_text(json.dumps({**PORTS, "transport": ESC_TITLE}))
+    p = run(["attach", "--existing", str(f)])
+    line = assert_one_line(p, "unknown transport", "kernel-")
+    assert "\x1b" not in line and "\x07" not in line, line
