@@ -210,19 +210,28 @@ def find_connection_file(name: str | None = None) -> Path:
             raise ConnectionFileError(f"no running kernel: no connection file in {rdir}")
         return files[0]
     p = Path(name).expanduser()
-    if p.is_file():
+    if _is_file(p):
         return p
     candidates = [rdir / name, rdir / f"{name}.json", rdir / f"kernel-{name}.json"]
     for c in candidates:
-        if c.is_file():
+        if _is_file(c):
             return c
     # A unique prefix of a kernel id, as `jupyter console --existing 1a2b` accepts.
     matches = [f for f in list_connection_files() if f.name.startswith(f"kernel-{name}")]
     if len(matches) == 1:
         return matches[0]
+    shown = name if len(name) <= 100 else name[:99] + "\u2026"
     if len(matches) > 1:
-        raise ConnectionFileError(f"{name!r} matches several connection files in {rdir}")
-    raise ConnectionFileError(f"connection file not found: {name} (looked in {rdir})")
+        raise ConnectionFileError(f"{shown!r} matches several connection files in {rdir}")
+    raise ConnectionFileError(f"connection file not found: {shown} (looked in {rdir})")
+
+
+def _is_file(p: Path) -> bool:
+    """Path.is_file, False for names the system rejects (too long, a NUL byte)."""
+    try:
+        return p.is_file()
+    except (OSError, ValueError):
+        return False
 
 
 #: How many of the newest connection files ``attach --existing`` probes, and for how long

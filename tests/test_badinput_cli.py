@@ -273,3 +273,10 @@ def test_an_error_line_carries_no_control_sequences(jupyter_dirs: Path) -> None:
     p = run(["attach", "--existing", str(f)])
     line = assert_one_line(p, "unknown transport", "kernel-")
     assert "\x1b" not in line and "\x07" not in line, line
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("name", ["a" * 5000, "a/" * 3000])
+def test_an_impossible_connection_file_name_is_one_short_line(name: str) -> None:
+    line = assert_one_line(run(["attach", "--existing", name]), "not found")
+    assert len(line) < 400, len(line)
