@@ -70,9 +70,21 @@ class UsageProblem(UserError):
 def _check_save_path(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
     # Found out now, not after the whole session's work is done.
     if value is not None:
-        folder = Path(value).expanduser().resolve().parent
-        if not folder.is_dir() or not os.access(folder, os.W_OK):
+        try:
+            folder = Path(value).expanduser().resolve().parent
+            usable = folder.is_dir() and os.access(folder, os.W_OK)
+        except (OSError, ValueError) as e:  # a name too long, a NUL byte
+            raise click.BadParameter(f"cannot write a notebook at {value[:100]!r}: {e}") from None
+        if not usable:
             raise click.BadParameter(f"cannot write a notebook in {folder}")
+    return value
+
+
+def _check_ip(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    # A host name or address: printable, no NUL (which the socket layer rejects with
+    # a TypeError), of a length a resolver accepts.
+    if value is not None and (not value.isprintable() or len(value) > 253):
+        raise click.BadParameter(f"{value[:60]!r} is not an address or host name")
     return value
 
 
@@ -452,7 +464,13 @@ def cli(ctx: click.Context) -> None:
     "Python kernel. Default: python3 if installed, else builtin.",
 )
 @click.option("--keep-kernel", is_flag=True, help="Leave the kernel running on exit.")
-@click.option("--ip", default=LOCALHOST, show_default=True, help="Address the kernel listens on.")
+@click.option(
+    "--ip",
+    default=LOCALHOST,
+    show_default=True,
+    callback=_check_ip,
+    help="Address the kernel listens on.",
+)
 @click.option(
     "--transport",
     type=click.Choice(["tcp", "ipc"]),
@@ -542,7 +560,11 @@ def start(
 )
 @click.option("--ports", metavar="SHELL,IOPUB,STDIN,CONTROL,HB", help="The kernel's five ports.")
 @click.option(
-    "--ip", default=LOCALHOST, show_default=True, help="The kernel's address (with --ports)."
+    "--ip",
+    default=LOCALHOST,
+    show_default=True,
+    callback=_check_ip,
+    help="The kernel's address (with --ports).",
 )
 @click.option("--key", default="", help="The kernel's signing key (with --ports).")
 @click.option(
@@ -762,8 +784,29 @@ def kernel_install(where: str | None, prefix: str | None, name: str) -> None:
 
 
 def main() -> None:
-    """Console-script entry point."""
-    cli(prog_name="kconsole")
+    """Console-script entry point.
+
+    click's standalone mode, except that a usage error (a bad option value, an
+    unknown option) is one line, like every other error: ``kconsole: Invalid value
+    for '--style': ... (see `kconsole start --help`)``, exit status 2.
+    """
+    try:
+        status = cli.main(prog_name="kconsole", standalone_mode=False)
+    except click.exceptions.NoArgsIsHelpError as e:  # bare `kconsole`: the help text
+        e.show()
+        sys.exit(e.exit_code)
+    except click.UsageError as e:
+        where = e.ctx.command_path if e.ctx is not None else "kconsole"
+        message = printable(e.format_message()).strip()
+        click.echo(f"kconsole: {message} (see `{where} --help`)", err=True)
+        sys.exit(e.exit_code)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(e.exit_code)
+    except click.exceptions.Abort:
+        click.echo("Aborted!", err=True)
+        sys.exit(1)
+    sys.exit(status if isinstance(status, int) else 0)
 
 
 if __name__ == "__main__":

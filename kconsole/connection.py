@@ -10,6 +10,7 @@ import contextlib
 import errno
 import json
 import os
+import re
 import socket
 import stat
 import uuid
@@ -102,9 +103,13 @@ class ConnectionInfo:
         scheme = d.get("signature_scheme") or DEFAULT_SIGNATURE_SCHEME
         if not isinstance(scheme, str):
             raise ConnectionFileError(f"{source}: signature_scheme must be a string ({scheme!r})")
+        if not re.fullmatch(r"hmac-[A-Za-z0-9_.-]{1,40}", scheme):
+            raise ConnectionFileError(
+                f"{source}: signature scheme {scheme[:60]!r} is not hmac-<algorithm>"
+            )
         try:
             Session(b"", scheme)  # the scheme is checked here, where the file is named
-        except UnknownSignatureScheme as e:
+        except (UnknownSignatureScheme, ValueError, TypeError) as e:
             raise ConnectionFileError(f"{source}: {e}") from None
         ip = d.get("ip") or LOCALHOST
         if not isinstance(ip, str) or not ip.isprintable():

@@ -537,6 +537,8 @@ def spawn(spec: KernelSpec, *, ip: str, transport: str, outlive_console: bool) -
         info = ConnectionInfo.new(ip=ip, transport=transport, kernel_name=spec.name)
     except OSError as e:  # an address that is not ours, or no address at all
         raise KernelStartError(f"cannot listen on --ip {ip}: {e.strerror or e}") from None
+    except (ValueError, TypeError, UnicodeError) as e:  # a name the resolver rejects
+        raise KernelStartError(f"cannot listen on --ip {ip[:60]!r}: {e}") from None
     proc = KernelProcess(spec, info, outlive_console=outlive_console)
     proc.start()
     return proc

@@ -280,3 +280,39 @@ def test_an_error_line_carries_no_control_sequences(jupyter_dirs: Path) -> None:
 def test_an_impossible_connection_file_name_is_one_short_line(name: str) -> None:
     line = assert_one_line(run(["attach", "--existing", name]), "not found")
     assert len(line) < 400, len(line)
+
+
+BAD_CONFIG_STRINGS: dict[str, tuple[str, str]] = {
+    "ip-nul": ('ip = "a\\u0000"\n', "ip"),
+    "save-too-long": (f'save = "/{"a" * 300}/x.ipynb"\n', "save"),
+    "scheme-nul": ('[attach]\nports = "1,2,3,4,5"\nsignature-scheme = "hmac-\\u0000"\n', "scheme"),
+}
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("name", sorted(BAD_CONFIG_STRINGS))
+def test_a_bad_string_in_the_config_is_one_line(no_user_config: Path, name: str) -> None:
+    content, what = BAD_CONFIG_STRINGS[name]
+    no_user_config.write_text(content)
+    command = "attach" if "[attach]" in content else "start"
+    p = run([command, "--kernel", "builtin"] if command == "start" else [command])
+    assert_one_line(p, what)
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["start", "--style", "nope"], "--style"),
+        (["start", "--timeout", "soon"], "--timeout"),
+        (["start", "--image-protocol", "smoke"], "--image-protocol"),
+        (["attach", "--no-such-option"], "--no-such-option"),
+    ],
+)
+def test_a_bad_option_value_on_the_command_line_is_one_line(args: list[str], fragment: str) -> None:
+    # Usage errors keep their status 2 (see the man page), in one line, not click's three.
+    p = run(args)
+    assert p.returncode == 2, p.stderr
+    lines = p.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("kconsole: ") and fragment in lines[0], lines
+    assert f"`kconsole {args[0]} --help`" in lines[0]
