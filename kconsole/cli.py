@@ -88,6 +88,34 @@ def _check_ip(ctx: click.Context, param: click.Parameter, value: str | None) -> 
     return value
 
 
+def _check_ports(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    if value is not None:
+        try:
+            parse_ports(value)
+        except ValueError as e:
+            raise click.BadParameter(str(e)) from None
+    return value
+
+
+def _check_key(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    if value is not None and not (value.isascii() and value.isprintable()):
+        raise click.BadParameter("the key must be printable ASCII")
+    return value
+
+
+def _check_signature_scheme(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    if value is not None:
+        try:
+            ConnectionInfo.from_dict(
+                {f"{c}_port": 1 for c in ("shell", "iopub", "stdin", "control", "hb")}
+                | {"signature_scheme": value},
+                source="--signature-scheme",
+            )
+        except ConnectionFileError as e:
+            raise click.BadParameter(str(e).removeprefix("--signature-scheme: ")) from None
+    return value
+
+
 def _check_pygments_style(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
     if value and value != "default":
         from pygments.styles import get_all_styles, get_style_by_name
@@ -558,7 +586,12 @@ def start(
     help="A connection file: a path, a name or kernel id in Jupyter's runtime dir, or "
     "(with no value) the newest one there whose kernel answers.",
 )
-@click.option("--ports", metavar="SHELL,IOPUB,STDIN,CONTROL,HB", help="The kernel's five ports.")
+@click.option(
+    "--ports",
+    metavar="SHELL,IOPUB,STDIN,CONTROL,HB",
+    callback=_check_ports,
+    help="The kernel's five ports.",
+)
 @click.option(
     "--ip",
     default=LOCALHOST,
@@ -566,11 +599,14 @@ def start(
     callback=_check_ip,
     help="The kernel's address (with --ports).",
 )
-@click.option("--key", default="", help="The kernel's signing key (with --ports).")
+@click.option(
+    "--key", default="", callback=_check_key, help="The kernel's signing key (with --ports)."
+)
 @click.option(
     "--signature-scheme",
     default="hmac-sha256",
     show_default=True,
+    callback=_check_signature_scheme,
     help="HMAC scheme of the key (with --ports).",
 )
 @click.option(

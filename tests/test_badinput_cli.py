@@ -142,8 +142,9 @@ def test_attach_to_a_fifo_or_a_directory_does_not_hang(jupyter_dirs: Path) -> No
 @pytest.mark.timeout(30)
 def test_a_non_ascii_key_with_ports_is_not_called_bad_ports() -> None:
     p = run(["attach", "--ports", "1,2,3,4,5", "--key", "schl\u00fcssel"])
-    line = assert_one_line(p, "key")
-    assert "bad --ports" not in line
+    # A bad value on the command line: a usage error (status 2), one line.
+    assert p.returncode == 2 and len(p.stderr.splitlines()) == 1, p.stderr
+    assert "--key" in p.stderr and "--ports" not in p.stderr, p.stderr
 
 
 @pytest.mark.timeout(30)
@@ -316,3 +317,19 @@ def test_a_bad_option_value_on_the_command_line_is_one_line(args: list[str], fra
     lines = p.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("kconsole: ") and fragment in lines[0], lines
     assert f"`kconsole {args[0]} --help`" in lines[0]
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize(
+    "content, what",
+    [
+        ('[attach]\nports = "1,2,3"\n', "ports"),
+        ('[attach]\nkey = "schl\\u00fcssel"\n', "key"),
+        ('[attach]\nsignature-scheme = "hmac-nope"\n', "signature-scheme"),
+    ],
+)
+def test_attach_settings_in_the_config_name_the_file(
+    no_user_config: Path, content: str, what: str
+) -> None:
+    no_user_config.write_text(content)
+    assert_one_line(run(["attach", "--existing", "x"]), str(no_user_config), what)
