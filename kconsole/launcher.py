@@ -70,7 +70,7 @@ TERM_GRACE = 2.0
 _PORT_CLASH = "Address already in use"
 _TAIL_BYTES = 64 * 1024
 #: The longest excerpt of the kernel's output quoted in a one-line note.
-_NOTE_EXCERPT = 50
+_NOTE_EXCERPT = 40
 # A last line of output that says why a process ended: an exception line
 # ("MemoryError: ...", "KeyboardInterrupt"), a C-level fatal error, or an error word.
 _EXPLAINS = re.compile(
@@ -78,6 +78,8 @@ _EXPLAINS = re.compile(
     r"|Fatal Python error|Segmentation fault|Aborted|Killed|panic|fatal|error)",
     re.IGNORECASE,
 )
+# A traitlets-style log line of an error: its message is worth quoting.
+_LOGGED_ERROR = re.compile(r"^\[[^\]]+\]\s+(?:ERROR|CRITICAL)\s*\|\s*(\S.*)$")
 # Log lines that explain nothing (ipykernel's start-up chatter), however they end.
 _LOG_LINE = re.compile(r"^(?:\[[A-Z][^\]]*\]|NOTE:|To connect|\d+\.\d+s - )")
 #: A kernelspec's Python kernel gets this unless its env or the user's sets it:
@@ -454,7 +456,10 @@ def describe_exit(returncode: int | None, output_tail: str = "") -> str:
         what = f"exited with status {returncode}"
     lines = [ln.strip() for ln in output_tail.splitlines() if ln.strip()]
     last = lines[-1] if lines else ""
-    if last and not _LOG_LINE.match(last) and _EXPLAINS.match(last):
+    logged = _LOGGED_ERROR.match(last)
+    if logged:  # "[IPKernelApp] ERROR | <why>": the why explains, the log prefix not
+        last = logged.group(1)
+    if last and (logged or (not _LOG_LINE.match(last) and _EXPLAINS.match(last))):
         # Printable text only: this goes onto the user's terminal.
         last = "".join(ch if ch.isprintable() else "?" for ch in last)
         if len(last) > _NOTE_EXCERPT:

@@ -67,6 +67,9 @@ def test_describe_exit_says_what_happened() -> None:
     said = describe_exit(1, tail)
     assert said.startswith("exited with status 1: MemoryError: x")
     assert len(said) <= 80 and "\n" not in said
+    # A logged error's message is quoted without its log prefix.
+    logged = "[IPKernelApp] ERROR | No such comm target registered: x"
+    assert describe_exit(1, logged) == "exited with status 1: No such comm target registered: x"
 
 
 @pytest.mark.timeout(90)
