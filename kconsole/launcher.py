@@ -44,7 +44,6 @@ that waits for readiness handles it::
 from __future__ import annotations
 
 import atexit
-import contextlib
 import logging
 import math
 import os
@@ -433,8 +432,12 @@ class KernelProcess:
         if self.connection.transport == "ipc":
             files += [Path(f"{self.connection.ip}-{self.connection.port(ch)}") for ch in CHANNELS]
         for f in files:
-            with contextlib.suppress(FileNotFoundError):
+            try:
                 f.unlink()
+            except FileNotFoundError:
+                pass
+            except OSError as e:  # a read-only or vanished runtime dir: not worth a crash
+                log.debug("cannot remove %s: %s", f, e)
 
 
 def describe_exit(returncode: int | None, output_tail: str = "") -> str:
