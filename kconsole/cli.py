@@ -732,7 +732,7 @@ def kernels(server: str | None, token: str | None, insecure: bool) -> None:
     (with --server: the server's kernelspecs and running kernels)."""
     import time
 
-    from .connection import list_connection_files, probe_heartbeats
+    from .connection import PROBE_AT_ONCE, list_connection_files, probe_heartbeats
 
     if server is not None:
         _server_kernels(server, _token(server, token), insecure)
@@ -756,12 +756,12 @@ def kernels(server: str | None, token: str | None, insecure: bool) -> None:
             infos.append(None)
     # All at once: ten stale files must not take ten probe timeouts.
     alive = probe_heartbeats(infos, time.monotonic() + 1.0)
-    for f, info, ok in zip(files, infos, alive, strict=True):
+    for n, (f, info, ok) in enumerate(zip(files, infos, alive, strict=True)):
         if info is None:
             click.echo(f"  {printable(str(f))}  [unreadable]")
             continue
         name = info.kernel_name or "?"
-        state = "alive" if ok else "not answering"
+        state = "alive" if ok else "not answering" if n < PROBE_AT_ONCE else "not probed"
         click.echo(printable(f"  {f.name}  {name}  {info.ip}  [{state}]"))
 
 

@@ -243,6 +243,8 @@ def _is_file(p: Path) -> bool:
 #: in all: a stale file must not cost the user the whole --timeout.
 PROBE_CANDIDATES = 16
 PROBE_BUDGET = 1.5
+#: At most this many heartbeat sockets are open at once (each is a file descriptor).
+PROBE_AT_ONCE = 64
 
 
 @dataclass
@@ -290,14 +292,19 @@ def probe_heartbeats(
 ) -> list[bool]:
     """Ping every kernel's heartbeat at once; True for those that echoed before
     ``deadline`` (a ``time.monotonic()`` value). With ``first_only``, return as soon
-    as the first entry that can answer has answered."""
+    as the first entry that can answer has answered. Only the first
+    :data:`PROBE_AT_ONCE` entries are pinged; the rest count as not answering."""
     import time
 
     import zmq
 
-    status: list[bool | None] = [None if i is not None else False for i in infos]
+    # Entries past PROBE_AT_ONCE are not probed (thousands of stale files must not
+    # cost thousands of file descriptors); unreadable ones cannot answer.
+    status: list[bool | None] = [
+        None if info is not None and n < PROBE_AT_ONCE else False for n, info in enumerate(infos)
+    ]
     for n, info in enumerate(infos):
-        if info is not None and _refused(info):
+        if info is not None and status[n] is None and _refused(info):
             status[n] = False
     ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()
     poller = zmq.Poller()
@@ -306,11 +313,15 @@ def probe_heartbeats(
         for n, info in enumerate(infos):
             if info is None or status[n] is not None:
                 continue
-            sock = ctx.socket(zmq.REQ)
-            sock.linger = 0
-            if ":" in info.ip:
-                sock.setsockopt(zmq.IPV6, 1)
             try:
+                sock = ctx.socket(zmq.REQ)
+            except zmq.ZMQError:  # out of file descriptors
+                status[n] = False
+                continue
+            sock.linger = 0
+            try:
+                if ":" in info.ip:
+                    sock.setsockopt(zmq.IPV6, 1)
                 sock.connect(info.url("hb"))
                 sock.send(b"ping", zmq.NOBLOCK)
             except zmq.ZMQError:

@@ -146,3 +146,27 @@ def test_kernels_probes_all_files_at_once(shared_kernel: tuple[Any, Any]) -> Non
     assert p.stdout.count("[not answering]") == 8, p.stdout
     assert f"{live.name}  python3  127.0.0.1  [alive]" in p.stdout, p.stdout
     assert elapsed < 3.5, elapsed
+
+
+@pytest.mark.timeout(90)
+def test_kernels_with_thousands_of_files_is_bounded(jupyter_dirs: Path) -> None:
+    # More files than a process may open descriptors: listed, probed only in part.
+    import resource
+
+    anchor = paths.runtime_dir() / "anchor"
+    anchor.write_text("")
+    ports = free_ports(5)
+    for i in range(1500):
+        write_stale(f"many-{i:04d}", newer_than=anchor, ports=ports)
+    t0 = time.monotonic()
+    p = subprocess.run(
+        [*KCONSOLE, "kernels"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (1024, 1024)),
+    )
+    assert p.returncode == 0 and "Traceback" not in p.stderr, p.stderr[-2000:]
+    assert p.stdout.count("kernel-many-") == 1500
+    assert "[not probed]" in p.stdout
+    assert time.monotonic() - t0 < 20
