@@ -80,6 +80,19 @@ def _check_save_path(ctx: click.Context, param: click.Parameter, value: str | No
     return value
 
 
+def _set_in_config(name: str) -> str:
+    """`` (set in config file PATH)`` when option ``name`` of the running command got
+    its value from the config file, so an error about that value names the file."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is None:
+        return ""
+    path = ctx.find_root().meta.get("kconsole.config_path")
+    source = ctx.get_parameter_source(name)
+    if path is None or source is not click.core.ParameterSource.DEFAULT_MAP:
+        return ""
+    return f" (set in config file {path})"
+
+
 def _check_ip(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
     # A host name or address: printable, no NUL (which the socket layer rejects with
     # a TypeError), of a length a resolver accepts.
@@ -478,6 +491,7 @@ def cli(ctx: click.Context) -> None:
                 for name, cmd in (("start", start), ("attach", attach))
             }
             ctx.default_map = defaults_for(data, params, path)
+            ctx.meta["kconsole.config_path"] = path
     except ConfigError as e:
         raise UserError(str(e)) from None
 
@@ -543,7 +557,7 @@ def start(
     try:
         spec = resolve_kernel(kernel_name)
     except KernelSpecError as e:  # none of that name, or its kernel.json is unusable
-        raise UserError(str(e)) from None
+        raise UserError(f"{e}{_set_in_config('kernel_name')}") from None
     if kernel_name is None and spec.name == "builtin" and sys.stdin.isatty():
         click.echo(
             "kconsole: no python3 kernelspec found; starting kconsole's built-in kernel", err=True
@@ -556,7 +570,7 @@ def start(
     try:
         process = spawn(spec, ip=ip, transport=transport, outlive_console=keep_kernel)
     except KernelStartError as e:
-        raise UserError(str(e)) from None
+        raise UserError(f"{e}{_set_in_config('ip')}") from None
     opts["_detecting"] = _detect_terminal_in_background(opts)
     _import_asyncio_without_ssl()
     from .console import start_local
@@ -683,7 +697,7 @@ def attach(
             info = ConnectionInfo.from_dict(fields, source=source)
         info.session()  # validates the signature scheme before anything connects
     except ConnectionFileError as e:
-        raise UserError(str(e)) from None
+        raise UserError(f"{e}{_set_in_config('existing')}") from None
     except UnknownSignatureScheme as e:
         raise UserError(f"{source}: {e}") from None
 

@@ -342,3 +342,19 @@ def test_attach_settings_in_the_config_name_the_file(
 ) -> None:
     no_user_config.write_text(content)
     assert_one_line(run(["attach", "--existing", "x"]), str(no_user_config), what)
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize(
+    "content, args, what",
+    [
+        ('[start]\nkernel = "no-such-kernel"\n', ["start"], "no such kernel"),
+        ('ip = "192.0.2.99"\n', ["start", "--kernel", "builtin"], "cannot listen"),
+        ('[attach]\nexisting = "kernel-nope"\n', ["attach"], "not found"),
+    ],
+)
+def test_a_config_value_that_fails_later_still_names_the_file(
+    no_user_config: Path, content: str, args: list[str], what: str
+) -> None:
+    no_user_config.write_text(content)
+    assert_one_line(run(args), what, f"(set in config file {no_user_config})")
