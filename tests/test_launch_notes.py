@@ -10,6 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from ptyconsole import PtyConsole
 
 
@@ -97,3 +99,27 @@ def test_ipykernel_start_and_restart_show_no_debugger_warning(
     assert not re.search(r"Debugger warning|frozen modules", c.transcript), c.transcript[-2000:]
     c.ctrl("d")
     assert c.wait_exit(20) == 0
+
+
+@settings(max_examples=200, deadline=500)
+@given(
+    st.one_of(st.none(), st.integers(-70, 300)),
+    st.text(max_size=400)
+    | st.lists(
+        st.sampled_from(
+            [
+                "MemoryError: \x1b]0;t\x07x",
+                "Fatal Python error: \x9b2J",
+                "[W 1] ERROR | \r\x1b[2J",
+                "ok",
+            ]
+        ),
+        max_size=4,
+    ).map("\n".join),
+)
+def test_describe_exit_is_one_short_clean_line(returncode: int | None, tail: str) -> None:
+    from kconsole.launcher import describe_exit
+
+    said = describe_exit(returncode, tail)
+    assert said and len(said) <= 80
+    assert all(ch.isprintable() for ch in said), repr(said)
