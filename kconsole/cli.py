@@ -38,7 +38,24 @@ class UserError(click.ClickException):
     exit_code = EXIT_ERROR
 
     def show(self, file: Any = None) -> None:
-        click.echo(f"kconsole: {self.format_message()}", err=True)
+        click.echo(f"kconsole: {printable(self.format_message(), keep_newlines=True)}", err=True)
+
+
+def printable(text: str, *, keep_newlines: bool = False) -> str:
+    """``text`` with terminal control characters (ESC, BEL, CR...) and undecodable
+    file-name bytes shown as escapes: file names and file contents reach the user's
+    terminal in messages and listings, and must not drive it."""
+    out = []
+    for ch in text:
+        if ch == "\n" and keep_newlines:
+            out.append(ch)
+        elif "\udc80" <= ch <= "\udcff":  # a non-UTF-8 byte of a file name
+            out.append(f"\\x{ord(ch) - 0xDC00:02x}")
+        elif not ch.isprintable():
+            out.append(repr(ch)[1:-1] if ord(ch) < 0x10000 else "?")
+        else:
+            out.append(ch)
+    return "".join(out)
 
 
 class UsageProblem(UserError):
@@ -53,9 +70,62 @@ class UsageProblem(UserError):
 def _check_save_path(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
     # Found out now, not after the whole session's work is done.
     if value is not None:
-        folder = Path(value).expanduser().resolve().parent
-        if not folder.is_dir() or not os.access(folder, os.W_OK):
+        try:
+            folder = Path(value).expanduser().resolve().parent
+            usable = folder.is_dir() and os.access(folder, os.W_OK)
+        except (OSError, ValueError) as e:  # a name too long, a NUL byte
+            raise click.BadParameter(f"cannot write a notebook at {value[:100]!r}: {e}") from None
+        if not usable:
             raise click.BadParameter(f"cannot write a notebook in {folder}")
+    return value
+
+
+def _set_in_config(name: str) -> str:
+    """`` (set in config file PATH)`` when option ``name`` of the running command got
+    its value from the config file, so an error about that value names the file."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is None:
+        return ""
+    path = ctx.find_root().meta.get("kconsole.config_path")
+    source = ctx.get_parameter_source(name)
+    if path is None or source is not click.core.ParameterSource.DEFAULT_MAP:
+        return ""
+    return f" (set in config file {path})"
+
+
+def _check_ip(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    # A host name or address: printable, no NUL (which the socket layer rejects with
+    # a TypeError), of a length a resolver accepts.
+    if value is not None and (not value.isprintable() or len(value) > 253):
+        raise click.BadParameter(f"{value[:60]!r} is not an address or host name")
+    return value
+
+
+def _check_ports(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    if value is not None:
+        try:
+            parse_ports(value)
+        except ValueError as e:
+            raise click.BadParameter(str(e)) from None
+    return value
+
+
+def _check_key(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    if value is not None and not (value.isascii() and value.isprintable()):
+        raise click.BadParameter("the key must be printable ASCII")
+    return value
+
+
+def _check_signature_scheme(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    if value is not None:
+        try:
+            ConnectionInfo.from_dict(
+                {f"{c}_port": 1 for c in ("shell", "iopub", "stdin", "control", "hb")}
+                | {"signature_scheme": value},
+                source="--signature-scheme",
+            )
+        except ConnectionFileError as e:
+            raise click.BadParameter(str(e).removeprefix("--signature-scheme: ")) from None
     return value
 
 
@@ -421,6 +491,7 @@ def cli(ctx: click.Context) -> None:
                 for name, cmd in (("start", start), ("attach", attach))
             }
             ctx.default_map = defaults_for(data, params, path)
+            ctx.meta["kconsole.config_path"] = path
     except ConfigError as e:
         raise UserError(str(e)) from None
 
@@ -435,7 +506,13 @@ def cli(ctx: click.Context) -> None:
     "Python kernel. Default: python3 if installed, else builtin.",
 )
 @click.option("--keep-kernel", is_flag=True, help="Leave the kernel running on exit.")
-@click.option("--ip", default=LOCALHOST, show_default=True, help="Address the kernel listens on.")
+@click.option(
+    "--ip",
+    default=LOCALHOST,
+    show_default=True,
+    callback=_check_ip,
+    help="Address the kernel listens on.",
+)
 @click.option(
     "--transport",
     type=click.Choice(["tcp", "ipc"]),
@@ -461,7 +538,7 @@ def start(
     its kernelspecs) and deleted on exit unless --keep-kernel.
     """
     opts["started_here"] = True
-    from .kernelspec import NoSuchKernel, resolve_kernel
+    from .kernelspec import KernelSpecError, resolve_kernel
 
     if server is not None:
         from .remote.console import start_server_kernel
@@ -479,8 +556,8 @@ def start(
 
     try:
         spec = resolve_kernel(kernel_name)
-    except NoSuchKernel as e:
-        raise UserError(str(e)) from None
+    except KernelSpecError as e:  # none of that name, or its kernel.json is unusable
+        raise UserError(f"{e}{_set_in_config('kernel_name')}") from None
     if kernel_name is None and spec.name == "builtin" and sys.stdin.isatty():
         click.echo(
             "kconsole: no python3 kernelspec found; starting kconsole's built-in kernel", err=True
@@ -493,7 +570,7 @@ def start(
     try:
         process = spawn(spec, ip=ip, transport=transport, outlive_console=keep_kernel)
     except KernelStartError as e:
-        raise UserError(str(e)) from None
+        raise UserError(f"{e}{_set_in_config('ip')}") from None
     opts["_detecting"] = _detect_terminal_in_background(opts)
     _import_asyncio_without_ssl()
     from .console import start_local
@@ -521,17 +598,29 @@ def start(
     default=None,
     metavar="[FILE-OR-ID]",
     help="A connection file: a path, a name or kernel id in Jupyter's runtime dir, or "
-    "(with no value) the newest one there.",
+    "(with no value) the newest one there whose kernel answers.",
 )
-@click.option("--ports", metavar="SHELL,IOPUB,STDIN,CONTROL,HB", help="The kernel's five ports.")
 @click.option(
-    "--ip", default=LOCALHOST, show_default=True, help="The kernel's address (with --ports)."
+    "--ports",
+    metavar="SHELL,IOPUB,STDIN,CONTROL,HB",
+    callback=_check_ports,
+    help="The kernel's five ports.",
 )
-@click.option("--key", default="", help="The kernel's signing key (with --ports).")
+@click.option(
+    "--ip",
+    default=LOCALHOST,
+    show_default=True,
+    callback=_check_ip,
+    help="The kernel's address (with --ports).",
+)
+@click.option(
+    "--key", default="", callback=_check_key, help="The kernel's signing key (with --ports)."
+)
 @click.option(
     "--signature-scheme",
     default="hmac-sha256",
     show_default=True,
+    callback=_check_signature_scheme,
     help="HMAC scheme of the key (with --ports).",
 )
 @click.option(
@@ -591,18 +680,26 @@ def attach(
     path: Path | None = None
     try:
         if existing is not None:
-            path = find_connection_file(existing or None)
+            if existing == "" and ssh is None:
+                path = _newest_live_connection_file()
+            else:  # through --ssh the files describe kernels as seen from the far host
+                path = find_connection_file(existing or None)
+            source = f"connection file {path}"
             info = ConnectionInfo.from_file(path)
         else:
             assert ports is not None
-            fields: dict[str, Any] = dict(parse_ports(ports))
+            try:
+                fields: dict[str, Any] = dict(parse_ports(ports))
+            except ValueError as e:
+                raise UsageProblem(f"bad --ports: {e}") from None
             fields.update(ip=ip, key=key, transport=transport, signature_scheme=signature_scheme)
-            info = ConnectionInfo.from_dict(fields, source="--ports")
+            source = "--ports"
+            info = ConnectionInfo.from_dict(fields, source=source)
         info.session()  # validates the signature scheme before anything connects
-    except (ConnectionFileError, UnknownSignatureScheme) as e:
-        raise UserError(str(e)) from None
-    except ValueError as e:
-        raise UsageProblem(f"bad --ports: {e}") from None
+    except ConnectionFileError as e:
+        raise UserError(f"{e}{_set_in_config('existing')}") from None
+    except UnknownSignatureScheme as e:
+        raise UserError(f"{source}: {e}") from None
 
     _import_asyncio_without_ssl()  # zmq, tunnelled or not: no TLS
     from .console import attach_zmq
@@ -626,37 +723,60 @@ def attach(
     _run(lambda: _session(make, opts))
 
 
+def _newest_live_connection_file() -> Path:
+    """`--existing` with no value: the newest connection file whose kernel answers (a
+    console killed with -9 leaves a newer, stale one); one line if any were skipped."""
+    from .connection import find_live_connection_file
+
+    choice = find_live_connection_file()
+    if choice.answered and choice.skipped:
+        n = len(choice.skipped)
+        click.echo(
+            f"kconsole: skipped {n} newer connection file{'s' if n > 1 else ''} whose kernel "
+            f"does not answer; attaching to {choice.path.name}",
+            err=True,
+        )
+    return choice.path
+
+
 @cli.command()
 @_server_options
 def kernels(server: str | None, token: str | None, insecure: bool) -> None:
     """List installed kernelspecs and the kernels running in Jupyter's runtime dir
     (with --server: the server's kernelspecs and running kernels)."""
-    from .connection import list_connection_files
+    import time
+
+    from .connection import PROBE_AT_ONCE, list_connection_files, probe_heartbeats
 
     if server is not None:
         _server_kernels(server, _token(server, token), insecure)
         return
     from .kernelspec import all_kernel_specs, format_kernelspec_table
-    from .zmq_transport import probe_heartbeat
 
     specs, errors = all_kernel_specs()
     click.echo("Available kernels:")
-    click.echo(format_kernelspec_table(specs))
+    click.echo(printable(format_kernelspec_table(specs), keep_newlines=True))
     for err in errors:
-        click.echo(f"  [skipped] {err}")
+        click.echo(f"  [skipped] {printable(str(err))}")
     files = list_connection_files()
     click.echo("\nRunning kernels (connection files in the runtime dir):")
     if not files:
         click.echo("  (none)")
+    infos: list[ConnectionInfo | None] = []
     for f in files:
         try:
-            info = ConnectionInfo.from_file(f)
+            infos.append(ConnectionInfo.from_file(f))
         except ConnectionFileError:
-            click.echo(f"  {f}  [unreadable]")
+            infos.append(None)
+    # All at once: ten stale files must not take ten probe timeouts.
+    alive = probe_heartbeats(infos, time.monotonic() + 1.0)
+    for n, (f, info, ok) in enumerate(zip(files, infos, alive, strict=True)):
+        if info is None:
+            click.echo(f"  {printable(str(f))}  [unreadable]")
             continue
-        alive = "alive" if probe_heartbeat(info, timeout=0.5) else "not answering"
         name = info.kernel_name or "?"
-        click.echo(f"  {f.name}  {name}  {info.ip}  [{alive}]")
+        state = "alive" if ok else "not answering" if n < PROBE_AT_ONCE else "not probed"
+        click.echo(printable(f"  {f.name}  {name}  {info.ip}  [{state}]"))
 
 
 def _server_kernels(url: str, token: str, insecure: bool) -> None:
@@ -714,8 +834,29 @@ def kernel_install(where: str | None, prefix: str | None, name: str) -> None:
 
 
 def main() -> None:
-    """Console-script entry point."""
-    cli(prog_name="kconsole")
+    """Console-script entry point.
+
+    click's standalone mode, except that a usage error (a bad option value, an
+    unknown option) is one line, like every other error: ``kconsole: Invalid value
+    for '--style': ... (see `kconsole start --help`)``, exit status 2.
+    """
+    try:
+        status = cli.main(prog_name="kconsole", standalone_mode=False)
+    except click.exceptions.NoArgsIsHelpError as e:  # bare `kconsole`: the help text
+        e.show()
+        sys.exit(e.exit_code)
+    except click.UsageError as e:
+        where = e.ctx.command_path if e.ctx is not None else "kconsole"
+        message = printable(e.format_message()).strip()
+        click.echo(f"kconsole: {message} (see `{where} --help`)", err=True)
+        sys.exit(e.exit_code)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(e.exit_code)
+    except click.exceptions.Abort:
+        click.echo("Aborted!", err=True)
+        sys.exit(1)
+    sys.exit(status if isinstance(status, int) else 0)
 
 
 if __name__ == "__main__":

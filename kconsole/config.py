@@ -46,22 +46,33 @@ def config_path() -> Path:
 
 
 def read_config(path: Path) -> dict[str, Any]:
-    """The parsed file, or {} when there is none."""
+    """The parsed file, or {} when there is none; :class:`ConfigError` naming the file
+    for anything unusable (unreadable, too large, not UTF-8, not TOML, nested deeply)."""
+    from . import paths
+
     try:
-        data = path.read_bytes()
+        text = paths.decode_text(paths.read_small_file(path))
     except FileNotFoundError:
         return {}
-    except OSError as e:
-        raise ConfigError(f"cannot read config file {path}: {e.strerror}") from None
+    except paths.Unreadable as e:
+        raise ConfigError(f"cannot read config file {path}: {e.reason}") from None
+    except paths.FileProblem as e:
+        raise ConfigError(f"config file {path} {e}") from None
     # Imported only when there is a file: most runs have none, and every run pays this.
     if sys.version_info >= (3, 11):
         import tomllib
     else:  # pragma: no cover - exercised on 3.10 only
         import tomli as tomllib
     try:
-        return tomllib.loads(data.decode("utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        data = tomllib.loads(text)
+        paths.check_nesting(data)
+    except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"config file {path} is not valid TOML: {e}") from None
+    except RecursionError:  # tomllib recurses once per level of nesting
+        raise ConfigError(f"config file {path} is nested too deeply") from None
+    except paths.FileProblem as e:
+        raise ConfigError(f"config file {path} {e}") from None
+    return data
 
 
 def defaults_for(
@@ -84,16 +95,26 @@ def defaults_for(
         param = params[cmd].get(name)
         if param is None:
             return
-        if isinstance(value, list):
-            value = ",".join(str(v) for v in value)
+        where = f"config file {path}: {key} = {_show(value)}"
+        value = _plain_value(param, value, where)
+        ctx = click.Context(click.Command(cmd))
         try:
-            param.type_cast_value(click.Context(click.Command(cmd)), value)
+            converted = param.type_cast_value(ctx, value)
+            # Checks done in callbacks (a pygments style, a folder to save in) run on
+            # the command line at parse time, without the file's name: run them here.
+            callback = getattr(param, "callback", None)
+            if callback is not None:
+                callback(ctx, param, converted)
         except click.BadParameter as e:
-            raise ConfigError(f"config file {path}: {key} = {value!r}: {e.message}") from None
+            raise ConfigError(f"{where}: {e.message}") from None
+        except (TypeError, ValueError, OverflowError) as e:  # a type click did not expect
+            raise ConfigError(f"{where}: {e}") from None
         out[cmd][name] = value
 
     for key, value in data.items():
-        if key in COMMANDS and isinstance(value, dict):
+        if key in COMMANDS:
+            if not isinstance(value, dict):
+                raise ConfigError(f"config file {path}: {key} must be a table ([{key}])")
             for sub_key, sub_value in value.items():
                 if not _known(sub_key, params[key]):
                     raise ConfigError(f"config file {path}: unknown setting {key}.{sub_key}")
@@ -109,3 +130,30 @@ def defaults_for(
 def _known(key: str, params: dict[str, Any]) -> bool:
     name = key.replace("-", "_")
     return name in params or (name == "kernel" and "kernel_name" in params)
+
+
+def _show(value: Any) -> str:
+    """A value as the file's reader wrote it, shortened for a one-line message."""
+    text = repr(value) if isinstance(value, str) else str(value)
+    return text if len(text) <= 60 else text[:59] + "\u2026"
+
+
+def _plain_value(param: Any, value: Any, where: str) -> Any:
+    """The TOML value as click would get it from the command line: a flag takes a
+    boolean (or a word such as "yes"); any other option a string, a number or a list of
+    them (joined with commas, as ``--mime-order`` takes it)."""
+    if getattr(param, "is_flag", False):
+        if isinstance(value, (bool, str)):
+            return value
+        raise ConfigError(f"{where}: expected true or false")
+    if isinstance(value, list):
+        if not all(_scalar(v) for v in value):
+            raise ConfigError(f"{where}: expected a list of strings")
+        return ",".join(str(v) for v in value)
+    if not _scalar(value):
+        raise ConfigError(f"{where}: expected a string or a number")
+    return value if isinstance(value, (str, float)) else str(value)
+
+
+def _scalar(value: Any) -> bool:
+    return isinstance(value, (str, int, float)) and not isinstance(value, bool)

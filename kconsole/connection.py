@@ -6,16 +6,20 @@ mode 0600) and picks free ports for a kernel about to start.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
+import re
 import socket
+import stat
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from . import paths
-from .protocol import DEFAULT_SIGNATURE_SCHEME, Session, new_key
+from .protocol import DEFAULT_SIGNATURE_SCHEME, Session, UnknownSignatureScheme, new_key
 
 CHANNELS = ("shell", "iopub", "stdin", "control", "hb")
 LOCALHOST = "127.0.0.1"
@@ -94,36 +98,57 @@ class ConnectionInfo:
         if transport not in ("tcp", "ipc"):
             raise ConnectionFileError(f"{source}: unknown transport {transport!r}")
         key = d.get("key", "")
-        if not isinstance(key, str):
-            raise ConnectionFileError(f"{source}: key must be a string")
+        if not isinstance(key, str) or not key.isascii():
+            raise ConnectionFileError(f"{source}: key must be a string of ASCII characters")
         scheme = d.get("signature_scheme") or DEFAULT_SIGNATURE_SCHEME
+        if not isinstance(scheme, str):
+            raise ConnectionFileError(f"{source}: signature_scheme must be a string ({scheme!r})")
+        if not re.fullmatch(r"hmac-[A-Za-z0-9_.-]{1,40}", scheme):
+            raise ConnectionFileError(
+                f"{source}: signature scheme {scheme[:60]!r} is not hmac-<algorithm>"
+            )
+        try:
+            Session(b"", scheme)  # the scheme is checked here, where the file is named
+        except (UnknownSignatureScheme, ValueError, TypeError) as e:
+            raise ConnectionFileError(f"{source}: {e}") from None
+        ip = d.get("ip") or LOCALHOST
+        if not isinstance(ip, str) or not ip.isprintable():
+            raise ConnectionFileError(f"{source}: ip must be an address ({ip!r})")
+        kernel_name = d.get("kernel_name") or ""
+        if not isinstance(kernel_name, str):
+            raise ConnectionFileError(f"{source}: kernel_name must be a string")
         return cls(
-            ip=str(d.get("ip") or LOCALHOST),
+            ip=ip,
             key=key.encode("ascii"),
             transport=transport,
             signature_scheme=scheme,
-            kernel_name=str(d.get("kernel_name") or ""),
+            kernel_name=kernel_name,
             extra={k: v for k, v in d.items() if k not in known},
             **ports,
         )
 
     @classmethod
     def from_file(cls, path: str | os.PathLike[str]) -> ConnectionInfo:
+        """Read and validate a connection file; every defect (missing, unreadable, too
+        large, not UTF-8, not JSON, nested, a bad field) is a :class:`ConnectionFileError`
+        naming the file."""
         p = Path(path)
         try:
-            text = p.read_text(encoding="utf-8")
+            data = paths.load_json(paths.read_small_file(p))
         except FileNotFoundError:
             raise ConnectionFileError(f"connection file not found: {p}") from None
-        except OSError as e:
-            raise ConnectionFileError(f"cannot read connection file {p}: {e.strerror}") from None
-        try:
-            data = json.loads(text)
-        except ValueError as e:
-            raise ConnectionFileError(f"connection file {p} is not valid JSON: {e}") from None
-        return cls.from_dict(data, source=str(p))
+        except paths.Unreadable as e:
+            raise ConnectionFileError(f"cannot read connection file {p}: {e.reason}") from None
+        except paths.FileProblem as e:
+            raise ConnectionFileError(f"connection file {p} {e}") from None
+        return cls.from_dict(data, source=f"connection file {p}")  # type: ignore[arg-type]
 
     def write(self, path: str | os.PathLike[str]) -> Path:
-        """Write as a 0600 file (created fresh, so no other user can ever read the key)."""
+        """Write as a 0600 file (created fresh, so no other user can ever read the key).
+
+        Raises OSError (a full disk, an unwritable or missing runtime dir); no partial
+        file is left behind then.
+        """
         p = Path(path)
         p.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         try:
@@ -131,8 +156,14 @@ class ConnectionInfo:
         except FileNotFoundError:
             pass
         fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(self.to_dict(), f, indent=1)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                json.dump(self.to_dict(), f, indent=1)
+        except BaseException:
+            # A half-written file would be found by `attach --existing` and fail there.
+            with contextlib.suppress(OSError):
+                p.unlink()
+            raise
         return p
 
     @classmethod
@@ -184,29 +215,176 @@ def find_connection_file(name: str | None = None) -> Path:
             raise ConnectionFileError(f"no running kernel: no connection file in {rdir}")
         return files[0]
     p = Path(name).expanduser()
-    if p.is_file():
+    if _is_file(p):
         return p
     candidates = [rdir / name, rdir / f"{name}.json", rdir / f"kernel-{name}.json"]
     for c in candidates:
-        if c.is_file():
+        if _is_file(c):
             return c
     # A unique prefix of a kernel id, as `jupyter console --existing 1a2b` accepts.
     matches = [f for f in list_connection_files() if f.name.startswith(f"kernel-{name}")]
     if len(matches) == 1:
         return matches[0]
+    shown = name if len(name) <= 100 else name[:99] + "\u2026"
     if len(matches) > 1:
-        raise ConnectionFileError(f"{name!r} matches several connection files in {rdir}")
-    raise ConnectionFileError(f"connection file not found: {name} (looked in {rdir})")
+        raise ConnectionFileError(f"{shown!r} matches several connection files in {rdir}")
+    raise ConnectionFileError(f"connection file not found: {shown} (looked in {rdir})")
+
+
+def _is_file(p: Path) -> bool:
+    """Path.is_file, False for names the system rejects (too long, a NUL byte)."""
+    try:
+        return p.is_file()
+    except (OSError, ValueError):
+        return False
+
+
+#: How many of the newest connection files ``attach --existing`` probes, and for how long
+#: in all: a stale file must not cost the user the whole --timeout.
+PROBE_CANDIDATES = 16
+PROBE_BUDGET = 1.5
+#: At most this many heartbeat sockets are open at once (each is a file descriptor).
+PROBE_AT_ONCE = 64
+
+
+@dataclass
+class LiveChoice:
+    """The connection file :func:`find_live_connection_file` chose."""
+
+    path: Path
+    #: Newer files passed over: unreadable, or their kernel did not answer in time.
+    skipped: list[Path]
+    #: False when no candidate answered: ``path`` is then merely the newest file.
+    answered: bool
+
+
+def find_live_connection_file(budget: float = PROBE_BUDGET) -> LiveChoice:
+    """The newest connection file in the runtime dir whose kernel answers a heartbeat.
+
+    A console killed with -9 leaves its kernel's file behind, newer than the file of
+    the kernel the user means. All candidates are probed at once, newest first wins,
+    within ``budget`` seconds in all; a local port that refuses the connection rules
+    its file out at once. When none answers, the newest file is returned
+    (``answered=False``) and the caller's own wait reports it.
+    """
+    import time
+
+    files = list_connection_files()
+    if not files:
+        raise ConnectionFileError(f"no running kernel: no connection file in {paths.runtime_dir()}")
+    candidates = files[:PROBE_CANDIDATES]
+    infos: list[ConnectionInfo | None] = []
+    for f in candidates:
+        try:
+            infos.append(ConnectionInfo.from_file(f))
+        except ConnectionFileError:
+            infos.append(None)  # unreadable: never the one to attach to
+    deadline = time.monotonic() + budget
+    alive = probe_heartbeats(infos, deadline, first_only=True)
+    for i, ok in enumerate(alive):
+        if ok:
+            return LiveChoice(candidates[i], candidates[:i], True)
+    return LiveChoice(files[0], [], False)
+
+
+def probe_heartbeats(
+    infos: list[ConnectionInfo | None], deadline: float, *, first_only: bool = False
+) -> list[bool]:
+    """Ping every kernel's heartbeat at once; True for those that echoed before
+    ``deadline`` (a ``time.monotonic()`` value). With ``first_only``, return as soon
+    as the first entry that can answer has answered. Only the first
+    :data:`PROBE_AT_ONCE` entries are pinged; the rest count as not answering."""
+    import time
+
+    import zmq
+
+    # Entries past PROBE_AT_ONCE are not probed (thousands of stale files must not
+    # cost thousands of file descriptors); unreadable ones cannot answer.
+    status: list[bool | None] = [
+        None if info is not None and n < PROBE_AT_ONCE else False for n, info in enumerate(infos)
+    ]
+    for n, info in enumerate(infos):
+        if info is not None and status[n] is None and _refused(info):
+            status[n] = False
+    ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()
+    poller = zmq.Poller()
+    socks: dict[zmq.Socket[bytes], int] = {}
+    try:
+        for n, info in enumerate(infos):
+            if info is None or status[n] is not None:
+                continue
+            try:
+                sock = ctx.socket(zmq.REQ)
+            except zmq.ZMQError:  # out of file descriptors
+                status[n] = False
+                continue
+            sock.linger = 0
+            try:
+                if ":" in info.ip:
+                    sock.setsockopt(zmq.IPV6, 1)
+                sock.connect(info.url("hb"))
+                sock.send(b"ping", zmq.NOBLOCK)
+            except zmq.ZMQError:
+                sock.close(linger=0)
+                status[n] = False
+                continue
+            socks[sock] = n
+            poller.register(sock, zmq.POLLIN)
+        while socks:
+            first = next((s for s in status if s is not False), False)
+            if first_only and first is not None:  # the first still in the running answered
+                break
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            for sock, _ in poller.poll(max(1, int(remaining * 1000))):
+                n = socks.pop(sock)
+                poller.unregister(sock)
+                try:
+                    status[n] = sock.recv(zmq.NOBLOCK) == b"ping"
+                except zmq.ZMQError:
+                    status[n] = False
+                sock.close(linger=0)
+    finally:
+        for sock in socks:
+            sock.close(linger=0)
+    return [bool(s) for s in status]
+
+
+def _refused(info: ConnectionInfo) -> bool:
+    """True if nothing listens on the kernel's heartbeat, as far as can be told at once:
+    a missing ipc socket file, or a loopback TCP port that refuses connections."""
+    if info.transport == "ipc":
+        return not os.path.exists(f"{info.ip}-{info.hb_port}")
+    if info.ip not in (LOCALHOST, "localhost", "::1", "0.0.0.0", "") and not info.ip.startswith(
+        "127."
+    ):
+        return False  # another host: a connect could take long; leave it to the ping
+    family = socket.AF_INET6 if ":" in info.ip else socket.AF_INET
+    host = {"0.0.0.0": LOCALHOST, "": LOCALHOST}.get(info.ip, info.ip)
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.settimeout(0.2)
+        try:
+            return s.connect_ex((host, info.hb_port)) == errno.ECONNREFUSED
+        except OSError:
+            return False
 
 
 def list_connection_files() -> list[Path]:
     """Connection files in the runtime dir, newest first."""
     rdir = paths.runtime_dir()
+    found: list[tuple[float, Path]] = []
     try:
-        files = [p for p in rdir.glob("kernel-*.json") if p.is_file()]
-    except OSError:
+        for p in rdir.glob("kernel-*.json"):
+            # A kernel may remove its file between the listing and the stat.
+            with contextlib.suppress(OSError):
+                st = p.stat()
+                if stat.S_ISREG(st.st_mode):
+                    found.append((st.st_mtime, p))
+    except OSError:  # no runtime dir, or an unreadable one: no kernels there
         return []
-    return sorted(files, key=lambda p: p.stat().st_mtime, reverse=True)
+    found.sort(key=lambda t: t[0], reverse=True)
+    return [p for _, p in found]
 
 
 def parse_ports(spec: str) -> dict[str, int]:

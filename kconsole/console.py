@@ -119,11 +119,7 @@ class KernelConnection:
         assert self.process is not None
         await self.process.wait_exit(None)
         self.client.transport.suspend()  # nothing listens until a restart
-        tail = self.process.stderr_tail(5).strip()
-        reason = f"the kernel process exited (status {self.process.returncode})"
-        if tail:
-            reason += ": " + tail.splitlines()[-1]
-        return reason
+        return self.process.exit_description()  # one line: "killed by SIGKILL"
 
     async def close(self, *, keep_kernel: bool | None = None) -> None:
         """Leave: shut the kernel down if we own it (unless keep_kernel), close sockets."""

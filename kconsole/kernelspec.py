@@ -18,7 +18,6 @@ an installed spec of the same name in :func:`resolve_kernel`.
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 import re
 import string
@@ -87,17 +86,17 @@ class KernelSpec:
         kfile = resource_dir / "kernel.json"
         where = f"kernelspec {name!r} ({kfile})"
         try:
-            text = kfile.read_text(encoding="utf-8")
+            data = paths.load_json(paths.read_small_file(kfile))
         except FileNotFoundError:
             raise KernelSpecError(
                 f"kernelspec {name!r}: no kernel.json in {resource_dir}"
             ) from None
-        except OSError as e:
-            raise KernelSpecError(f"{where}: cannot read: {e.strerror}") from None
-        try:
-            data = json.loads(text)
-        except ValueError as e:
-            raise KernelSpecError(f"{where}: invalid JSON: {e}") from None
+        except paths.Unreadable as e:
+            raise KernelSpecError(f"{where}: cannot read: {e.reason}") from None
+        except paths.NotJSON as e:
+            raise KernelSpecError(f"{where}: invalid JSON: {e.detail}") from None
+        except paths.FileProblem as e:
+            raise KernelSpecError(f"{where} {e}") from None
         return cls.from_dict(name, resource_dir, data, where=where)
 
     @classmethod
@@ -114,6 +113,7 @@ class KernelSpec:
             or not argv
             or not all(isinstance(a, str) for a in argv)
             or not argv[0]
+            or any("\0" in a for a in argv)
         ):
             raise KernelSpecError(f"{where}: 'argv' must be a non-empty list of strings")
         display_name = data.get("display_name", name)
@@ -121,13 +121,14 @@ class KernelSpec:
         if not isinstance(display_name, str) or not isinstance(language, str):
             raise KernelSpecError(f"{where}: 'display_name' and 'language' must be strings")
         interrupt_mode = data.get("interrupt_mode", "signal")
-        if interrupt_mode not in INTERRUPT_MODES:
+        if not isinstance(interrupt_mode, str) or interrupt_mode not in INTERRUPT_MODES:
             raise KernelSpecError(
                 f"{where}: 'interrupt_mode' must be 'signal' or 'message', not {interrupt_mode!r}"
             )
         env = data.get("env") or {}
         if not isinstance(env, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in env.items()
+            isinstance(k, str) and isinstance(v, str) and "\0" not in k + v and "=" not in k
+            for k, v in env.items()
         ):
             raise KernelSpecError(f"{where}: 'env' must map strings to strings")
         metadata = data.get("metadata") or {}

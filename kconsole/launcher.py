@@ -44,10 +44,10 @@ that waits for readiness handles it::
 from __future__ import annotations
 
 import atexit
-import contextlib
 import logging
 import math
 import os
+import re
 import select
 import signal
 import subprocess
@@ -68,6 +68,23 @@ log = logging.getLogger(__name__)
 TERM_GRACE = 2.0
 _PORT_CLASH = "Address already in use"
 _TAIL_BYTES = 64 * 1024
+#: The longest excerpt of the kernel's output quoted in a one-line note.
+_NOTE_EXCERPT = 40
+# A last line of output that says why a process ended: an exception line
+# ("MemoryError: ...", "KeyboardInterrupt"), a C-level fatal error, or an error word.
+_EXPLAINS = re.compile(
+    r"^(?:[A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt)\b"
+    r"|Fatal Python error|Segmentation fault|Aborted|Killed|panic|fatal|error)",
+    re.IGNORECASE,
+)
+# A traitlets-style log line of an error: its message is worth quoting.
+_LOGGED_ERROR = re.compile(r"^\[[^\]]+\]\s+(?:ERROR|CRITICAL)\s*\|\s*(\S.*)$")
+# Log lines that explain nothing (ipykernel's start-up chatter), however they end.
+_LOG_LINE = re.compile(r"^(?:\[[A-Z][^\]]*\]|NOTE:|To connect|\d+\.\d+s - )")
+#: A kernelspec's Python kernel gets this unless its env or the user's sets it:
+#: debugpy (imported by ipykernel) otherwise prints a four-line "Debugger warning:
+#: frozen modules" into the console on every start and restart.
+_QUIET_DEBUGGER = ("PYDEVD_DISABLE_FILE_VALIDATION", "1")
 
 
 class KernelStartError(Exception):
@@ -124,10 +141,18 @@ class KernelProcess:
         self._reap()
         if not self.connection.kernel_name:
             self.connection.kernel_name = self.spec.name
-        self.connection.write(self.connection_file)
+        try:
+            self.connection.write(self.connection_file)
+        except OSError as e:  # runtime dir unwritable, missing, not a dir, disk full
+            raise KernelStartError(
+                f"kernel {self.spec.name!r} could not start: cannot write the connection "
+                f"file {self.connection_file}: {e.strerror or e}"
+            ) from None
         cmd = self.spec.command(self.connection_file, extra=self.connection.to_dict())
         env = self.spec.environment()
         env.update(self.extra_env)
+        if _is_python_kernel(self.spec, cmd):
+            env.setdefault(*_QUIET_DEBUGGER)
         # ipykernel (and kconsole's kernel) poll for this pid and exit when it is gone.
         if not self.outlive_console:
             env["JPY_PARENT_PID"] = str(os.getpid())
@@ -154,6 +179,9 @@ class KernelProcess:
         except OSError as e:
             self._remove_files()
             raise KernelStartError(self._start_error(cmd, e)) from None
+        except ValueError as e:  # a NUL byte in argv or env (kernelspecs are checked)
+            self._remove_files()
+            raise KernelStartError(f"kernel {self.spec.name!r} could not start: {e}") from None
         finally:
             os.close(log_fd)
         self._proc = proc
@@ -368,6 +396,10 @@ class KernelProcess:
             return False
         return _PORT_CLASH in self._read_log_tail()
 
+    def exit_description(self) -> str:
+        """How the kernel ended, in a few words on one line (see :func:`describe_exit`)."""
+        return describe_exit(self.returncode, self.stderr_tail(5))
+
     def stderr_tail(self, lines: int = 15) -> str:
         """The last ``lines`` lines of the kernel's output (stdout and stderr), for errors."""
         text = self._read_log_tail().rstrip()
@@ -400,8 +432,53 @@ class KernelProcess:
         if self.connection.transport == "ipc":
             files += [Path(f"{self.connection.ip}-{self.connection.port(ch)}") for ch in CHANNELS]
         for f in files:
-            with contextlib.suppress(FileNotFoundError):
+            try:
                 f.unlink()
+            except FileNotFoundError:
+                pass
+            except OSError as e:  # a read-only or vanished runtime dir: not worth a crash
+                log.debug("cannot remove %s: %s", f, e)
+
+
+def describe_exit(returncode: int | None, output_tail: str = "") -> str:
+    """``"killed by SIGKILL"``, ``"exited with status 1"``: what happened to a kernel
+    process, short enough for a one-line note.
+
+    The last line of ``output_tail`` (the kernel's own output) is added only when it
+    says why (an exception or fatal error), shortened; log chatter such as ipykernel's
+    "Kernel is running over TCP without encryption" explains nothing and is left out.
+    """
+    if returncode is None:
+        what = "exited"
+    elif returncode < 0:
+        try:
+            what = f"killed by {signal.Signals(-returncode).name}"
+        except ValueError:
+            what = f"killed by signal {-returncode}"
+    else:
+        what = f"exited with status {returncode}"
+    lines = [ln.strip() for ln in output_tail.splitlines() if ln.strip()]
+    last = lines[-1] if lines else ""
+    logged = _LOGGED_ERROR.match(last)
+    if logged:  # "[IPKernelApp] ERROR | <why>": the why explains, the log prefix not
+        last = logged.group(1)
+    if last and (logged or (not _LOG_LINE.match(last) and _EXPLAINS.match(last))):
+        # Printable text only: this goes onto the user's terminal.
+        last = "".join(ch if ch.isprintable() else "?" for ch in last)
+        if len(last) > _NOTE_EXCERPT:
+            last = last[: _NOTE_EXCERPT - 1].rstrip() + "\u2026"
+        what += f": {last}"
+    return what
+
+
+def _is_python_kernel(spec: KernelSpec, cmd: list[str]) -> bool:
+    """A kernel run by a Python interpreter (ipykernel and friends), by its spec's
+    language or its command."""
+    if spec.language.lower() == "python":
+        return True
+    return any("ipykernel" in a for a in cmd) or bool(
+        re.fullmatch(r"python[\d.]*(?:\.exe)?", Path(cmd[0]).name, re.IGNORECASE)
+    )
 
 
 # -- pidfd helpers -----------------------------------------------------------------------
@@ -468,6 +545,8 @@ def spawn(spec: KernelSpec, *, ip: str, transport: str, outlive_console: bool) -
         info = ConnectionInfo.new(ip=ip, transport=transport, kernel_name=spec.name)
     except OSError as e:  # an address that is not ours, or no address at all
         raise KernelStartError(f"cannot listen on --ip {ip}: {e.strerror or e}") from None
+    except (ValueError, TypeError, UnicodeError) as e:  # a name the resolver rejects
+        raise KernelStartError(f"cannot listen on --ip {ip[:60]!r}: {e}") from None
     proc = KernelProcess(spec, info, outlive_console=outlive_console)
     proc.start()
     return proc

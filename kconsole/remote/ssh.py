@@ -23,20 +23,29 @@ The rules it keeps:
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import shutil
 import socket
 import subprocess
+import threading
 import time
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
+from typing import IO
 
 from ..connection import CHANNELS, LOCALHOST, ConnectionInfo
 
 #: Addresses in a connection file that mean "this machine" to the kernel's host.
 _WILDCARD = ("", "0.0.0.0", "*", "::", "localhost")
+
+#: How much of ssh's stderr is kept for the failure message (the rest is read and
+#: dropped): the last lines, each at most this long.
+_STDERR_LINES = 20
+_STDERR_LINE_CHARS = 300
 
 #: ssh chatter that is never the reason for a failure.
 _NOISE = re.compile(r"^(Warning: Permanently added|debug\d?:|Authenticated to|Pseudo-terminal)")
@@ -156,15 +165,26 @@ class SSHTunnel:
         local = replace(remote, ip=LOCALHOST, transport="tcp", extra=dict(remote.extra))
         for ch, p in zip(CHANNELS, ports, strict=True):
             setattr(local, f"{ch}_port", p)
-        self.process = subprocess.Popen(
-            self.command(remote, ports),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            # Its own process group: Ctrl-C in the console (meant for the kernel)
-            # must not kill the tunnel.
-            start_new_session=True,
+        cmd = self.command(remote, ports)
+        try:
+            self.process = subprocess.Popen(
+                cmd,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                # Its own process group: Ctrl-C in the console (meant for the kernel)
+                # must not kill the tunnel.
+                start_new_session=True,
+            )
+        except (OSError, ValueError) as e:
+            raise TunnelError(f"cannot run {cmd[0]}: {getattr(e, 'strerror', None) or e}") from None
+        # Drained all along: ssh blocks once a pipe nobody reads is full (64 KiB of
+        # "debug1:" lines from a LogLevel in ~/.ssh/config), stalling every forward.
+        self._stderr_tail: deque[str] = deque(maxlen=_STDERR_LINES)
+        self._drainer = threading.Thread(
+            target=_drain, args=(self.process.stderr, self._stderr_tail), daemon=True
         )
+        self._drainer.start()
         try:
             self._wait_up(remote, local)
         except BaseException:
@@ -201,13 +221,12 @@ class SSHTunnel:
 
     def _why_exited(self) -> str:
         assert self.process is not None
-        err = b""
-        if self.process.stderr is not None:
-            with contextlib.suppress(OSError, ValueError):
-                err = self.process.stderr.read()
+        drainer = getattr(self, "_drainer", None)
+        if drainer is not None:
+            drainer.join(2.0)  # ssh has exited: the rest of its stderr is on its way
         lines = [
             ln.strip()
-            for ln in err.decode("utf-8", "replace").splitlines()
+            for ln in list(getattr(self, "_stderr_tail", ()))
             if ln.strip() and not _NOISE.match(ln.strip())
         ]
         reason = lines[-1] if lines else f"ssh exited with status {self.process.returncode}"
@@ -243,6 +262,28 @@ class SSHTunnel:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _drain(stream: IO[bytes] | None, tail: deque[str]) -> None:
+    """Read ``stream`` to its end, keeping only its last lines (each shortened), so
+    memory stays bounded however much ssh writes."""
+    if stream is None:
+        return
+    partial = b""
+    with contextlib.suppress(OSError, ValueError):  # closed under us by close()
+        while chunk := os.read(stream.fileno(), 65536):
+            *lines, partial = (partial + chunk).split(b"\n")
+            tail.extend(_line(ln) for ln in lines[-_STDERR_LINES:])
+            partial = partial[-_STDERR_LINE_CHARS:]
+    if partial.strip():
+        tail.append(_line(partial))
+
+
+def _line(raw: bytes) -> str:
+    text = raw.decode("utf-8", "replace").rstrip("\r")
+    # Printable only: the reason lands on the user's terminal.
+    text = "".join(ch if ch.isprintable() else "?" for ch in text)
+    return text if len(text) <= _STDERR_LINE_CHARS else text[: _STDERR_LINE_CHARS - 1] + "\u2026"
 
 
 def _probe(port: int, timeout: float) -> str:
