@@ -258,6 +258,7 @@ class LineReader:
         self.stream = stream
         self.eof = False
         self._back: list[str] = []
+        self._first = True
 
     def unread(self, line: str) -> None:
         """Put ``line`` back: the next :meth:`readline` returns it."""
@@ -273,6 +274,11 @@ class LineReader:
         if not line:
             self.eof = True
             return None
+        if self._first:
+            # A byte order mark (a file saved on Windows): python3 skips it, and a
+            # kernel given it would fail on the first statement.
+            self._first = False
+            line = line.removeprefix("\ufeff")
         return line
 
 
@@ -463,6 +469,11 @@ class ScriptRunner:
             line = await self.reader.readline()
             if line is None:
                 return grouper.finish()
+            if "\r" in line.rstrip("\r\n"):
+                # Old Mac line ends: python3 reads a lone CR as a line end too.
+                first, rest = re.split(r"\r(?!\n)", line, maxsplit=1)
+                self.reader.unread(rest)
+                line = first + "\n"
             cell, taken = grouper.feed(line)
             if not taken:
                 # The line starts the next cell, and an input() of this one reads it.
