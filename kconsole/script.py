@@ -227,7 +227,11 @@ class PythonCellGrouper:
         return "".join(lines) if has_code else None
 
     def finish(self) -> str | None:
-        """At EOF: the last cell, or None when nothing but blanks and comments is left."""
+        """At EOF: the last cell, or None when nothing but blanks, comments and string
+        literals is left (a string statement does nothing; a kernel would echo it)."""
+        if self.kind is None:
+            self._reset()
+            return None
         return self._take()
 
 
@@ -236,8 +240,8 @@ def split_python_cells(text: str) -> list[str]:
     tools: script mode feeds it line by line)."""
     grouper = PythonCellGrouper()
     cells: list[str] = []
-    # Lines end at "\n" only, as stdin's readline() gives them.
-    for m in re.finditer(r"[^\n]*\n|[^\n]+\Z", text):
+    # Lines end where script mode ends them: at "\n", "\r\n" or a lone "\r".
+    for m in re.finditer(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z", text):
         line = m.group()
         taken = False
         while not taken:

@@ -518,6 +518,13 @@ CORPUS["byte_order_mark"] = "\ufeff" + CORPUS["main_guard"]
 CORPUS["old_mac_line_ends"] = CORPUS["function_with_paragraphs"].replace("\n", "\r")
 
 
+CORPUS["docstrings_only_at_the_end"] = '''\
+"""Module doc."""
+print("body")
+"""A trailing string literal does nothing."""
+'''
+
+
 def _run(cmd: list[str], path: Path) -> subprocess.CompletedProcess[bytes]:
     with path.open("rb") as f:
         return subprocess.run(cmd, stdin=f, capture_output=True, timeout=60)
