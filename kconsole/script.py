@@ -342,6 +342,8 @@ class ScriptRunner:
         self._kernel_cannot_tell = False
         #: The cell raised SystemExit with this value (a Python kernel).
         self.system_exit: str | None = None
+        #: The running cell's error was published on IOPub (not only in its reply).
+        self._error_shown = False
         conn.client.on_broadcast = self._broadcast
 
     def _print(self, msg: Message, own: bool = True) -> None:
@@ -498,6 +500,8 @@ class ScriptRunner:
     def _on_output(self, msg: Message) -> None:
         if self.recorder is not None:
             self.recorder.add_output(msg)
+        if msg.msg_type == "error":
+            self._error_shown = True
         self._print(msg)
 
     async def run(self) -> int:
@@ -562,6 +566,7 @@ class ScriptRunner:
             if self.recorder is not None:
                 self.recorder.start_cell(code)
             reply = None
+            self._error_shown = False
             try:
                 reply = await self._execute(code)
             except KernelDied as e:
@@ -581,12 +586,15 @@ class ScriptRunner:
             for p in payload:
                 if p.get("source") == "page":
                     self._page(p.get("data") or {})
+            error = reply.content.get("status") == "error"
+            if error and not self._error_shown:
+                self._error(reply.content)  # a kernel that says it in the reply only
             if self.system_exit is not None:
                 status, message = _exit_status(self.system_exit)
                 if message:
                     self._note(message)
                 return status
-            if reply.content.get("status") == "error":
+            if error:
                 self.failed = True
                 if self.python:
                     break  # python3 stops at the first exception

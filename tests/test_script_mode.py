@@ -5,12 +5,14 @@ lines. Real kernels as real processes; the pure line grouper also by property.""
 from __future__ import annotations
 
 import ast
+import json
 import os
 import pty
 import select
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -256,3 +258,18 @@ def test_any_text_splits_without_losing_code(text: str) -> None:
     if len(kept) < len(want):
         dropped = ast.parse("\n".join(want[len(kept) :])).body
         assert all(isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant) for s in dropped)
+
+
+@pytest.mark.timeout(60)
+def test_an_error_told_only_in_the_reply_is_shown_and_stops(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kdir = tmp_path / "kernels" / "reply-only-errors"
+    kdir.mkdir(parents=True)
+    argv = [sys.executable, str(Path(__file__).with_name("hostile_script_kernel.py"))]
+    spec = {"argv": [*argv, "-f", "{connection_file}"], "display_name": "R", "language": "python"}
+    (kdir / "kernel.json").write_text(json.dumps(spec))
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path))
+    p = run(["start", "--kernel", "reply-only-errors"], "print(1)\n1/0\nprint(2)\n")
+    assert (p.returncode, p.stdout) == (1, "1\n"), p.stderr
+    assert "ZeroDivisionError: division by zero" in p.stderr
