@@ -435,7 +435,8 @@ class ScriptRunner:
             # Piped input is not echoed (as in the Python REPL); end the prompt's line
             # so the cell's next output does not run into it.
             self._write_out("\n")
-        return line.rstrip("\n")
+        # The line end is not part of the answer, a CRLF one (a Windows file) included.
+        return line.removesuffix("\n").removesuffix("\r")
 
     async def _cell_status(self, code: str) -> str:
         try:

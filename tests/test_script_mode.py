@@ -119,6 +119,14 @@ def test_input_in_a_block_reads_the_lines_after_the_block(kernel: str) -> None:
     assert p.stdout == "hi ann\nhi bob\n? \ngot 42\n"
 
 
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_a_crlf_script_answers_input_without_the_cr(kernel: str) -> None:
+    code = "if True:\r\n    a = input()\r\nab\r\nb = input()\r\ncd\r\nprint([a, b])\r\n"
+    p = run(["start", "--kernel", kernel], code)
+    assert (p.returncode, p.stdout) == (0, "['ab', 'cd']\n"), p.stderr
+
+
 # -- a closed stdout (item 8) ------------------------------------------------------------
 
 FLOOD = "import itertools\nfor i in itertools.count():\n    print('line', i)\n"
