@@ -2,15 +2,16 @@
 
 Theory of the cells
 -------------------
-With a Python kernel (``language_info.name == "python"``) lines are grouped into cells
-by Python's own rules, here, and each top-level statement is one cell, as ``python3
-FILE`` runs them: a simple statement ends with its last line (closed brackets, strings
-and backslash continuations); a compound one (``def``, ``for``, ``class``, a decorator,
-a one-line ``if x: y``...) ends before the next line at column 0 that does not continue
-it (``else``, ``elif``, ``except``, ``finally``, the function after a decorator). Blank
-lines and comments never end a block. A string-literal statement (a module docstring)
-goes with the statement after it, so the kernel does not echo it. IPython's ``%%cell``
-magics run until a blank line, and ``%line`` magics and ``!shell`` lines are one line.
+With a Python kernel (``language_info.name == "python"``) kconsole groups the lines
+itself, by Python's own rules, one top-level statement per cell, so that the output is
+that of ``python3 FILE``: a simple statement ends with its last line (once brackets,
+strings and backslash continuations are closed); a compound one (``def``, ``for``,
+``class``, a decorator, a one-line ``if x: y``...) ends before the next line at column 0
+that does not continue it (``else``, ``elif``, ``except``, ``finally``, the function
+after a decorator). Blank lines and comments never end a block. A string-literal
+statement (a module docstring) goes with the statement after it, so that the kernel
+does not echo it, and is dropped at the end. IPython's ``%%cell`` magics run until a
+blank line; ``%line`` magics and ``!shell`` lines are one line each.
 Other kernels are asked ``is_complete`` for each new line, as the Python REPL does for
 piped input, and a blank line closes a block; a kernel that answers "unknown" (it cannot
 tell) gets cells delimited by blank lines.
