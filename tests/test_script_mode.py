@@ -12,6 +12,7 @@ import select
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -230,6 +231,17 @@ STATEMENTS = [
     "t = {'k': (1,\n2)}\n",
     "if True:\n\tpass\n",
     "match p:\n    case 1:\n        pass\n",
+    "@a\n\n# why\n@b(1,\n2)\nclass K:\n    pass\n",
+    "if __name__ == '__main__':\n    main()\n",
+    "def h():\n    x = 1\n# col-0 comment in a body\n\n    return x\n",
+    "q = '''\ndef not_code():\n\nelse:\n'''\n",
+    "w = (1 +\n2\n)\n",
+    "async def co():\n    await x\n",
+    "if a: b()\nelse: c()\n",
+    "d = {'k':\n    lambda v:\n        v}\n",
+    "with a, \\\nb:\n    pass\n",
+    "u = 1; v = 2\n",
+    "print('#', \"(\", '\\'')\n",
 ]
 FILLER = st.sampled_from(["", "\n", "\n\n", "# note\n", "   \n"])
 
@@ -241,7 +253,8 @@ def test_valid_scripts_split_into_one_compilable_cell_per_statement(
 ) -> None:
     source = "".join(filler + stmt for filler, stmt in parts)
     cells = split_python_cells(source)
-    assert len(cells) == len(ast.parse(source).body)
+    # One cell per top-level logical line (statements joined by ";" share one).
+    assert len(cells) == len({node.lineno for node in ast.parse(source).body})
     for cell in cells:
         compile(cell, "<cell>", "exec")
 
@@ -264,7 +277,9 @@ def test_any_text_splits_without_losing_code(text: str) -> None:
     kept, want = code("".join(split_python_cells(text))), code(text)
     assert kept == want[: len(kept)]
     if len(kept) < len(want):
-        dropped = ast.parse("\n".join(want[len(kept) :])).body
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # invalid escapes in the strings dropped
+            dropped = ast.parse("\n".join(want[len(kept) :])).body
         assert all(isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant) for s in dropped)
 
 
