@@ -255,36 +255,90 @@ def split_python_cells(text: str) -> list[str]:
     return cells
 
 
+class ScriptInputError(Exception):
+    """Stdin cannot be read as text (bytes not in its encoding, an unknown encoding)."""
+
+
+#: PEP 263: ``# -*- coding: latin-1 -*-`` on one of the first two lines.
+_CODING = re.compile(rb"^[ \t\f]*#.*?coding[:=][ \t]*([-\w.]+)")
+
+
 class LineReader:
     """Reads stdin one line at a time without blocking the event loop; a line read
-    ahead (the one that ended a cell) can be put back for the next reader."""
+    ahead (the one that ended a cell) can be put back for the next reader.
+
+    A stream with a binary buffer (sys.stdin) is decoded here as python3 decodes a
+    source file: UTF-8 unless a coding declaration on line 1 or 2 names another
+    encoding, a byte order mark skipped, whatever the locale.
+    """
 
     def __init__(self, stream: TextIO) -> None:
         self.stream = stream
         self.eof = False
         self._back: list[str] = []
-        self._first = True
+        self._binary = getattr(stream, "buffer", None)
+        self.encoding = "utf-8"
+        self.line_number = 0
+        self._may_declare = False
 
     def unread(self, line: str) -> None:
         """Put ``line`` back: the next :meth:`readline` returns it."""
         self._back.append(line)
 
     async def readline(self) -> str | None:
+        """The next line, None at EOF; raises ScriptInputError (then EOF follows)."""
         if self._back:
             return self._back.pop()
         if self.eof:
             return None
         loop = asyncio.get_running_loop()
-        line = await loop.run_in_executor(None, self.stream.readline)
+        try:
+            line = await loop.run_in_executor(None, self._read)
+        except ScriptInputError:
+            self.eof = True
+            raise
         if not line:
             self.eof = True
             return None
-        if self._first:
+        return line
+
+    def _read(self) -> str:
+        if self._binary is None:
+            line = self.stream.readline()
+            self.line_number += 1
+        else:
+            raw = self._binary.readline()
+            self.line_number += 1
+            # Line 2 may declare it only after a comment or blank line 1 (as in python3).
+            if self.line_number == 1 or (self.line_number == 2 and self._may_declare):
+                self._may_declare = raw.lstrip()[:1] in (b"#", b"")
+                self._declared_coding(raw)
+            try:
+                line = raw.decode(self.encoding)
+            except UnicodeDecodeError as e:
+                raise ScriptInputError(
+                    f"line {self.line_number} of stdin is not valid {self.encoding}"
+                    f" (byte {raw[e.start]:#04x}); declare its encoding with `# coding: ...`"
+                ) from None
+        if self.line_number == 1:
             # A byte order mark (a file saved on Windows): python3 skips it, and a
             # kernel given it would fail on the first statement.
-            self._first = False
             line = line.removeprefix("\ufeff")
         return line
+
+    def _declared_coding(self, raw: bytes) -> None:
+        m = _CODING.match(raw)
+        if m is None:
+            return
+        import codecs
+
+        name = m.group(1).decode("ascii", "replace")
+        try:
+            self.encoding = codecs.lookup(name).name
+        except LookupError:
+            raise ScriptInputError(
+                f"line {self.line_number} of stdin declares an unknown encoding: {name}"
+            ) from None
 
 
 #: How long a cell whose output can no longer be written gets to stop once interrupted.
@@ -343,6 +397,8 @@ class ScriptRunner:
         self._kernel_cannot_tell = False
         #: The cell raised SystemExit with this value (a Python kernel).
         self.system_exit: str | None = None
+        #: Stdin could not be read as text: no more cells run.
+        self.input_error: ScriptInputError | None = None
         #: The running cell's error was published on IOPub (not only in its reply).
         self._error_shown = False
         conn.client.on_broadcast = self._broadcast
@@ -429,7 +485,11 @@ class ScriptRunner:
     async def _answer_input(self, prompt: str, password: bool) -> str:
         if not self._write_out(prompt):
             raise EOFInput
-        line = await self.reader.readline()
+        try:
+            line = await self.reader.readline()
+        except ScriptInputError as e:
+            self.input_error = e  # reported after the cell, which gets EOF meanwhile
+            raise EOFInput from None
         if line is None:
             raise EOFInput
         if prompt:
@@ -562,7 +622,13 @@ class ScriptRunner:
     async def _run(self) -> int:
         self.python = self.conn.language_info.get("name") == "python"
         while True:
-            code = await self.next_cell()
+            try:
+                code = await self.next_cell()
+            except ScriptInputError as e:
+                self.input_error = e
+            if self.input_error is not None:
+                self._note(f"kconsole: {self.input_error}")
+                return 1
             if code is None:
                 break
             if self.recorder is not None:
@@ -583,6 +649,9 @@ class ScriptRunner:
                 if not isinstance(self.write_error, BrokenPipeError):
                     why = f"kconsole: cannot write the output: {self.write_error}"
                     print(why, file=self.stderr)
+                return 1
+            if self.input_error is not None:
+                self._note(f"kconsole: {self.input_error}")  # rather than the cell's EOFError
                 return 1
             payload = reply.content.get("payload") or []
             for p in payload:

@@ -128,6 +128,37 @@ def test_a_crlf_script_answers_input_without_the_cr(kernel: str) -> None:
     assert (p.returncode, p.stdout) == (0, "['ab', 'cd']\n"), p.stderr
 
 
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_a_coding_declaration_is_honoured_as_by_python3(kernel: str, tmp_path: Path) -> None:
+    path = tmp_path / "latin.py"
+    path.write_bytes(
+        b"#!/usr/bin/env python3\n# -*- coding: latin-1 -*-\nprint('caf\xe9', len('\xe9'))\n"
+    )
+    want = subprocess.run([sys.executable, str(path)], capture_output=True, timeout=30)
+    with path.open("rb") as f:
+        got = subprocess.run(
+            [*KCONSOLE, "start", "--kernel", kernel], stdin=f, capture_output=True, timeout=60
+        )
+    assert (got.returncode, got.stdout) == (0, want.stdout), got.stderr
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_bytes_not_in_the_encoding_are_one_clear_line(kernel: str) -> None:
+    p = subprocess.run(
+        [*KCONSOLE, "start", "--kernel", kernel],
+        input=b"print('a')\n\xff\xfe = 1\nprint('b')\n",
+        capture_output=True,
+        timeout=60,
+    )
+    assert (p.returncode, p.stdout) == (1, b"a\n")
+    assert p.stderr.decode().splitlines() == [
+        "kconsole: line 2 of stdin is not valid utf-8 (byte 0xff); declare its encoding with"
+        " `# coding: ...`"
+    ]
+
+
 # -- a closed stdout (item 8) ------------------------------------------------------------
 
 FLOOD = "import itertools\nfor i in itertools.count():\n    print('line', i)\n"
