@@ -38,6 +38,7 @@ from typing import Any, TextIO
 
 from .client import EOFInput, KernelDied, KernelTimeout
 from .console import EXIT_KERNEL_DIED, KernelConnection
+from .display.text import strip_ansi
 from .notebook import NotebookRecorder
 from .output import OutputPrinter
 from .protocol import Message
@@ -429,7 +430,7 @@ class ScriptRunner:
         evalue = str(content.get("evalue", ""))
         tb = content.get("traceback") or [f"{ename}: {evalue}" if ename else evalue]
         text = "\n".join(str(line) for line in tb) + "\n"
-        self._write_err(text if self.err_color else _ANSI.sub("", text))
+        self._write_err(text if self.err_color else strip_ansi(text))
 
     def _write_err(self, text: str) -> None:
         """Write to stderr, after what is pending on stdout (both may be one terminal)."""
