@@ -471,8 +471,8 @@ def cli(ctx: click.Context) -> None:
 
     Start a kernel and work in it (`kconsole start`), attach to one that is
     already running (`kconsole attach`), or list what there is (`kconsole kernels`).
-    When stdin is not a terminal, the code read from it is run cell by cell and the
-    exit status is 1 if any cell raised.
+    When stdin is not a terminal, the code read from it is run cell by cell, a Python
+    script as python3 runs it (it stops at the first exception: exit status 1).
 
     Defaults for every option of start and attach can be set in
     ~/.config/kconsole/config.toml (or the file $KCONSOLE_CONFIG names).

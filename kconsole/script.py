@@ -1,10 +1,30 @@
 """Script mode: code piped on stdin, output to stdout, no screen handling.
 
-Lines are grouped into cells the way the Python REPL groups piped input: a line is
-added to the current cell until the kernel's is_complete says the cell is complete
-(or invalid, so the kernel reports the error); an ``input()`` in a cell is answered
-by the next line of stdin after that cell, and EOF answers as EOF. The exit status is
-1 when any cell raised, so ``kconsole start < script.py`` works in a shell pipeline.
+Theory of the cells
+-------------------
+With a Python kernel (``language_info.name == "python"``) kconsole groups the lines
+itself, by Python's own rules, one top-level statement per cell, so that the output is
+that of ``python3 FILE``: a simple statement ends with its last line (once brackets,
+strings and backslash continuations are closed); a compound one (``def``, ``for``,
+``class``, a decorator, a one-line ``if x: y``...) ends before the next line at column 0
+that does not continue it (``else``, ``elif``, ``except``, ``finally``, the function
+after a decorator). Blank lines and comments never end a block. A string-literal
+statement (a module docstring) goes with the statement after it, so that the kernel
+does not echo it, and is dropped at the end. IPython's ``%%cell`` magics run until a
+blank line; ``%line`` magics and ``!shell`` lines are one line each.
+Other kernels are asked ``is_complete`` for each new line, as the Python REPL does for
+piped input, and a blank line closes a block; a kernel that answers "unknown" (it cannot
+tell) gets cells delimited by blank lines.
+
+The line that ended a compound cell is the next line of stdin: an ``input()`` in that
+cell is answered by it (and the lines after it), and EOF answers as EOF.
+
+Exit status: with a Python kernel the first cell that raises stops the script, as in
+``python3``: its traceback goes to stderr and the status is 1 (``SystemExit`` exits
+with its code, no traceback). Other kernels run every cell and the status is 1 if any
+failed. Output the kernel sends as stderr, tracebacks and kconsole's own notes go to
+stderr, uncoloured unless it is a terminal. When stdout is closed (``| head -1``) the
+running cell is interrupted and kconsole exits at once with status 1.
 """
 
 from __future__ import annotations
@@ -18,36 +38,333 @@ from typing import Any, TextIO
 
 from .client import EOFInput, KernelDied, KernelTimeout
 from .console import EXIT_KERNEL_DIED, KernelConnection
+from .display.text import strip_ansi
 from .notebook import NotebookRecorder
 from .output import OutputPrinter
 from .protocol import Message
 
 _ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]")
 
+#: A logical line starting so opens a compound statement (or is a stray clause of one:
+#: the kernel reports it). ``match`` is a soft keyword: a header ending in ":" says it.
+_COMPOUND = re.compile(r"(?:if|elif|else|for|while|try|except|finally|with|def|class|async)\b|@")
+#: A line at column 0 starting so continues the compound statement before it.
+_CONTINUES = re.compile(r"(?:else|elif|except|finally)\b")
+#: A string literal alone (possibly implicitly concatenated, with a prefix).
+_STRING_START = re.compile(r"[rRbBuUfF]{0,2}['\"]")
+
+
+class PythonLexer:
+    """What the tokenizer knows at the end of each line fed: whether a bracket, a string
+    or a backslash continuation is open, and the last significant character of the
+    logical line so far. Only what cell boundaries need: no tokens are built."""
+
+    def __init__(self) -> None:
+        self.depth = 0
+        #: The open string's quote (one or three quote characters), or None.
+        self.quote: str | None = None
+        self.backslash = False
+        self.last = ""
+
+    @property
+    def open(self) -> bool:
+        """Whether the logical line goes on after the lines fed so far."""
+        return self.depth > 0 or self.quote is not None or self.backslash
+
+    def feed(self, line: str) -> None:
+        """Take one physical line (ending with "\\n")."""
+        if not self.open:
+            self.last = ""
+        self.backslash = False
+        i, n = 0, len(line)
+        while i < n:
+            c = line[i]
+            if self.quote is not None:
+                if c == "\\":
+                    i += 2  # an escaped character, an escaped newline included
+                elif line.startswith(self.quote, i):
+                    i += len(self.quote)
+                    self.quote = None
+                    self.last = c
+                elif c == "\n" and len(self.quote) == 1:
+                    self.quote = None  # unterminated: the kernel reports the error
+                    i += 1
+                else:
+                    i += 1
+                continue
+            if c == "#":
+                break
+            if c in "'\"":
+                self.quote = c * 3 if line.startswith(c * 3, i) else c
+                i += len(self.quote)
+                continue
+            if c == "\\" and line[i + 1 :] in ("\n", ""):
+                self.backslash = True
+                break
+            if c in "([{":
+                self.depth += 1
+            elif c in ")]}":
+                self.depth = max(0, self.depth - 1)
+            if not c.isspace():
+                self.last = c
+            i += 1
+
+
+def _is_string_statement(code: str) -> bool:
+    """Whether ``code`` (one complete simple statement) is only a string literal."""
+    import ast
+    import warnings
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # invalid escapes: the kernel warns itself
+            body = ast.parse(code).body
+    except (SyntaxError, ValueError):
+        return False
+    return (
+        len(body) == 1
+        and isinstance(body[0], ast.Expr)
+        and isinstance(body[0].value, ast.Constant)
+        and isinstance(body[0].value.value, str)
+    )
+
+
+class PythonCellGrouper:
+    """Groups lines of a Python script into cells, one top-level statement each (see
+    the module docstring). Sans IO: :meth:`feed` one line at a time, :meth:`finish` at
+    EOF."""
+
+    def __init__(self) -> None:
+        self._reset()
+
+    def _reset(self) -> None:
+        self.lines: list[str] = []
+        self.lexer = PythonLexer()
+        #: None (no code yet), "first" (in the first logical line), "simple",
+        #: "compound" or "magic" (an IPython %%cell magic).
+        self.kind: str | None = None
+        self.head = ""
+        #: The last logical line at column 0 is a decorator: the next one belongs to it.
+        self.decorator = False
+        #: A docstring is held for the next statement.
+        self.held = False
+
+    def feed(self, line: str) -> tuple[str | None, bool]:
+        """Offer one line; returns ``(cell, taken)``.
+
+        ``cell`` is a complete cell or None. ``taken`` is False when the line was not
+        taken because it starts the next cell: offer it again (a cell is then always
+        returned, so this cannot loop).
+        """
+        # CRLF or a missing final newline must not change the grouping (python3 does
+        # not care); the kernel gets plain "\n".
+        if not line.endswith("\n"):
+            line += "\n"
+        if line.endswith("\r\n"):
+            line = line[:-2] + "\n"
+        if self.kind == "magic":
+            if not line.strip():
+                return self._take(), True
+            self.lines.append(line)
+            return None, True
+        if self.lexer.open:
+            # Inside brackets, a string or after a backslash: whatever it is, it is ours.
+            self.lines.append(line)
+            self.lexer.feed(line)
+            return self._line_done()
+        body = line.lstrip(" \t\f")
+        if body.isspace() or body.startswith("#"):
+            # Blank lines and comments never end a block (python3 ignores them).
+            if self.kind is not None or body.startswith("#"):
+                self.lines.append(line)
+            return None, True
+        at_col0 = line.lstrip("\f")[:1] not in (" ", "\t")
+        if self.kind is None:
+            if body.startswith("%%") and self.held:
+                return self._take(), False  # a cell magic must be its cell's first line
+            if body.startswith("%%"):
+                self.kind = "magic"
+                self.lines.append(line)
+                return None, True
+            if body.startswith(("%", "!")):
+                self.kind = "simple"  # IPython line magics and shell escapes: one line
+                self.lines.append(line)
+                return self._take(), True
+            self.kind = "first"
+            self.head = body
+        elif (
+            self.kind == "compound"
+            and at_col0
+            and not self.decorator
+            and not _CONTINUES.match(body)
+        ):
+            return self._take(), False
+        if at_col0:
+            self.decorator = body.startswith("@")
+        self.lines.append(line)
+        self.lexer.feed(line)
+        return self._line_done()
+
+    def _line_done(self) -> tuple[str | None, bool]:
+        if self.lexer.open:
+            return None, True
+        if self.kind == "first":
+            compound = _COMPOUND.match(self.head) or self.lexer.last == ":"
+            self.kind = "compound" if compound else "simple"
+        if self.kind == "simple":
+            if _STRING_START.match(self.head) and _is_string_statement("".join(self.lines)):
+                self.kind = None  # a docstring: sent with the next statement
+                self.held = True
+                return None, True
+            return self._take(), True
+        return None, True
+
+    def _take(self) -> str | None:
+        lines = self.lines
+        if not self.lexer.open:
+            while lines and lines[-1].isspace():
+                lines.pop()  # trailing blank lines of a block
+        has_code = self.kind is not None or self.held
+        self._reset()
+        return "".join(lines) if has_code else None
+
+    def finish(self) -> str | None:
+        """At EOF: the last cell, or None when nothing but blanks, comments and string
+        literals is left (a string statement does nothing; a kernel would echo it)."""
+        if self.kind is None:
+            self._reset()
+            return None
+        return self._take()
+
+
+def split_python_cells(text: str) -> list[str]:
+    """The cells :class:`PythonCellGrouper` makes of a whole script (for tests and
+    tools: script mode feeds it line by line)."""
+    grouper = PythonCellGrouper()
+    cells: list[str] = []
+    # Lines end where script mode ends them: at "\n", "\r\n" or a lone "\r".
+    for m in re.finditer(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z", text):
+        line = m.group()
+        taken = False
+        while not taken:
+            cell, taken = grouper.feed(line)
+            if cell is not None:
+                cells.append(cell)
+    last = grouper.finish()
+    if last is not None:
+        cells.append(last)
+    return cells
+
+
+class ScriptInputError(Exception):
+    """Stdin cannot be read as text (bytes not in its encoding, an unknown encoding)."""
+
+
+#: PEP 263: ``# -*- coding: latin-1 -*-`` on one of the first two lines.
+_CODING = re.compile(rb"^[ \t\f]*#.*?coding[:=][ \t]*([-\w.]+)")
+
 
 class LineReader:
-    """Reads stdin one line at a time without blocking the event loop."""
+    """Reads stdin one line at a time without blocking the event loop; a line read
+    ahead (the one that ended a cell) can be put back for the next reader.
+
+    A stream with a binary buffer (sys.stdin) is decoded here as python3 decodes a
+    source file: UTF-8 unless a coding declaration on line 1 or 2 names another
+    encoding, a byte order mark skipped, whatever the locale.
+    """
 
     def __init__(self, stream: TextIO) -> None:
         self.stream = stream
         self.eof = False
+        self._back: list[str] = []
+        self._binary = getattr(stream, "buffer", None)
+        self.encoding = "utf-8"
+        self.line_number = 0
+        self._may_declare = False
+
+    def unread(self, line: str) -> None:
+        """Put ``line`` back: the next :meth:`readline` returns it."""
+        self._back.append(line)
 
     async def readline(self) -> str | None:
+        """The next line, None at EOF; raises ScriptInputError (then EOF follows)."""
+        if self._back:
+            return self._back.pop()
         if self.eof:
             return None
         loop = asyncio.get_running_loop()
-        line = await loop.run_in_executor(None, self.stream.readline)
+        try:
+            line = await loop.run_in_executor(None, self._read)
+        except ScriptInputError:
+            self.eof = True
+            raise
         if not line:
             self.eof = True
             return None
         return line
 
+    def _read(self) -> str:
+        if self._binary is None:
+            line = self.stream.readline()
+            self.line_number += 1
+        else:
+            raw = self._binary.readline()
+            self.line_number += 1
+            # Line 2 may declare it only after a comment or blank line 1 (as in python3).
+            if self.line_number == 1 or (self.line_number == 2 and self._may_declare):
+                self._may_declare = raw.lstrip()[:1] in (b"#", b"")
+                self._declared_coding(raw)
+            try:
+                line = raw.decode(self.encoding)
+            except UnicodeDecodeError as e:
+                raise ScriptInputError(
+                    f"line {self.line_number} of stdin is not valid {self.encoding}"
+                    f" (byte {raw[e.start]:#04x}); declare its encoding with `# coding: ...`"
+                ) from None
+        if self.line_number == 1:
+            # A byte order mark (a file saved on Windows): python3 skips it, and a
+            # kernel given it would fail on the first statement.
+            line = line.removeprefix("\ufeff")
+        return line
+
+    def _declared_coding(self, raw: bytes) -> None:
+        m = _CODING.match(raw)
+        if m is None:
+            return
+        import codecs
+
+        name = m.group(1).decode("ascii", "replace")
+        try:
+            self.encoding = codecs.lookup(name).name
+        except LookupError:
+            raise ScriptInputError(
+                f"line {self.line_number} of stdin declares an unknown encoding: {name}"
+            ) from None
+
+
+#: How long a cell whose output can no longer be written gets to stop once interrupted.
+INTERRUPT_GRACE = 2.0
+
+
+def _exit_status(evalue: str) -> tuple[int, str]:
+    """The exit status python3 gives for ``SystemExit(evalue)``, and what it prints."""
+    value = evalue.strip()
+    if value in ("", "None", "False"):
+        return 0, ""
+    if value == "True":
+        return 1, ""
+    try:
+        return int(value) & 0xFF, ""  # what the OS keeps of the code
+    except ValueError:
+        return 1, evalue
+
 
 class ScriptRunner:
     """Runs piped code cell by cell; ``run()`` returns the exit status.
 
-    ``recorder``: a :class:`~kconsole.notebook.NotebookRecorder` that gets every cell;
-    it is saved when ``run()`` returns.
+    ``stderr`` gets the kernel's stderr output, tracebacks and kconsole's notes (see
+    the module docstring). ``recorder``: a :class:`~kconsole.notebook.NotebookRecorder`
+    that gets every cell; it is saved when ``run()`` returns.
     """
 
     def __init__(
@@ -64,18 +381,68 @@ class ScriptRunner:
         self.printer = printer
         self.reader = LineReader(stdin or sys.stdin)
         self.stderr = stderr or sys.stderr
+        try:
+            err_tty = bool(self.stderr.isatty())
+        except (AttributeError, ValueError, OSError):
+            err_tty = False
+        #: Tracebacks keep the kernel's colours only on a terminal.
+        self.err_color = err_tty
         self.failed = False
         #: Writing the output failed (a closed pipe, a full disk): no more cells run.
         self.write_error: OSError | None = None
+        self._output_lost = asyncio.Event()
+        #: Whether lines are grouped by Python's rules (see the module docstring).
+        self.python = False
+        self._grouper = PythonCellGrouper()
+        #: The kernel answered is_complete with "unknown": it is not asked again.
+        self._kernel_cannot_tell = False
+        #: The cell raised SystemExit with this value (a Python kernel).
+        self.system_exit: str | None = None
+        #: Stdin could not be read as text: no more cells run.
+        self.input_error: ScriptInputError | None = None
+        #: The running cell's error was published on IOPub (not only in its reply).
+        self._error_shown = False
         conn.client.on_broadcast = self._broadcast
 
     def _print(self, msg: Message, own: bool = True) -> None:
         if self.write_error is not None:
+            return  # stdout is gone: nothing more is said, on stderr either
+        t = msg.msg_type
+        if t == "stream" and msg.content.get("name") == "stderr":
+            if self.system_exit is None:
+                self._write_err(str(msg.content.get("text", "")))
+            # else: IPython's "To exit: use 'exit'..." warning after a SystemExit
+            return
+        if t == "error":
+            self._error(msg.content)
             return
         try:
             self.printer.handle(msg, own=own)
         except OSError as e:
             self._output_failed(e)
+
+    def _error(self, content: dict[str, Any]) -> None:
+        ename = str(content.get("ename", "Error"))
+        if ename == "SystemExit" and self.python:
+            # python3 exits with the code and prints no traceback.
+            self.system_exit = str(content.get("evalue", ""))
+            return
+        evalue = str(content.get("evalue", ""))
+        tb = content.get("traceback") or [f"{ename}: {evalue}" if ename else evalue]
+        text = "\n".join(str(line) for line in tb) + "\n"
+        self._write_err(text if self.err_color else strip_ansi(text))
+
+    def _write_err(self, text: str) -> None:
+        """Write to stderr, after what is pending on stdout (both may be one terminal)."""
+        if not text:
+            return
+        self._flush()
+        with contextlib.suppress(OSError, ValueError):
+            self.stderr.write(text)
+            self.stderr.flush()
+
+    def _note(self, text: str) -> None:
+        self._write_err(text + "\n")
 
     def _flush(self) -> None:
         if self.write_error is not None:
@@ -87,6 +454,7 @@ class ScriptRunner:
 
     def _output_failed(self, error: OSError) -> None:
         self.write_error = error
+        self._output_lost.set()
         if isinstance(error, BrokenPipeError):
             # The reader is gone (`| head`): nothing more to say, and the interpreter's
             # own flush at exit must not fail again on the dead pipe.
@@ -99,21 +467,38 @@ class ScriptRunner:
         # Output of background threads after idle still belongs on stdout, in order.
         if msg.msg_type == "status":
             state = msg.content.get("execution_state")
-            self.printer.note(f"[kernel {state}]")
+            self._note(f"[kernel {state}]")
         elif msg.msg_type != "execute_input":
             self._print(msg)
 
+    def _write_out(self, text: str) -> bool:
+        """Write kconsole's own text to stdout; False when stdout is gone."""
+        if self.write_error is not None:
+            return False
+        try:
+            self.printer.stream.write(text)
+            self.printer.flush()
+        except OSError as e:
+            self._output_failed(e)
+            return False
+        return True
+
     async def _answer_input(self, prompt: str, password: bool) -> str:
-        self.printer.stream.write(prompt)
-        self.printer.flush()
-        line = await self.reader.readline()
+        if not self._write_out(prompt):
+            raise EOFInput
+        try:
+            line = await self.reader.readline()
+        except ScriptInputError as e:
+            self.input_error = e  # reported after the cell, which gets EOF meanwhile
+            raise EOFInput from None
         if line is None:
             raise EOFInput
         if prompt:
             # Piped input is not echoed (as in the Python REPL); end the prompt's line
             # so the cell's next output does not run into it.
-            self.printer.stream.write("\n")
-        return line.rstrip("\n")
+            self._write_out("\n")
+        # The line end is not part of the answer, a CRLF one (a Windows file) included.
+        return line.removesuffix("\n").removesuffix("\r")
 
     async def _cell_status(self, code: str) -> str:
         try:
@@ -124,6 +509,8 @@ class ScriptRunner:
 
     async def next_cell(self) -> str | None:
         """Read lines until they form a cell; None at EOF with nothing pending."""
+        if self.python:
+            return await self._next_python_cell()
         lines: list[str] = []
         while True:
             line = await self.reader.readline()
@@ -135,11 +522,33 @@ class ScriptRunner:
             code = "".join(lines)
             if lines[-1].strip() == "" and len(lines) > 1:
                 return code  # a blank line always closes a block, as in the REPL
+            if self._kernel_cannot_tell:
+                continue
             status = await self._cell_status(code)
             if status in ("complete", "invalid"):
                 return code
-            if status == "unknown" and not line.rstrip("\n").endswith("\\"):
-                return code
+            if status == "unknown":
+                # The kernel cannot tell (bash_kernel): sending each line alone would
+                # leave a `for ...; do` hanging; blank lines delimit cells from now on.
+                self._kernel_cannot_tell = True
+
+    async def _next_python_cell(self) -> str | None:
+        grouper = self._grouper
+        while True:
+            line = await self.reader.readline()
+            if line is None:
+                return grouper.finish()
+            if "\r" in line.rstrip("\r\n"):
+                # Old Mac line ends: python3 reads a lone CR as a line end too.
+                first, rest = re.split(r"\r(?!\n)", line, maxsplit=1)
+                self.reader.unread(rest)
+                line = first + "\n"
+            cell, taken = grouper.feed(line)
+            if not taken:
+                # The line starts the next cell, and an input() of this one reads it.
+                self.reader.unread(line)
+            if cell is not None:
+                return cell
 
     def _page(self, data: Any) -> None:
         # `obj?` in a script: the help goes to stdout (no pager), uncoloured in a pipe.
@@ -149,12 +558,13 @@ class ScriptRunner:
         text = str(text)
         if not self.printer.color:
             text = _ANSI.sub("", text)
-        self.printer.stream.write(text.rstrip("\n") + "\n")
-        self.printer.flush()
+        self._write_out(text.rstrip("\n") + "\n")
 
     def _on_output(self, msg: Message) -> None:
         if self.recorder is not None:
             self.recorder.add_output(msg)
+        if msg.msg_type == "error":
+            self._error_shown = True
         self._print(msg)
 
     async def run(self) -> int:
@@ -174,24 +584,60 @@ class ScriptRunner:
             except OSError as e:
                 print(f"kconsole: could not save the notebook: {e}", file=self.stderr)
 
+    async def _execute(self, code: str) -> Message | None:
+        """Run one cell; None when its output could not be written (it is interrupted)."""
+        running = asyncio.ensure_future(
+            self.conn.client.execute(
+                code,
+                on_output=self._on_output,
+                on_input=self._answer_input,
+                on_idle_lost=lambda: self._note(
+                    "[kconsole: the kernel's idle status never came; output may be lost]"
+                ),
+            )
+        )
+        lost = asyncio.ensure_future(self._output_lost.wait())
+        try:
+            await asyncio.wait({running, lost}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            lost.cancel()
+            if not running.done() and not self._output_lost.is_set():
+                running.cancel()  # we are cancelled ourselves
+        if not self._output_lost.is_set():
+            return running.result()
+        # Nobody reads what this cell prints (`| head -1`): stop it rather than let the
+        # kernel flood on, and do not wait long for it.
+        if not running.done():
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.conn.interrupt(), INTERRUPT_GRACE)
+            await asyncio.wait({running}, timeout=INTERRUPT_GRACE)
+        if running.done():
+            if not running.cancelled():
+                running.exception()  # retrieved: a death after the output went is moot
+        else:
+            running.cancel()
+            with contextlib.suppress(BaseException):
+                await running
+        return None
+
     async def _run(self) -> int:
-        client = self.conn.client
+        self.python = self.conn.language_info.get("name") == "python"
         while True:
-            code = await self.next_cell()
+            try:
+                code = await self.next_cell()
+            except ScriptInputError as e:
+                self.input_error = e
+            if self.input_error is not None:
+                self._note(f"kconsole: {self.input_error}")
+                return 1
             if code is None:
                 break
             if self.recorder is not None:
                 self.recorder.start_cell(code)
             reply = None
+            self._error_shown = False
             try:
-                reply = await client.execute(
-                    code,
-                    on_output=self._on_output,
-                    on_input=self._answer_input,
-                    on_idle_lost=lambda: self.printer.note(
-                        "[kconsole: the kernel's idle status never came; output may be lost]"
-                    ),
-                )
+                reply = await self._execute(code)
             except KernelDied as e:
                 self._flush()
                 print(f"kconsole: kernel died: {e}", file=self.stderr)
@@ -200,18 +646,30 @@ class ScriptRunner:
                 self._flush()
                 if self.recorder is not None:
                     self.recorder.finish_cell(reply)
-            if self.write_error is not None:
+            if self.write_error is not None or reply is None:
                 if not isinstance(self.write_error, BrokenPipeError):
                     why = f"kconsole: cannot write the output: {self.write_error}"
                     print(why, file=self.stderr)
                 return 1
-            status = reply.content.get("status")
-            if status == "error":
-                self.failed = True
+            if self.input_error is not None:
+                self._note(f"kconsole: {self.input_error}")  # rather than the cell's EOFError
+                return 1
             payload = reply.content.get("payload") or []
             for p in payload:
                 if p.get("source") == "page":
                     self._page(p.get("data") or {})
+            error = reply.content.get("status") == "error"
+            if error and not self._error_shown:
+                self._error(reply.content)  # a kernel that says it in the reply only
+            if self.system_exit is not None:
+                status, message = _exit_status(self.system_exit)
+                if message:
+                    self._note(message)
+                return status
+            if error:
+                self.failed = True
+                if self.python:
+                    break  # python3 stops at the first exception
             if any(p.get("source") == "ask_exit" for p in payload):
                 if self.recorder is not None:
                     self.recorder.discard_last()
