@@ -55,3 +55,21 @@ def shared_kernel(jupyter_dirs: Path) -> Iterator[tuple[Any, Any]]:
 def ipykernel(shared_kernel: tuple[Any, Any]) -> Any:
     """The KernelManager of :func:`shared_kernel`, for tests that only attach to it."""
     return shared_kernel[0]
+
+
+@pytest.fixture
+def bash_kernelspec(jupyter_dirs: Path) -> str:
+    """A kernelspec for bash_kernel in this test's own Jupyter data dir (pip installs
+    the package but not its kernelspec, and the user's must not leak in)."""
+    import json
+
+    pytest.importorskip("bash_kernel")
+    spec_dir = jupyter_dirs / "data" / "kernels" / "bash"
+    spec_dir.mkdir(parents=True, exist_ok=True)
+    spec = {
+        "argv": [sys.executable, "-m", "bash_kernel", "-f", "{connection_file}"],
+        "display_name": "Bash",
+        "language": "bash",
+    }
+    (spec_dir / "kernel.json").write_text(json.dumps(spec))
+    return "bash"

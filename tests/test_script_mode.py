@@ -215,7 +215,7 @@ def test_a_closed_stdout_interrupts_the_cell_of_an_attached_kernel(
 
 
 @pytest.mark.timeout(60)
-def test_bash_kernel_groups_by_is_complete_and_runs_every_cell() -> None:
+def test_bash_kernel_groups_by_is_complete_and_runs_every_cell(bash_kernelspec: str) -> None:
     code = "for i in 1 2; do\n  echo n$i\ndone\n\nfalse\n\necho after\n"
     p = run(["start", "--kernel", "bash"], code)
     assert p.stdout.split() == ["n1", "n2", "after"], p.stderr
