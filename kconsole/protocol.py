@@ -28,6 +28,7 @@ import codecs
 import datetime as _dt
 import getpass
 import json
+import math
 import os
 import random
 import re
@@ -138,17 +139,32 @@ codecs.register_error("kconsole-json-escape", _json_escaped_errors)
 
 
 def pack(obj: Any) -> bytes:
-    """Encode one dict frame: UTF-8 JSON, non-ASCII kept, NaN refused.
+    """Encode one dict frame: UTF-8 JSON, non-ASCII kept, NaN sent as the text "nan".
 
     Text with lone surrogates (output naming a file whose name is not UTF-8, decoded
     with ``surrogateescape``) cannot be UTF-8: each is sent as visible escape text
     (``\\xff``) rather than failing the message, and with it a reply.
     """
-    text = _encoder.encode(obj)
+    try:
+        text = _encoder.encode(obj)
+    except ValueError:  # NaN or infinity, which JSON has no spelling for
+        text = _encoder.encode(_finite(obj))
     try:
         return text.encode("utf-8")
     except UnicodeEncodeError:
         return text.encode("utf-8", "kconsole-json-escape")
+
+
+def _finite(obj: Any) -> Any:
+    """``obj`` with NaN and infinities as their repr, as jupyter_client's json_clean
+    does: a kernel's reply must not fail because a user's data holds one."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return repr(obj)
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    return obj
 
 
 def clean_text(text: str) -> str:
