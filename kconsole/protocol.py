@@ -98,11 +98,11 @@ _encoder = json.JSONEncoder(
 #: reader downstream (the JSON decoder itself raises RecursionError near 1000).
 MAX_JSON_DEPTH = 100
 
-#: A JSON string literal (escapes included), on bytes: stripped before the depth check
-#: so brackets inside strings do not count.
-_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
-#: Every byte but the four brackets, deleted by the depth check.
-_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+#: A JSON string literal (escapes included): cut out before the depth check so that
+#: brackets inside strings do not count.
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+#: Everything but the four brackets, deleted by the depth check.
+_NOT_BRACKETS = re.compile(r"[^\[\]{}]+")
 #: A JSON escape of a UTF-16 surrogate (``\ud800``): the only way a decoded frame can
 #: hold a lone surrogate, which no UTF-8 encoder accepts.
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abcdefABCDEF]")
@@ -178,21 +178,20 @@ def clean_text(text: str) -> str:
 _decode = json.JSONDecoder().decode
 
 
-def json_depth_exceeds(data: bytes | memoryview | str, limit: int = MAX_JSON_DEPTH) -> bool:
-    """Whether the JSON text ``data`` nests arrays/objects deeper than ``limit``.
+def json_depth_exceeds(text: str, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether the JSON text ``text`` nests arrays/objects deeper than ``limit``.
 
     At C speed, without parsing: string literals are cut out, everything but the
     brackets deleted, then innermost pairs removed once per level. A frame with fewer
     brackets than the limit (most of them) is answered by two counts.
     """
-    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else bytes(data)
-    if raw.count(b"[") + raw.count(b"{") <= limit:
+    if text.count("[") + text.count("{") <= limit:
         return False
-    brackets = _JSON_STRING.sub(b"", raw).translate(None, _NOT_BRACKETS)
+    brackets = _NOT_BRACKETS.sub("", _JSON_STRING.sub("", text))
     for _ in range(limit):
         if not brackets:
             return False
-        shorter = brackets.replace(b"[]", b"").replace(b"{}", b"")
+        shorter = brackets.replace("[]", "").replace("{}", "")
         if len(shorter) == len(brackets):
             return False  # unbalanced: not JSON, the decoder will say so
         brackets = shorter
@@ -208,8 +207,6 @@ def loads(data: bytes | memoryview | str) -> Any:
     lone surrogates (a ``\\ud800`` escape) become visible escape text (``\\xff``),
     never a str that cannot be printed.
     """
-    if json_depth_exceeds(data):
-        raise MalformedMessage(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
     if isinstance(data, str):
         text = data
     else:
@@ -217,6 +214,8 @@ def loads(data: bytes | memoryview | str) -> Any:
             text = str(data, "utf-8")
         except UnicodeDecodeError:
             text = str(data, "utf-8", "kconsole-json-escape")
+    if json_depth_exceeds(text):
+        raise MalformedMessage(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
     try:
         obj = _decode(text)
     except (ValueError, RecursionError) as e:  # int too long to convert is a ValueError

@@ -184,7 +184,7 @@ def test_depth_check_agrees_with_the_real_depth(value: Any, extra: int) -> None:
     wrapped: Any = value
     for _ in range(extra):
         wrapped = [wrapped]
-    text = json.dumps(wrapped).encode("utf-8", "surrogatepass")
+    text = json.dumps(wrapped)
     assert json_depth_exceeds(text) == (depth(wrapped) > MAX_JSON_DEPTH)
 
 
