@@ -287,12 +287,20 @@ class Message:
         header = d.get("header")
         if not isinstance(header, dict) or "msg_type" not in header:
             raise MalformedMessage("message has no header with a msg_type")
+        buffers = d.get("buffers") or []
+        # bytes(5) would be five zero bytes, bytes(10**12) a MemoryError: only buffers.
+        if not isinstance(buffers, list) or not all(
+            isinstance(b, (bytes, bytearray, memoryview)) for b in buffers
+        ):
+            raise MalformedMessage("message buffers are not a list of bytes")
+        parts = [d.get(k) for k in ("parent_header", "metadata", "content")]
+        parent_header, metadata, content = (p if isinstance(p, dict) else {} for p in parts)
         return cls(
             header=header,
-            parent_header=d.get("parent_header") or {},
-            metadata=d.get("metadata") or {},
-            content=d.get("content") or {},
-            buffers=[bytes(b) for b in d.get("buffers") or []],
+            parent_header=parent_header,
+            metadata=metadata,
+            content=content,
+            buffers=[bytes(b) for b in buffers],
         )
 
 

@@ -17,6 +17,7 @@ from kconsole.protocol import (
     DELIM,
     MAX_JSON_DEPTH,
     MalformedMessage,
+    Message,
     ProtocolError,
     Session,
     json_depth_exceeds,
@@ -310,3 +311,18 @@ def test_validated_replies_have_the_types_consoles_read(msg_type: str, content: 
         assert all(isinstance(t, str) for t in c.get("traceback", []))
     if isinstance(content, dict) and not problems:
         assert c == content  # a good reply is left as it is
+
+
+@FAST
+@given(
+    d=st.dictionaries(
+        st.sampled_from(["header", "parent_header", "metadata", "content", "buffers"]),
+        json_values | st.just({"msg_type": "x"}) | st.just([10**12]) | st.just([b"ok"]),
+    )
+)
+def test_message_from_dict_raises_only_malformed_message(d: dict[str, Any]) -> None:
+    try:
+        msg = Message.from_dict(d)
+    except MalformedMessage:
+        return
+    assert isinstance(msg.content, dict) and all(isinstance(b, bytes) for b in msg.buffers)
