@@ -48,6 +48,19 @@ def test_script_mode_shows_a_non_utf8_file_name_and_runs_the_next_cell() -> None
 
 
 @pytest.mark.timeout(60)
+def test_non_utf8_bytes_a_subprocess_writes_are_shown_escaped() -> None:
+    p = subprocess.run(
+        [*KCONSOLE, "start", "--kernel", "builtin"],
+        input="import os\n_ = os.system(\"printf '\\\\377.txt \\\\303\\\\251t\\\\303\\\\251\\\\n'\")\n",
+        capture_output=True,
+        text=True,
+        timeout=45,
+    )
+    assert "\\xff.txt été" in p.stdout, p.stdout + p.stderr
+    assert p.returncode == 0
+
+
+@pytest.mark.timeout(60)
 def test_jupyter_client_gets_the_reply_of_a_cell_printing_surrogates(kc: Any) -> None:  # noqa: F811
     reply, msgs = run(kc, SURROGATE_CELL)
     assert reply["content"]["status"] == "ok"
