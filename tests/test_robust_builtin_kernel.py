@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -191,3 +192,37 @@ def test_subscription_flood_gets_no_welcome_flood(raw_kernel: Any) -> None:  # n
         assert other.iopub_until(lambda m: True).msg_type == "iopub_welcome"
     finally:
         other.close()
+
+
+def rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):  # the peak: what a huge read would have cost
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs /proc")
+def test_a_300_mb_frame_is_refused_before_it_is_read(raw_kernel: Any) -> None:  # noqa: F811
+    proc, client, cf = raw_kernel
+    assert answers(client)
+    huge = bytearray(300 * 2**20)
+    ctx = zmq.Context()
+    sock = ctx.socket(zmq.DEALER)
+    sock.linger = 0
+    monitor = sock.get_monitor_socket(zmq.EVENT_DISCONNECTED)
+    sock.connect(ConnectionInfo.from_file(cf).url("shell"))
+    try:
+        sock.send_multipart([DELIM, b"", b"{}", b"{}", b"{}", huge], copy=False)
+        del huge
+        # The kernel hangs up on a frame announcing 300 MB instead of reading it.
+        assert monitor.poll(20_000), "the kernel read the 300 MB frame"
+        # Still serving (the huge frame's peer was dropped, not the kernel).
+        assert answers(client)
+        assert rss_mb(proc.pid) < 200
+    finally:
+        sock.disable_monitor()
+        monitor.close()
+        sock.close()
+        ctx.term()

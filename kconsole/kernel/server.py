@@ -40,6 +40,8 @@ from ..protocol import Message, ProtocolError, Session
 from .iostream import block_sigint
 
 Handler = Callable[[Message], None]
+#: The largest frame a client may send the kernel (a pasted cell of data included).
+MAX_REQUEST_BYTES = 256 * 2**20
 _STOP = object()
 
 
@@ -78,6 +80,10 @@ class Server:
         if kind == zmq.ROUTER:
             # A client reconnecting with the same identity takes its routes over.
             sock.setsockopt(zmq.ROUTER_HANDOVER, 1)
+            # Requests are code and small dicts: a frame past this, signed or not, is
+            # refused by zmq as it arrives (dropping that peer's connection) instead of
+            # being read whole into memory before its signature is even checked.
+            sock.setsockopt(zmq.MAXMSGSIZE, MAX_REQUEST_BYTES)
         if kind == zmq.XPUB:
             sock.setsockopt(zmq.SNDHWM, 0)
             sock.setsockopt(zmq.XPUB_VERBOSE, 1)
