@@ -214,7 +214,9 @@ def loads(data: bytes | memoryview | str) -> Any:
             text = str(data, "utf-8")
         except UnicodeDecodeError:
             text = str(data, "utf-8", "kconsole-json-escape")
-    if json_depth_exceeds(text):
+    # Nesting past the limit takes more than twice as many characters: short frames
+    # (headers, replies) skip the check.
+    if len(text) > 2 * MAX_JSON_DEPTH and json_depth_exceeds(text):
         raise MalformedMessage(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
     try:
         obj = _decode(text)
