@@ -14,12 +14,12 @@ so the welcome precedes the subscriber's first message where zmq allows it. A
 subscription frame alone does not earn a welcome (any local process can send
 thousands a second): each connection whose handshake succeeded (a socket monitor
 event) is owed one, paid on its first subscription.
+The heartbeat is a REP socket echoed by ``zmq.proxy`` in its own thread, in C,
+without the GIL: a kernel busy in Python code still beats.
 
 Whatever a peer sends, one message costs only itself: a frame that does not verify
 or parse is dropped (and logged, a bounded number of times), and no exception in the
 IO loop ends the IO thread.
-The heartbeat is a REP socket echoed by ``zmq.proxy`` in its own thread, in C,
-without the GIL: a kernel busy in Python code still beats.
 """
 
 from __future__ import annotations
@@ -180,7 +180,7 @@ class Server:
                     if self._drain():
                         return
             except Exception as e:  # the IO thread is the kernel's only ear: keep it
-                self.log(f"kconsole kernel: IO error: {type(e).__name__}: {e}")
+                self._drop("IO", f"{type(e).__name__}: {e}")
 
     def _drain(self) -> bool:
         """Send the queued frames; True when the stop marker was reached."""
