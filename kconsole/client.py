@@ -22,12 +22,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .protocol import Message, Session
+from .protocol import Message, Session, validate_reply
 from .transport import Channel, Transport, TransportError
 
 OutputCallback = Callable[[Message], None]
@@ -98,12 +99,20 @@ class KernelClient:
         self._iopub_seen = asyncio.Event()
         self._closed = False
         self._loop_time: Callable[[], float] = time.monotonic
+        #: Where one-line notes about the kernel's misbehaviour go (a REPL shows them
+        #: above its prompt); None: standard error.
+        self.on_note: Callable[[str], None] | None = None
+        #: Reply fields found ill-typed, each noted once: ``(msg_type, problem)``.
+        self._noted_problems: set[tuple[str, str]] = set()
+        #: Messages whose handling raised (the first is noted).
+        self.route_failures = 0
 
     # -- lifecycle ------------------------------------------------------------------
 
     async def start(self) -> None:
         """Connect the transport and start routing messages."""
         self._loop_time = asyncio.get_running_loop().time
+        self.transport.on_note = self.note
         # Straight from the transport's read callback where it can: no queue and no
         # dispatcher task between a reply and the request awaiting it.
         direct = self.transport.deliver_to(self._route, self.mark_dead)
@@ -213,6 +222,40 @@ class KernelClient:
     async def _wait_revived(self) -> None:
         await self._alive.wait()
 
+    # -- notes ----------------------------------------------------------------------
+
+    def note(self, text: str) -> None:
+        """Tell the user one line about the kernel's misbehaviour (``on_note``, else
+        standard error); never raises."""
+        try:
+            if self.on_note is not None:
+                self.on_note(text)
+            else:
+                print(f"[kconsole] {text}", file=sys.stderr, flush=True)
+        except Exception:  # a note must never cost the message or the reader
+            pass
+
+    def _route_failed(self, msg: Message, error: Exception) -> None:
+        # The first failure is noted; a handler failing on every message of a flood
+        # would otherwise bury the terminal.
+        self.route_failures += 1
+        if self.route_failures == 1:
+            self.note(
+                f"could not handle a {msg.msg_type or 'message'} from the kernel "
+                f"({type(error).__name__}: {error}); later failures are not shown"
+            )
+
+    def _validated(self, msg: Message) -> Message:
+        content, problems = validate_reply(msg.msg_type, msg.content)
+        msg.content = content
+        for problem in problems:
+            key = (msg.msg_type, problem)
+            if key not in self._noted_problems:
+                self._noted_problems.add(key)
+                self.note(f"the kernel sent a malformed {msg.msg_type} ({problem}); ignored it")
+                break  # one note per reply at most
+        return msg
+
     # -- dispatch -------------------------------------------------------------------
 
     async def _dispatch(self) -> None:
@@ -227,12 +270,21 @@ class KernelClient:
             route(channel, msg)
 
     def _route(self, channel: Channel, msg: Message) -> None:
+        """Route one message; whatever it holds, one bad message costs itself only."""
+        try:
+            self._route_one(channel, msg)
+        except Exception as e:
+            self._route_failed(msg, e)
+
+    def _route_one(self, channel: Channel, msg: Message) -> None:
         parent = msg.parent_id
         req = self._pending.get(parent) if parent else None
         if channel == "iopub":
             self._iopub_seen.set()
             if msg.msg_type == "status":
                 state = msg.content.get("execution_state", "")
+                if not isinstance(state, str):
+                    state = ""
                 self.execution_state = state
                 if self.on_status is not None:
                     self.on_status(msg, req is not None)
@@ -254,10 +306,11 @@ class KernelClient:
                 self._input_tasks.add(task)
                 task.add_done_callback(self._input_tasks.discard)
         elif req is not None and not req.reply.done():
-            req.reply.set_result(msg)
+            req.reply.set_result(self._validated(msg))
 
     async def _answer_input(self, msg: Message, req: PendingRequest | None) -> None:
-        prompt = str(msg.content.get("prompt", ""))
+        prompt = msg.content.get("prompt", "")
+        prompt = prompt if isinstance(prompt, str) else ""
         password = bool(msg.content.get("password", False))
         value = "\x04"  # what ipykernel reads as EOF
         if req is not None and req.on_input is not None:

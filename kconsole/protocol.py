@@ -24,11 +24,14 @@ transport (which frames messages differently but builds them here).
 
 from __future__ import annotations
 
+import codecs
 import datetime as _dt
 import getpass
 import json
+import math
 import os
 import random
+import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -90,10 +93,84 @@ _encoder = json.JSONEncoder(
     ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=_json_default
 )
 
+#: How deeply a received frame may nest arrays and objects. Real messages nest a few
+#: levels (a widget state a dozen); a thousand levels is an attack on every recursive
+#: reader downstream (the JSON decoder itself raises RecursionError near 1000).
+MAX_JSON_DEPTH = 100
+
+#: A JSON string literal (escapes included): cut out before the depth check so that
+#: brackets inside strings do not count.
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+#: Everything but the four brackets, deleted by the depth check.
+_NOT_BRACKETS = re.compile(r"[^\[\]{}]+")
+#: A JSON escape of a UTF-16 surrogate (``\ud800``): the only way a decoded frame can
+#: hold a lone surrogate, which no UTF-8 encoder accepts.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abcdefABCDEF]")
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _show_surrogate(match: re.Match[str]) -> str:
+    return _surrogate_text(match.group())
+
+
+def _surrogate_text(ch: str) -> str:
+    """How a lone surrogate is shown: ``\\xff`` for a byte that ``surrogateescape``
+    smuggled into a str (a non-UTF-8 file name), ``\\ud800`` for any other."""
+    code = ord(ch)
+    if 0xDC80 <= code <= 0xDCFF:
+        return f"\\x{code - 0xDC00:02x}"
+    return f"\\u{code:04x}"
+
+
+def _json_escaped_errors(error: UnicodeError) -> tuple[str, int]:
+    """Codec error handler for JSON text: what cannot be encoded or decoded becomes
+    visible escape text (``\\xff``), itself JSON-escaped (the backslash doubled) since
+    it lands inside a JSON string literal, the only place such characters occur."""
+    if isinstance(error, UnicodeEncodeError):
+        bad = error.object[error.start : error.end]
+        return "".join("\\" + _surrogate_text(c) for c in bad), error.end
+    if isinstance(error, UnicodeDecodeError):
+        bad_bytes = error.object[error.start : error.end]
+        return "".join(f"\\\\x{b:02x}" for b in bad_bytes), error.end
+    raise error
+
+
+codecs.register_error("kconsole-json-escape", _json_escaped_errors)
+
 
 def pack(obj: Any) -> bytes:
-    """Encode one dict frame: UTF-8 JSON, non-ASCII kept, NaN refused."""
-    return _encoder.encode(obj).encode("utf-8")
+    """Encode one dict frame: UTF-8 JSON, non-ASCII kept, NaN sent as the text "nan".
+
+    Text with lone surrogates (output naming a file whose name is not UTF-8, decoded
+    with ``surrogateescape``) cannot be UTF-8: each is sent as visible escape text
+    (``\\xff``) rather than failing the message, and with it a reply.
+    """
+    try:
+        text = _encoder.encode(obj)
+    except ValueError:  # NaN or infinity, which JSON has no spelling for
+        text = _encoder.encode(_finite(obj))
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "kconsole-json-escape")
+
+
+def _finite(obj: Any) -> Any:
+    """``obj`` with NaN and infinities as their repr, as jupyter_client's json_clean
+    does: a kernel's reply must not fail because a user's data holds one."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return repr(obj)
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    return obj
+
+
+def clean_text(text: str) -> str:
+    """``text`` with every lone surrogate replaced by visible escape text, so that it
+    can be encoded as UTF-8 (written to a terminal, a file, a frame)."""
+    return _LONE_SURROGATE.sub(_show_surrogate, text)
 
 
 #: The frames are UTF-8 by the protocol: decoding them to str first skips json.loads's
@@ -101,11 +178,71 @@ def pack(obj: Any) -> bytes:
 _decode = json.JSONDecoder().decode
 
 
+def json_depth_exceeds(text: str, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether the JSON text ``text`` nests arrays/objects deeper than ``limit``.
+
+    At C speed, without parsing: string literals are cut out, everything but the
+    brackets deleted, then innermost pairs removed once per level. A frame with fewer
+    brackets than the limit (most of them) is answered by two counts.
+    """
+    if text.count("[") + text.count("{") <= limit:
+        return False
+    brackets = _NOT_BRACKETS.sub("", _JSON_STRING.sub("", text))
+    for _ in range(limit):
+        if not brackets:
+            return False
+        shorter = brackets.replace("[]", "").replace("{}", "")
+        if len(shorter) == len(brackets):
+            return False  # unbalanced: not JSON, the decoder will say so
+        brackets = shorter
+    return bool(brackets)
+
+
+def loads(data: bytes | memoryview | str) -> Any:
+    """Decode JSON received from the network, whatever it holds.
+
+    Raises only :class:`MalformedMessage`: for text that is not JSON, nests deeper than
+    :data:`MAX_JSON_DEPTH`, or holds an integer too long to convert. Bytes that are
+    not UTF-8 (ipykernel sends a ``surrogateescape``'d file name as its raw bytes) and
+    lone surrogates (a ``\\ud800`` escape) become visible escape text (``\\xff``),
+    never a str that cannot be printed.
+    """
+    if isinstance(data, str):
+        text = data
+    else:
+        try:
+            text = str(data, "utf-8")
+        except UnicodeDecodeError:
+            text = str(data, "utf-8", "kconsole-json-escape")
+    # Nesting past the limit takes more than twice as many characters: short frames
+    # (headers, replies) skip the check.
+    if len(text) > 2 * MAX_JSON_DEPTH and json_depth_exceeds(text):
+        raise MalformedMessage(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+    try:
+        obj = _decode(text)
+    except (ValueError, RecursionError) as e:  # int too long to convert is a ValueError
+        raise MalformedMessage(f"not JSON: {e}") from None
+    if _SURROGATE_ESCAPE.search(text):
+        obj = _clean_surrogates(obj)
+    return obj
+
+
+def _clean_surrogates(obj: Any) -> Any:
+    """``obj`` with lone surrogates in its strings (keys included) made visible."""
+    if isinstance(obj, str):
+        return clean_text(obj) if _LONE_SURROGATE.search(obj) else obj
+    if isinstance(obj, list):
+        return [_clean_surrogates(v) for v in obj]
+    if isinstance(obj, dict):
+        return {_clean_surrogates(k): _clean_surrogates(v) for k, v in obj.items()}
+    return obj
+
+
 def unpack(data: bytes | memoryview) -> Any:
-    """Decode one dict frame (UTF-8 JSON)."""
+    """Decode one dict frame (UTF-8 JSON); raises only :class:`MalformedMessage`."""
     if data == b"{}":
         return {}  # most metadata and many parent headers and contents: skip the parser
-    return _decode(data if isinstance(data, str) else str(data, "utf-8"))
+    return loads(data)
 
 
 @dataclass
@@ -152,12 +289,20 @@ class Message:
         header = d.get("header")
         if not isinstance(header, dict) or "msg_type" not in header:
             raise MalformedMessage("message has no header with a msg_type")
+        buffers = d.get("buffers") or []
+        # bytes(5) would be five zero bytes, bytes(10**12) a MemoryError: only buffers.
+        if not isinstance(buffers, list) or not all(
+            isinstance(b, (bytes, bytearray, memoryview)) for b in buffers
+        ):
+            raise MalformedMessage("message buffers are not a list of bytes")
+        parts = [d.get(k) for k in ("parent_header", "metadata", "content")]
+        parent_header, metadata, content = (p if isinstance(p, dict) else {} for p in parts)
         return cls(
             header=header,
-            parent_header=d.get("parent_header") or {},
-            metadata=d.get("metadata") or {},
-            content=d.get("content") or {},
-            buffers=[bytes(b) for b in d.get("buffers") or []],
+            parent_header=parent_header,
+            metadata=metadata,
+            content=content,
+            buffers=[bytes(b) for b in buffers],
         )
 
 
@@ -359,7 +504,19 @@ class Session:
         return [*idents, DELIM, self.sign(parts), *parts, *msg.buffers]
 
     def deserialize(self, frames: Sequence[bytes | memoryview]) -> Message:
-        """Parse and verify a frame list (identities included) into a Message."""
+        """Parse and verify a frame list (identities included) into a Message.
+
+        Raises only :class:`ProtocolError`, whatever the frames hold: a reader loop
+        that catches it loses one message, never its socket.
+        """
+        try:
+            return self._deserialize(frames)
+        except ProtocolError:
+            raise
+        except Exception as e:  # a frame no check above foresaw (MemoryError included)
+            raise MalformedMessage(f"unreadable message: {type(e).__name__}: {e}") from None
+
+    def _deserialize(self, frames: Sequence[bytes | memoryview]) -> Message:
         try:
             idx = frames.index(DELIM)
         except ValueError:
@@ -382,8 +539,8 @@ class Session:
             self.digest_history.add(signature)
         try:
             header, parent_header, metadata, content = (unpack(p) for p in parts)
-        except (ValueError, UnicodeDecodeError) as e:
-            raise MalformedMessage(f"a message frame is not JSON: {e}") from None
+        except MalformedMessage as e:
+            raise MalformedMessage(f"a message frame is {e}") from None
         if not isinstance(header, dict) or "msg_type" not in header:
             raise MalformedMessage("message header has no msg_type")
         return Message(
@@ -411,3 +568,193 @@ def new_key() -> bytes:
 def topic(kernel_ident: str, msg_type: str) -> bytes:
     """The IOPub topic frame ipykernel uses: ``kernel.<ident>.<msg_type>``."""
     return f"kernel.{kernel_ident}.{msg_type}".encode()
+
+
+# -- reply validation -------------------------------------------------------------------
+#
+# A kernel's reply is read by code that trusts its shape (a lexer named by
+# language_info, completions at cursor_start, a help text): each field below is checked
+# for its type and, when wrong, replaced by what an absent field would mean, so one odd
+# kernel costs one note, never a traceback or a hang.
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _str_field(content: dict[str, Any], key: str, problems: list[str], where: str) -> None:
+    if key in content and not isinstance(content[key], str):
+        problems.append(f"{where}{key} is not a string")
+        del content[key]
+
+
+def _dict_field(content: dict[str, Any], key: str, problems: list[str], where: str) -> None:
+    if key in content and not isinstance(content[key], dict):
+        problems.append(f"{where}{key} is not an object")
+        content[key] = {}
+
+
+def _list_field(content: dict[str, Any], key: str, problems: list[str], where: str) -> list[Any]:
+    value = content.get(key)
+    if key in content and not isinstance(value, list):
+        problems.append(f"{where}{key} is not a list")
+        content[key] = []
+        return []
+    return value if isinstance(value, list) else []
+
+
+def _int_field(content: dict[str, Any], key: str, problems: list[str], where: str) -> None:
+    if key in content and content[key] is not None and not _is_int(content[key]):
+        problems.append(f"{where}{key} is not an integer")
+        del content[key]
+
+
+_LANGUAGE_INFO_STRINGS = (
+    "name",
+    "version",
+    "mimetype",
+    "file_extension",
+    "pygments_lexer",
+    "nbconvert_exporter",
+)
+
+
+def _check_kernel_info(c: dict[str, Any], problems: list[str]) -> None:
+    for key in ("protocol_version", "implementation", "implementation_version", "banner"):
+        _str_field(c, key, problems, "")
+    _dict_field(c, "language_info", problems, "")
+    info = c.get("language_info")
+    if isinstance(info, dict):
+        info = c["language_info"] = dict(info)
+        for key in _LANGUAGE_INFO_STRINGS:
+            _str_field(info, key, problems, "language_info.")
+        mode = info.get("codemirror_mode")
+        if mode is not None and not isinstance(mode, (str, dict)):
+            problems.append("language_info.codemirror_mode is neither a string nor an object")
+            del info["codemirror_mode"]
+    links = _list_field(c, "help_links", problems, "")
+    good = [
+        link
+        for link in links
+        if isinstance(link, dict)
+        and isinstance(link.get("text", ""), str)
+        and isinstance(link.get("url", ""), str)
+    ]
+    if len(good) != len(links):
+        problems.append("help_links holds entries that are not {text, url}")
+        c["help_links"] = good
+    _list_field(c, "supported_features", problems, "")
+
+
+def _check_complete(c: dict[str, Any], problems: list[str]) -> None:
+    matches = _list_field(c, "matches", problems, "")
+    if any(not isinstance(m, str) for m in matches):
+        problems.append("matches holds entries that are not strings")
+        c["matches"] = [m for m in matches if isinstance(m, str)]
+    _int_field(c, "cursor_start", problems, "")
+    _int_field(c, "cursor_end", problems, "")
+    for key in ("cursor_start", "cursor_end"):
+        if _is_int(c.get(key)) and c[key] < 0:
+            problems.append(f"{key} is negative")
+            del c[key]
+    _dict_field(c, "metadata", problems, "")
+    meta = c.get("metadata")
+    if isinstance(meta, dict) and "_jupyter_types_experimental" in meta:
+        types = meta["_jupyter_types_experimental"]
+        if not isinstance(types, list) or any(not isinstance(t, dict) for t in types):
+            problems.append("metadata._jupyter_types_experimental is not a list of objects")
+            meta = c["metadata"] = dict(meta)
+            meta["_jupyter_types_experimental"] = (
+                [t for t in types if isinstance(t, dict)] if isinstance(types, list) else []
+            )
+
+
+def _check_inspect(c: dict[str, Any], problems: list[str]) -> None:
+    if "found" in c and not isinstance(c["found"], bool):
+        problems.append("found is not a boolean")
+        c["found"] = False
+    _dict_field(c, "data", problems, "")
+    _dict_field(c, "metadata", problems, "")
+    data = c.get("data")
+    if isinstance(data, dict) and "text/plain" in data and not isinstance(data["text/plain"], str):
+        problems.append("data['text/plain'] is not a string")
+        c["data"] = {k: v for k, v in data.items() if k != "text/plain"}
+
+
+def _history_entry_ok(item: Any) -> bool:
+    if not isinstance(item, (list, tuple)) or len(item) != 3:
+        return False
+    session, line, source = item
+    if not (_is_int(session) and _is_int(line)):
+        return False
+    if isinstance(source, str):
+        return True
+    # With output=True: (input, output-or-None).
+    return (
+        isinstance(source, (list, tuple))
+        and len(source) == 2
+        and isinstance(source[0], str)
+        and (source[1] is None or isinstance(source[1], str))
+    )
+
+
+def _check_history(c: dict[str, Any], problems: list[str]) -> None:
+    items = _list_field(c, "history", problems, "")
+    good = [item for item in items if _history_entry_ok(item)]
+    if len(good) != len(items):
+        problems.append("history holds entries that are not (session, line, input)")
+        c["history"] = good
+
+
+def _check_is_complete(c: dict[str, Any], problems: list[str]) -> None:
+    _str_field(c, "indent", problems, "")
+
+
+def _check_execute(c: dict[str, Any], problems: list[str]) -> None:
+    _int_field(c, "execution_count", problems, "")
+    payload = _list_field(c, "payload", problems, "")
+    if any(not isinstance(p, dict) for p in payload):
+        problems.append("payload holds entries that are not objects")
+        c["payload"] = [p for p in payload if isinstance(p, dict)]
+    _dict_field(c, "user_expressions", problems, "")
+    _check_error_fields(c, problems)
+
+
+def _check_error_fields(c: dict[str, Any], problems: list[str]) -> None:
+    _str_field(c, "ename", problems, "")
+    _str_field(c, "evalue", problems, "")
+    tb = _list_field(c, "traceback", problems, "")
+    if any(not isinstance(line, str) for line in tb):
+        problems.append("traceback holds entries that are not strings")
+        c["traceback"] = [str(line) for line in tb]
+
+
+_REPLY_CHECKS = {
+    "kernel_info_reply": _check_kernel_info,
+    "complete_reply": _check_complete,
+    "inspect_reply": _check_inspect,
+    "history_reply": _check_history,
+    "is_complete_reply": _check_is_complete,
+    "execute_reply": _check_execute,
+}
+
+
+def validate_reply(msg_type: str, content: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """A reply's content with every ill-typed field a console reads replaced by what
+    its absence means, and the list of problems found (empty for a good reply).
+
+    Never raises; ``content`` itself is not modified. ``status`` is always a string
+    afterwards (``"error"`` when the kernel sent something else).
+    """
+    problems: list[str] = []
+    c = dict(content) if isinstance(content, dict) else {}
+    status = c.get("status")
+    if "status" in c and not isinstance(status, str):
+        problems.append("status is not a string")
+        c["status"] = "error"
+    check = _REPLY_CHECKS.get(msg_type)
+    if check is not None:
+        check(c, problems)
+    elif c.get("status") == "error":
+        _check_error_fields(c, problems)
+    return c, problems

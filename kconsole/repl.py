@@ -258,6 +258,7 @@ class Repl:
         self.client.on_broadcast = self._on_broadcast
         self.client.on_dead = self._on_dead
         self.client.on_status = self._on_status
+        self.client.on_note = self.note
 
     # -- prompt pieces ----------------------------------------------------------------
 

@@ -79,3 +79,21 @@ class Transport(abc.ABC):
     rejected: int = 0
     #: The last verification failure, for error messages ("wrong key?").
     last_rejection: str | None = None
+    #: Count of incoming messages dropped because they could not be read (signed,
+    #: but not a message: bad JSON, nested too deep, too large).
+    malformed: int = 0
+    #: Where a one-line note for the user goes (the client sets it); None: nowhere.
+    on_note: Callable[[str], None] | None = None
+
+    def drop_malformed(self, reason: str) -> None:
+        """Count a message that could not be read and tell the user about the first
+        one only: a kernel that keeps sending such messages must not bury the screen."""
+        self.malformed += 1
+        if self.malformed == 1 and self.on_note is not None:
+            try:
+                self.on_note(
+                    f"dropped a message from the kernel that could not be read ({reason}); "
+                    "later ones are dropped without a note"
+                )
+            except Exception:  # a printing hook must not kill a reader
+                pass

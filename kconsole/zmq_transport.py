@@ -31,7 +31,7 @@ from typing import Any, cast
 import zmq
 
 from .connection import ConnectionInfo
-from .protocol import Message, ProtocolError, Session
+from .protocol import MalformedMessage, Message, ProtocolError, Session
 from .transport import Channel, Receiver, Transport, TransportError
 
 _RECV_CHANNELS: tuple[Channel, ...] = ("shell", "control", "stdin", "iopub")
@@ -189,6 +189,9 @@ class ZMQTransport(Transport):
                     return
                 try:
                     msg = _read_message(recv, deserialize)
+                except MalformedMessage as e:
+                    self.drop_malformed(str(e))
+                    continue
                 except ProtocolError as e:
                     self.rejected += 1
                     self.last_rejection = str(e)
@@ -203,6 +206,10 @@ class ZMQTransport(Transport):
             if not self._closed:
                 self._lost(f"the connection to the kernel failed: {e}")
             return
+        except Exception as e:
+            # Anything else (MemoryError on a huge message...) costs that message,
+            # never the socket: an edge-triggered reader not rescheduled reads no more.
+            self.drop_malformed(f"{type(e).__name__}: {e}")
         self._schedule(channel)  # more than a batch waiting: let others run first
 
     def _report(self, error: Exception) -> None:
@@ -210,13 +217,15 @@ class ZMQTransport(Transport):
         self.handler_failures += 1
         if self.handler_failures > 1:
             return
-        assert self._loop is not None
-        self._loop.call_exception_handler(
-            {
-                "message": "kconsole: a message handler failed (later failures not shown)",
-                "exception": error,
-            }
+        note = (
+            f"a message handler failed: {type(error).__name__}: {error} (later failures not shown)"
         )
+        if self.on_note is not None:
+            with contextlib.suppress(Exception):
+                self.on_note(note)
+            return
+        assert self._loop is not None
+        self._loop.call_exception_handler({"message": "kconsole: " + note, "exception": error})
 
     def _enqueue(self, channel: Channel, msg: Message) -> None:
         self._queue.put_nowait((channel, msg))

@@ -182,9 +182,11 @@ def test_malformed_frames(frames: list[bytes]) -> None:
         Session(b"").deserialize(frames)
 
 
-def test_nan_is_refused() -> None:
-    with pytest.raises(ValueError):
-        pack({"x": float("nan")})
+def test_nan_never_reaches_the_wire() -> None:
+    # JSON has no NaN: sent as its repr (jupyter_client's json_clean), not as invalid
+    # JSON, and not as an exception that would cost a kernel its reply.
+    data = pack({"x": float("nan"), "y": [float("-inf")]})
+    assert json.loads(data, parse_constant=lambda c: pytest.fail(c)) == {"x": "nan", "y": ["-inf"]}
 
 
 def test_message_dict_shape_round_trip() -> None:

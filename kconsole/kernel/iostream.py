@@ -167,7 +167,9 @@ class FdCapture:
         os.dup2(w, fd)
         os.close(w)
         self._r = r
-        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        # Bytes that are not UTF-8 (a subprocess listing a file name that is not) are
+        # shown as what they are, \xff, as the kernel shows such text from sys.stdout.
+        self._decoder = codecs.getincrementaldecoder("utf-8")("backslashreplace")
         self._cond = threading.Condition()
         self._sent = 0
         self._seen = 0

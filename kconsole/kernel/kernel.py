@@ -198,31 +198,52 @@ class Kernel:
         self._stdin_replies.put(msg)
 
     def _on_control(self, msg: Message) -> None:
-        t = msg.msg_type
         self._status("busy", msg)
         try:
-            if t == "interrupt_request":
-                self.interrupt()
-                self._reply("control", msg, {"status": "ok"})
-            elif t == "shutdown_request":
-                self._shutdown(msg, "control")
-            elif t == "kernel_info_request":
-                self._reply("control", msg, kernel_info_content())
-            elif t == "debug_request":
-                self._reply(
-                    "control",
-                    msg,
-                    {
-                        "status": "error",
-                        "ename": "NotImplementedError",
-                        "evalue": "no debugger",
-                        "traceback": [],
-                    },
-                )
-            else:
-                self.log(f"kconsole kernel: unknown control message {t!r}")
+            self._control(msg)
+        except Exception as e:  # a request no handler foresaw: answer it all the same
+            self._reply_failed("control", msg, e)
         finally:
             self._status("idle", msg)
+
+    def _reply_failed(self, channel: str, msg: Message, error: Exception) -> None:
+        """Answer ``msg`` with an error reply (its handler raised): a client waiting
+        for a reply gets one, whatever the request held."""
+        self.log(f"kconsole kernel: error in {msg.msg_type}: {type(error).__name__}: {error}")
+        if not msg.msg_type.endswith("_request"):
+            return
+        content: dict[str, Any] = {
+            "status": "error",
+            "ename": type(error).__name__,
+            "evalue": str(error),
+            "traceback": [],
+        }
+        if msg.msg_type == "execute_request" and self._shell is not None:
+            content["execution_count"] = self._shell.execution_count
+        self._reply(channel, msg, content)
+
+    def _control(self, msg: Message) -> None:
+        t = msg.msg_type
+        if t == "interrupt_request":
+            self.interrupt()
+            self._reply("control", msg, {"status": "ok"})
+        elif t == "shutdown_request":
+            self._shutdown(msg, "control")
+        elif t == "kernel_info_request":
+            self._reply("control", msg, kernel_info_content())
+        elif t == "debug_request":
+            self._reply(
+                "control",
+                msg,
+                {
+                    "status": "error",
+                    "ename": "NotImplementedError",
+                    "evalue": "no debugger",
+                    "traceback": [],
+                },
+            )
+        else:
+            self.log(f"kconsole kernel: unknown control message {t!r}")
 
     def interrupt(self) -> None:
         """Raise KeyboardInterrupt in the running cell (nothing when idle)."""
@@ -313,7 +334,11 @@ class Kernel:
                 if t not in ("comm_msg", "comm_close"):
                     self.log(f"kconsole kernel: unknown shell message {t!r}")
                 return
-            handler(self, msg)
+            try:
+                handler(self, msg)
+            except Exception as e:  # odd request content: an error reply, not silence
+                self.executing = False
+                self._reply_failed("shell", msg, e)
         finally:
             self.batcher.flush()
             self._status("idle", msg)

@@ -10,9 +10,16 @@ order they were sent, whichever thread sent them: a reply queued before ``idle``
 is sent before it. IOPub is an XPUB socket with no send high-water mark (nothing is
 ever dropped; memory absorbs bursts) and XPUB_VERBOSE, so every new subscriber gets
 an ``iopub_welcome``; pending subscriptions are handled before any queued message,
-so the welcome precedes the subscriber's first message where zmq allows it.
+so the welcome precedes the subscriber's first message where zmq allows it. A
+subscription frame alone does not earn a welcome (any local process can send
+thousands a second): each connection whose handshake succeeded (a socket monitor
+event) is owed one, paid on its first subscription.
 The heartbeat is a REP socket echoed by ``zmq.proxy`` in its own thread, in C,
 without the GIL: a kernel busy in Python code still beats.
+
+Whatever a peer sends, one message costs only itself: a frame that does not verify
+or parse is dropped (and logged, a bounded number of times), and no exception in the
+IO loop ends the IO thread.
 """
 
 from __future__ import annotations
@@ -26,12 +33,15 @@ from collections.abc import Callable
 from typing import Any
 
 import zmq
+from zmq.utils.monitor import recv_monitor_message
 
 from ..connection import ConnectionInfo
 from ..protocol import Message, ProtocolError, Session
 from .iostream import block_sigint
 
 Handler = Callable[[Message], None]
+#: The largest frame a client may send the kernel (a pasted cell of data included).
+MAX_REQUEST_BYTES = 256 * 2**20
 _STOP = object()
 
 
@@ -55,6 +65,14 @@ class Server:
         self._thread: threading.Thread | None = None
         self._handlers: dict[str, Handler] = {}
         self.welcomes_sent = 0
+        # Handshakes on iopub: each new subscriber is owed one welcome.
+        self._iopub_monitor: zmq.Socket[Any] | None = None
+        try:
+            self._iopub_monitor = self.iopub.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED)
+        except zmq.ZMQError:  # a libzmq without monitors: welcome every subscription
+            pass
+        self._welcomes_owed = 0
+        self.dropped = 0
 
     def _socket(self, kind: int, channel: str) -> zmq.Socket[Any]:
         sock: zmq.Socket[Any] = self.ctx.socket(kind)
@@ -62,6 +80,10 @@ class Server:
         if kind == zmq.ROUTER:
             # A client reconnecting with the same identity takes its routes over.
             sock.setsockopt(zmq.ROUTER_HANDOVER, 1)
+            # Requests are code and small dicts: a frame past this, signed or not, is
+            # refused by zmq as it arrives (dropping that peer's connection) instead of
+            # being read whole into memory before its signature is even checked.
+            sock.setsockopt(zmq.MAXMSGSIZE, MAX_REQUEST_BYTES)
         if kind == zmq.XPUB:
             sock.setsockopt(zmq.SNDHWM, 0)
             sock.setsockopt(zmq.XPUB_VERBOSE, 1)
@@ -133,6 +155,8 @@ class Server:
         for s in socks:
             poller.register(s, zmq.POLLIN)
         poller.register(self.iopub, zmq.POLLIN)
+        if self._iopub_monitor is not None:
+            poller.register(self._iopub_monitor, zmq.POLLIN)
         poller.register(self._wake_r, zmq.POLLIN)
         while True:
             try:
@@ -141,19 +165,22 @@ class Server:
                 if e.errno == errno.EINTR:
                     continue
                 raise
-            if self.iopub in events:
-                self._subscriptions()
-            for sock, channel in socks.items():
-                if sock in events:
-                    self._recv(sock, channel)
-            if self._wake_r in events:
-                try:
-                    os.read(self._wake_r, 4096)
-                except BlockingIOError:
-                    pass
-                self._signalled = False
-                if self._drain():
-                    return
+            try:
+                if self.iopub in events or self._iopub_monitor in events:
+                    self._subscriptions()
+                for sock, channel in socks.items():
+                    if sock in events:
+                        self._recv(sock, channel)
+                if self._wake_r in events:
+                    try:
+                        os.read(self._wake_r, 4096)
+                    except BlockingIOError:
+                        pass
+                    self._signalled = False
+                    if self._drain():
+                        return
+            except Exception as e:  # the IO thread is the kernel's only ear: keep it
+                self._drop("IO", f"{type(e).__name__}: {e}")
 
     def _drain(self) -> bool:
         """Send the queued frames; True when the stop marker was reached."""
@@ -177,16 +204,40 @@ class Server:
         return False
 
     def _subscriptions(self) -> None:
+        mon = self._iopub_monitor
+        while mon is not None:
+            try:
+                event = recv_monitor_message(mon, zmq.NOBLOCK)
+            except zmq.Again:
+                break
+            if event.get("event") == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+                self._welcomes_owed += 1
         while True:
             try:
                 frame = self.iopub.recv(zmq.NOBLOCK)
             except zmq.Again:
                 return
-            if frame[:1] == b"\x01":
-                sub = frame[1:].decode("utf-8", "replace")
-                welcome = self.session.msg("iopub_welcome", {"subscription": sub})
-                self.iopub.send_multipart(self.session.serialize(welcome, [frame[1:]]))
-                self.welcomes_sent += 1
+            if frame[:1] != b"\x01":
+                continue
+            # libzmq posts a connection's handshake event before it reads that peer's
+            # subscription, and the events were drained first: a subscription with no
+            # welcome owed is a repeat (or a flood), not a new subscriber.
+            if mon is not None:
+                if self._welcomes_owed <= 0:
+                    continue
+                self._welcomes_owed -= 1
+            topic = frame[1:]
+            welcome = self.session.msg(
+                "iopub_welcome", {"subscription": topic.decode("utf-8", "replace")}
+            )
+            self.iopub.send_multipart(self.session.serialize(welcome, [topic]))
+            self.welcomes_sent += 1
+
+    def _drop(self, channel: str, reason: str) -> None:
+        # Bounded: a peer sending garbage in a loop must not fill the kernel's log.
+        self.dropped += 1
+        if self.dropped <= 10 or self.dropped % 1000 == 0:
+            self.log(f"kconsole kernel: dropped a {channel} message ({self.dropped}): {reason}")
 
     def _recv(self, sock: zmq.Socket[Any], channel: str) -> None:
         while True:
@@ -197,7 +248,7 @@ class Server:
             try:
                 msg = self.session.deserialize(frames)
             except ProtocolError as e:
-                self.log(f"kconsole kernel: dropped a {channel} message: {e}")
+                self._drop(channel, str(e))
                 continue
             try:
                 self._handlers[channel](msg)
@@ -212,6 +263,8 @@ class Server:
     def _close(self) -> None:
         # Messages still queued in zmq (the shutdown reply, the last output) are only
         # flushed by ctx.term(), which waits up to the linger time for them.
+        if self._iopub_monitor is not None:
+            self._iopub_monitor.close(linger=0)
         for s in (self.shell, self.control, self.stdin, self.iopub):
             s.close(linger=1000)
         self.ctx.term()

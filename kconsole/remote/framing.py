@@ -32,11 +32,10 @@ for what it sends and what it accepts on one connection.
 
 from __future__ import annotations
 
-import json
 import struct
 from typing import Any
 
-from ..protocol import MalformedMessage, Message, pack, unpack
+from ..protocol import MalformedMessage, Message, loads, pack, unpack
 
 #: The binary subprotocol of jupyter_server >= 2.
 V1_SUBPROTOCOL = "v1.kernel.websocket.jupyter.org"
@@ -71,7 +70,9 @@ def encode_v1(channel: str, msg: Message) -> bytes:
 
 
 def decode_v1(frame: bytes) -> tuple[str, Message]:
-    """Parse a v1 frame into (channel, message)."""
+    """Parse a v1 frame into (channel, message); raises only MalformedMessage."""
+    if not isinstance(frame, (bytes, bytearray, memoryview)):
+        raise MalformedMessage("a text frame on the binary v1 subprotocol")
     size = len(frame)
     if size < 8:
         raise MalformedMessage(f"v1 frame of {size} bytes is too short")
@@ -87,9 +88,12 @@ def decode_v1(frame: bytes) -> tuple[str, Message]:
     parts = [frame[a:b] for a, b in zip(offsets, offsets[1:], strict=False)]
     try:
         channel = parts[0].decode("utf-8")
+    except UnicodeDecodeError:
+        raise MalformedMessage("a v1 frame's channel name is not UTF-8") from None
+    try:
         header, parent_header, metadata, content = (unpack(p) for p in parts[1:5])
-    except (ValueError, UnicodeDecodeError) as e:
-        raise MalformedMessage(f"a v1 message part is not JSON: {e}") from None
+    except MalformedMessage as e:
+        raise MalformedMessage(f"a v1 message part is {e}") from None
     return channel, _message(header, parent_header, metadata, content, parts[5:])
 
 
@@ -117,7 +121,8 @@ def encode_json(channel: str, msg: Message) -> str | bytes:
 
 
 def decode_json(frame: str | bytes) -> tuple[str, Message]:
-    """Parse a JSON-framing WebSocket frame (text, or binary with buffers)."""
+    """Parse a JSON-framing WebSocket frame (text, or binary with buffers); raises
+    only MalformedMessage."""
     buffers: list[bytes] = []
     if isinstance(frame, str):
         text: str | bytes = frame
@@ -134,9 +139,9 @@ def decode_json(frame: str | bytes) -> tuple[str, Message]:
         parts = [frame[a:b] for a, b in zip(offsets, offsets[1:], strict=False)]
         text, buffers = parts[0], parts[1:]
     try:
-        d = json.loads(text)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise MalformedMessage(f"WebSocket message is not JSON: {e}") from None
+        d = loads(text)
+    except MalformedMessage as e:
+        raise MalformedMessage(f"WebSocket message is {e}") from None
     if not isinstance(d, dict):
         raise MalformedMessage("WebSocket message is not a JSON object")
     channel = d.get("channel")

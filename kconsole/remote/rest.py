@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import getpass
+import http.client
 import json
 import os
 import ssl
@@ -23,11 +24,16 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..protocol import MalformedMessage, loads
 from ..transport import TransportError
 
 #: Seconds one REST call may take. Starting a kernel is the slow one: the server
 #: answers POST /api/kernels only once the kernel process is up.
 DEFAULT_TIMEOUT = 60.0
+
+#: The largest REST answer read: kernel lists and models are a few KB, and a server
+#: (or something posing as one) that sends more is not read whole into memory.
+MAX_BODY_BYTES = 16 * 2**20
 
 #: Path segments of the browser UIs that people paste along with the server URL
 #: (``http://host:8888/lab?token=...``): dropped to get the server's base URL.
@@ -61,11 +67,12 @@ class RemoteKernelModel:
     def from_json(cls, d: Any) -> RemoteKernelModel:
         if not isinstance(d, dict) or not isinstance(d.get("id"), str):
             raise RemoteError("the server sent a kernel model without an id")
+        connections = d.get("connections") or 0
         return cls(
             id=d["id"],
             name=str(d.get("name") or ""),
             execution_state=str(d.get("execution_state") or "unknown"),
-            connections=int(d.get("connections") or 0),
+            connections=connections if isinstance(connections, int) else 0,
             last_activity=str(d.get("last_activity") or ""),
         )
 
@@ -206,14 +213,22 @@ class ServerClient:
 
     async def status(self) -> dict[str, Any]:
         """``GET /api/status``: whether the server answers and accepts the token."""
-        return dict(await self._json("GET", "api/status"))
+        d = await self._json("GET", "api/status")
+        if not isinstance(d, dict):
+            raise RemoteError("the server's status is not a JSON object")
+        return d
 
     async def list_kernelspecs(self) -> RemoteKernelSpecs:
         """The kernelspecs the server can start."""
         d = await self._json("GET", "api/kernelspecs")
+        entries = d.get("kernelspecs", {}) if isinstance(d, dict) else None
+        if not isinstance(entries, dict):
+            raise RemoteError("the server's kernelspec list is not a JSON object")
         specs = []
-        for name, entry in sorted((d.get("kernelspecs") or {}).items()):
-            spec = (entry or {}).get("spec") or {}
+        for name, entry in sorted(entries.items()):
+            spec = entry.get("spec") if isinstance(entry, dict) else None
+            if not isinstance(spec, dict):
+                spec = {}
             specs.append(
                 RemoteKernelSpec(
                     name=name,
@@ -330,7 +345,8 @@ class ServerClient:
         try:
             with self._opener.open(req, timeout=timeout or self.timeout) as resp:
                 status = resp.status
-                raw = resp.read()
+                # One byte more than allowed tells an answer at the limit from a larger one.
+                raw = resp.read(MAX_BODY_BYTES + 1)
                 ctype = resp.headers.get("Content-Type", "")
         except urllib.error.HTTPError as e:
             raise self._http_error(e, method, path, kernel_id) from None
@@ -343,8 +359,18 @@ class ServerClient:
             ) from None
         except (ConnectionError, OSError) as e:
             raise RemoteError(self._unreachable(e)) from None
+        except http.client.HTTPException as e:  # a truncated or garbled answer
+            raise RemoteError(
+                f"{method} /{path}: the server's HTTP answer is broken ({type(e).__name__})"
+            ) from None
         if status not in expect:
             raise RemoteError(f"{method} /{path}: unexpected HTTP {status}", status)
+        if len(raw) > MAX_BODY_BYTES:
+            raise RemoteError(
+                f"{method} /{path}: the server's answer is larger than "
+                f"{MAX_BODY_BYTES // 2**20} MiB; not read",
+                status,
+            )
         if not raw:
             return None
         if "json" not in ctype:
@@ -354,9 +380,9 @@ class ServerClient:
                 status,
             )
         try:
-            return json.loads(raw)
-        except ValueError:
-            raise RemoteError(f"{method} /{path}: the server's answer is not JSON") from None
+            return loads(raw)
+        except MalformedMessage as e:
+            raise RemoteError(f"{method} /{path}: the server's answer is {e}") from None
 
     def _unreachable(self, reason: object) -> str:
         if isinstance(reason, ssl.SSLCertVerificationError):
@@ -391,8 +417,8 @@ class ServerClient:
 def _error_detail(e: urllib.error.HTTPError) -> str:
     """The server's one-line reason from a JSON error body ({message, reason})."""
     try:
-        d = json.loads(e.read() or b"{}")
-    except (ValueError, OSError):
+        d = loads(e.read(64 * 1024) or b"{}")
+    except (MalformedMessage, OSError):
         return ""
     if not isinstance(d, dict):
         return ""

@@ -83,6 +83,11 @@ _ws_logger.setLevel(logging.INFO)
 #: How long to nudge a restarted kernel before letting requests through regardless.
 NUDGE_TIMEOUT = 30.0
 
+#: The largest WebSocket message read. Kernel messages carry images and arrays, so the
+#: cap is generous; past it websockets refuses the frame without buffering it, closes
+#: with code 1009, and the transport says so in one line and reconnects.
+MAX_MESSAGE_BYTES = 256 * 2**20
+
 #: Delays between reconnect attempts: quick at first (a blip), then every few seconds.
 RECONNECT_DELAYS = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0)
 
@@ -102,6 +107,21 @@ def _ack_now(sock: Any) -> None:
     if _QUICKACK is not None and sock is not None:
         with contextlib.suppress(OSError):
             sock.setsockopt(socket.IPPROTO_TCP, _QUICKACK, 1)
+
+
+def _too_big(ws: Any) -> bool:
+    """Whether ``ws`` was closed because a message exceeded ``MAX_MESSAGE_BYTES``
+    (websockets then sends close code 1009 itself; the server may never answer it)."""
+    from websockets.exceptions import PayloadTooBig
+
+    exc = getattr(ws, "close_exc", None)
+    cause = getattr(exc, "__cause__", None)
+    sent = getattr(exc, "sent", None)
+    return (
+        isinstance(cause, PayloadTooBig)
+        or getattr(sent, "code", None) == 1009
+        or getattr(ws, "close_code", None) == 1009
+    )
 
 
 def _announces_restart(msg: Message) -> bool:
@@ -323,8 +343,7 @@ class WebSocketTransport(Transport):
                 open_timeout=self.connect_timeout,
                 ping_interval=self.ping_interval,
                 ping_timeout=self.ping_interval,
-                # Kernel messages carry images and arrays; the server imposes no limit.
-                max_size=None,
+                max_size=MAX_MESSAGE_BYTES,
                 # Jupyter Server does not compress kernel sockets; don't negotiate it.
                 compression=None,
                 logger=_ws_logger,
@@ -419,9 +438,11 @@ class WebSocketTransport(Transport):
     def _deliver(self, decode: Callable[[Any], tuple[str, Message]], frame: Any) -> Message | None:
         try:
             channel, msg = decode(frame)
-        except MalformedMessage as e:
+        except Exception as e:  # MalformedMessage, or what no check foresaw: one frame lost
+            reason = str(e) if isinstance(e, MalformedMessage) else f"{type(e).__name__}: {e}"
             self.rejected += 1
-            self.last_rejection = str(e)
+            self.last_rejection = reason
+            self.drop_malformed(reason)
             return None
         if channel not in WS_CHANNELS:
             self.rejected += 1
@@ -441,6 +462,11 @@ class WebSocketTransport(Transport):
         """
         code = old.close_code
         why = f" (close code {code})" if code not in (None, 1000) else ""
+        if _too_big(old):
+            why = (
+                f": the server sent a message larger than {MAX_MESSAGE_BYTES // 2**20} MiB, "
+                "which was dropped"
+            )
         if self.reconnect_timeout <= 0 and not quiet:
             self._finish(TransportError(f"lost the connection to the Jupyter server{why}"))
             return False

@@ -1,0 +1,167 @@
+"""The console against a hostile kernel (tests/hostile_protocol.py): a real process with
+real zmq sockets and the real key that sends what real kernels never send. One bad
+message costs that message and at most one note; later output still shows; the
+console exits cleanly."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from ptyconsole import KCONSOLE, PtyConsole
+
+HOSTILE = Path(__file__).with_name("hostile_protocol.py")
+POISONS = ["deep", "deeper", "notjson", "badutf8", "surrogate", "hugeint", "list", "textlist"]
+
+
+def start_hostile(
+    tmp_path: Path, bad_reply: str | None = None
+) -> tuple[subprocess.Popen[bytes], Path]:
+    cf = tmp_path / "kernel-hostile.json"
+    env = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join(
+            [str(Path(__file__).parent.parent), os.environ.get("PYTHONPATH", "")]
+        ),
+    )
+    proc = subprocess.Popen(
+        [sys.executable, str(HOSTILE), str(cf), *([bad_reply] if bad_reply else [])], env=env
+    )
+    deadline = time.monotonic() + 20
+    while True:
+        # Polling for a file another process writes: there is no event to wait for.
+        if cf.exists():
+            try:
+                json.loads(cf.read_text())
+                break
+            except ValueError:
+                pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise AssertionError("the hostile kernel did not start")
+        time.sleep(0.02)
+    return proc, cf
+
+
+@pytest.fixture
+def hostile(tmp_path: Path) -> Iterator[Path]:
+    proc, cf = start_hostile(tmp_path)
+    yield cf
+    proc.kill()
+    proc.wait(5)
+
+
+def notes(text: str) -> int:
+    """The notes kconsole printed about the kernel (not its usual "no help found")."""
+    return text.count("[kconsole]") - text.count("[kconsole] no help found")
+
+
+@pytest.mark.timeout(60)
+def test_script_mode_keeps_showing_output_after_each_poison_message(hostile: Path) -> None:
+    cells = "".join(f"poison {kind}\n" for kind in POISONS) + "last cell\n"
+    p = subprocess.run(
+        [*KCONSOLE, "attach", "--existing", str(hostile)],
+        input=cells,
+        capture_output=True,
+        text=True,
+        timeout=45,
+    )
+    for kind in POISONS:
+        assert f"after-poison {kind}" in p.stdout, p.stdout + p.stderr
+    assert "echo: last cell" in p.stdout
+    assert "Traceback" not in p.stderr
+    assert notes(p.stderr) <= len(POISONS)
+    assert p.returncode == 0, p.stderr
+
+
+@pytest.mark.timeout(60)
+def test_surrogates_and_bad_bytes_from_the_kernel_are_shown(hostile: Path) -> None:
+    p = subprocess.run(
+        [*KCONSOLE, "attach", "--existing", str(hostile)],
+        input="poison surrogate\npoison badutf8\n",
+        capture_output=True,
+        text=True,
+        timeout=45,
+    )
+    assert r"lone \ud800 surrogate" in p.stdout, p.stdout + p.stderr
+    assert r"\xff\xfe bytes that are not UTF-8" in p.stdout
+    assert p.returncode == 0, p.stderr
+
+
+@pytest.mark.timeout(60)
+def test_repl_survives_a_deeply_nested_message(hostile: Path) -> None:
+    c = PtyConsole(["attach", "--existing", str(hostile)])
+    try:
+        c.expect_prompt()
+        c.sendline("poison deep")
+        c.expect("after-poison deep")
+        c.sendline("poison deeper")
+        c.expect("after-poison deeper")
+        c.sendline("still here")
+        c.expect("echo: still here")
+        c.expect_empty_prompt()
+        assert notes(c.transcript) <= 2
+        assert "Traceback" not in c.transcript
+        c.ctrl("d")
+        assert c.wait_exit(20) == 0
+    finally:
+        c.close()
+
+
+# -- malformed reply fields ------------------------------------------------------------
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("field", ["language_info", "banner", "execution_count", "status"])
+def test_script_mode_with_a_malformed_reply_field(tmp_path: Path, field: str) -> None:
+    proc, cf = start_hostile(tmp_path, field)
+    try:
+        p = subprocess.run(
+            [*KCONSOLE, "attach", "--existing", str(cf)],
+            input="one\ntwo\n",
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    finally:
+        proc.kill()
+        proc.wait(5)
+    assert "echo: one" in p.stdout and "echo: two" in p.stdout, p.stdout + p.stderr
+    assert "Traceback" not in p.stderr
+    assert notes(p.stderr) <= 1, p.stderr
+    assert p.returncode in (0, 1), p.stderr
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.parametrize(
+    "field", ["language_info", "history", "cursor_start", "matches", "inspect_data"]
+)
+def test_repl_with_a_malformed_reply_field(tmp_path: Path, field: str) -> None:
+    proc, cf = start_hostile(tmp_path, field)
+    c = PtyConsole(["attach", "--existing", str(cf)])
+    try:
+        c.expect_prompt()
+        c.send("hos\t")  # complete_request
+        c.settle()
+        c.send("\x15")  # clear the line
+        c.send("x")
+        c.send("\x1bOP")  # F1: inspect_request, paged
+        c.settle()
+        c.send("q")
+        c.send("\x15")
+        c.sendline("after")
+        c.expect("echo: after")
+        c.expect_empty_prompt()
+        assert "Traceback" not in c.transcript
+        assert notes(c.transcript) <= 1, c.transcript[-2000:]
+        c.ctrl("d")
+        assert c.wait_exit(20) == 0
+    finally:
+        c.close()
+        proc.kill()
+        proc.wait(5)
