@@ -428,6 +428,8 @@ class ScriptRunner:
             self.system_exit = str(content.get("evalue", ""))
             return
         evalue = str(content.get("evalue", ""))
+        if not evalue and not content.get("traceback"):
+            evalue = "the kernel reported an error and gave no details"
         tb = content.get("traceback") or [f"{ename}: {evalue}" if ename else evalue]
         text = "\n".join(str(line) for line in tb) + "\n"
         self._write_err(text if self.err_color else strip_ansi(text))
