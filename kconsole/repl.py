@@ -90,6 +90,7 @@ from .repl_ui import (
     toolbar_fragments,
     vi_mode_name,
 )
+from .sanitize import terminal_text
 
 #: How long Enter waits for is_complete before falling back to a local rule.
 IS_COMPLETE_TIMEOUT = 0.5
@@ -420,7 +421,9 @@ class Repl:
             return
         text = ""
         if reply.get("status") == "ok" and reply.get("found"):
-            text = str((reply.get("data") or {}).get("text/plain", ""))
+            text = terminal_text(
+                str((reply.get("data") or {}).get("text/plain", "")), allow_progress=False
+            )
         if not text.strip():
             text = "[kconsole] no help found for the name at the cursor"
         if full:
@@ -637,7 +640,7 @@ class Repl:
             async with self._prompt_during_cell():
                 if generation != self._generation:
                     raise NoReply  # asked by a kernel restarted while we waited our turn
-                return await self._ask(session, ANSI(prompt))
+                return await self._ask(session, ANSI(terminal_text(prompt, allow_progress=False)))
         except KeyboardInterrupt:
             asyncio.ensure_future(self._interrupt())
             raise NoReply from None
@@ -785,7 +788,7 @@ class Repl:
 
     def _print_banner(self) -> None:
         info = self.client.kernel_info
-        banner = str(info.get("banner") or "").rstrip()
+        banner = terminal_text(str(info.get("banner") or ""), allow_progress=False).rstrip()
         lines = [f"kconsole: {self.conn.label}"] if self.conn.label else []
         if banner:
             lines.append(banner)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
+from ..sanitize import terminal_text
 from .config import RenderContext
 
 
@@ -30,7 +32,8 @@ def highlight_code(
 
     The result has no trailing newline.
     """
-    code = code.rstrip("\n")
+    # Callers pass kernel text: no escapes of its own may ride along with pygments'.
+    code = terminal_text(code, allow_sgr=False, allow_progress=False).rstrip("\n")
     if not ctx.color or ctx.caps.colors == 0:
         return code
     from pygments import highlight
@@ -49,6 +52,9 @@ def highlight_code(
     return highlight(code, lexer, _formatter(ctx)).rstrip("\n")
 
 
+_C1 = re.compile("[\x7f-\x9f]")
+
+
 def render_json(data: Any, ctx: RenderContext) -> str:
     """A JSON value (already decoded, or a JSON string) indented and highlighted."""
     if isinstance(data, (str, bytes)):
@@ -57,6 +63,9 @@ def render_json(data: Any, ctx: RenderContext) -> str:
         except ValueError:
             pass  # a plain string is a valid JSON value on its own
     text = json.dumps(data, indent=2, ensure_ascii=False, default=repr)
+    # json.dumps escapes C0 controls but leaves C1 (U+0080-U+009F, 8-bit CSI and OSC
+    # among them) and DEL raw with ensure_ascii=False: escape those too.
+    text = _C1.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
     return highlight_code(text, ctx, language="json")
 
 

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 
+from ..sanitize import terminal_text
 from .document import (
     Block,
     Cell,
@@ -187,7 +188,8 @@ class _Builder(HTMLParser):
         if tag in _SKIP:
             self.skip.append(tag)
             return
-        a = {k: (v or "") for k, v in attrs}
+        # Attribute values had their character references decoded: &#27; is an ESC.
+        a = {k: _clean(v) if v else "" for k, v in attrs}
         if self.pre_depth:
             if tag == "pre":
                 self.pre_depth += 1
@@ -396,6 +398,8 @@ class _Builder(HTMLParser):
     def handle_data(self, data: str) -> None:
         if self.skip:
             return
+        # Character references are decoded by now (&#27; is an ESC): clean again.
+        data = _clean(data)
         if self.pre_depth:
             self.pre_buf.append(data)
             return
@@ -420,6 +424,10 @@ class _Builder(HTMLParser):
             self.blocks.append(_finish_table(t))
         self.flush()
         return self.root
+
+
+def _clean(text: str) -> str:
+    return terminal_text(text, allow_sgr=False, allow_progress=False)
 
 
 def _trim(spans: list[Span]) -> list[Span]:

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..sanitize import plain_line, terminal_text
 from .config import RenderContext
 
 Renderer = Callable[[Any, dict[str, Any], RenderContext], "str | None"]
@@ -66,13 +67,16 @@ def _text(value: Any) -> str:
     return value
 
 
-def render_plain(value: Any, metadata: dict[str, Any], ctx: RenderContext) -> str:
-    text = _text(value)
-    if not ctx.color and "\x1b" in text:
-        from .text import strip_ansi
+def _markup(value: Any) -> str:
+    """Kernel text a renderer parses (HTML, Markdown, LaTeX, source): no control
+    sequence of its own survives; the renderer adds the only escapes."""
+    return terminal_text(_text(value), allow_sgr=False, allow_progress=False)
 
-        return strip_ansi(text)
-    return text
+
+def render_plain(value: Any, metadata: dict[str, Any], ctx: RenderContext) -> str:
+    # What a kernel legitimately puts in text/plain: colours (reprs of coloured
+    # objects, IPython's tracebacks) and \r / \b redraws. Nothing else reaches the tty.
+    return terminal_text(_text(value), allow_sgr=ctx.color)
 
 
 def render_html(value: Any, metadata: dict[str, Any], ctx: RenderContext) -> str:
@@ -80,7 +84,7 @@ def render_html(value: Any, metadata: dict[str, Any], ctx: RenderContext) -> str
     from .highlight import highlight_code
     from .html import parse_html
 
-    blocks = parse_html(_text(value))
+    blocks = parse_html(_markup(value))
     if not blocks:
         return ""
     lines = layout(
@@ -94,7 +98,7 @@ def render_markdown(value: Any, metadata: dict[str, Any], ctx: RenderContext) ->
     from .highlight import highlight_code
     from .markdown import parse_markdown
 
-    blocks = parse_markdown(_text(value))
+    blocks = parse_markdown(_markup(value))
     lines = layout(
         blocks, ctx.width, ctx.styler, lambda c, lang: highlight_code(c, ctx, language=lang)
     )
@@ -104,7 +108,7 @@ def render_markdown(value: Any, metadata: dict[str, Any], ctx: RenderContext) ->
 def render_latex_bundle(value: Any, metadata: dict[str, Any], ctx: RenderContext) -> str:
     from .latex import render_latex
 
-    return "\n".join(render_latex(_text(value)))
+    return "\n".join(render_latex(_markup(value)))
 
 
 def render_json(value: Any, metadata: dict[str, Any], ctx: RenderContext) -> str:
@@ -184,15 +188,17 @@ class RendererRegistry:
                 detail = str(e).splitlines()[0] if str(e) else ""
                 detail = detail[:120]
                 notes.append(
-                    f"[kconsole: could not render {mime}: {type(e).__name__}"
-                    + (f": {detail}" if detail else "")
-                    + "]"
+                    plain_line(
+                        f"[kconsole: could not render {mime}: {type(e).__name__}"
+                        + (f": {detail}" if detail else "")
+                        + "]"
+                    )
                 )
                 continue
             if text is None:
                 continue
             return Rendered(text, mime, notes)
-        kinds = ", ".join(sorted(data)) or "nothing"
+        kinds = plain_line(", ".join(sorted(str(k) for k in data))) or "nothing"
         return Rendered(f"<{kinds}>", None, notes)
 
 

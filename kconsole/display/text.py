@@ -158,4 +158,10 @@ class Styler:
         """``text`` as an OSC 8 hyperlink to ``url`` (when the terminal has them)."""
         if not self.hyperlinks or not url:
             return text
+        from ..sanitize import url_text
+
+        # The URL is the OSC 8 payload: nothing in it may end the sequence early.
+        url = url_text(url)
+        if not url:
+            return text
         return f"\x1b]8;;{url}\x1b\\{text}\x1b]8;;\x1b\\"
