@@ -284,9 +284,14 @@ def layout_table(table: Table, width: int, styler: Styler) -> list[str]:
     if boxed:
         widths = _fit_widths(natural, width - (ncols * 3 + 1))
     else:
-        keep = ncols
-        while keep > 1 and sum(min(n, 3) for n in natural[:keep]) + 2 * keep + 1 > width:
-            keep -= 1
+        # The most leading columns whose 3-cell minimum fits (a running sum: linear).
+        keep, used = 0, 0
+        for n in natural:
+            used += min(n, 3)
+            if keep and used + 2 * (keep + 1) + 1 > width:
+                break
+            keep += 1
+        keep = max(1, keep)
         if keep < ncols:
             cut = True
             natural = natural[:keep]

@@ -8,6 +8,7 @@ from typing import Any
 
 from ..sanitize import terminal_text
 from .config import RenderContext
+from .registry import HIGHLIGHT_LIMIT, check_size
 
 
 def _formatter(ctx: RenderContext) -> Any:
@@ -60,9 +61,12 @@ def render_json(data: Any, ctx: RenderContext) -> str:
     if isinstance(data, (str, bytes)):
         try:
             data = json.loads(data)
-        except ValueError:
+        except (ValueError, RecursionError):
             pass  # a plain string is a valid JSON value on its own
+    if isinstance(data, str):
+        check_size(len(data))
     text = json.dumps(data, indent=2, ensure_ascii=False, default=repr)
+    check_size(len(text))
     # json.dumps escapes C0 controls but leaves C1 (U+0080-U+009F, 8-bit CSI and OSC
     # among them) and DEL raw with ensure_ascii=False: escape those too.
     text = _C1.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
@@ -83,4 +87,6 @@ def render_source(code: Any, ctx: RenderContext, mimetype: str) -> str | None:
         get_lexer_for_mimetype(mimetype)
     except ClassNotFound:
         return None
-    return highlight_code(str(code), ctx, mimetype=mimetype)
+    code = str(code)
+    check_size(len(code), HIGHLIGHT_LIMIT)
+    return highlight_code(code, ctx, mimetype=mimetype)

@@ -5,6 +5,12 @@ quotes, bullet and ordered lists (nested by indentation), GFM pipe tables,
 thematic breaks, ``$$`` display math and raw HTML blocks (through :mod:`.html`).
 Inline: code spans, ``**strong**``, ``*emphasis*``, ``~~strike~~``, links, images,
 autolinks, backslash escapes, hard breaks and ``$inline math$``.
+
+Linear time: no inline pattern scans past the next opening delimiter of its own
+kind (an unclosed ``**`` costs the distance to the next ``**``, not to the end of
+the text), and block nesting (quotes in lists in quotes...) stops at
+:data:`MAX_DEPTH`: deeper content is kept as paragraph text, so each line is looked
+at a bounded number of times.
 """
 
 from __future__ import annotations
@@ -39,6 +45,10 @@ _HTML_BLOCK = re.compile(
 )
 
 
+#: Deepest block nesting parsed (lists and quotes); deeper lines are paragraph text.
+MAX_DEPTH = 16
+
+
 def _indent(line: str) -> int:
     return len(line) - len(line.lstrip(" "))
 
@@ -58,11 +68,15 @@ def _starts_block(line: str) -> bool:
 def parse_markdown(source: str) -> list[Block]:
     """Parse Markdown text into document blocks."""
     lines = source.replace("\r\n", "\n").replace("\t", "    ").split("\n")
-    return _blocks(lines)
+    return _blocks(lines, 0)
 
 
-def _blocks(lines: list[str]) -> list[Block]:
+def _blocks(lines: list[str], depth: int) -> list[Block]:
     out: list[Block] = []
+    if depth >= MAX_DEPTH:
+        # Too deep to nest further: what is left reads as plain paragraphs.
+        text = "\n".join(ln.strip() for ln in lines)
+        return [Paragraph([Span(p)]) for p in text.split("\n\n") if p.strip()]
     i, n = 0, len(lines)
     while i < n:
         line = lines[i]
@@ -110,10 +124,10 @@ def _blocks(lines: list[str]) -> list[Block]:
                 q = _QUOTE.match(lines[i])
                 body.append(lines[i][q.end() :] if q else lines[i])
                 i += 1
-            out.append(Indented(_blocks(body)))
+            out.append(Indented(_blocks(body, depth + 1)))
             continue
         if _ITEM.match(line):
-            i = _list(lines, i, out)
+            i = _list(lines, i, out, depth)
             continue
         if line.startswith("    "):
             body = []
@@ -209,7 +223,7 @@ def _at(items: list[str | None], k: int) -> str | None:
     return items[k] if k < len(items) else None
 
 
-def _list(lines: list[str], i: int, out: list[Block]) -> int:
+def _list(lines: list[str], i: int, out: list[Block], depth: int) -> int:
     first = _ITEM.match(lines[i])
     assert first is not None
     ordered = first.group(2)[0].isdigit()
@@ -249,7 +263,7 @@ def _list(lines: list[str], i: int, out: list[Block]) -> int:
             else:
                 body.append(ln.strip())  # lazy continuation of the paragraph
             i += 1
-        lb.items.append(_blocks(body))
+        lb.items.append(_blocks(body, depth + 1))
         # Blank lines between items do not end the list.
         j = i
         while j < n and not lines[j].strip():
@@ -263,17 +277,21 @@ def _list(lines: list[str], i: int, out: list[Block]) -> int:
 # -- inline ----------------------------------------------------------------------------
 
 _INLINE = re.compile(
-    r"(?P<code>(?P<ticks>`+)(?P<codetext>.+?)(?P=ticks))"
+    # A code span opens and closes with whole runs of backticks of one length.
+    r"(?P<code>(?<!`)(?P<ticks>`+)(?!`)(?P<codetext>.+?)(?<!`)(?P=ticks)(?!`))"
     r"|(?P<escape>\\(?P<escaped>[!-/:-@\[-`{-~]))"
     r"|(?P<math>\$(?P<mathtext>[^\s$](?:[^$\n]*?[^\s$])?)\$)"
-    r"|(?P<autolink><(?P<auto>(?:https?|mailto|ftp):[^>\s]+)>)"
-    r"|(?P<image>!\[(?P<alt>[^\]]*)\]\((?P<src>[^)\s]*)(?:\s+\"[^\"]*\")?\))"
-    r"|(?P<link>\[(?P<ltext>(?:[^\[\]]|\[[^\]]*\])*)\]"
+    r"|(?P<autolink><(?P<auto>(?:https?|mailto|ftp):[^<>\s]{1,2048})>)"
+    r"|(?P<image>!\[(?P<alt>[^\[\]]*)\]\((?P<src>[^()\s]*)(?:\s+\"[^\"]*\")?\))"
+    r"|(?P<link>\[(?P<ltext>(?:[^\[\]]|\[[^\[\]]*\])*)\]"
     r"\((?P<href>[^()\s]*(?:\([^()\s]*\))?[^()\s]*)(?:\s+\"[^\"]*\")?\))"
-    r"|(?P<strong>\*\*(?P<s1>[^\s*](?:.*?[^\s])?)\*\*|__(?P<s2>[^\s_](?:.*?[^\s])?)__(?!\w))"
-    r"|(?P<strike>~~(?P<st>[^\s~](?:.*?[^\s])?)~~)"
+    r"|(?P<strong>\*\*(?P<s1>[^\s*](?:(?:[^*]|\*(?!\*))*?[^\s])?)\*\*"
+    r"|__(?P<s2>[^\s_](?:(?:[^_]|_(?!_))*?[^\s])?)__(?!\w))"
+    r"|(?P<strike>~~(?P<st>[^\s~](?:(?:[^~]|~(?!~))*?[^\s])?)~~)"
     r"|(?P<em>\*(?P<e1>[^\s*](?:[^*]*?[^\s*])?)\*|(?<!\w)_(?P<e2>[^\s_](?:[^_]*?[^\s_])?)_(?!\w))"
-    r"|(?P<url>(?<![\w/])https?://[^\s<>()]*[^\s<>().,;:!?'\"])"
+    # Greedy with no backtracking (trailing punctuation is given back in Python):
+    # a run of URLs costs its length once.
+    r"|(?P<url>(?<![\w/])https?://[^\s<>()]{1,2048})"
 )
 
 
@@ -313,8 +331,14 @@ def parse_inline(text: str, styles: tuple[str, ...] = (), link: str | None = Non
             inner = m.group("e1") if m.group("e1") is not None else m.group("e2")
             spans.extend(parse_inline(inner, styles + ("italic",), link))
         elif kind == "url":
-            url = m.group("url")
+            url = m.group("url").rstrip(".,;:!?'\"")
+            tail = m.group("url")[len(url) :]
+            if url.endswith("://"):
+                spans.append(Span(m.group("url"), styles, link))
+                continue
             spans.append(Span(url, styles + ("link",), url))
+            if tail:
+                spans.append(Span(tail, styles, link))
     if pos < len(text):
         spans.append(Span(text[pos:], styles, link))
     return spans

@@ -11,6 +11,13 @@ bundle always shows something and a renderer can never crash the console.
 
 Heavy modules (pygments, the HTML parser, Pillow) are imported inside renderers,
 the first time a bundle needs them.
+
+Rendering runs on the event loop (it is called from the IOPub handler), so every
+renderer is bounded: linear in its input, nesting capped, and its input capped at
+:data:`MARKUP_LIMIT` characters (:data:`LATEX_LIMIT` for LaTeX, whose layout is
+two-dimensional). A renderer over its budget raises :class:`RenderLimitExceeded`:
+the next type (text/plain at the end) is shown, with a one-line note saying why.
+Ctrl-C and the heartbeat are then never held up for more than a fraction of a second.
 """
 
 from __future__ import annotations
@@ -23,6 +30,22 @@ from ..sanitize import plain_line, terminal_text
 from .config import RenderContext
 
 Renderer = Callable[[Any, dict[str, Any], RenderContext], "str | None"]
+
+#: Longest HTML, Markdown or JSON (as indented text) rendered, in characters (some
+#: 0.3 s of work at worst); longer shows as text/plain. pandas' default 60-row
+#: DataFrame is some 50 KB of HTML.
+MARKUP_LIMIT = 256 * 1024
+#: Most source code highlighted by one bundle (pygments does some 200 KB/s): a
+#: text/x-* bundle over it shows as text/plain, code blocks of a document beyond it
+#: are shown without colours.
+HIGHLIGHT_LIMIT = 48 * 1024
+#: Longest LaTeX laid out in 2-D (sympy's biggest formulas are a few KB).
+LATEX_LIMIT = 32 * 1024
+
+
+class RenderLimitExceeded(Exception):
+    """A bundle is over a renderer's size or nesting budget (the next type is used)."""
+
 
 IMAGE_TYPES = ["image/png", "image/jpeg", "image/gif", "image/svg+xml"]
 TEXT_TYPES = [
@@ -67,10 +90,23 @@ def _text(value: Any) -> str:
     return value
 
 
-def _markup(value: Any) -> str:
+def _markup(value: Any, limit: int = MARKUP_LIMIT) -> str:
     """Kernel text a renderer parses (HTML, Markdown, LaTeX, source): no control
-    sequence of its own survives; the renderer adds the only escapes."""
-    return terminal_text(_text(value), allow_sgr=False, allow_progress=False)
+    sequence of its own survives; the renderer adds the only escapes. Over ``limit``
+    characters it is not parsed at all."""
+    text = _text(value)
+    check_size(len(text), limit)
+    return terminal_text(text, allow_sgr=False, allow_progress=False)
+
+
+def check_size(size: int, limit: int = MARKUP_LIMIT) -> None:
+    """Raise :class:`RenderLimitExceeded` when ``size`` characters are over ``limit``."""
+    if size > limit:
+        raise RenderLimitExceeded(f"{_kb(size)} is over the {_kb(limit)} rendering limit")
+
+
+def _kb(n: int) -> str:
+    return f"{n / 1024 / 1024:.1f} MB" if n >= 1024 * 1024 else f"{max(1, round(n / 1024))} KB"
 
 
 def render_plain(value: Any, metadata: dict[str, Any], ctx: RenderContext) -> str:
@@ -81,34 +117,43 @@ def render_plain(value: Any, metadata: dict[str, Any], ctx: RenderContext) -> st
 
 def render_html(value: Any, metadata: dict[str, Any], ctx: RenderContext) -> str:
     from .document import layout
-    from .highlight import highlight_code
     from .html import parse_html
 
     blocks = parse_html(_markup(value))
     if not blocks:
         return ""
-    lines = layout(
-        blocks, ctx.width, ctx.styler, lambda c, lang: highlight_code(c, ctx, language=lang)
-    )
-    return "\n".join(lines)
+    return "\n".join(layout(blocks, ctx.width, ctx.styler, _highlighter(ctx)))
 
 
 def render_markdown(value: Any, metadata: dict[str, Any], ctx: RenderContext) -> str:
     from .document import layout
-    from .highlight import highlight_code
     from .markdown import parse_markdown
 
     blocks = parse_markdown(_markup(value))
-    lines = layout(
-        blocks, ctx.width, ctx.styler, lambda c, lang: highlight_code(c, ctx, language=lang)
-    )
-    return "\n".join(lines)
+    return "\n".join(layout(blocks, ctx.width, ctx.styler, _highlighter(ctx)))
+
+
+def _highlighter(ctx: RenderContext) -> Callable[[str, str | None], str]:
+    """Highlights a document's code blocks until HIGHLIGHT_LIMIT characters are
+    used up; later blocks are shown as they are (bounded time per document)."""
+    from .highlight import highlight_code
+
+    left = HIGHLIGHT_LIMIT
+
+    def highlight(code: str, lang: str | None) -> str:
+        nonlocal left
+        left -= len(code)
+        if left < 0:
+            return terminal_text(code, allow_sgr=False, allow_progress=False)
+        return highlight_code(code, ctx, language=lang)
+
+    return highlight
 
 
 def render_latex_bundle(value: Any, metadata: dict[str, Any], ctx: RenderContext) -> str:
     from .latex import render_latex
 
-    return "\n".join(render_latex(_markup(value)))
+    return "\n".join(render_latex(_markup(value, LATEX_LIMIT)))
 
 
 def render_json(value: Any, metadata: dict[str, Any], ctx: RenderContext) -> str:
@@ -184,6 +229,12 @@ class RendererRegistry:
             md = metadata.get(mime) if isinstance(metadata, dict) else None
             try:
                 text = renderer(data[mime], md if isinstance(md, dict) else {}, ctx)
+            except RenderLimitExceeded as e:
+                notes.append(plain_line(f"[kconsole: {mime} not rendered: {e}]"))
+                continue
+            except RecursionError:
+                notes.append(plain_line(f"[kconsole: {mime} not rendered: nested too deeply]"))
+                continue
             except Exception as e:  # a malformed bundle must never take the console down
                 detail = str(e).splitlines()[0] if str(e) else ""
                 detail = detail[:120]

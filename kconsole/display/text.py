@@ -123,6 +123,10 @@ def split_to_width(word: str, width: int) -> list[str]:
     return pieces
 
 
+#: Longest URL made an OSC 8 hyperlink (terminals keep some 2 KB).
+MAX_URL = 2048
+
+
 class Styler:
     """Turns style names into SGR sequences, or into nothing when colour is off.
 
@@ -160,8 +164,9 @@ class Styler:
             return text
         from ..sanitize import url_text
 
-        # The URL is the OSC 8 payload: nothing in it may end the sequence early.
+        # The URL is the OSC 8 payload: nothing in it may end the sequence early. Longer
+        # than terminals keep (and repeated on every line of the link): no link.
         url = url_text(url)
-        if not url:
+        if not url or len(url) > MAX_URL:
             return text
         return f"\x1b]8;;{url}\x1b\\{text}\x1b]8;;\x1b\\"
