@@ -11,6 +11,12 @@ installed, else a small PNG decoder), scaled and quantized here.
 Where nothing can be drawn (a pipe, a terminal without graphics, a format the
 protocol cannot take) the image is saved to a file and one line names it; the
 bytes saved are exactly the bytes received.
+
+Decoding has a memory budget: an image is decoded only when it has at most
+:data:`MAX_DECODE_PIXELS` pixels (a JPEG bigger than that is decoded at a reduced
+scale, which its format allows), and the built-in PNG decoder inflates only the
+bytes the image needs. Anything else gets the one-line file note: a 400 KB PNG
+claiming 12000x12000 pixels, or a zlib bomb, never takes gigabytes.
 """
 
 from __future__ import annotations
@@ -41,6 +47,9 @@ EXTENSIONS = {
 #: Cell size assumed when the terminal did not say (a common 10x20 px font).
 DEFAULT_CELL = (10, 20)
 KITTY_CHUNK = 4096
+#: Most pixels an image may have to be decoded here (sixel, JPEG/GIF for kitty):
+#: 16 megapixels are 64 MB as RGBA.
+MAX_DECODE_PIXELS = 16_000_000
 
 
 class ImageError(ValueError):
@@ -200,10 +209,7 @@ def to_pixels(
     except ImportError:
         have_pil = False
     if have_pil:
-        import io
-
-        src = Image.open(io.BytesIO(data))
-        src.seek(0)
+        src = open_within_budget(data, (width, height))
         im = src.convert("RGBA").resize((width, height), Image.Resampling.BILINEAR)
         alpha = im.getchannel("A")
         colors = max(2, min(255, max_colors - 1))
@@ -281,6 +287,8 @@ def fallback_line(data: bytes, mime: str, ctx: RenderContext, size: tuple[int, i
 
 
 def _rasterize_svg(data: bytes, size: tuple[int, int] | None) -> bytes | None:
+    if size is not None and size[0] * size[1] > MAX_DECODE_PIXELS:
+        return None  # the raster would be over the memory budget: the file line
     try:
         import cairosvg
     except (ImportError, OSError):  # OSError: the cairo library itself is missing
@@ -329,14 +337,52 @@ def render_image(value: Any, metadata: dict[str, Any], ctx: RenderContext, mime:
 
 def _to_png(data: bytes) -> bytes | None:
     """JPEG/GIF to PNG for kitty (which takes PNG or raw pixels), with Pillow."""
-    try:
-        import io
+    import io
 
-        from PIL import Image
-    except ImportError:
+    from .png import UnsupportedImage
+
+    try:
+        im = open_within_budget(data, None)
+    except (ImportError, UnsupportedImage):  # no Pillow, or over the budget
         return None
-    im = Image.open(io.BytesIO(data))
-    im.seek(0)
     out = io.BytesIO()
     im.convert("RGBA").save(out, format="PNG")
     return out.getvalue()
+
+
+def open_within_budget(data: bytes, size: tuple[int, int] | None) -> Any:
+    """The first frame of ``data`` decoded with Pillow, within MAX_DECODE_PIXELS.
+
+    ``size`` is the size it will be shown at: a JPEG is decoded at the smallest
+    scale still at least that big, and a big image is reduced towards it right
+    after decoding. Raises :class:`~.png.UnsupportedImage` when the image is too big
+    to decode (the caller shows the file line). Pillow's decompression-bomb warning
+    is never printed: the budget here is far below its limit.
+    """
+    import io
+    import warnings
+
+    from PIL import Image
+
+    from .png import UnsupportedImage
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            im: Any = Image.open(io.BytesIO(data))
+        except Image.DecompressionBombError:
+            raise UnsupportedImage("too big to decode") from None
+        im.seek(0)
+        w, h = im.size
+        if w * h > MAX_DECODE_PIXELS and size is not None:
+            im.draft("RGB", size)  # JPEG only: decode at 1/2, 1/4 or 1/8 scale
+        if im.size[0] * im.size[1] > MAX_DECODE_PIXELS:
+            raise UnsupportedImage(f"{w}x{h} is too big to decode")
+        im.load()
+    if size is not None:
+        factor = min(im.size[0] // max(1, size[0]), im.size[1] // max(1, size[1]))
+        if factor >= 2:
+            if im.mode not in ("L", "LA", "RGB", "RGBA"):
+                im = im.convert("RGBA")
+            im = im.reduce(factor)
+    return im
