@@ -12,6 +12,13 @@ Where nothing can be drawn (a pipe, a terminal without graphics, a format the
 protocol cannot take) the image is saved to a file and one line names it; the
 bytes saved are exactly the bytes received.
 
+Saved copies go to the folder the user named (``--image-dir``, kept), else to one
+folder per session in the temp dir, made on the first image and removed at exit
+(atexit: normal exit, Ctrl-D, SIGTERM/SIGHUP all pass through it). A session that
+died without its exit handlers leaves its folder; the next session removes the
+folders of sessions whose process is gone. When an image viewer was started, the
+folder is left for it (the viewer may still be reading) and swept the same way.
+
 Decoding has a memory budget: an image is decoded only when it has at most
 :data:`MAX_DECODE_PIXELS` pixels (a JPEG bigger than that is decoded at a reduced
 scale, which its format allows), and the built-in PNG decoder inflates only the
@@ -242,6 +249,74 @@ def sixel_sequence(data: bytes, tw: int, th: int, rows: int, max_colors: int = 2
 
 # -- fallback --------------------------------------------------------------------------
 
+_SESSION_PREFIX = "kconsole-images-"
+_session_dir: str | None = None
+_viewer_started = False
+
+
+def session_image_dir() -> str:
+    """This session's folder for saved images, made on first use (mode 0700) and
+    removed at exit by :func:`cleanup`."""
+    global _session_dir
+    if _session_dir is None or not os.path.isdir(_session_dir):
+        import atexit
+
+        _sweep_stale_sessions()
+        _session_dir = tempfile.mkdtemp(prefix=f"{_SESSION_PREFIX}{os.getpid()}-")
+        atexit.register(cleanup)
+    return _session_dir
+
+
+def cleanup() -> None:
+    """Remove this session's image folder (not a folder the user chose), unless an
+    image viewer may still be reading from it."""
+    global _session_dir
+    if _session_dir is None or _viewer_started:
+        return
+    import shutil
+
+    shutil.rmtree(_session_dir, ignore_errors=True)
+    _session_dir = None
+
+
+def _sweep_stale_sessions() -> None:
+    """Remove the image folders of earlier sessions whose process is gone."""
+    import shutil
+
+    if os.name == "nt":  # os.kill(pid, 0) is not a liveness test there
+        return
+
+    base = tempfile.gettempdir()
+    try:
+        names = os.listdir(base)
+    except OSError:
+        return
+    uid = os.getuid() if hasattr(os, "getuid") else None
+    for name in names:
+        if not name.startswith(_SESSION_PREFIX):
+            continue
+        pid_text = name[len(_SESSION_PREFIX) :].split("-", 1)[0]
+        if not pid_text.isdigit() or int(pid_text) == os.getpid() or _alive(int(pid_text)):
+            continue
+        path = os.path.join(base, name)
+        try:
+            st = os.lstat(path)
+        except OSError:
+            continue
+        if uid is not None and st.st_uid != uid:
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: alive, someone else's
+        return True
+    return True
+
 
 def save_image(data: bytes, mime: str, ctx: RenderContext) -> str:
     """Write the image bytes to a new private file; returns its path."""
@@ -255,6 +330,8 @@ def save_image(data: bytes, mime: str, ctx: RenderContext) -> str:
 
 def open_in_viewer(command: str, path: str) -> None:
     """Start ``command`` on ``path`` in the background (never waited for)."""
+    global _viewer_started
+    _viewer_started = True
     argv = shlex.split(command)
     if any("{}" in a for a in argv):
         argv = [a.replace("{}", path) for a in argv]
