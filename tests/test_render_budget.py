@@ -52,6 +52,11 @@ PATHOLOGICAL: dict[str, dict[str, Any]] = {
         "text/markdown": "".join("  " * i + "- x\n" for i in range(400))
     },
     "md quote 5000 deep": {"text/markdown": ">" * 5_000 + " deepest"},
+    "md table delimiter with a long run of spaces": {
+        "text/markdown": "a|b\n-" + " " * 50_000 + "x"
+    },
+    "md heading with a long run of spaces": {"text/markdown": "# a" + " " * 50_000 + "b"},
+    "md unclosed display math": {"text/markdown": "$$\n" + "\\begin{a} x\n" * 20_000},
     "md quotes growing": {"text/markdown": "".join(">" * i + " x\n" for i in range(400))},
     "html 10k cells in a row": {"text/html": "<table><tr>" + "<td>x</td>" * 10_000},
     "html 10k rows": {"text/html": "<table>" + "<tr><td>x</td><td>y</td></tr>" * 5_000},
@@ -64,6 +69,8 @@ PATHOLOGICAL: dict[str, dict[str, Any]] = {
     "html unclosed tags": {"text/html": "<a " * 30_000},
     "html unclosed attributes": {"text/html": '<a b="' * 15_000},
     "html unclosed comments": {"text/html": "<!--" * 20_000},
+    "html unclosed table tags": {"text/html": "<td" * 50_000},
+    "svg unclosed tags": {"image/svg+xml": "<svg" * 50_000},
     "html bad declarations": {"text/html": "<![" * 20_000},
     "latex 10k braces": {"text/latex": "$$" + "{" * 10_000 + "x" + "}" * 10_000 + "$$"},
     "latex 10k open braces": {"text/latex": "{" * 10_000},
@@ -230,3 +237,18 @@ def test_token_soup_never_raises_and_renders_quickly(data: st.DataObject) -> Non
 def test_json_with_deep_nesting_or_many_keys_is_never_an_error() -> None:
     _, r = render({"application/json": json.dumps({"a": [[[[1]]]]})})
     assert r.mime == "application/json" and not r.notes
+
+
+def test_image_metadata_sizes_that_are_not_finite_are_ignored() -> None:
+    import base64
+
+    from kconsole.display.images import render_image
+
+    png = base64.b64decode(
+        "iVBORw0KGgoAAAANSUhEUgAAAAIAAAACCAIAAAD91JpzAAAAEklEQVR4nGP4z8DAwMDAxMDAAAAHAAL7vH9OAAAAAElFTkSuQmCC"
+    )
+    caps = TerminalCapabilities(is_tty=True, kitty=True, image_protocol="kitty")
+    c = RenderContext(width=80, height=24, tty=True, caps=caps)
+    for bad in ("inf", "nan", "-1", "1e999", "x"):
+        out = render_image(base64.b64encode(png).decode(), {"width": bad}, c, "image/png")
+        assert out.count("\x1b_G") == 1

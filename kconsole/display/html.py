@@ -549,7 +549,7 @@ def _language(cls: str) -> str | None:
 # Whitespace right after a table-structure tag and before another tag is never
 # content (it is trimmed from cells and ignored between them). Removing it first
 # halves the parser's events on a DataFrame's HTML, which is mostly such indentation.
-_TABLE_WS = re.compile(r"(</?(?:table|thead|tbody|tfoot|tr|td|th)\b[^>]*>)\s+(?=<)", re.I)
+_TABLE_WS = re.compile(r"(</?(?:table|thead|tbody|tfoot|tr|td|th)\b[^<>]*>)\s+(?=<)", re.I)
 
 
 def parse_html(source: str) -> list[Block]:

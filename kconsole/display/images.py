@@ -112,7 +112,7 @@ def _jpeg_size(data: bytes) -> tuple[int, int] | None:
     return None
 
 
-_SVG_TAG = re.compile(rb"<svg\b[^>]*>", re.S)
+_SVG_TAG = re.compile(rb"<svg\b[^<>]*>", re.S)  # [^<>]: an unclosed tag costs once
 
 
 def _svg_size(data: bytes) -> tuple[int, int] | None:
@@ -166,7 +166,7 @@ def fit_cells(
 def _num(v: Any) -> float | None:
     try:
         f = float(str(v).removesuffix("px"))
-        return f if f > 0 else None
+        return f if f > 0 and math.isfinite(f) else None
     except (TypeError, ValueError):
         return None
 

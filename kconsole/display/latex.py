@@ -998,6 +998,8 @@ def display_math(src: str) -> list[str]:
 def render_latex(source: str) -> list[str]:
     """A text/latex bundle as lines: display math in 2-D, text with inline math."""
     src = source.strip()
+    if len(src) > LATEX_LIMIT:  # (an unclosed $$ in a big Markdown document)
+        return src.split("\n")
     # The whole bundle is one formula (IPython's Math, sympy): lay it out in 2-D.
     m = _DISPLAY.fullmatch(src)
     if m:

@@ -32,12 +32,14 @@ from .document import (
 )
 
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})\s*([^\s`]*)")
-_ATX = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
+# The opening of an ATX heading; its text and closing #s are cut in Python (a lazy
+# pattern with an optional tail retries the tail at every character: quadratic).
+_ATX_OPEN = re.compile(r" {0,3}(#{1,6})(?:[ \t]+|$)")
 _HR = re.compile(r"^ {0,3}([-*_])(?:[ \t]*\1){2,}[ \t]*$")
 _SETEXT = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
 _QUOTE = re.compile(r"^ {0,3}> ?")
 _ITEM = re.compile(r"^( {0,3})([-*+]|\d{1,9}[.)])(?:([ \t]+)(.*)|$)")
-_TABLE_SEP = re.compile(r"^\s*\|?\s*:?-+:?\s*(?:\|\s*:?-+:?\s*)*\|?\s*$")
+_SEP_CELL = re.compile(r":?-+:?")
 _HTML_BLOCK = re.compile(
     r"^ {0,3}<(?:/?(?:div|table|p|pre|ul|ol|h[1-6]|details|blockquote|dl|section|center|img"
     r"|hr|br)\b|!--)",
@@ -49,6 +51,30 @@ _HTML_BLOCK = re.compile(
 MAX_DEPTH = 16
 
 
+def _atx(line: str) -> tuple[int, str] | None:
+    """``(level, text)`` of an ATX heading line (``## Title ##``), else None."""
+    m = _ATX_OPEN.match(line)
+    if m is None:
+        return None
+    text = line[m.end() :].rstrip(" \t")
+    closing = text.rstrip("#")
+    if not closing or closing[-1] in " \t":
+        text = closing.rstrip(" \t")  # "## Title ##": the closing #s are not text
+    return len(m.group(1)), text
+
+
+def _is_table_sep(line: str) -> bool:
+    """Whether ``line`` is a GFM table's delimiter row (``|:--|--:|``)."""
+    s = line.strip()
+    if "-" not in s:
+        return False
+    if s.startswith("|"):
+        s = s[1:]
+    if s.endswith("|"):
+        s = s[:-1]
+    return all(_SEP_CELL.fullmatch(c.strip()) for c in s.split("|"))
+
+
 def _indent(line: str) -> int:
     return len(line) - len(line.lstrip(" "))
 
@@ -56,7 +82,7 @@ def _indent(line: str) -> int:
 def _starts_block(line: str) -> bool:
     return bool(
         _FENCE.match(line)
-        or _ATX.match(line)
+        or _atx(line) is not None
         or _HR.match(line)
         or _QUOTE.match(line)
         or _ITEM.match(line)
@@ -94,9 +120,9 @@ def _blocks(lines: list[str], depth: int) -> list[Block]:
             i += 1
             out.append(CodeBlock("\n".join(body), m.group(2) or None))
             continue
-        m = _ATX.match(line)
-        if m:
-            out.append(Heading(len(m.group(1)), parse_inline(m.group(2) or "")))
+        h = _atx(line)
+        if h is not None:
+            out.append(Heading(h[0], parse_inline(h[1])))
             i += 1
             continue
         if _HR.match(line):
@@ -115,7 +141,7 @@ def _blocks(lines: list[str], depth: int) -> list[Block]:
                 i += 1
             out.extend(parse_html("\n".join(body)))
             continue
-        if "|" in line and i + 1 < n and _TABLE_SEP.match(lines[i + 1]) and "-" in lines[i + 1]:
+        if "|" in line and i + 1 < n and _is_table_sep(lines[i + 1]):
             i = _table(lines, i, out)
             continue
         if _QUOTE.match(line):
