@@ -788,7 +788,7 @@ class Repl:
 
     def _print_banner(self) -> None:
         info = self.client.kernel_info
-        banner = terminal_text(str(info.get("banner") or ""), allow_progress=False).rstrip()
+        banner = str(info.get("banner") or "").rstrip()
         lines = [f"kconsole: {self.conn.label}"] if self.conn.label else []
         if banner:
             lines.append(banner)
@@ -797,7 +797,7 @@ class Repl:
             "Shift-Tab/F1 show help on the name at the cursor,\n"
             "Ctrl-X r restarts the kernel, Ctrl-X s saves the session as a notebook."
         )
-        self.stdout.write("\n".join(lines) + "\n\n")
+        self.stdout.write(terminal_text("\n".join(lines), allow_progress=False) + "\n\n")
         self.stdout.flush()
 
     async def _fetch_execution_count(self) -> None:

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -247,3 +249,94 @@ def test_hostile_displays_in_a_pipe_reach_stdout_as_text_only() -> None:
     for mark in ("html", "md", "plain", "stream", "evalue"):
         assert mark in out, out
     assert not forbidden(out), out
+
+
+# -- the REPL's own lines: banner, prompts, help, another client's code -------------------
+
+_RAW_HOSTILE = ("\x1b]52", "\x1b]0;", "\x1b]2;", "\x1bP1$q", "\x1b_Gi=1", "\x9d", "\x9b")
+
+
+def _assert_clean(out: str) -> None:
+    for seq in _RAW_HOSTILE:
+        assert seq not in out, (seq, out[-2000:])
+    assert "\x1b[?1049h" not in out
+
+
+def _collecting(c: PtyConsole) -> list[str]:
+    raw: list[str] = []
+
+    class Collect:
+        def write(self, data: str) -> None:
+            raw.append(data)
+
+        def flush(self) -> None:
+            pass
+
+    c.child.logfile_read = Collect()
+    return raw
+
+
+def _install_hostile_kernel(jupyter_dirs: Path) -> None:
+    kdir = jupyter_dirs / "data" / "kernels" / "hostile-output"
+    kdir.mkdir(parents=True)
+    script = str(Path(__file__).parent / "hostile_output_kernel.py")
+    spec = {
+        "argv": [sys.executable, script, "-f", "{connection_file}"],
+        "display_name": "Hostile",
+        "language": "python",
+    }
+    (kdir / "kernel.json").write_text(json.dumps(spec))
+
+
+@pytest.mark.timeout(90)
+def test_banner_label_input_prompt_and_help_from_the_kernel_are_text_only(
+    jupyter_dirs: Path,
+) -> None:
+    _install_hostile_kernel(jupyter_dirs)
+    hexed = _payload()
+    c = PtyConsole(
+        ["start", "--kernel", "hostile-output"],
+        env={"TERM_PROGRAM": "", "PAGER": "cat", "PYTHONPATH": os.environ.get("PYTHONPATH", "")},
+    )
+    raw = _collecting(c)
+    try:
+        c.expect("HOSTILE BANNER")
+        c.expect_prompt(1)
+        # input() with a hostile prompt, answered.
+        c.sendline(f"answer = input('ASK' + bytes.fromhex({hexed!r}).decode())")
+        c.expect("ASK")
+        c.sendline("fine")
+        c.expect_prompt(2)
+        # Help on a name whose docstring is hostile: Shift-Tab prints it, F1 pages it.
+        c.sendline(f"def f(): pass\nf.__doc__ = 'DOC' + bytes.fromhex({hexed!r}).decode()")
+        c.expect_prompt()
+        c.send("f")
+        c.send("\x1b[Z")  # Shift-Tab
+        c.expect("DOC")
+        c.send("\x1bOP")  # F1: through the pager (cat)
+        c.expect("DOC")
+        c.ctrl("c")
+        c.expect_empty_prompt()
+        _assert_clean("".join(raw))
+        c.ctrl("d")
+        assert c.wait_exit(20) == 0
+    finally:
+        c.close()
+
+
+@pytest.mark.timeout(90)
+def test_another_client_s_code_is_echoed_as_text_only(shared_kernel: tuple[Any, Any]) -> None:
+    km, kc = shared_kernel
+    c = PtyConsole(["attach", "--existing", km.connection_file, "--no-banner"])
+    raw = _collecting(c)
+    try:
+        c.expect_prompt()
+        hostile = "".join(HOSTILE[k] for k in ("osc52", "title", "dcs", "apc", "c1-osc"))
+        kc.execute(f"x = 1  # OTHER {hostile}")
+        c.expect(r"\[remote\] In \[\d+\]: x = 1  # OTHER")
+        c.settle()
+        _assert_clean("".join(raw))
+        c.ctrl("d")
+        c.wait_exit(20)
+    finally:
+        c.close()
