@@ -42,6 +42,7 @@ _CONTROL_NO_PROGRESS = re.compile(r"[\x00-\x07\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 # The rest of a CSI after ESC [ (or 8-bit CSI): parameters, intermediates, final.
 _CSI_REST = re.compile(r"([0-?]*)([ -/]*)([@-~]?)")
 _SGR_PARAMS = re.compile(r"[0-9;:]*")
+_SGR = re.compile(r"\x1b\[[0-9;:]*m")
 # Where a string sequence (OSC, DCS, APC, PM, SOS) ends: BEL, ESC (ST or a new
 # sequence), 8-bit ST. CAN and SUB cancel a sequence in terminals too.
 _STRING_END = re.compile(r"[\x07\x18\x1a\x1b\x9c]")
@@ -60,6 +61,8 @@ def terminal_text(text: str, *, allow_sgr: bool = True, allow_progress: bool = T
     m = controls.search(text)
     if m is None:
         return text
+    if allow_sgr and controls.search(_SGR.sub("", text)) is None:
+        return text  # coloured output (the common case): only SGR, checked in C
     out: list[str] = []
     n = len(text)
     pos = 0

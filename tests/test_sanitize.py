@@ -65,9 +65,9 @@ def test_url_text_cannot_end_an_osc_8_early() -> None:
     assert url == "http://x/%20%C3%A4"
 
 
-def test_a_megabyte_of_escapes_is_filtered_in_linear_time() -> None:
+def test_runs_of_escapes_are_filtered_in_linear_time() -> None:
     for unit in ("\x1b]", "\x1b[", "\x1b[1m", "\x9d\x1b\\", "\x1b\x1b[", "\x1b]8;;\x1b]"):
-        text = unit * (1_000_000 // len(unit))
+        text = unit * (200_000 // len(unit))  # quadratic would take hours
         t0 = time.perf_counter()
         terminal_text(text)
         assert time.perf_counter() - t0 < 1.0, unit
