@@ -252,3 +252,26 @@ def test_image_metadata_sizes_that_are_not_finite_are_ignored() -> None:
     for bad in ("inf", "nan", "-1", "1e999", "x"):
         out = render_image(base64.b64encode(png).decode(), {"width": bad}, c, "image/png")
         assert out.count("\x1b_G") == 1
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"text/markdown": "# title\n\nsome *text*\n\n- a list"},
+        {"text/html": "<p>some <b>text</b></p><table><tr><td>1</td></tr></table>"},
+        {"text/latex": "$$\\frac{a}{b}$$"},
+    ],
+)
+def test_a_renderer_out_of_time_gives_way_to_text_plain(
+    data: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What a slow machine meeting a big bundle would see: the time budget is used up.
+    from kconsole.display import registry
+
+    monkeypatch.setattr(registry, "RENDER_TIME_LIMIT", -1.0)
+    _, r = render({**data, "text/plain": "the plain form"})
+    assert r.mime == "text/plain" and r.text == "the plain form"
+    assert r.notes and "took over" in r.notes[0]
+    monkeypatch.undo()
+    _, r = render({**data, "text/plain": "the plain form"})
+    assert r.mime in data and not r.notes

@@ -38,7 +38,7 @@ from .document import (
     Span,
     Table,
 )
-from .registry import RenderLimitExceeded
+from .registry import RenderLimitExceeded, check_time
 
 _SKIP = frozenset({"script", "style", "head", "title", "noscript", "template", "svg", "math"})
 _VOID = frozenset(
@@ -485,6 +485,7 @@ def _finish_table(t: _TableState) -> Table:
     carry: dict[int, int] = {}  # column -> rows still covered by a rowspan above
     total = 0
     for row in t.rows:
+        check_time()
         out: list[Cell] = []
         col = 0
         cells = iter(row)
@@ -558,6 +559,7 @@ def parse_html(source: str) -> list[Block]:
     if "<t" in source or "<T" in source:
         source = _TABLE_WS.sub(r"\1", source)
     for kind, name, attrs in _tokens(source):
+        check_time()
         if kind == "start":
             b.handle_starttag(name, attrs)
         elif kind == "end":

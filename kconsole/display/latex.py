@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .registry import LATEX_LIMIT
+from .registry import LATEX_LIMIT, check_time
 from .text import cell_width
 
 # -- boxes ---------------------------------------------------------------------------
@@ -557,6 +557,7 @@ class _Parser:
     def _parse_seq(self, stop: set[str], compact: bool) -> Box:
         if self.depth > MAX_DEPTH:
             raise LatexError("nested too deeply")
+        check_time()
         atoms: list[_Atom] = []
         while True:
             tok = self.peek()

@@ -30,6 +30,7 @@ from .document import (
     Span,
     Table,
 )
+from .registry import check_time
 
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})\s*([^\s`]*)")
 # The opening of an ATX heading; its text and closing #s are cut in Python (a lazy
@@ -105,6 +106,7 @@ def _blocks(lines: list[str], depth: int) -> list[Block]:
         return [Paragraph([Span(p)]) for p in text.split("\n\n") if p.strip()]
     i, n = 0, len(lines)
     while i < n:
+        check_time()
         line = lines[i]
         if not line.strip():
             i += 1
@@ -326,6 +328,7 @@ def parse_inline(text: str, styles: tuple[str, ...] = (), link: str | None = Non
     spans: list[Span] = []
     pos = 0
     for m in _INLINE.finditer(text):
+        check_time()
         if m.start() > pos:
             spans.append(Span(text[pos : m.start()], styles, link))
         pos = m.end()

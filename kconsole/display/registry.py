@@ -15,13 +15,17 @@ the first time a bundle needs them.
 Rendering runs on the event loop (it is called from the IOPub handler), so every
 renderer is bounded: linear in its input, nesting capped, and its input capped at
 :data:`MARKUP_LIMIT` characters (:data:`LATEX_LIMIT` for LaTeX, whose layout is
-two-dimensional). A renderer over its budget raises :class:`RenderLimitExceeded`:
-the next type (text/plain at the end) is shown, with a one-line note saying why.
-Ctrl-C and the heartbeat are then never held up for more than a fraction of a second.
+two-dimensional). On top of the sizes, the parsers and the layout call
+:func:`check_time` as they go: a renderer still at work :data:`RENDER_TIME_LIMIT`
+seconds after the bundle's rendering began stops. A renderer over a budget raises
+:class:`RenderLimitExceeded`: the next type (text/plain at the end) is shown, with a
+one-line note saying why. Ctrl-C and the heartbeat are then never held up for more
+than a fraction of a second.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,8 +47,21 @@ HIGHLIGHT_LIMIT = 48 * 1024
 LATEX_LIMIT = 32 * 1024
 
 
+#: Seconds one bundle's renderers may work before they give up (text/plain is shown).
+RENDER_TIME_LIMIT = 0.5
+
+_deadline = float("inf")
+
+
 class RenderLimitExceeded(Exception):
-    """A bundle is over a renderer's size or nesting budget (the next type is used)."""
+    """A bundle is over a renderer's size or time budget (the next type is used)."""
+
+
+def check_time() -> None:
+    """Raise :class:`RenderLimitExceeded` when the bundle being rendered has used up
+    its time (called from the renderers' loops; cheap)."""
+    if time.monotonic() > _deadline:
+        raise RenderLimitExceeded(f"it took over {RENDER_TIME_LIMIT:g} s to lay out")
 
 
 IMAGE_TYPES = ["image/png", "image/jpeg", "image/gif", "image/svg+xml"]
@@ -217,6 +234,16 @@ class RendererRegistry:
         self, data: dict[str, Any], metadata: dict[str, Any], ctx: RenderContext
     ) -> Rendered:
         """Render a bundle with the best type that works; never raises."""
+        global _deadline
+        _deadline = time.monotonic() + RENDER_TIME_LIMIT
+        try:
+            return self._render(data, metadata, ctx)
+        finally:
+            _deadline = float("inf")
+
+    def _render(
+        self, data: dict[str, Any], metadata: dict[str, Any], ctx: RenderContext
+    ) -> Rendered:
         notes: list[str] = []
         if not isinstance(data, dict):
             return Rendered(
