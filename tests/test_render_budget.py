@@ -119,8 +119,12 @@ def test_deep_nesting_is_capped_but_its_text_still_shows(data: dict[str, Any]) -
     ],
 )
 def test_over_budget_bundles_fall_back_to_text_plain_with_a_note(
-    data: dict[str, Any], why: str
+    data: dict[str, Any], why: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from kconsole.display import registry
+
+    # The size and cell caps themselves, not the time budget a busy machine may hit first.
+    monkeypatch.setattr(registry, "RENDER_TIME_LIMIT", 60.0)
     elapsed, r = render({**data, "text/plain": "the plain form"})
     assert elapsed < BOUND
     assert r.mime == "text/plain" and r.text == "the plain form"
@@ -144,7 +148,12 @@ def test_the_fallback_note_is_printed_above_the_plain_text() -> None:
     assert lines[1] == "DataFrame 60000x1"
 
 
-def test_code_blocks_beyond_the_highlight_budget_are_shown_without_colour() -> None:
+def test_code_blocks_beyond_the_highlight_budget_are_shown_without_colour(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from kconsole.display import registry
+
+    monkeypatch.setattr(registry, "RENDER_TIME_LIMIT", 60.0)
     block = "```python\n" + "x = 1\n" * 2_000 + "```\n\n"
     elapsed, r = render({"text/markdown": block * 12})  # 12 x 12 KB, budget 48 KB
     assert elapsed < BOUND

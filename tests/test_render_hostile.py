@@ -293,7 +293,10 @@ def test_banner_label_input_prompt_and_help_from_the_kernel_are_text_only(
     jupyter_dirs: Path,
 ) -> None:
     _install_hostile_kernel(jupyter_dirs)
-    hexed = _payload()
+    hostile = bytes.fromhex(_payload()).decode()
+    # Markers built from hex: the echo of the typed line never contains them.
+    ask = ("ASKME" + hostile).encode().hex()
+    doc = ("HELPTEXT" + hostile).encode().hex()
     c = PtyConsole(
         ["start", "--kernel", "hostile-output"],
         env={"TERM_PROGRAM": "", "PAGER": "cat", "PYTHONPATH": os.environ.get("PYTHONPATH", "")},
@@ -303,18 +306,20 @@ def test_banner_label_input_prompt_and_help_from_the_kernel_are_text_only(
         c.expect("HOSTILE BANNER")
         c.expect_prompt(1)
         # input() with a hostile prompt, answered.
-        c.sendline(f"answer = input('ASK' + bytes.fromhex({hexed!r}).decode())")
-        c.expect("ASK")
+        c.sendline(f"answer = input(bytes.fromhex({ask!r}).decode())")
+        c.expect("ASKME")
         c.sendline("fine")
         c.expect_prompt(2)
         # Help on a name whose docstring is hostile: Shift-Tab prints it, F1 pages it.
-        c.sendline(f"def f(): pass\nf.__doc__ = 'DOC' + bytes.fromhex({hexed!r}).decode()")
-        c.expect_prompt()
+        c.sendline(f"f = lambda: 0; f.__doc__ = bytes.fromhex({doc!r}).decode()")
+        c.expect_prompt(3)
         c.send("f")
         c.send("\x1b[Z")  # Shift-Tab
-        c.expect("DOC")
+        c.expect("HELPTEXT")
         c.send("\x1bOP")  # F1: through the pager (cat)
-        c.expect("DOC")
+        c.expect("HELPTEXT")
+        c.expect("Type:")
+        c.expect_cursor_line(r"In \[3\]: f.*")  # the pager is done, the prompt is back
         c.ctrl("c")
         c.expect_empty_prompt()
         _assert_clean("".join(raw))
