@@ -105,7 +105,7 @@ _PIECES = st.sampled_from(
 )
 
 
-@settings(max_examples=300, deadline=1000)
+@settings(max_examples=300, deadline=None)
 @given(st.lists(_PIECES | st.text(max_size=5), max_size=60).map("".join))
 def test_no_control_sequence_survives_but_sgr(text: str) -> None:
     out = terminal_text(text)
@@ -116,7 +116,7 @@ def test_no_control_sequence_survives_but_sgr(text: str) -> None:
     assert not _BAD.search(bare) and "\r" not in bare and "\b" not in bare and "\x1b" not in bare
 
 
-@settings(max_examples=100, deadline=1000)
+@settings(max_examples=100, deadline=None)
 @given(st.text(max_size=200))
 def test_text_without_controls_is_kept_unchanged(text: str) -> None:
     plain = _BAD.sub("", text)
