@@ -190,6 +190,9 @@ _CELL = (
     "display({{'text/latex': '$$x' + h + '$$', 'text/plain': 'p'}}, raw=True)\n"
     "display({{'application/json': {{'j': h + '\\x9b?1049h'}}, 'text/plain': 'p'}}, raw=True)\n"
     "display({{'text/plain': 'plain' + h}}, raw=True)\n"
+    "display({{'text/x-python': 'src = 1  # ' + h, 'text/plain': 'p'}}, raw=True)\n"
+    "display({{'text/html': '<a href=\"http://x/' + h + '\">link' + h + '</a>'}}, raw=True)\n"
+    "display({{'text/markdown': '[mdlink](http://y/' + h + ')'}}, raw=True)\n"
     "print('stream' + h)\n"
     "raise ValueError('evalue' + h)\n"
 )
@@ -211,7 +214,11 @@ def test_hostile_displays_in_a_pty_reach_the_screen_as_text_only() -> None:
         def flush(self) -> None:
             pass
 
-    c = PtyConsole(["start", "--kernel", "builtin", "--no-banner"], env={"TERM_PROGRAM": ""})
+    # VTE_VERSION: a terminal with OSC 8 hyperlinks, so hrefs become escape payloads.
+    c = PtyConsole(
+        ["start", "--kernel", "builtin", "--no-banner"],
+        env={"TERM_PROGRAM": "", "VTE_VERSION": "6003"},
+    )
     c.child.logfile_read = Collect()
     try:
         c.expect_prompt(1)
@@ -221,8 +228,12 @@ def test_hostile_displays_in_a_pty_reach_the_screen_as_text_only() -> None:
         c.expect(r"ValueError", timeout=30)
         c.expect_prompt(2)
         out = "".join(raw)
-        for mark in ("html", "md", "plain", "stream", "evalue"):
+        for mark in ("html", "md", "plain", "stream", "evalue", "src", "link", "mdlink"):
             assert mark in out
+        # The links are hyperlinks, their URLs printable ASCII only.
+        links = re.findall(r"\x1b\]8;;([^\x1b\x07]*)\x1b\\", out)
+        assert any(u.startswith("http://x/") for u in links), links
+        assert all(all(" " < ch < "\x7f" for ch in u) for u in links), links
         # (JSON shows the payload escaped, as \u001b text: that is data, not a sequence.)
         assert "\x1b]52" not in out and "\x1b]0;" not in out
         assert "\x1bP1$q" not in out and "\x1b_Gi=1" not in out
