@@ -200,6 +200,12 @@ def _console_options(f: Callable[..., Any]) -> Callable[..., Any]:
         help="Open images the terminal cannot draw with CMD ({} is the file path).",
     )(f)
     f = click.option(
+        "--image-dir",
+        metavar="DIR",
+        help="Save images the terminal cannot draw in DIR and keep them "
+        "(default: a folder of this session in the temp dir, removed at exit).",
+    )(f)
+    f = click.option(
         "--code-style",
         default="default",
         callback=_check_pygments_style,
@@ -273,6 +279,7 @@ def _display_config(opts: dict[str, Any]) -> Any:
         mime_order=[t.strip() for t in order.split(",") if t.strip()] if order else None,
         image_protocol=opts.get("image_protocol") or "auto",
         image_viewer=opts.get("image_viewer") or None,
+        image_dir=opts.get("image_dir") or None,
         code_style=opts.get("code_style") or "default",
     )
 

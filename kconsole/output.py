@@ -26,8 +26,9 @@ from typing import Any, TextIO
 from .display.config import DisplayConfig, RenderContext
 from .display.registry import Rendered, RendererRegistry, default_registry
 from .display.terminal import TerminalCapabilities, capabilities_from_env
-from .display.text import rows_of, strip_ansi
+from .display.text import rows_of
 from .protocol import Message
+from .sanitize import plain_line, terminal_text
 
 OUTPUT_TYPES = frozenset(
     {
@@ -221,6 +222,8 @@ class OutputPrinter:
             text = c.get("text", "")
             if not text:
                 return
+            # Kernel text is data: only its colours and progress redraws reach the terminal.
+            text = terminal_text(text)
             if c.get("name") == "stderr" and self.color and text.strip():
                 text = self._style(text, "31")
             self._write(text)
@@ -232,7 +235,7 @@ class OutputPrinter:
             self._new_region(parent)
         if t == "execute_result":
             self._ensure_newline()
-            count = c.get("execution_count")
+            count = plain_line(str(c.get("execution_count")))
             prompt = self._style(f"Out[{count}]: ", "31;1")
             body = self.render_bundle(c.get("data", {}), c.get("metadata", {}))
             sep = "\n" if ("\n" in body or "\x1b_G" in body or "\x1bP" in body) else ""
@@ -250,12 +253,13 @@ class OutputPrinter:
             self._ensure_newline()
             tb = c.get("traceback") or [f"{c.get('ename', 'Error')}: {c.get('evalue', '')}"]
             text = "\n".join(str(line) for line in tb) + "\n"
-            self._write(text if self.color else strip_ansi(text))
+            self._write(terminal_text(text, allow_sgr=self.color))
         elif t == "execute_input" and not own:
             self._ensure_newline()
-            count = c.get("execution_count")
+            count = plain_line(str(c.get("execution_count")))
             head = self._style(f"[remote] In [{count}]: ", "32")
-            self._write(head + str(c.get("code", "")).rstrip("\n") + "\n")
+            code = terminal_text(str(c.get("code", "")), allow_sgr=False, allow_progress=False)
+            self._write(head + code.rstrip("\n") + "\n")
 
     def _display(self, content: dict[str, Any], *, update: bool) -> None:
         transient = content.get("transient") or {}
@@ -291,4 +295,6 @@ class OutputPrinter:
     def note(self, text: str) -> None:
         """A one-line message from kconsole itself (kernel died, interrupted...)."""
         self._ensure_newline()
+        # Notes quote the kernel at times (why it died): no escapes of its own get through.
+        text = terminal_text(text, allow_sgr=False, allow_progress=False)
         self._write(self._style(text, "33") + "\n")

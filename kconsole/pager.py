@@ -16,6 +16,8 @@ import subprocess
 from collections.abc import Iterator
 from typing import TextIO
 
+from .sanitize import terminal_text
+
 DEFAULT_PAGER = "less -R"
 
 
@@ -72,7 +74,8 @@ async def page(text: str, stdout: TextIO) -> None:
     """Show ``text`` (ANSI colours kept) through the user's pager, or print it when
     stdout is not a terminal or the pager cannot be run. Call with no prompt up, or
     inside prompt_toolkit's ``in_terminal()``."""
-    text = text.rstrip("\n") + "\n"
+    # Help text comes from the kernel: colours reach the pager (less -R), nothing else.
+    text = terminal_text(text, allow_progress=False).rstrip("\n") + "\n"
     if not stdout.isatty():
         stdout.write(text)
         stdout.flush()

@@ -90,6 +90,7 @@ from .repl_ui import (
     toolbar_fragments,
     vi_mode_name,
 )
+from .sanitize import terminal_text
 
 #: How long Enter waits for is_complete before falling back to a local rule.
 IS_COMPLETE_TIMEOUT = 0.5
@@ -421,7 +422,9 @@ class Repl:
             return
         text = ""
         if reply.get("status") == "ok" and reply.get("found"):
-            text = str((reply.get("data") or {}).get("text/plain", ""))
+            text = terminal_text(
+                str((reply.get("data") or {}).get("text/plain", "")), allow_progress=False
+            )
         if not text.strip():
             text = "[kconsole] no help found for the name at the cursor"
         if full:
@@ -638,7 +641,7 @@ class Repl:
             async with self._prompt_during_cell():
                 if generation != self._generation:
                     raise NoReply  # asked by a kernel restarted while we waited our turn
-                return await self._ask(session, ANSI(prompt))
+                return await self._ask(session, ANSI(terminal_text(prompt, allow_progress=False)))
         except KeyboardInterrupt:
             asyncio.ensure_future(self._interrupt())
             raise NoReply from None
@@ -795,7 +798,7 @@ class Repl:
             "Shift-Tab/F1 show help on the name at the cursor,\n"
             "Ctrl-X r restarts the kernel, Ctrl-X s saves the session as a notebook."
         )
-        self.stdout.write("\n".join(lines) + "\n\n")
+        self.stdout.write(terminal_text("\n".join(lines), allow_progress=False) + "\n\n")
         self.stdout.flush()
 
     async def _fetch_execution_count(self) -> None:

@@ -24,6 +24,8 @@ from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
 from prompt_toolkit.keys import Keys
 from prompt_toolkit.styles import Style
 
+from .sanitize import plain_line
+
 if TYPE_CHECKING:
     from .console import KernelConnection
 
@@ -103,7 +105,7 @@ def toolbar_fragments(
 ) -> FormattedText:
     """The toolbar line (plain fragments on the toolbar's reverse-video background)."""
     parts: list[tuple[str, str]] = [
-        ("", " " + label),
+        ("", " " + plain_line(label)),
         ("", _SEP),
         (_STATE_STYLE.get(state, ""), state),
         ("", _SEP),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass, field
 
 from .terminal import IMAGE_PROTOCOLS, TerminalCapabilities
@@ -27,7 +26,9 @@ class DisplayConfig:
     code_style:      the pygments style for highlighted JSON and source.
     max_image_rows:  images never take more rows than this (None: the screen height).
     width:           layout width in cells (None: the terminal's, or 80 in a pipe).
-    image_dir:       where images are saved for the fallback line (None: a temp dir).
+    image_dir:       where images are saved for the fallback line, and kept
+                     (``--image-dir``). None: a folder of this session in the temp
+                     dir, removed at exit (see :mod:`.images`).
     """
 
     plain: bool = False
@@ -85,6 +86,8 @@ class RenderContext:
         """The folder fallback images are saved in (created on first use)."""
         d = self.config.image_dir
         if d is None:
-            return tempfile.gettempdir()
+            from .images import session_image_dir
+
+            return session_image_dir()
         os.makedirs(d, mode=0o700, exist_ok=True)
         return d

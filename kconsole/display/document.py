@@ -16,6 +16,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from .registry import check_time
 from .text import Styler, cell_width, pad, split_to_width, truncate
 
 
@@ -180,6 +181,7 @@ def wrap_spans(spans: list[Span], width: int, styler: Styler) -> list[str]:
     cur: list[tuple[str, tuple[str, ...], str | None]] = []
     used = 0
     for word in _words(spans, styler):
+        check_time()
         if word[0] is _BREAK:
             lines.append(_render_line(cur, styler))
             cur, used = [], 0
@@ -284,9 +286,14 @@ def layout_table(table: Table, width: int, styler: Styler) -> list[str]:
     if boxed:
         widths = _fit_widths(natural, width - (ncols * 3 + 1))
     else:
-        keep = ncols
-        while keep > 1 and sum(min(n, 3) for n in natural[:keep]) + 2 * keep + 1 > width:
-            keep -= 1
+        # The most leading columns whose 3-cell minimum fits (a running sum: linear).
+        keep, used = 0, 0
+        for n in natural:
+            used += min(n, 3)
+            if keep and used + 2 * (keep + 1) + 1 > width:
+                break
+            keep += 1
+        keep = max(1, keep)
         if keep < ncols:
             cut = True
             natural = natural[:keep]
@@ -309,6 +316,7 @@ def layout_table(table: Table, width: int, styler: Styler) -> list[str]:
     multi_line = False
     rendered_rows: list[list[list[str]]] = []
     for ri, cell_row in enumerate(cells):
+        check_time()
         rendered: list[list[str]] = []
         for ci, cell in enumerate(cell_row):
             t = texts[ri][ci]
@@ -394,6 +402,7 @@ def layout(
     width = max(8, width)
     out: list[str] = []
     for block in blocks:
+        check_time()
         lines = _layout_block(block, width, styler, highlight, depth)
         if not lines:
             continue

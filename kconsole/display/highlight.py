@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
+from ..sanitize import terminal_text
 from .config import RenderContext
+from .registry import HIGHLIGHT_LIMIT, check_size
 
 
 def _formatter(ctx: RenderContext) -> Any:
@@ -30,7 +33,8 @@ def highlight_code(
 
     The result has no trailing newline.
     """
-    code = code.rstrip("\n")
+    # Callers pass kernel text: no escapes of its own may ride along with pygments'.
+    code = terminal_text(code, allow_sgr=False, allow_progress=False).rstrip("\n")
     if not ctx.color or ctx.caps.colors == 0:
         return code
     from pygments import highlight
@@ -49,14 +53,23 @@ def highlight_code(
     return highlight(code, lexer, _formatter(ctx)).rstrip("\n")
 
 
+_C1 = re.compile("[\x7f-\x9f]")
+
+
 def render_json(data: Any, ctx: RenderContext) -> str:
     """A JSON value (already decoded, or a JSON string) indented and highlighted."""
     if isinstance(data, (str, bytes)):
         try:
             data = json.loads(data)
-        except ValueError:
+        except (ValueError, RecursionError):
             pass  # a plain string is a valid JSON value on its own
+    if isinstance(data, str):
+        check_size(len(data))
     text = json.dumps(data, indent=2, ensure_ascii=False, default=repr)
+    check_size(len(text))
+    # json.dumps escapes C0 controls but leaves C1 (U+0080-U+009F, 8-bit CSI and OSC
+    # among them) and DEL raw with ensure_ascii=False: escape those too.
+    text = _C1.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
     return highlight_code(text, ctx, language="json")
 
 
@@ -74,4 +87,6 @@ def render_source(code: Any, ctx: RenderContext, mimetype: str) -> str | None:
         get_lexer_for_mimetype(mimetype)
     except ClassNotFound:
         return None
-    return highlight_code(str(code), ctx, mimetype=mimetype)
+    code = str(code)
+    check_size(len(code), HIGHLIGHT_LIMIT)
+    return highlight_code(code, ctx, mimetype=mimetype)

@@ -1,16 +1,31 @@
-"""text/html as terminal text, with the standard library's html.parser.
+"""text/html as terminal text, with a small linear tokenizer of its own.
 
 The parser is forgiving the way browsers are: unclosed tags are closed at the end,
 stray end tags are ignored, scripts and styles are dropped with their content. What
 it builds is the shared document model of :mod:`.document`.
+
+Why not the standard library's ``html.parser``: it rescans from an unfinished tag or
+comment each time it looks again, so 20 KB of ``<a `` takes it seconds (and 250 KB
+minutes), and some malformed declarations make it raise. :func:`_tokens` reads each
+character a bounded number of times: a tag ends at the first ``>`` outside quotes,
+and a tag, comment or quoted value left open runs to the end of the text (what a
+browser does too), so nothing is ever scanned twice.
+
+Bounded work whatever the input: lists, quotes and definitions nest at most
+:data:`MAX_DEPTH` deep (deeper ones add their text to the innermost kept one),
+inline styles and links at most :data:`MAX_DEPTH` (deeper tags change nothing), and
+a table has at most :data:`MAX_CELLS` cells once its spans are laid out (a bigger
+one is not rendered: text/plain is shown instead).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from html.parser import HTMLParser
+from html import unescape
 
+from ..sanitize import terminal_text
 from .document import (
     Block,
     Cell,
@@ -23,6 +38,7 @@ from .document import (
     Span,
     Table,
 )
+from .registry import RenderLimitExceeded, check_time
 
 _SKIP = frozenset({"script", "style", "head", "title", "noscript", "template", "svg", "math"})
 _VOID = frozenset(
@@ -91,6 +107,11 @@ _BLOCKS = frozenset(
     }
 )
 _WS = re.compile(r"\s+")
+#: Deepest nesting of block containers, and of inline styles and links.
+MAX_DEPTH = 16
+#: Most cells a table may have, spans included (pandas shows 60 x 20 by default).
+MAX_CELLS = 50_000
+_CONTAINERS = frozenset({"ul", "ol", "menu", "blockquote", "dd"})
 _ALIGN = re.compile(r"text-align\s*:\s*(left|right|center)", re.I)
 
 
@@ -114,9 +135,8 @@ class _TableState:
     in_caption: bool = False
 
 
-class _Builder(HTMLParser):
+class _Builder:
     def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
         self.root: list[Block] = []
         # (tag, blocks) pairs: where the blocks being parsed go.
         self.containers: list[tuple[str, list[Block]]] = [("", self.root)]
@@ -131,6 +151,8 @@ class _Builder(HTMLParser):
         self.pre_lang: str | None = None
         self.tables: list[_TableState] = []
         self.nested_tables = 0
+        #: Containers opened beyond MAX_DEPTH (not pushed; their end tags are ignored).
+        self.too_deep = 0
 
     # -- helpers ----------------------------------------------------------------------
 
@@ -187,7 +209,8 @@ class _Builder(HTMLParser):
         if tag in _SKIP:
             self.skip.append(tag)
             return
-        a = {k: (v or "") for k, v in attrs}
+        # Attribute values had their character references decoded: &#27; is an ESC.
+        a = {k: _clean(v) if v else "" for k, v in attrs}
         if self.pre_depth:
             if tag == "pre":
                 self.pre_depth += 1
@@ -197,11 +220,13 @@ class _Builder(HTMLParser):
                 self.pre_lang = _language(a.get("class", ""))
             return
         if tag in _INLINE_STYLES:
-            self.styles.append((tag, _INLINE_STYLES[tag]))
+            if len(self.styles) < MAX_DEPTH:
+                self.styles.append((tag, _INLINE_STYLES[tag]))
             if tag not in ("dt", "summary"):
                 return
         if tag == "a":
-            self.links.append(a.get("href", ""))
+            if len(self.links) < MAX_DEPTH:
+                self.links.append(a.get("href", ""))
             return
         if tag == "br":
             sink = self._sink()
@@ -226,6 +251,12 @@ class _Builder(HTMLParser):
             sink = self._sink()
             if sink is not None and tag in _BLOCKS | {"li", "ul", "ol", "pre", "blockquote"}:
                 sink.append(Span(" "))
+            return
+        if tag in _CONTAINERS | {"li"} and (self.too_deep or len(self.containers) > MAX_DEPTH):
+            # Too deep: the content joins the innermost container kept.
+            self.flush()
+            if tag != "li":
+                self.too_deep += 1
             return
         if tag in ("h1", "h2", "h3", "h4", "h5", "h6"):
             self.flush()
@@ -375,6 +406,11 @@ class _Builder(HTMLParser):
                 return
             if self._in_cell():
                 return
+        if self.too_deep and tag in _CONTAINERS | {"li"}:
+            self.flush()
+            if tag != "li":
+                self.too_deep -= 1
+            return
         if tag in ("h1", "h2", "h3", "h4", "h5", "h6"):
             self.flush()
             self.heading = None
@@ -396,6 +432,8 @@ class _Builder(HTMLParser):
     def handle_data(self, data: str) -> None:
         if self.skip:
             return
+        # Character references are decoded by now (&#27; is an ESC): clean again.
+        data = _clean(data)
         if self.pre_depth:
             self.pre_buf.append(data)
             return
@@ -411,7 +449,6 @@ class _Builder(HTMLParser):
         sink.append(Span(text, self._current_styles(), link or None))
 
     def finish(self) -> list[Block]:
-        self.close()
         if self.pre_depth:
             self.blocks.append(CodeBlock("".join(self.pre_buf), self.pre_lang))
             self.pre_depth = 0
@@ -422,15 +459,20 @@ class _Builder(HTMLParser):
         return self.root
 
 
+def _clean(text: str) -> str:
+    return terminal_text(text, allow_sgr=False, allow_progress=False)
+
+
 def _trim(spans: list[Span]) -> list[Span]:
     """Drop leading and trailing blanks of a paragraph's spans."""
-    spans = list(spans)
-    while spans and not spans[0].text.strip(" "):
-        spans.pop(0)
-    while spans and not spans[-1].text.strip(" "):
-        spans.pop()
-    if not spans:
+    lo, hi = 0, len(spans)
+    while lo < hi and not spans[lo].text.strip(" "):
+        lo += 1
+    while hi > lo and not spans[hi - 1].text.strip(" "):
+        hi -= 1
+    if lo == hi:
         return []
+    spans = spans[lo:hi]
     spans[0] = Span(spans[0].text.lstrip(" "), spans[0].styles, spans[0].link)
     spans[-1] = Span(spans[-1].text.rstrip(" "), spans[-1].styles, spans[-1].link)
     return spans
@@ -441,12 +483,19 @@ def _finish_table(t: _TableState) -> Table:
     leaves blanks to the right (pandas' MultiIndex headers read as in its text)."""
     grid: list[list[Cell]] = []
     carry: dict[int, int] = {}  # column -> rows still covered by a rowspan above
+    total = 0
     for row in t.rows:
+        check_time()
         out: list[Cell] = []
         col = 0
         cells = iter(row)
         pending = next(cells, None)
-        while pending is not None or any(c >= col and n > 0 for c, n in carry.items()):
+        # The last column a rowspan from above still covers (checked once per row).
+        last_carried = max((c for c, n in carry.items() if n > 0), default=-1)
+        while pending is not None or col <= last_carried:
+            total += 1
+            if total > MAX_CELLS:
+                raise RenderLimitExceeded(f"a table of over {MAX_CELLS} cells")
             if carry.get(col, 0) > 0:
                 carry[col] -= 1
                 out.append(Cell([], header=True))
@@ -456,6 +505,9 @@ def _finish_table(t: _TableState) -> Table:
                 break
             cell = pending
             out.append(Cell(_trim(cell.spans), cell.header, cell.align))
+            total += cell.colspan - 1
+            if total > MAX_CELLS:
+                raise RenderLimitExceeded(f"a table of over {MAX_CELLS} cells")
             for _ in range(1, cell.colspan):
                 out.append(Cell([], cell.header, cell.align))
             if cell.rowspan > 1:
@@ -464,6 +516,7 @@ def _finish_table(t: _TableState) -> Table:
             col += cell.colspan
             pending = next(cells, None)
         grid.append(out)
+        carry = {c: n for c, n in carry.items() if n > 0}
     head = t.head_rows
     if head == 0 and len(grid) > 1 and grid[0] and all(c.header for c in grid[0]):
         head = 1
@@ -497,7 +550,7 @@ def _language(cls: str) -> str | None:
 # Whitespace right after a table-structure tag and before another tag is never
 # content (it is trimmed from cells and ignored between them). Removing it first
 # halves the parser's events on a DataFrame's HTML, which is mostly such indentation.
-_TABLE_WS = re.compile(r"(</?(?:table|thead|tbody|tfoot|tr|td|th)\b[^>]*>)\s+(?=<)", re.I)
+_TABLE_WS = re.compile(r"(</?(?:table|thead|tbody|tfoot|tr|td|th)\b[^<>]*>)\s+(?=<)", re.I)
 
 
 def parse_html(source: str) -> list[Block]:
@@ -505,5 +558,99 @@ def parse_html(source: str) -> list[Block]:
     b = _Builder()
     if "<t" in source or "<T" in source:
         source = _TABLE_WS.sub(r"\1", source)
-    b.feed(source)
+    for kind, name, attrs in _tokens(source):
+        check_time()
+        if kind == "start":
+            b.handle_starttag(name, attrs)
+        elif kind == "end":
+            b.handle_endtag(name)
+        elif kind == "startend":
+            b.handle_starttag(name, attrs)
+            b.handle_endtag(name)
+        else:
+            b.handle_data(name)
     return b.finish()
+
+
+# -- tokenizer -------------------------------------------------------------------------
+
+_Token = tuple[str, str, list[tuple[str, "str | None"]]]
+_TAG_START = re.compile(r"<(?:(/?)([A-Za-z][^\s/>]*)|!--|!|\?)")
+# Inside a tag: runs without quotes or ">", then a quoted value or the end.
+_TAG_BODY = re.compile(r"[^\"'>]*")
+_ATTR = re.compile(r"""([^\s"'>/=][^\s"'>/=]*)(?:\s*=\s*("[^"]*"|'[^']*'|[^\s"'>]+))?""")
+_RAW_TEXT = frozenset({"script", "style", "textarea", "xmp", "plaintext"})
+
+
+def _tokens(src: str) -> Iterator[_Token]:
+    """``("start" | "end" | "startend", tag, attrs)`` and ``("data", text, [])``
+    tokens of an HTML fragment, in one forward pass (see the module docstring).
+    Tag and attribute names are lower case, values and text have their character
+    references decoded."""
+    n = len(src)
+    pos = 0
+    while pos < n:
+        lt = src.find("<", pos)
+        if lt < 0:
+            yield ("data", unescape(src[pos:]), [])
+            return
+        m = _TAG_START.match(src, lt)
+        if m is None:  # a "<" that starts nothing: text
+            yield ("data", unescape(src[pos : lt + 1]), [])
+            pos = lt + 1
+            continue
+        if lt > pos:
+            yield ("data", unescape(src[pos:lt]), [])
+        opener = m.group(0)
+        if opener == "<!--":
+            end = src.find("-->", m.end())
+            pos = n if end < 0 else end + 3
+            continue
+        if m.group(2) is None:  # <!DOCTYPE ...>, <![CDATA[...]]>, <?...?>
+            end = src.find(">", m.end())
+            pos = n if end < 0 else end + 1
+            continue
+        end = _tag_end(src, m.end())
+        if end < 0:
+            # An unfinished tag (or quoted value) swallows the rest, as in a browser.
+            return
+        name = m.group(2).lower()
+        body = src[m.end() : end]
+        if m.group(1):
+            yield ("end", name, [])
+            pos = end + 1
+            continue
+        attrs = [
+            (a.group(1).lower(), unescape(v[1:-1] if v[:1] in "\"'" else v) if v else None)
+            for a in _ATTR.finditer(body)
+            for v in (a.group(2),)
+        ]
+        pos = end + 1
+        if body.rstrip().endswith("/"):
+            yield ("startend", name, attrs)
+            continue
+        yield ("start", name, attrs)
+        if name in _RAW_TEXT:
+            # Raw text up to the matching end tag: never parsed as markup.
+            close = re.compile(rf"</{re.escape(name)}\b", re.I).search(src, pos)
+            stop = n if close is None else close.start()
+            if stop > pos:
+                yield ("data", src[pos:stop], [])
+            pos = stop
+
+
+def _tag_end(src: str, pos: int) -> int:
+    """Where the tag whose attributes start at ``pos`` ends (its ``>``), or -1."""
+    n = len(src)
+    while pos < n:
+        pos = _TAG_BODY.match(src, pos).end()  # type: ignore[union-attr]
+        if pos >= n:
+            return -1
+        ch = src[pos]
+        if ch == ">":
+            return pos
+        close = src.find(ch, pos + 1)  # a quoted value
+        if close < 0:
+            return -1
+        pos = close + 1
+    return -1

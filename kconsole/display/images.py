@@ -11,6 +11,19 @@ installed, else a small PNG decoder), scaled and quantized here.
 Where nothing can be drawn (a pipe, a terminal without graphics, a format the
 protocol cannot take) the image is saved to a file and one line names it; the
 bytes saved are exactly the bytes received.
+
+Saved copies go to the folder the user named (``--image-dir``, kept), else to one
+folder per session in the temp dir, made on the first image and removed at exit
+(atexit: normal exit, Ctrl-D, SIGTERM/SIGHUP all pass through it). A session that
+died without its exit handlers leaves its folder; the next session removes the
+folders of sessions whose process is gone. When an image viewer was started, the
+folder is left for it (the viewer may still be reading) and swept the same way.
+
+Decoding has a memory budget: an image is decoded only when it has at most
+:data:`MAX_DECODE_PIXELS` pixels (a JPEG bigger than that is decoded at a reduced
+scale, which its format allows), and the built-in PNG decoder inflates only the
+bytes the image needs. Anything else gets the one-line file note: a 400 KB PNG
+claiming 12000x12000 pixels, or a zlib bomb, never takes gigabytes.
 """
 
 from __future__ import annotations
@@ -41,6 +54,9 @@ EXTENSIONS = {
 #: Cell size assumed when the terminal did not say (a common 10x20 px font).
 DEFAULT_CELL = (10, 20)
 KITTY_CHUNK = 4096
+#: Most pixels an image may have to be decoded here (sixel, JPEG/GIF for kitty):
+#: 16 megapixels are 64 MB as RGBA.
+MAX_DECODE_PIXELS = 16_000_000
 
 
 class ImageError(ValueError):
@@ -96,7 +112,7 @@ def _jpeg_size(data: bytes) -> tuple[int, int] | None:
     return None
 
 
-_SVG_TAG = re.compile(rb"<svg\b[^>]*>", re.S)
+_SVG_TAG = re.compile(rb"<svg\b[^<>]*>", re.S)  # [^<>]: an unclosed tag costs once
 
 
 def _svg_size(data: bytes) -> tuple[int, int] | None:
@@ -150,7 +166,7 @@ def fit_cells(
 def _num(v: Any) -> float | None:
     try:
         f = float(str(v).removesuffix("px"))
-        return f if f > 0 else None
+        return f if f > 0 and math.isfinite(f) else None
     except (TypeError, ValueError):
         return None
 
@@ -200,10 +216,7 @@ def to_pixels(
     except ImportError:
         have_pil = False
     if have_pil:
-        import io
-
-        src = Image.open(io.BytesIO(data))
-        src.seek(0)
+        src = open_within_budget(data, (width, height))
         im = src.convert("RGBA").resize((width, height), Image.Resampling.BILINEAR)
         alpha = im.getchannel("A")
         colors = max(2, min(255, max_colors - 1))
@@ -236,6 +249,74 @@ def sixel_sequence(data: bytes, tw: int, th: int, rows: int, max_colors: int = 2
 
 # -- fallback --------------------------------------------------------------------------
 
+_SESSION_PREFIX = "kconsole-images-"
+_session_dir: str | None = None
+_viewer_started = False
+
+
+def session_image_dir() -> str:
+    """This session's folder for saved images, made on first use (mode 0700) and
+    removed at exit by :func:`cleanup`."""
+    global _session_dir
+    if _session_dir is None or not os.path.isdir(_session_dir):
+        import atexit
+
+        _sweep_stale_sessions()
+        _session_dir = tempfile.mkdtemp(prefix=f"{_SESSION_PREFIX}{os.getpid()}-")
+        atexit.register(cleanup)
+    return _session_dir
+
+
+def cleanup() -> None:
+    """Remove this session's image folder (not a folder the user chose), unless an
+    image viewer may still be reading from it."""
+    global _session_dir
+    if _session_dir is None or _viewer_started:
+        return
+    import shutil
+
+    shutil.rmtree(_session_dir, ignore_errors=True)
+    _session_dir = None
+
+
+def _sweep_stale_sessions() -> None:
+    """Remove the image folders of earlier sessions whose process is gone."""
+    import shutil
+
+    if os.name == "nt":  # os.kill(pid, 0) is not a liveness test there
+        return
+
+    base = tempfile.gettempdir()
+    try:
+        names = os.listdir(base)
+    except OSError:
+        return
+    uid = os.getuid() if hasattr(os, "getuid") else None
+    for name in names:
+        if not name.startswith(_SESSION_PREFIX):
+            continue
+        pid_text = name[len(_SESSION_PREFIX) :].split("-", 1)[0]
+        if not pid_text.isdigit() or int(pid_text) == os.getpid() or _alive(int(pid_text)):
+            continue
+        path = os.path.join(base, name)
+        try:
+            st = os.lstat(path)
+        except OSError:
+            continue
+        if uid is not None and st.st_uid != uid:
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: alive, someone else's
+        return True
+    return True
+
 
 def save_image(data: bytes, mime: str, ctx: RenderContext) -> str:
     """Write the image bytes to a new private file; returns its path."""
@@ -249,6 +330,8 @@ def save_image(data: bytes, mime: str, ctx: RenderContext) -> str:
 
 def open_in_viewer(command: str, path: str) -> None:
     """Start ``command`` on ``path`` in the background (never waited for)."""
+    global _viewer_started
+    _viewer_started = True
     argv = shlex.split(command)
     if any("{}" in a for a in argv):
         argv = [a.replace("{}", path) for a in argv]
@@ -281,6 +364,8 @@ def fallback_line(data: bytes, mime: str, ctx: RenderContext, size: tuple[int, i
 
 
 def _rasterize_svg(data: bytes, size: tuple[int, int] | None) -> bytes | None:
+    if size is not None and size[0] * size[1] > MAX_DECODE_PIXELS:
+        return None  # the raster would be over the memory budget: the file line
     try:
         import cairosvg
     except (ImportError, OSError):  # OSError: the cairo library itself is missing
@@ -329,14 +414,52 @@ def render_image(value: Any, metadata: dict[str, Any], ctx: RenderContext, mime:
 
 def _to_png(data: bytes) -> bytes | None:
     """JPEG/GIF to PNG for kitty (which takes PNG or raw pixels), with Pillow."""
-    try:
-        import io
+    import io
 
-        from PIL import Image
-    except ImportError:
+    from .png import UnsupportedImage
+
+    try:
+        im = open_within_budget(data, None)
+    except (ImportError, UnsupportedImage):  # no Pillow, or over the budget
         return None
-    im = Image.open(io.BytesIO(data))
-    im.seek(0)
     out = io.BytesIO()
     im.convert("RGBA").save(out, format="PNG")
     return out.getvalue()
+
+
+def open_within_budget(data: bytes, size: tuple[int, int] | None) -> Any:
+    """The first frame of ``data`` decoded with Pillow, within MAX_DECODE_PIXELS.
+
+    ``size`` is the size it will be shown at: a JPEG is decoded at the smallest
+    scale still at least that big, and a big image is reduced towards it right
+    after decoding. Raises :class:`~.png.UnsupportedImage` when the image is too big
+    to decode (the caller shows the file line). Pillow's decompression-bomb warning
+    is never printed: the budget here is far below its limit.
+    """
+    import io
+    import warnings
+
+    from PIL import Image
+
+    from .png import UnsupportedImage
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            im: Any = Image.open(io.BytesIO(data))
+        except Image.DecompressionBombError:
+            raise UnsupportedImage("too big to decode") from None
+        im.seek(0)
+        w, h = im.size
+        if w * h > MAX_DECODE_PIXELS and size is not None:
+            im.draft("RGB", size)  # JPEG only: decode at 1/2, 1/4 or 1/8 scale
+        if im.size[0] * im.size[1] > MAX_DECODE_PIXELS:
+            raise UnsupportedImage(f"{w}x{h} is too big to decode")
+        im.load()
+    if size is not None:
+        factor = min(im.size[0] // max(1, size[0]), im.size[1] // max(1, size[1]))
+        if factor >= 2:
+            if im.mode not in ("L", "LA", "RGB", "RGBA"):
+                im = im.convert("RGBA")
+            im = im.reduce(factor)
+    return im

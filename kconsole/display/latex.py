@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from .registry import LATEX_LIMIT, check_time
 from .text import cell_width
 
 # -- boxes ---------------------------------------------------------------------------
@@ -494,11 +495,16 @@ class _Atom:
     kind: str = "ord"  # ord, bin, rel, punct, open, close, op
 
 
+#: Deepest nesting of groups laid out; deeper formulas are shown as their source.
+MAX_DEPTH = 32
+
+
 class _Parser:
     def __init__(self, tokens: list[str], linear: bool) -> None:
         self.t = tokens
         self.i = 0
         self.linear = linear
+        self.depth = 0
 
     def peek(self, skip_space: bool = True) -> str | None:
         if skip_space:
@@ -542,6 +548,16 @@ class _Parser:
         return rows
 
     def parse_seq(self, stop: set[str], compact: bool = False) -> Box:
+        self.depth += 1
+        try:
+            return self._parse_seq(stop, compact)
+        finally:
+            self.depth -= 1
+
+    def _parse_seq(self, stop: set[str], compact: bool) -> Box:
+        if self.depth > MAX_DEPTH:
+            raise LatexError("nested too deeply")
+        check_time()
         atoms: list[_Atom] = []
         while True:
             tok = self.peek()
@@ -958,6 +974,8 @@ def _render_math(src: str, linear: bool) -> Box:
 
 def inline_math(src: str) -> str:
     """Inline LaTeX math as one line of Unicode (the source when not understood)."""
+    if len(src) > LATEX_LIMIT:
+        return src
     try:
         box = _render_math(src, linear=True)
         s = box.text()
@@ -967,7 +985,10 @@ def inline_math(src: str) -> str:
 
 
 def display_math(src: str) -> list[str]:
-    """Display LaTeX math laid out in two dimensions (the source when not understood)."""
+    """Display LaTeX math laid out in two dimensions (the source when not understood,
+    or when too long to lay out quickly: a formula in a big Markdown document)."""
+    if len(src) > LATEX_LIMIT:
+        return src.strip().split("\n")
     try:
         box = _render_math(src, linear=False)
     except (LatexError, IndexError, KeyError):
@@ -978,6 +999,8 @@ def display_math(src: str) -> list[str]:
 def render_latex(source: str) -> list[str]:
     """A text/latex bundle as lines: display math in 2-D, text with inline math."""
     src = source.strip()
+    if len(src) > LATEX_LIMIT:  # (an unclosed $$ in a big Markdown document)
+        return src.split("\n")
     # The whole bundle is one formula (IPython's Math, sympy): lay it out in 2-D.
     m = _DISPLAY.fullmatch(src)
     if m:

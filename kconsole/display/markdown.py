@@ -5,6 +5,12 @@ quotes, bullet and ordered lists (nested by indentation), GFM pipe tables,
 thematic breaks, ``$$`` display math and raw HTML blocks (through :mod:`.html`).
 Inline: code spans, ``**strong**``, ``*emphasis*``, ``~~strike~~``, links, images,
 autolinks, backslash escapes, hard breaks and ``$inline math$``.
+
+Linear time: no inline pattern scans past the next opening delimiter of its own
+kind (an unclosed ``**`` costs the distance to the next ``**``, not to the end of
+the text), and block nesting (quotes in lists in quotes...) stops at
+:data:`MAX_DEPTH`: deeper content is kept as paragraph text, so each line is looked
+at a bounded number of times.
 """
 
 from __future__ import annotations
@@ -24,19 +30,50 @@ from .document import (
     Span,
     Table,
 )
+from .registry import check_time
 
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})\s*([^\s`]*)")
-_ATX = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
+# The opening of an ATX heading; its text and closing #s are cut in Python (a lazy
+# pattern with an optional tail retries the tail at every character: quadratic).
+_ATX_OPEN = re.compile(r" {0,3}(#{1,6})(?:[ \t]+|$)")
 _HR = re.compile(r"^ {0,3}([-*_])(?:[ \t]*\1){2,}[ \t]*$")
 _SETEXT = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
 _QUOTE = re.compile(r"^ {0,3}> ?")
 _ITEM = re.compile(r"^( {0,3})([-*+]|\d{1,9}[.)])(?:([ \t]+)(.*)|$)")
-_TABLE_SEP = re.compile(r"^\s*\|?\s*:?-+:?\s*(?:\|\s*:?-+:?\s*)*\|?\s*$")
+_SEP_CELL = re.compile(r":?-+:?")
 _HTML_BLOCK = re.compile(
     r"^ {0,3}<(?:/?(?:div|table|p|pre|ul|ol|h[1-6]|details|blockquote|dl|section|center|img"
     r"|hr|br)\b|!--)",
     re.I,
 )
+
+
+#: Deepest block nesting parsed (lists and quotes); deeper lines are paragraph text.
+MAX_DEPTH = 16
+
+
+def _atx(line: str) -> tuple[int, str] | None:
+    """``(level, text)`` of an ATX heading line (``## Title ##``), else None."""
+    m = _ATX_OPEN.match(line)
+    if m is None:
+        return None
+    text = line[m.end() :].rstrip(" \t")
+    closing = text.rstrip("#")
+    if not closing or closing[-1] in " \t":
+        text = closing.rstrip(" \t")  # "## Title ##": the closing #s are not text
+    return len(m.group(1)), text
+
+
+def _is_table_sep(line: str) -> bool:
+    """Whether ``line`` is a GFM table's delimiter row (``|:--|--:|``)."""
+    s = line.strip()
+    if "-" not in s:
+        return False
+    if s.startswith("|"):
+        s = s[1:]
+    if s.endswith("|"):
+        s = s[:-1]
+    return all(_SEP_CELL.fullmatch(c.strip()) for c in s.split("|"))
 
 
 def _indent(line: str) -> int:
@@ -46,7 +83,7 @@ def _indent(line: str) -> int:
 def _starts_block(line: str) -> bool:
     return bool(
         _FENCE.match(line)
-        or _ATX.match(line)
+        or _atx(line) is not None
         or _HR.match(line)
         or _QUOTE.match(line)
         or _ITEM.match(line)
@@ -58,13 +95,18 @@ def _starts_block(line: str) -> bool:
 def parse_markdown(source: str) -> list[Block]:
     """Parse Markdown text into document blocks."""
     lines = source.replace("\r\n", "\n").replace("\t", "    ").split("\n")
-    return _blocks(lines)
+    return _blocks(lines, 0)
 
 
-def _blocks(lines: list[str]) -> list[Block]:
+def _blocks(lines: list[str], depth: int) -> list[Block]:
     out: list[Block] = []
+    if depth >= MAX_DEPTH:
+        # Too deep to nest further: what is left reads as plain paragraphs.
+        text = "\n".join(ln.strip() for ln in lines)
+        return [Paragraph([Span(p)]) for p in text.split("\n\n") if p.strip()]
     i, n = 0, len(lines)
     while i < n:
+        check_time()
         line = lines[i]
         if not line.strip():
             i += 1
@@ -80,9 +122,9 @@ def _blocks(lines: list[str]) -> list[Block]:
             i += 1
             out.append(CodeBlock("\n".join(body), m.group(2) or None))
             continue
-        m = _ATX.match(line)
-        if m:
-            out.append(Heading(len(m.group(1)), parse_inline(m.group(2) or "")))
+        h = _atx(line)
+        if h is not None:
+            out.append(Heading(h[0], parse_inline(h[1])))
             i += 1
             continue
         if _HR.match(line):
@@ -101,7 +143,7 @@ def _blocks(lines: list[str]) -> list[Block]:
                 i += 1
             out.extend(parse_html("\n".join(body)))
             continue
-        if "|" in line and i + 1 < n and _TABLE_SEP.match(lines[i + 1]) and "-" in lines[i + 1]:
+        if "|" in line and i + 1 < n and _is_table_sep(lines[i + 1]):
             i = _table(lines, i, out)
             continue
         if _QUOTE.match(line):
@@ -110,10 +152,10 @@ def _blocks(lines: list[str]) -> list[Block]:
                 q = _QUOTE.match(lines[i])
                 body.append(lines[i][q.end() :] if q else lines[i])
                 i += 1
-            out.append(Indented(_blocks(body)))
+            out.append(Indented(_blocks(body, depth + 1)))
             continue
         if _ITEM.match(line):
-            i = _list(lines, i, out)
+            i = _list(lines, i, out, depth)
             continue
         if line.startswith("    "):
             body = []
@@ -209,7 +251,7 @@ def _at(items: list[str | None], k: int) -> str | None:
     return items[k] if k < len(items) else None
 
 
-def _list(lines: list[str], i: int, out: list[Block]) -> int:
+def _list(lines: list[str], i: int, out: list[Block], depth: int) -> int:
     first = _ITEM.match(lines[i])
     assert first is not None
     ordered = first.group(2)[0].isdigit()
@@ -249,7 +291,7 @@ def _list(lines: list[str], i: int, out: list[Block]) -> int:
             else:
                 body.append(ln.strip())  # lazy continuation of the paragraph
             i += 1
-        lb.items.append(_blocks(body))
+        lb.items.append(_blocks(body, depth + 1))
         # Blank lines between items do not end the list.
         j = i
         while j < n and not lines[j].strip():
@@ -263,17 +305,21 @@ def _list(lines: list[str], i: int, out: list[Block]) -> int:
 # -- inline ----------------------------------------------------------------------------
 
 _INLINE = re.compile(
-    r"(?P<code>(?P<ticks>`+)(?P<codetext>.+?)(?P=ticks))"
+    # A code span opens and closes with whole runs of backticks of one length.
+    r"(?P<code>(?<!`)(?P<ticks>`+)(?!`)(?P<codetext>.+?)(?<!`)(?P=ticks)(?!`))"
     r"|(?P<escape>\\(?P<escaped>[!-/:-@\[-`{-~]))"
     r"|(?P<math>\$(?P<mathtext>[^\s$](?:[^$\n]*?[^\s$])?)\$)"
-    r"|(?P<autolink><(?P<auto>(?:https?|mailto|ftp):[^>\s]+)>)"
-    r"|(?P<image>!\[(?P<alt>[^\]]*)\]\((?P<src>[^)\s]*)(?:\s+\"[^\"]*\")?\))"
-    r"|(?P<link>\[(?P<ltext>(?:[^\[\]]|\[[^\]]*\])*)\]"
+    r"|(?P<autolink><(?P<auto>(?:https?|mailto|ftp):[^<>\s]{1,2048})>)"
+    r"|(?P<image>!\[(?P<alt>[^\[\]]*)\]\((?P<src>[^()\s]*)(?:\s+\"[^\"]*\")?\))"
+    r"|(?P<link>\[(?P<ltext>(?:[^\[\]]|\[[^\[\]]*\])*)\]"
     r"\((?P<href>[^()\s]*(?:\([^()\s]*\))?[^()\s]*)(?:\s+\"[^\"]*\")?\))"
-    r"|(?P<strong>\*\*(?P<s1>[^\s*](?:.*?[^\s])?)\*\*|__(?P<s2>[^\s_](?:.*?[^\s])?)__(?!\w))"
-    r"|(?P<strike>~~(?P<st>[^\s~](?:.*?[^\s])?)~~)"
+    r"|(?P<strong>\*\*(?P<s1>[^\s*](?:(?:[^*]|\*(?!\*))*?[^\s])?)\*\*"
+    r"|__(?P<s2>[^\s_](?:(?:[^_]|_(?!_))*?[^\s])?)__(?!\w))"
+    r"|(?P<strike>~~(?P<st>[^\s~](?:(?:[^~]|~(?!~))*?[^\s])?)~~)"
     r"|(?P<em>\*(?P<e1>[^\s*](?:[^*]*?[^\s*])?)\*|(?<!\w)_(?P<e2>[^\s_](?:[^_]*?[^\s_])?)_(?!\w))"
-    r"|(?P<url>(?<![\w/])https?://[^\s<>()]*[^\s<>().,;:!?'\"])"
+    # Greedy with no backtracking (trailing punctuation is given back in Python):
+    # a run of URLs costs its length once.
+    r"|(?P<url>(?<![\w/])https?://[^\s<>()]{1,2048})"
 )
 
 
@@ -282,6 +328,7 @@ def parse_inline(text: str, styles: tuple[str, ...] = (), link: str | None = Non
     spans: list[Span] = []
     pos = 0
     for m in _INLINE.finditer(text):
+        check_time()
         if m.start() > pos:
             spans.append(Span(text[pos : m.start()], styles, link))
         pos = m.end()
@@ -313,8 +360,14 @@ def parse_inline(text: str, styles: tuple[str, ...] = (), link: str | None = Non
             inner = m.group("e1") if m.group("e1") is not None else m.group("e2")
             spans.extend(parse_inline(inner, styles + ("italic",), link))
         elif kind == "url":
-            url = m.group("url")
+            url = m.group("url").rstrip(".,;:!?'\"")
+            tail = m.group("url")[len(url) :]
+            if url.endswith("://"):
+                spans.append(Span(m.group("url"), styles, link))
+                continue
             spans.append(Span(url, styles + ("link",), url))
+            if tail:
+                spans.append(Span(tail, styles, link))
     if pos < len(text):
         spans.append(Span(text[pos:], styles, link))
     return spans

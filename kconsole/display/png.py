@@ -51,9 +51,17 @@ def decode_png(data: bytes, max_pixels: int = 400_000) -> tuple[int, int, list[b
     channels = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}.get(ctype_)
     if channels is None or (depth != 8 and not (ctype_ == 3 and depth in (1, 2, 4))):
         raise UnsupportedImage(f"PNG colour type {ctype_} depth {depth}")
-    raw = zlib.decompress(b"".join(idat))
     bpp = max(1, channels * depth // 8)
     stride = (width * channels * depth + 7) // 8
+    # Inflate only what the image needs: IDAT data that inflates further (a zlib
+    # bomb: 1 MB that inflates to 1 GB) is never produced.
+    expected = height * (1 + stride)
+    try:
+        raw = zlib.decompressobj().decompress(b"".join(idat), expected)
+    except zlib.error as e:
+        raise UnsupportedImage(f"bad PNG data ({e})") from None
+    if len(raw) < expected:
+        raise UnsupportedImage("truncated PNG data")
     rows: list[bytes] = []
     prev = bytearray(stride)
     p = 0

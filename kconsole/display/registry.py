@@ -11,17 +11,58 @@ bundle always shows something and a renderer can never crash the console.
 
 Heavy modules (pygments, the HTML parser, Pillow) are imported inside renderers,
 the first time a bundle needs them.
+
+Rendering runs on the event loop (it is called from the IOPub handler), so every
+renderer is bounded: linear in its input, nesting capped, and its input capped at
+:data:`MARKUP_LIMIT` characters (:data:`LATEX_LIMIT` for LaTeX, whose layout is
+two-dimensional). On top of the sizes, the parsers and the layout call
+:func:`check_time` as they go: a renderer still at work :data:`RENDER_TIME_LIMIT`
+seconds after the bundle's rendering began stops. A renderer over a budget raises
+:class:`RenderLimitExceeded`: the next type (text/plain at the end) is shown, with a
+one-line note saying why. Ctrl-C and the heartbeat are then never held up for more
+than a fraction of a second.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..sanitize import plain_line, terminal_text
 from .config import RenderContext
 
 Renderer = Callable[[Any, dict[str, Any], RenderContext], "str | None"]
+
+#: Longest HTML, Markdown or JSON (as indented text) rendered, in characters (some
+#: 0.3 s of work at worst); longer shows as text/plain. pandas' default 60-row
+#: DataFrame is some 50 KB of HTML.
+MARKUP_LIMIT = 256 * 1024
+#: Most source code highlighted by one bundle (pygments does some 200 KB/s): a
+#: text/x-* bundle over it shows as text/plain, code blocks of a document beyond it
+#: are shown without colours.
+HIGHLIGHT_LIMIT = 48 * 1024
+#: Longest LaTeX laid out in 2-D (sympy's biggest formulas are a few KB).
+LATEX_LIMIT = 32 * 1024
+
+
+#: Seconds one bundle's renderers may work before they give up (text/plain is shown).
+RENDER_TIME_LIMIT = 0.5
+
+_deadline = float("inf")
+
+
+class RenderLimitExceeded(Exception):
+    """A bundle is over a renderer's size or time budget (the next type is used)."""
+
+
+def check_time() -> None:
+    """Raise :class:`RenderLimitExceeded` when the bundle being rendered has used up
+    its time (called from the renderers' loops; cheap)."""
+    if time.monotonic() > _deadline:
+        raise RenderLimitExceeded(f"it took over {RENDER_TIME_LIMIT:g} s to lay out")
+
 
 IMAGE_TYPES = ["image/png", "image/jpeg", "image/gif", "image/svg+xml"]
 TEXT_TYPES = [
@@ -66,45 +107,70 @@ def _text(value: Any) -> str:
     return value
 
 
-def render_plain(value: Any, metadata: dict[str, Any], ctx: RenderContext) -> str:
+def _markup(value: Any, limit: int = MARKUP_LIMIT) -> str:
+    """Kernel text a renderer parses (HTML, Markdown, LaTeX, source): no control
+    sequence of its own survives; the renderer adds the only escapes. Over ``limit``
+    characters it is not parsed at all."""
     text = _text(value)
-    if not ctx.color and "\x1b" in text:
-        from .text import strip_ansi
+    check_size(len(text), limit)
+    return terminal_text(text, allow_sgr=False, allow_progress=False)
 
-        return strip_ansi(text)
-    return text
+
+def check_size(size: int, limit: int = MARKUP_LIMIT) -> None:
+    """Raise :class:`RenderLimitExceeded` when ``size`` characters are over ``limit``."""
+    if size > limit:
+        raise RenderLimitExceeded(f"{_kb(size)} is over the {_kb(limit)} rendering limit")
+
+
+def _kb(n: int) -> str:
+    return f"{n / 1024 / 1024:.1f} MB" if n >= 1024 * 1024 else f"{max(1, round(n / 1024))} KB"
+
+
+def render_plain(value: Any, metadata: dict[str, Any], ctx: RenderContext) -> str:
+    # What a kernel legitimately puts in text/plain: colours (reprs of coloured
+    # objects, IPython's tracebacks) and \r / \b redraws. Nothing else reaches the tty.
+    return terminal_text(_text(value), allow_sgr=ctx.color)
 
 
 def render_html(value: Any, metadata: dict[str, Any], ctx: RenderContext) -> str:
     from .document import layout
-    from .highlight import highlight_code
     from .html import parse_html
 
-    blocks = parse_html(_text(value))
+    blocks = parse_html(_markup(value))
     if not blocks:
         return ""
-    lines = layout(
-        blocks, ctx.width, ctx.styler, lambda c, lang: highlight_code(c, ctx, language=lang)
-    )
-    return "\n".join(lines)
+    return "\n".join(layout(blocks, ctx.width, ctx.styler, _highlighter(ctx)))
 
 
 def render_markdown(value: Any, metadata: dict[str, Any], ctx: RenderContext) -> str:
     from .document import layout
-    from .highlight import highlight_code
     from .markdown import parse_markdown
 
-    blocks = parse_markdown(_text(value))
-    lines = layout(
-        blocks, ctx.width, ctx.styler, lambda c, lang: highlight_code(c, ctx, language=lang)
-    )
-    return "\n".join(lines)
+    blocks = parse_markdown(_markup(value))
+    return "\n".join(layout(blocks, ctx.width, ctx.styler, _highlighter(ctx)))
+
+
+def _highlighter(ctx: RenderContext) -> Callable[[str, str | None], str]:
+    """Highlights a document's code blocks until HIGHLIGHT_LIMIT characters are
+    used up; later blocks are shown as they are (bounded time per document)."""
+    from .highlight import highlight_code
+
+    left = HIGHLIGHT_LIMIT
+
+    def highlight(code: str, lang: str | None) -> str:
+        nonlocal left
+        left -= len(code)
+        if left < 0:
+            return terminal_text(code, allow_sgr=False, allow_progress=False)
+        return highlight_code(code, ctx, language=lang)
+
+    return highlight
 
 
 def render_latex_bundle(value: Any, metadata: dict[str, Any], ctx: RenderContext) -> str:
     from .latex import render_latex
 
-    return "\n".join(render_latex(_text(value)))
+    return "\n".join(render_latex(_markup(value, LATEX_LIMIT)))
 
 
 def render_json(value: Any, metadata: dict[str, Any], ctx: RenderContext) -> str:
@@ -168,6 +234,16 @@ class RendererRegistry:
         self, data: dict[str, Any], metadata: dict[str, Any], ctx: RenderContext
     ) -> Rendered:
         """Render a bundle with the best type that works; never raises."""
+        global _deadline
+        _deadline = time.monotonic() + RENDER_TIME_LIMIT
+        try:
+            return self._render(data, metadata, ctx)
+        finally:
+            _deadline = float("inf")
+
+    def _render(
+        self, data: dict[str, Any], metadata: dict[str, Any], ctx: RenderContext
+    ) -> Rendered:
         notes: list[str] = []
         if not isinstance(data, dict):
             return Rendered(
@@ -180,19 +256,27 @@ class RendererRegistry:
             md = metadata.get(mime) if isinstance(metadata, dict) else None
             try:
                 text = renderer(data[mime], md if isinstance(md, dict) else {}, ctx)
+            except RenderLimitExceeded as e:
+                notes.append(plain_line(f"[kconsole: {mime} not rendered: {e}]"))
+                continue
+            except RecursionError:
+                notes.append(plain_line(f"[kconsole: {mime} not rendered: nested too deeply]"))
+                continue
             except Exception as e:  # a malformed bundle must never take the console down
                 detail = str(e).splitlines()[0] if str(e) else ""
                 detail = detail[:120]
                 notes.append(
-                    f"[kconsole: could not render {mime}: {type(e).__name__}"
-                    + (f": {detail}" if detail else "")
-                    + "]"
+                    plain_line(
+                        f"[kconsole: could not render {mime}: {type(e).__name__}"
+                        + (f": {detail}" if detail else "")
+                        + "]"
+                    )
                 )
                 continue
             if text is None:
                 continue
             return Rendered(text, mime, notes)
-        kinds = ", ".join(sorted(data)) or "nothing"
+        kinds = plain_line(", ".join(sorted(str(k) for k in data))) or "nothing"
         return Rendered(f"<{kinds}>", None, notes)
 
 

@@ -123,6 +123,10 @@ def split_to_width(word: str, width: int) -> list[str]:
     return pieces
 
 
+#: Longest URL made an OSC 8 hyperlink (terminals keep some 2 KB).
+MAX_URL = 2048
+
+
 class Styler:
     """Turns style names into SGR sequences, or into nothing when colour is off.
 
@@ -157,5 +161,12 @@ class Styler:
     def link(self, text: str, url: str) -> str:
         """``text`` as an OSC 8 hyperlink to ``url`` (when the terminal has them)."""
         if not self.hyperlinks or not url:
+            return text
+        from ..sanitize import url_text
+
+        # The URL is the OSC 8 payload: nothing in it may end the sequence early. Longer
+        # than terminals keep (and repeated on every line of the link): no link.
+        url = url_text(url)
+        if not url or len(url) > MAX_URL:
             return text
         return f"\x1b]8;;{url}\x1b\\{text}\x1b]8;;\x1b\\"
