@@ -38,12 +38,10 @@ from typing import Any, TextIO
 
 from .client import EOFInput, KernelDied, KernelTimeout
 from .console import EXIT_KERNEL_DIED, KernelConnection
-from .display.text import strip_ansi
 from .notebook import NotebookRecorder
 from .output import OutputPrinter
 from .protocol import Message
-
-_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]")
+from .sanitize import terminal_text
 
 #: A logical line starting so opens a compound statement (or is a stray clause of one:
 #: the kernel reports it). ``match`` is a soft keyword: a header ending in ":" says it.
@@ -432,10 +430,14 @@ class ScriptRunner:
             evalue = "the kernel reported an error and gave no details"
         tb = content.get("traceback") or [f"{ename}: {evalue}" if ename else evalue]
         text = "\n".join(str(line) for line in tb) + "\n"
-        self._write_err(text if self.err_color else strip_ansi(text))
+        self._write_err(text)
 
     def _write_err(self, text: str) -> None:
-        """Write to stderr, after what is pending on stdout (both may be one terminal)."""
+        """Write to stderr, after what is pending on stdout (both may be one terminal).
+
+        Kernel text passes the one sanitizer: colours only when stderr is a terminal,
+        never a title, clipboard or mode sequence (stderr is often the same screen)."""
+        text = terminal_text(text, allow_sgr=self.err_color)
         if not text:
             return
         self._flush()
@@ -486,7 +488,7 @@ class ScriptRunner:
         return True
 
     async def _answer_input(self, prompt: str, password: bool) -> str:
-        if not self._write_out(prompt):
+        if not self._write_out(terminal_text(prompt, allow_sgr=self.printer.color)):
             raise EOFInput
         try:
             line = await self.reader.readline()
@@ -557,9 +559,7 @@ class ScriptRunner:
         text = data.get("text/plain") if isinstance(data, dict) else str(data)
         if not text:
             return
-        text = str(text)
-        if not self.printer.color:
-            text = _ANSI.sub("", text)
+        text = terminal_text(str(text), allow_sgr=self.printer.color)
         self._write_out(text.rstrip("\n") + "\n")
 
     def _on_output(self, msg: Message) -> None:
