@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,6 +35,33 @@ EXIT_KERNEL_DIED = 3
 
 #: How many times a start is retried when a port was taken between picking and binding.
 PORT_CLASH_ATTEMPTS = 3
+
+#: How long the console waits to see whether a kernel that answered ``exit`` with an
+#: ``ask_exit`` payload ends itself (ipykernel does, 0.1 s later; the heartbeat monitor
+#: of an attached kernel needs up to some 3 s to notice).
+SELF_EXIT_WAIT = 5.0
+
+# `exit`, `quit`, `exit()`, `quit(keep_kernel=True)`, `exit(True)`: the whole cell.
+_EXIT_COMMAND = re.compile(
+    r"\s*(?:exit|quit)\s*(?:\(\s*(?:keep_kernel\s*=\s*)?(True|False)?\s*\))?\s*;?\s*"
+)
+
+
+def exit_command(code: str, language_info: dict[str, Any]) -> bool | None:
+    """For a Python kernel: if ``code`` is only ``exit``/``quit`` (called or not),
+    whether it asks to keep the kernel; None for any other cell or language.
+
+    The console handles these itself instead of sending them: ipykernel answers ``exit``
+    by stopping its own process, whoever started it, so a kernel kconsole only attached
+    to, or was told to keep, would end with the console. Leaving is the console's
+    decision (see :meth:`KernelConnection.close`).
+    """
+    if str(language_info.get("name") or "").lower() != "python":
+        return None
+    m = _EXIT_COMMAND.fullmatch(code)
+    if m is None:
+        return None
+    return m.group(1) == "True"
 
 
 @dataclass
@@ -124,6 +152,35 @@ class KernelConnection:
         if tail:
             reason += ": " + tail.splitlines()[-1]
         return reason
+
+    @property
+    def ends_itself_on_exit(self) -> bool:
+        """Whether the kernel stops its own process on ``exit`` (ipykernel does, unless
+        ``exit(keep_kernel=True)``; kconsole's built-in kernel only asks the console)."""
+        return self.client.kernel_info.get("implementation") == "ipython"
+
+    async def wait_gone(self, timeout: float) -> bool:
+        """Whether the kernel is gone within ``timeout`` s: its process exited (one
+        kconsole started), else its heartbeat fell silent twice in a row.
+
+        Only on the way out: the death watch is stopped first, so that an exit the
+        kernel chose is not announced as a death ("Press Enter to restart it")."""
+        self.client.stop_monitor()
+        if self.process is not None:
+            return await self.process.wait_exit(timeout)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        missed = 0
+        while missed < 2:
+            remaining = deadline - loop.time()
+            if remaining <= 0 or self.client.dead.is_set():
+                return self.client.dead.is_set()
+            if await self.client.transport.is_alive(min(1.0, remaining)):
+                missed = 0
+                await asyncio.sleep(min(0.2, max(0.0, deadline - loop.time())))  # probe period
+            else:
+                missed += 1
+        return True
 
     async def close(self, *, keep_kernel: bool | None = None) -> None:
         """Leave: shut the kernel down if we own it (unless keep_kernel), close sockets."""

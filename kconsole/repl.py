@@ -75,7 +75,13 @@ from prompt_toolkit.lexers import Lexer, PygmentsLexer
 
 from .client import EOFInput, KernelClient, KernelDied, KernelError, KernelTimeout, NoReply
 from .completion import KernelCompleter
-from .console import EXIT_KERNEL_DIED, ConsoleError, KernelConnection
+from .console import (
+    EXIT_KERNEL_DIED,
+    SELF_EXIT_WAIT,
+    ConsoleError,
+    KernelConnection,
+    exit_command,
+)
 from .history import SessionHistory, history_for, kernel_history_inputs
 from .notebook import NotebookRecorder
 from .output import OutputPrinter
@@ -929,13 +935,32 @@ class Repl:
                 return KERNEL_DIED_EXIT
             if not code.strip():
                 continue
+            keep = exit_command(code, self.conn.language_info)
+            if keep is not None:
+                # Leaving is ours to do, not the kernel's (see exit_command).
+                self.keep_kernel_on_exit = keep
+                return 0
             reply = await self.run_cell(code)
             if reply is None and self.client.dead.is_set() and not self.conn.can_restart:
                 self.printer.note(f"[kconsole] the kernel died: {self.client.dead_reason}")
                 self.printer.flush()
                 return KERNEL_DIED_EXIT
             if self.keep_kernel_on_exit is not None:
+                await self._check_self_exit()
                 return 0
+
+    async def _check_self_exit(self) -> None:
+        """After ``exit()`` ran inside code (ipykernel then stops itself): a kernel
+        the console was to keep may be gone, and the user is told so."""
+        conn = self.conn
+        if self.keep_kernel_on_exit or conn.owns_kernel or not conn.ends_itself_on_exit:
+            return
+        if await conn.wait_gone(SELF_EXIT_WAIT):
+            self.printer.note(
+                "[kconsole] the kernel ended itself: exit() inside code stops an IPython "
+                "kernel (exit typed alone leaves it running); nothing is left running"
+            )
+            self.printer.flush()
 
     async def _ask_exit(self) -> bool:
         with self._prompting():

@@ -17,7 +17,7 @@ import sys
 from typing import Any, TextIO
 
 from .client import EOFInput, KernelDied, KernelTimeout
-from .console import EXIT_KERNEL_DIED, KernelConnection
+from .console import EXIT_KERNEL_DIED, KernelConnection, exit_command
 from .notebook import NotebookRecorder
 from .output import OutputPrinter
 from .protocol import Message
@@ -180,6 +180,8 @@ class ScriptRunner:
             code = await self.next_cell()
             if code is None:
                 break
+            if exit_command(code, self.conn.language_info) is not None:
+                break  # the console leaves; the kernel is not told to end itself
             if self.recorder is not None:
                 self.recorder.start_cell(code)
             reply = None
