@@ -375,6 +375,9 @@ class KernelClient:
         self, req: PendingRequest, on_idle_lost: Callable[[], None] | None
     ) -> None:
         loop = asyncio.get_running_loop()
+        # Counted from the reply at the earliest: a cell silent for longer than the
+        # grace sends its reply and idle together at the end, and nothing is missing.
+        req.last_activity = max(req.last_activity, loop.time())
         while not req.idle.is_set():
             # The grace period restarts with each IOPub message of this request, so a
             # long flood still arriving is waited for, and a lost idle is not.
