@@ -430,7 +430,7 @@ class Repl:
         if not text.strip():
             text = "[kconsole] no help found for the name at the cursor"
         if full:
-            async with in_terminal():
+            async with self._in_terminal():
                 await page(text, self.stdout)
             return
         lines = text.rstrip("\n").split("\n")
@@ -441,6 +441,7 @@ class Repl:
         def show() -> None:
             self.stdout.write(short + "\x1b[0m\n")
             self.stdout.flush()
+            self.printer.barrier()  # not the printer's text: never erased by an update
 
         self._write_above(show)
 
@@ -572,7 +573,7 @@ class Repl:
             return
         if self._restart_task is not None and not self._restart_task.done():
             return
-        async with in_terminal():
+        async with self._in_terminal():
             ok = await ask_yes_no("Restart the kernel? [y/N] ", default=False)
         if ok:
             # Not a task of the prompt's application: those are cancelled when the
@@ -617,8 +618,22 @@ class Repl:
             yield
         finally:
             self._prompt_active = False
+            # The prompt's last state (the accepted line, an input() answer, a question)
+            # stays on screen below the printer's output: an update of a display
+            # printed before it goes below it, never over it.
+            self.printer.barrier()
             if self._pending_output:  # queued for a run_in_terminal that never ran
                 self._drain_output()
+
+    @contextlib.asynccontextmanager
+    async def _in_terminal(self) -> AsyncIterator[None]:
+        """prompt_toolkit's ``in_terminal``, then a barrier: what was written there (a
+        question, a pager's leftovers) is not the printer's to erase."""
+        try:
+            async with in_terminal():
+                yield
+        finally:
+            self.printer.barrier()
 
     @contextlib.asynccontextmanager
     async def _prompt_during_cell(self) -> AsyncIterator[None]:
@@ -777,12 +792,14 @@ class Repl:
                 text = data.get("text/plain") if isinstance(data, dict) else str(data)
                 if text:
                     await page(str(text), self.stdout)
+                    self.printer.barrier()
             elif source == "set_next_input":
                 self._next_input = str(p.get("text", ""))
             elif source == "ask_exit":
                 self.keep_kernel_on_exit = bool(p.get("keepkernel", False))
             elif source == "edit_magic":
                 await edit_file(str(p.get("filename", "")), int(p.get("line_number") or 0))
+                self.printer.barrier()
 
     async def _restart_dead_kernel(self) -> bool:
         if not self.conn.can_restart:
@@ -802,6 +819,7 @@ class Repl:
         )
         self.stdout.write("\n".join(lines) + "\n\n")
         self.stdout.flush()
+        self.printer.barrier()
 
     async def _fetch_execution_count(self) -> None:
         with contextlib.suppress(KernelError, asyncio.TimeoutError):

@@ -113,6 +113,7 @@ class ScriptRunner:
             # Piped input is not echoed (as in the Python REPL); end the prompt's line
             # so the cell's next output does not run into it.
             self.printer.stream.write("\n")
+        self.printer.barrier()  # the prompt is not the printer's: no update erases it
         return line.rstrip("\n")
 
     async def _cell_status(self, code: str) -> str:
