@@ -78,7 +78,7 @@ def _console_options(f: Callable[..., Any]) -> Callable[..., Any]:
         type=click.FloatRange(min=0, min_open=True),
         default=DEFAULT_TIMEOUT,
         show_default=True,
-        help="Seconds to wait for the kernel to answer before giving up.",
+        help="Seconds to wait for the kernel (or a Jupyter Server) to answer before giving up.",
     )(f)
     f = click.option(
         "--no-other-output",
@@ -367,7 +367,11 @@ def _say_where_kernel_stays(conn: Any, kept: bool) -> None:
             f"`kconsole attach --existing {conn.connection_file}`",
             err=True,
         )
-    elif hasattr(transport, "kernel_id") and (kept or not conn.owns_kernel):
+    elif (
+        hasattr(transport, "kernel_id")
+        and (kept or not conn.owns_kernel)
+        and not conn.kernel_gone  # the server forgot it (restarted): nothing to attach to
+    ):
         click.echo(
             "kconsole: kernel left running; attach with `kconsole attach --server "
             f"{transport.server.base_url} --kernel-id {transport.kernel_id}`",

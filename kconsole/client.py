@@ -309,7 +309,17 @@ class KernelClient:
         msg = self.session.msg(msg_type, content or {})
         req = self._register(msg, wants_idle=False)
         try:
-            await self._send(channel, msg)
+            if timeout is not None and getattr(self.transport, "reconnecting", False):
+                # A send waits while a dropped connection is reopened (for minutes):
+                # a request with a timeout must not outwait it (Enter's is_complete).
+                try:
+                    await asyncio.wait_for(self._send(channel, msg), timeout)
+                except asyncio.TimeoutError:
+                    raise KernelTimeout(
+                        f"not sent in {timeout} s: the connection is lost"
+                    ) from None
+            else:
+                await self._send(channel, msg)
             return await self._await_reply(req, timeout)
         finally:
             self._pending.pop(msg.msg_id, None)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -82,6 +83,38 @@ class KernelConnection:
     #: While a kernel kconsole started is still coming up: the task waiting for it
     #: (see :func:`start_local` and :meth:`wait_ready`); None for one already ready.
     starting: asyncio.Task[None] | None = None
+    #: How long a restart waits for the kernel (the console's ``--timeout``).
+    timeout: float = 60.0
+    #: Starts a new kernel where this one was, once the server no longer has it (a
+    #: server restart forgets its kernels); returns its client, ready. None: no offer
+    #: (an attached kernel is someone else's to replace).
+    start_another: Callable[[], Awaitable[KernelClient]] | None = None
+
+    @property
+    def kernel_gone(self) -> bool:
+        """The server answered that it no longer has this kernel: it cannot be
+        restarted, only replaced (:meth:`replace_kernel`)."""
+        return bool(getattr(self.client.transport, "kernel_gone", False))
+
+    @property
+    def connection_lost(self) -> bool:
+        """The connection to the kernel dropped and is being reopened: requests wait."""
+        return bool(getattr(self.client.transport, "reconnecting", False))
+
+    @property
+    def can_replace(self) -> bool:
+        """Whether a new kernel can be offered in place of a vanished one."""
+        return self.start_another is not None and self.kernel_gone
+
+    async def replace_kernel(self) -> None:
+        """Start a new kernel in place of one the server lost; the old client is
+        closed. Raises ConsoleError (one line) if that fails."""
+        assert self.start_another is not None
+        old = self.client
+        self.client = await self.start_another()
+        self.fresh = True
+        with contextlib.suppress(Exception):
+            await old.close()
 
     @property
     def ready(self) -> bool:
@@ -118,10 +151,17 @@ class KernelConnection:
 
     @property
     def can_restart(self) -> bool:
-        return self.process is not None or hasattr(self.client.transport, "restart")
+        """Whether :meth:`restart` can work: kconsole started the kernel, or its server
+        restarts it, while the connection to that server still stands."""
+        if self.process is not None:
+            return True
+        transport = self.client.transport
+        return hasattr(transport, "restart") and not getattr(transport, "finished", False)
 
-    async def restart(self, timeout: float = 60.0) -> None:
-        """Restart the kernel (same ports) and wait until it answers again."""
+    async def restart(self, timeout: float | None = None) -> None:
+        """Restart the kernel (same ports) and wait until it answers again (at most
+        ``timeout`` s, default :attr:`timeout`)."""
+        timeout = self.timeout if timeout is None else timeout
         if self.process is not None:
             # The old process's exit is ours, not a death: no watch may see it, or the
             # new kernel could be marked dead after revive().
@@ -239,7 +279,9 @@ async def attach_zmq(
     except KernelTimeout as e:
         raise ConsoleError(f"cannot attach to the kernel: {e}") from None
     client.start_monitor()
-    return KernelConnection(client=client, connection_file=connection_file, label=_label(client))
+    return KernelConnection(
+        client=client, connection_file=connection_file, label=_label(client), timeout=timeout
+    )
 
 
 async def start_local(
@@ -274,6 +316,7 @@ async def start_local(
         connection_file=process.connection_file,
         owns_kernel=not keep_kernel,
         fresh=True,
+        timeout=timeout,
     )
     conn.starting = asyncio.ensure_future(_come_up_or_fail(conn, timeout))
     if wait:

@@ -96,6 +96,7 @@ from .repl_ui import (
     toolbar_fragments,
     vi_mode_name,
 )
+from .transport import TransportError
 
 #: How long Enter waits for is_complete before falling back to a local rule.
 IS_COMPLETE_TIMEOUT = 0.5
@@ -284,6 +285,8 @@ class Repl:
             return FormattedText([])  # the toolbar says it
         if self.client.dead.is_set():
             return FormattedText([("ansired bold", "[kernel dead]")])
+        if self.conn.connection_lost:
+            return FormattedText([("ansired bold", "[connection lost]")])
         if self._restarting:
             return FormattedText([("ansiyellow", "[kernel restarting]")])
         if not self.conn.ready:
@@ -310,7 +313,7 @@ class Repl:
             self._label,
             state,
             self.execution_count,
-            "lost" if dead and not self._restarting else self._kind,
+            "lost" if (dead and not self._restarting) or self.conn.connection_lost else self._kind,
             vi_mode_name() if self.vi_mode else "",
         )
 
@@ -541,8 +544,18 @@ class Repl:
     def _on_dead(self, reason: str) -> None:
         if self._restarting:
             return  # a restart stops the old kernel: expected, not news
-        hint = " Press Enter to restart it." if self.conn.can_restart else ""
-        self._emit(lambda: self.printer.note(f"[kconsole] the kernel died: {reason}.{hint}"))
+        if self.conn.kernel_gone:
+            # A restarted Jupyter Server forgot its kernels: nothing to restart.
+            offer = (
+                " Press Enter to start a new kernel there, Ctrl-D to leave."
+                if self.conn.can_replace
+                else ""
+            )
+            text = f"[kconsole] the kernel is gone: the server no longer has it.{offer}"
+        else:
+            hint = " Press Enter to restart it." if self.conn.can_restart else ""
+            text = f"[kconsole] the kernel died: {reason}.{hint}"
+        self._emit(lambda: self.printer.note(text))
         self._invalidate()
 
     # -- keys: save, restart --------------------------------------------------------------
@@ -587,7 +600,7 @@ class Repl:
         self.note("restarting the kernel...")
         try:
             await self.conn.restart()
-        except (KernelError, ConsoleError) as e:
+        except (KernelError, ConsoleError, TransportError) as e:
             self.note(f"restart failed: {e}")
             return False
         finally:
@@ -699,6 +712,16 @@ class Repl:
     def _sigint(self) -> None:
         """Ctrl-C while a cell runs: interrupt; again within DOUBLE_CTRL_C s (same cell,
         a restartable kernel): ask whether to restart it."""
+        task = self._exec_task
+        if self.conn.connection_lost and task is not None and not task.done():
+            # Nothing reaches the kernel now (an interrupt neither): stop waiting for
+            # the cell rather than for a reconnect that may take minutes.
+            task.cancel()
+            self.note(
+                "stopped waiting for the cell: the connection to the server is lost "
+                "(its output may still come once it is back)"
+            )
+            return
         now = time.monotonic()
         last, self._last_sigint = self._last_sigint, (self._cell_serial, now)
         if (
@@ -743,6 +766,8 @@ class Repl:
         self._cell_running = True
         self.recorder.start_cell(code)
         reply: Message | None = None
+        if self.conn.connection_lost:
+            self.note("the connection to the server is lost: the cell waits for it (Ctrl-C stops)")
         task = self._exec_task = asyncio.ensure_future(
             self.client.execute(
                 code,
@@ -802,9 +827,32 @@ class Repl:
                 self.printer.barrier()
 
     async def _restart_dead_kernel(self) -> bool:
-        if not self.conn.can_restart:
+        if self.conn.can_restart:
+            return await self._restart_kernel()
+        if self.conn.can_replace:
+            return await self._replace_kernel()
+        return False
+
+    async def _replace_kernel(self) -> bool:
+        """A new kernel on the server in place of one it lost; say how it went."""
+        self._restarting = True
+        self._invalidate()
+        self.note("starting a new kernel on the server...")
+        try:
+            await self.conn.replace_kernel()
+        except ConsoleError as e:
+            self.note(str(e))
             return False
-        return await self._restart_kernel()
+        finally:
+            self._restarting = False
+            self._invalidate()
+        self._bind_client()
+        self._label = kernel_label(self.conn)
+        self.execution_count = 0
+        self._generation += 1
+        self._state = self._other_state = "idle"
+        self.note(f"new kernel {getattr(self.client.transport, 'kernel_id', '')} started")
+        return True
 
     def _print_banner(self) -> None:
         info = self.client.kernel_info
@@ -948,7 +996,8 @@ class Repl:
             if not await self._kernel_ready():
                 continue  # raised at the top
             if self.client.dead.is_set() and not await self._restart_dead_kernel():
-                self.printer.note("[kconsole] the kernel is dead; leaving.")
+                gone = "gone from the server" if self.conn.kernel_gone else "dead"
+                self.printer.note(f"[kconsole] the kernel is {gone}; leaving.")
                 self.printer.flush()
                 return KERNEL_DIED_EXIT
             if not code.strip():
