@@ -162,6 +162,10 @@ class KernelConnection:
         """Restart the kernel (same ports) and wait until it answers again (at most
         ``timeout`` s, default :attr:`timeout`)."""
         timeout = self.timeout if timeout is None else timeout
+        if self.connection_lost:
+            # The restart would wait for the reconnect first, for minutes and unbounded
+            # by the timeout: say so now instead.
+            raise ConsoleError("the connection to the server is lost; restart once it is back")
         if self.process is not None:
             # The old process's exit is ours, not a death: no watch may see it, or the
             # new kernel could be marked dead after revive().

@@ -710,31 +710,35 @@ class Repl:
                 loop.remove_signal_handler(signal.SIGINT)
 
     def _sigint(self) -> None:
-        """Ctrl-C while a cell runs: interrupt; again within DOUBLE_CTRL_C s (same cell,
-        a restartable kernel): ask whether to restart it."""
-        task = self._exec_task
-        if self.conn.connection_lost and task is not None and not task.done():
+        """Ctrl-C while a cell runs: interrupt; again within DOUBLE_CTRL_C s (same cell):
+        ask whether to restart a restartable kernel, else stop waiting for the cell."""
+        if self.conn.connection_lost:
             # Nothing reaches the kernel now (an interrupt neither): stop waiting for
             # the cell rather than for a reconnect that may take minutes.
-            task.cancel()
-            self.note(
-                "stopped waiting for the cell: the connection to the server is lost "
-                "(its output may still come once it is back)"
-            )
+            self._stop_waiting("the connection to the server is lost")
             return
         now = time.monotonic()
         last, self._last_sigint = self._last_sigint, (self._cell_serial, now)
-        if (
-            last is not None
-            and last[0] == self._cell_serial
-            and now - last[1] <= DOUBLE_CTRL_C
-            and self.conn.can_restart
-            and (self._restart_offer is None or self._restart_offer.done())
-        ):
-            self._last_sigint = None
-            self._restart_offer = asyncio.ensure_future(self._offer_restart())
-            return
+        if last is not None and last[0] == self._cell_serial and now - last[1] <= DOUBLE_CTRL_C:
+            if not self.conn.can_restart:
+                # A kernel kconsole may not restart, deaf to the interrupt: the console
+                # at least must not be stuck with it.
+                self._last_sigint = None
+                self._stop_waiting("the kernel did not stop on the interrupt")
+                return
+            if self._restart_offer is None or self._restart_offer.done():
+                self._last_sigint = None
+                self._restart_offer = asyncio.ensure_future(self._offer_restart())
+                return
         asyncio.ensure_future(self._interrupt())
+
+    def _stop_waiting(self, why: str) -> None:
+        """Give up on the running cell (the kernel may still run it): back to a prompt."""
+        task = self._exec_task
+        if task is None or task.done():
+            return
+        task.cancel()
+        self.note(f"stopped waiting for the cell: {why} (output it still sends is shown)")
 
     async def _offer_restart(self) -> None:
         # The restart happens with the terminal still ours: an input() of the old kernel

@@ -91,6 +91,12 @@ def test_server_restart_says_gone_and_offers_a_new_kernel(
         c.expect("stopped waiting for the cell", timeout=10)
         assert time.monotonic() - t0 < 5
         c.expect_prompt()
+        # A restart would wait for the reconnect too: refused at once, in one line.
+        c.ctrl("x")
+        c.send("r")
+        c.expect(r"Restart the kernel\? \[y/N\]")
+        c.send("y")
+        c.expect("restart failed: the connection to the server is lost", timeout=10)
 
         second = server_on(tmp_path / "b", first_server.port, first_server.token)
         c.expect("the kernel is gone: the server no longer has it", timeout=60)
