@@ -10,6 +10,7 @@ accepts connections and never answers is bounded by ``--timeout``.
 from __future__ import annotations
 
 import json
+import signal
 import socket
 import subprocess
 import sys
@@ -172,3 +173,35 @@ def test_timeout_bounds_rest_calls() -> None:
     assert "Traceback" not in p.stderr
     assert "did not answer within 2 s" in p.stderr, p.stderr
     assert took < 15, f"--timeout 2 but the REST call took {took:.0f} s"
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("command", ["kernels", "start"])
+def test_ctrl_c_leaves_a_call_to_a_server_that_does_not_answer(command: str) -> None:
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}/"
+        p = subprocess.Popen(
+            [*KCONSOLE, command, "--server", url, "--token", "x"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            # The REST call has begun once its connection arrives; it is never answered.
+            silent.settimeout(30)
+            held, _ = silent.accept()
+            t0 = time.monotonic()
+            p.send_signal(signal.SIGINT)
+            _, err = p.communicate(timeout=20)
+            took = time.monotonic() - t0
+            held.close()
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.communicate()
+    assert took < 5, f"Ctrl-C took {took:.0f} s to leave a REST call"
+    assert p.returncode in (1, 130)
+    assert "Traceback" not in err
