@@ -999,6 +999,12 @@ class Repl:
                 continue  # nothing to run: back to a prompt, not a wait without one
             if not await self._kernel_ready():
                 continue  # raised at the top
+            keep = exit_command(code, self.conn.language_info)
+            if keep is not None:
+                # Leaving is ours to do, not the kernel's (see exit_command); a dead
+                # kernel is not restarted first just to be left.
+                self.keep_kernel_on_exit = keep
+                return 0
             if self.client.dead.is_set() and not await self._restart_dead_kernel():
                 gone = "gone from the server" if self.conn.kernel_gone else "dead"
                 self.printer.note(f"[kconsole] the kernel is {gone}; leaving.")
@@ -1006,11 +1012,6 @@ class Repl:
                 return KERNEL_DIED_EXIT
             if not code.strip():
                 continue
-            keep = exit_command(code, self.conn.language_info)
-            if keep is not None:
-                # Leaving is ours to do, not the kernel's (see exit_command).
-                self.keep_kernel_on_exit = keep
-                return 0
             reply = await self.run_cell(code)
             if reply is None and self.client.dead.is_set() and not self.conn.can_restart:
                 self.printer.note(f"[kconsole] the kernel died: {self.client.dead_reason}")

@@ -196,3 +196,16 @@ def test_builtin_kernel_does_not_end_itself_on_exit(console) -> None:
         assert answers(files[0])
     finally:
         shutdown(files[0], pid)
+
+
+@pytest.mark.timeout(60)
+def test_exit_after_the_kernel_died_leaves_without_restarting_it(console) -> None:
+    c = console("start", "--kernel", "python3")
+    c.expect_prompt(1)
+    pid = kernel_pid(c)
+    os.kill(pid, signal.SIGKILL)
+    c.expect("Press Enter to restart it", timeout=10)
+    c.sendline("exit")
+    assert c.wait_exit(20) == 0
+    assert "restarting the kernel" not in c.transcript
+    assert list(paths.runtime_dir().glob("kernel-*.json")) == []  # nothing left behind
