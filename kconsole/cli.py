@@ -360,6 +360,12 @@ async def _session(
     finally:
         # Shielded: a second Ctrl-C or SIGTERM must not leave the kernel orphaned.
         await asyncio.shield(conn.close(keep_kernel=keep if keep else None))
+        if conn.shutdown_error:
+            click.echo(
+                f"kconsole: could not shut the kernel down ({conn.shutdown_error}); "
+                "it may still be running on the server",
+                err=True,
+            )
         if interactive and opts.get("started_here"):
             _say_where_kernel_stays(conn, kept=bool(keep))
 

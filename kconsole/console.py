@@ -89,6 +89,9 @@ class KernelConnection:
     #: server restart forgets its kernels); returns its client, ready. None: no offer
     #: (an attached kernel is someone else's to replace).
     start_another: Callable[[], Awaitable[KernelClient]] | None = None
+    #: Why :meth:`close` could not shut down a kernel it should have (the server did
+    #: not answer): the kernel may still be running, and the user must be told.
+    shutdown_error: str | None = None
 
     @property
     def kernel_gone(self) -> bool:
@@ -244,8 +247,11 @@ class KernelConnection:
                 polite = self._shutdown_request if answered else None
                 await self.process.shutdown(request_shutdown=polite)
             elif not keep and hasattr(self.client.transport, "delete_kernel"):
-                with contextlib.suppress(Exception):
+                try:
                     await self.client.transport.delete_kernel()
+                except Exception as e:
+                    if getattr(e, "status", None) != 404:  # already gone is what we wanted
+                        self.shutdown_error = str(e) or type(e).__name__
         finally:
             await self.client.close()
 

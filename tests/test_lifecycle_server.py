@@ -205,3 +205,40 @@ def test_ctrl_c_leaves_a_call_to_a_server_that_does_not_answer(command: str) -> 
     assert took < 5, f"Ctrl-C took {took:.0f} s to leave a REST call"
     assert p.returncode in (1, 130)
     assert "Traceback" not in err
+
+
+@pytest.mark.timeout(120)
+def test_a_kernel_that_could_not_be_shut_down_is_said_to_be_running(
+    first_server: JupyterServer,
+) -> None:
+    c = PtyConsole(
+        [
+            "start",
+            "--server",
+            first_server.url,
+            "--token",
+            first_server.token,
+            "-k",
+            "python3",
+            "--timeout",
+            "3",
+        ],
+        timeout=60,
+    )
+    try:
+        c.expect_prompt(1)
+        c.sendline("print('up' + 'now')")
+        c.expect(r"(?m)^upnow")
+        c.expect_prompt(2)
+        first_server.proc.send_signal(signal.SIGSTOP)  # frozen: connections hang
+        try:
+            c.ctrl("d")
+            c.expect("could not shut the kernel down", timeout=40)
+            c.expect("it may still be running on the server")
+            c.wait_exit(30)
+        finally:
+            first_server.proc.send_signal(signal.SIGCONT)
+        assert len(kernels_on(first_server)) == 1  # what was said is true
+        assert "Traceback" not in c.transcript
+    finally:
+        c.close()
