@@ -242,3 +242,31 @@ def test_a_kernel_that_could_not_be_shut_down_is_said_to_be_running(
         assert "Traceback" not in c.transcript
     finally:
         c.close()
+
+
+@pytest.mark.timeout(120)
+def test_a_server_that_stops_answering_for_a_while_is_not_a_dead_kernel(
+    first_server: JupyterServer,
+) -> None:
+    c = PtyConsole(
+        ["start", "--server", first_server.url, "--token", first_server.token, "-k", "python3"],
+        timeout=60,
+    )
+    try:
+        c.expect_prompt(1)
+        c.sendline("x = 'kept' + 'state'")
+        c.expect_prompt(2)
+        first_server.proc.send_signal(signal.SIGSTOP)
+        try:
+            # The outage itself (the monitor probes twice a second): not a synchronisation.
+            time.sleep(5)
+        finally:
+            first_server.proc.send_signal(signal.SIGCONT)
+        c.sendline("print(x)")
+        c.expect(r"(?m)^keptstate")
+        c.expect_prompt(3)
+        assert "died" not in c.transcript
+        c.ctrl("d")
+        assert c.wait_exit(30) == 0
+    finally:
+        c.close()

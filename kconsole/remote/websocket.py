@@ -254,8 +254,13 @@ class WebSocketTransport(Transport):
         try:
             model = await asyncio.wait_for(self.server.get_kernel(self.kernel_id), timeout)
             alive = model.execution_state != "dead"
-        except (RemoteError, asyncio.TimeoutError):
-            alive = False
+        except RemoteError as e:
+            # Only the server's answer tells the kernel is gone (404) or shut to us; a
+            # server that does not answer says nothing about the kernel: its WebSocket
+            # decides (a drop is reconnected, and shown as lost).
+            alive = e.status is None or e.status >= 500
+        except asyncio.TimeoutError:
+            alive = True
         self._alive_at = (time.monotonic(), alive)
         return alive
 
