@@ -152,6 +152,7 @@ class ScriptRunner:
             text = _ANSI.sub("", text)
         self.printer.stream.write(text.rstrip("\n") + "\n")
         self.printer.flush()
+        self.printer.barrier()  # not the printer's text: no display update erases it
 
     def _on_output(self, msg: Message) -> None:
         if self.recorder is not None:
