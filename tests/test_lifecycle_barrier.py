@@ -9,9 +9,14 @@ so the update is printed below instead.
 from __future__ import annotations
 
 import io
+import os
+import shlex
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import pexpect
 import pyte
 import pytest
 from hypothesis import given, settings
@@ -168,3 +173,32 @@ def test_printer_never_erases_what_it_did_not_write(ops: list[tuple[str, str, in
         for text in latest.values():
             for part in text.split("\n"):
                 assert part in shown, (part, shown)
+
+
+@pytest.mark.timeout(60)
+def test_script_mode_on_a_terminal_keeps_the_input_prompt(tmp_path: Path) -> None:
+    # stdin piped, stdout a terminal: the printer tracks the screen, the prompt is not its.
+    script = tmp_path / "cells.txt"
+    script.write_text(
+        "h = display('first' + 'shown', display_id=True); x = input('name? '); "
+        "h.update('up' + 'dated')\nbob\nprint('do' + 'ne')\n"
+    )
+    cmd = f"{shlex.quote(sys.executable)} -m kconsole start --kernel python3 < {script}"
+    child = pexpect.spawn(
+        "/bin/sh", ["-c", cmd], env=dict(os.environ), dimensions=(30, 100), encoding="utf-8"
+    )
+    screen = pyte.Screen(100, 30)
+    stream = pyte.Stream(screen)
+    out = ""
+    while True:
+        try:
+            chunk = child.read_nonblocking(65536, timeout=50)
+        except pexpect.EOF:
+            break
+        out += chunk
+        stream.feed(chunk)
+    child.close()
+    lines = [line.rstrip() for line in screen.display]
+    assert "done" in lines, lines
+    assert "name?" in lines, lines
+    assert "'updated'" in lines, lines
