@@ -374,8 +374,10 @@ def _say_where_kernel_stays(conn: Any, kept: bool) -> None:
     """After a kernel kconsole started is left running, say how to get back to it."""
     transport = conn.client.transport
     if conn.process is not None and not conn.owns_kernel:
-        if not (conn.ready and conn.process.is_alive()):
-            return  # it never came up, or died: nothing is left running
+        if not conn.process.is_alive():
+            # Died, or failed to come up (then it was stopped): nothing is left running.
+            # One left while still starting is left running all the same.
+            return
         click.echo(
             "kconsole: kernel left running; attach with "
             f"`kconsole attach --existing {conn.connection_file}`",

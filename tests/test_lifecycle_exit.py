@@ -42,7 +42,7 @@ def answers(connection_file: str | Path, timeout: float = 15.0) -> bool:
     ctx = zmq.Context()  # its own, destroyed after: no sockets left open across tests
     kc = BlockingKernelClient(connection_file=str(connection_file), context=ctx)
     kc.load_connection_file()
-    kc.start_channels()
+    kc.start_channels(hb=False)  # no heartbeat thread to outlive the context
     try:
         kc.wait_for_ready(timeout=timeout)
         reply = kc.execute_interactive("1", timeout=timeout)
@@ -59,7 +59,7 @@ def shutdown(connection_file: str | Path, pid: int | None) -> None:
     ctx = zmq.Context()
     kc = BlockingKernelClient(connection_file=str(connection_file), context=ctx)
     kc.load_connection_file()
-    kc.start_channels()
+    kc.start_channels(hb=False)  # no heartbeat thread to outlive the context
     with contextlib.suppress(Exception):
         kc.shutdown()
     kc.stop_channels()
@@ -209,3 +209,18 @@ def test_exit_after_the_kernel_died_leaves_without_restarting_it(console) -> Non
     assert c.wait_exit(20) == 0
     assert "restarting the kernel" not in c.transcript
     assert list(paths.runtime_dir().glob("kernel-*.json")) == []  # nothing left behind
+
+
+@pytest.mark.timeout(60)
+def test_leaving_a_kept_kernel_while_it_starts_says_it_is_left_running(console) -> None:
+    c = console("start", "--kernel", "python3", "--keep-kernel")
+    c.expect(r"In \[1\]: .*starting")  # the prompt is up before the kernel answers
+    c.ctrl("d")
+    c.wait_exit(20)
+    files = list(paths.runtime_dir().glob("kernel-*.json"))
+    assert len(files) == 1
+    try:
+        assert answers(files[0]), "--keep-kernel: the kernel must outlive the console"
+        assert "kernel left running" in c.transcript, "a kernel left running, not said"
+    finally:
+        shutdown(files[0], None)
