@@ -96,7 +96,7 @@ def test_server_restart_says_gone_and_offers_a_new_kernel(
         c.ctrl("x")
         c.send("r")
         c.expect(r"Restart the kernel\? \[y/N\]")
-        c.send("y")
+        c.sendline("y")  # (a single key or a line: either way of answering works)
         c.expect("restart failed: the connection to the server is lost", timeout=10)
 
         second = server_on(tmp_path / "b", first_server.port, first_server.token)
