@@ -48,6 +48,15 @@ _EXIT_COMMAND = re.compile(
 )
 
 
+def payloads_of(reply_content: dict[str, Any]) -> list[dict[str, Any]]:
+    """The payloads of an execute_reply a console can act on: a kernel may send
+    anything (a non-list, items that are not dicts); those are dropped, not obeyed."""
+    payload = reply_content.get("payload")
+    if not isinstance(payload, list):
+        return []
+    return [p for p in payload if isinstance(p, dict)]
+
+
 def exit_command(code: str, language_info: dict[str, Any]) -> bool | None:
     """For a Python kernel: if ``code`` is only ``exit``/``quit`` (called or not),
     whether it asks to keep the kernel; None for any other cell or language.

@@ -81,6 +81,7 @@ from .console import (
     ConsoleError,
     KernelConnection,
     exit_command,
+    payloads_of,
 )
 from .history import SessionHistory, history_for, kernel_history_inputs
 from .notebook import NotebookRecorder
@@ -807,7 +808,7 @@ class Repl:
         count = reply.content.get("execution_count")
         if isinstance(count, int):
             self.execution_count = count
-        payloads = reply.content.get("payload") or []
+        payloads = payloads_of(reply.content)
         if any(p.get("source") == "ask_exit" for p in payloads):
             self.recorder.discard_last()  # `exit` is not part of the work being saved
         await self._handle_payloads(payloads)
@@ -818,17 +819,21 @@ class Repl:
             source = p.get("source")
             if source == "page":
                 data = p.get("data") or {}
-                text = data.get("text/plain") if isinstance(data, dict) else str(data)
-                if text:
-                    await page(str(text), self.stdout)
+                text = data.get("text/plain") if isinstance(data, dict) else data
+                if isinstance(text, str) and text:
+                    await page(text, self.stdout)
                     self.printer.barrier()
             elif source == "set_next_input":
-                self._next_input = str(p.get("text", ""))
+                text = p.get("text")
+                self._next_input = text if isinstance(text, str) else ""
             elif source == "ask_exit":
-                self.keep_kernel_on_exit = bool(p.get("keepkernel", False))
+                # Only a real True keeps (ipykernel sends None for a plain ask_exit()).
+                self.keep_kernel_on_exit = p.get("keepkernel") is True
             elif source == "edit_magic":
-                await edit_file(str(p.get("filename", "")), int(p.get("line_number") or 0))
-                self.printer.barrier()
+                filename, line = p.get("filename"), p.get("line_number")
+                if isinstance(filename, str) and filename:
+                    await edit_file(filename, line if isinstance(line, int) else 0)
+                    self.printer.barrier()
 
     async def _restart_dead_kernel(self) -> bool:
         if self.conn.can_restart:

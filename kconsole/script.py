@@ -17,7 +17,7 @@ import sys
 from typing import Any, TextIO
 
 from .client import EOFInput, KernelDied, KernelTimeout
-from .console import EXIT_KERNEL_DIED, KernelConnection, exit_command
+from .console import EXIT_KERNEL_DIED, KernelConnection, exit_command, payloads_of
 from .notebook import NotebookRecorder
 from .output import OutputPrinter
 from .protocol import Message
@@ -212,7 +212,7 @@ class ScriptRunner:
             status = reply.content.get("status")
             if status == "error":
                 self.failed = True
-            payload = reply.content.get("payload") or []
+            payload = payloads_of(reply.content)
             for p in payload:
                 if p.get("source") == "page":
                     self._page(p.get("data") or {})

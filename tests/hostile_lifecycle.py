@@ -6,11 +6,14 @@ real kernel (busy, reply, idle) and echoes the heartbeat. MODE says what it does
 an execute_request:
 
 * ``no-idle``: busy, a stream, the reply, and never the ``idle`` (what ipykernel's
-  dropped messages look like to a client).
+  dropped messages look like to a client);
+* ``payload JSON``: a normal execution whose reply carries ``JSON`` as its
+  ``payload`` (whatever it is: a non-list, items that are not dicts, wrong types).
 """
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -24,6 +27,7 @@ from kconsole.protocol import Message, new_key  # noqa: E402
 
 def main() -> None:
     path, mode = sys.argv[1], sys.argv[2]
+    payload = json.loads(sys.argv[3]) if mode == "payload" else []
     ctx = zmq.Context()
     sockets = {
         "shell": ctx.socket(zmq.ROUTER),
@@ -74,7 +78,7 @@ def main() -> None:
             elif t == "execute_request":
                 count += 1
                 publish("stream", {"name": "stdout", "text": "ran\n"}, msg)
-                content = {"status": "ok", "execution_count": count, "payload": []}
+                content = {"status": "ok", "execution_count": count, "payload": payload}
             elif t == "is_complete_request":
                 content = {"status": "complete"}
             else:
