@@ -24,6 +24,7 @@ from jupyter_client.blocking.client import BlockingKernelClient
 from ptyconsole import PtyConsole, pid_alive
 
 from kconsole import paths
+from kconsole.console import exit_command
 
 KCONSOLE = [sys.executable, "-m", "kconsole"]
 
@@ -224,3 +225,29 @@ def test_leaving_a_kept_kernel_while_it_starts_says_it_is_left_running(console) 
         assert "kernel left running" in c.transcript, "a kernel left running, not said"
     finally:
         shutdown(files[0], None)
+
+
+PY = {"name": "python"}
+
+
+@pytest.mark.parametrize(
+    ("code", "language", "expected"),
+    [
+        ("exit", PY, False),
+        ("quit\n", PY, False),
+        ("  exit()  ", PY, False),
+        ("exit(keep_kernel=True)", PY, True),
+        ("quit( True );", PY, True),
+        ("exit(keep_kernel=False)", PY, False),
+        ("exit = 3", PY, None),
+        ("exit(0)", PY, None),  # sys.exit-like: the kernel's business
+        ("print(exit)", PY, None),
+        ("exit\nprint(1)", PY, None),
+        ("exit", {"name": "bash"}, None),  # bash_kernel restarts its shell by itself
+        ("exit", {}, None),
+    ],
+)
+def test_exit_command_recognises_only_the_whole_cell(
+    code: str, language: dict[str, str], expected: bool | None
+) -> None:
+    assert exit_command(code, language) is expected
