@@ -109,6 +109,12 @@ class KernelConnection:
         return bool(getattr(self.client.transport, "kernel_gone", False))
 
     @property
+    def unreachable(self) -> bool:
+        """The connection gave up for good (the server refused us, or stayed away) while
+        the server did not say the kernel is gone: it may well still be running."""
+        return bool(getattr(self.client.transport, "finished", False)) and not self.kernel_gone
+
+    @property
     def connection_lost(self) -> bool:
         """The connection to the kernel dropped and is being reopened: requests wait."""
         return bool(getattr(self.client.transport, "reconnecting", False))

@@ -553,6 +553,9 @@ class Repl:
                 else ""
             )
             text = f"[kconsole] the kernel is gone: the server no longer has it.{offer}"
+        elif self.conn.unreachable:
+            # Refused or given up on: the kernel may be running still; "died" is not true.
+            text = f"[kconsole] {reason}; the kernel cannot be reached from here."
         else:
             hint = " Press Enter to restart it." if self.conn.can_restart else ""
             text = f"[kconsole] the kernel died: {reason}.{hint}"
@@ -1011,7 +1014,10 @@ class Repl:
                 self.keep_kernel_on_exit = keep
                 return 0
             if self.client.dead.is_set() and not await self._restart_dead_kernel():
-                gone = "gone from the server" if self.conn.kernel_gone else "dead"
+                if self.conn.kernel_gone:
+                    gone = "gone from the server"
+                else:
+                    gone = "unreachable" if self.conn.unreachable else "dead"
                 self.printer.note(f"[kconsole] the kernel is {gone}; leaving.")
                 self.printer.flush()
                 return KERNEL_DIED_EXIT

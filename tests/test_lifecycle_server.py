@@ -270,3 +270,29 @@ def test_a_server_that_stops_answering_for_a_while_is_not_a_dead_kernel(
         assert c.wait_exit(30) == 0
     finally:
         c.close()
+
+
+@pytest.mark.timeout(150)
+def test_a_server_that_refuses_us_after_a_restart_is_not_a_dead_kernel(
+    first_server: JupyterServer, tmp_path: Path
+) -> None:
+    c = PtyConsole(
+        ["start", "--server", first_server.url, "--token", first_server.token, "-k", "python3"],
+        timeout=60,
+    )
+    second: JupyterServer | None = None
+    try:
+        c.expect_prompt(1)
+        first_server.stop()
+        c.expect("lost the connection to the Jupyter server")
+        second = server_on(tmp_path / "b", first_server.port, "another-token")
+        c.expect(r"server refused the token \(HTTP 403\); the kernel cannot be reached", timeout=60)
+        c.sendline("")
+        c.expect(r"the kernel is unreachable; leaving\.")
+        assert c.wait_exit(30) == 3
+        assert "died" not in c.transcript
+        assert "Traceback" not in c.transcript
+    finally:
+        c.close()
+        if second is not None:
+            second.stop()
