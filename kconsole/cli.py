@@ -148,7 +148,7 @@ def _console_options(f: Callable[..., Any]) -> Callable[..., Any]:
         type=click.FloatRange(min=0, min_open=True),
         default=DEFAULT_TIMEOUT,
         show_default=True,
-        help="Seconds to wait for the kernel to answer before giving up.",
+        help="Seconds to wait for the kernel (or a Jupyter Server) to answer before giving up.",
     )(f)
     f = click.option(
         "--no-other-output",
@@ -342,12 +342,20 @@ def _run(coro_fn: Callable[[], Awaitable[int]]) -> None:
         loop = asyncio.get_running_loop()
         task = asyncio.current_task()
         assert task is not None
+        terminated: list[int] = []
+
+        def terminate(sig: int) -> None:
+            terminated.append(sig)
+            task.cancel()
+
         for sig in (signal.SIGTERM, signal.SIGHUP):
             with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(sig, task.cancel)
+                loop.add_signal_handler(sig, terminate, sig)
         try:
             return await coro_fn()
         except asyncio.CancelledError:
+            if not terminated:
+                raise  # asyncio.run's own Ctrl-C: it raises KeyboardInterrupt (130)
             return 143
 
     from .console import ConsoleError
@@ -429,6 +437,12 @@ async def _session(
     finally:
         # Shielded: a second Ctrl-C or SIGTERM must not leave the kernel orphaned.
         await asyncio.shield(conn.close(keep_kernel=keep if keep else None))
+        if conn.shutdown_error:
+            click.echo(
+                f"kconsole: could not shut the kernel down ({conn.shutdown_error}); "
+                "it may still be running on the server",
+                err=True,
+            )
         if interactive and opts.get("started_here"):
             _say_where_kernel_stays(conn, kept=bool(keep))
 
@@ -437,14 +451,20 @@ def _say_where_kernel_stays(conn: Any, kept: bool) -> None:
     """After a kernel kconsole started is left running, say how to get back to it."""
     transport = conn.client.transport
     if conn.process is not None and not conn.owns_kernel:
-        if not (conn.ready and conn.process.is_alive()):
-            return  # it never came up, or died: nothing is left running
+        if not conn.process.is_alive():
+            # Died, or failed to come up (then it was stopped): nothing is left running.
+            # One left while still starting is left running all the same.
+            return
         click.echo(
             "kconsole: kernel left running; attach with "
             f"`kconsole attach --existing {conn.connection_file}`",
             err=True,
         )
-    elif hasattr(transport, "kernel_id") and (kept or not conn.owns_kernel):
+    elif (
+        hasattr(transport, "kernel_id")
+        and (kept or not conn.owns_kernel)
+        and not conn.kernel_gone  # the server forgot it (restarted): nothing to attach to
+    ):
         click.echo(
             "kconsole: kernel left running; attach with `kconsole attach --server "
             f"{transport.server.base_url} --kernel-id {transport.kernel_id}`",

@@ -362,7 +362,17 @@ class KernelClient:
         msg = self.session.msg(msg_type, content or {})
         req = self._register(msg, wants_idle=False)
         try:
-            await self._send(channel, msg)
+            if timeout is not None and getattr(self.transport, "reconnecting", False):
+                # A send waits while a dropped connection is reopened (for minutes):
+                # a request with a timeout must not outwait it (Enter's is_complete).
+                try:
+                    await asyncio.wait_for(self._send(channel, msg), timeout)
+                except asyncio.TimeoutError:
+                    raise KernelTimeout(
+                        f"not sent in {timeout} s: the connection is lost"
+                    ) from None
+            else:
+                await self._send(channel, msg)
             return await self._await_reply(req, timeout)
         finally:
             self._pending.pop(msg.msg_id, None)
@@ -428,6 +438,9 @@ class KernelClient:
         self, req: PendingRequest, on_idle_lost: Callable[[], None] | None
     ) -> None:
         loop = asyncio.get_running_loop()
+        # Counted from the reply at the earliest: a cell silent for longer than the
+        # grace sends its reply and idle together at the end, and nothing is missing.
+        req.last_activity = max(req.last_activity, loop.time())
         while not req.idle.is_set():
             # The grace period restarts with each IOPub message of this request, so a
             # long flood still arriving is waited for, and a lost idle is not.

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,6 +37,42 @@ EXIT_KERNEL_DIED = 3
 #: How many times a start is retried when a port was taken between picking and binding.
 PORT_CLASH_ATTEMPTS = 3
 
+#: How long the console waits to see whether a kernel that answered ``exit`` with an
+#: ``ask_exit`` payload ends itself (ipykernel does, 0.1 s later; the heartbeat monitor
+#: of an attached kernel needs up to some 3 s to notice).
+SELF_EXIT_WAIT = 5.0
+
+# `exit`, `quit`, `exit()`, `quit(keep_kernel=True)`, `exit(True)`: the whole cell.
+_EXIT_COMMAND = re.compile(
+    r"\s*(?:exit|quit)\s*(?:\(\s*(?:keep_kernel\s*=\s*)?(True|False)?\s*\))?\s*;?\s*"
+)
+
+
+def payloads_of(reply_content: dict[str, Any]) -> list[dict[str, Any]]:
+    """The payloads of an execute_reply a console can act on: a kernel may send
+    anything (a non-list, items that are not dicts); those are dropped, not obeyed."""
+    payload = reply_content.get("payload")
+    if not isinstance(payload, list):
+        return []
+    return [p for p in payload if isinstance(p, dict)]
+
+
+def exit_command(code: str, language_info: dict[str, Any]) -> bool | None:
+    """For a Python kernel: if ``code`` is only ``exit``/``quit`` (called or not),
+    whether it asks to keep the kernel; None for any other cell or language.
+
+    The console handles these itself instead of sending them: ipykernel answers ``exit``
+    by stopping its own process, whoever started it, so a kernel kconsole only attached
+    to, or was told to keep, would end with the console. Leaving is the console's
+    decision (see :meth:`KernelConnection.close`).
+    """
+    if str(language_info.get("name") or "").lower() != "python":
+        return None
+    m = _EXIT_COMMAND.fullmatch(code)
+    if m is None:
+        return None
+    return m.group(1) == "True"
+
 
 @dataclass
 class KernelConnection:
@@ -54,6 +92,47 @@ class KernelConnection:
     #: While a kernel kconsole started is still coming up: the task waiting for it
     #: (see :func:`start_local` and :meth:`wait_ready`); None for one already ready.
     starting: asyncio.Task[None] | None = None
+    #: How long a restart waits for the kernel (the console's ``--timeout``).
+    timeout: float = 60.0
+    #: Starts a new kernel where this one was, once the server no longer has it (a
+    #: server restart forgets its kernels); returns its client, ready. None: no offer
+    #: (an attached kernel is someone else's to replace).
+    start_another: Callable[[], Awaitable[KernelClient]] | None = None
+    #: Why :meth:`close` could not shut down a kernel it should have (the server did
+    #: not answer): the kernel may still be running, and the user must be told.
+    shutdown_error: str | None = None
+
+    @property
+    def kernel_gone(self) -> bool:
+        """The server answered that it no longer has this kernel: it cannot be
+        restarted, only replaced (:meth:`replace_kernel`)."""
+        return bool(getattr(self.client.transport, "kernel_gone", False))
+
+    @property
+    def unreachable(self) -> bool:
+        """The connection gave up for good (the server refused us, or stayed away) while
+        the server did not say the kernel is gone: it may well still be running."""
+        return bool(getattr(self.client.transport, "finished", False)) and not self.kernel_gone
+
+    @property
+    def connection_lost(self) -> bool:
+        """The connection to the kernel dropped and is being reopened: requests wait."""
+        return bool(getattr(self.client.transport, "reconnecting", False))
+
+    @property
+    def can_replace(self) -> bool:
+        """Whether a new kernel can be offered in place of a vanished one."""
+        return self.start_another is not None and self.kernel_gone
+
+    async def replace_kernel(self) -> None:
+        """Start a new kernel in place of one the server lost; the old client is
+        closed. Raises ConsoleError (one line) if that fails."""
+        assert self.start_another is not None
+        old = self.client
+        self.client = await self.start_another()
+        self.fresh = True
+        with contextlib.suppress(Exception):
+            await old.close()
 
     @property
     def ready(self) -> bool:
@@ -90,10 +169,21 @@ class KernelConnection:
 
     @property
     def can_restart(self) -> bool:
-        return self.process is not None or hasattr(self.client.transport, "restart")
+        """Whether :meth:`restart` can work: kconsole started the kernel, or its server
+        restarts it, while the connection to that server still stands."""
+        if self.process is not None:
+            return True
+        transport = self.client.transport
+        return hasattr(transport, "restart") and not getattr(transport, "finished", False)
 
-    async def restart(self, timeout: float = 60.0) -> None:
-        """Restart the kernel (same ports) and wait until it answers again."""
+    async def restart(self, timeout: float | None = None) -> None:
+        """Restart the kernel (same ports) and wait until it answers again (at most
+        ``timeout`` s, default :attr:`timeout`)."""
+        timeout = self.timeout if timeout is None else timeout
+        if self.connection_lost:
+            # The restart would wait for the reconnect first, for minutes and unbounded
+            # by the timeout: say so now instead.
+            raise ConsoleError("the connection to the server is lost; restart once it is back")
         if self.process is not None:
             # The old process's exit is ours, not a death: no watch may see it, or the
             # new kernel could be marked dead after revive().
@@ -121,6 +211,35 @@ class KernelConnection:
         self.client.transport.suspend()  # nothing listens until a restart
         return self.process.exit_description()  # one line: "killed by SIGKILL"
 
+    @property
+    def ends_itself_on_exit(self) -> bool:
+        """Whether the kernel stops its own process on ``exit`` (ipykernel does, unless
+        ``exit(keep_kernel=True)``; kconsole's built-in kernel only asks the console)."""
+        return self.client.kernel_info.get("implementation") == "ipython"
+
+    async def wait_gone(self, timeout: float) -> bool:
+        """Whether the kernel is gone within ``timeout`` s: its process exited (one
+        kconsole started), else its heartbeat fell silent twice in a row.
+
+        Only on the way out: the death watch is stopped first, so that an exit the
+        kernel chose is not announced as a death ("Press Enter to restart it")."""
+        self.client.stop_monitor()
+        if self.process is not None:
+            return await self.process.wait_exit(timeout)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        missed = 0
+        while missed < 2:
+            remaining = deadline - loop.time()
+            if remaining <= 0 or self.client.dead.is_set():
+                return self.client.dead.is_set()
+            if await self.client.transport.is_alive(min(1.0, remaining)):
+                missed = 0
+                await asyncio.sleep(min(0.2, max(0.0, deadline - loop.time())))  # probe period
+            else:
+                missed += 1
+        return True
+
     async def close(self, *, keep_kernel: bool | None = None) -> None:
         """Leave: shut the kernel down if we own it (unless keep_kernel), close sockets."""
         keep = (not self.owns_kernel) if keep_kernel is None else keep_kernel
@@ -139,8 +258,11 @@ class KernelConnection:
                 polite = self._shutdown_request if answered else None
                 await self.process.shutdown(request_shutdown=polite)
             elif not keep and hasattr(self.client.transport, "delete_kernel"):
-                with contextlib.suppress(Exception):
+                try:
                     await self.client.transport.delete_kernel()
+                except Exception as e:
+                    if getattr(e, "status", None) != 404:  # already gone is what we wanted
+                        self.shutdown_error = str(e) or type(e).__name__
         finally:
             await self.client.close()
 
@@ -178,7 +300,9 @@ async def attach_zmq(
     except KernelTimeout as e:
         raise ConsoleError(f"cannot attach to the kernel: {e}") from None
     client.start_monitor()
-    return KernelConnection(client=client, connection_file=connection_file, label=_label(client))
+    return KernelConnection(
+        client=client, connection_file=connection_file, label=_label(client), timeout=timeout
+    )
 
 
 async def start_local(
@@ -213,6 +337,7 @@ async def start_local(
         connection_file=process.connection_file,
         owns_kernel=not keep_kernel,
         fresh=True,
+        timeout=timeout,
     )
     conn.starting = asyncio.ensure_future(_come_up_or_fail(conn, timeout))
     if wait:

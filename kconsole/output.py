@@ -270,24 +270,31 @@ class OutputPrinter:
             body += "\n"
         if self._pending_clear:
             self._clear_region()
-        if (
-            update
-            and display_id is not None
-            and self.tty
-            and self._entries
-            and self._entries[-1][0] == display_id
-        ):
-            # The display is the last thing on screen: redraw it where it is.
-            cols, lines = self._size()
-            rows = rows_of(self._entries[-1][1], cols)
-            if rows < lines:
-                self._erase_rows(rows)
-                self._chars -= len(self._entries[-1][1])
-                self._entries.pop()
-                self._write(body, display_id)
-                return
+        if update and display_id is not None and self.tty and self._redraw(display_id, body):
+            return
         self._ensure_newline()
         self._write(body, display_id)
+
+    def _redraw(self, display_id: str, body: str) -> bool:
+        """Replace the display's last version where it is, re-printing what the printer
+        wrote after it below the new version; False (nothing written) unless all of it is
+        still on screen and nothing else wrote since (the entries end at a barrier)."""
+        entries = self._entries
+        at = next((i for i in range(len(entries) - 1, -1, -1) if entries[i][0] == display_id), -1)
+        if at < 0:
+            return False
+        cols, lines = self._size()
+        rows = rows_of("".join(e[1] for e in entries[at:]), cols)
+        if rows >= lines:
+            return False
+        after = entries[at + 1 :]
+        self._erase_rows(rows)
+        self._entries = entries[:at]
+        self._chars = sum(len(e[1]) for e in self._entries)
+        self._write(body, display_id)
+        for did, text in after:
+            self._write(text, did)
+        return True
 
     def flush(self) -> None:
         self.stream.flush()

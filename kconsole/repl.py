@@ -75,7 +75,14 @@ from prompt_toolkit.lexers import Lexer, PygmentsLexer
 
 from .client import EOFInput, KernelClient, KernelDied, KernelError, KernelTimeout, NoReply
 from .completion import KernelCompleter
-from .console import EXIT_KERNEL_DIED, ConsoleError, KernelConnection
+from .console import (
+    EXIT_KERNEL_DIED,
+    SELF_EXIT_WAIT,
+    ConsoleError,
+    KernelConnection,
+    exit_command,
+    payloads_of,
+)
 from .history import SessionHistory, history_for, kernel_history_inputs
 from .notebook import NotebookRecorder
 from .output import OutputPrinter
@@ -91,6 +98,7 @@ from .repl_ui import (
     vi_mode_name,
 )
 from .sanitize import terminal_text
+from .transport import TransportError
 
 #: How long Enter waits for is_complete before falling back to a local rule.
 IS_COMPLETE_TIMEOUT = 0.5
@@ -280,6 +288,8 @@ class Repl:
             return FormattedText([])  # the toolbar says it
         if self.client.dead.is_set():
             return FormattedText([("ansired bold", "[kernel dead]")])
+        if self.conn.connection_lost:
+            return FormattedText([("ansired bold", "[connection lost]")])
         if self._restarting:
             return FormattedText([("ansiyellow", "[kernel restarting]")])
         if not self.conn.ready:
@@ -306,7 +316,7 @@ class Repl:
             self._label,
             state,
             self.execution_count,
-            "lost" if dead and not self._restarting else self._kind,
+            "lost" if (dead and not self._restarting) or self.conn.connection_lost else self._kind,
             vi_mode_name() if self.vi_mode else "",
         )
 
@@ -428,7 +438,7 @@ class Repl:
         if not text.strip():
             text = "[kconsole] no help found for the name at the cursor"
         if full:
-            async with in_terminal():
+            async with self._in_terminal():
                 await page(text, self.stdout)
             return
         lines = text.rstrip("\n").split("\n")
@@ -439,6 +449,7 @@ class Repl:
         def show() -> None:
             self.stdout.write(short + "\x1b[0m\n")
             self.stdout.flush()
+            self.printer.barrier()  # not the printer's text: never erased by an update
 
         self._write_above(show)
 
@@ -538,8 +549,21 @@ class Repl:
     def _on_dead(self, reason: str) -> None:
         if self._restarting:
             return  # a restart stops the old kernel: expected, not news
-        hint = " Press Enter to restart it." if self.conn.can_restart else ""
-        self._emit(lambda: self.printer.note(f"[kconsole] the kernel died: {reason}.{hint}"))
+        if self.conn.kernel_gone:
+            # A restarted Jupyter Server forgot its kernels: nothing to restart.
+            offer = (
+                " Press Enter to start a new kernel there, Ctrl-D to leave."
+                if self.conn.can_replace
+                else ""
+            )
+            text = f"[kconsole] the kernel is gone: the server no longer has it.{offer}"
+        elif self.conn.unreachable:
+            # Refused or given up on: the kernel may be running still; "died" is not true.
+            text = f"[kconsole] {reason}; the kernel cannot be reached from here."
+        else:
+            hint = " Press Enter to restart it." if self.conn.can_restart else ""
+            text = f"[kconsole] the kernel died: {reason}.{hint}"
+        self._emit(lambda: self.printer.note(text))
         self._invalidate()
 
     # -- keys: save, restart --------------------------------------------------------------
@@ -570,7 +594,7 @@ class Repl:
             return
         if self._restart_task is not None and not self._restart_task.done():
             return
-        async with in_terminal():
+        async with self._in_terminal():
             ok = await ask_yes_no("Restart the kernel? [y/N] ", default=False)
         if ok:
             # Not a task of the prompt's application: those are cancelled when the
@@ -584,7 +608,7 @@ class Repl:
         self.note("restarting the kernel...")
         try:
             await self.conn.restart()
-        except (KernelError, ConsoleError) as e:
+        except (KernelError, ConsoleError, TransportError) as e:
             self.note(f"restart failed: {e}")
             return False
         finally:
@@ -615,8 +639,22 @@ class Repl:
             yield
         finally:
             self._prompt_active = False
+            # The prompt's last state (the accepted line, an input() answer, a question)
+            # stays on screen below the printer's output: an update of a display
+            # printed before it goes below it, never over it.
+            self.printer.barrier()
             if self._pending_output:  # queued for a run_in_terminal that never ran
                 self._drain_output()
+
+    @contextlib.asynccontextmanager
+    async def _in_terminal(self) -> AsyncIterator[None]:
+        """prompt_toolkit's ``in_terminal``, then a barrier: what was written there (a
+        question, a pager's leftovers) is not the printer's to erase."""
+        try:
+            async with in_terminal():
+                yield
+        finally:
+            self.printer.barrier()
 
     @contextlib.asynccontextmanager
     async def _prompt_during_cell(self) -> AsyncIterator[None]:
@@ -680,21 +718,35 @@ class Repl:
                 loop.remove_signal_handler(signal.SIGINT)
 
     def _sigint(self) -> None:
-        """Ctrl-C while a cell runs: interrupt; again within DOUBLE_CTRL_C s (same cell,
-        a restartable kernel): ask whether to restart it."""
+        """Ctrl-C while a cell runs: interrupt; again within DOUBLE_CTRL_C s (same cell):
+        ask whether to restart a restartable kernel, else stop waiting for the cell."""
+        if self.conn.connection_lost:
+            # Nothing reaches the kernel now (an interrupt neither): stop waiting for
+            # the cell rather than for a reconnect that may take minutes.
+            self._stop_waiting("the connection to the server is lost")
+            return
         now = time.monotonic()
         last, self._last_sigint = self._last_sigint, (self._cell_serial, now)
-        if (
-            last is not None
-            and last[0] == self._cell_serial
-            and now - last[1] <= DOUBLE_CTRL_C
-            and self.conn.can_restart
-            and (self._restart_offer is None or self._restart_offer.done())
-        ):
-            self._last_sigint = None
-            self._restart_offer = asyncio.ensure_future(self._offer_restart())
-            return
+        if last is not None and last[0] == self._cell_serial and now - last[1] <= DOUBLE_CTRL_C:
+            if not self.conn.can_restart:
+                # A kernel kconsole may not restart, deaf to the interrupt: the console
+                # at least must not be stuck with it.
+                self._last_sigint = None
+                self._stop_waiting("the kernel did not stop on the interrupt")
+                return
+            if self._restart_offer is None or self._restart_offer.done():
+                self._last_sigint = None
+                self._restart_offer = asyncio.ensure_future(self._offer_restart())
+                return
         asyncio.ensure_future(self._interrupt())
+
+    def _stop_waiting(self, why: str) -> None:
+        """Give up on the running cell (the kernel may still run it): back to a prompt."""
+        task = self._exec_task
+        if task is None or task.done():
+            return
+        task.cancel()
+        self.note(f"stopped waiting for the cell: {why} (output it still sends is shown)")
 
     async def _offer_restart(self) -> None:
         # The restart happens with the terminal still ours: an input() of the old kernel
@@ -726,6 +778,8 @@ class Repl:
         self._cell_running = True
         self.recorder.start_cell(code)
         reply: Message | None = None
+        if self.conn.connection_lost:
+            self.note("the connection to the server is lost: the cell waits for it (Ctrl-C stops)")
         task = self._exec_task = asyncio.ensure_future(
             self.client.execute(
                 code,
@@ -761,7 +815,7 @@ class Repl:
         count = reply.content.get("execution_count")
         if isinstance(count, int):
             self.execution_count = count
-        payloads = reply.content.get("payload") or []
+        payloads = payloads_of(reply.content)
         if any(p.get("source") == "ask_exit" for p in payloads):
             self.recorder.discard_last()  # `exit` is not part of the work being saved
         await self._handle_payloads(payloads)
@@ -772,20 +826,49 @@ class Repl:
             source = p.get("source")
             if source == "page":
                 data = p.get("data") or {}
-                text = data.get("text/plain") if isinstance(data, dict) else str(data)
-                if text:
-                    await page(str(text), self.stdout)
+                text = data.get("text/plain") if isinstance(data, dict) else data
+                if isinstance(text, str) and text:
+                    await page(text, self.stdout)
+                    self.printer.barrier()
             elif source == "set_next_input":
-                self._next_input = str(p.get("text", ""))
+                text = p.get("text")
+                self._next_input = text if isinstance(text, str) else ""
             elif source == "ask_exit":
-                self.keep_kernel_on_exit = bool(p.get("keepkernel", False))
+                # Only a real True keeps (ipykernel sends None for a plain ask_exit()).
+                self.keep_kernel_on_exit = p.get("keepkernel") is True
             elif source == "edit_magic":
-                await edit_file(str(p.get("filename", "")), int(p.get("line_number") or 0))
+                filename, line = p.get("filename"), p.get("line_number")
+                if isinstance(filename, str) and filename:
+                    await edit_file(filename, line if isinstance(line, int) else 0)
+                    self.printer.barrier()
 
     async def _restart_dead_kernel(self) -> bool:
-        if not self.conn.can_restart:
+        if self.conn.can_restart:
+            return await self._restart_kernel()
+        if self.conn.can_replace:
+            return await self._replace_kernel()
+        return False
+
+    async def _replace_kernel(self) -> bool:
+        """A new kernel on the server in place of one it lost; say how it went."""
+        self._restarting = True
+        self._invalidate()
+        self.note("starting a new kernel on the server...")
+        try:
+            await self.conn.replace_kernel()
+        except ConsoleError as e:
+            self.note(str(e))
             return False
-        return await self._restart_kernel()
+        finally:
+            self._restarting = False
+            self._invalidate()
+        self._bind_client()
+        self._label = kernel_label(self.conn)
+        self.execution_count = 0
+        self._generation += 1
+        self._state = self._other_state = "idle"
+        self.note(f"new kernel {getattr(self.client.transport, 'kernel_id', '')} started")
+        return True
 
     def _print_banner(self) -> None:
         info = self.client.kernel_info
@@ -800,6 +883,7 @@ class Repl:
         )
         self.stdout.write(terminal_text("\n".join(lines), allow_progress=False) + "\n\n")
         self.stdout.flush()
+        self.printer.barrier()
 
     async def _fetch_execution_count(self) -> None:
         with contextlib.suppress(KernelError, asyncio.TimeoutError):
@@ -927,8 +1011,18 @@ class Repl:
                 continue  # nothing to run: back to a prompt, not a wait without one
             if not await self._kernel_ready():
                 continue  # raised at the top
+            keep = exit_command(code, self.conn.language_info)
+            if keep is not None:
+                # Leaving is ours to do, not the kernel's (see exit_command); a dead
+                # kernel is not restarted first just to be left.
+                self.keep_kernel_on_exit = keep
+                return 0
             if self.client.dead.is_set() and not await self._restart_dead_kernel():
-                self.printer.note("[kconsole] the kernel is dead; leaving.")
+                if self.conn.kernel_gone:
+                    gone = "gone from the server"
+                else:
+                    gone = "unreachable" if self.conn.unreachable else "dead"
+                self.printer.note(f"[kconsole] the kernel is {gone}; leaving.")
                 self.printer.flush()
                 return KERNEL_DIED_EXIT
             if not code.strip():
@@ -939,7 +1033,21 @@ class Repl:
                 self.printer.flush()
                 return KERNEL_DIED_EXIT
             if self.keep_kernel_on_exit is not None:
+                await self._check_self_exit()
                 return 0
+
+    async def _check_self_exit(self) -> None:
+        """After ``exit()`` ran inside code (ipykernel then stops itself): a kernel
+        the console was to keep may be gone, and the user is told so."""
+        conn = self.conn
+        if self.keep_kernel_on_exit or conn.owns_kernel or not conn.ends_itself_on_exit:
+            return
+        if await conn.wait_gone(SELF_EXIT_WAIT):
+            self.printer.note(
+                "[kconsole] the kernel ended itself: exit() inside code stops an IPython "
+                "kernel (exit typed alone leaves it running); nothing is left running"
+            )
+            self.printer.flush()
 
     async def _ask_exit(self) -> bool:
         with self._prompting():

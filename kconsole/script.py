@@ -37,7 +37,7 @@ import sys
 from typing import Any, TextIO
 
 from .client import EOFInput, KernelDied, KernelTimeout
-from .console import EXIT_KERNEL_DIED, KernelConnection
+from .console import EXIT_KERNEL_DIED, KernelConnection, exit_command, payloads_of
 from .notebook import NotebookRecorder
 from .output import OutputPrinter
 from .protocol import Message
@@ -501,6 +501,7 @@ class ScriptRunner:
             # Piped input is not echoed (as in the Python REPL); end the prompt's line
             # so the cell's next output does not run into it.
             self._write_out("\n")
+        self.printer.barrier()  # the prompt is not the printer's: no update erases it
         # The line end is not part of the answer, a CRLF one (a Windows file) included.
         return line.removesuffix("\n").removesuffix("\r")
 
@@ -561,6 +562,7 @@ class ScriptRunner:
             return
         text = terminal_text(str(text), allow_sgr=self.printer.color)
         self._write_out(text.rstrip("\n") + "\n")
+        self.printer.barrier()  # not the printer's text: no display update erases it
 
     def _on_output(self, msg: Message) -> None:
         if self.recorder is not None:
@@ -634,6 +636,8 @@ class ScriptRunner:
                 return 1
             if code is None:
                 break
+            if exit_command(code, self.conn.language_info) is not None:
+                break  # the console leaves; the kernel is not told to end itself
             if self.recorder is not None:
                 self.recorder.start_cell(code)
             reply = None
@@ -656,7 +660,7 @@ class ScriptRunner:
             if self.input_error is not None:
                 self._note(f"kconsole: {self.input_error}")  # rather than the cell's EOFError
                 return 1
-            payload = reply.content.get("payload") or []
+            payload = payloads_of(reply.content)
             for p in payload:
                 if p.get("source") == "page":
                     self._page(p.get("data") or {})

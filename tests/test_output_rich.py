@@ -102,14 +102,26 @@ def test_update_display_in_place_when_last() -> None:
     assert "progress 1" not in "\n".join(lines)
 
 
-def test_update_display_printed_anew_when_not_last() -> None:
+def test_update_display_not_last_is_redrawn_in_place() -> None:
+    # Issue 11 item 15: while the display and what came after it are on screen and only
+    # the printer wrote since, the update replaces it where it is.
     p, out = tty_printer()
     p.handle(display({"text/plain": "v1"}, display_id="d1"))
     p.handle(stream("something else\n"))
     p.handle(display({"text/plain": "v2"}, display_id="d1", update=True))
     p.handle(display({"text/plain": "v3"}, display_id="d1", update=True))
     lines = screen_of(out.getvalue())
-    assert lines[:4] == ["v1", "something else", "v3", ""]
+    assert lines[:3] == ["v3", "something else", ""]
+
+
+def test_update_display_after_a_barrier_is_printed_anew() -> None:
+    p, out = tty_printer()
+    p.handle(display({"text/plain": "v1"}, display_id="d1"))
+    out.write("name? bob\n")  # a prompt answered: not the printer's text
+    p.barrier()
+    p.handle(display({"text/plain": "v2"}, display_id="d1", update=True))
+    lines = screen_of(out.getvalue())
+    assert lines[:4] == ["v1", "name? bob", "v2", ""]
 
 
 def test_update_display_in_a_pipe_prints_every_version() -> None:

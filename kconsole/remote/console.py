@@ -21,7 +21,7 @@ from ..client import KernelClient, KernelError
 from ..connection import ConnectionInfo
 from ..console import ConsoleError, KernelConnection, connect_client
 from ..transport import TransportError
-from .kernel import ServerKernel, open_server_kernel
+from .kernel import ServerKernel, open_server_kernel, start_another
 from .ssh import SSHTunnel, TunnelError
 from .websocket import TransportEvent
 
@@ -42,12 +42,33 @@ async def _connect(sk: ServerKernel, timeout: float, keep_kernel: bool) -> Kerne
             await sk.close(keep_kernel=keep_kernel)
         raise ConsoleError(f"cannot use kernel {sk.kernel_id} on the server: {e}") from None
     client.start_monitor()
-    return KernelConnection(
+    conn = KernelConnection(
         client=client,
         owns_kernel=sk.started and not keep_kernel,
         fresh=sk.started,
         label=_label(client, sk.server.base_url),
+        timeout=timeout,
     )
+    if sk.started:
+        current = [sk]
+
+        async def another() -> KernelClient:
+            try:
+                new = await start_another(current[0])
+            except TransportError as e:
+                raise ConsoleError(f"cannot start a new kernel on the server: {e}") from None
+            try:
+                client = await connect_client(new.transport, new.session(), timeout)
+            except (KernelError, TransportError) as e:
+                with contextlib.suppress(Exception):
+                    await new.close()  # not one to leave behind, --keep-kernel or not
+                raise ConsoleError(f"cannot use the new kernel {new.kernel_id}: {e}") from None
+            client.start_monitor()
+            current[0] = new
+            return client
+
+        conn.start_another = another
+    return conn
 
 
 async def _open_and_connect(
@@ -59,7 +80,7 @@ async def _open_and_connect(
     **open_kw: Any,
 ) -> KernelConnection:
     try:
-        sk = await open_server_kernel(url, token, **open_kw)
+        sk = await open_server_kernel(url, token, timeout=timeout, **open_kw)
     except TransportError as e:  # RemoteError included
         raise ConsoleError(str(e)) from None
     return await _connect(sk, timeout, keep_kernel)

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..protocol import Session
-from .rest import RemoteError, RemoteKernelModel, ServerClient
+from .rest import DEFAULT_TIMEOUT, RemoteError, RemoteKernelModel, ServerClient
 from .websocket import TransportEvent, WebSocketTransport
 
 
@@ -50,21 +50,47 @@ async def open_server_kernel(
     insecure: bool = False,
     force_json: bool = False,
     on_event: Callable[[TransportEvent], None] | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
 ) -> ServerKernel:
     """Start a kernel (``kernel_name``, or the server's default) or find ``kernel_id``.
 
     The id may be a unique prefix of a running kernel's id, as ``kconsole kernels``
-    shows them. Raises :class:`RemoteError` with a one-line message.
+    shows them. ``timeout`` bounds every REST call and the WebSocket handshake (the
+    console's ``--timeout``). Raises :class:`RemoteError` with a one-line message.
     """
-    server = ServerClient(url, token, insecure=insecure)
+    server = ServerClient(url, token, insecure=insecure, timeout=timeout)
     if kernel_id is not None:
         model = await _find_kernel(server, kernel_id)
         started = False
     else:
         model = await server.start_kernel(kernel_name)
         started = True
-    transport = WebSocketTransport(server, model.id, force_json=force_json, on_event=on_event)
-    return ServerKernel(server, model.id, model.name, started, transport)
+    return ServerKernel(
+        server, model.id, model.name, started, _transport(server, model.id, on_event, force_json)
+    )
+
+
+def _transport(
+    server: ServerClient,
+    kernel_id: str,
+    on_event: Callable[[TransportEvent], None] | None,
+    force_json: bool,
+) -> WebSocketTransport:
+    return WebSocketTransport(
+        server,
+        kernel_id,
+        force_json=force_json,
+        on_event=on_event,
+        connect_timeout=server.timeout,
+    )
+
+
+async def start_another(old: ServerKernel) -> ServerKernel:
+    """A new kernel of the same kernelspec on the same server, with a transport like
+    ``old``'s (what the console offers when the server lost ``old``'s kernel)."""
+    model = await old.server.start_kernel(old.kernel_name or None)
+    transport = _transport(old.server, model.id, old.transport.on_event, old.transport.force_json)
+    return ServerKernel(old.server, model.id, model.name, True, transport)
 
 
 async def _find_kernel(server: ServerClient, kernel_id: str) -> RemoteKernelModel:

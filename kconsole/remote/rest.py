@@ -11,12 +11,14 @@ appears in an error message or a ``repr``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import getpass
 import http.client
 import json
 import os
 import ssl
 import sys
+import threading
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -311,15 +313,35 @@ class ServerClient:
         kernel_id: str | None = None,
         timeout: float | None = None,
     ) -> Any:
-        return await asyncio.to_thread(
-            self.request_sync,
-            method,
-            path,
-            body,
-            expect=expect,
-            kernel_id=kernel_id,
-            timeout=timeout,
-        )
+        # On a daemon thread of its own, not asyncio.to_thread: the default executor is
+        # joined when the event loop closes, so a Ctrl-C during a call to a server that
+        # does not answer would wait out the whole timeout before the console can leave.
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[Any] = loop.create_future()
+
+        def settle(ok: bool, value: Any) -> None:
+            if done.done():
+                return  # the caller gave up (cancelled)
+            if ok:
+                done.set_result(value)
+            else:
+                done.set_exception(value)
+
+        def call() -> None:
+            try:
+                result: tuple[bool, Any] = (
+                    True,
+                    self.request_sync(
+                        method, path, body, expect=expect, kernel_id=kernel_id, timeout=timeout
+                    ),
+                )
+            except Exception as e:
+                result = (False, e)
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
+                loop.call_soon_threadsafe(settle, *result)
+
+        threading.Thread(target=call, name="kconsole-rest", daemon=True).start()
+        return await done
 
     def request_sync(
         self,

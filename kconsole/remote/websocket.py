@@ -186,9 +186,19 @@ class WebSocketTransport(Transport):
         self._nudge_task: asyncio.Task[None] | None = None
         self._nudge_ids: set[str] = set()
         self._nudged = asyncio.Event()
+        #: A dropped connection is being reopened (the console shows "lost").
+        self.reconnecting = False
+        #: The server answered a reconnect with 404: it no longer has the kernel (it
+        #: was restarted, or someone deleted the kernel); only a new kernel can help.
+        self.kernel_gone = False
 
     def __repr__(self) -> str:
         return f"WebSocketTransport({self.server.base_url!r}, {self.kernel_id!r})"
+
+    @property
+    def finished(self) -> bool:
+        """Closed for good (closed, or a reconnect gave up): every send now fails."""
+        return self._closed is not None
 
     def session(self, **kw: Any) -> Session:
         """The Session a client should build messages with: no key (the server signs)
@@ -264,8 +274,13 @@ class WebSocketTransport(Transport):
         try:
             model = await asyncio.wait_for(self.server.get_kernel(self.kernel_id), timeout)
             alive = model.execution_state != "dead"
-        except (RemoteError, asyncio.TimeoutError):
-            alive = False
+        except RemoteError as e:
+            # Only the server's answer tells the kernel is gone (404) or shut to us; a
+            # server that does not answer says nothing about the kernel: its WebSocket
+            # decides (a drop is reconnected, and shown as lost).
+            alive = e.status is None or e.status >= 500
+        except asyncio.TimeoutError:
+            alive = True
         self._alive_at = (time.monotonic(), alive)
         return alive
 
@@ -471,6 +486,7 @@ class WebSocketTransport(Transport):
             self._finish(TransportError(f"lost the connection to the Jupyter server{why}"))
             return False
         if not quiet:
+            self.reconnecting = True  # before the event: its handler shows the state
             self._emit(
                 "disconnected", f"lost the connection to the Jupyter server{why}; reconnecting"
             )
@@ -489,6 +505,7 @@ class WebSocketTransport(Transport):
             except RemoteError as e:
                 if e.status in (401, 403, 404):
                     # The kernel is gone or we are no longer let in: retrying won't help.
+                    self.kernel_gone = e.status == 404
                     return self._give_up(str(e))
                 last = str(e)
                 continue
@@ -500,6 +517,7 @@ class WebSocketTransport(Transport):
                 return False
             self._ws = ws
             self.reconnects += 1
+            self.reconnecting = False
             if quiet:
                 # After a restart: senders keep waiting until the nudge proves that
                 # IOPub reaches us (see _nudge).
@@ -543,6 +561,7 @@ class WebSocketTransport(Transport):
             self._connected.set()
 
     def _give_up(self, reason: str) -> bool:
+        self.reconnecting = False
         self._emit("reconnect_failed", f"could not reconnect: {reason}")
         self._finish(TransportError(f"lost the connection to the kernel: {reason}"))
         return False
