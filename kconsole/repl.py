@@ -82,6 +82,7 @@ from .output import OutputPrinter
 from .pager import edit_file, page
 from .protocol import Message
 from .repl_ui import (
+    KeyHold,
     ask_yes_no,
     check_style,
     connection_kind,
@@ -178,11 +179,6 @@ class Repl:
         #: Why the kernel never came up (a start still under way failed).
         self._start_error: ConsoleError | None = None
         self._start_watch: asyncio.Task[None] | None = None
-        #: An Enter is being handled (it may wait); another Enter came meanwhile.
-        self._enter_waits = False
-        self._enter_queued = False
-        #: Run the next prompt's text at once (it was typed ahead, Enter included).
-        self._accept_next = False
         self.printer = printer
         self.stdout = stdout or sys.stdout
         self.show_other_output = show_other_output
@@ -249,6 +245,9 @@ class Repl:
         # The input() prompt: one line, its own history (pdb commands, answers). Built at
         # the first input_request: most sessions never need its ~0.5 MB.
         self._input_session: PromptSession[str] | None = None
+        #: Keys typed behind an Enter that waits (for is_complete or the kernel's
+        #: start) are held until it is done: each Enter acts as if pressed on its own.
+        self._keys = KeyHold(self.session.app)
         self._bind_client()
 
     def _bind_client(self) -> None:
@@ -318,8 +317,8 @@ class Repl:
         editing = ~is_searching  # in Ctrl-R search, Enter accepts the search (default)
 
         @kb.add("enter", filter=editing & ~selected)
-        async def _enter(event: KeyPressEvent) -> None:
-            await self._on_enter(event)
+        def _enter(event: KeyPressEvent) -> None:
+            self._on_enter(event)
 
         @kb.add("enter", filter=editing & selected)
         def _accept_completion(event: KeyPressEvent) -> None:
@@ -354,51 +353,53 @@ class Repl:
 
         return kb
 
-    async def _on_enter(self, event: KeyPressEvent) -> None:
-        if self._enter_waits:
-            # Enter again while the last one waits (for the kernel to start or answer
-            # is_complete), after keys typed ahead: run those too, as a terminal would.
-            self._enter_queued = True
-            return
-        self._enter_waits = True
-        try:
-            await self._handle_enter(event.current_buffer)
-        finally:
-            self._enter_waits = False
-            self._enter_queued = False
-
-    async def _handle_enter(self, buf: Buffer) -> None:
-        doc = buf.document
+    def _on_enter(self, event: KeyPressEvent) -> None:
+        """Enter: run the cell if it is complete, else a new line. The kernel decides
+        (is_complete), so the answer may take a while; the keys typed behind this Enter
+        wait for it (:class:`~kconsole.repl_ui.KeyHold`) and then go to this prompt
+        (a new line was added) or to the next one (the cell runs)."""
+        buf = event.current_buffer
         text = buf.text
-        if text.strip() and not await self._kernel_ready():
-            return  # it never came up: the REPL is leaving (see _watch_start)
-        if not text.strip() or self.client.dead.is_set():
-            buf.validate_and_handle()
+        if self._keys.holding:
+            return  # not reached: keys behind a waiting Enter are held
+        if not text.strip() or (self.conn.ready and self.client.dead.is_set()):
+            buf.validate_and_handle()  # nothing to ask: at once, like any prompt
             return
+        doc = buf.document
         if doc.line_count > 1 and not doc.on_last_line:
             # Editing inside a multi-line cell: Enter splits the line, as in an editor.
             line = doc.current_line
             buf.insert_text("\n" + line[: len(line) - len(line.lstrip())])
             return
-        status, indent = await self._completeness(text)
-        now = buf.text
-        if not now.startswith(text):
-            return  # edited while we asked (or while the kernel started): their keys win
-        # Keys typed after Enter, while we asked: they belong to what comes next.
-        ahead = now[len(text) :]
+        task = event.app.create_background_task(self._finish_enter(buf))
+        self._keys.start(on_interrupt=task.cancel)
+
+    async def _finish_enter(self, buf: Buffer) -> None:
+        try:
+            await self._handle_enter(buf)
+        finally:
+            self._keys.release()
+
+    async def _handle_enter(self, buf: Buffer) -> None:
+        if not await self._kernel_ready():
+            return  # it never came up: the REPL is leaving (see _watch_start)
+        while True:
+            text = buf.text
+            if self.client.dead.is_set():
+                buf.validate_and_handle()
+                return
+            status, indent = await self._completeness(text)
+            if buf.text == text:
+                break
+            # Changed meanwhile (a completion asked for before this Enter came in): the
+            # Enter is for the text as it is now.
         if status == "unknown":
             lines = text.split("\n")
             status = "complete" if len(lines) == 1 or not lines[-1].strip() else "newline"
         if status in ("complete", "invalid"):
-            self._next_input = ahead
-            self._accept_next = self._enter_queued and bool(ahead.strip())
-            buf.text = text
             buf.validate_and_handle()
-        elif not ahead:
-            buf.insert_text("\n" + (indent if status == "incomplete" else ""))
         else:
-            more = text + "\n" + (indent if status == "incomplete" else "") + ahead
-            buf.document = Document(more, len(more))
+            buf.insert_text("\n" + (indent if status == "incomplete" else ""))
 
     async def _completeness(self, text: str) -> tuple[str, str]:
         try:
@@ -902,12 +903,9 @@ class Repl:
             if self._start_error is not None:
                 raise self._start_error
             default, self._next_input = self._next_input, ""
-            accept, self._accept_next = self._accept_next, False
             try:
                 with self._prompting():
-                    code = await self._ask(
-                        self.session, self._prompt, default=default, accept_default=accept
-                    )
+                    code = await self._ask(self.session, self._prompt, default=default)
             except _KernelNeverCameUp:
                 continue  # raised at the top
             except KeyboardInterrupt:

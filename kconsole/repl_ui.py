@@ -1,4 +1,5 @@
-"""Small pieces of the REPL's screen: the bottom toolbar, y/n questions, input styles.
+"""Small pieces of the REPL's screen: the bottom toolbar, y/n questions, input styles,
+and :class:`KeyHold`, which keeps typed-ahead keys in order while a key waits.
 
 The toolbar is one line under the prompt (prompt_toolkit's ``bottom_toolbar``)::
 
@@ -14,17 +15,21 @@ shows no toolbar; the REPL then shows a busy kernel at the right of the prompt i
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from prompt_toolkit import PromptSession
 from prompt_toolkit.application import get_app_or_none
 from prompt_toolkit.formatted_text import AnyFormattedText, FormattedText
 from prompt_toolkit.history import DummyHistory
-from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
+from prompt_toolkit.input.typeahead import get_typeahead, store_typeahead
+from prompt_toolkit.key_binding import KeyBindings, KeyPress, KeyPressEvent
 from prompt_toolkit.keys import Keys
 from prompt_toolkit.styles import Style
 
 if TYPE_CHECKING:
+    from prompt_toolkit.application import Application
+
     from .console import KernelConnection
 
 
@@ -149,3 +154,99 @@ async def ask_yes_no(question: AnyFormattedText, default: bool) -> bool:
     session: PromptSession[bool] = PromptSession(question, key_bindings=kb, history=DummyHistory())
     # The REPL's own SIGINT handler stays in place (prompt_toolkit's would remove it).
     return bool(await session.prompt_async(handle_sigint=False))
+
+
+#: Keys that end a hold at once: what follows them is typed after an interrupt.
+_INTERRUPT_KEYS = frozenset({Keys.ControlC, Keys.SIGINT})
+
+
+class KeyHold:
+    """Holds back the keys of a running prompt while one key's handling waits.
+
+    prompt_toolkit runs an ``async`` key binding as a background task and goes on at
+    once with the keys after it, from the same read of the terminal and from later
+    ones. For Enter, which asks the kernel whether the cell is complete, that merged
+    everything typed ahead into the cell being accepted (``n = 5`` Enter ``0`` Enter
+    ran ``n = 50``). While a hold is on, keys are kept aside in order instead of being
+    processed; :meth:`release` gives them back when the waiting key is done: to this
+    prompt if it still runs, else as typeahead for the next prompt, so every key acts
+    as if pressed on its own. Ctrl-C (or SIGINT) ends a hold at once: the waiting key
+    is abandoned (``on_interrupt``) and, as a terminal's interrupt flushes its input,
+    the keys held before it are dropped; it and the keys after it are processed.
+
+    Works by wrapping the application's ``KeyProcessor.process_keys`` (the one entry
+    point of both terminal reads and ``send_sigint``); CPR answers pass through.
+    """
+
+    def __init__(self, app: Application[Any]) -> None:
+        self.app = app
+        self._kp = app.key_processor
+        self._process = self._kp.process_keys
+        self._held: list[KeyPress] | None = None
+        self._on_interrupt: Callable[[], object] | None = None
+        self._kp.process_keys = self._process_keys  # type: ignore[method-assign]
+
+    @property
+    def holding(self) -> bool:
+        """Whether keys are being held now."""
+        return self._held is not None
+
+    def start(self, on_interrupt: Callable[[], object] | None = None) -> None:
+        """Hold from now on, starting with the keys still queued behind the key being
+        handled (the rest of its read). Call from inside a key binding."""
+        self._held = []
+        self._on_interrupt = on_interrupt
+        self._absorb()
+
+    def release(self) -> None:
+        """End the hold: the held keys go first, before any typed later."""
+        held, self._held = self._held, None
+        self._on_interrupt = None
+        if held is None:
+            return
+        queue = self._kp.input_queue
+        if not self.app.is_done:
+            queue.extendleft(reversed(held))
+            self._process()
+            return
+        # The prompt ended (Enter accepted the cell): the next prompt reads them first.
+        rest = [k for k in queue if k.key != Keys.CPRResponse]
+        for k in rest:
+            queue.remove(k)
+        store_typeahead(self.app.input, held + rest)
+
+    def hand_over(self) -> None:
+        """Pass the held keys to the next prompt that starts (a question asked while
+        the hold is on): it reads them before the terminal."""
+        if self._held:
+            store_typeahead(self.app.input, self._held)
+            self._held = []
+
+    def take_back(self) -> None:
+        """Take back what that prompt left unread (typed after its answer)."""
+        if self._held is not None:
+            self._held.extend(get_typeahead(self.app.input))
+
+    def _absorb(self) -> None:
+        assert self._held is not None
+        queue = self._kp.input_queue
+        keys = list(queue)
+        queue.clear()
+        cprs = [k for k in keys if k.key == Keys.CPRResponse]
+        keys = [k for k in keys if k.key != Keys.CPRResponse]
+        queue.extend(cprs)  # the renderer waits for these: never hold them
+        cut = max((i for i, k in enumerate(keys) if k.key in _INTERRUPT_KEYS), default=-1)
+        if cut < 0:
+            self._held.extend(keys)
+            return
+        on_interrupt = self._on_interrupt
+        self._held = None
+        self._on_interrupt = None
+        queue.extend(keys[cut:])
+        if on_interrupt is not None:
+            on_interrupt()
+
+    def _process_keys(self) -> None:
+        if self._held is not None:
+            self._absorb()
+        self._process()
