@@ -344,8 +344,10 @@ class Repl:
         # eager: prompt_toolkit's emacs keys have Ctrl-X r y (yank); without it Ctrl-X r
         # would wait for a third key.
         @kb.add("c-x", "r", eager=True)
-        async def _restart(event: KeyPressEvent) -> None:
-            await self._restart_from_prompt()
+        def _restart(event: KeyPressEvent) -> None:
+            # The keys behind it (an answer typed ahead) are for the question.
+            self._keys.start()
+            event.app.create_background_task(self._restart_from_prompt())
 
         @kb.add("c-x", "s", eager=True)
         def _save(event: KeyPressEvent) -> None:
@@ -558,21 +560,33 @@ class Repl:
         return path
 
     async def _restart_from_prompt(self) -> None:
-        """Ctrl-X r: ask, then restart; the prompt and its text stay meanwhile."""
-        if not self.conn.can_restart:
-            self.note("this kernel cannot be restarted: kconsole only attached to it")
-            return
-        if not self.conn.ready:
-            self.note("the kernel is still starting")
-            return
-        if self._restart_task is not None and not self._restart_task.done():
-            return
-        async with in_terminal():
-            ok = await ask_yes_no("Restart the kernel? [y/N] ", default=False)
+        """Ctrl-X r: ask, then restart; the prompt and its text stay meanwhile. The
+        keys are held from Ctrl-X r on: the question reads them first, the prompt gets
+        what it leaves (typed after the answer's Enter)."""
+        try:
+            ok = await self._ask_restart_at_prompt()
+        finally:
+            self._keys.release()
         if ok:
             # Not a task of the prompt's application: those are cancelled when the
             # prompt ends (Enter while restarting), and a restart must not stop halfway.
             self._restart_task = asyncio.ensure_future(self._restart_kernel())
+
+    async def _ask_restart_at_prompt(self) -> bool:
+        if not self.conn.can_restart:
+            self.note("this kernel cannot be restarted: kconsole only attached to it")
+            return False
+        if not self.conn.ready:
+            self.note("the kernel is still starting")
+            return False
+        if self._restart_task is not None and not self._restart_task.done():
+            return False
+        async with in_terminal():
+            self._keys.hand_over()
+            try:
+                return await ask_yes_no("Restart the kernel? [y/N] ", default=False)
+            finally:
+                self._keys.take_back()
 
     async def _restart_kernel(self) -> bool:
         """Restart the kernel (the caller checked can_restart); say how it went."""

@@ -23,7 +23,7 @@ from prompt_toolkit.application import get_app_or_none
 from prompt_toolkit.formatted_text import AnyFormattedText, FormattedText
 from prompt_toolkit.history import DummyHistory
 from prompt_toolkit.input.typeahead import get_typeahead, store_typeahead
-from prompt_toolkit.key_binding import KeyBindings, KeyPress, KeyPressEvent
+from prompt_toolkit.key_binding import KeyPress
 from prompt_toolkit.keys import Keys
 from prompt_toolkit.styles import Style
 
@@ -123,37 +123,26 @@ def toolbar_fragments(
 
 
 async def ask_yes_no(question: AnyFormattedText, default: bool) -> bool:
-    """Ask one question answered by one key: y/n, Enter (or Ctrl-D) takes ``default``,
-    Ctrl-C says no. Other keys are ignored. The answer stays on the line."""
-    kb = KeyBindings()
-
-    def answer(event: KeyPressEvent, value: bool) -> None:
-        event.app.current_buffer.text = "y" if value else "n"
-        event.app.exit(result=value)
-
-    @kb.add(Keys.Any)
-    def _ignore(event: KeyPressEvent) -> None:
-        pass
-
-    @kb.add("y")
-    @kb.add("Y")
-    def _yes(event: KeyPressEvent) -> None:
-        answer(event, True)
-
-    @kb.add("n")
-    @kb.add("N")
-    @kb.add("c-c")
-    def _no(event: KeyPressEvent) -> None:
-        answer(event, False)
-
-    @kb.add("enter")
-    @kb.add("c-d")
-    def _default(event: KeyPressEvent) -> None:
-        answer(event, default)
-
-    session: PromptSession[bool] = PromptSession(question, key_bindings=kb, history=DummyHistory())
-    # The REPL's own SIGINT handler stays in place (prompt_toolkit's would remove it).
-    return bool(await session.prompt_async(handle_sigint=False))
+    """Ask a question answered by a line ended by Enter: ``y``/``yes`` or ``n``/``no``
+    (any case); Enter alone (or Ctrl-D) takes ``default``, Ctrl-C says no, anything
+    else asks again. The answer stays on the screen."""
+    session: PromptSession[str] = PromptSession(history=DummyHistory())
+    while True:
+        try:
+            # The REPL's own SIGINT handler stays in place (prompt_toolkit's would
+            # remove it).
+            answer = await session.prompt_async(question, handle_sigint=False)
+        except KeyboardInterrupt:
+            return False
+        except EOFError:
+            return default
+        word = answer.strip().lower()
+        if not word:
+            return default
+        if word in ("y", "yes"):
+            return True
+        if word in ("n", "no"):
+            return False
 
 
 #: Keys that end a hold at once: what follows them is typed after an interrupt.
@@ -193,7 +182,9 @@ class KeyHold:
 
     def start(self, on_interrupt: Callable[[], object] | None = None) -> None:
         """Hold from now on, starting with the keys still queued behind the key being
-        handled (the rest of its read). Call from inside a key binding."""
+        handled (the rest of its read). Call from inside a key binding. Without
+        ``on_interrupt``, Ctrl-C is held like any key (it answers a question asked
+        meanwhile, see :meth:`hand_over`)."""
         self._held = []
         self._on_interrupt = on_interrupt
         self._absorb()
@@ -235,16 +226,17 @@ class KeyHold:
         cprs = [k for k in keys if k.key == Keys.CPRResponse]
         keys = [k for k in keys if k.key != Keys.CPRResponse]
         queue.extend(cprs)  # the renderer waits for these: never hold them
-        cut = max((i for i, k in enumerate(keys) if k.key in _INTERRUPT_KEYS), default=-1)
-        if cut < 0:
+        on_interrupt = self._on_interrupt
+        cut = -1
+        if on_interrupt is not None:
+            cut = max((i for i, k in enumerate(keys) if k.key in _INTERRUPT_KEYS), default=-1)
+        if on_interrupt is None or cut < 0:
             self._held.extend(keys)
             return
-        on_interrupt = self._on_interrupt
         self._held = None
         self._on_interrupt = None
         queue.extend(keys[cut:])
-        if on_interrupt is not None:
-            on_interrupt()
+        on_interrupt()
 
     def _process_keys(self) -> None:
         if self._held is not None:
