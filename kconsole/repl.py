@@ -51,15 +51,18 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from prompt_toolkit import PromptSession
-from prompt_toolkit.application import get_app_or_none, in_terminal, run_in_terminal
+from prompt_toolkit.application import get_app, get_app_or_none, in_terminal, run_in_terminal
 from prompt_toolkit.auto_suggest import AutoSuggestFromHistory
 from prompt_toolkit.buffer import Buffer
 from prompt_toolkit.document import Document
 from prompt_toolkit.filters import (
+    Condition,
     completion_is_selected,
+    emacs_insert_mode,
     has_completions,
     is_done,
     is_searching,
+    vi_insert_mode,
 )
 from prompt_toolkit.formatted_text import ANSI, FormattedText
 from prompt_toolkit.history import DummyHistory, History, InMemoryHistory
@@ -92,6 +95,8 @@ from .repl_ui import (
     vi_mode_name,
 )
 
+#: How many spaces Tab inserts where only indentation precedes the cursor.
+INDENT = 4
 #: How long Enter waits for is_complete before falling back to a local rule.
 IS_COMPLETE_TIMEOUT = 0.5
 #: How long F1 / Shift-Tab wait for an inspect_reply.
@@ -324,6 +329,19 @@ class Repl:
         def _accept_completion(event: KeyPressEvent) -> None:
             # The selected completion is already in the text: Enter just closes the menu.
             event.current_buffer.complete_state = None
+
+        typing = vi_insert_mode | emacs_insert_mode
+
+        @Condition
+        def in_leading_whitespace() -> bool:
+            before = get_app().current_buffer.document.current_line_before_cursor
+            return not before.strip()
+
+        # Tab where only indentation precedes the cursor indents, as in IPython: there
+        # is nothing to complete there, and the kernel would offer every name it knows.
+        @kb.add("tab", filter=editing & typing & in_leading_whitespace & ~has_completions)
+        def _indent(event: KeyPressEvent) -> None:
+            event.current_buffer.insert_text(" " * INDENT)
 
         @kb.add("escape", "enter")
         def _newline(event: KeyPressEvent) -> None:
