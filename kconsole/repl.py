@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shutil
 import signal
 import sys
 import time
@@ -93,6 +94,7 @@ from .repl_ui import (
     kernel_label,
     toolbar_fragments,
     vi_mode_name,
+    wrap_words,
 )
 
 #: How many spaces Tab inserts where only indentation precedes the cursor.
@@ -824,10 +826,11 @@ class Repl:
             lines.append(banner)
         lines.append(
             "Ctrl-D exits, Ctrl-C interrupts the kernel (twice: restart), Tab completes, "
-            "Shift-Tab/F1 show help on the name at the cursor,\n"
+            "Shift-Tab/F1 show help on the name at the cursor, "
             "Ctrl-X r restarts the kernel, Ctrl-X s saves the session as a notebook."
         )
-        self.stdout.write("\n".join(lines) + "\n\n")
+        width = shutil.get_terminal_size().columns
+        self.stdout.write(wrap_words("\n".join(lines), width) + "\n\n")
         self.stdout.flush()
 
     async def _fetch_execution_count(self) -> None:

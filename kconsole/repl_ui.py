@@ -122,6 +122,33 @@ def toolbar_fragments(
     return FormattedText(parts)
 
 
+def wrap_words(text: str, width: int) -> str:
+    """``text`` with each line longer than ``width`` - 1 columns broken between words
+    (the terminal would break it mid-word at the edge). Lines with escape sequences
+    or tabs, and words longer than a line, are left as they are: their width on the
+    screen is not their length."""
+    import textwrap
+
+    limit = max(20, width - 1)
+    out: list[str] = []
+    for line in text.split("\n"):
+        if len(line) <= limit or "\x1b" in line or "\t" in line or not line.strip():
+            out.append(line)
+            continue
+        indent = line[: len(line) - len(line.lstrip())]
+        out.extend(
+            textwrap.wrap(
+                line,
+                limit,
+                subsequent_indent=indent,
+                break_long_words=False,
+                break_on_hyphens=False,
+            )
+            or [line]
+        )
+    return "\n".join(out)
+
+
 async def ask_yes_no(question: AnyFormattedText, default: bool) -> bool:
     """Ask a question answered by a line ended by Enter: ``y``/``yes`` or ``n``/``no``
     (any case); Enter alone (or Ctrl-D) takes ``default``, Ctrl-C says no, anything
