@@ -231,6 +231,11 @@ class Repl:
         language_info = conn.language_info or {"name": conn.spec.language if conn.spec else ""}
         language = str(language_info.get("name") or "unknown")
         self.history: History = history if history is not None else history_for(language)
+        if isinstance(self.history, SessionHistory):
+            # A history file that fails is said once, then kept in memory.
+            self.history.on_problem = self.note
+            if self.history.problem is not None:
+                self.note(self.history.problem)
         self.completer = KernelCompleter(self.client, wait_ready=self._kernel_ready)
         self.session: PromptSession[str] = PromptSession(
             history=self.history,
