@@ -253,6 +253,7 @@ class Repl:
             vi_mode=vi_mode,
             style=input_style(style) if style is not None else None,
             include_default_pygments_style=True,
+            enable_suspend=True,  # Ctrl-Z stops kconsole (in cooked mode), `fg` resumes
         )
         # The input() prompt: one line, its own history (pdb commands, answers). Built at
         # the first input_request: most sessions never need its ~0.5 MB.
@@ -668,10 +669,14 @@ class Repl:
         """Answer an input_request with a one-line editor (Ctrl-C interrupts the
         kernel, Ctrl-D sends EOF); a password is not echoed and not remembered."""
         if self._input_session is None:
-            self._input_session = PromptSession(history=InMemoryHistory(), vi_mode=self.vi_mode)
+            self._input_session = PromptSession(
+                history=InMemoryHistory(), vi_mode=self.vi_mode, enable_suspend=True
+            )
         session = self._input_session
         if password:
-            session = PromptSession(history=DummyHistory(), input_processors=[_HideInput()])
+            session = PromptSession(
+                history=DummyHistory(), input_processors=[_HideInput()], enable_suspend=True
+            )
         generation = self._generation
         try:
             async with self._prompt_during_cell():

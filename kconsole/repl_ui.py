@@ -153,7 +153,7 @@ async def ask_yes_no(question: AnyFormattedText, default: bool) -> bool:
     """Ask a question answered by a line ended by Enter: ``y``/``yes`` or ``n``/``no``
     (any case); Enter alone (or Ctrl-D) takes ``default``, Ctrl-C says no, anything
     else asks again. The answer stays on the screen."""
-    session: PromptSession[str] = PromptSession(history=DummyHistory())
+    session: PromptSession[str] = PromptSession(history=DummyHistory(), enable_suspend=True)
     while True:
         try:
             # The REPL's own SIGINT handler stays in place (prompt_toolkit's would
