@@ -128,3 +128,23 @@ def test_ctrl_c_typed_behind_enter_cancels_that_cell_and_keeps_what_follows(cons
     c.expect_prompt(3)
     assert "never never" not in c.transcript
     leave(c)
+
+
+@pytest.mark.timeout(60)
+def test_cells_pasted_while_the_kernel_starts_each_run_once_it_is_up(tmp_path, monkeypatch) -> None:
+    from test_repl_early_prompt import GatedKernel
+
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path))
+    gated = GatedKernel(tmp_path)
+    c = PtyConsole(["start", "--kernel", "gated"])
+    try:
+        c.expect_prompt(1)
+        c.send("x = 6\ry = x * 7\r\rprint('got', y)\r")  # all while it boots
+        gated.open("go")
+        c.expect(r"(?m)^got 42")
+        c.expect_prompt(4)
+        c.ctrl("d")
+        assert c.wait_exit(30) == 0
+    finally:
+        c.close()
+    assert "x = 6y" not in c.transcript and "Traceback" not in c.transcript
