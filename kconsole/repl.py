@@ -855,7 +855,9 @@ class Repl:
     async def _merge_kernel_history(self) -> None:
         if not self.merge_kernel_history or not isinstance(self.history, SessionHistory):
             return
-        with contextlib.suppress(KernelError):
+        # TypeError: a reply whose "history" is not a list (the client's list() of it);
+        # the kernel's history is a bonus, never a reason not to start.
+        with contextlib.suppress(KernelError, TypeError):
             items = await self.client.history(
                 timeout=KERNEL_HISTORY_TIMEOUT,
                 hist_access_type="tail",

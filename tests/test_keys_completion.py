@@ -4,10 +4,17 @@ every Tab)."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from ptyconsole import PtyConsole
 
 from kconsole.completion import completions_from_reply
 
@@ -53,3 +60,39 @@ def test_null_cursor_start_completes_at_the_cursor() -> None:
         {"status": "ok", "matches": ["print"], "cursor_start": None, "cursor_end": None}, 3
     )
     assert [(c.text, c.start_position) for c in out] == [("print", 0)]
+
+
+HOSTILE = Path(__file__).with_name("hostile_keys.py")
+
+
+@pytest.mark.timeout(60)
+def test_malformed_complete_and_history_replies_leave_the_console_working(
+    tmp_path: Path,
+) -> None:
+    cf = tmp_path / "kernel-hostile.json"
+    env = dict(
+        os.environ, PYTHONPATH=os.pathsep.join([str(HOSTILE.parent.parent), str(HOSTILE.parent)])
+    )
+    kernel = subprocess.Popen([sys.executable, str(HOSTILE), "-f", str(cf)], env=env)
+    c: PtyConsole | None = None
+    try:
+        deadline = time.monotonic() + 20
+        while not cf.exists():  # the kernel writes its connection file when it listens
+            assert time.monotonic() < deadline and kernel.poll() is None, "no hostile kernel"
+            time.sleep(0.05)
+        # attach merges the kernel's history (a number here) at start.
+        c = PtyConsole(["attach", "--existing", str(cf)])
+        c.expect_prompt(1)
+        c.send("hos\t")
+        c.expect_cursor_line(r"In \[1\]: hoshostile_name")  # completed at the cursor
+        c.ctrl("c")
+        c.expect_empty_prompt(1)
+        c.sendline("print('still', 'here')")
+        c.expect(r"(?m)^still here")
+        c.expect_prompt(2)
+        assert "Traceback" not in c.transcript and "Unhandled exception" not in c.transcript
+    finally:
+        if c is not None:
+            c.close()
+        kernel.kill()
+        kernel.wait(10)

@@ -11,12 +11,16 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import ptyconsole
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from ptyconsole import PtyConsole
 
 from kconsole import paths
+from kconsole.history import kernel_history_inputs
 
 LIMIT = 8192
 
@@ -113,3 +117,29 @@ def test_session_history_that_cannot_read_or_write_its_file_keeps_working(
     h.store_string("y = 2")
     assert list(h.load_history_strings()) == ["y = 2", "x = 1"]
     assert len(told) == 1 and "kept in memory" in told[0] and str(tmp_path) in told[0]
+
+
+json_scalar = st.one_of(
+    st.none(), st.booleans(), st.integers(-5, 5), st.floats(), st.text(max_size=12)
+)
+json_value = st.recursive(
+    json_scalar,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=4), inner, max_size=3)
+    ),
+    max_leaves=10,
+)
+
+
+@settings(max_examples=300, deadline=500)
+@given(st.lists(json_value, max_size=12))
+def test_any_history_reply_gives_a_list_of_inputs(items: list[Any]) -> None:
+    out = kernel_history_inputs(items)
+    assert all(isinstance(s, str) and s.strip() and not s.endswith("\n") for s in out)
+    # Consecutive duplicates collapsed.
+    assert all(out[i] != out[i + 1] for i in range(len(out) - 1))
+
+
+def test_history_entries_of_both_shapes_are_read() -> None:
+    items = [[0, 1, "a = 1\n"], [0, 2, ["b = 2", "out"]], [0, 3, "b = 2"], [0, 4, 7], "junk"]
+    assert kernel_history_inputs(items) == ["a = 1", "b = 2"]
