@@ -29,10 +29,14 @@ Exactly one party owns the terminal at a time:
 Keys beyond prompt_toolkit's editing: Ctrl-C at the prompt clears the line, while a
 cell runs it interrupts the kernel, and a second Ctrl-C within
 :data:`DOUBLE_CTRL_C` seconds (same cell still running) offers to restart it;
-Ctrl-X r restarts the kernel from the prompt (after a y/N question, the typed text
-is kept), Ctrl-X s saves the session as a notebook; Ctrl-D on an empty prompt exits
-(after a question when ``confirm_exit``). Every cell is recorded in memory
-(:class:`~kconsole.notebook.NotebookRecorder`) so Ctrl-X s works without ``--save``.
+Ctrl-X r restarts the kernel from the prompt (after a y/N question answered with
+Enter, the typed text is kept), Ctrl-X s saves the session as a notebook; Ctrl-D on an
+empty prompt exits (after a question when ``confirm_exit``); Ctrl-Z suspends; Tab
+where only indentation precedes the cursor indents. Keys typed ahead (during a cell,
+a paste without bracketed paste, behind an Enter that waits for is_complete) act one
+by one, as if each was pressed on its own (:class:`~kconsole.repl_ui.KeyHold`).
+Every cell is recorded in memory (:class:`~kconsole.notebook.NotebookRecorder`) so
+Ctrl-X s works without ``--save``.
 
 Module map: :mod:`.completion` (Tab), :mod:`.history` (file + kernel history),
 :mod:`.pager` (pager, editor), :mod:`.notebook` (``--save``, Ctrl-X s),
