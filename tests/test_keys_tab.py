@@ -55,3 +55,14 @@ def test_tab_on_an_empty_line_indents_and_after_text_completes(console) -> None:
     c.ctrl("c")
     c.expect_empty_prompt(1)
     leave(c)
+
+
+@pytest.mark.timeout(90)
+def test_a_pasted_block_indented_with_tabs_runs(console) -> None:
+    c = console("start", "--kernel", "python3")
+    c.expect_prompt(1)
+    c.send("if True:\r\tprint('in', 'block')\r\r")  # one write, no bracketed paste
+    c.expect(r"(?m)^in block")
+    c.expect_prompt(2)
+    assert "Traceback" not in c.transcript and "Error" not in c.transcript
+    leave(c)

@@ -8,7 +8,9 @@ used to let the keys after it run on into the same buffer.
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
+import signal
 
 import pytest
 from ptyconsole import PtyConsole
@@ -148,3 +150,34 @@ def test_cells_pasted_while_the_kernel_starts_each_run_once_it_is_up(tmp_path, m
     finally:
         c.close()
     assert "x = 6y" not in c.transcript and "Traceback" not in c.transcript
+
+
+@pytest.mark.timeout(60)
+def test_ctrl_c_or_sigint_while_enter_waits_for_the_kernel_drops_that_cell(
+    tmp_path, monkeypatch
+) -> None:
+    from test_repl_early_prompt import GatedKernel
+
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path))
+    gated = GatedKernel(tmp_path)
+    c = PtyConsole(["start", "--kernel", "gated"])
+    try:
+        c.expect_prompt(1)
+        c.sendline("")  # a fresh line for the prompt, below the terminal queries
+        c.expect_cursor_line(r"In \[1\]: +\[kernel starting\]")
+        c.sendline("x = 1")  # waits for the kernel, which is still starting
+        c.expect_cursor_line(r"In \[1\]: x = 1 +\[kernel starting\]")
+        c.ctrl("c")  # a later read: Ctrl-C at the prompt, as if Enter had not come
+        c.expect_cursor_line(r"In \[1\]: +\[kernel starting\]")
+        c.sendline("y = 2")
+        c.expect_cursor_line(r"In \[1\]: y = 2 +\[kernel starting\]")
+        os.kill(c.child.pid, signal.SIGINT)  # `kill -INT`: the same
+        c.expect_cursor_line(r"In \[1\]: +\[kernel starting\]")
+        gated.open("go")
+        c.sendline("print('x' in dir(), 'y' in dir())")
+        c.expect(r"(?m)^False False")
+        c.expect_prompt(2)
+        c.ctrl("d")
+        assert c.wait_exit(30) == 0
+    finally:
+        c.close()
