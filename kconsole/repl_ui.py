@@ -123,29 +123,30 @@ def toolbar_fragments(
 
 
 def wrap_words(text: str, width: int) -> str:
-    """``text`` with each line longer than ``width`` - 1 columns broken between words
-    (the terminal would break it mid-word at the edge). Lines with escape sequences
-    or tabs, and words longer than a line, are left as they are: their width on the
-    screen is not their length."""
-    import textwrap
+    """``text`` with each line wider than ``width`` - 1 terminal cells broken between
+    words (the terminal would break it mid-word at the edge); continuation lines keep
+    the line's indentation. Lines with escape sequences or tabs, and words wider than
+    a line, are left as they are: their width on the screen is not known here."""
+    from .display.text import cell_width
 
     limit = max(20, width - 1)
     out: list[str] = []
     for line in text.split("\n"):
-        if len(line) <= limit or "\x1b" in line or "\t" in line or not line.strip():
+        if "\x1b" in line or "\t" in line or cell_width(line) <= limit or not line.strip():
             out.append(line)
             continue
         indent = line[: len(line) - len(line.lstrip())]
-        out.extend(
-            textwrap.wrap(
-                line,
-                limit,
-                subsequent_indent=indent,
-                break_long_words=False,
-                break_on_hyphens=False,
-            )
-            or [line]
-        )
+        current, used = indent, cell_width(indent)
+        for word in line.split():
+            w = cell_width(word)
+            if current.strip() and used + 1 + w > limit:
+                out.append(current)
+                current, used = indent + word, cell_width(indent) + w
+            elif current.strip():
+                current, used = current + " " + word, used + 1 + w
+            else:
+                current, used = current + word, used + w
+        out.append(current)
     return "\n".join(out)
 
 
