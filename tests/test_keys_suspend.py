@@ -72,3 +72,28 @@ def test_ctrl_z_at_an_input_prompt_suspends_and_fg_resumes_it(shell: PtyConsole)
     c.expect(r"SHELL-READY\$ ")
     c.sendline("exit")
     assert c.wait_exit(30) == 0
+
+
+@pytest.mark.timeout(90)
+def test_ctrl_z_while_a_cell_runs_suspends_and_fg_resumes_it(shell: PtyConsole) -> None:
+    c = shell
+    c.sendline(f"{sys.executable} -m kconsole start --kernel builtin --no-confirm-exit")
+    c.expect_prompt(1)
+    c.sendline("import time; print('sle' + 'eping', flush=True); time.sleep(2); print('wo' + 'ke')")
+    c.expect(r"(?m)^sleeping")
+    c.ctrl("z")  # no prompt up: the terminal is cooked and sends SIGTSTP itself
+    c.expect(r"Stopped")
+    c.expect(r"SHELL-READY\$ ")
+    c.sendline("fg")
+    c.expect(r"(?m)^woke")
+    c.expect_prompt(2)
+    c.send("abc")
+    c.ctrl("a")
+    c.send("X")
+    c.expect_cursor_line(r"In \[2\]: Xabc")  # raw mode: Ctrl-A moved the cursor
+    c.ctrl("c")
+    c.expect_empty_prompt(2)
+    c.ctrl("d")
+    c.expect(r"SHELL-READY\$ ")
+    c.sendline("exit")
+    assert c.wait_exit(30) == 0
