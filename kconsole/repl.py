@@ -376,8 +376,8 @@ class Repl:
         @kb.add("c-x", "r", eager=True)
         def _restart(event: KeyPressEvent) -> None:
             # The keys behind it (an answer typed ahead) are for the question.
-            self._keys.start()
-            event.app.create_background_task(self._restart_from_prompt())
+            hold = self._keys.start()
+            event.app.create_background_task(self._restart_from_prompt(hold))
 
         @kb.add("c-x", "s", eager=True)
         def _save(event: KeyPressEvent) -> None:
@@ -403,14 +403,16 @@ class Repl:
             line = doc.current_line
             buf.insert_text("\n" + line[: len(line) - len(line.lstrip())])
             return
-        task = event.app.create_background_task(self._finish_enter(buf))
-        self._keys.start(on_interrupt=task.cancel)
+        waiting: list[asyncio.Task[None]] = []
+        hold = self._keys.start(on_interrupt=lambda: [t.cancel() for t in waiting])
+        if self._keys.holds(hold):  # else a Ctrl-C right behind it dropped this Enter
+            waiting.append(event.app.create_background_task(self._finish_enter(buf, hold)))
 
-    async def _finish_enter(self, buf: Buffer) -> None:
+    async def _finish_enter(self, buf: Buffer, hold: object) -> None:
         try:
             await self._handle_enter(buf)
         finally:
-            self._keys.release()
+            self._keys.release(hold)
 
     async def _handle_enter(self, buf: Buffer) -> None:
         if not await self._kernel_ready():
@@ -589,14 +591,14 @@ class Repl:
         self.note(f"saved {n} cell{'s' if n != 1 else ''} to {path}")
         return path
 
-    async def _restart_from_prompt(self) -> None:
+    async def _restart_from_prompt(self, hold: object) -> None:
         """Ctrl-X r: ask, then restart; the prompt and its text stay meanwhile. The
         keys are held from Ctrl-X r on: the question reads them first, the prompt gets
         what it leaves (typed after the answer's Enter)."""
         try:
             ok = await self._ask_restart_at_prompt()
         finally:
-            self._keys.release()
+            self._keys.release(hold)
         if ok:
             # Not a task of the prompt's application: those are cancelled when the
             # prompt ends (Enter while restarting), and a restart must not stop halfway.

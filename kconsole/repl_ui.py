@@ -200,6 +200,7 @@ class KeyHold:
         self._kp = app.key_processor
         self._process = self._kp.process_keys
         self._held: list[KeyPress] | None = None
+        self._token: object = None
         self._on_interrupt: Callable[[], object] | None = None
         self._kp.process_keys = self._process_keys  # type: ignore[method-assign]
 
@@ -208,21 +209,30 @@ class KeyHold:
         """Whether keys are being held now."""
         return self._held is not None
 
-    def start(self, on_interrupt: Callable[[], object] | None = None) -> None:
+    def start(self, on_interrupt: Callable[[], object] | None = None) -> object:
         """Hold from now on, starting with the keys still queued behind the key being
         handled (the rest of its read). Call from inside a key binding. Without
         ``on_interrupt``, Ctrl-C is held like any key (it answers a question asked
-        meanwhile, see :meth:`hand_over`)."""
+        meanwhile, see :meth:`hand_over`). Returns this hold's token for
+        :meth:`release` (a Ctrl-C among those keys may have ended it already)."""
+        token = self._token = object()
         self._held = []
         self._on_interrupt = on_interrupt
         self._absorb()
+        return token
 
-    def release(self) -> None:
-        """End the hold: the held keys go first, before any typed later."""
+    def holds(self, token: object) -> bool:
+        """Whether the hold ``token`` (from :meth:`start`) is still on."""
+        return self._held is not None and self._token is token
+
+    def release(self, token: object) -> None:
+        """End the hold ``token``: its keys go first, before any typed later. A hold
+        that already ended (Ctrl-C) is not released twice, nor a later one."""
+        if not self.holds(token):
+            return
         held, self._held = self._held, None
         self._on_interrupt = None
-        if held is None:
-            return
+        assert held is not None
         queue = self._kp.input_queue
         if not self.app.is_done:
             queue.extendleft(reversed(held))
