@@ -240,8 +240,9 @@ class KeyHold:
             return
         # The prompt ended (Enter accepted the cell): the next prompt reads them first.
         rest = [k for k in queue if k.key != Keys.CPRResponse]
-        for k in rest:
-            queue.remove(k)
+        cprs = [k for k in queue if k.key == Keys.CPRResponse]
+        queue.clear()
+        queue.extend(cprs)
         store_typeahead(self.app.input, held + rest)
 
     def hand_over(self) -> None:
