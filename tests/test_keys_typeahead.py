@@ -181,3 +181,24 @@ def test_ctrl_c_or_sigint_while_enter_waits_for_the_kernel_drops_that_cell(
         assert c.wait_exit(30) == 0
     finally:
         c.close()
+
+
+@pytest.mark.timeout(90)
+def test_typeahead_in_a_terminal_that_answers_cursor_position_requests(console) -> None:
+    # With CPR on, the terminal's answers arrive mixed with the keys held behind an
+    # Enter: they are never held (the renderer waits for them), the keys still are.
+    c = console("start", "--kernel", "python3", env={"PROMPT_TOOLKIT_NO_CPR": "0"})
+    c.screen.write_process_input = c.child.send  # type: ignore[method-assign]
+    c.expect_prompt(1)
+    c.send("a = 1\rb = 2\rprint('sum', a+b)\r")
+    c.expect(r"(?m)^sum 3")
+    c.expect_prompt(4)
+    c.sendline("import time; print('sle' + 'eping', flush=True); time.sleep(1)")
+    c.expect(r"(?m)^sleeping")
+    c.send("n = 5\r0\r")
+    c.expect(r"Out\[6\]: 0")
+    c.expect_prompt(7)
+    c.sendline("print('n is', n)")
+    c.expect(r"(?m)^n is 5")
+    c.expect_prompt(8)
+    leave(c)
