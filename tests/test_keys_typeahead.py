@@ -202,3 +202,16 @@ def test_typeahead_in_a_terminal_that_answers_cursor_position_requests(console) 
     c.expect(r"(?m)^n is 5")
     c.expect_prompt(8)
     leave(c)
+
+
+@pytest.mark.timeout(90)
+def test_answers_to_two_input_calls_typed_in_one_go(console) -> None:
+    c = console("start", "--kernel", "python3")
+    c.expect_prompt(1)
+    c.sendline("a = input('first? '); b = input('second? '); print('got', a, b)")
+    c.expect(r"first\? ")
+    c.send("one\rtwo\rprint('after', 1)\r")  # both answers and the next cell
+    c.expect(r"(?m)^got one two")
+    c.expect(r"(?m)^after 1")
+    c.expect_prompt(3)
+    leave(c)
