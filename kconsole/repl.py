@@ -403,18 +403,23 @@ class Repl:
             line = doc.current_line
             buf.insert_text("\n" + line[: len(line) - len(line.lstrip())])
             return
+        # Keys already read behind this Enter: a paste without bracketed paste, or keys
+        # typed while a cell ran (the terminal echoed them as typed). Either way the
+        # text brings its own indentation; the kernel's would come on top of it.
+        auto_indent = not self._keys.queued()
         waiting: list[asyncio.Task[None]] = []
         hold = self._keys.start(on_interrupt=lambda: [t.cancel() for t in waiting])
         if self._keys.holds(hold):  # else a Ctrl-C right behind it dropped this Enter
-            waiting.append(event.app.create_background_task(self._finish_enter(buf, hold)))
+            task = self._finish_enter(buf, hold, auto_indent)
+            waiting.append(event.app.create_background_task(task))
 
-    async def _finish_enter(self, buf: Buffer, hold: object) -> None:
+    async def _finish_enter(self, buf: Buffer, hold: object, auto_indent: bool) -> None:
         try:
-            await self._handle_enter(buf)
+            await self._handle_enter(buf, auto_indent)
         finally:
             self._keys.release(hold)
 
-    async def _handle_enter(self, buf: Buffer) -> None:
+    async def _handle_enter(self, buf: Buffer, auto_indent: bool = True) -> None:
         if not await self._kernel_ready():
             return  # it never came up: the REPL is leaving (see _watch_start)
         while True:
@@ -433,7 +438,7 @@ class Repl:
         if status in ("complete", "invalid"):
             buf.validate_and_handle()
         else:
-            buf.insert_text("\n" + (indent if status == "incomplete" else ""))
+            buf.insert_text("\n" + (indent if status == "incomplete" and auto_indent else ""))
 
     async def _completeness(self, text: str) -> tuple[str, str]:
         try:

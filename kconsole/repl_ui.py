@@ -209,6 +209,10 @@ class KeyHold:
         """Whether keys are being held now."""
         return self._held is not None
 
+    def queued(self) -> bool:
+        """Whether keys are queued behind the one being handled (read with it)."""
+        return any(k.key != Keys.CPRResponse for k in self._kp.input_queue)
+
     def start(self, on_interrupt: Callable[[], object] | None = None) -> object:
         """Hold from now on, starting with the keys still queued behind the key being
         handled (the rest of its read). Call from inside a key binding. Without

@@ -215,3 +215,17 @@ def test_answers_to_two_input_calls_typed_in_one_go(console) -> None:
     c.expect(r"(?m)^after 1")
     c.expect_prompt(3)
     leave(c)
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_a_pasted_block_with_dedents_keeps_its_own_indentation(console, kernel) -> None:
+    c = console("start", "--kernel", kernel)
+    c.expect_prompt(1)
+    # Pasted without bracketed paste: the text brings its indentation, so Enter adds
+    # none of its own (the else would land inside the if block).
+    c.send("x = 0\rif x:\r    print('yes')\relse:\r    print('no', 'way')\r\r")
+    c.expect(r"(?m)^no way")
+    c.expect_prompt(3)
+    assert "SyntaxError" not in c.transcript and "IndentationError" not in c.transcript
+    leave(c)
