@@ -4,6 +4,7 @@ what was typed."""
 
 from __future__ import annotations
 
+import shutil
 import sys
 
 import ptyconsole
@@ -11,6 +12,8 @@ import pytest
 from ptyconsole import PtyConsole
 
 SHELL_PROMPT = "SHELL-READY$ "
+
+pytestmark = pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash (job control)")
 
 
 @pytest.fixture
