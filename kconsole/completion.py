@@ -39,24 +39,31 @@ def completion_meta(entry: dict[str, Any]) -> str:
     return f"{kind} {sig}".strip()
 
 
+def _position(value: Any, default: int) -> int:
+    # bool is an int to Python, not to the protocol.
+    return value if isinstance(value, int) and not isinstance(value, bool) else default
+
+
 def completions_from_reply(reply: dict[str, Any], cursor_pos: int) -> list[Completion]:
-    """prompt_toolkit completions for a complete_reply's content."""
+    """prompt_toolkit completions for a complete_reply's content; what does not fit
+    the protocol (a null cursor_start, a match that is not a string) is left out."""
     if reply.get("status") != "ok":
         return []
-    start = int(reply.get("cursor_start", cursor_pos))
-    end = int(reply.get("cursor_end", cursor_pos))
     # Text between the cursor and cursor_end (completing in the middle of a word) is
-    # not replaced: prompt_toolkit only replaces text before the cursor.
-    del end
+    # not replaced: prompt_toolkit only replaces text before the cursor, so a start
+    # after the cursor (or before the text) is taken as the cursor (the text's start).
+    start = min(max(_position(reply.get("cursor_start"), cursor_pos), 0), cursor_pos)
     types: dict[str, dict[str, Any]] = {}
-    for t in (reply.get("metadata") or {}).get("_jupyter_types_experimental") or []:
-        if isinstance(t, dict) and "text" in t:
-            types.setdefault(str(t["text"]), t)
+    metadata = reply.get("metadata")
+    entries = metadata.get("_jupyter_types_experimental") if isinstance(metadata, dict) else None
+    for t in entries if isinstance(entries, list) else []:
+        if isinstance(t, dict) and isinstance(t.get("text"), str):
+            types.setdefault(t["text"], t)
+    matches = reply.get("matches")
     out: list[Completion] = []
     seen: set[str] = set()
-    for match in reply.get("matches") or []:
-        match = str(match)
-        if match in seen:
+    for match in matches if isinstance(matches, list) else []:
+        if not isinstance(match, str) or match in seen:
             continue
         seen.add(match)
         meta = completion_meta(types.get(match, {}))

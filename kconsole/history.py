@@ -10,7 +10,7 @@ entries (so Up reaches them first) and are never written to the file.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from prompt_toolkit.history import FileHistory, History, InMemoryHistory
@@ -19,17 +19,43 @@ from . import paths
 
 
 class SessionHistory(History):
-    """``backend`` (usually a FileHistory) plus entries merged in memory."""
+    """``backend`` (usually a FileHistory) plus entries merged in memory.
 
-    def __init__(self, backend: History) -> None:
+    A backend that fails (a full disk, an unreadable file) is replaced by one in
+    memory for the rest of the session: an exception here would surface from every
+    Enter (prompt_toolkit stores the entry after accepting it). Why, in one line, is
+    :attr:`problem`; ``on_problem`` is told once.
+    """
+
+    def __init__(self, backend: History, problem: str | None = None) -> None:
         super().__init__()
         self.backend = backend
         self._merged: list[str] = []  # oldest first
+        #: Why the history is not kept on disk (None while it is).
+        self.problem = problem
+        self.on_problem: Callable[[str], None] | None = None
+
+    def _fail(self, doing: str, e: OSError) -> None:
+        if self.problem is not None and not isinstance(self.backend, FileHistory):
+            return
+        name = getattr(self.backend, "filename", "the history file")
+        reason = e.strerror or str(e)
+        self.problem = f"could not {doing} {name} ({reason}); history is kept in memory"
+        self.backend = InMemoryHistory()
+        if self.on_problem is not None:
+            self.on_problem(self.problem)
+
+    def _backend_strings(self) -> list[str]:
+        try:
+            return list(self.backend.load_history_strings())
+        except OSError as e:
+            self._fail("read", e)
+            return []
 
     def merge(self, entries: Iterable[str]) -> int:
         """Add ``entries`` (oldest first) that the backend does not have; return how
         many were added. Call before the first prompt (history loads once)."""
-        known = set(self.backend.load_history_strings()) | set(self._merged)
+        known = set(self._backend_strings()) | set(self._merged)
         added = 0
         for e in entries:
             if not e.strip() or e in known:
@@ -43,10 +69,15 @@ class SessionHistory(History):
 
     def load_history_strings(self) -> Iterable[str]:
         yield from reversed(self._merged)
-        yield from self.backend.load_history_strings()
+        yield from self._backend_strings()
 
     def store_string(self, string: str) -> None:
-        self.backend.store_string(string)
+        try:
+            self.backend.store_string(string)
+        except OSError as e:
+            # The entry is in the loaded strings already (History.append_string): Up
+            # still finds it.
+            self._fail("write", e)
 
 
 def history_for(language: str) -> SessionHistory:
@@ -56,16 +87,15 @@ def history_for(language: str) -> SessionHistory:
     # `start` (the prompt is up before kernel_info) and `attach` must share one file.
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in language.lower())
     safe = safe or "unknown"
-    backend: History
+    path = d / f"history-{safe}"
     try:
         # Everything typed is kept here: private to the user, like a shell history.
         d.mkdir(parents=True, exist_ok=True, mode=0o700)
-        path = d / f"history-{safe}"
         os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
-        backend = FileHistory(str(path))
-    except OSError:
-        backend = InMemoryHistory()
-    return SessionHistory(backend)
+    except OSError as e:
+        problem = f"could not open {path} ({e.strerror or e}); history is kept in memory"
+        return SessionHistory(InMemoryHistory(), problem)
+    return SessionHistory(FileHistory(str(path)))
 
 
 def kernel_history_inputs(items: Iterable[Any]) -> list[str]:

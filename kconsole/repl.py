@@ -29,10 +29,14 @@ Exactly one party owns the terminal at a time:
 Keys beyond prompt_toolkit's editing: Ctrl-C at the prompt clears the line, while a
 cell runs it interrupts the kernel, and a second Ctrl-C within
 :data:`DOUBLE_CTRL_C` seconds (same cell still running) offers to restart it;
-Ctrl-X r restarts the kernel from the prompt (after a y/N question, the typed text
-is kept), Ctrl-X s saves the session as a notebook; Ctrl-D on an empty prompt exits
-(after a question when ``confirm_exit``). Every cell is recorded in memory
-(:class:`~kconsole.notebook.NotebookRecorder`) so Ctrl-X s works without ``--save``.
+Ctrl-X r restarts the kernel from the prompt (after a y/N question answered with
+Enter, the typed text is kept), Ctrl-X s saves the session as a notebook; Ctrl-D on an
+empty prompt exits (after a question when ``confirm_exit``); Ctrl-Z suspends; Tab
+where only indentation precedes the cursor indents. Keys typed ahead (during a cell,
+a paste without bracketed paste, behind an Enter that waits for is_complete) act one
+by one, as if each was pressed on its own (:class:`~kconsole.repl_ui.KeyHold`).
+Every cell is recorded in memory (:class:`~kconsole.notebook.NotebookRecorder`) so
+Ctrl-X s works without ``--save``.
 
 Module map: :mod:`.completion` (Tab), :mod:`.history` (file + kernel history),
 :mod:`.pager` (pager, editor), :mod:`.notebook` (``--save``, Ctrl-X s),
@@ -43,6 +47,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shutil
 import signal
 import sys
 import time
@@ -51,15 +56,18 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from prompt_toolkit import PromptSession
-from prompt_toolkit.application import get_app_or_none, in_terminal, run_in_terminal
+from prompt_toolkit.application import get_app, get_app_or_none, in_terminal, run_in_terminal
 from prompt_toolkit.auto_suggest import AutoSuggestFromHistory
 from prompt_toolkit.buffer import Buffer
 from prompt_toolkit.document import Document
 from prompt_toolkit.filters import (
+    Condition,
     completion_is_selected,
+    emacs_insert_mode,
     has_completions,
     is_done,
     is_searching,
+    vi_insert_mode,
 )
 from prompt_toolkit.formatted_text import ANSI, FormattedText
 from prompt_toolkit.history import DummyHistory, History, InMemoryHistory
@@ -89,6 +97,7 @@ from .output import OutputPrinter
 from .pager import edit_file, page
 from .protocol import Message
 from .repl_ui import (
+    KeyHold,
     ask_yes_no,
     check_style,
     connection_kind,
@@ -96,10 +105,13 @@ from .repl_ui import (
     kernel_label,
     toolbar_fragments,
     vi_mode_name,
+    wrap_words,
 )
 from .sanitize import terminal_text
 from .transport import TransportError
 
+#: How many spaces Tab inserts where only indentation precedes the cursor.
+INDENT = 4
 #: How long Enter waits for is_complete before falling back to a local rule.
 IS_COMPLETE_TIMEOUT = 0.5
 #: How long F1 / Shift-Tab wait for an inspect_reply.
@@ -187,11 +199,6 @@ class Repl:
         #: Why the kernel never came up (a start still under way failed).
         self._start_error: ConsoleError | None = None
         self._start_watch: asyncio.Task[None] | None = None
-        #: An Enter is being handled (it may wait); another Enter came meanwhile.
-        self._enter_waits = False
-        self._enter_queued = False
-        #: Run the next prompt's text at once (it was typed ahead, Enter included).
-        self._accept_next = False
         self.printer = printer
         self.stdout = stdout or sys.stdout
         self.show_other_output = show_other_output
@@ -237,6 +244,11 @@ class Repl:
         language_info = conn.language_info or {"name": conn.spec.language if conn.spec else ""}
         language = str(language_info.get("name") or "unknown")
         self.history: History = history if history is not None else history_for(language)
+        if isinstance(self.history, SessionHistory):
+            # A history file that fails is said once, then kept in memory.
+            self.history.on_problem = self.note
+            if self.history.problem is not None:
+                self.note(self.history.problem)
         self.completer = KernelCompleter(self.client, wait_ready=self._kernel_ready)
         self.session: PromptSession[str] = PromptSession(
             history=self.history,
@@ -254,10 +266,14 @@ class Repl:
             vi_mode=vi_mode,
             style=input_style(style) if style is not None else None,
             include_default_pygments_style=True,
+            enable_suspend=True,  # Ctrl-Z stops kconsole (in cooked mode), `fg` resumes
         )
         # The input() prompt: one line, its own history (pdb commands, answers). Built at
         # the first input_request: most sessions never need its ~0.5 MB.
         self._input_session: PromptSession[str] | None = None
+        #: Keys typed behind an Enter that waits (for is_complete or the kernel's
+        #: start) are held until it is done: each Enter acts as if pressed on its own.
+        self._keys = KeyHold(self.session.app)
         self._bind_client()
 
     def _bind_client(self) -> None:
@@ -330,13 +346,26 @@ class Repl:
         editing = ~is_searching  # in Ctrl-R search, Enter accepts the search (default)
 
         @kb.add("enter", filter=editing & ~selected)
-        async def _enter(event: KeyPressEvent) -> None:
-            await self._on_enter(event)
+        def _enter(event: KeyPressEvent) -> None:
+            self._on_enter(event)
 
         @kb.add("enter", filter=editing & selected)
         def _accept_completion(event: KeyPressEvent) -> None:
             # The selected completion is already in the text: Enter just closes the menu.
             event.current_buffer.complete_state = None
+
+        typing = vi_insert_mode | emacs_insert_mode
+
+        @Condition
+        def in_leading_whitespace() -> bool:
+            before = get_app().current_buffer.document.current_line_before_cursor
+            return not before.strip()
+
+        # Tab where only indentation precedes the cursor indents, as in IPython: there
+        # is nothing to complete there, and the kernel would offer every name it knows.
+        @kb.add("tab", filter=editing & typing & in_leading_whitespace & ~has_completions)
+        def _indent(event: KeyPressEvent) -> None:
+            event.current_buffer.insert_text(" " * INDENT)
 
         @kb.add("escape", "enter")
         def _newline(event: KeyPressEvent) -> None:
@@ -357,8 +386,10 @@ class Repl:
         # eager: prompt_toolkit's emacs keys have Ctrl-X r y (yank); without it Ctrl-X r
         # would wait for a third key.
         @kb.add("c-x", "r", eager=True)
-        async def _restart(event: KeyPressEvent) -> None:
-            await self._restart_from_prompt()
+        def _restart(event: KeyPressEvent) -> None:
+            # The keys behind it (an answer typed ahead) are for the question.
+            hold = self._keys.start()
+            event.app.create_background_task(self._restart_from_prompt(hold))
 
         @kb.add("c-x", "s", eager=True)
         def _save(event: KeyPressEvent) -> None:
@@ -366,51 +397,60 @@ class Repl:
 
         return kb
 
-    async def _on_enter(self, event: KeyPressEvent) -> None:
-        if self._enter_waits:
-            # Enter again while the last one waits (for the kernel to start or answer
-            # is_complete), after keys typed ahead: run those too, as a terminal would.
-            self._enter_queued = True
-            return
-        self._enter_waits = True
-        try:
-            await self._handle_enter(event.current_buffer)
-        finally:
-            self._enter_waits = False
-            self._enter_queued = False
-
-    async def _handle_enter(self, buf: Buffer) -> None:
-        doc = buf.document
+    def _on_enter(self, event: KeyPressEvent) -> None:
+        """Enter: run the cell if it is complete, else a new line. The kernel decides
+        (is_complete), so the answer may take a while; the keys typed behind this Enter
+        wait for it (:class:`~kconsole.repl_ui.KeyHold`) and then go to this prompt
+        (a new line was added) or to the next one (the cell runs)."""
+        buf = event.current_buffer
         text = buf.text
-        if text.strip() and not await self._kernel_ready():
-            return  # it never came up: the REPL is leaving (see _watch_start)
-        if not text.strip() or self.client.dead.is_set():
-            buf.validate_and_handle()
+        if self._keys.holding:
+            return  # not reached: keys behind a waiting Enter are held
+        if not text.strip() or (self.conn.ready and self.client.dead.is_set()):
+            buf.validate_and_handle()  # nothing to ask: at once, like any prompt
             return
+        doc = buf.document
         if doc.line_count > 1 and not doc.on_last_line:
             # Editing inside a multi-line cell: Enter splits the line, as in an editor.
             line = doc.current_line
             buf.insert_text("\n" + line[: len(line) - len(line.lstrip())])
             return
-        status, indent = await self._completeness(text)
-        now = buf.text
-        if not now.startswith(text):
-            return  # edited while we asked (or while the kernel started): their keys win
-        # Keys typed after Enter, while we asked: they belong to what comes next.
-        ahead = now[len(text) :]
+        # Keys already read behind this Enter: a paste without bracketed paste, or keys
+        # typed while a cell ran (the terminal echoed them as typed). Either way the
+        # text brings its own indentation; the kernel's would come on top of it.
+        auto_indent = not self._keys.queued()
+        waiting: list[asyncio.Task[None]] = []
+        hold = self._keys.start(on_interrupt=lambda: [t.cancel() for t in waiting])
+        if self._keys.holds(hold):  # else a Ctrl-C right behind it dropped this Enter
+            task = self._finish_enter(buf, hold, auto_indent)
+            waiting.append(event.app.create_background_task(task))
+
+    async def _finish_enter(self, buf: Buffer, hold: object, auto_indent: bool) -> None:
+        try:
+            await self._handle_enter(buf, auto_indent)
+        finally:
+            self._keys.release(hold)
+
+    async def _handle_enter(self, buf: Buffer, auto_indent: bool = True) -> None:
+        if not await self._kernel_ready():
+            return  # it never came up: the REPL is leaving (see _watch_start)
+        while True:
+            text = buf.text
+            if self.client.dead.is_set():
+                buf.validate_and_handle()
+                return
+            status, indent = await self._completeness(text)
+            if buf.text == text:
+                break
+            # Changed meanwhile (a completion asked for before this Enter came in): the
+            # Enter is for the text as it is now.
         if status == "unknown":
             lines = text.split("\n")
             status = "complete" if len(lines) == 1 or not lines[-1].strip() else "newline"
         if status in ("complete", "invalid"):
-            self._next_input = ahead
-            self._accept_next = self._enter_queued and bool(ahead.strip())
-            buf.text = text
             buf.validate_and_handle()
-        elif not ahead:
-            buf.insert_text("\n" + (indent if status == "incomplete" else ""))
         else:
-            more = text + "\n" + (indent if status == "incomplete" else "") + ahead
-            buf.document = Document(more, len(more))
+            buf.insert_text("\n" + (indent if status == "incomplete" and auto_indent else ""))
 
     async def _completeness(self, text: str) -> tuple[str, str]:
         try:
@@ -584,22 +624,34 @@ class Repl:
         self.note(f"saved {n} cell{'s' if n != 1 else ''} to {path}")
         return path
 
-    async def _restart_from_prompt(self) -> None:
-        """Ctrl-X r: ask, then restart; the prompt and its text stay meanwhile."""
-        if not self.conn.can_restart:
-            self.note("this kernel cannot be restarted: kconsole only attached to it")
-            return
-        if not self.conn.ready:
-            self.note("the kernel is still starting")
-            return
-        if self._restart_task is not None and not self._restart_task.done():
-            return
-        async with self._in_terminal():
-            ok = await ask_yes_no("Restart the kernel? [y/N] ", default=False)
+    async def _restart_from_prompt(self, hold: object) -> None:
+        """Ctrl-X r: ask, then restart; the prompt and its text stay meanwhile. The
+        keys are held from Ctrl-X r on: the question reads them first, the prompt gets
+        what it leaves (typed after the answer's Enter)."""
+        try:
+            ok = await self._ask_restart_at_prompt()
+        finally:
+            self._keys.release(hold)
         if ok:
             # Not a task of the prompt's application: those are cancelled when the
             # prompt ends (Enter while restarting), and a restart must not stop halfway.
             self._restart_task = asyncio.ensure_future(self._restart_kernel())
+
+    async def _ask_restart_at_prompt(self) -> bool:
+        if not self.conn.can_restart:
+            self.note("this kernel cannot be restarted: kconsole only attached to it")
+            return False
+        if not self.conn.ready:
+            self.note("the kernel is still starting")
+            return False
+        if self._restart_task is not None and not self._restart_task.done():
+            return False
+        async with self._in_terminal():
+            self._keys.hand_over()
+            try:
+                return await ask_yes_no("Restart the kernel? [y/N] ", default=False)
+            finally:
+                self._keys.take_back()
 
     async def _restart_kernel(self) -> bool:
         """Restart the kernel (the caller checked can_restart); say how it went."""
@@ -670,10 +722,14 @@ class Repl:
         """Answer an input_request with a one-line editor (Ctrl-C interrupts the
         kernel, Ctrl-D sends EOF); a password is not echoed and not remembered."""
         if self._input_session is None:
-            self._input_session = PromptSession(history=InMemoryHistory(), vi_mode=self.vi_mode)
+            self._input_session = PromptSession(
+                history=InMemoryHistory(), vi_mode=self.vi_mode, enable_suspend=True
+            )
         session = self._input_session
         if password:
-            session = PromptSession(history=DummyHistory(), input_processors=[_HideInput()])
+            session = PromptSession(
+                history=DummyHistory(), input_processors=[_HideInput()], enable_suspend=True
+            )
         generation = self._generation
         try:
             async with self._prompt_during_cell():
@@ -878,10 +934,12 @@ class Repl:
             lines.append(banner)
         lines.append(
             "Ctrl-D exits, Ctrl-C interrupts the kernel (twice: restart), Tab completes, "
-            "Shift-Tab/F1 show help on the name at the cursor,\n"
+            "Shift-Tab/F1 show help on the name at the cursor, "
             "Ctrl-X r restarts the kernel, Ctrl-X s saves the session as a notebook."
         )
-        self.stdout.write(terminal_text("\n".join(lines), allow_progress=False) + "\n\n")
+        width = shutil.get_terminal_size().columns
+        text = terminal_text("\n".join(lines), allow_progress=False)
+        self.stdout.write(wrap_words(text, width) + "\n\n")
         self.stdout.flush()
         self.printer.barrier()
 
@@ -897,7 +955,9 @@ class Repl:
     async def _merge_kernel_history(self) -> None:
         if not self.merge_kernel_history or not isinstance(self.history, SessionHistory):
             return
-        with contextlib.suppress(KernelError):
+        # TypeError: a reply whose "history" is not a list (the client's list() of it);
+        # the kernel's history is a bonus, never a reason not to start.
+        with contextlib.suppress(KernelError, TypeError):
             items = await self.client.history(
                 timeout=KERNEL_HISTORY_TIMEOUT,
                 hist_access_type="tail",
@@ -990,12 +1050,9 @@ class Repl:
             if self._start_error is not None:
                 raise self._start_error
             default, self._next_input = self._next_input, ""
-            accept, self._accept_next = self._accept_next, False
             try:
                 with self._prompting():
-                    code = await self._ask(
-                        self.session, self._prompt, default=default, accept_default=accept
-                    )
+                    code = await self._ask(self.session, self._prompt, default=default)
             except _KernelNeverCameUp:
                 continue  # raised at the top
             except KeyboardInterrupt:

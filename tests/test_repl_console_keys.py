@@ -162,11 +162,11 @@ def test_double_ctrl_c_offers_a_restart_n_keeps_waiting_y_restarts(console) -> N
     c.sendline(STUCK_CELL)
     c.expect(r"(?m)^stuck now")
     double_ctrl_c(c)
-    c.send("n")
+    c.send("n\r")
     c.expect(r"\[y/N\] n")
     c.expect(r"tick \d+")
     double_ctrl_c(c)  # the cell is still running: asked again
-    c.send("y")
+    c.send("y\r")
     c.expect("kernel restarted", timeout=30)
     c.expect_prompt(1)
     # No prompt came between the two questions, and only one restart happened.
@@ -189,7 +189,7 @@ def test_ctrl_x_r_restarts_at_the_prompt_and_keeps_the_text(console, kernel) -> 
     c.ctrl("x")
     c.send("r")
     c.expect(r"Restart the kernel\? \[y/N\]")
-    c.send("y")
+    c.send("y\r")
     c.expect("kernel restarted", timeout=30)
     wait_screen(c, r"^In \[1\]: print\('kept', 'fresh' in globals\(\)\)$")
     c.sendline("")
@@ -328,14 +328,14 @@ def test_confirm_exit_n_stays_y_leaves(console) -> None:
     c.expect_prompt(1)
     c.ctrl("d")
     c.expect(r"Do you really want to exit \(\[y\]/n\)\?")
-    c.send("n")
+    c.send("n\r")
     c.expect_prompt(1)
     c.sendline("print('still', 'here')")
     c.expect(r"(?m)^still here")
     c.expect_prompt(2)
     c.ctrl("d")
     c.expect(r"Do you really want to exit")
-    c.send("y")
+    c.send("y\r")
     assert c.wait_exit(30) == 0
 
 
