@@ -90,7 +90,7 @@ def test_ipykernel_start_and_restart_show_no_debugger_warning(
     c.ctrl("x")
     c.send("r")
     c.expect(r"Restart the kernel\? \[y/N\]")
-    c.send("y")
+    c.send("y\r")  # the question is answered with Enter
     c.expect(r"kernel restarted")
     c.sendline("print('again', 6*7)")
     c.expect(r"again 42")
