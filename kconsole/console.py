@@ -187,13 +187,24 @@ class KernelConnection:
         if self.process is not None:
             # The old process's exit is ours, not a death: no watch may see it, or the
             # new kernel could be marked dead after revive().
+            from .launcher import KernelStartError
+
             self.client.stop_monitor()
+            started = False
             try:
                 await self.process.restart(request_shutdown=self._shutdown_request)
-            finally:
+                started = True
+            except KernelStartError as e:
+                # The old kernel is stopped and no new one runs (its command is gone, the
+                # runtime dir is full): the kernel is dead now, and the restart says why.
                 self.client.transport.resume()
-                self.client.revive()
-                self.client.start_monitor(process_exit=self._process_exit)
+                self.client.mark_dead(f"it could not be started again: {e}")
+                raise ConsoleError(f"cannot start the kernel again: {e}") from None
+            finally:
+                if started or not self.client.dead.is_set():
+                    self.client.transport.resume()
+                    self.client.revive()
+                    self.client.start_monitor(process_exit=self._process_exit)
         elif hasattr(self.client.transport, "restart"):
             await self.client.transport.restart()
             self.client.revive()

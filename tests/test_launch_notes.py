@@ -3,9 +3,11 @@ start: a real console in a pty, real kernels, a real SIGKILL."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -123,3 +125,36 @@ def test_describe_exit_is_one_short_clean_line(returncode: int | None, tail: str
     said = describe_exit(returncode, tail)
     assert said and len(said) <= 80
     assert all(ch.isprintable() for ch in said), repr(said)
+
+
+@pytest.mark.timeout(90)
+def test_a_restart_whose_kernel_command_is_gone_is_one_line(
+    console, jupyter_dirs: Path, tmp_path: Path
+) -> None:
+    # The kernel's interpreter vanishes while the console runs (a venv removed, a
+    # package upgraded): Ctrl-X r cannot spawn it again, and says so in one line.
+    python = tmp_path / "python-for-kernel"
+    python.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+    python.chmod(0o755)
+    spec_dir = jupyter_dirs / "data" / "kernels" / "vanishing"
+    spec_dir.mkdir(parents=True)
+    argv = [str(python), "-m", "kconsole.kernel", "-f", "{connection_file}"]
+    spec = {"argv": argv, "display_name": "Vanishing", "language": "python"}
+    (spec_dir / "kernel.json").write_text(json.dumps(spec))
+    c = console("start", "--kernel", "vanishing")
+    c.expect_prompt(1)
+    c.sendline("print('up', 6*7)")
+    c.expect(r"up 42")
+    c.expect_prompt(2)
+    python.unlink()
+    c.ctrl("x")
+    c.send("r")
+    c.expect(r"Restart the kernel\? \[y/N\]")
+    c.send("y\r")
+    c.expect(r"restart failed: cannot start the kernel again: [^\n]*python-for-kernel")
+    c.expect(r"\[kernel dead\]")
+    assert "exited with status 0" not in c.transcript  # the old kernel's exit is no news
+    assert "Traceback" not in c.transcript
+    assert "Unhandled exception" not in c.transcript
+    c.ctrl("d")
+    assert c.wait_exit(20) in (0, 1)
