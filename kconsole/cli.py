@@ -326,6 +326,19 @@ def _detect_terminal_in_background(opts: dict[str, Any]) -> Future[Any] | None:
     return future
 
 
+def _exit_on_signals_until_the_loop_runs() -> None:
+    """SIGTERM and SIGHUP raise SystemExit(128 + signal) until :func:`_run`'s loop takes
+    them over; a signal the user had ignored (``nohup``) stays ignored."""
+
+    def leave(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        with contextlib.suppress(ValueError, OSError):  # not the main thread
+            if signal.getsignal(sig) is signal.SIG_DFL:
+                signal.signal(sig, leave)
+
+
 def _run(coro_fn: Callable[[], Awaitable[int]]) -> None:
     """Run the console's event loop; SIGTERM/SIGHUP leave cleanly (kernel shut down)."""
 
@@ -565,6 +578,10 @@ def start(
 
     from .launcher import KernelStartError, spawn
 
+    # Until the event loop installs its own handlers, a SIGTERM/SIGHUP must still end
+    # kconsole through Python's exit (its atexit guard stops the kernel spawned below and
+    # removes its files), not by the signal's default action, which leaves both behind.
+    _exit_on_signals_until_the_loop_runs()
     # Spawned now, before asyncio and the console's modules load: the kernel's start-up
     # (the longest part of `start`) overlaps ours.
     try:
