@@ -7,6 +7,7 @@ Every user error leaves as one line on stderr and a non-zero exit status
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import signal
 import sys
@@ -129,6 +130,14 @@ def _check_signature_scheme(ctx: click.Context, param: click.Parameter, value: s
     return value
 
 
+def _check_timeout(ctx: click.Context, param: click.Parameter, value: float | None) -> Any:
+    # FloatRange lets NaN through (every comparison with it is false): a start would
+    # then never give up and an attach would fail converting it to milliseconds.
+    if value is not None and not math.isfinite(value):
+        raise click.BadParameter(f"{value} is not a number of seconds")
+    return value
+
+
 def _check_pygments_style(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
     if value and value != "default":
         from pygments.styles import get_all_styles, get_style_by_name
@@ -148,6 +157,7 @@ def _console_options(f: Callable[..., Any]) -> Callable[..., Any]:
         type=click.FloatRange(min=0, min_open=True),
         default=DEFAULT_TIMEOUT,
         show_default=True,
+        callback=_check_timeout,
         help="Seconds to wait for the kernel to answer before giving up.",
     )(f)
     f = click.option(
