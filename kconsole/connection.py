@@ -108,9 +108,15 @@ class ConnectionInfo:
                 f"{source}: signature scheme {scheme[:60]!r} is not hmac-<algorithm>"
             )
         try:
-            Session(b"", scheme)  # the scheme is checked here, where the file is named
-        except (UnknownSignatureScheme, ValueError, TypeError) as e:
+            # Checked here, where the file is named, and with a key: hashlib knows
+            # shake_128, but an HMAC over it fails only once it has a key.
+            Session(b"key", scheme)
+        except UnknownSignatureScheme as e:
             raise ConnectionFileError(f"{source}: {e}") from None
+        except (ValueError, TypeError):
+            raise ConnectionFileError(
+                f"{source}: signature scheme {scheme!r} cannot be used for an HMAC"
+            ) from None
         ip = d.get("ip") or LOCALHOST
         if not isinstance(ip, str) or not ip.isprintable():
             raise ConnectionFileError(f"{source}: ip must be an address ({ip!r})")
