@@ -97,7 +97,9 @@ def _set_in_config(name: str) -> str:
 def _check_ip(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
     # A host name or address: printable, no NUL (which the socket layer rejects with
     # a TypeError), of a length a resolver accepts.
-    if value is not None and (not value.isprintable() or len(value) > 253):
+    # Empty is not "all interfaces": the kernel would bind an address nothing connects
+    # to (a wait of the whole --timeout, or ipykernel's traceback).
+    if value is not None and (not value.strip() or not value.isprintable() or len(value) > 253):
         raise click.BadParameter(f"{value[:60]!r} is not an address or host name")
     return value
 
