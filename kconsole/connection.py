@@ -397,10 +397,11 @@ def parse_ports(spec: str) -> dict[str, int]:
     """Parse ``SHELL,IOPUB,STDIN,CONTROL,HB`` into port fields (ValueError on bad input)."""
     parts = [p.strip() for p in spec.split(",")]
     if len(parts) != 5:
-        raise ValueError(f"expected 5 ports SHELL,IOPUB,STDIN,CONTROL,HB, got {spec!r}")
+        shown = spec if len(spec) <= 60 else spec[:59] + "\u2026"  # one short line
+        raise ValueError(f"expected 5 ports SHELL,IOPUB,STDIN,CONTROL,HB, got {shown!r}")
     ports = {}
     for ch, p in zip(CHANNELS, parts, strict=True):
         if not p.isdigit() or not 0 < int(p) < 65536:
-            raise ValueError(f"{ch} port {p!r} is not a port number")
+            raise ValueError(f"{ch} port {p[:20]!r} is not a port number")
         ports[f"{ch}_port"] = int(p)
     return ports
