@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from .client import KernelClient, KernelDied, KernelTimeout
 from .connection import ConnectionInfo
 from .protocol import Session
-from .transport import Transport
+from .transport import Transport, TransportError
 
 if TYPE_CHECKING:
     from .kernelspec import KernelSpec
@@ -175,7 +175,7 @@ async def attach_zmq(
         )
     try:
         client = await connect_client(ZMQTransport(info, session), session, timeout)
-    except KernelTimeout as e:
+    except (KernelTimeout, TransportError) as e:
         raise ConsoleError(f"cannot attach to the kernel: {e}") from None
     client.start_monitor()
     return KernelConnection(client=client, connection_file=connection_file, label=_label(client))
@@ -206,8 +206,13 @@ async def start_local(
             process = spawn(spec, ip=ip, transport=transport, outlive_console=keep_kernel)
         except KernelStartError as e:
             raise ConsoleError(str(e)) from None
+    try:
+        client = await _zmq_client(process.connection)
+    except TransportError as e:  # an address zmq rejects (an ipc path too long)
+        process.cleanup()
+        raise ConsoleError(f"kernel {spec.name!r} could not be started: {e}") from None
     conn = KernelConnection(
-        client=await _zmq_client(process.connection),
+        client=client,
         process=process,
         spec=spec,
         connection_file=process.connection_file,
