@@ -485,6 +485,14 @@ def _can_keep(conn: Any) -> bool:
     return True
 
 
+def _require_stdio() -> None:
+    """A console reads stdin and writes stdout: either closed (``<&-``, ``>&-``) is one
+    line here, before a kernel is started, not an AttributeError later."""
+    for name, stream in (("input", sys.stdin), ("output", sys.stdout)):
+        if stream is None:
+            raise UserError(f"standard {name} is closed: give kconsole a terminal, file or pipe")
+
+
 # -- commands ---------------------------------------------------------------------------
 
 
@@ -562,6 +570,7 @@ def start(
     With --server, the kernel is created on that Jupyter Server (--kernel names one of
     its kernelspecs) and deleted on exit unless --keep-kernel.
     """
+    _require_stdio()
     opts["started_here"] = True
     from .kernelspec import KernelSpecError, resolve_kernel
 
@@ -690,6 +699,7 @@ def attach(
 ) -> None:
     """Attach to a running kernel: by connection file, by ports, or on a Jupyter Server.
     Never shuts it down."""
+    _require_stdio()
     from .connection import find_connection_file
     from .protocol import UnknownSignatureScheme
 
