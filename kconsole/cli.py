@@ -7,6 +7,7 @@ Every user error leaves as one line on stderr and a non-zero exit status
 from __future__ import annotations
 
 import contextlib
+import errno
 import math
 import os
 import signal
@@ -895,7 +896,26 @@ def main() -> None:
     except click.exceptions.Abort:
         click.echo("Aborted!", err=True)
         sys.exit(1)
+    except OSError as e:
+        if e.errno not in _OUTPUT_ERRNOS:
+            raise
+        # stdout on a full disk (`kconsole kernels > /dev/full`): one line, and nothing
+        # left to flush into it at exit (which would print "Exception ignored...").
+        _drop_stdout()
+        click.echo(f"kconsole: cannot write the output: {e.strerror or e}", err=True)
+        sys.exit(1)
     sys.exit(status if isinstance(status, int) else 0)
+
+
+#: Errors of writing to stdout (click itself handles EPIPE, a reader that left).
+_OUTPUT_ERRNOS = frozenset({errno.ENOSPC, errno.EIO, errno.EDQUOT, errno.EFBIG, errno.EBADF})
+
+
+def _drop_stdout() -> None:
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
 
 
 if __name__ == "__main__":
