@@ -854,20 +854,24 @@ def kernel() -> None:
 
 
 @kernel.command("install")
-@click.option("--user", "where", flag_value="user", help="Install for this user (default).")
-@click.option("--sys-prefix", "where", flag_value="sys-prefix", help="Install into sys.prefix.")
+@click.option("--user", is_flag=True, help="Install for this user (default).")
+@click.option("--sys-prefix", is_flag=True, help="Install into sys.prefix.")
 @click.option(
     "--prefix", type=click.Path(file_okay=False), help="Install under PREFIX/share/jupyter."
 )
 @click.option("--name", default="kconsole-python", show_default=True, help="Kernelspec name.")
-def kernel_install(where: str | None, prefix: str | None, name: str) -> None:
+def kernel_install(user: bool, sys_prefix: bool, prefix: str | None, name: str) -> None:
     """Write a kernelspec for the built-in kernel, so any Jupyter frontend can use it."""
     from .kernel.install import install_kernelspec
 
-    if prefix and where:
+    # Separate flags, not one value: with one, the last of `--user --sys-prefix` won.
+    if user and sys_prefix:
+        raise UsageProblem("--user and --sys-prefix cannot be combined")
+    if prefix and (user or sys_prefix):
         raise UsageProblem("--prefix cannot be combined with --user or --sys-prefix")
+    where = "sys-prefix" if sys_prefix else "user"
     try:
-        path = install_kernelspec(prefix or where or "user", name=name)
+        path = install_kernelspec(prefix or where, name=name)
     except (OSError, ValueError) as e:
         raise UserError(f"cannot install the kernelspec: {e}") from None
     click.echo(f"Installed kernelspec {name} in {path}")
