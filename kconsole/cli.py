@@ -516,6 +516,8 @@ def cli(ctx: click.Context) -> None:
 
     # Before any command loads kconsole.display or prompt_toolkit.
     lazy_imports.defer_unused()
+    if ctx.invoked_subcommand not in ("start", "attach"):
+        return  # the file holds their defaults only: nothing else may fail on it
     path = config_path()
     try:
         data = read_config(path)
@@ -527,7 +529,17 @@ def cli(ctx: click.Context) -> None:
             ctx.default_map = defaults_for(data, params, path)
             ctx.meta["kconsole.config_path"] = path
     except ConfigError as e:
-        raise UserError(str(e)) from None
+        # Raised by the command itself (see _config_error), so that its --help still
+        # shows: the help is how a user finds out what the file may say.
+        ctx.meta["kconsole.config_error"] = UserError(str(e))
+
+
+def _config_error() -> None:
+    """Raise the config file's error, if it had one (start and attach call this first)."""
+    ctx = click.get_current_context(silent=True)
+    error = ctx.find_root().meta.get("kconsole.config_error") if ctx is not None else None
+    if error is not None:
+        raise error
 
 
 @cli.command()
@@ -571,6 +583,7 @@ def start(
     With --server, the kernel is created on that Jupyter Server (--kernel names one of
     its kernelspecs) and deleted on exit unless --keep-kernel.
     """
+    _config_error()
     _require_stdio()
     opts["started_here"] = True
     from .kernelspec import KernelSpecError, resolve_kernel
@@ -700,6 +713,7 @@ def attach(
 ) -> None:
     """Attach to a running kernel: by connection file, by ports, or on a Jupyter Server.
     Never shuts it down."""
+    _config_error()
     _require_stdio()
     from .connection import find_connection_file
     from .protocol import UnknownSignatureScheme
