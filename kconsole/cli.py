@@ -516,8 +516,6 @@ def cli(ctx: click.Context) -> None:
 
     # Before any command loads kconsole.display or prompt_toolkit.
     lazy_imports.defer_unused()
-    if ctx.invoked_subcommand not in ("start", "attach"):
-        return  # the file holds their defaults only: nothing else may fail on it
     path = config_path()
     try:
         data = read_config(path)
@@ -529,6 +527,8 @@ def cli(ctx: click.Context) -> None:
             ctx.default_map = defaults_for(data, params, path)
             ctx.meta["kconsole.config_path"] = path
     except ConfigError as e:
+        if ctx.invoked_subcommand not in ("start", "attach"):
+            raise UserError(str(e)) from None
         # Raised by the command itself (see _config_error), so that its --help still
         # shows: the help is how a user finds out what the file may say.
         ctx.meta["kconsole.config_error"] = UserError(str(e))

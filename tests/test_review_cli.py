@@ -258,10 +258,8 @@ def test_kernel_install_with_two_destinations_is_a_usage_error(jupyter_dirs: Pat
 
 
 @pytest.mark.timeout(30)
-@pytest.mark.parametrize("args", [["start", "--help"], ["attach", "--help"], ["kernels"]])
-def test_a_bad_config_file_does_not_block_help_or_kernels(
-    no_user_config: Path, args: list[str]
-) -> None:
+@pytest.mark.parametrize("args", [["start", "--help"], ["attach", "--help"]])
+def test_a_bad_config_file_does_not_block_the_help(no_user_config: Path, args: list[str]) -> None:
     # The file holds defaults for start and attach only; their help must still show.
     no_user_config.write_text("bogus = 1\n")
     p = run(args)
