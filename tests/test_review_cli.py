@@ -271,3 +271,22 @@ def test_a_bad_config_file_does_not_block_the_help(no_user_config: Path, args: l
 def test_a_bad_config_file_still_stops_start(no_user_config: Path) -> None:
     no_user_config.write_text("bogus = 1\n")
     one_line(run(["start", "--kernel", "builtin"]), 1, str(no_user_config), "bogus")
+
+
+@pytest.mark.timeout(60)
+def test_a_kernel_dying_during_start_ends_a_dumb_terminal_prompt(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # With TERM=dumb prompt_toolkit runs a separate application for the prompt: the
+    # console used to sit at `In [1]:` for ever, saying nothing.
+    pexpect = pytest.importorskip("pexpect")
+    write_spec(tmp_path, "dies", [sys.executable, "-c", "raise ValueError('boom')"])
+    env = {**os.environ, "JUPYTER_PATH": str(tmp_path), "TERM": "dumb"}
+    child = pexpect.spawn(KCONSOLE[0], [*KCONSOLE[1:], "start", "--kernel", "dies"], env=env)
+    try:
+        child.expect(r"kconsole: kernel 'dies' died during start \(exit status 1\)", timeout=30)
+        child.expect(pexpect.EOF, timeout=15)
+    finally:
+        child.close(force=True)
+    assert child.exitstatus == 1
+    assert b"Traceback" not in (child.before or b"")
