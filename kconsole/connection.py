@@ -156,7 +156,10 @@ class ConnectionInfo:
         file is left behind then.
         """
         p = Path(path)
-        p.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        try:
+            p.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        except FileExistsError:  # a file where the runtime dir should be
+            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR)) from None
         try:
             p.unlink()
         except FileNotFoundError:
@@ -290,7 +293,10 @@ def find_live_connection_file(budget: float = PROBE_BUDGET) -> LiveChoice:
     for i, ok in enumerate(alive):
         if ok:
             return LiveChoice(candidates[i], candidates[:i], True)
-    return LiveChoice(files[0], [], False)
+    # The newest that describes a kernel: the caller's error is then about that kernel,
+    # not about the JSON of some newer file that is no connection file at all.
+    readable = [f for f, info in zip(candidates, infos, strict=True) if info is not None]
+    return LiveChoice(readable[0] if readable else files[0], [], False)
 
 
 def probe_heartbeats(

@@ -290,3 +290,32 @@ def test_a_kernel_dying_during_start_ends_a_dumb_terminal_prompt(
         child.close(force=True)
     assert child.exitstatus == 1
     assert b"Traceback" not in (child.before or b"")
+
+
+# -- the runtime dir ---------------------------------------------------------------------
+
+
+@pytest.mark.timeout(30)
+def test_a_runtime_dir_that_is_a_file_says_so(tmp_path: Path) -> None:
+    # It used to end in "...: File exists", about a file that does not exist.
+    afile = tmp_path / "runtime"
+    afile.write_text("")
+    env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(afile)}
+    line = one_line(run(["start", "--kernel", "builtin"], env=env), 1, str(afile))
+    assert "Not a directory" in line and "File exists" not in line
+
+
+@pytest.mark.timeout(30)
+def test_attach_existing_with_no_live_kernel_does_not_blame_a_garbage_file(
+    jupyter_dirs: Path,
+) -> None:
+    # None answers: the error is about the newest file that describes a kernel, not
+    # the JSON of a newer file that is not a connection file at all.
+    runtime = jupyter_dirs / "runtime"
+    stale = runtime / "kernel-stale.json"
+    stale.write_text(json.dumps({**PORTS, "key": "k"}))
+    garbage = runtime / "kernel-garbage.json"
+    garbage.write_text("{")
+    os.utime(stale, (1, 1))  # older than the garbage
+    line = one_line(run(["attach", "--existing"]), 1, str(stale))
+    assert "JSON" not in line, line
