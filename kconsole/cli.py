@@ -141,6 +141,18 @@ def _check_timeout(ctx: click.Context, param: click.Parameter, value: float | No
     return value
 
 
+def _check_ssh(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    # Found out now, as one line, not as the tunnel's traceback once the loop runs.
+    if value is not None:
+        from .remote.ssh import TunnelError, parse_host_spec
+
+        try:
+            parse_host_spec(value)
+        except TunnelError as e:
+            raise click.BadParameter(str(e)) from None
+    return value
+
+
 def _check_pygments_style(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
     if value and value != "default":
         from pygments.styles import get_all_styles, get_style_by_name
@@ -688,6 +700,7 @@ def start(
 @click.option(
     "--ssh",
     metavar="[USER@]HOST[:PORT]",
+    callback=_check_ssh,
     help="Reach the kernel's ports through an SSH tunnel to HOST (the connection file "
     "describes the kernel as seen from HOST).",
 )

@@ -319,3 +319,14 @@ def test_attach_existing_with_no_live_kernel_does_not_blame_a_garbage_file(
     os.utime(stale, (1, 1))  # older than the garbage
     line = one_line(run(["attach", "--existing"]), 1, str(stale))
     assert "JSON" not in line, line
+
+
+# -- --ssh -------------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("spec", ["", "-oProxyCommand=true", "host:99999", "host:-1", "user@"])
+def test_a_bad_ssh_host_is_a_usage_error(jupyter_dirs: Path, spec: str) -> None:
+    f = jupyter_dirs / "runtime" / "kernel-far.json"
+    f.write_text(json.dumps({**PORTS, "key": "k"}))
+    one_line(run(["attach", "--existing", str(f), "--ssh", spec]), 2, "--ssh")
