@@ -153,6 +153,32 @@ def _check_ssh(ctx: click.Context, param: click.Parameter, value: str | None) ->
     return value
 
 
+def _check_server(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    # A URL http.client or urllib would reject with a traceback later (a space, a
+    # control character, an unclosed IPv6 bracket, a port that is not a number).
+    if value is not None:
+        from .remote.rest import RemoteError, split_server_url
+
+        shown = repr(value[:80])
+        if not value.isprintable() or any(ch.isspace() for ch in value.strip()):
+            raise click.BadParameter(f"{shown} is not a URL")
+        try:
+            base, _ = split_server_url(value)
+            _url_port(base)
+        except RemoteError as e:
+            raise click.BadParameter(str(e)) from None
+        except ValueError as e:
+            raise click.BadParameter(f"{shown} is not a URL ({e})") from None
+    return value
+
+
+def _url_port(url: str) -> int | None:
+    """The URL's port (ValueError when it is not a port number)."""
+    import urllib.parse
+
+    return urllib.parse.urlsplit(url).port
+
+
 def _check_pygments_style(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
     if value and value != "default":
         from pygments.styles import get_all_styles, get_style_by_name
@@ -248,6 +274,7 @@ def _server_options(f: Callable[..., Any]) -> Callable[..., Any]:
     f = click.option(
         "--server",
         metavar="URL",
+        callback=_check_server,
         help="A Jupyter Server (or JupyterHub single-user server, or Enterprise Gateway) "
         "to run the kernel on, e.g. http://localhost:8888/.",
     )(f)
@@ -259,9 +286,14 @@ def _token(server: str, token: str | None) -> str:
     from .remote.rest import RemoteError, resolve_token
 
     try:
-        return resolve_token(server, token)
+        tok = resolve_token(server, token)
     except RemoteError as e:
         raise UserError(str(e)) from None
+    # It travels in an HTTP header: a newline or a non-ASCII character there is an
+    # http.client traceback, not a request.
+    if not (tok.isascii() and tok.isprintable()) or any(ch.isspace() for ch in tok):
+        raise UserError("the server's token must be printable ASCII without spaces")
+    return tok
 
 
 def _run_on_server(

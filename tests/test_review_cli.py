@@ -330,3 +330,26 @@ def test_a_bad_ssh_host_is_a_usage_error(jupyter_dirs: Path, spec: str) -> None:
     f = jupyter_dirs / "runtime" / "kernel-far.json"
     f.write_text(json.dumps({**PORTS, "key": "k"}))
     one_line(run(["attach", "--existing", str(f), "--ssh", spec]), 2, "--ssh")
+
+
+# -- --server ----------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("url", ["not a url", "http://[::1", "http://a\x01b/", "http://[::1]:x/"])
+@pytest.mark.parametrize("command", ["kernels", "start"])
+def test_a_malformed_server_url_is_a_usage_error(url: str, command: str) -> None:
+    one_line(run([command, "--server", url, "--token", "t"]), 2, "--server")
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("where", ["option", "environment"])
+def test_a_token_that_cannot_be_sent_is_one_line(where: str) -> None:
+    token = "a\nb"
+    args = ["kernels", "--server", "http://127.0.0.1:1/"]
+    env = dict(os.environ)
+    if where == "option":
+        args += ["--token", token]
+    else:
+        env["JUPYTER_TOKEN"] = token
+    one_line(run(args, env=env), 1, "token")
