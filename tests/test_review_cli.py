@@ -353,3 +353,18 @@ def test_a_token_that_cannot_be_sent_is_one_line(where: str) -> None:
     else:
         env["JUPYTER_TOKEN"] = token
     one_line(run(args, env=env), 1, "token")
+
+
+@pytest.mark.timeout(30)
+def test_a_config_dir_that_is_a_file_means_no_config_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # $XDG_CONFIG_HOME naming a file: there can be no config file under it, which is
+    # not an error (every command used to fail with "Not a directory").
+    afile = tmp_path / "xdg"
+    afile.write_text("")
+    monkeypatch.delenv("KCONSOLE_CONFIG")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(afile))
+    p = run(["start", "--kernel", "builtin"], input="print(6*7)\n", stdin=None)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip() == "42"
