@@ -73,10 +73,16 @@ def _check_save_path(ctx: click.Context, param: click.Parameter, value: str | No
     # Found out now, not after the whole session's work is done.
     if value is not None:
         try:
-            folder = Path(value).expanduser().resolve().parent
+            target = Path(value).expanduser()
+            folder = target.resolve().parent
             usable = folder.is_dir() and os.access(folder, os.W_OK)
+            # The save renames a new file over the path: a device (/dev/null, as root)
+            # or a FIFO there would be replaced by a regular file.
+            special = target.exists() and not target.is_file()
         except (OSError, ValueError) as e:  # a name too long, a NUL byte
             raise click.BadParameter(f"cannot write a notebook at {value[:100]!r}: {e}") from None
+        if special:
+            raise click.BadParameter(f"{value[:100]!r} is not a regular file")
         if not usable:
             raise click.BadParameter(f"cannot write a notebook in {folder}")
     return value

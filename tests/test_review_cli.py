@@ -368,3 +368,33 @@ def test_a_config_dir_that_is_a_file_means_no_config_file(
     p = run(["start", "--kernel", "builtin"], input="print(6*7)\n", stdin=None)
     assert p.returncode == 0, p.stderr
     assert p.stdout.strip() == "42"
+
+
+# -- --save ------------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(30)
+def test_save_to_something_that_is_not_a_file_is_refused_and_left_alone(tmp_path: Path) -> None:
+    # The atomic save renames its temporary file over the path: `--save /dev/null` run
+    # as root replaced the device with a regular file. A FIFO stands in for it here.
+    import stat
+
+    fifo = tmp_path / "out.ipynb"
+    os.mkfifo(fifo)
+    p = run(["start", "--kernel", "builtin", "--save", str(fifo)], input="1\n", stdin=None)
+    one_line(p, 2, "--save", "not a regular file")
+    assert stat.S_ISFIFO(fifo.stat().st_mode)
+
+
+def test_a_notebook_is_never_renamed_over_a_fifo(tmp_path: Path) -> None:
+    # The save's own guard, for a path that became special after the command line
+    # was checked (Ctrl-X s saves again to the same path).
+    import stat
+
+    from kconsole.notebook import NotebookRecorder
+
+    fifo = tmp_path / "later.ipynb"
+    os.mkfifo(fifo)
+    with pytest.raises(OSError, match="not a regular file"):
+        NotebookRecorder(fifo).save()
+    assert stat.S_ISFIFO(fifo.stat().st_mode)
