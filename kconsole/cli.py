@@ -12,7 +12,7 @@ import math
 import os
 import signal
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -389,17 +389,39 @@ def _detect_terminal_in_background(opts: dict[str, Any]) -> Future[Any] | None:
     return future
 
 
+#: Signals that arrived while :func:`_signals_deferred` held them.
+_deferred_signals: list[int] = []
+_deferring = False
+
+
+def _leave_on_signal(signum: int, frame: object) -> None:
+    if _deferring:
+        _deferred_signals.append(signum)
+        return
+    raise SystemExit(128 + signum)
+
+
+@contextlib.contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """Hold SIGTERM/SIGHUP while the kernel is spawned: a SystemExit inside Popen
+    would leave a started kernel that the orphan guard does not know of yet."""
+    global _deferring
+    _deferring = True
+    try:
+        yield
+    finally:
+        _deferring = False
+    if _deferred_signals:
+        raise SystemExit(128 + _deferred_signals[0])
+
+
 def _exit_on_signals_until_the_loop_runs() -> None:
     """SIGTERM and SIGHUP raise SystemExit(128 + signal) until :func:`_run`'s loop takes
     them over; a signal the user had ignored (``nohup``) stays ignored."""
-
-    def leave(signum: int, frame: object) -> None:
-        raise SystemExit(128 + signum)
-
     for sig in (signal.SIGTERM, signal.SIGHUP):
         with contextlib.suppress(ValueError, OSError):  # not the main thread
             if signal.getsignal(sig) is signal.SIG_DFL:
-                signal.signal(sig, leave)
+                signal.signal(sig, _leave_on_signal)
 
 
 def _run(coro_fn: Callable[[], Awaitable[int]]) -> None:
@@ -670,7 +692,8 @@ def start(
     # Spawned now, before asyncio and the console's modules load: the kernel's start-up
     # (the longest part of `start`) overlaps ours.
     try:
-        process = spawn(spec, ip=ip, transport=transport, outlive_console=keep_kernel)
+        with _signals_deferred():
+            process = spawn(spec, ip=ip, transport=transport, outlive_console=keep_kernel)
     except KernelStartError as e:
         raise UserError(f"{e}{_set_in_config('ip')}") from None
     opts["_detecting"] = _detect_terminal_in_background(opts)
