@@ -224,8 +224,8 @@ def find_connection_file(name: str | None = None) -> Path:
             raise ConnectionFileError(f"no running kernel: no connection file in {rdir}")
         return files[0]
     p = Path(name).expanduser()
-    if _is_file(p):
-        return p
+    if _is_file(p) or _is_special(p):
+        return p  # a FIFO or device: from_file says what it is, not "not found"
     candidates = [rdir / name, rdir / f"{name}.json", rdir / f"kernel-{name}.json"]
     for c in candidates:
         if _is_file(c):
@@ -238,6 +238,15 @@ def find_connection_file(name: str | None = None) -> Path:
     if len(matches) > 1:
         raise ConnectionFileError(f"{shown!r} matches several connection files in {rdir}")
     raise ConnectionFileError(f"connection file not found: {shown} (looked in {rdir})")
+
+
+def _is_special(p: Path) -> bool:
+    """True for an existing path that is neither a regular file nor a directory."""
+    try:
+        mode = p.stat().st_mode
+    except (OSError, ValueError):
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
 
 
 def _is_file(p: Path) -> bool:

@@ -398,3 +398,11 @@ def test_a_notebook_is_never_renamed_over_a_fifo(tmp_path: Path) -> None:
     with pytest.raises(OSError, match="not a regular file"):
         NotebookRecorder(fifo).save()
     assert stat.S_ISFIFO(fifo.stat().st_mode)
+
+
+@pytest.mark.timeout(30)
+def test_attach_to_a_fifo_says_what_it_is_not_that_it_is_missing(jupyter_dirs: Path) -> None:
+    fifo = jupyter_dirs / "runtime" / "kernel-fifo.json"
+    os.mkfifo(fifo)
+    line = one_line(run(["attach", "--existing", str(fifo)]), 1, str(fifo))
+    assert "not found" not in line and "not a regular file" in line, line
