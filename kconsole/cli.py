@@ -7,10 +7,12 @@ Every user error leaves as one line on stderr and a non-zero exit status
 from __future__ import annotations
 
 import contextlib
+import errno
+import math
 import os
 import signal
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -71,10 +73,16 @@ def _check_save_path(ctx: click.Context, param: click.Parameter, value: str | No
     # Found out now, not after the whole session's work is done.
     if value is not None:
         try:
-            folder = Path(value).expanduser().resolve().parent
+            target = Path(value).expanduser()
+            folder = target.resolve().parent
             usable = folder.is_dir() and os.access(folder, os.W_OK)
+            # The save renames a new file over the path: a device (/dev/null, as root)
+            # or a FIFO there would be replaced by a regular file.
+            special = target.exists() and not target.is_file()
         except (OSError, ValueError) as e:  # a name too long, a NUL byte
             raise click.BadParameter(f"cannot write a notebook at {value[:100]!r}: {e}") from None
+        if special:
+            raise click.BadParameter(f"{value[:100]!r} is not a regular file")
         if not usable:
             raise click.BadParameter(f"cannot write a notebook in {folder}")
     return value
@@ -96,7 +104,9 @@ def _set_in_config(name: str) -> str:
 def _check_ip(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
     # A host name or address: printable, no NUL (which the socket layer rejects with
     # a TypeError), of a length a resolver accepts.
-    if value is not None and (not value.isprintable() or len(value) > 253):
+    # Empty is not "all interfaces": the kernel would bind an address nothing connects
+    # to (a wait of the whole --timeout, or ipykernel's traceback).
+    if value is not None and (not value.strip() or not value.isprintable() or len(value) > 253):
         raise click.BadParameter(f"{value[:60]!r} is not an address or host name")
     return value
 
@@ -129,6 +139,52 @@ def _check_signature_scheme(ctx: click.Context, param: click.Parameter, value: s
     return value
 
 
+def _check_timeout(ctx: click.Context, param: click.Parameter, value: float | None) -> Any:
+    # FloatRange lets NaN through (every comparison with it is false): a start would
+    # then never give up and an attach would fail converting it to milliseconds.
+    if value is not None and not math.isfinite(value):
+        raise click.BadParameter(f"{value} is not a number of seconds")
+    return value
+
+
+def _check_ssh(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    # Found out now, as one line, not as the tunnel's traceback once the loop runs.
+    if value is not None:
+        from .remote.ssh import TunnelError, parse_host_spec
+
+        try:
+            parse_host_spec(value)
+        except TunnelError as e:
+            raise click.BadParameter(str(e)) from None
+    return value
+
+
+def _check_server(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    # A URL http.client or urllib would reject with a traceback later (a space, a
+    # control character, an unclosed IPv6 bracket, a port that is not a number).
+    if value is not None:
+        from .remote.rest import RemoteError, split_server_url
+
+        shown = repr(value[:80])
+        if not value.isprintable() or any(ch.isspace() for ch in value.strip()):
+            raise click.BadParameter(f"{shown} is not a URL")
+        try:
+            base, _ = split_server_url(value)
+            _url_port(base)
+        except RemoteError as e:
+            raise click.BadParameter(str(e)) from None
+        except ValueError as e:
+            raise click.BadParameter(f"{shown} is not a URL ({e})") from None
+    return value
+
+
+def _url_port(url: str) -> int | None:
+    """The URL's port (ValueError when it is not a port number)."""
+    import urllib.parse
+
+    return urllib.parse.urlsplit(url).port
+
+
 def _check_pygments_style(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
     if value and value != "default":
         from pygments.styles import get_all_styles, get_style_by_name
@@ -148,6 +204,7 @@ def _console_options(f: Callable[..., Any]) -> Callable[..., Any]:
         type=click.FloatRange(min=0, min_open=True),
         default=DEFAULT_TIMEOUT,
         show_default=True,
+        callback=_check_timeout,
         help="Seconds to wait for the kernel (or a Jupyter Server) to answer before giving up.",
     )(f)
     f = click.option(
@@ -229,6 +286,7 @@ def _server_options(f: Callable[..., Any]) -> Callable[..., Any]:
     f = click.option(
         "--server",
         metavar="URL",
+        callback=_check_server,
         help="A Jupyter Server (or JupyterHub single-user server, or Enterprise Gateway) "
         "to run the kernel on, e.g. http://localhost:8888/.",
     )(f)
@@ -240,9 +298,14 @@ def _token(server: str, token: str | None) -> str:
     from .remote.rest import RemoteError, resolve_token
 
     try:
-        return resolve_token(server, token)
+        tok = resolve_token(server, token)
     except RemoteError as e:
         raise UserError(str(e)) from None
+    # It travels in an HTTP header: a newline or a non-ASCII character there is an
+    # http.client traceback, not a request.
+    if not (tok.isascii() and tok.isprintable()) or any(ch.isspace() for ch in tok):
+        raise UserError("the server's token must be printable ASCII without spaces")
+    return tok
 
 
 def _run_on_server(
@@ -331,6 +394,41 @@ def _detect_terminal_in_background(opts: dict[str, Any]) -> Future[Any] | None:
     # for it to restore the terminal's settings.
     threading.Thread(target=detect, name="kconsole-terminal").start()
     return future
+
+
+#: Signals that arrived while :func:`_signals_deferred` held them.
+_deferred_signals: list[int] = []
+_deferring = False
+
+
+def _leave_on_signal(signum: int, frame: object) -> None:
+    if _deferring:
+        _deferred_signals.append(signum)
+        return
+    raise SystemExit(128 + signum)
+
+
+@contextlib.contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """Hold SIGTERM/SIGHUP while the kernel is spawned: a SystemExit inside Popen
+    would leave a started kernel that the orphan guard does not know of yet."""
+    global _deferring
+    _deferring = True
+    try:
+        yield
+    finally:
+        _deferring = False
+    if _deferred_signals:
+        raise SystemExit(128 + _deferred_signals[0])
+
+
+def _exit_on_signals_until_the_loop_runs() -> None:
+    """SIGTERM and SIGHUP raise SystemExit(128 + signal) until :func:`_run`'s loop takes
+    them over; a signal the user had ignored (``nohup``) stays ignored."""
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        with contextlib.suppress(ValueError, OSError):  # not the main thread
+            if signal.getsignal(sig) is signal.SIG_DFL:
+                signal.signal(sig, _leave_on_signal)
 
 
 def _run(coro_fn: Callable[[], Awaitable[int]]) -> None:
@@ -487,6 +585,14 @@ def _can_keep(conn: Any) -> bool:
     return True
 
 
+def _require_stdio() -> None:
+    """A console reads stdin and writes stdout: either closed (``<&-``, ``>&-``) is one
+    line here, before a kernel is started, not an AttributeError later."""
+    for name, stream in (("input", sys.stdin), ("output", sys.stdout)):
+        if stream is None:
+            raise UserError(f"standard {name} is closed: give kconsole a terminal, file or pipe")
+
+
 # -- commands ---------------------------------------------------------------------------
 
 
@@ -520,7 +626,19 @@ def cli(ctx: click.Context) -> None:
             ctx.default_map = defaults_for(data, params, path)
             ctx.meta["kconsole.config_path"] = path
     except ConfigError as e:
-        raise UserError(str(e)) from None
+        if ctx.invoked_subcommand not in ("start", "attach"):
+            raise UserError(str(e)) from None
+        # Raised by the command itself (see _config_error), so that its --help still
+        # shows: the help is how a user finds out what the file may say.
+        ctx.meta["kconsole.config_error"] = UserError(str(e))
+
+
+def _config_error() -> None:
+    """Raise the config file's error, if it had one (start and attach call this first)."""
+    ctx = click.get_current_context(silent=True)
+    error = ctx.find_root().meta.get("kconsole.config_error") if ctx is not None else None
+    if error is not None:
+        raise error
 
 
 @cli.command()
@@ -564,6 +682,8 @@ def start(
     With --server, the kernel is created on that Jupyter Server (--kernel names one of
     its kernelspecs) and deleted on exit unless --keep-kernel.
     """
+    _config_error()
+    _require_stdio()
     opts["started_here"] = True
     from .kernelspec import KernelSpecError, resolve_kernel
 
@@ -592,10 +712,15 @@ def start(
 
     from .launcher import KernelStartError, spawn
 
+    # Until the event loop installs its own handlers, a SIGTERM/SIGHUP must still end
+    # kconsole through Python's exit (its atexit guard stops the kernel spawned below and
+    # removes its files), not by the signal's default action, which leaves both behind.
+    _exit_on_signals_until_the_loop_runs()
     # Spawned now, before asyncio and the console's modules load: the kernel's start-up
     # (the longest part of `start`) overlaps ours.
     try:
-        process = spawn(spec, ip=ip, transport=transport, outlive_console=keep_kernel)
+        with _signals_deferred():
+            process = spawn(spec, ip=ip, transport=transport, outlive_console=keep_kernel)
     except KernelStartError as e:
         raise UserError(f"{e}{_set_in_config('ip')}") from None
     opts["_detecting"] = _detect_terminal_in_background(opts)
@@ -663,6 +788,7 @@ def start(
 @click.option(
     "--ssh",
     metavar="[USER@]HOST[:PORT]",
+    callback=_check_ssh,
     help="Reach the kernel's ports through an SSH tunnel to HOST (the connection file "
     "describes the kernel as seen from HOST).",
 )
@@ -688,6 +814,8 @@ def attach(
 ) -> None:
     """Attach to a running kernel: by connection file, by ports, or on a Jupyter Server.
     Never shuts it down."""
+    _config_error()
+    _require_stdio()
     from .connection import find_connection_file
     from .protocol import UnknownSignatureScheme
 
@@ -841,20 +969,24 @@ def kernel() -> None:
 
 
 @kernel.command("install")
-@click.option("--user", "where", flag_value="user", help="Install for this user (default).")
-@click.option("--sys-prefix", "where", flag_value="sys-prefix", help="Install into sys.prefix.")
+@click.option("--user", is_flag=True, help="Install for this user (default).")
+@click.option("--sys-prefix", is_flag=True, help="Install into sys.prefix.")
 @click.option(
     "--prefix", type=click.Path(file_okay=False), help="Install under PREFIX/share/jupyter."
 )
 @click.option("--name", default="kconsole-python", show_default=True, help="Kernelspec name.")
-def kernel_install(where: str | None, prefix: str | None, name: str) -> None:
+def kernel_install(user: bool, sys_prefix: bool, prefix: str | None, name: str) -> None:
     """Write a kernelspec for the built-in kernel, so any Jupyter frontend can use it."""
     from .kernel.install import install_kernelspec
 
-    if prefix and where:
+    # Separate flags, not one value: with one, the last of `--user --sys-prefix` won.
+    if user and sys_prefix:
+        raise UsageProblem("--user and --sys-prefix cannot be combined")
+    if prefix and (user or sys_prefix):
         raise UsageProblem("--prefix cannot be combined with --user or --sys-prefix")
+    where = "sys-prefix" if sys_prefix else "user"
     try:
-        path = install_kernelspec(prefix or where or "user", name=name)
+        path = install_kernelspec(prefix or where, name=name)
     except (OSError, ValueError) as e:
         raise UserError(f"cannot install the kernelspec: {e}") from None
     click.echo(f"Installed kernelspec {name} in {path}")
@@ -883,7 +1015,26 @@ def main() -> None:
     except click.exceptions.Abort:
         click.echo("Aborted!", err=True)
         sys.exit(1)
+    except OSError as e:
+        if e.errno not in _OUTPUT_ERRNOS:
+            raise
+        # stdout on a full disk (`kconsole kernels > /dev/full`): one line, and nothing
+        # left to flush into it at exit (which would print "Exception ignored...").
+        _drop_stdout()
+        click.echo(f"kconsole: cannot write the output: {e.strerror or e}", err=True)
+        sys.exit(1)
     sys.exit(status if isinstance(status, int) else 0)
+
+
+#: Errors of writing to stdout (click itself handles EPIPE, a reader that left).
+_OUTPUT_ERRNOS = frozenset({errno.ENOSPC, errno.EIO, errno.EDQUOT, errno.EFBIG, errno.EBADF})
+
+
+def _drop_stdout() -> None:
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
 
 
 if __name__ == "__main__":

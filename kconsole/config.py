@@ -18,6 +18,7 @@ click types as the command line, so a bad value is reported against the file.
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 from pathlib import Path
@@ -55,6 +56,8 @@ def read_config(path: Path) -> dict[str, Any]:
     except FileNotFoundError:
         return {}
     except paths.Unreadable as e:
+        if e.reason == os.strerror(errno.ENOTDIR):
+            return {}  # a file where a directory of its path should be: no file there
         raise ConfigError(f"cannot read config file {path}: {e.reason}") from None
     except paths.FileProblem as e:
         raise ConfigError(f"config file {path} {e}") from None

@@ -108,9 +108,15 @@ class ConnectionInfo:
                 f"{source}: signature scheme {scheme[:60]!r} is not hmac-<algorithm>"
             )
         try:
-            Session(b"", scheme)  # the scheme is checked here, where the file is named
-        except (UnknownSignatureScheme, ValueError, TypeError) as e:
+            # Checked here, where the file is named, and with a key: hashlib knows
+            # shake_128, but an HMAC over it fails only once it has a key.
+            Session(b"key", scheme)
+        except UnknownSignatureScheme as e:
             raise ConnectionFileError(f"{source}: {e}") from None
+        except (ValueError, TypeError):
+            raise ConnectionFileError(
+                f"{source}: signature scheme {scheme!r} cannot be used for an HMAC"
+            ) from None
         ip = d.get("ip") or LOCALHOST
         if not isinstance(ip, str) or not ip.isprintable():
             raise ConnectionFileError(f"{source}: ip must be an address ({ip!r})")
@@ -150,7 +156,10 @@ class ConnectionInfo:
         file is left behind then.
         """
         p = Path(path)
-        p.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        try:
+            p.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        except FileExistsError:  # a file where the runtime dir should be
+            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR)) from None
         try:
             p.unlink()
         except FileNotFoundError:
@@ -215,8 +224,8 @@ def find_connection_file(name: str | None = None) -> Path:
             raise ConnectionFileError(f"no running kernel: no connection file in {rdir}")
         return files[0]
     p = Path(name).expanduser()
-    if _is_file(p):
-        return p
+    if _is_file(p) or _is_special(p):
+        return p  # a FIFO or device: from_file says what it is, not "not found"
     candidates = [rdir / name, rdir / f"{name}.json", rdir / f"kernel-{name}.json"]
     for c in candidates:
         if _is_file(c):
@@ -229,6 +238,15 @@ def find_connection_file(name: str | None = None) -> Path:
     if len(matches) > 1:
         raise ConnectionFileError(f"{shown!r} matches several connection files in {rdir}")
     raise ConnectionFileError(f"connection file not found: {shown} (looked in {rdir})")
+
+
+def _is_special(p: Path) -> bool:
+    """True for an existing path that is neither a regular file nor a directory."""
+    try:
+        mode = p.stat().st_mode
+    except (OSError, ValueError):
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))
 
 
 def _is_file(p: Path) -> bool:
@@ -284,7 +302,10 @@ def find_live_connection_file(budget: float = PROBE_BUDGET) -> LiveChoice:
     for i, ok in enumerate(alive):
         if ok:
             return LiveChoice(candidates[i], candidates[:i], True)
-    return LiveChoice(files[0], [], False)
+    # The newest that describes a kernel: the caller's error is then about that kernel,
+    # not about the JSON of some newer file that is no connection file at all.
+    readable = [f for f, info in zip(candidates, infos, strict=True) if info is not None]
+    return LiveChoice(readable[0] if readable else files[0], [], False)
 
 
 def probe_heartbeats(
@@ -391,10 +412,11 @@ def parse_ports(spec: str) -> dict[str, int]:
     """Parse ``SHELL,IOPUB,STDIN,CONTROL,HB`` into port fields (ValueError on bad input)."""
     parts = [p.strip() for p in spec.split(",")]
     if len(parts) != 5:
-        raise ValueError(f"expected 5 ports SHELL,IOPUB,STDIN,CONTROL,HB, got {spec!r}")
+        shown = spec if len(spec) <= 60 else spec[:59] + "\u2026"  # one short line
+        raise ValueError(f"expected 5 ports SHELL,IOPUB,STDIN,CONTROL,HB, got {shown!r}")
     ports = {}
     for ch, p in zip(CHANNELS, parts, strict=True):
         if not p.isdigit() or not 0 < int(p) < 65536:
-            raise ValueError(f"{ch} port {p!r} is not a port number")
+            raise ValueError(f"{ch} port {p[:20]!r} is not a port number")
         ports[f"{ch}_port"] = int(p)
     return ports

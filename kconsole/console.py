@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from .client import KernelClient, KernelDied, KernelTimeout
 from .connection import ConnectionInfo
 from .protocol import Session
-from .transport import Transport
+from .transport import Transport, TransportError
 
 if TYPE_CHECKING:
     from .kernelspec import KernelSpec
@@ -308,7 +308,7 @@ async def attach_zmq(
         )
     try:
         client = await connect_client(ZMQTransport(info, session), session, timeout)
-    except KernelTimeout as e:
+    except (KernelTimeout, TransportError) as e:
         raise ConsoleError(f"cannot attach to the kernel: {e}") from None
     client.start_monitor()
     return KernelConnection(
@@ -341,8 +341,13 @@ async def start_local(
             process = spawn(spec, ip=ip, transport=transport, outlive_console=keep_kernel)
         except KernelStartError as e:
             raise ConsoleError(str(e)) from None
+    try:
+        client = await _zmq_client(process.connection)
+    except TransportError as e:  # an address zmq rejects (an ipc path too long)
+        process.cleanup()
+        raise ConsoleError(f"kernel {spec.name!r} could not be started: {e}") from None
     conn = KernelConnection(
-        client=await _zmq_client(process.connection),
+        client=client,
         process=process,
         spec=spec,
         connection_file=process.connection_file,
@@ -396,7 +401,7 @@ async def _come_up_or_fail(conn: KernelConnection, timeout: float) -> None:
 async def _come_up(conn: KernelConnection, timeout: float) -> None:
     """Wait for a kernel kconsole started to answer, restarting it on fresh ports when
     it lost a port race; on failure the client is closed and the process cleaned up."""
-    from .launcher import KernelStartError
+    from .launcher import KernelStartError, describe_exit
 
     proc, spec = conn.process, conn.spec
     assert proc is not None and spec is not None
@@ -427,17 +432,31 @@ async def _come_up(conn: KernelConnection, timeout: float) -> None:
             await proc.shutdown()
             raise ConsoleError(f"kernel {spec.name!r} did not become ready: {ready.exception()}")
         if not proc.died_of_port_clash():
-            tail = proc.stderr_tail(15).strip()
+            why = _last_line(proc.stderr_tail(15))
             status = proc.returncode
             proc.cleanup()
-            msg = f"kernel {spec.name!r} died during start (exit status {status})"
-            if tail:
-                msg += ":\n" + tail
+            how = f"exit status {status}" if status is None or status >= 0 else ""
+            msg = f"kernel {spec.name!r} died during start ({how or describe_exit(status)})"
+            if why:
+                msg += f": {why}"
             raise ConsoleError(msg)
     proc.cleanup()
     raise ConsoleError(
         f"kernel {spec.name!r} could not bind its ports after {PORT_CLASH_ATTEMPTS} tries"
     )
+
+
+#: The longest excerpt of a dead kernel's output quoted in the start error.
+_WHY_EXCERPT = 200
+
+
+def _last_line(output: str) -> str:
+    """The last line a kernel printed before dying during start (a traceback's last line
+    is its exception), printable and short: the error stays one line however much the
+    kernel wrote, and whatever control characters it wrote."""
+    lines = [ln.strip() for ln in output.splitlines() if ln.strip()]
+    last = "".join(ch if ch.isprintable() else "?" for ch in lines[-1]) if lines else ""
+    return last if len(last) <= _WHY_EXCERPT else last[: _WHY_EXCERPT - 1] + "\u2026"
 
 
 def _label(client: KernelClient, spec: KernelSpec | None = None) -> str:

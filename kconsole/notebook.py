@@ -309,6 +309,9 @@ class NotebookRecorder:
             text.encode("utf-8")
         except UnicodeEncodeError:  # a lone surrogate: only JSON's \u escapes carry it
             text = json.dumps(nb, indent=1, ensure_ascii=True, sort_keys=True) + "\n"
+        if self.path.exists() and not self.path.is_file():
+            # The rename below would replace a device or FIFO with a regular file.
+            raise OSError(f"{self.path} is not a regular file")
         directory = self.path.parent if str(self.path.parent) else Path(".")
         fd, tmp = tempfile.mkstemp(prefix=".kconsole-", suffix=".ipynb", dir=directory)
         try:

@@ -1020,7 +1020,9 @@ class Repl:
             await self.conn.wait_ready()
         except ConsoleError as e:
             self._start_error = e
-            app = self.session.app
+            # The running prompt: session.app, or (TERM=dumb) the separate application
+            # prompt_toolkit runs for a dumb terminal, which session.app is not.
+            app = get_app_or_none() or self.session.app
             if self._prompt_active and app.is_running:
                 # Already leaving (Enter accepted just now): _loop sees _start_error.
                 with contextlib.suppress(Exception):

@@ -105,7 +105,13 @@ class ZMQTransport(Transport):
             # waits for this handshake too (see wait_channels).
             self._stdin_monitor = sock.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED)
         if not self._suspended:
-            sock.connect(self.info.url(channel))
+            try:
+                sock.connect(self.info.url(channel))
+            except zmq.ZMQError:
+                # Not in self._sockets yet: close() would miss it, and the context's
+                # term() would then wait for it forever.
+                sock.close(linger=0)
+                raise
         return sock
 
     def _all_sockets(self) -> list[tuple[str, Any]]:
