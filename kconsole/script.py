@@ -222,8 +222,12 @@ class PythonCellGrouper:
     def _take(self) -> str | None:
         lines = self.lines
         if not self.lexer.open:
+            # Trailing blank lines of a block go, but not one a backslash joins to the
+            # line before it: that blank line is what ends the statement.
             while lines and lines[-1].isspace():
-                lines.pop()  # trailing blank lines of a block
+                if len(lines) > 1 and lines[-2].endswith("\\\n"):
+                    break
+                lines.pop()
         has_code = self.kind is not None or self.held
         self._reset()
         return "".join(lines) if has_code else None
