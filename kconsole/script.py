@@ -346,6 +346,10 @@ class LineReader:
             ) from None
 
 
+#: The status of a script stopped by KeyboardInterrupt (128 + SIGINT, as a shell reports
+#: python3's death by the signal).
+EXIT_INTERRUPTED = 130
+
 #: How long a cell whose output can no longer be written gets to stop once interrupted.
 INTERRUPT_GRACE = 2.0
 
@@ -674,6 +678,8 @@ class ScriptRunner:
                 return status
             if error:
                 self.failed = True
+                if self.python and reply.content.get("ename") == "KeyboardInterrupt":
+                    return EXIT_INTERRUPTED  # python3 dies of SIGINT: a shell says 130
                 if self.python:
                     break  # python3 stops at the first exception
             if any(p.get("source") == "ask_exit" for p in payload):
