@@ -399,6 +399,7 @@ class ScriptRunner:
         #: Writing the output failed (a closed pipe, a full disk): no more cells run.
         self.write_error: OSError | None = None
         self._output_lost = asyncio.Event()
+        self._flush_pending = False
         #: Whether lines are grouped by Python's rules (see the module docstring).
         self.python = False
         self._grouper = PythonCellGrouper()
@@ -428,6 +429,26 @@ class ScriptRunner:
             self.printer.handle(msg, own=own)
         except OSError as e:
             self._output_failed(e)
+            return
+        self._flush_soon()
+
+    def _flush_soon(self) -> None:
+        """Flush stdout once the messages already received are printed: a cell's output
+        reaches a pipe while the cell runs, as python3's flush=True does, and a closed
+        pipe is noticed then (``| head -1``). Not once per message: floods stay fast."""
+        if self._flush_pending:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self._flush()
+            return
+        self._flush_pending = True
+        loop.call_soon(self._flush_scheduled)
+
+    def _flush_scheduled(self) -> None:
+        self._flush_pending = False
+        self._flush()
 
     def _error(self, content: dict[str, Any]) -> None:
         ename = str(content.get("ename", "Error"))
