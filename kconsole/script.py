@@ -33,6 +33,8 @@ import asyncio
 import contextlib
 import os
 import re
+import shutil
+import subprocess
 import sys
 from typing import Any, TextIO
 
@@ -405,6 +407,8 @@ class ScriptRunner:
         self._grouper = PythonCellGrouper()
         #: The kernel answered is_complete with "unknown": it is not asked again.
         self._kernel_cannot_tell = False
+        #: Such a kernel runs bash: ``bash -n`` tells instead (see :meth:`_bash_status`).
+        self._bash = False
         #: The cell raised SystemExit with this value (a Python kernel).
         self.system_exit: str | None = None
         #: Stdin could not be read as text: no more cells run.
@@ -551,6 +555,12 @@ class ScriptRunner:
                 continue  # blank lines between cells
             lines.append(line)
             code = "".join(lines)
+            if self._kernel_cannot_tell and self._bash:
+                # bash itself tells, and blank lines inside a block or a heredoc are
+                # part of it: cutting there would leave the kernel waiting for ever.
+                if await self._bash_status(code) in ("complete", "invalid"):
+                    return code
+                continue
             if lines[-1].strip() == "" and len(lines) > 1:
                 return code  # a blank line always closes a block, as in the REPL
             if self._kernel_cannot_tell:
@@ -560,8 +570,43 @@ class ScriptRunner:
                 return code
             if status == "unknown":
                 # The kernel cannot tell (bash_kernel): sending each line alone would
-                # leave a `for ...; do` hanging; blank lines delimit cells from now on.
+                # leave a `for ...; do` hanging. A bash kernel's code is checked with
+                # `bash -n` from now on; other kernels' cells end at blank lines.
                 self._kernel_cannot_tell = True
+                self._bash = self._bash or (
+                    self.conn.language_info.get("name") == "bash"
+                    and shutil.which("bash") is not None
+                )
+                if self._bash and await self._bash_status(code) in ("complete", "invalid"):
+                    return code
+
+    async def _bash_status(self, code: str) -> str:
+        """is_complete's answer for bash code, from ``bash -n`` (it parses, never runs):
+        "incomplete" while a block, a quote, a heredoc or a backslash is open."""
+        if re.search(r"(?<!\\)(?:\\\\)*\\\n?\Z", code):
+            return "incomplete"  # an unquoted trailing backslash: bash -n says nothing
+
+        def check() -> str:
+            try:
+                p = subprocess.run(
+                    ["bash", "-n"],
+                    input=code.encode("utf-8", "surrogateescape"),
+                    capture_output=True,
+                    timeout=10,
+                    env={**os.environ, "LC_ALL": "C"},  # its messages, in English
+                )
+            except (OSError, subprocess.SubprocessError):
+                return "unknown"
+            err = p.stderr.decode("utf-8", "replace")
+            if "unexpected end of file" in err or "here-document" in err:
+                return "incomplete"
+            return "complete" if p.returncode == 0 else "invalid"
+
+        status = await asyncio.get_running_loop().run_in_executor(None, check)
+        if status == "unknown":
+            self._bash = False  # bash cannot be run after all: blank lines delimit
+            return "incomplete"
+        return status
 
     async def _next_python_cell(self) -> str | None:
         grouper = self._grouper
