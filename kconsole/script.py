@@ -14,17 +14,21 @@ does not echo it, and is dropped at the end. IPython's ``%%cell`` magics run unt
 blank line; ``%line`` magics and ``!shell`` lines are one line each.
 Other kernels are asked ``is_complete`` for each new line, as the Python REPL does for
 piped input, and a blank line closes a block; a kernel that answers "unknown" (it cannot
-tell) gets cells delimited by blank lines.
+tell) gets cells that ``bash -n`` finds complete when it runs bash (bash_kernel: blank
+lines in a loop or a heredoc are part of it), else cells delimited by blank lines.
 
 The line that ended a compound cell is the next line of stdin: an ``input()`` in that
 cell is answered by it (and the lines after it), and EOF answers as EOF.
 
 Exit status: with a Python kernel the first cell that raises stops the script, as in
 ``python3``: its traceback goes to stderr and the status is 1 (``SystemExit`` exits
-with its code, no traceback). Other kernels run every cell and the status is 1 if any
+with its code, no traceback; ``KeyboardInterrupt`` with 130, as a shell reports
+python3's death by SIGINT). Other kernels run every cell and the status is 1 if any
 failed. Output the kernel sends as stderr, tracebacks and kconsole's own notes go to
-stderr, uncoloured unless it is a terminal. When stdout is closed (``| head -1``) the
-running cell is interrupted and kconsole exits at once with status 1.
+stderr, uncoloured unless it is a terminal. Stdout is flushed as soon as
+the output received is printed, so a long cell's output reaches a pipe as it comes. When
+stdout is closed (``| head -1``) the running cell is interrupted and kconsole exits at
+once with status 1.
 """
 
 from __future__ import annotations
