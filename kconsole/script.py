@@ -373,6 +373,32 @@ def _exit_status(evalue: str) -> tuple[int, str]:
         return 1, evalue
 
 
+#: Run after a Python script in a kernel kconsole started: what python3 does at exit
+#: (threading._shutdown) before it exits: the threading atexit hooks first (they stop
+#: idle concurrent.futures workers), then every non-daemon thread is joined. No name is
+#: left in the script's namespace.
+_JOIN_THREADS = """\
+def _kconsole_join_threads():
+    import threading
+    for hook in reversed(list(getattr(threading, "_threading_atexits", []))):
+        hook()
+    while True:
+        left = [
+            t for t in threading.enumerate()
+            if t.is_alive() and not t.daemon
+            and t is not threading.current_thread() and t is not threading.main_thread()
+        ]
+        if not left:
+            return
+        for t in left:
+            t.join()
+try:
+    _kconsole_join_threads()
+finally:
+    del _kconsole_join_threads
+"""
+
+
 class ScriptRunner:
     """Runs piped code cell by cell; ``run()`` returns the exit status.
 
@@ -419,6 +445,7 @@ class ScriptRunner:
         self.input_error: ScriptInputError | None = None
         #: The running cell's error was published on IOPub (not only in its reply).
         self._error_shown = False
+        self._kernel_died = False
         conn.client.on_broadcast = self._broadcast
 
     def _print(self, msg: Message, own: bool = True) -> None:
@@ -664,11 +691,12 @@ class ScriptRunner:
             except OSError as e:
                 print(f"kconsole: could not save the notebook: {e}", file=self.stderr)
 
-    async def _execute(self, code: str) -> Message | None:
+    async def _execute(self, code: str, silent: bool = False) -> Message | None:
         """Run one cell; None when its output could not be written (it is interrupted)."""
         running = asyncio.ensure_future(
             self.conn.client.execute(
                 code,
+                silent=silent,
                 on_output=self._on_output,
                 on_input=self._answer_input,
                 on_idle_lost=lambda: self._note(
@@ -702,6 +730,21 @@ class ScriptRunner:
 
     async def _run(self) -> int:
         self.python = self.conn.language_info.get("name") == "python"
+        status = await self._run_cells()
+        ended = not (self._kernel_died or self.write_error or self.input_error)
+        if ended and self.python and self.conn.owns_kernel:
+            await self._join_threads()
+        return status
+
+    async def _join_threads(self) -> None:
+        """Wait for the script's threads, as python3 does before it exits; their output
+        still comes meanwhile. Only in a kernel kconsole started (and shuts down next):
+        an attached kernel's threads are none of the script's business."""
+        with contextlib.suppress(KernelDied, KernelTimeout):
+            await self._execute(_JOIN_THREADS, silent=True)
+        self._flush()
+
+    async def _run_cells(self) -> int:
         while True:
             try:
                 code = await self.next_cell()
@@ -719,6 +762,7 @@ class ScriptRunner:
             try:
                 reply = await self._execute(code)
             except KernelDied as e:
+                self._kernel_died = True
                 self._flush()
                 print(f"kconsole: kernel died: {e}", file=self.stderr)
                 return EXIT_KERNEL_DIED

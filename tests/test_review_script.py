@@ -134,3 +134,24 @@ def test_output_reaches_a_pipe_while_the_cell_runs_and_a_closed_pipe_stops_it(
         if p.poll() is None:
             p.kill()
             p.wait()
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("kernel", KERNELS)
+@pytest.mark.parametrize("end", ["", "import sys\nsys.exit(3)\n", "raise ValueError('v')\n"])
+def test_the_script_waits_for_its_threads_as_python3_does(
+    kernel: str, end: str, tmp_path: Path
+) -> None:
+    # python3 joins non-daemon threads before it exits, however the main code ended.
+    source = (
+        "import threading, time\n"
+        "def work():\n"
+        "    time.sleep(0.5)\n"
+        "    print('worker done')\n"
+        "threading.Thread(target=work).start()\n"
+        "print('main done')\n" + end
+    )
+    ref = python3(source, tmp_path)
+    assert ref.stdout == "main done\nworker done\n"
+    p = kconsole(["start", "--kernel", kernel], source)
+    assert (p.returncode, p.stdout) == (ref.returncode, ref.stdout), p.stderr
