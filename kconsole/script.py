@@ -14,8 +14,9 @@ does not echo it, and is dropped at the end. IPython's ``%%cell`` magics run unt
 blank line; ``%line`` magics and ``!shell`` lines are one line each.
 Other kernels are asked ``is_complete`` for each new line, as the Python REPL does for
 piped input, and a blank line closes a block; a kernel that answers "unknown" (it cannot
-tell) gets cells that ``bash -n`` finds complete when it runs bash (bash_kernel: blank
-lines in a loop or a heredoc are part of it), else cells delimited by blank lines.
+tell) gets cells delimited by blank lines, and when it runs bash (bash_kernel) only at
+those where ``bash -n`` finds the code complete: a blank line in a loop, a function or
+a heredoc does not cut it (the kernel would wait for the rest for ever).
 
 The line that ended a compound cell is the next line of stdin: an ``input()`` in that
 cell is answered by it (and the lines after it), and EOF answers as EOF.
@@ -586,14 +587,14 @@ class ScriptRunner:
                 continue  # blank lines between cells
             lines.append(line)
             code = "".join(lines)
-            if self._kernel_cannot_tell and self._bash:
-                # bash itself tells, and blank lines inside a block or a heredoc are
-                # part of it: cutting there would leave the kernel waiting for ever.
-                if await self._bash_status(code) in ("complete", "invalid"):
-                    return code
-                continue
-            if lines[-1].strip() == "" and len(lines) > 1:
-                return code  # a blank line always closes a block, as in the REPL
+            # A blank line closes a block, as in the REPL; but not a bash loop, function
+            # or heredoc that goes on after it: the kernel would wait for its end for ever.
+            if (
+                lines[-1].strip() == ""
+                and len(lines) > 1
+                and not (self._bash and await self._bash_status(code) == "incomplete")
+            ):
+                return code
             if self._kernel_cannot_tell:
                 continue
             status = await self._cell_status(code)
@@ -601,21 +602,16 @@ class ScriptRunner:
                 return code
             if status == "unknown":
                 # The kernel cannot tell (bash_kernel): sending each line alone would
-                # leave a `for ...; do` hanging. A bash kernel's code is checked with
-                # `bash -n` from now on; other kernels' cells end at blank lines.
+                # leave a `for ...; do` hanging; blank lines delimit cells from now on,
+                # those `bash -n` finds complete for a bash kernel.
                 self._kernel_cannot_tell = True
-                self._bash = self._bash or (
-                    self.conn.language_info.get("name") == "bash"
-                    and shutil.which("bash") is not None
+                self._bash = self.conn.language_info.get("name") == "bash" and bool(
+                    shutil.which("bash")
                 )
-                if self._bash and await self._bash_status(code) in ("complete", "invalid"):
-                    return code
 
     async def _bash_status(self, code: str) -> str:
         """is_complete's answer for bash code, from ``bash -n`` (it parses, never runs):
-        "incomplete" while a block, a quote, a heredoc or a backslash is open."""
-        if re.search(r"(?<!\\)(?:\\\\)*\\\n?\Z", code):
-            return "incomplete"  # an unquoted trailing backslash: bash -n says nothing
+        "incomplete" while a block, a quote or a heredoc is open."""
 
         def check() -> str:
             try:
@@ -636,7 +632,6 @@ class ScriptRunner:
         status = await asyncio.get_running_loop().run_in_executor(None, check)
         if status == "unknown":
             self._bash = False  # bash cannot be run after all: blank lines delimit
-            return "incomplete"
         return status
 
     async def _next_python_cell(self) -> str | None:
