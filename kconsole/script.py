@@ -25,12 +25,12 @@ Exit status: with a Python kernel the first cell that raises stops the script, a
 ``python3``: its traceback goes to stderr and the status is 1 (``SystemExit`` exits
 with its code, no traceback; ``KeyboardInterrupt`` with 130, as a shell reports
 python3's death by SIGINT). However it ends, a Python script in a kernel kconsole
-started waits for its non-daemon threads first, as python3 does. Other kernels run every cell and the status is 1 if any
-failed. Output the kernel sends as stderr, tracebacks and kconsole's own notes go to
-stderr, uncoloured unless it is a terminal. Stdout is flushed as soon as
-the output received is printed, so a long cell's output reaches a pipe as it comes. When
-stdout is closed (``| head -1``) the running cell is interrupted and kconsole exits at
-once with status 1.
+started waits for its non-daemon threads first, as python3 does. Other kernels run
+every cell and the status is 1 if any failed. Output the kernel sends as stderr,
+tracebacks and kconsole's own notes go to stderr, uncoloured unless it is a terminal.
+Stdout is flushed as soon as the output received is printed, so a long cell's output
+reaches a pipe as it comes. When stdout is closed (``| head -1``) the running cell is
+interrupted and kconsole exits at once with status 1.
 """
 
 from __future__ import annotations
