@@ -335,12 +335,20 @@ def _run(coro_fn: Callable[[], Awaitable[int]]) -> None:
         loop = asyncio.get_running_loop()
         task = asyncio.current_task()
         assert task is not None
+        terminated: list[int] = []
+
+        def terminate() -> None:
+            terminated.append(1)
+            task.cancel()
+
         for sig in (signal.SIGTERM, signal.SIGHUP):
             with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(sig, task.cancel)
+                loop.add_signal_handler(sig, terminate)
         try:
             return await coro_fn()
         except asyncio.CancelledError:
+            if not terminated:
+                raise  # asyncio.run's own SIGINT cancel: it raises KeyboardInterrupt (130)
             return 143
 
     from .console import ConsoleError

@@ -155,3 +155,34 @@ def test_the_script_waits_for_its_threads_as_python3_does(
     assert ref.stdout == "main done\nworker done\n"
     p = kconsole(["start", "--kernel", kernel], source)
     assert (p.returncode, p.stdout) == (ref.returncode, ref.stdout), p.stderr
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_ctrl_c_during_a_script_exits_130_and_leaves_no_kernel(kernel: str) -> None:
+    # python3 dies of the SIGINT (a shell shows 130); kconsole said 143, as for SIGTERM.
+    import signal
+
+    source = "print('first', flush=True)\nimport time\ntime.sleep(30)\nprint('never')\n"
+    p = subprocess.Popen(
+        [*KCONSOLE, "start", "--kernel", kernel],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        # A terminal's Ctrl-C: SIGINT not ignored, whatever the test runner inherited.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    assert p.stdin is not None and p.stdout is not None
+    try:
+        p.stdin.write(source.encode())
+        p.stdin.close()
+        assert p.stdout.readline() == b"first\n"
+        p.send_signal(signal.SIGINT)
+        p.wait(20)
+        assert (p.returncode, p.stdout.read()) == (130, b"")
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    runtime = Path(os.environ["JUPYTER_RUNTIME_DIR"])
+    assert not list(runtime.glob("kernel-*.json"))  # shut down, its file removed
