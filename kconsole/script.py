@@ -626,7 +626,9 @@ class ScriptRunner:
             except (OSError, subprocess.SubprocessError):
                 return "unknown"
             err = p.stderr.decode("utf-8", "replace")
-            if "unexpected end of file" in err or "here-document" in err:
+            # bash 5.2 says only "unexpected EOF while looking for matching `"'" of an
+            # open quote, $( or array; an open block is "unexpected end of file".
+            if any(s in err for s in ("unexpected end of file", "unexpected EOF", "here-doc")):
                 return "incomplete"
             return "complete" if p.returncode == 0 else "invalid"
 

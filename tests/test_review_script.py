@@ -81,6 +81,13 @@ def test_bash_blank_lines_inside_blocks_and_heredocs_neither_split_nor_hang(
         "f arg\n"
         'echo "two \\\n'
         'lines"\n'
+        'echo "a quoted\n'
+        "\n"
+        'blank line"\n'
+        "x=$(echo sub\n"
+        "\n"
+        "echo stitution)\n"
+        'echo "$x"\n'
         "echo end\n"
     )
     script = tmp_path / "script.sh"
