@@ -14,17 +14,23 @@ does not echo it, and is dropped at the end. IPython's ``%%cell`` magics run unt
 blank line; ``%line`` magics and ``!shell`` lines are one line each.
 Other kernels are asked ``is_complete`` for each new line, as the Python REPL does for
 piped input, and a blank line closes a block; a kernel that answers "unknown" (it cannot
-tell) gets cells delimited by blank lines.
+tell) gets cells delimited by blank lines, and when it runs bash (bash_kernel) only at
+those where ``bash -n`` finds the code complete: a blank line in a loop, a function or
+a heredoc does not cut it (the kernel would wait for the rest for ever).
 
 The line that ended a compound cell is the next line of stdin: an ``input()`` in that
 cell is answered by it (and the lines after it), and EOF answers as EOF.
 
 Exit status: with a Python kernel the first cell that raises stops the script, as in
 ``python3``: its traceback goes to stderr and the status is 1 (``SystemExit`` exits
-with its code, no traceback). Other kernels run every cell and the status is 1 if any
-failed. Output the kernel sends as stderr, tracebacks and kconsole's own notes go to
-stderr, uncoloured unless it is a terminal. When stdout is closed (``| head -1``) the
-running cell is interrupted and kconsole exits at once with status 1.
+with its code, no traceback; ``KeyboardInterrupt`` with 130, as a shell reports
+python3's death by SIGINT). However it ends, a Python script in a kernel kconsole
+started waits for its non-daemon threads first, as python3 does. Other kernels run
+every cell and the status is 1 if any failed. Output the kernel sends as stderr,
+tracebacks and kconsole's own notes go to stderr, uncoloured unless it is a terminal.
+Stdout is flushed as soon as the output received is printed, so a long cell's output
+reaches a pipe as it comes. When stdout is closed (``| head -1``) the running cell is
+interrupted and kconsole exits at once with status 1.
 """
 
 from __future__ import annotations
@@ -33,6 +39,8 @@ import asyncio
 import contextlib
 import os
 import re
+import shutil
+import subprocess
 import sys
 from typing import Any, TextIO
 
@@ -220,8 +228,12 @@ class PythonCellGrouper:
     def _take(self) -> str | None:
         lines = self.lines
         if not self.lexer.open:
+            # Trailing blank lines of a block go, but not one a backslash joins to the
+            # line before it: that blank line is what ends the statement.
             while lines and lines[-1].isspace():
-                lines.pop()  # trailing blank lines of a block
+                if len(lines) > 1 and lines[-2].endswith("\\\n"):
+                    break
+                lines.pop()
         has_code = self.kind is not None or self.held
         self._reset()
         return "".join(lines) if has_code else None
@@ -340,6 +352,10 @@ class LineReader:
             ) from None
 
 
+#: The status of a script stopped by KeyboardInterrupt (128 + SIGINT, as a shell reports
+#: python3's death by the signal).
+EXIT_INTERRUPTED = 130
+
 #: How long a cell whose output can no longer be written gets to stop once interrupted.
 INTERRUPT_GRACE = 2.0
 
@@ -355,6 +371,32 @@ def _exit_status(evalue: str) -> tuple[int, str]:
         return int(value) & 0xFF, ""  # what the OS keeps of the code
     except ValueError:
         return 1, evalue
+
+
+#: Run after a Python script in a kernel kconsole started: what python3 does at exit
+#: (threading._shutdown) before it exits: the threading atexit hooks first (they stop
+#: idle concurrent.futures workers), then every non-daemon thread is joined. No name is
+#: left in the script's namespace.
+_JOIN_THREADS = """\
+def _kconsole_join_threads():
+    import threading
+    for hook in reversed(list(getattr(threading, "_threading_atexits", []))):
+        hook()
+    while True:
+        left = [
+            t for t in threading.enumerate()
+            if t.is_alive() and not t.daemon
+            and t is not threading.current_thread() and t is not threading.main_thread()
+        ]
+        if not left:
+            return
+        for t in left:
+            t.join()
+try:
+    _kconsole_join_threads()
+finally:
+    del _kconsole_join_threads
+"""
 
 
 class ScriptRunner:
@@ -389,17 +431,21 @@ class ScriptRunner:
         #: Writing the output failed (a closed pipe, a full disk): no more cells run.
         self.write_error: OSError | None = None
         self._output_lost = asyncio.Event()
+        self._flush_pending = False
         #: Whether lines are grouped by Python's rules (see the module docstring).
         self.python = False
         self._grouper = PythonCellGrouper()
         #: The kernel answered is_complete with "unknown": it is not asked again.
         self._kernel_cannot_tell = False
+        #: Such a kernel runs bash: ``bash -n`` tells instead (see :meth:`_bash_status`).
+        self._bash = False
         #: The cell raised SystemExit with this value (a Python kernel).
         self.system_exit: str | None = None
         #: Stdin could not be read as text: no more cells run.
         self.input_error: ScriptInputError | None = None
         #: The running cell's error was published on IOPub (not only in its reply).
         self._error_shown = False
+        self._kernel_died = False
         conn.client.on_broadcast = self._broadcast
 
     def _print(self, msg: Message, own: bool = True) -> None:
@@ -418,6 +464,26 @@ class ScriptRunner:
             self.printer.handle(msg, own=own)
         except OSError as e:
             self._output_failed(e)
+            return
+        self._flush_soon()
+
+    def _flush_soon(self) -> None:
+        """Flush stdout once the messages already received are printed: a cell's output
+        reaches a pipe while the cell runs, as python3's flush=True does, and a closed
+        pipe is noticed then (``| head -1``). Not once per message: floods stay fast."""
+        if self._flush_pending:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self._flush()
+            return
+        self._flush_pending = True
+        loop.call_soon(self._flush_scheduled)
+
+    def _flush_scheduled(self) -> None:
+        self._flush_pending = False
+        self._flush()
 
     def _error(self, content: dict[str, Any]) -> None:
         ename = str(content.get("ename", "Error"))
@@ -525,8 +591,14 @@ class ScriptRunner:
                 continue  # blank lines between cells
             lines.append(line)
             code = "".join(lines)
-            if lines[-1].strip() == "" and len(lines) > 1:
-                return code  # a blank line always closes a block, as in the REPL
+            # A blank line closes a block, as in the REPL; but not a bash loop, function
+            # or heredoc that goes on after it: the kernel would wait for its end for ever.
+            if (
+                lines[-1].strip() == ""
+                and len(lines) > 1
+                and not (self._bash and await self._bash_status(code) == "incomplete")
+            ):
+                return code
             if self._kernel_cannot_tell:
                 continue
             status = await self._cell_status(code)
@@ -534,8 +606,39 @@ class ScriptRunner:
                 return code
             if status == "unknown":
                 # The kernel cannot tell (bash_kernel): sending each line alone would
-                # leave a `for ...; do` hanging; blank lines delimit cells from now on.
+                # leave a `for ...; do` hanging; blank lines delimit cells from now on,
+                # those `bash -n` finds complete for a bash kernel.
                 self._kernel_cannot_tell = True
+                self._bash = self.conn.language_info.get("name") == "bash" and bool(
+                    shutil.which("bash")
+                )
+
+    async def _bash_status(self, code: str) -> str:
+        """is_complete's answer for bash code, from ``bash -n`` (it parses, never runs):
+        "incomplete" while a block, a quote or a heredoc is open."""
+
+        def check() -> str:
+            try:
+                p = subprocess.run(
+                    ["bash", "-n"],
+                    input=code.encode("utf-8", "surrogateescape"),
+                    capture_output=True,
+                    timeout=10,
+                    env={**os.environ, "LC_ALL": "C"},  # its messages, in English
+                )
+            except (OSError, subprocess.SubprocessError):
+                return "unknown"
+            err = p.stderr.decode("utf-8", "replace")
+            # bash 5.2 says only "unexpected EOF while looking for matching `"'" of an
+            # open quote, $( or array; an open block is "unexpected end of file".
+            if any(s in err for s in ("unexpected end of file", "unexpected EOF", "here-doc")):
+                return "incomplete"
+            return "complete" if p.returncode == 0 else "invalid"
+
+        status = await asyncio.get_running_loop().run_in_executor(None, check)
+        if status == "unknown":
+            self._bash = False  # bash cannot be run after all: blank lines delimit
+        return status
 
     async def _next_python_cell(self) -> str | None:
         grouper = self._grouper
@@ -588,11 +691,12 @@ class ScriptRunner:
             except OSError as e:
                 print(f"kconsole: could not save the notebook: {e}", file=self.stderr)
 
-    async def _execute(self, code: str) -> Message | None:
+    async def _execute(self, code: str, silent: bool = False) -> Message | None:
         """Run one cell; None when its output could not be written (it is interrupted)."""
         running = asyncio.ensure_future(
             self.conn.client.execute(
                 code,
+                silent=silent,
                 on_output=self._on_output,
                 on_input=self._answer_input,
                 on_idle_lost=lambda: self._note(
@@ -626,6 +730,21 @@ class ScriptRunner:
 
     async def _run(self) -> int:
         self.python = self.conn.language_info.get("name") == "python"
+        status = await self._run_cells()
+        ended = not (self._kernel_died or self.write_error or self.input_error)
+        if ended and self.python and self.conn.owns_kernel:
+            await self._join_threads()
+        return status
+
+    async def _join_threads(self) -> None:
+        """Wait for the script's threads, as python3 does before it exits; their output
+        still comes meanwhile. Only in a kernel kconsole started (and shuts down next):
+        an attached kernel's threads are none of the script's business."""
+        with contextlib.suppress(KernelDied, KernelTimeout):
+            await self._execute(_JOIN_THREADS, silent=True)
+        self._flush()
+
+    async def _run_cells(self) -> int:
         while True:
             try:
                 code = await self.next_cell()
@@ -645,6 +764,7 @@ class ScriptRunner:
             try:
                 reply = await self._execute(code)
             except KernelDied as e:
+                self._kernel_died = True
                 self._flush()
                 print(f"kconsole: kernel died: {e}", file=self.stderr)
                 return EXIT_KERNEL_DIED
@@ -674,6 +794,8 @@ class ScriptRunner:
                 return status
             if error:
                 self.failed = True
+                if self.python and reply.content.get("ename") == "KeyboardInterrupt":
+                    return EXIT_INTERRUPTED  # python3 dies of SIGINT: a shell says 130
                 if self.python:
                     break  # python3 stops at the first exception
             if any(p.get("source") == "ask_exit" for p in payload):
