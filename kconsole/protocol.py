@@ -411,11 +411,20 @@ def _signer(signature_scheme: str, key: bytes) -> _HMAC | _HashlibHMAC | None:
     if ctor is None:
         import hashlib
 
+        shown = repr(signature_scheme if len(signature_scheme) <= 60 else signature_scheme[:60])
         try:
             hashlib.new(name)
-        except ValueError:
+        except (ValueError, TypeError):  # TypeError: a NUL or a lone surrogate in it
             raise UnknownSignatureScheme(
-                f"signature scheme {signature_scheme!r}: {name!r} is not a hashlib algorithm"
+                f"signature scheme {shown}: not hmac-<a hashlib algorithm>"
+            ) from None
+        try:
+            # What hashlib has is not always usable in an HMAC: the SHAKEs have no
+            # fixed digest size, and hmac refuses them (ValueError) or fails to digest.
+            _HashlibHMAC(b"k", name).hexdigest([b""])
+        except (ValueError, TypeError):
+            raise UnknownSignatureScheme(
+                f"signature scheme {shown}: {name!r} cannot be used in an HMAC"
             ) from None
     if not key:
         return None

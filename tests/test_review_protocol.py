@@ -84,3 +84,63 @@ def test_repl_survives_an_execute_answered_by_another_reply_type(review_kernel: 
         assert c.wait_exit(20) == 0
     finally:
         c.close()
+
+
+# -- a signature scheme hashlib knows but HMAC cannot use ----------------------------------
+
+_XOF_SCHEMES = ["hmac-shake_128", "hmac-shake_256"]
+
+
+@pytest.mark.parametrize("scheme", [*_XOF_SCHEMES, "hmac-sha256\x00", "hmac-\udcff"])
+def test_session_refuses_a_hash_hmac_cannot_use(scheme: str) -> None:
+    from kconsole.protocol import Session, UnknownSignatureScheme
+
+    # hashlib.new("shake_128") works, hmac.new(..., "shake_128") raises ValueError;
+    # hashlib.new("sha256\x00") raises TypeError.
+    with pytest.raises(UnknownSignatureScheme, match="signature scheme"):
+        Session(b"key", scheme)
+
+
+def _connection_file(tmp_path: Path, scheme: str) -> Path:
+    cf = tmp_path / "kernel-scheme.json"
+    ports = dict(shell_port=1, iopub_port=2, stdin_port=3, control_port=4, hb_port=5)
+    cf.write_text(
+        json.dumps(
+            {**ports, "ip": "127.0.0.1", "transport": "tcp", "key": "k", "signature_scheme": scheme}
+        )
+    )
+    return cf
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("scheme", [*_XOF_SCHEMES, "hmac-sha256\x00"])
+def test_console_says_one_line_for_an_unusable_signature_scheme(
+    tmp_path: Path, scheme: str
+) -> None:
+    cf = _connection_file(tmp_path, scheme)
+    p = subprocess.run(
+        [*KCONSOLE, "attach", "--existing", str(cf)],
+        input="1\n",
+        capture_output=True,
+        text=True,
+        timeout=45,
+    )
+    assert p.returncode != 0
+    assert "Traceback" not in p.stderr, p.stderr
+    assert "signature scheme" in p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1, p.stderr
+
+
+@pytest.mark.timeout(60)
+def test_builtin_kernel_says_one_line_for_an_unusable_signature_scheme(tmp_path: Path) -> None:
+    cf = _connection_file(tmp_path, "hmac-shake_256")
+    p = subprocess.run(
+        [sys.executable, "-m", "kconsole.kernel", "-f", str(cf)],
+        capture_output=True,
+        text=True,
+        timeout=45,
+        env=_env(),
+    )
+    assert p.returncode == 1
+    assert "Traceback" not in p.stderr, p.stderr
+    assert "hmac-shake_256" in p.stderr
