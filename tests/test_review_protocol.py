@@ -144,3 +144,64 @@ def test_builtin_kernel_says_one_line_for_an_unusable_signature_scheme(tmp_path:
     assert p.returncode == 1
     assert "Traceback" not in p.stderr, p.stderr
     assert "hmac-shake_256" in p.stderr
+
+
+# -- WebSocket frames declaring millions of parts ------------------------------------------
+
+
+def _v1_frame_with_empty_parts(n: int) -> bytes:
+    import struct
+
+    parts = [b"iopub", b'{"msg_type":"stream","msg_id":"m"}', b"{}", b"{}", b"{}"]
+    offsets = [8 * (1 + n)]
+    for p in parts:
+        offsets.append(offsets[-1] + len(p))
+    offsets += [offsets[-1]] * (n - len(offsets))
+    return struct.pack(f"<{n + 1}Q", n, *offsets) + b"".join(parts)
+
+
+def _json_frame_with_empty_parts(n: int) -> bytes:
+    import struct
+
+    text = b'{"header":{"msg_type":"stream","msg_id":"m"},"channel":"iopub"}'
+    offsets = [4 * (n + 1)] * n
+    return struct.pack(f"!{n + 1}I", n, *offsets) + text
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("framing", ["v1", "json"])
+def test_a_frame_declaring_millions_of_parts_is_dropped_in_bounded_memory(framing: str) -> None:
+    import tracemalloc
+
+    from kconsole.protocol import MalformedMessage
+    from kconsole.remote.framing import decode_json, decode_v1
+
+    n = 1_000_000  # an 8 MB frame; the 256 MiB a WebSocket may carry is 32 times that
+    if framing == "v1":
+        frame, decode = _v1_frame_with_empty_parts(n), decode_v1
+    else:
+        frame, decode = _json_frame_with_empty_parts(n), decode_json
+    tracemalloc.start()
+    try:
+        with pytest.raises(MalformedMessage, match="parts"):
+            decode(frame)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # Each part cost some 60 bytes of Python objects: 7 times the frame's own size.
+    assert peak < len(frame), peak
+
+
+@pytest.mark.parametrize("framing", ["v1", "json"])
+def test_a_frame_with_many_buffers_still_decodes(framing: str) -> None:
+    from kconsole.protocol import Message
+    from kconsole.remote.framing import decode_json, decode_v1, encode_json, encode_v1
+
+    msg = Message(header={"msg_type": "comm_msg", "msg_id": "m"}, buffers=[b"b"] * 1000)
+    if framing == "v1":
+        _, back = decode_v1(encode_v1("iopub", msg))
+    else:
+        encoded = encode_json("iopub", msg)
+        assert isinstance(encoded, bytes)
+        _, back = decode_json(encoded)
+    assert back.buffers == [b"b"] * 1000
