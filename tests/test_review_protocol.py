@@ -205,3 +205,27 @@ def test_a_frame_with_many_buffers_still_decodes(framing: str) -> None:
         assert isinstance(encoded, bytes)
         _, back = decode_json(encoded)
     assert back.buffers == [b"b"] * 1000
+
+
+# -- the built-in kernel's replies to odd requests ------------------------------------------
+
+from test_builtin_kernel import RawClient, raw_kernel  # noqa: E402, F401 (fixture)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("cursor_pos", [2.5, "2", True, {"at": 1}, [1]])
+def test_builtin_kernel_completes_with_integer_cursors_whatever_the_request(
+    raw_kernel: tuple[subprocess.Popen[bytes], RawClient, Path],  # noqa: F811
+    cursor_pos: object,
+) -> None:
+    # The cursor of a complete_reply is what a console slices the line with: the kernel
+    # echoed a cursor_pos of 2.5 or "2" back into cursor_start and cursor_end.
+    _, client, _ = raw_kernel
+    code = "pri"
+    req = client.send("shell", "complete_request", {"code": code, "cursor_pos": cursor_pos})
+    reply = client.reply("shell", req)
+    for key in ("cursor_start", "cursor_end"):
+        value = reply.content[key]
+        assert type(value) is int and 0 <= value <= len(code), reply.content
+    req = client.send("shell", "kernel_info_request")
+    assert client.reply("shell", req).content["status"] == "ok"

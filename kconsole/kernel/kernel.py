@@ -416,10 +416,10 @@ class Kernel:
     def _complete(self, msg: Message) -> None:
         c = msg.content
         code = str(c.get("code", ""))
+        pos = _cursor_pos(c.get("cursor_pos"), code)
         try:
-            content = self.shell.complete(code, c.get("cursor_pos"))
+            content = self.shell.complete(code, pos)
         except Exception:
-            pos = c.get("cursor_pos") or len(code)
             content = {
                 "status": "ok",
                 "matches": [],
@@ -432,11 +432,9 @@ class Kernel:
     def _inspect(self, msg: Message) -> None:
         c = msg.content
         code = str(c.get("code", ""))
-        pos = c.get("cursor_pos")
+        pos = _cursor_pos(c.get("cursor_pos"), code)
         try:
-            content = self.shell.inspect(
-                code, len(code) if pos is None else int(pos), int(c.get("detail_level", 0))
-            )
+            content = self.shell.inspect(code, pos, int(c.get("detail_level", 0)))
         except Exception:
             content = {"status": "ok", "found": False, "data": {}, "metadata": {}}
         self._reply("shell", msg, content)
@@ -523,6 +521,15 @@ class Kernel:
         if value == "\x04":
             raise EOFError("EOF when reading a line")
         return value
+
+
+def _cursor_pos(value: Any, code: str) -> int:
+    """A request's ``cursor_pos`` as an offset into ``code``: what is not an integer
+    means the end (as an absent one does), and the rest is clamped, so a reply never
+    echoes a cursor no console can slice the line with."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        return len(code)
+    return min(max(value, 0), len(code))
 
 
 _SHELL_HANDLERS: dict[str, Callable[[Kernel, Message], None]] = {
