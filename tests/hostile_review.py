@@ -4,7 +4,9 @@ tests/hostile_protocol.py, plus requests answered with a reply of the wrong type
 Run as ``python hostile_review.py CONNECTION_FILE``. ``execute_request`` with code
 ``wrongtype REPLY_TYPE`` is answered with a ``REPLY_TYPE`` message (parented to the
 request) whose ``payload`` holds entries that are not objects, after a stream
-``before-reply``; any other code behaves as in hostile_protocol.py.
+``before-reply``. Code ``quotes`` publishes a stream whose content frame is
+:data:`QUOTES` (signed), then a good stream ``after-quotes``. Any other code behaves
+as in hostile_protocol.py.
 """
 
 from __future__ import annotations
@@ -17,10 +19,20 @@ from hostile_protocol import HostileKernel
 
 from kconsole.protocol import Message
 
+#: Unterminated JSON whose every quote is escaped, past the depth check's bracket count:
+#: a string-literal regex that retries at each quote scans to the end each time.
+QUOTES = b'{"name":"stdout","text":' + b"[" * 101 + b'"' + b'\\"' * 200_000 + b"}"
+
 
 class ReviewKernel(HostileKernel):
     def handle(self, sock: zmq.Socket[Any], req: Message) -> bool:
-        code = str(req.content.get("code", ""))
+        code = str(req.content.get("code", "")).strip()
+        if req.msg_type == "execute_request" and code == "quotes":
+            self.publish_raw("stream", QUOTES, req)
+            self.publish("stream", {"name": "stdout", "text": "after-quotes\n"}, req)
+            self.count += 1
+            self.reply(sock, req, {"status": "ok", "execution_count": self.count})
+            return False
         if req.msg_type == "execute_request" and code.startswith("wrongtype "):
             reply_type = code.split()[1]
             self.count += 1

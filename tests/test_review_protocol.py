@@ -229,3 +229,43 @@ def test_builtin_kernel_completes_with_integer_cursors_whatever_the_request(
         assert type(value) is int and 0 <= value <= len(code), reply.content
     req = client.send("shell", "kernel_info_request")
     assert client.reply("shell", req).content["status"] == "ok"
+
+
+# -- JSON that made the depth check's regex quadratic ---------------------------------------
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("text", ['"' + '\\"' * 200_000, '"\\\\' * 100_000 + '"x'])
+def test_loads_rejects_pathological_strings_in_linear_time(text: str) -> None:
+    from kconsole.protocol import MalformedMessage, loads
+
+    # 400 KB took some ten minutes: each escaped quote restarted a scan to the end.
+    start = time.monotonic()
+    with pytest.raises(MalformedMessage):
+        loads("[" * 101 + text)
+    assert time.monotonic() - start < 5
+
+
+def test_depth_check_still_sees_through_strings() -> None:
+    from kconsole.protocol import MalformedMessage, loads
+
+    deep_in_string = '["' + "[" * 500 + '\\"' + "{" * 500 + '"]'
+    assert loads(deep_in_string) == ["[" * 500 + '"' + "{" * 500]
+    with pytest.raises(MalformedMessage, match="deeper"):
+        loads('"\\\\"' + "," + "[" * 200 + "]" * 200)
+
+
+@pytest.mark.timeout(60)
+def test_script_mode_shows_output_after_a_pathological_message(review_kernel: Path) -> None:
+    p = subprocess.run(
+        [*KCONSOLE, "attach", "--existing", str(review_kernel)],
+        input="quotes\nafter\n",
+        capture_output=True,
+        text=True,
+        timeout=45,
+    )
+    assert "after-quotes" in p.stdout, p.stdout + p.stderr
+    assert "echo: after" in p.stdout
+    assert "Traceback" not in p.stderr
+    assert p.stderr.count("[kconsole]") <= 1, p.stderr
+    assert p.returncode == 0, p.stderr
