@@ -269,3 +269,20 @@ def test_script_mode_shows_output_after_a_pathological_message(review_kernel: Pa
     assert "Traceback" not in p.stderr
     assert p.stderr.count("[kconsole]") <= 1, p.stderr
     assert p.returncode == 0, p.stderr
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("expressions", [["x"], "x", 5])
+def test_builtin_kernel_reports_a_cell_that_ran_as_ok_whatever_its_user_expressions(
+    raw_kernel: tuple[subprocess.Popen[bytes], RawClient, Path],  # noqa: F811
+    expressions: object,
+) -> None:
+    # The cell ran, then user_expressions.items() raised: the reply said "error".
+    _, client, _ = raw_kernel
+    content = {"code": "x = 41 + 1", "user_expressions": expressions}
+    reply = client.reply("shell", client.send("shell", "execute_request", content))
+    assert reply.content["status"] == "ok", reply.content
+    assert reply.content["user_expressions"] == {}
+    content = {"code": "", "user_expressions": {"v": "x"}}
+    reply = client.reply("shell", client.send("shell", "execute_request", content))
+    assert reply.content["user_expressions"]["v"]["data"]["text/plain"] == "42"

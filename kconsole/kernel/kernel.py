@@ -360,7 +360,11 @@ class Kernel:
                     "execute_input", {"code": code, "execution_count": self.shell.execution_count}
                 )
             result = self.shell.run_cell(code, silent=silent, store_history=store_history)
-            user_expr = self.shell.user_expressions(c.get("user_expressions") or {})
+            expressions = c.get("user_expressions")
+            # Not a dict: none (the cell has run; its reply must not say it failed).
+            user_expr = self.shell.user_expressions(
+                expressions if isinstance(expressions, dict) else {}
+            )
         except KeyboardInterrupt as e:  # interrupted between the cell and the reply
             result = self.shell._error_result(e)
             user_expr = {}
