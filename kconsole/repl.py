@@ -28,7 +28,8 @@ Exactly one party owns the terminal at a time:
 
 Keys beyond prompt_toolkit's editing: Ctrl-C at the prompt clears the line, while a
 cell runs it interrupts the kernel, and a second Ctrl-C within
-:data:`DOUBLE_CTRL_C` seconds (same cell still running) offers to restart it;
+:data:`DOUBLE_CTRL_C` seconds (same cell still running) offers to restart it (a
+kernel only attached to: to stop waiting for the cell);
 Ctrl-X r restarts the kernel from the prompt (after a y/N question, the typed text
 is kept), Ctrl-X s saves the session as a notebook; Ctrl-D on an empty prompt exits
 (after a question when ``confirm_exit``). Every cell is recorded in memory
@@ -685,11 +686,13 @@ class Repl:
             last is not None
             and last[0] == self._cell_serial
             and now - last[1] <= DOUBLE_CTRL_C
-            and self.conn.can_restart
             and (self._restart_offer is None or self._restart_offer.done())
         ):
             self._last_sigint = None
-            self._restart_offer = asyncio.ensure_future(self._offer_restart())
+            # A kernel only attached to cannot be restarted from here; one that never
+            # answers (stuck in C code, or broken) must not keep the console forever.
+            offer = self._offer_restart if self.conn.can_restart else self._offer_stop_waiting
+            self._restart_offer = asyncio.ensure_future(offer())
             return
         asyncio.ensure_future(self._interrupt())
 
@@ -699,6 +702,15 @@ class Repl:
         async with self._prompt_during_cell():
             if await ask_yes_no("Restart the kernel? [y/N] ", default=False):
                 await self._restart_kernel()
+
+    async def _offer_stop_waiting(self) -> None:
+        async with self._prompt_during_cell():
+            question = "Stop waiting for this cell (the kernel may still run it)? [y/N] "
+            if await ask_yes_no(question, default=False):
+                task = self._exec_task
+                if task is not None and not task.done():
+                    task.cancel()
+                    self.note("stopped waiting for the cell; its later output shows as it comes")
 
     async def _interrupt(self) -> None:
         try:

@@ -6,7 +6,8 @@ Run as ``python hostile_review.py CONNECTION_FILE``. ``execute_request`` with co
 request) whose ``payload`` holds entries that are not objects, after a stream
 ``before-reply``. Code ``quotes`` publishes a stream whose content frame is
 :data:`QUOTES` (signed), then a good stream ``after-quotes``. Any other code behaves
-as in hostile_protocol.py.
+as in hostile_protocol.py, except ``never-reply``: a stream ``waiting-forever`` and no
+reply ever (interrupt_request is still answered).
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ QUOTES = b'{"name":"stdout","text":' + b"[" * 101 + b'"' + b'\\"' * 200_000 + b"
 class ReviewKernel(HostileKernel):
     def handle(self, sock: zmq.Socket[Any], req: Message) -> bool:
         code = str(req.content.get("code", "")).strip()
+        if req.msg_type == "execute_request" and code == "never-reply":
+            self.publish("stream", {"name": "stdout", "text": "waiting-forever\n"}, req)
+            return False
         if req.msg_type == "execute_request" and code == "quotes":
             self.publish_raw("stream", QUOTES, req)
             self.publish("stream", {"name": "stdout", "text": "after-quotes\n"}, req)

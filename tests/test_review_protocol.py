@@ -286,3 +286,35 @@ def test_builtin_kernel_reports_a_cell_that_ran_as_ok_whatever_its_user_expressi
     content = {"code": "", "user_expressions": {"v": "x"}}
     reply = client.reply("shell", client.send("shell", "execute_request", content))
     assert reply.content["user_expressions"]["v"]["data"]["text/plain"] == "42"
+
+
+# -- a kernel that never answers the running cell ------------------------------------------
+
+
+@pytest.mark.timeout(60)
+def test_repl_can_stop_waiting_for_a_cell_an_attached_kernel_never_answers(
+    review_kernel: Path,
+) -> None:
+    # Attached (no restart possible), Ctrl-C only sent interrupt_request again and
+    # again, and Ctrl-D was not read: the console had to be killed.
+    c = PtyConsole(["attach", "--existing", str(review_kernel)])
+    try:
+        c.expect_prompt()
+        c.sendline("never-reply")
+        c.expect("waiting-forever")
+        c.ctrl("c")
+        c.expect("interrupt requested")
+        c.ctrl("c")
+        c.expect("Stop waiting for this cell")
+        c.send("y")
+        c.sendline()
+        c.expect("stopped waiting")
+        c.expect_empty_prompt()
+        c.sendline("after")
+        c.expect("echo: after")
+        c.expect_empty_prompt()
+        assert "Traceback" not in c.transcript
+        c.ctrl("d")
+        assert c.wait_exit(20) == 0
+    finally:
+        c.close()
