@@ -318,3 +318,22 @@ def test_repl_can_stop_waiting_for_a_cell_an_attached_kernel_never_answers(
         assert c.wait_exit(20) == 0
     finally:
         c.close()
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("channel", ["shell", "control"])
+def test_builtin_kernel_logs_a_huge_unknown_msg_type_in_one_short_line(
+    raw_kernel: tuple[subprocess.Popen[bytes], RawClient, Path],  # noqa: F811
+    channel: str,
+) -> None:
+    from test_builtin_kernel import _read_line_with_timeout
+
+    # The kernel's log (kernel-<id>.log, quoted in kconsole's errors) got the whole
+    # megabyte of a msg_type nobody knows, for every such message.
+    proc, client, _ = raw_kernel
+    client.send(channel, "x" * 1_000_000)
+    line = _read_line_with_timeout(proc.stderr, 20)
+    assert "unknown" in line
+    assert len(line) < 300, len(line)
+    reply = client.reply("shell", client.send("shell", "kernel_info_request"))
+    assert reply.content["status"] == "ok"

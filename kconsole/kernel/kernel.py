@@ -209,7 +209,7 @@ class Kernel:
     def _reply_failed(self, channel: str, msg: Message, error: Exception) -> None:
         """Answer ``msg`` with an error reply (its handler raised): a client waiting
         for a reply gets one, whatever the request held."""
-        self.log(f"kconsole kernel: error in {msg.msg_type}: {type(error).__name__}: {error}")
+        self.log(f"kconsole kernel: error in {_shown(msg)}: {type(error).__name__}: {error}")
         if not msg.msg_type.endswith("_request"):
             return
         content: dict[str, Any] = {
@@ -243,7 +243,7 @@ class Kernel:
                 },
             )
         else:
-            self.log(f"kconsole kernel: unknown control message {t!r}")
+            self.log(f"kconsole kernel: unknown control message {_shown(msg)}")
 
     def interrupt(self) -> None:
         """Raise KeyboardInterrupt in the running cell (nothing when idle)."""
@@ -290,9 +290,7 @@ class Kernel:
             except Exception as e:
                 import traceback
 
-                self.log(
-                    f"kconsole kernel: error in {msg.msg_type}: {e}\n" + traceback.format_exc()
-                )
+                self.log(f"kconsole kernel: error in {_shown(msg)}: {e}\n" + traceback.format_exc())
             if self._shell is None and self._requests.empty():
                 self.shell  # noqa: B018 - warm up while idle
         self.hard_exit(0)
@@ -332,7 +330,7 @@ class Kernel:
         try:
             if handler is None:
                 if t not in ("comm_msg", "comm_close"):
-                    self.log(f"kconsole kernel: unknown shell message {t!r}")
+                    self.log(f"kconsole kernel: unknown shell message {_shown(msg)}")
                 return
             try:
                 handler(self, msg)
@@ -525,6 +523,12 @@ class Kernel:
         if value == "\x04":
             raise EOFError("EOF when reading a line")
         return value
+
+
+def _shown(msg: Message) -> str:
+    """A message's type for the log: a client may send a megabyte of one."""
+    t = msg.msg_type
+    return repr(t) if len(t) <= 80 else repr(t[:80]) + f"... ({len(t)} characters)"
 
 
 def _cursor_pos(value: Any, code: str) -> int:
