@@ -337,3 +337,66 @@ def test_builtin_kernel_logs_a_huge_unknown_msg_type_in_one_short_line(
     assert len(line) < 300, len(line)
     reply = client.reply("shell", client.send("shell", "kernel_info_request"))
     assert reply.content["status"] == "ok"
+
+
+# -- the built-in kernel out of file descriptors --------------------------------------------
+
+
+@pytest.mark.timeout(90)
+def test_builtin_kernel_survives_running_out_of_file_descriptors(jupyter_dirs: Path) -> None:
+    import resource
+
+    import zmq
+    from test_builtin_kernel import _read_line_with_timeout
+
+    from kconsole.connection import ConnectionInfo
+
+    # Anyone who can reach the iopub port can open connections (no key needed): with
+    # the kernel's descriptors used up, building its shell (imports, files) failed, and
+    # the warm-up that retries it while idle let the OSError end the process.
+    def low_limit() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (128, 128))
+
+    cf = jupyter_dirs / "runtime" / "kernel-fds.json"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kconsole.kernel", "-f", str(cf)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        preexec_fn=low_limit,
+        env=_env(),
+    )
+    ctx = zmq.Context()
+    hogs: list[zmq.Socket[bytes]] = []
+    try:
+        assert str(cf) in _read_line_with_timeout(proc.stderr, 20)
+        client = RawClient(ConnectionInfo.from_file(cf))
+        iopub = ConnectionInfo.from_file(cf).url("iopub")
+        for _ in range(300):
+            s = ctx.socket(zmq.SUB)
+            s.linger = 0
+            s.connect(iopub)
+            hogs.append(s)
+        # Every hog is connected once the kernel has answered a later request... or has
+        # refused it for want of a descriptor: either way the limit has been reached.
+        reply = client.reply("shell", client.send("shell", "execute_request", {"code": "1"}))
+        assert reply.content["status"] in ("ok", "error")
+        for s in hogs:
+            s.close()
+        hogs.clear()
+        # The kernel sees the hogs go as zmq notices each disconnect: until then a
+        # request may still fail for want of a descriptor, but it is answered.
+        deadline = time.monotonic() + 30
+        while True:
+            content = {"code": "6 * 7"}
+            reply = client.reply("shell", client.send("shell", "execute_request", content))
+            assert proc.poll() is None, "the kernel died"
+            if reply.content["status"] == "ok" or time.monotonic() > deadline:
+                break
+        assert reply.content["status"] == "ok", reply.content
+        client.close()
+    finally:
+        for s in hogs:
+            s.close()
+        ctx.term()
+        proc.kill()
+        proc.wait(10)

@@ -292,7 +292,11 @@ class Kernel:
 
                 self.log(f"kconsole kernel: error in {_shown(msg)}: {e}\n" + traceback.format_exc())
             if self._shell is None and self._requests.empty():
-                self.shell  # noqa: B018 - warm up while idle
+                try:
+                    self.shell  # noqa: B018 - warm up while idle
+                except Exception as e:  # out of descriptors or memory: the next
+                    # request that needs the shell tries again and gets an error reply
+                    self.log(f"kconsole kernel: cannot build the shell yet: {e}")
         self.hard_exit(0)
 
     def hard_exit(self, code: int) -> None:
