@@ -400,3 +400,55 @@ def test_builtin_kernel_survives_running_out_of_file_descriptors(jupyter_dirs: P
         ctx.term()
         proc.kill()
         proc.wait(10)
+
+
+# -- a Jupyter server whose names drive the terminal -----------------------------------------
+
+
+@pytest.mark.timeout(60)
+def test_kernels_listing_of_a_server_shows_control_characters_escaped() -> None:
+    import http.server
+    import threading
+
+    # OSC 0 sets the window title, OSC 52 writes the clipboard: a server's kernel ids,
+    # names and display names reached the terminal as they came.
+    osc = "\x1b]0;PWNED\x07"
+    bodies = {
+        "/api/kernelspecs": {
+            "default": "py",
+            "kernelspecs": {"py": {"name": "py", "spec": {"display_name": "P" + osc}}},
+        },
+        "/api/kernels": [
+            {"id": "k" + osc, "name": "n\x1b]52;c;cHduZWQ=\x07", "execution_state": "idle"}
+        ],
+    }
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            body = json.dumps(bodies.get(self.path.split("?")[0], {})).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/"
+        p = subprocess.run(
+            [*KCONSOLE, "kernels", "--server", url, "--token", "t"],
+            capture_output=True,
+            text=True,
+            timeout=45,
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert p.returncode == 0, p.stderr
+    assert "\x1b" not in p.stdout and "\x07" not in p.stdout, repr(p.stdout)
+    assert "PWNED" in p.stdout  # shown, escaped
