@@ -383,6 +383,9 @@ class Repl:
             buf.insert_text("\n" + line[: len(line) - len(line.lstrip())])
             return
         status, indent = await self._completeness(text)
+        app = get_app_or_none()
+        if app is not None and app.is_done:
+            return  # Ctrl-C ended this prompt while we asked: accepting it again raises
         now = buf.text
         if not now.startswith(text):
             return  # edited while we asked (or while the kernel started): their keys win

@@ -452,3 +452,29 @@ def test_kernels_listing_of_a_server_shows_control_characters_escaped() -> None:
     assert p.returncode == 0, p.stderr
     assert "\x1b" not in p.stdout and "\x07" not in p.stdout, repr(p.stdout)
     assert "PWNED" in p.stdout  # shown, escaped
+
+
+# -- Ctrl-C just after Enter ---------------------------------------------------------------
+
+
+@pytest.mark.timeout(60)
+def test_ctrl_c_right_after_enter_is_no_traceback(review_kernel: Path) -> None:
+    # Enter asks the kernel is_complete; a Ctrl-C read while the answer was on its way
+    # ended the prompt, then the answer accepted it again: "Unhandled exception in
+    # event loop ... Return value already set" and a "Press ENTER to continue".
+    c = PtyConsole(["attach", "--existing", str(review_kernel)])
+    try:
+        c.expect_prompt()
+        # A race: each try hits it some one time in fifteen on the old code.
+        for i in range(30):
+            c.sendline(f"typed{i}")
+            c.ctrl("c")
+        c.sendline("after")
+        c.expect("echo: after")
+        c.expect_empty_prompt()
+        assert "Unhandled exception" not in c.transcript, c.transcript
+        assert "Press ENTER" not in c.transcript
+        c.ctrl("d")
+        assert c.wait_exit(20) == 0
+    finally:
+        c.close()
