@@ -143,6 +143,13 @@ class _HideInput(Processor):
         return Transformation([], source_to_display=lambda i: 0, display_to_source=lambda i: 0)
 
 
+def _prompt_ended() -> bool:
+    """Whether the prompt whose key binding is running has already been ended (by
+    Ctrl-C, a restart): its buffer must not be accepted again."""
+    app = get_app_or_none()
+    return app is not None and app.is_done
+
+
 class Repl:
     """The interactive loop. ``run()`` returns the exit status.
 
@@ -374,6 +381,8 @@ class Repl:
         text = buf.text
         if text.strip() and not await self._kernel_ready():
             return  # it never came up: the REPL is leaving (see _watch_start)
+        if _prompt_ended():
+            return  # Ctrl-C ended this prompt while the kernel started
         if not text.strip() or self.client.dead.is_set():
             buf.validate_and_handle()
             return
@@ -383,8 +392,7 @@ class Repl:
             buf.insert_text("\n" + line[: len(line) - len(line.lstrip())])
             return
         status, indent = await self._completeness(text)
-        app = get_app_or_none()
-        if app is not None and app.is_done:
+        if _prompt_ended():
             return  # Ctrl-C ended this prompt while we asked: accepting it again raises
         now = buf.text
         if not now.startswith(text):
