@@ -948,11 +948,12 @@ def _server_kernels(url: str, token: str, insecure: bool) -> None:
     except RemoteError as e:
         raise UserError(str(e)) from None
     click.echo(f"Kernelspecs on {url}:")
+    # What a server names things must not drive the terminal (printable escapes them).
     rows = [("NAME", "LANGUAGE", "DISPLAY NAME")] + [
         (
-            s.name + (" (default)" if s.name == specs.default else ""),
-            s.language or "-",
-            s.display_name,
+            printable(s.name + (" (default)" if s.name == specs.default else "")),
+            printable(s.language or "-"),
+            printable(s.display_name),
         )
         for s in specs.specs
     ]
@@ -960,7 +961,7 @@ def _server_kernels(url: str, token: str, insecure: bool) -> None:
     for r in rows:
         click.echo(f"  {r[0].ljust(widths[0])}  {r[1].ljust(widths[1])}  {r[2]}")
     click.echo("\nRunning kernels:")
-    click.echo(format_kernels(running))
+    click.echo(printable(format_kernels(running), keep_newlines=True))
 
 
 @cli.group()

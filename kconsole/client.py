@@ -245,14 +245,18 @@ class KernelClient:
                 f"({type(error).__name__}: {error}); later failures are not shown"
             )
 
-    def _validated(self, msg: Message) -> Message:
-        content, problems = validate_reply(msg.msg_type, msg.content)
+    def _validated(self, msg: Message, request: Message) -> Message:
+        # Checked as the reply the request asked for, whatever type the message claims:
+        # the caller reads an execute_request's answer as an execute_reply.
+        kind = request.msg_type
+        expected = kind[: -len("_request")] + "_reply" if kind.endswith("_request") else kind
+        content, problems = validate_reply(expected, msg.content)
         msg.content = content
         for problem in problems:
-            key = (msg.msg_type, problem)
+            key = (expected, problem)
             if key not in self._noted_problems:
                 self._noted_problems.add(key)
-                self.note(f"the kernel sent a malformed {msg.msg_type} ({problem}); ignored it")
+                self.note(f"the kernel sent a malformed {expected} ({problem}); ignored it")
                 break  # one note per reply at most
         return msg
 
@@ -306,7 +310,7 @@ class KernelClient:
                 self._input_tasks.add(task)
                 task.add_done_callback(self._input_tasks.discard)
         elif req is not None and not req.reply.done():
-            req.reply.set_result(self._validated(msg))
+            req.reply.set_result(self._validated(msg, req.msg))
 
     async def _answer_input(self, msg: Message, req: PendingRequest | None) -> None:
         prompt = msg.content.get("prompt", "")

@@ -98,9 +98,14 @@ _encoder = json.JSONEncoder(
 #: reader downstream (the JSON decoder itself raises RecursionError near 1000).
 MAX_JSON_DEPTH = 100
 
-#: A JSON string literal (escapes included): cut out before the depth check so that
-#: brackets inside strings do not count.
-_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+#: A JSON escape (a backslash and the character after it): removed first by the depth
+#: check, so that string literals are then simply ``"[^"]*"``. A literal pattern that
+#: also matched escapes retried at every quote of an unterminated string and rescanned
+#: to the end each time: 400 KB of escaped quotes took minutes. Both passes are linear.
+_JSON_ESCAPE = re.compile(r"\\.", re.DOTALL)
+#: A JSON string literal once escapes are gone: cut out so that brackets inside
+#: strings do not count.
+_JSON_STRING = re.compile(r'"[^"]*"')
 #: Everything but the four brackets, deleted by the depth check.
 _NOT_BRACKETS = re.compile(r"[^\[\]{}]+")
 #: A JSON escape of a UTF-16 surrogate (``\ud800``): the only way a decoded frame can
@@ -187,7 +192,7 @@ def json_depth_exceeds(text: str, limit: int = MAX_JSON_DEPTH) -> bool:
     """
     if text.count("[") + text.count("{") <= limit:
         return False
-    brackets = _NOT_BRACKETS.sub("", _JSON_STRING.sub("", text))
+    brackets = _NOT_BRACKETS.sub("", _JSON_STRING.sub("", _JSON_ESCAPE.sub("", text)))
     for _ in range(limit):
         if not brackets:
             return False
@@ -411,11 +416,20 @@ def _signer(signature_scheme: str, key: bytes) -> _HMAC | _HashlibHMAC | None:
     if ctor is None:
         import hashlib
 
+        shown = repr(signature_scheme if len(signature_scheme) <= 60 else signature_scheme[:60])
         try:
             hashlib.new(name)
-        except ValueError:
+        except (ValueError, TypeError):  # TypeError: a NUL or a lone surrogate in it
             raise UnknownSignatureScheme(
-                f"signature scheme {signature_scheme!r}: {name!r} is not a hashlib algorithm"
+                f"signature scheme {shown}: not hmac-<a hashlib algorithm>"
+            ) from None
+        try:
+            # What hashlib has is not always usable in an HMAC: the SHAKEs have no
+            # fixed digest size, and hmac refuses them (ValueError) or fails to digest.
+            _HashlibHMAC(b"k", name).hexdigest([b""])
+        except (ValueError, TypeError):
+            raise UnknownSignatureScheme(
+                f"signature scheme {shown}: {name!r} cannot be used in an HMAC"
             ) from None
     if not key:
         return None

@@ -163,6 +163,13 @@ class _HideInput(Processor):
         return Transformation([], source_to_display=lambda i: 0, display_to_source=lambda i: 0)
 
 
+def _prompt_ended() -> bool:
+    """Whether the prompt whose key binding is running has already been ended (by
+    Ctrl-C, a restart): its buffer must not be accepted again."""
+    app = get_app_or_none()
+    return app is not None and app.is_done
+
+
 class Repl:
     """The interactive loop. ``run()`` returns the exit status.
 
@@ -435,11 +442,15 @@ class Repl:
         if not await self._kernel_ready():
             return  # it never came up: the REPL is leaving (see _watch_start)
         while True:
+            if _prompt_ended():
+                return  # Ctrl-C ended this prompt meanwhile: accepting it again raises
             text = buf.text
             if self.client.dead.is_set():
                 buf.validate_and_handle()
                 return
             status, indent = await self._completeness(text)
+            if _prompt_ended():
+                return
             if buf.text == text:
                 break
             # Changed meanwhile (a completion asked for before this Enter came in): the

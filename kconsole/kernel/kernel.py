@@ -209,7 +209,7 @@ class Kernel:
     def _reply_failed(self, channel: str, msg: Message, error: Exception) -> None:
         """Answer ``msg`` with an error reply (its handler raised): a client waiting
         for a reply gets one, whatever the request held."""
-        self.log(f"kconsole kernel: error in {msg.msg_type}: {type(error).__name__}: {error}")
+        self.log(f"kconsole kernel: error in {_shown(msg)}: {type(error).__name__}: {error}")
         if not msg.msg_type.endswith("_request"):
             return
         content: dict[str, Any] = {
@@ -243,7 +243,7 @@ class Kernel:
                 },
             )
         else:
-            self.log(f"kconsole kernel: unknown control message {t!r}")
+            self.log(f"kconsole kernel: unknown control message {_shown(msg)}")
 
     def interrupt(self) -> None:
         """Raise KeyboardInterrupt in the running cell (nothing when idle)."""
@@ -290,11 +290,13 @@ class Kernel:
             except Exception as e:
                 import traceback
 
-                self.log(
-                    f"kconsole kernel: error in {msg.msg_type}: {e}\n" + traceback.format_exc()
-                )
+                self.log(f"kconsole kernel: error in {_shown(msg)}: {e}\n" + traceback.format_exc())
             if self._shell is None and self._requests.empty():
-                self.shell  # noqa: B018 - warm up while idle
+                try:
+                    self.shell  # noqa: B018 - warm up while idle
+                except Exception as e:  # out of descriptors or memory: the next
+                    # request that needs the shell tries again and gets an error reply
+                    self.log(f"kconsole kernel: cannot build the shell yet: {e}")
         self.hard_exit(0)
 
     def hard_exit(self, code: int) -> None:
@@ -332,7 +334,7 @@ class Kernel:
         try:
             if handler is None:
                 if t not in ("comm_msg", "comm_close"):
-                    self.log(f"kconsole kernel: unknown shell message {t!r}")
+                    self.log(f"kconsole kernel: unknown shell message {_shown(msg)}")
                 return
             try:
                 handler(self, msg)
@@ -360,7 +362,11 @@ class Kernel:
                     "execute_input", {"code": code, "execution_count": self.shell.execution_count}
                 )
             result = self.shell.run_cell(code, silent=silent, store_history=store_history)
-            user_expr = self.shell.user_expressions(c.get("user_expressions") or {})
+            expressions = c.get("user_expressions")
+            # Not a dict: none (the cell has run; its reply must not say it failed).
+            user_expr = self.shell.user_expressions(
+                expressions if isinstance(expressions, dict) else {}
+            )
         except KeyboardInterrupt as e:  # interrupted between the cell and the reply
             result = self.shell._error_result(e)
             user_expr = {}
@@ -416,10 +422,10 @@ class Kernel:
     def _complete(self, msg: Message) -> None:
         c = msg.content
         code = str(c.get("code", ""))
+        pos = _cursor_pos(c.get("cursor_pos"), code)
         try:
-            content = self.shell.complete(code, c.get("cursor_pos"))
+            content = self.shell.complete(code, pos)
         except Exception:
-            pos = c.get("cursor_pos") or len(code)
             content = {
                 "status": "ok",
                 "matches": [],
@@ -432,11 +438,9 @@ class Kernel:
     def _inspect(self, msg: Message) -> None:
         c = msg.content
         code = str(c.get("code", ""))
-        pos = c.get("cursor_pos")
+        pos = _cursor_pos(c.get("cursor_pos"), code)
         try:
-            content = self.shell.inspect(
-                code, len(code) if pos is None else int(pos), int(c.get("detail_level", 0))
-            )
+            content = self.shell.inspect(code, pos, int(c.get("detail_level", 0)))
         except Exception:
             content = {"status": "ok", "found": False, "data": {}, "metadata": {}}
         self._reply("shell", msg, content)
@@ -523,6 +527,21 @@ class Kernel:
         if value == "\x04":
             raise EOFError("EOF when reading a line")
         return value
+
+
+def _shown(msg: Message) -> str:
+    """A message's type for the log: a client may send a megabyte of one."""
+    t = msg.msg_type
+    return repr(t) if len(t) <= 80 else repr(t[:80]) + f"... ({len(t)} characters)"
+
+
+def _cursor_pos(value: Any, code: str) -> int:
+    """A request's ``cursor_pos`` as an offset into ``code``: what is not an integer
+    means the end (as an absent one does), and the rest is clamped, so a reply never
+    echoes a cursor no console can slice the line with."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        return len(code)
+    return min(max(value, 0), len(code))
 
 
 _SHELL_HANDLERS: dict[str, Callable[[Kernel, Message], None]] = {

@@ -256,7 +256,7 @@ class Server:
                 import traceback
 
                 self.log(
-                    f"kconsole kernel: error handling {msg.msg_type}: {e}\n"
+                    f"kconsole kernel: error handling {msg.msg_type[:80]!r}: {e}\n"
                     + traceback.format_exc()
                 )
 

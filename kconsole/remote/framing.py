@@ -43,6 +43,12 @@ V1_SUBPROTOCOL = "v1.kernel.websocket.jupyter.org"
 #: The channels a WebSocket carries (heartbeat is the server's business, not ours).
 WS_CHANNELS = ("shell", "control", "stdin", "iopub")
 
+#: The most parts (dict parts and buffers) a received frame may declare. Real messages
+#: carry a few buffers (a widget's arrays, a few hundred at most); each declared part
+#: costs some 60 bytes of Python objects whatever its size, so a frame of empty parts
+#: at the WebSocket size limit would take seven times that limit in memory.
+MAX_PARTS = 65536
+
 #: What jupyter_server writes (as an iopub stderr stream) when it starts dropping
 #: output because the kernel sends too fast; see :func:`rate_limit_notice`.
 _RATE_LIMIT_MARKERS = ("IOPub message rate exceeded", "IOPub data rate exceeded")
@@ -80,6 +86,8 @@ def decode_v1(frame: bytes) -> tuple[str, Message]:
     # channel + 4 dict parts + end offset at least; and the offsets must fit.
     if n < 6 or 8 * (1 + n) > size:
         raise MalformedMessage(f"v1 frame declares {n} offsets in {size} bytes")
+    if n > MAX_PARTS + 1:
+        raise MalformedMessage(f"v1 frame declares {n - 1} parts, more than {MAX_PARTS}")
     offsets = list(struct.unpack_from(f"<{n}Q", frame, 8))
     if offsets[0] != 8 * (1 + n) or any(a > b for a, b in zip(offsets, offsets[1:], strict=False)):
         raise MalformedMessage("v1 frame offsets are out of order")
@@ -133,6 +141,8 @@ def decode_json(frame: str | bytes) -> tuple[str, Message]:
         (n,) = struct.unpack_from("!I", frame, 0)
         if n < 1 or 4 * (n + 1) > size:
             raise MalformedMessage(f"binary frame declares {n} parts in {size} bytes")
+        if n > MAX_PARTS:
+            raise MalformedMessage(f"binary frame declares {n} parts, more than {MAX_PARTS}")
         offsets = [*struct.unpack_from(f"!{n}I", frame, 4), size]
         if any(a > b for a, b in zip(offsets, offsets[1:], strict=False)):
             raise MalformedMessage("binary frame offsets are out of order")
