@@ -1,0 +1,222 @@
+"""Review of the output hardening: defects found by attacking it, one test each.
+
+* A flood of control characters (a kernel printing megabytes of ESC or U+009B)
+  was filtered by a Python loop per sequence: 20 MB held Ctrl-C up for 17 s.
+* The built-in PNG decoder (the sixel path without Pillow) took a PNG of width 0
+  and a huge height: nothing is over the pixel budget, yet a 5 KB file inflated
+  megabytes and ran a Python loop per row for tens of seconds.
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+import subprocess
+import sys
+import time
+import zlib
+from pathlib import Path
+
+import pexpect
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from ptyconsole import PtyConsole, strip_ansi
+
+from kconsole.sanitize import terminal_text
+
+# -- the sanitizer on floods of controls ----------------------------------------------
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("unit", ["\x9b", "\x1b", "\x07", "\x00", "\x9c"])
+def test_a_flood_of_controls_is_filtered_at_c_speed(unit: str) -> None:
+    text = unit * (4_000_000 // len(unit))
+    t0 = time.perf_counter()
+    out = terminal_text(text)
+    elapsed = time.perf_counter() - t0
+    assert out == ""
+    # The per-sequence loop took 1.1-2.5 s here; at C speed it is some 0.01 s.
+    assert elapsed < 1.0, f"{elapsed:.2f} s for 4 MB of {unit!r}"
+
+
+def _reference(text: str, allow_sgr: bool, allow_progress: bool) -> str:
+    """The filter as it was before it moved into one regex (one step per control):
+    the semantics the regex must keep exactly."""
+    controls = re.compile(
+        r"[\x00-\x07\x0b\x0c\x0e-\x1f\x7f-\x9f]"
+        if allow_progress
+        else r"[\x00-\x08\x0b-\x1f\x7f-\x9f]"
+    )
+    csi_rest = re.compile(r"([0-?]*)([ -/]*)([@-~]?)")
+    string_end = re.compile(r"[\x07\x18\x1a\x1b\x9c]")
+    esc_rest = re.compile(r"[ -/]*[0-~]?")
+    out: list[str] = []
+    pos, n = 0, len(text)
+
+    def string(start: int) -> int:
+        e = string_end.search(text, start)
+        if e is None:
+            return n
+        j = e.start()
+        if text[j] == "\x1b":
+            return j + 2 if text[j + 1 : j + 2] == "\\" else j
+        return j + 1
+
+    m = controls.search(text)
+    while m is not None:
+        i = m.start()
+        out.append(text[pos:i])
+        ch = text[i]
+        nxt = text[i + 1 : i + 2]
+        if ch == "\x1b" and nxt == "[" or ch == "\x9b":
+            c = csi_rest.match(text, i + (2 if ch == "\x1b" else 1))
+            assert c is not None
+            params, inter, final = c.groups()
+            if (
+                allow_sgr
+                and ch == "\x1b"
+                and final == "m"
+                and not inter
+                and re.fullmatch(r"[0-9;:]*", params)
+            ):
+                out.append(text[i : c.end()])
+            pos = c.end()
+        elif ch == "\x1b" and nxt and nxt in "]P_^X":
+            pos = string(i + 2)
+        elif ch == "\x1b":
+            e = esc_rest.match(text, i + 1)
+            pos = e.end() if e else i + 1
+        elif ch in "\x9d\x90\x9f\x9e\x98":
+            pos = string(i + 1)
+        elif ch in "\r\b" and allow_progress:
+            out.append(ch)
+            pos = i + 1
+        else:
+            pos = i + 1
+        m = controls.search(text, pos)
+    out.append(text[pos:])
+    return "".join(out)
+
+
+_PIECES = st.sampled_from(
+    [*"\x1b[]P_^X\\\x07\x18\x1a\x9b\x9c\x9d\x90\x9f\x9e\x98\x7fm1;:?<h(B \r\b\n\ta\x00é"]
+    + ["\x1b[", "\x1b]", "\x1b\\", "\x1b\x1b", "\x9b\x9b"]
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_PIECES, max_size=40).map("".join), st.booleans(), st.booleans())
+def test_the_fast_filter_drops_exactly_what_the_step_by_step_filter_dropped(
+    text: str, allow_sgr: bool, allow_progress: bool
+) -> None:
+    got = terminal_text(text, allow_sgr=allow_sgr, allow_progress=allow_progress)
+    assert got == _reference(text, allow_sgr, allow_progress)
+
+
+class _FloodConsole(PtyConsole):
+    """A PtyConsole that keeps only the tail of what it reads, unparsed: feeding
+    megabytes to the pyte screen would take longer than the console itself."""
+
+    def _pump(self, timeout: float) -> bool:
+        try:
+            data = self.child.read_nonblocking(1 << 20, timeout=timeout)
+        except pexpect.TIMEOUT:
+            return False
+        self.seen_c1 = getattr(self, "seen_c1", False) or "\x9b" in data
+        self.transcript += strip_ansi(data[-4096:])
+        cut = max(0, len(self.transcript) - 16384)
+        self.transcript = self.transcript[cut:]
+        self._consumed = max(0, self._consumed - cut)
+        return True
+
+
+def _flood_seconds(c: PtyConsole, n: int, expr: str) -> float:
+    """Seconds from sending a cell that prints ``expr`` to its end marker showing."""
+    t0 = time.monotonic()
+    c.sendline(f"print({expr}); print('FLOOD' + 'END')")
+    c.expect("FLOODEND", timeout=90)
+    elapsed = time.monotonic() - t0
+    c.expect_prompt(n + 1, timeout=30)
+    return elapsed
+
+
+@pytest.mark.timeout(180)
+def test_a_flood_of_c1_controls_from_the_kernel_does_not_hold_up_the_console() -> None:
+    # The console filters kernel text on its event loop: while it does, Ctrl-C and
+    # the heartbeat wait. 8 MB of U+009B took some 6 s there (plain text: 0.3 s).
+    c = _FloodConsole(["start", "--kernel", "builtin", "--no-banner"], timeout=30)
+    try:
+        c.expect_prompt(1)
+        plain = _flood_seconds(c, 1, "'x' * 8_000_000")
+        c1 = _flood_seconds(c, 2, "'\\x9b' * 8_000_000")
+        c.ctrl("d")
+        c.wait_exit()
+    finally:
+        c.close()
+    assert c1 < max(2.5, 5 * plain), f"controls {c1:.2f} s, plain text {plain:.2f} s"
+    # Nothing of the flood reached the screen.
+    assert not c.seen_c1
+
+
+# -- the built-in PNG decoder ---------------------------------------------------------
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def _png(width: int, height: int, raw: bytes) -> bytes:
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _chunk(b"IHDR", ihdr)
+        + _chunk(b"IDAT", zlib.compress(raw, 9))
+        + _chunk(b"IEND", b"")
+    )
+
+
+_CHILD = r"""
+import base64, sys, time
+sys.modules["PIL"] = None
+from kconsole.display import DisplayConfig, RenderContext, TerminalCapabilities
+from kconsole.display.registry import default_registry
+data = open(sys.argv[1], "rb").read()
+caps = TerminalCapabilities(is_tty=True, colors=256, cell_width=10, cell_height=20)
+ctx = RenderContext(width=80, height=24, tty=True, color=False, caps=caps,
+                    config=DisplayConfig(image_protocol="sixel", image_dir=sys.argv[2]))
+t0 = time.monotonic()
+r = default_registry().render({"image/png": base64.b64encode(data).decode()}, {}, ctx)
+print(round(time.monotonic() - t0, 2))
+print(repr(r.text[:200]))
+print(int([l for l in open("/proc/self/status") if l.startswith("VmHWM:")][0].split()[1]) // 1024)
+"""
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs /proc")
+def test_a_png_of_width_zero_is_refused_without_inflating_its_rows(tmp_path: Path) -> None:
+    # Width 0: no pixels, so under every pixel budget, yet height rows of filter
+    # bytes to inflate and unfilter one by one (5 KB of file, 5 million rows).
+    path = tmp_path / "zero.png"
+    path.write_bytes(_png(0, 5_000_000, b"\0" * 5_000_000))
+    proc = subprocess.run(
+        [sys.executable, "-c", _CHILD, str(path), str(tmp_path / "saved")],
+        capture_output=True,
+        text=True,
+        timeout=80,
+    )
+    assert proc.returncode == 0, proc.stderr
+    seconds, text, peak_mb = proc.stdout.splitlines()
+    # The user gets the saved-file line at once, as for any image it cannot draw.
+    assert "saved to" in text
+    assert float(seconds) < 0.5
+    assert int(peak_mb) < 150, f"{peak_mb} MB"
+
+
+def test_the_png_decoder_refuses_zero_dimensions() -> None:
+    from kconsole.display.png import UnsupportedImage, decode_png
+
+    for w, h in ((0, 10), (10, 0), (0, 0)):
+        with pytest.raises(UnsupportedImage):
+            decode_png(_png(w, h, b""))
