@@ -220,3 +220,53 @@ def test_the_png_decoder_refuses_zero_dimensions() -> None:
     for w, h in ((0, 10), (10, 0), (0, 0)):
         with pytest.raises(UnsupportedImage):
             decode_png(_png(w, h, b""))
+
+
+# -- a burst of bundles that each use up the time budget ------------------------------
+
+#: A Markdown table that takes its whole time budget to lay out (then text/plain).
+_SLOW_MD = "|" + "a|" * 1000 + "\n|" + "-|" * 1000 + "\n" + ("|" + "b|" * 1000 + "\n") * 100
+
+
+@pytest.mark.timeout(120)
+def test_a_burst_of_slow_bundles_does_not_add_up_to_seconds() -> None:
+    # Each bundle stops at its 0.5 s budget, but 20 of them held the event loop
+    # (Ctrl-C, the heartbeat, the next prompt) for 10 s. Once rich rendering has used
+    # up a burst allowance, the rest show as text/plain at once, with a note.
+    from kconsole.display.config import RenderContext
+    from kconsole.display.registry import default_registry
+
+    reg = default_registry()
+    ctx = RenderContext(width=80, height=24)
+    t0 = time.monotonic()
+    results = [
+        reg.render({"text/markdown": _SLOW_MD, "text/plain": f"p{i}"}, {}, ctx) for i in range(20)
+    ]
+    elapsed = time.monotonic() - t0
+    assert elapsed < 4.0, f"{elapsed:.1f} s for 20 bundles"
+    # Each one either laid out in time or gave up; the last ones were not tried.
+    assert [r.text for r in results[-10:]] == [f"p{i}" for i in range(10, 20)]
+    assert "took too much time" in results[-1].notes[0]
+
+
+@pytest.mark.timeout(120)
+def test_rich_output_is_rendered_again_once_the_burst_is_over(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from kconsole.display import registry
+    from kconsole.display.config import RenderContext
+
+    clock = [1000.0]
+    monkeypatch.setattr(registry.time, "monotonic", lambda: clock[0])
+    reg = registry.default_registry()
+    ctx = RenderContext(width=80, height=24)
+
+    def slow(value: object, metadata: dict[str, object], ctx: RenderContext) -> str:
+        clock[0] += 0.5  # half a second of work
+        return "rich"
+
+    reg.register("text/markdown", slow)
+    shown = [reg.render({"text/markdown": "x", "text/plain": "p"}, {}, ctx).text for _ in range(8)]
+    assert shown[0] == "rich" and shown[-1] == "p"
+    clock[0] += 60.0  # a minute later: the allowance is back
+    assert reg.render({"text/markdown": "x", "text/plain": "p"}, {}, ctx).text == "rich"
