@@ -270,3 +270,31 @@ def test_rich_output_is_rendered_again_once_the_burst_is_over(
     assert shown[0] == "rich" and shown[-1] == "p"
     clock[0] += 60.0  # a minute later: the allowance is back
     assert reg.render({"text/markdown": "x", "text/plain": "p"}, {}, ctx).text == "rich"
+
+
+@pytest.mark.timeout(120)
+def test_after_a_burst_of_slow_bundles_the_console_answers_within_seconds(
+    tmp_path: Path,
+) -> None:
+    # 32 bundles at up to the 0.5 s budget each: some 11 s before what came after showed.
+    cell = tmp_path / "burst.py"
+    cell.write_text(
+        f"md = {_SLOW_MD!r}\n"
+        "for i in range(32):\n"
+        "    display({'text/markdown': md, 'text/plain': 'p%d' % i}, raw=True)\n"
+        "print('BURST' + 'END')\n"
+    )
+    c = _FloodConsole(["start", "--kernel", "builtin", "--no-banner"], timeout=30)
+    try:
+        c.expect_prompt(1)
+        t0 = time.monotonic()
+        c.sendline(f"exec(open({str(cell)!r}).read())")
+        c.expect("BURSTEND", timeout=60)
+        elapsed = time.monotonic() - t0
+        c.expect_prompt(2)
+        c.ctrl("d")
+        c.wait_exit()
+    finally:
+        c.close()
+    assert elapsed < 7.0, f"{elapsed:.1f} s"
+    assert "p31" in c.transcript  # shown, as text
