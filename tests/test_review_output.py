@@ -298,3 +298,48 @@ def test_after_a_burst_of_slow_bundles_the_console_answers_within_seconds(
         c.close()
     assert elapsed < 7.0, f"{elapsed:.1f} s"
     assert "p31" in c.transcript  # shown, as text
+
+
+# -- hyperlinks only to schemes a click may open ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    "bundle",
+    [
+        {"text/html": '<a href="javascript:alert(1)">https://python.org</a>'},
+        {"text/html": '<a href=" JaVaScRiPt:alert(1)">docs</a>'},
+        {"text/html": '<a href="vscode://file/etc/passwd">docs</a>'},
+        {"text/markdown": "[docs](ms-msdt:/id%20PCWDiagnostic)"},
+        {"text/markdown": "[docs](data:text/html,<script>x</script>)"},
+    ],
+)
+def test_a_link_to_a_script_or_a_scheme_handler_is_not_made_clickable(
+    bundle: dict[str, str],
+) -> None:
+    # Link text that reads like a web address, clicked, would hand javascript: or
+    # a custom scheme (the door to URL-handler exploits) to the desktop.
+    import dataclasses
+
+    from kconsole.display.config import RenderContext
+    from kconsole.display.registry import default_registry
+    from kconsole.display.terminal import TerminalCapabilities
+
+    caps = dataclasses.replace(TerminalCapabilities(), hyperlinks=True)
+    ctx = RenderContext(tty=True, caps=caps)
+    text = default_registry().render(bundle, {}, ctx).text
+    assert "\x1b]8;;" not in text
+    assert "docs" in text or "python.org" in text
+
+
+def test_web_mail_and_file_links_stay_clickable() -> None:
+    import dataclasses
+
+    from kconsole.display.config import RenderContext
+    from kconsole.display.registry import default_registry
+    from kconsole.display.terminal import TerminalCapabilities
+
+    caps = dataclasses.replace(TerminalCapabilities(), hyperlinks=True)
+    ctx = RenderContext(tty=True, caps=caps)
+    for url in ("https://python.org/x", "HTTP://a.b", "mailto:a@b.c", "file:///tmp/x.png"):
+        text = default_registry().render({"text/html": f'<a href="{url}">t</a>'}, {}, ctx).text
+        assert f"\x1b]8;;{url}\x1b\\" in text

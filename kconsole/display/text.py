@@ -125,6 +125,10 @@ def split_to_width(word: str, width: int) -> list[str]:
 
 #: Longest URL made an OSC 8 hyperlink (terminals keep some 2 KB).
 MAX_URL = 2048
+#: The URL schemes made clickable. A click hands the URL to the desktop, and link
+#: text can read like any web address: javascript:, data: or a custom scheme (the
+#: door to URL-handler exploits) stays plain text.
+LINK_SCHEMES = ("http:", "https:", "ftp:", "mailto:", "file:")
 
 
 class Styler:
@@ -167,6 +171,6 @@ class Styler:
         # The URL is the OSC 8 payload: nothing in it may end the sequence early. Longer
         # than terminals keep (and repeated on every line of the link): no link.
         url = url_text(url)
-        if not url or len(url) > MAX_URL:
+        if not url or len(url) > MAX_URL or not url.lower().startswith(LINK_SCHEMES):
             return text
         return f"\x1b]8;;{url}\x1b\\{text}\x1b]8;;\x1b\\"
