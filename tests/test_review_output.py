@@ -343,3 +343,38 @@ def test_web_mail_and_file_links_stay_clickable() -> None:
     for url in ("https://python.org/x", "HTTP://a.b", "mailto:a@b.c", "file:///tmp/x.png"):
         text = default_registry().render({"text/html": f'<a href="{url}">t</a>'}, {}, ctx).text
         assert f"\x1b]8;;{url}\x1b\\" in text
+
+
+# -- kitty: JPEG and GIF are converted at the size shown --------------------------------
+
+
+@pytest.mark.timeout(120)
+def test_a_big_jpeg_for_kitty_is_converted_at_the_size_it_is_shown() -> None:
+    # kitty takes PNG: a 4000x4000 photo was re-encoded at full size, 8 s on the
+    # event loop and 44 MB of escape text for an image 80 columns wide.
+    pil = pytest.importorskip("PIL.Image")
+    import base64
+    import dataclasses
+    import io
+    import os
+
+    from kconsole.display.config import DisplayConfig, RenderContext
+    from kconsole.display.registry import default_registry
+    from kconsole.display.terminal import TerminalCapabilities
+
+    noise = pil.frombytes("RGB", (400, 400), os.urandom(400 * 400 * 3))
+    buf = io.BytesIO()
+    noise.resize((4000, 4000), pil.Resampling.NEAREST).save(buf, format="JPEG", quality=70)
+    caps = dataclasses.replace(TerminalCapabilities(), is_tty=True, cell_width=10, cell_height=20)
+    ctx = RenderContext(
+        width=80, height=24, tty=True, caps=caps, config=DisplayConfig(image_protocol="kitty")
+    )
+    t0 = time.monotonic()
+    r = default_registry().render(
+        {"image/jpeg": base64.b64encode(buf.getvalue()).decode()}, {}, ctx
+    )
+    elapsed = time.monotonic() - t0
+    assert r.mime == "image/jpeg" and "\x1b_Ga=T,f=100" in r.text  # drawn inline
+    # At most 79x22 cells of 10x20 px are shown: 790x440 px of PNG at most.
+    assert len(r.text) < 3_000_000, f"{len(r.text) / 1e6:.0f} MB of escapes"
+    assert elapsed < 2.0, f"{elapsed:.1f} s"

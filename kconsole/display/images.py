@@ -395,7 +395,7 @@ def render_image(value: Any, metadata: dict[str, Any], ctx: RenderContext, mime:
     cols, rows, tw, th = fit_cells(size, ctx, metadata)
     if protocol == "kitty":
         if not pixels.startswith(b"\x89PNG"):
-            converted = _to_png(pixels)
+            converted = _to_png(pixels, (tw, th))
             if converted is None:
                 return fallback_line(data, mime, ctx, size)
             pixels = converted
@@ -412,16 +412,21 @@ def render_image(value: Any, metadata: dict[str, Any], ctx: RenderContext, mime:
     return fallback_line(data, mime, ctx, size)
 
 
-def _to_png(data: bytes) -> bytes | None:
-    """JPEG/GIF to PNG for kitty (which takes PNG or raw pixels), with Pillow."""
+def _to_png(data: bytes, size: tuple[int, int]) -> bytes | None:
+    """JPEG/GIF to PNG for kitty (which takes PNG or raw pixels), with Pillow, at
+    most ``size`` pixels: the size it is shown at (encoding a 4000x4000 photo at
+    full size took seconds and made 44 MB of escapes for 80 columns)."""
     import io
 
     from .png import UnsupportedImage
 
     try:
-        im = open_within_budget(data, None)
+        im = open_within_budget(data, size)
     except (ImportError, UnsupportedImage):  # no Pillow, or over the budget
         return None
+    if im.size[0] > size[0] or im.size[1] > size[1]:
+        im = im.convert("RGBA")
+        im.thumbnail((max(1, size[0]), max(1, size[1])))
     out = io.BytesIO()
     im.convert("RGBA").save(out, format="PNG")
     return out.getvalue()
