@@ -378,3 +378,29 @@ def test_a_big_jpeg_for_kitty_is_converted_at_the_size_it_is_shown() -> None:
     # At most 79x22 cells of 10x20 px are shown: 790x440 px of PNG at most.
     assert len(r.text) < 3_000_000, f"{len(r.text) / 1e6:.0f} MB of escapes"
     assert elapsed < 2.0, f"{elapsed:.1f} s"
+
+
+@pytest.mark.parametrize("protocol", ["kitty", "iterm"])
+@pytest.mark.parametrize("dims", [(100_000, 100_000), (0, 4_000_000), (65_535, 0)])
+def test_an_image_claiming_absurd_dimensions_is_not_sent_to_the_terminal(
+    protocol: str, dims: tuple[int, int], tmp_path: Path
+) -> None:
+    # A 200-byte PNG claiming 10 gigapixels (or none): kitty and iTerm2 decode what they
+    # are sent themselves; a decompression bomb for the terminal gets the file line.
+    import base64
+    import dataclasses
+
+    from kconsole.display.config import DisplayConfig, RenderContext
+    from kconsole.display.registry import default_registry
+    from kconsole.display.terminal import TerminalCapabilities
+
+    caps = dataclasses.replace(TerminalCapabilities(), is_tty=True)
+    ctx = RenderContext(
+        tty=True,
+        caps=caps,
+        config=DisplayConfig(image_protocol=protocol, image_dir=str(tmp_path)),
+    )
+    png = base64.b64encode(_png(*dims, b"\0" * 1000)).decode()
+    text = default_registry().render({"image/png": png}, {}, ctx).text
+    assert "\x1b_G" not in text and "\x1b]1337" not in text
+    assert "saved to" in text
