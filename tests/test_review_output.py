@@ -404,3 +404,44 @@ def test_an_image_claiming_absurd_dimensions_is_not_sent_to_the_terminal(
     text = default_registry().render({"image/png": png}, {}, ctx).text
     assert "\x1b_G" not in text and "\x1b]1337" not in text
     assert "saved to" in text
+
+
+# -- updating a display in place erases only the display --------------------------------
+
+
+def test_rows_of_counts_where_backspaces_leave_the_cursor() -> None:
+    from kconsole.display.text import rows_of
+
+    # 79 x, back over them, 79 y on top: one row on screen.
+    assert rows_of("x" * 79 + "\b" * 79 + "y" * 79 + "\n", 80) == 1
+    assert rows_of("ab\bc\n", 80) == 1
+    assert rows_of("x" * 100 + "\b" + "\n", 80) == 2
+
+
+@pytest.mark.timeout(60)
+def test_updating_a_display_with_backspaces_keeps_the_line_above() -> None:
+    # The erase went up one row per 80 cells the backspaces had taken back: the
+    # line printed before the display was wiped.
+    c = PtyConsole(["start", "--kernel", "builtin", "--no-banner"], rows=30, cols=80)
+    try:
+        c.expect_prompt(1)
+        bar = "'#' * 60 + '\\b' * 60 + '=' * 60"
+        c.sendline(
+            "print('KEEP' + 'ME'); h = display({'text/plain': 'v1 ' + "
+            + bar
+            + "}, raw=True, display_id=True); h.update({'text/plain': 'v2 ' + "
+            + bar
+            + "}, raw=True); print('AFTER' + 'UPDATE')"
+        )
+        c.expect("AFTERUPDATE")
+        c.expect_prompt(2)
+        c.settle()
+        lines = c.display()
+        c.ctrl("d")
+        c.wait_exit()
+    finally:
+        c.close()
+    screen = "\n".join(lines)
+    assert "KEEPME" in lines, screen
+    after = lines[lines.index("KEEPME") + 1 :]
+    assert after[:2] == ["v2 " + "=" * 60, "AFTERUPDATE"], screen
