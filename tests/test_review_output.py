@@ -5,6 +5,12 @@
 * The built-in PNG decoder (the sixel path without Pillow) took a PNG of width 0
   and a huge height: nothing is over the pixel budget, yet a 5 KB file inflated
   megabytes and ran a Python loop per row for tens of seconds.
+* Each bundle had a 0.5 s budget, but a burst of them added up: 20 held the
+  console (Ctrl-C, the next prompt) for 10 s.
+* Links to javascript:, data: or custom schemes were made clickable OSC 8 links.
+* kitty got JPEG/GIF re-encoded to PNG at full size (seconds, tens of MB), and
+  PNGs claiming gigapixels (a bomb for the terminal, which decodes them itself).
+* Updating a display whose text used backspaces erased lines above it.
 """
 
 from __future__ import annotations
