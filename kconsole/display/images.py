@@ -23,7 +23,9 @@ Decoding has a memory budget: an image is decoded only when it has at most
 :data:`MAX_DECODE_PIXELS` pixels (a JPEG bigger than that is decoded at a reduced
 scale, which its format allows), and the built-in PNG decoder inflates only the
 bytes the image needs. Anything else gets the one-line file note: a 400 KB PNG
-claiming 12000x12000 pixels, or a zlib bomb, never takes gigabytes.
+claiming 12000x12000 pixels, or a zlib bomb, never takes gigabytes. Nor is an image
+claiming no pixels or over :data:`MAX_TERMINAL_PIXELS` sent to a terminal that
+decodes it itself: it gets the file line too.
 """
 
 from __future__ import annotations
@@ -57,6 +59,10 @@ KITTY_CHUNK = 4096
 #: Most pixels an image may have to be decoded here (sixel, JPEG/GIF for kitty):
 #: 16 megapixels are 64 MB as RGBA.
 MAX_DECODE_PIXELS = 16_000_000
+#: Most pixels an image may claim to be sent to the terminal, which decodes it itself
+#: (kitty, iTerm2): a 200-byte PNG claiming 100000x100000 is a decompression bomb
+#: for the terminal. Photos of 100 megapixels still go through.
+MAX_TERMINAL_PIXELS = 100_000_000
 
 
 class ImageError(ValueError):
@@ -383,6 +389,8 @@ def render_image(value: Any, metadata: dict[str, Any], ctx: RenderContext, mime:
     protocol = ctx.image_protocol
     if protocol is None:
         return fallback_line(data, mime, ctx, size)
+    if size is not None and not 0 < size[0] * size[1] <= MAX_TERMINAL_PIXELS:
+        return fallback_line(data, mime, ctx, size)  # no pixels, or a bomb
     pixels = data
     if mime == "image/svg+xml":
         png = _rasterize_svg(data, size)
@@ -395,7 +403,7 @@ def render_image(value: Any, metadata: dict[str, Any], ctx: RenderContext, mime:
     cols, rows, tw, th = fit_cells(size, ctx, metadata)
     if protocol == "kitty":
         if not pixels.startswith(b"\x89PNG"):
-            converted = _to_png(pixels)
+            converted = _to_png(pixels, (tw, th))
             if converted is None:
                 return fallback_line(data, mime, ctx, size)
             pixels = converted
@@ -412,16 +420,21 @@ def render_image(value: Any, metadata: dict[str, Any], ctx: RenderContext, mime:
     return fallback_line(data, mime, ctx, size)
 
 
-def _to_png(data: bytes) -> bytes | None:
-    """JPEG/GIF to PNG for kitty (which takes PNG or raw pixels), with Pillow."""
+def _to_png(data: bytes, size: tuple[int, int]) -> bytes | None:
+    """JPEG/GIF to PNG for kitty (which takes PNG or raw pixels), with Pillow, at
+    most ``size`` pixels: the size it is shown at (encoding a 4000x4000 photo at
+    full size took seconds and made 44 MB of escapes for 80 columns)."""
     import io
 
     from .png import UnsupportedImage
 
     try:
-        im = open_within_budget(data, None)
+        im = open_within_budget(data, size)
     except (ImportError, UnsupportedImage):  # no Pillow, or over the budget
         return None
+    if im.size[0] > size[0] or im.size[1] > size[1]:
+        im = im.convert("RGBA")
+        im.thumbnail((max(1, size[0]), max(1, size[1])))
     out = io.BytesIO()
     im.convert("RGBA").save(out, format="PNG")
     return out.getvalue()

@@ -46,6 +46,10 @@ def decode_png(data: bytes, max_pixels: int = 400_000) -> tuple[int, int, list[b
     width, height, depth, ctype_, _, _, interlace = ihdr
     if interlace:
         raise UnsupportedImage("interlaced PNG")
+    if width == 0 or height == 0:
+        # Invalid PNG, and no pixels: under every pixel budget, yet ``height`` rows of
+        # filter bytes to inflate and unfilter (a 5 KB file, millions of rows).
+        raise UnsupportedImage(f"{width}x{height} PNG has no pixels")
     if width * height > max_pixels:
         raise UnsupportedImage(f"{width}x{height} is too big to decode without Pillow")
     channels = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}.get(ctype_)

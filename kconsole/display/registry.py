@@ -20,7 +20,9 @@ two-dimensional). On top of the sizes, the parsers and the layout call
 seconds after the bundle's rendering began stops. A renderer over a budget raises
 :class:`RenderLimitExceeded`: the next type (text/plain at the end) is shown, with a
 one-line note saying why. Ctrl-C and the heartbeat are then never held up for more
-than a fraction of a second.
+than a fraction of a second by one bundle; a burst of bundles may take
+:data:`RENDER_BURST_LIMIT` seconds of rich rendering in all, then the next ones show
+as text/plain (with a note) until the allowance has come back.
 """
 
 from __future__ import annotations
@@ -49,6 +51,13 @@ LATEX_LIMIT = 32 * 1024
 
 #: Seconds one bundle's renderers may work before they give up (text/plain is shown).
 RENDER_TIME_LIMIT = 0.5
+#: Seconds of rich rendering a burst of bundles may take (a loop displaying plots or
+#: tables) before the next bundles show as text/plain: each bundle is bounded, but 20
+#: hostile ones at 0.5 s each would hold the event loop (and Ctrl-C) for 10 s.
+RENDER_BURST_LIMIT = 2.0
+#: How fast the burst allowance comes back: seconds of rendering per second of time
+#: (rich output may take half of the console's time in the long run).
+RENDER_REFILL_RATE = 0.5
 
 _deadline = float("inf")
 
@@ -203,6 +212,9 @@ class RendererRegistry:
 
     def __init__(self) -> None:
         self._renderers: dict[str, Renderer] = {}
+        # The burst allowance (see RENDER_BURST_LIMIT): seconds left, as of when.
+        self._allowance = RENDER_BURST_LIMIT
+        self._allowance_at = time.monotonic()
 
     def register(self, mime: str, renderer: Renderer) -> None:
         """Add or replace the renderer of ``mime`` (``"text/x-*"`` style patterns too)."""
@@ -235,11 +247,37 @@ class RendererRegistry:
     ) -> Rendered:
         """Render a bundle with the best type that works; never raises."""
         global _deadline
-        _deadline = time.monotonic() + RENDER_TIME_LIMIT
+        start = time.monotonic()
+        self._allowance = min(
+            RENDER_BURST_LIMIT,
+            self._allowance + (start - self._allowance_at) * RENDER_REFILL_RATE,
+        )
+        if self._allowance <= 0:
+            return self._render_plain(data, ctx)
+        _deadline = start + RENDER_TIME_LIMIT
         try:
             return self._render(data, metadata, ctx)
         finally:
             _deadline = float("inf")
+            self._allowance_at = time.monotonic()
+            self._allowance -= self._allowance_at - start
+
+    def _render_plain(self, data: dict[str, Any], ctx: RenderContext) -> Rendered:
+        """The bundle as text/plain only: rich output used up its time for now."""
+        if not isinstance(data, dict):
+            return self._render(data, {}, ctx)  # the "not a MIME bundle" line
+        rich = sorted(str(m) for m in data if m != "text/plain")
+        notes = [
+            plain_line(f"[kconsole: {m} not rendered: rich output took too much time]")
+            for m in rich[:1]
+        ]
+        if "text/plain" in data:
+            try:
+                return Rendered(render_plain(data["text/plain"], {}, ctx), "text/plain", notes)
+            except TypeError:
+                notes = [plain_line("[kconsole: could not render text/plain]")]
+        kinds = plain_line(", ".join(sorted(str(k) for k in data))) or "nothing"
+        return Rendered(f"<{kinds}>", None, notes)
 
     def _render(
         self, data: dict[str, Any], metadata: dict[str, Any], ctx: RenderContext

@@ -62,15 +62,33 @@ def rows_of(text: str, columns: int) -> int:
     lines = strip_ansi(text).split("\n")
     rows = 0
     for i, line in enumerate(lines):
-        # A carriage return goes back to column 0: only the widest segment counts.
-        width = (
-            max(cell_width(seg) for seg in line.split("\r")) if "\r" in line else (cell_width(line))
-        )
+        width = _extent(line)
         wraps = max(0, (width - 1) // columns)
         rows += wraps
         if i < len(lines) - 1:
             rows += 1
     return rows
+
+
+def _extent(line: str) -> int:
+    """How far right the cursor gets printing ``line`` (no escapes, no newline)."""
+    if "\b" in line:
+        # A backspace takes a column back (a progress bar redrawing itself): counting
+        # it as a cell made an update erase rows above the display.
+        col = far = 0
+        for ch in line:
+            if ch == "\r":
+                col = 0
+            elif ch == "\b":
+                col = max(0, col - 1)
+            else:
+                col += get_cwidth(ch)
+                far = max(far, col)
+        return far
+    if "\r" in line:
+        # A carriage return goes back to column 0: only the widest segment counts.
+        return max(cell_width(seg) for seg in line.split("\r"))
+    return cell_width(line)
 
 
 def truncate(text: str, width: int) -> str:
@@ -125,6 +143,10 @@ def split_to_width(word: str, width: int) -> list[str]:
 
 #: Longest URL made an OSC 8 hyperlink (terminals keep some 2 KB).
 MAX_URL = 2048
+#: The URL schemes made clickable. A click hands the URL to the desktop, and link
+#: text can read like any web address: javascript:, data: or a custom scheme (the
+#: door to URL-handler exploits) stays plain text.
+LINK_SCHEMES = ("http:", "https:", "ftp:", "mailto:", "file:")
 
 
 class Styler:
@@ -167,6 +189,6 @@ class Styler:
         # The URL is the OSC 8 payload: nothing in it may end the sequence early. Longer
         # than terminals keep (and repeated on every line of the link): no link.
         url = url_text(url)
-        if not url or len(url) > MAX_URL:
+        if not url or len(url) > MAX_URL or not url.lower().startswith(LINK_SCHEMES):
             return text
         return f"\x1b]8;;{url}\x1b\\{text}\x1b]8;;\x1b\\"
