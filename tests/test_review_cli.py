@@ -406,3 +406,24 @@ def test_attach_to_a_fifo_says_what_it_is_not_that_it_is_missing(jupyter_dirs: P
     os.mkfifo(fifo)
     line = one_line(run(["attach", "--existing", str(fifo)]), 1, str(fifo))
     assert "not found" not in line and "not a regular file" in line, line
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("signame", ["SIGTERM", "SIGHUP"])
+def test_a_session_ended_by_a_signal_exits_as_a_shell_reports_it(signame: str) -> None:
+    # A closed terminal (SIGHUP) used to exit 143, SIGTERM's status.
+    from ptyconsole import PtyConsole, pid_alive
+
+    c = PtyConsole(["start", "--kernel", "builtin"])
+    try:
+        c.expect_prompt(1)
+        c.sendline("import os; print('pid', os.getpid())")
+        pid = int(c.expect(r"pid (\d+)").group(1))
+        c.child.kill(getattr(signal, signame))
+        assert c.wait_exit(20) == 128 + getattr(signal, signame)
+        deadline = time.monotonic() + 10
+        while pid_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)  # polling for the kernel's end, bounded
+        assert not pid_alive(pid)
+    finally:
+        c.close()
