@@ -147,6 +147,18 @@ def _check_timeout(ctx: click.Context, param: click.Parameter, value: float | No
     return value
 
 
+def _check_image_dir(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    # Said once, now, rather than as a note on every image the session shows.
+    if value:
+        path = os.path.expanduser(value)
+        if os.path.exists(path) and not os.path.isdir(path):
+            raise click.BadParameter(f"{value!r} exists and is not a directory")
+        parent = path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
+        if os.path.isdir(parent) and not os.access(parent, os.W_OK | os.X_OK):
+            raise click.BadParameter(f"{value!r} cannot be written")
+    return value
+
+
 def _check_ssh(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
     # Found out now, as one line, not as the tunnel's traceback once the loop runs.
     if value is not None:
@@ -259,6 +271,7 @@ def _console_options(f: Callable[..., Any]) -> Callable[..., Any]:
     f = click.option(
         "--image-dir",
         metavar="DIR",
+        callback=_check_image_dir,
         help="Save images the terminal cannot draw in DIR and keep them "
         "(default: a folder of this session in the temp dir, removed at exit).",
     )(f)

@@ -427,3 +427,14 @@ def test_a_session_ended_by_a_signal_exits_as_a_shell_reports_it(signame: str) -
         assert not pid_alive(pid)
     finally:
         c.close()
+
+
+@pytest.mark.timeout(30)
+def test_an_image_dir_that_is_a_file_is_a_usage_error(tmp_path: Path) -> None:
+    # It used to be accepted, then every image of the session gave a FileExistsError note.
+    f = tmp_path / "not-a-dir"
+    f.write_text("x")
+    p = run(["start", "--kernel", "builtin", "--image-dir", str(f)])
+    assert p.returncode == 2
+    assert "not a directory" in p.stderr
+    assert "Traceback" not in p.stderr
