@@ -73,3 +73,21 @@ def bash_kernelspec(jupyter_dirs: Path) -> str:
     }
     (spec_dir / "kernel.json").write_text(json.dumps(spec))
     return "bash"
+
+
+@pytest.fixture
+def console() -> Iterator[Any]:
+    """``console(*args, **kw)`` starts a :class:`~ptyconsole.PtyConsole`; every console
+    a test started is closed after it (a test file may override this fixture)."""
+    from ptyconsole import PtyConsole
+
+    consoles: list[PtyConsole] = []
+
+    def make(*args: str, **kw: Any) -> PtyConsole:
+        c = PtyConsole(list(args), **kw)
+        consoles.append(c)
+        return c
+
+    yield make
+    for c in consoles:
+        c.close()

@@ -18,20 +18,6 @@ HALF = "print('kept', 'fresh' in globals())"
 HALF_LINE = r"In \[\d+\]: print\('kept', 'fresh' in globals\(\)\)"
 
 
-@pytest.fixture
-def console():
-    consoles: list[PtyConsole] = []
-
-    def make(*args: str, **kw) -> PtyConsole:
-        c = PtyConsole(list(args), **kw)
-        consoles.append(c)
-        return c
-
-    yield make
-    for c in consoles:
-        c.close()
-
-
 def leave(c: PtyConsole) -> None:
     c.ctrl("d")
     assert c.wait_exit(30) == 0

@@ -7,20 +7,6 @@ import pytest
 from ptyconsole import PtyConsole
 
 
-@pytest.fixture
-def console():
-    consoles: list[PtyConsole] = []
-
-    def make(*args: str, **kw) -> PtyConsole:
-        c = PtyConsole(list(args), **kw)
-        consoles.append(c)
-        return c
-
-    yield make
-    for c in consoles:
-        c.close()
-
-
 def leave(c: PtyConsole) -> None:
     c.ctrl("d")
     assert c.wait_exit(30) == 0

@@ -7,41 +7,12 @@ used to let the keys after it run on into the same buffer.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 import signal
 
 import pytest
-from ptyconsole import PtyConsole
-
-
-def _builtin_importable() -> bool:
-    try:
-        return importlib.util.find_spec("kconsole.kernel") is not None
-    except Exception:
-        return False
-
-
-BUILTIN = pytest.param(
-    "builtin",
-    marks=pytest.mark.skipif(not _builtin_importable(), reason="no built-in kernel"),
-)
-KERNELS = ["python3", BUILTIN]
-
-
-@pytest.fixture
-def console():
-    consoles: list[PtyConsole] = []
-
-    def make(*args: str, **kw) -> PtyConsole:
-        c = PtyConsole(list(args), **kw)
-        consoles.append(c)
-        return c
-
-    yield make
-    for c in consoles:
-        c.close()
+from ptyconsole import KERNELS, PtyConsole
 
 
 def leave(c: PtyConsole) -> None:

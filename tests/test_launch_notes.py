@@ -8,27 +8,11 @@ import os
 import re
 import signal
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from ptyconsole import PtyConsole
-
-
-@pytest.fixture
-def console() -> Iterator[type[PtyConsole]]:
-    consoles: list[PtyConsole] = []
-
-    def make(*args: str, **kw: object) -> PtyConsole:
-        c = PtyConsole(list(args), **kw)  # type: ignore[arg-type]
-        consoles.append(c)
-        return c
-
-    yield make  # type: ignore[misc]
-    for c in consoles:
-        c.close()
 
 
 @pytest.mark.timeout(90)

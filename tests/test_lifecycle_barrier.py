@@ -12,7 +12,6 @@ import io
 import os
 import shlex
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,20 +25,6 @@ from ptyconsole import PtyConsole
 from kconsole.display import DisplayConfig, TerminalCapabilities
 from kconsole.output import OutputPrinter
 from kconsole.protocol import Message
-
-
-@pytest.fixture
-def console() -> Iterator[Any]:
-    consoles: list[PtyConsole] = []
-
-    def make(*args: str, **kw: Any) -> PtyConsole:
-        c = PtyConsole(list(args), **kw)
-        consoles.append(c)
-        return c
-
-    yield make
-    for c in consoles:
-        c.close()
 
 
 def screen_text(c: PtyConsole) -> str:

@@ -14,7 +14,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -68,20 +67,6 @@ def shutdown(connection_file: str | Path, pid: int | None) -> None:
     if pid is not None and not wait_gone(pid, 10):
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-
-
-@pytest.fixture
-def console() -> Iterator[Any]:
-    consoles: list[PtyConsole] = []
-
-    def make(*args: str, **kw: Any) -> PtyConsole:
-        c = PtyConsole(list(args), **kw)
-        consoles.append(c)
-        return c
-
-    yield make
-    for c in consoles:
-        c.close()
 
 
 def kernel_pid(c: PtyConsole) -> int:

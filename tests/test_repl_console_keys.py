@@ -10,7 +10,6 @@ Every wait is for text with a timeout; keys are sent once the prompt reading the
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 import signal
@@ -19,26 +18,12 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from ptyconsole import PtyConsole
+from ptyconsole import KERNELS, PtyConsole
 
 from kconsole.repl import KERNEL_DIED_EXIT, check_style
 
 RIGHT = "\x1b[C"
 ESC = "\x1b"
-
-
-def _builtin_importable() -> bool:
-    try:
-        return importlib.util.find_spec("kconsole.kernel") is not None
-    except Exception:
-        return False
-
-
-BUILTIN = pytest.param(
-    "builtin",
-    marks=pytest.mark.skipif(not _builtin_importable(), reason="no built-in kernel"),
-)
-KERNELS = ["python3", BUILTIN]
 
 
 @pytest.fixture

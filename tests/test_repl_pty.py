@@ -12,7 +12,7 @@ from pathlib import Path
 import pexpect
 import pytest
 from jupyter_client.blocking.client import BlockingKernelClient
-from ptyconsole import PtyConsole, pid_alive
+from ptyconsole import pid_alive
 
 from kconsole import paths
 
@@ -24,20 +24,6 @@ def wait_gone(pid: int, timeout: float) -> bool:
             return True
         time.sleep(0.05)  # polling a pid: there is no event for another process's exit
     return False
-
-
-@pytest.fixture
-def console():
-    consoles: list[PtyConsole] = []
-
-    def make(*args: str, **kw) -> PtyConsole:
-        c = PtyConsole(list(args), **kw)
-        consoles.append(c)
-        return c
-
-    yield make
-    for c in consoles:
-        c.close()
 
 
 @pytest.mark.timeout(90)
