@@ -133,8 +133,11 @@ class PtyConsole:
                 if m:
                     self._consumed = m.end()
                     return m
+                self.child.close()
+                status = self.child.exitstatus, self.child.signalstatus
                 raise AssertionError(
-                    f"console exited waiting for {pattern!r}; last output:\n{self.transcript[-1500:]}"
+                    f"console exited (status, signal {status}) waiting for {pattern!r}; "
+                    f"last output:\n{self.transcript[-1500:]}"
                 ) from None
 
     def expect_prompt(self, n: int | None = None, timeout: float | None = None) -> None:
