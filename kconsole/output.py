@@ -186,13 +186,16 @@ class OutputPrinter:
         self._chars = 0
         self._region_ok = True
 
-    def barrier(self) -> None:
+    def barrier(self, *, at_line_start: bool = False) -> None:
         """Something else wrote to the terminal: never erase above this point.
 
         The REPL calls this after it prints anything itself (the prompt line of an
         accepted input, a banner); output printed before it is then never updated in
-        place, only re-printed.
+        place, only re-printed. ``at_line_start``: that writer left the cursor at column
+        0 (a finished prompt does, whatever the printer's last text ended with).
         """
+        if at_line_start:
+            self._at_line_start = True
         self._entries = []
         self._chars = 0
         self._region_ok = self._at_line_start

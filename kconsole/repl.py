@@ -693,8 +693,9 @@ class Repl:
             self._prompt_active = False
             # The prompt's last state (the accepted line, an input() answer, a question)
             # stays on screen below the printer's output: an update of a display
-            # printed before it goes below it, never over it.
-            self.printer.barrier()
+            # printed before it goes below it, never over it. prompt_toolkit leaves the
+            # cursor at column 0 below it, even after output without a final newline.
+            self.printer.barrier(at_line_start=True)
             if self._pending_output:  # queued for a run_in_terminal that never ran
                 self._drain_output()
 

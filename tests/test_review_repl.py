@@ -1,0 +1,68 @@
+"""Review of the interactive REPL: defects found by using it, each reproduced from the
+user's side with real kernels in a real pty (see tests/ptyconsole.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from ptyconsole import PtyConsole, pid_alive
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.parametrize("cell", ["exit(0)", "quit(1)", "exit( 0 );"])
+def test_exit_with_a_status_leaves_an_attached_kernel_running(ipykernel: Any, cell: str) -> None:
+    """`exit(0)` is how many type exit in Python; in an IPython kernel it would stop the
+    kernel kconsole only attached to, as `exit()` would, so the console handles it."""
+    pid = ipykernel.provisioner.process.pid
+    c = PtyConsole(["attach", "--existing", ipykernel.connection_file])
+    try:
+        c.expect_prompt(1, timeout=60)
+        c.sendline(cell)
+        assert c.wait_exit(30) == 0
+        assert "ended itself" not in c.transcript
+        assert ipykernel.is_alive() and pid_alive(pid)
+    finally:
+        c.close()
+
+
+@pytest.mark.timeout(90)
+def test_clear_output_works_after_a_cell_whose_output_had_no_newline() -> None:
+    """The prompt line after `print('abc', end='')` ends where prompt_toolkit left the
+    cursor (column 0), not where the kernel's text did: clear_output in a later cell
+    still erases, and an Out[] gets no stray blank line."""
+    c = PtyConsole(["start", "--kernel", "python3"])
+    try:
+        c.expect_prompt(1, timeout=60)
+        c.sendline("from IPython.display import clear_output")
+        c.expect_prompt(2)
+        c.sendline("print('abc', end='')")
+        c.expect_prompt(3)
+        c.sendline("pass")
+        c.expect_prompt(4)
+        c.sendline("print('gone' + 'X'); clear_output(); print('kept' + 'X')")
+        c.expect("keptX")
+        c.expect_prompt(5)
+        c.sendline("41 + 1")
+        c.expect(r"Out\[5\]: 42")
+        c.expect_empty_prompt(6)
+        c.settle()
+        screen = c.display()
+        assert not any("goneX" in line for line in screen), "\n".join(screen)
+        at = next(i for i, line in enumerate(screen) if line.startswith("In [5]: 41 + 1"))
+        assert screen[at + 1] == "Out[5]: 42", "\n".join(screen)
+    finally:
+        c.close()
+
+
+@pytest.mark.timeout(90)
+def test_keys_typed_before_the_first_prompt_are_not_lost() -> None:
+    """Keys typed right after `kconsole start`, before the console draws anything
+    (while it asks the terminal what it can do), run once the kernel is up."""
+    c = PtyConsole(["start", "--kernel", "python3"])
+    try:
+        c.send("s = 11\r")
+        c.send("s * 2\r")
+        c.expect(r"Out\[2\]: 22", timeout=60)
+    finally:
+        c.close()
