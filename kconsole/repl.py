@@ -71,7 +71,10 @@ from prompt_toolkit.filters import (
 )
 from prompt_toolkit.formatted_text import ANSI, FormattedText
 from prompt_toolkit.history import DummyHistory, History, InMemoryHistory
+from prompt_toolkit.input.typeahead import store_typeahead
+from prompt_toolkit.input.vt100_parser import Vt100Parser
 from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
+from prompt_toolkit.key_binding.key_processor import KeyPress
 from prompt_toolkit.layout.processors import (
     ConditionalProcessor,
     HighlightMatchingBracketProcessor,
@@ -91,6 +94,7 @@ from .console import (
     exit_command,
     payloads_of,
 )
+from .display.terminal import take_typed_ahead
 from .history import SessionHistory, history_for, kernel_history_inputs
 from .notebook import NotebookRecorder
 from .output import OutputPrinter
@@ -275,6 +279,15 @@ class Repl:
         #: start) are held until it is done: each Enter acts as if pressed on its own.
         self._keys = KeyHold(self.session.app)
         self._bind_client()
+        typed = take_typed_ahead()
+        if typed:
+            # Read from the terminal with the answers to kconsole's startup query: the
+            # first prompt reads them before the terminal, as if typed at it.
+            parsed: list[KeyPress] = []
+            parser = Vt100Parser(parsed.append)
+            parser.feed(typed)
+            parser.flush()
+            store_typeahead(self.session.app.input, parsed)
 
     def _bind_client(self) -> None:
         # Again once a starting kernel is up: a port clash during its start replaces

@@ -6,7 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from ptyconsole import PtyConsole, pid_alive
+
+from kconsole.display.terminal import typed_keys
 
 
 @pytest.mark.timeout(90)
@@ -66,3 +70,25 @@ def test_keys_typed_before_the_first_prompt_are_not_lost() -> None:
         c.expect(r"Out\[2\]: 22", timeout=60)
     finally:
         c.close()
+
+
+_REPLIES = ["\x1b[?62;4;22c", "\x1b_Gi=31;OK\x1b\\", "\x1b[6;20;10t", "\x1b[4;800;1200t"]
+
+
+@settings(max_examples=60, deadline=1000)
+@given(
+    st.lists(
+        st.one_of(
+            st.text(alphabet=st.characters(blacklist_characters="\x1b"), max_size=8),
+            st.sampled_from(_REPLIES),
+        ),
+        max_size=12,
+    )
+)
+def test_typed_keys_are_what_is_left_of_the_terminal_replies(parts: list[str]) -> None:
+    """Whatever mix of keys and query replies the startup query read, the keys come
+    back in order (Enter as CR) and no reply is taken for typing."""
+    data = "".join(parts)
+    keys = "".join(p for p in parts if p not in _REPLIES)
+    assert typed_keys(data) == keys.replace("\n", "\r")
+    assert typed_keys(data, icrnl=False) == keys
