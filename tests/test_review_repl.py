@@ -3,6 +3,7 @@ user's side with real kernels in a real pty (see tests/ptyconsole.py)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -92,3 +93,36 @@ def test_typed_keys_are_what_is_left_of_the_terminal_replies(parts: list[str]) -
     keys = "".join(p for p in parts if p not in _REPLIES)
     assert typed_keys(data) == keys.replace("\n", "\r")
     assert typed_keys(data, icrnl=False) == keys
+
+
+@pytest.mark.timeout(90)
+def test_display_update_after_a_resize_never_erases_what_came_before(tmp_path: Path) -> None:
+    """After the terminal was narrowed, the rows the old output takes are not known
+    (xterm cuts lines, others re-wrap): the update is printed below instead of erasing
+    by a guess, which took the cell's own input line and the output above with it."""
+    flag = tmp_path / "resized"
+    c = PtyConsole(["start", "--kernel", "python3"], rows=40, cols=120)
+    try:
+        c.expect_prompt(1, timeout=60)
+        c.sendline("from IPython.display import display; import os, time")
+        c.expect_prompt(2)
+        c.sendline("print('MARK' + 'BEFORE')")
+        c.expect_prompt(3)
+        c.sendline(
+            "h = display('A0', display_id=True); print('x' * 100); print('y' * 100); "
+            f"print('z' * 99 + 'Z'); wait = lambda: os.path.exists({str(flag)!r}); "
+            "[time.sleep(0.05) for _ in iter(wait, True)]; h.update('A' + '1'); print('do' + 'ne')"
+        )
+        c.expect("z{99}Z")
+        c.child.setwinsize(40, 60)
+        c.screen.resize(40, 60)
+        flag.touch()
+        c.expect("done")
+        c.expect_empty_prompt(4)
+        c.settle()
+        screen = c.display()
+        assert "MARKBEFORE" in screen, "\n".join(screen)
+        assert any(line.startswith("In [3]: h = display(") for line in screen), "\n".join(screen)
+        assert "'A1'" in screen, "\n".join(screen)
+    finally:
+        c.close()
