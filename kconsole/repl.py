@@ -156,6 +156,14 @@ def _lexer_for(language_info: dict[str, Any]) -> Lexer | None:
 _PYTHON_LEXERS = frozenset({"ipython3", "ipython", "python3", "python", "ipython2"})
 
 
+async def _cancel_background_tasks(app: Any) -> None:
+    """Cancel the tasks ``app``'s async key bindings started, and wait for them."""
+    cancel = getattr(app, "cancel_and_wait_for_background_tasks", None)
+    if cancel is not None:  # prompt_toolkit >= 3.0.30
+        with contextlib.suppress(Exception):
+            await cancel()
+
+
 class _KernelNeverCameUp(Exception):
     """Ends the prompt when a kernel that was starting failed (Repl._start_error)."""
 
@@ -759,8 +767,32 @@ class Repl:
     async def _ask(self, session: PromptSession[Any], message: Any, **kwargs: Any) -> Any:
         """``session.prompt_async`` with the session's SIGINT handling (_on_sigint)."""
         previous, self._asking = self._asking, session
+
+        async def prompt() -> tuple[bool, Any]:
+            # Ctrl-C ends a prompt with KeyboardInterrupt, which a task would raise out
+            # of the event loop: it comes back as a value and is raised here.
+            try:
+                return False, await session.prompt_async(message, handle_sigint=False, **kwargs)
+            except KeyboardInterrupt:
+                return True, None
+
+        # In a task of its own, shielded: the console's cancellation reaches this code
+        # first, not prompt_toolkit's wait for the terminal (see below).
+        run = asyncio.ensure_future(prompt())
         try:
-            return await session.prompt_async(message, handle_sigint=False, **kwargs)
+            interrupted, answer = await asyncio.shield(run)
+            if interrupted:
+                raise KeyboardInterrupt
+            return answer
+        except asyncio.CancelledError:
+            # SIGTERM/SIGHUP cancel the console. A prompt cancelled directly would wait
+            # for what a key of it runs in the terminal (Ctrl-X r's question, F1's
+            # pager) before it ends: for an answer nobody may give. Those go first.
+            await _cancel_background_tasks(session.app)
+            run.cancel()
+            with contextlib.suppress(BaseException):
+                await run
+            raise
         finally:
             self._asking = previous
 
@@ -866,8 +898,11 @@ class Repl:
                 reply = task.result()
         except KernelDied:
             pass
-        except BaseException:
+        except BaseException as e:
             task.cancel()
+            if isinstance(e, asyncio.CancelledError) and self._restart_offer is not None:
+                # The console is leaving (SIGTERM/SIGHUP): nobody may answer.
+                self._restart_offer.cancel()
             raise
         finally:
             self._cell_running = False
@@ -876,7 +911,7 @@ class Repl:
                 # The restart question is still up (the cell ended meanwhile): it owns
                 # the terminal until answered.
                 offer, self._restart_offer = self._restart_offer, None
-                with contextlib.suppress(Exception):
+                with contextlib.suppress(Exception, asyncio.CancelledError):
                     await offer
             self.printer.flush()
             self.recorder.finish_cell(reply)

@@ -3,6 +3,9 @@ user's side with real kernels in a real pty (see tests/ptyconsole.py)."""
 
 from __future__ import annotations
 
+import os
+import signal
+import time
 from pathlib import Path
 from typing import Any
 
@@ -124,5 +127,89 @@ def test_display_update_after_a_resize_never_erases_what_came_before(tmp_path: P
         assert "MARKBEFORE" in screen, "\n".join(screen)
         assert any(line.startswith("In [3]: h = display(") for line in screen), "\n".join(screen)
         assert "'A1'" in screen, "\n".join(screen)
+    finally:
+        c.close()
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
+def test_a_signal_ends_the_console_while_the_restart_question_is_up(sig: int) -> None:
+    """SIGTERM/SIGHUP while Ctrl-X r asks "Restart the kernel?": the console leaves at
+    once and shuts its kernel down (it waited for an answer nobody may give)."""
+    c = PtyConsole(["start", "--kernel", "python3"])
+    try:
+        c.expect_prompt(1, timeout=60)
+        c.sendline("import os; os.getpid()")
+        pid = int(c.expect(r"Out\[1\]: (\d+)").group(1))
+        c.expect_empty_prompt(2)
+        c.ctrl("x")
+        c.send("r")
+        c.expect(r"Restart the kernel\? \[y/N\]")
+        os.kill(c.child.pid, sig)
+        assert c.wait_exit(20) != 0
+        deadline = time.monotonic() + 20
+        while pid_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)  # polling for the kernel's exit, not synchronisation
+        assert not pid_alive(pid), "the kernel was left running"
+    finally:
+        c.close()
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.parametrize("device", ["/dev/full", "fifo"])
+def test_a_history_file_that_is_a_device_is_not_read_forever(
+    jupyter_dirs: Path, device: str
+) -> None:
+    """/dev/full (the usual stand-in for a full disk) reads as endless zeros, a FIFO
+    blocks: either as the history file hung the console at its first prompt (and ate
+    memory). Only a regular file is history; else it is kept in memory, said once."""
+    state = jupyter_dirs / "data" / "kconsole"
+    state.mkdir(parents=True)
+    path = state / "history-python"
+    if device == "fifo":
+        os.mkfifo(path)
+    else:
+        path.symlink_to(device)
+    c = PtyConsole(["start", "--kernel", "python3"])
+    try:
+        c.expect_prompt(1, timeout=60)
+        c.sendline("a = 5")
+        c.expect_prompt(2)
+        c.send("\x1b[A")  # Up: the cell typed is still in the history, in memory
+        c.expect_cursor_line(r"In \[2\]: a = 5")
+        c.send("\x15a * 2\r")
+        c.expect(r"Out\[2\]: 10")
+        c.expect_prompt(3)
+        assert c.transcript.count("history is kept in memory") == 1, c.transcript[-1500:]
+    finally:
+        c.close()
+
+
+@pytest.mark.timeout(90)
+def test_sigterm_ends_the_console_while_the_double_ctrl_c_offer_is_up() -> None:
+    """SIGTERM while a cell that ignores Ctrl-C runs and the restart offer of a double
+    Ctrl-C waits for an answer: the console leaves and its kernel is shut down."""
+    c = PtyConsole(["start", "--kernel", "python3"])
+    try:
+        c.expect_prompt(1, timeout=60)
+        c.sendline("import os, time; os.getpid()")
+        pid = int(c.expect(r"Out\[1\]: (\d+)").group(1))
+        c.expect_prompt(2)
+        c.sendline(
+            "def ign():\n    while True:\n        try: time.sleep(10)\n        except KeyboardInterrupt: pass\n"
+        )
+        c.expect_prompt(3)
+        c.sendline("print('go' + 'ing'); ign()")
+        c.expect("going")
+        c.ctrl("c")
+        c.expect("SIGINT sent to the kernel")
+        c.ctrl("c")
+        c.expect(r"Restart the kernel\? \[y/N\]")
+        os.kill(c.child.pid, signal.SIGTERM)
+        assert c.wait_exit(20) != 0
+        deadline = time.monotonic() + 20
+        while pid_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)  # polling for the kernel's exit, not synchronisation
+        assert not pid_alive(pid), "the kernel was left running"
     finally:
         c.close()
