@@ -156,14 +156,6 @@ def _lexer_for(language_info: dict[str, Any]) -> Lexer | None:
 _PYTHON_LEXERS = frozenset({"ipython3", "ipython", "python3", "python", "ipython2"})
 
 
-async def _cancel_background_tasks(app: Any) -> None:
-    """Cancel the tasks ``app``'s async key bindings started, and wait for them."""
-    cancel = getattr(app, "cancel_and_wait_for_background_tasks", None)
-    if cancel is not None:  # prompt_toolkit >= 3.0.30
-        with contextlib.suppress(Exception):
-            await cancel()
-
-
 class _KernelNeverCameUp(Exception):
     """Ends the prompt when a kernel that was starting failed (Repl._start_error)."""
 
@@ -242,6 +234,8 @@ class Repl:
         self._restart_task: asyncio.Task[bool] | None = None
         #: Double Ctrl-C: the restart question asked while a cell runs.
         self._restart_offer: asyncio.Task[None] | None = None
+        #: Ctrl-X r: the restart question asked at the prompt.
+        self._question: asyncio.Task[None] | None = None
         self._cell_serial = 0
         self._cell_running = False
         #: The prompt session reading keys now (SIGINT goes to it), and how many
@@ -410,7 +404,7 @@ class Repl:
         def _restart(event: KeyPressEvent) -> None:
             # The keys behind it (an answer typed ahead) are for the question.
             hold = self._keys.start()
-            event.app.create_background_task(self._restart_from_prompt(hold))
+            self._question = event.app.create_background_task(self._restart_from_prompt(hold))
 
         @kb.add("c-x", "s", eager=True)
         def _save(event: KeyPressEvent) -> None:
@@ -786,9 +780,14 @@ class Repl:
             return answer
         except asyncio.CancelledError:
             # SIGTERM/SIGHUP cancel the console. A prompt cancelled directly would wait
-            # for what a key of it runs in the terminal (Ctrl-X r's question, F1's
-            # pager) before it ends: for an answer nobody may give. Those go first.
-            await _cancel_background_tasks(session.app)
+            # for what a key of it runs in the terminal before it ends: for Ctrl-X r's
+            # question, an answer nobody may give. It goes first. (A pager is left to
+            # end: its thread could not be stopped anyway.)
+            question = self._question
+            if question is not None and not question.done():
+                question.cancel()
+                with contextlib.suppress(BaseException):
+                    await question
             run.cancel()
             with contextlib.suppress(BaseException):
                 await run
