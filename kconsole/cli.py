@@ -356,7 +356,7 @@ def _run(coro_fn: Callable[[], Awaitable[int]]) -> None:
         except asyncio.CancelledError:
             if not terminated:
                 raise  # asyncio.run's own Ctrl-C: it raises KeyboardInterrupt (130)
-            return 143
+            return 128 + terminated[0]  # as a shell tells a process ended by it
 
     from .console import ConsoleError
 

@@ -213,3 +213,17 @@ def test_sigterm_ends_the_console_while_the_double_ctrl_c_offer_is_up() -> None:
         assert not pid_alive(pid), "the kernel was left running"
     finally:
         c.close()
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(("sig", "status"), [(signal.SIGTERM, 143), (signal.SIGHUP, 129)])
+def test_the_exit_status_after_a_signal_names_that_signal(sig: int, status: int) -> None:
+    """128 + the signal's number, as a shell reports a process ended by it: SIGHUP
+    (the terminal closed) is not told as SIGTERM."""
+    c = PtyConsole(["start", "--kernel", "builtin"])
+    try:
+        c.expect_empty_prompt(1, timeout=60)
+        os.kill(c.child.pid, sig)
+        assert c.wait_exit(20) == status
+    finally:
+        c.close()
