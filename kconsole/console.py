@@ -43,8 +43,10 @@ PORT_CLASH_ATTEMPTS = 3
 SELF_EXIT_WAIT = 5.0
 
 # `exit`, `quit`, `exit()`, `quit(keep_kernel=True)`, `exit(True)`: the whole cell.
+# `exit(0)`/`quit(1)` too: Python's exit takes a status, and an IPython kernel stops
+# itself for `exit(0)` as for `exit()`.
 _EXIT_COMMAND = re.compile(
-    r"\s*(?:exit|quit)\s*(?:\(\s*(?:keep_kernel\s*=\s*)?(True|False)?\s*\))?\s*;?\s*"
+    r"\s*(?:exit|quit)\s*(?:\(\s*(?:keep_kernel\s*=\s*)?(True|False|[-+]?\d+)?\s*\))?\s*;?\s*"
 )
 
 
@@ -58,8 +60,9 @@ def payloads_of(reply_content: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def exit_command(code: str, language_info: dict[str, Any]) -> bool | None:
-    """For a Python kernel: if ``code`` is only ``exit``/``quit`` (called or not),
-    whether it asks to keep the kernel; None for any other cell or language.
+    """For a Python kernel: if ``code`` is only ``exit``/``quit`` (called or not, with
+    ``keep_kernel`` or a status), whether it asks to keep the kernel; None for any other
+    cell or language.
 
     The console handles these itself instead of sending them: ipykernel answers ``exit``
     by stopping its own process, whoever started it, so a kernel kconsole only attached

@@ -9,7 +9,9 @@ entries (so Up reaches them first) and are never written to the file.
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -91,7 +93,16 @@ def history_for(language: str) -> SessionHistory:
     try:
         # Everything typed is kept here: private to the user, like a shell history.
         d.mkdir(parents=True, exist_ok=True, mode=0o700)
-        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+        # O_NONBLOCK: a FIFO there must not block the open (it is refused below).
+        fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_NONBLOCK, 0o600)
+        try:
+            regular = stat.S_ISREG(os.fstat(fd).st_mode)
+        finally:
+            os.close(fd)
+        if not regular:
+            # The whole file is read at the first prompt: /dev/full or /dev/zero never
+            # end, a FIFO blocks.
+            raise OSError(errno.EINVAL, "not a regular file")
     except OSError as e:
         problem = f"could not open {path} ({e.strerror or e}); history is kept in memory"
         return SessionHistory(InMemoryHistory(), problem)

@@ -90,6 +90,9 @@ class OutputPrinter:
         self._region_ok = True
         self._parent: str | None = None
         self._pending_clear = False
+        #: The terminal's width when the first entry was written: after a resize the
+        #: rows the entries take are not known (some terminals re-wrap, some cut).
+        self._entries_cols = 0
 
     # -- terminal -------------------------------------------------------------------
 
@@ -138,6 +141,8 @@ class OutputPrinter:
             self._track(text, display_id)
 
     def _track(self, text: str, display_id: str | None) -> None:
+        if not self._entries:
+            self._entries_cols = self._size()[0]
         self._entries.append([display_id, text])
         self._chars += len(text)
         if self._chars > self._limit:
@@ -177,8 +182,11 @@ class OutputPrinter:
         if self.tty and self._region_ok and self._entries:
             cols, lines = self._size()
             rows = rows_of("".join(e[1] for e in self._entries), cols)
-            if rows < lines:
+            if rows < lines and cols == self._entries_cols:
                 self._erase_rows(rows)
+            elif not self._at_line_start:
+                self.stream.write("\n")
+                self._at_line_start = True
         elif not self._at_line_start:
             self.stream.write("\n")
             self._at_line_start = True
@@ -186,13 +194,16 @@ class OutputPrinter:
         self._chars = 0
         self._region_ok = True
 
-    def barrier(self) -> None:
+    def barrier(self, *, at_line_start: bool = False) -> None:
         """Something else wrote to the terminal: never erase above this point.
 
         The REPL calls this after it prints anything itself (the prompt line of an
         accepted input, a banner); output printed before it is then never updated in
-        place, only re-printed.
+        place, only re-printed. ``at_line_start``: that writer left the cursor at column
+        0 (a finished prompt does, whatever the printer's last text ended with).
         """
+        if at_line_start:
+            self._at_line_start = True
         self._entries = []
         self._chars = 0
         self._region_ok = self._at_line_start
@@ -284,6 +295,12 @@ class OutputPrinter:
         if at < 0:
             return False
         cols, lines = self._size()
+        if cols != self._entries_cols:
+            # Resized since: where the old version is on the screen is not known.
+            self._entries = []
+            self._chars = 0
+            self._region_ok = False
+            return False
         rows = rows_of("".join(e[1] for e in entries[at:]), cols)
         if rows >= lines:
             return False

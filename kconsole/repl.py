@@ -71,7 +71,10 @@ from prompt_toolkit.filters import (
 )
 from prompt_toolkit.formatted_text import ANSI, FormattedText
 from prompt_toolkit.history import DummyHistory, History, InMemoryHistory
+from prompt_toolkit.input.typeahead import store_typeahead
+from prompt_toolkit.input.vt100_parser import Vt100Parser
 from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
+from prompt_toolkit.key_binding.key_processor import KeyPress
 from prompt_toolkit.layout.processors import (
     ConditionalProcessor,
     HighlightMatchingBracketProcessor,
@@ -91,6 +94,7 @@ from .console import (
     exit_command,
     payloads_of,
 )
+from .display.terminal import take_typed_ahead
 from .history import SessionHistory, history_for, kernel_history_inputs
 from .notebook import NotebookRecorder
 from .output import OutputPrinter
@@ -237,6 +241,8 @@ class Repl:
         self._restart_task: asyncio.Task[bool] | None = None
         #: Double Ctrl-C: the restart question asked while a cell runs.
         self._restart_offer: asyncio.Task[None] | None = None
+        #: Ctrl-X r: the restart question asked at the prompt.
+        self._question: asyncio.Task[None] | None = None
         self._cell_serial = 0
         self._cell_running = False
         #: The prompt session reading keys now (SIGINT goes to it), and how many
@@ -282,6 +288,15 @@ class Repl:
         #: start) are held until it is done: each Enter acts as if pressed on its own.
         self._keys = KeyHold(self.session.app)
         self._bind_client()
+        typed = take_typed_ahead()
+        if typed:
+            # Read from the terminal with the answers to kconsole's startup query: the
+            # first prompt reads them before the terminal, as if typed at it.
+            parsed: list[KeyPress] = []
+            parser = Vt100Parser(parsed.append)
+            parser.feed(typed)
+            parser.flush()
+            store_typeahead(self.session.app.input, parsed)
 
     def _bind_client(self) -> None:
         # Again once a starting kernel is up: a port clash during its start replaces
@@ -396,7 +411,7 @@ class Repl:
         def _restart(event: KeyPressEvent) -> None:
             # The keys behind it (an answer typed ahead) are for the question.
             hold = self._keys.start()
-            event.app.create_background_task(self._restart_from_prompt(hold))
+            self._question = event.app.create_background_task(self._restart_from_prompt(hold))
 
         @kb.add("c-x", "s", eager=True)
         def _save(event: KeyPressEvent) -> None:
@@ -704,8 +719,9 @@ class Repl:
             self._prompt_active = False
             # The prompt's last state (the accepted line, an input() answer, a question)
             # stays on screen below the printer's output: an update of a display
-            # printed before it goes below it, never over it.
-            self.printer.barrier()
+            # printed before it goes below it, never over it. prompt_toolkit leaves the
+            # cursor at column 0 below it, even after output without a final newline.
+            self.printer.barrier(at_line_start=True)
             if self._pending_output:  # queued for a run_in_terminal that never ran
                 self._drain_output()
 
@@ -756,8 +772,37 @@ class Repl:
     async def _ask(self, session: PromptSession[Any], message: Any, **kwargs: Any) -> Any:
         """``session.prompt_async`` with the session's SIGINT handling (_on_sigint)."""
         previous, self._asking = self._asking, session
+
+        async def prompt() -> tuple[bool, Any]:
+            # Ctrl-C ends a prompt with KeyboardInterrupt, which a task would raise out
+            # of the event loop: it comes back as a value and is raised here.
+            try:
+                return False, await session.prompt_async(message, handle_sigint=False, **kwargs)
+            except KeyboardInterrupt:
+                return True, None
+
+        # In a task of its own, shielded: the console's cancellation reaches this code
+        # first, not prompt_toolkit's wait for the terminal (see below).
+        run = asyncio.ensure_future(prompt())
         try:
-            return await session.prompt_async(message, handle_sigint=False, **kwargs)
+            interrupted, answer = await asyncio.shield(run)
+            if interrupted:
+                raise KeyboardInterrupt
+            return answer
+        except asyncio.CancelledError:
+            # SIGTERM/SIGHUP cancel the console. A prompt cancelled directly would wait
+            # for what a key of it runs in the terminal before it ends: for Ctrl-X r's
+            # question, an answer nobody may give. It goes first. (A pager is left to
+            # end: its thread could not be stopped anyway.)
+            question = self._question
+            if question is not None and not question.done():
+                question.cancel()
+                with contextlib.suppress(BaseException):
+                    await question
+            run.cancel()
+            with contextlib.suppress(BaseException):
+                await run
+            raise
         finally:
             self._asking = previous
 
@@ -863,8 +908,11 @@ class Repl:
                 reply = task.result()
         except KernelDied:
             pass
-        except BaseException:
+        except BaseException as e:
             task.cancel()
+            if isinstance(e, asyncio.CancelledError) and self._restart_offer is not None:
+                # The console is leaving (SIGTERM/SIGHUP): nobody may answer.
+                self._restart_offer.cancel()
             raise
         finally:
             self._cell_running = False
@@ -873,7 +921,7 @@ class Repl:
                 # The restart question is still up (the cell ended meanwhile): it owns
                 # the terminal until answered.
                 offer, self._restart_offer = self._restart_offer, None
-                with contextlib.suppress(Exception):
+                with contextlib.suppress(Exception, asyncio.CancelledError):
                     await offer
             self.printer.flush()
             self.recorder.finish_cell(reply)

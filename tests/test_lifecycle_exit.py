@@ -225,7 +225,8 @@ PY = {"name": "python"}
         ("quit( True );", PY, True),
         ("exit(keep_kernel=False)", PY, False),
         ("exit = 3", PY, None),
-        ("exit(0)", PY, None),  # sys.exit-like: the kernel's business
+        # IPython reads a status as keep_kernel and stops itself, as for exit()
+        ("exit(0)", PY, False),
         ("print(exit)", PY, None),
         ("exit\nprint(1)", PY, None),
         ("exit", {"name": "bash"}, None),  # bash_kernel restarts its shell by itself

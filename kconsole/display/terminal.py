@@ -148,6 +148,32 @@ _CELL_RE = re.compile(r"\x1b\[6;(\d+);(\d+)t")
 _WINDOW_RE = re.compile(r"\x1b\[4;(\d+);(\d+)t")
 
 
+_ANY_REPLY_RE = re.compile(
+    "|".join(r.pattern for r in (_DA1_RE, _KITTY_RE, _CELL_RE, _WINDOW_RE))
+    + r"|\x1b\[[0-9;]*t"  # a window report of another kind: a reply, never typed
+)
+
+#: What the user typed while :func:`detect_terminal` read the terminal (see
+#: :func:`take_typed_ahead`).
+_typed_ahead: list[str] = []
+
+
+def typed_keys(data: str, icrnl: bool = True) -> str:
+    """The keys in what the terminal sent during the queries: ``data`` without the
+    replies. ``icrnl``: the terminal turned Enter (CR) into NL then; it is given back
+    as CR, as a raw terminal sends it."""
+    keys = _ANY_REPLY_RE.sub("", data)
+    return keys.replace("\n", "\r") if icrnl else keys
+
+
+def take_typed_ahead() -> str:
+    """The keys typed before the prompt read the terminal (during the startup query,
+    which read them with the replies), once: the prompt reads them first."""
+    keys = "".join(_typed_ahead)
+    _typed_ahead.clear()
+    return keys
+
+
 @dataclass(frozen=True)
 class QueryReplies:
     """What the terminal answered to the startup queries (parsed, pure data)."""
@@ -288,4 +314,7 @@ def detect_terminal(
             termios.tcsetattr(input_fd, when, old)
         except termios.error:
             pass
+    # Keys typed meanwhile (or before kconsole started) came in with the replies: kept
+    # for the prompt, not dropped (typeahead at `kconsole start` runs once it is up).
+    _typed_ahead.append(typed_keys(got, icrnl=bool(old[0] & termios.ICRNL)))
     return merge_replies(caps, parse_replies(got), columns, rows, ioctl_pixels)
