@@ -60,8 +60,27 @@ def shutdown(connection_file: str | Path, pid: int | None) -> None:
     kc = BlockingKernelClient(connection_file=str(connection_file), context=ctx)
     kc.load_connection_file()
     kc.start_channels(hb=False)  # no heartbeat thread to outlive the context
+    if pid is None:
+        # Known for certain, so that a kernel deaf to the request is killed: a kept
+        # kernel left behind outlives the test run.
+        pids: list[int] = []
+
+        def hook(msg: dict) -> None:
+            if msg["msg_type"] == "stream":
+                pids.extend(int(w) for w in msg["content"]["text"].split() if w.isdigit())
+
+        with contextlib.suppress(Exception):
+            kc.execute_interactive("import os; print(os.getpid())", output_hook=hook, timeout=15)
+        pid = pids[0] if pids else None
     with contextlib.suppress(Exception):
-        kc.shutdown()
+        msg_id = kc.shutdown()
+        # Wait for the answer: a context destroyed with linger=0 drops a request
+        # still queued, and the kernel never hears it.
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            reply = kc.control_channel.get_msg(timeout=max(0.1, deadline - time.monotonic()))
+            if reply["parent_header"].get("msg_id") == msg_id:
+                break
     kc.stop_channels()
     ctx.destroy(linger=0)
     if pid is not None and not wait_gone(pid, 10):
