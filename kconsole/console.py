@@ -44,9 +44,11 @@ SELF_EXIT_WAIT = 5.0
 
 # `exit`, `quit`, `exit()`, `quit(keep_kernel=True)`, `exit(True)`: the whole cell.
 # `exit(0)`/`quit(1)` too: Python's exit takes a status, and an IPython kernel stops
-# itself for `exit(0)` as for `exit()`.
+# itself for `exit(0)` as for `exit()`. A trailing `# comment` is still the command:
+# sent, `exit() # done` would stop the kernel and `exit # bye` is IPython's `exit(# bye)`.
 _EXIT_COMMAND = re.compile(
-    r"\s*(?:exit|quit)\s*(?:\(\s*(?:keep_kernel\s*=\s*)?(True|False|[-+]?\d+)?\s*\))?\s*;?\s*"
+    r"\s*(?:exit|quit)\s*(?:\(\s*(?:keep_kernel\s*=\s*)?(True|False|[-+]?\d+)?\s*\))?\s*;?"
+    r"\s*(?:#[^\n]*)?\s*"
 )
 
 

@@ -1,0 +1,47 @@
+"""Reviewer's regression tests (final-b): interactive-console cases beyond the obvious ones."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import zmq
+from jupyter_client import BlockingKernelClient
+
+
+def answers(connection_file: str | Path, timeout: float = 15.0) -> bool:
+    """Whether the kernel behind ``connection_file`` still runs code (a real request)."""
+    ctx = zmq.Context()
+    kc = BlockingKernelClient(connection_file=str(connection_file), context=ctx)
+    kc.load_connection_file()
+    kc.start_channels(hb=False)
+    try:
+        kc.wait_for_ready(timeout=timeout)
+        reply = kc.execute_interactive("1", timeout=timeout)
+        return bool(reply["content"]["status"] == "ok")
+    except (RuntimeError, TimeoutError):
+        return False
+    finally:
+        kc.stop_channels()
+        ctx.destroy(linger=0)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("word", ["exit()  # done", "quit # bye", "exit;  # now"])
+def test_exit_with_a_comment_in_attach_leaves_the_kernel_running(
+    console: Any, ipykernel: Any, word: str
+) -> None:
+    # A trailing comment does not make `exit` code: sent to ipykernel, `exit() # done`
+    # stopped the attached kernel (someone else's), and `exit # bye` became IPython's
+    # `exit(# bye)`, a SyntaxError, leaving the user at the prompt.
+    c = console("attach", "--existing", ipykernel.connection_file)
+    c.expect_prompt()
+    c.sendline("print('at' + 'tached')")
+    c.expect(r"(?m)^attached")
+    c.expect_prompt()
+    c.sendline(word)
+    assert c.wait_exit(20) == 0
+    assert "SyntaxError" not in c.transcript
+    assert "ended itself" not in c.transcript
+    assert answers(ipykernel.connection_file), f"`{word}` ended the attached kernel"
