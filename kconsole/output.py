@@ -316,6 +316,11 @@ class OutputPrinter:
     def flush(self) -> None:
         self.stream.flush()
 
+    def end_line(self) -> None:
+        """End a last line of output left without its newline (``print(x, end='')``, a
+        ``\\r`` progress bar): the next prompt is drawn from column 0, over it otherwise."""
+        self._ensure_newline()
+
     def note(self, text: str) -> None:
         """A one-line message from kconsole itself (kernel died, interrupted...)."""
         self._ensure_newline()

@@ -923,6 +923,7 @@ class Repl:
                 offer, self._restart_offer = self._restart_offer, None
                 with contextlib.suppress(Exception, asyncio.CancelledError):
                     await offer
+            self.printer.end_line()
             self.printer.flush()
             self.recorder.finish_cell(reply)
         if reply is None:

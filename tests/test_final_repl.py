@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 import zmq
 from jupyter_client import BlockingKernelClient
+from ptyconsole import KERNELS
 
 
 def answers(connection_file: str | Path, timeout: float = 15.0) -> bool:
@@ -45,3 +46,23 @@ def test_exit_with_a_comment_in_attach_leaves_the_kernel_running(
     assert "SyntaxError" not in c.transcript
     assert "ended itself" not in c.transcript
     assert answers(ipykernel.connection_file), f"`{word}` ended the attached kernel"
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_output_without_a_final_newline_keeps_its_own_line(console: Any, kernel: str) -> None:
+    # The next prompt started right after the text ("abcIn [2]: "), and prompt_toolkit,
+    # which draws as if it started at column 0, then wrote over it as the user typed.
+    c = console("start", "--kernel", kernel, timeout=60)
+    c.expect_prompt(1)
+    c.sendline("print('ab' + 'c', end='')")
+    c.expect_prompt(2)
+    c.sendline("import sys; _ = [sys.stdout.write(f'\\rprog {i}/3') for i in range(3)]")
+    c.expect_prompt(3)
+    c.send("x = 12345")
+    c.expect_cursor_line(r"In \[3\]: x = 12345")
+    c.settle()
+    screen = c.display()
+    assert "abc" in screen, "\n".join(screen)
+    assert "prog 2/3" in screen, "\n".join(screen)
+    assert screen[screen.index("abc") + 1].startswith("In [2]: ")
