@@ -534,9 +534,15 @@ class Repl:
 
     def _flush_pending(self) -> None:
         if self._prompt_active:
-            self._write_above(self._drain_output)
+            self._write_above(self._drain_above)
         else:
             self._drain_output()  # the prompt ended meanwhile (or drained it already)
+
+    def _drain_above(self) -> None:
+        self._drain_output()
+        # The prompt is redrawn below: from column 0, not after a line left open.
+        self.printer.end_line()
+        self.printer.flush()
 
     def _drain_output(self) -> None:
         batch, self._pending_output = self._pending_output, []

@@ -66,3 +66,23 @@ def test_output_without_a_final_newline_keeps_its_own_line(console: Any, kernel:
     assert "abc" in screen, "\n".join(screen)
     assert "prog 2/3" in screen, "\n".join(screen)
     assert screen[screen.index("abc") + 1].startswith("In [2]: ")
+
+
+@pytest.mark.timeout(60)
+def test_late_output_without_a_newline_is_not_on_the_prompt_line(console: Any) -> None:
+    # A thread's print(..., end='') after the cell ended went above the prompt, and the
+    # prompt was redrawn on the same line after it ("LATEIn [2]: y = 1").
+    c = console("start", "--kernel", "python3", timeout=60)
+    c.expect_prompt(1)
+    c.sendline(
+        "import threading; "
+        "threading.Timer(0.5, lambda: print('LA' + 'TE', end='', flush=True)).start()"
+    )
+    c.expect_prompt(2)
+    c.send("y = 1")
+    c.expect("LATE", timeout=10)
+    c.send("23")
+    c.expect_cursor_line(r"In \[2\]: y = 123")
+    c.settle()
+    screen = c.display()
+    assert "LATE" in screen, "\n".join(screen)
