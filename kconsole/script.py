@@ -37,11 +37,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import os
 import re
 import shutil
+import stat
 import subprocess
 import sys
+from collections.abc import Callable
 from typing import Any, TextIO
 
 from .client import EOFInput, KernelDied, KernelTimeout
@@ -431,6 +434,8 @@ class ScriptRunner:
         #: Writing the output failed (a closed pipe, a full disk): no more cells run.
         self.write_error: OSError | None = None
         self._output_lost = asyncio.Event()
+        #: Stops watching for the reader of a stdout pipe to leave (see _watch_stdout).
+        self._unwatch_stdout: Callable[[], None] = lambda: None
         self._flush_pending = False
         #: Whether lines are grouped by Python's rules (see the module docstring).
         self.python = False
@@ -523,6 +528,7 @@ class ScriptRunner:
             self._output_failed(e)
 
     def _output_failed(self, error: OSError) -> None:
+        self._unwatch_stdout()
         self.write_error = error
         self._output_lost.set()
         if isinstance(error, BrokenPipeError):
@@ -730,11 +736,40 @@ class ScriptRunner:
 
     async def _run(self) -> int:
         self.python = self.conn.language_info.get("name") == "python"
-        status = await self._run_cells()
-        ended = not (self._kernel_died or self.write_error or self.input_error)
-        if ended and self.python and self.conn.owns_kernel:
-            await self._join_threads()
+        self._watch_stdout()
+        try:
+            status = await self._run_cells()
+            ended = not (self._kernel_died or self.write_error or self.input_error)
+            if ended and self.python and self.conn.owns_kernel:
+                await self._join_threads()
+        finally:
+            self._unwatch_stdout()
         return status
+
+    def _watch_stdout(self) -> None:
+        """Notice the reader of a stdout pipe leaving (`| head -1`) while the cell
+        prints nothing: a write would fail only at the cell's next output, perhaps
+        never. The write end of a pipe whose reader left reports an error, which the
+        event loop's selector gives as "readable"; nothing else makes it so."""
+        try:
+            fd = self.printer.stream.fileno()
+            if not stat.S_ISFIFO(os.fstat(fd).st_mode):
+                return  # a file or a terminal: no reader to leave
+            loop = asyncio.get_running_loop()
+
+            def gone() -> None:
+                self._output_failed(BrokenPipeError(errno.EPIPE, "the reader of stdout left"))
+
+            loop.add_reader(fd, gone)
+        except (AttributeError, ValueError, OSError, NotImplementedError):
+            return  # no such watch here: a failed write still tells
+
+        def unwatch() -> None:
+            self._unwatch_stdout = lambda: None
+            with contextlib.suppress(ValueError, OSError):
+                loop.remove_reader(fd)
+
+        self._unwatch_stdout = unwatch
 
     async def _join_threads(self) -> None:
         """Wait for the script's threads, as python3 does before it exits; their output
