@@ -584,6 +584,22 @@ class ScriptRunner:
             return "unknown"
         return str(reply.get("status", "unknown"))
 
+    async def _next_cell_unless_lost(self) -> str | None:
+        """The next cell, or None as soon as nobody reads stdout any more: a script
+        whose stdin is slow to come (``(echo ...; sleep 60) | kconsole | head -1``)
+        must not keep kconsole waiting for code whose output cannot be shown."""
+        nxt = asyncio.ensure_future(self.next_cell())
+        lost = asyncio.ensure_future(self._output_lost.wait())
+        try:
+            await asyncio.wait({nxt, lost}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            lost.cancel()
+            if not nxt.done():
+                nxt.cancel()
+        if nxt.cancelled():
+            return None
+        return nxt.result()
+
     async def next_cell(self) -> str | None:
         """Read lines until they form a cell; None at EOF with nothing pending."""
         if self.python:
@@ -782,12 +798,14 @@ class ScriptRunner:
     async def _run_cells(self) -> int:
         while True:
             try:
-                code = await self.next_cell()
+                code = await self._next_cell_unless_lost()
             except ScriptInputError as e:
                 self.input_error = e
             if self.input_error is not None:
                 self._note(f"kconsole: {self.input_error}")
                 return 1
+            if self.write_error is not None:
+                return 1  # the reader left while the code was still to come
             if code is None:
                 break
             if exit_command(code, self.conn.language_info) is not None:

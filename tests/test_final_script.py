@@ -271,3 +271,34 @@ def test_reader_gone_while_cell_is_quiet(kernel: str, jupyter_dirs: Path) -> Non
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_reader_gone_while_code_is_still_to_come(kernel: str, jupyter_dirs: Path) -> None:
+    """`(echo 'print(1)'; sleep 60; ...) | kconsole | head -1`: kconsole exits once the
+    reader leaves, not when (if ever) the next code arrives."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kconsole", "start", "--kernel", kernel],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=_env(jupyter_dirs),
+    )
+    try:
+        assert proc.stdin is not None and proc.stdout is not None
+        # The last cell's stderr says it is done; kconsole then waits for more code
+        # (the block after it is not complete) with stdin open.
+        proc.stdin.write(b'import sys\nprint("header")\nprint("ready", file=sys.stderr)\nif 1:\n')
+        proc.stdin.flush()
+        assert proc.stdout.readline() == b"header\n"
+        assert proc.stderr is not None and proc.stderr.readline() == b"ready\n"
+        proc.stdout.close()
+        status = proc.wait(timeout=15)
+        assert status == 1
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if proc.stdin is not None:
+            proc.stdin.close()
