@@ -37,11 +37,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import os
 import re
 import shutil
+import stat
 import subprocess
 import sys
+from collections.abc import Callable
 from typing import Any, TextIO
 
 from .client import EOFInput, KernelDied, KernelTimeout
@@ -431,6 +434,8 @@ class ScriptRunner:
         #: Writing the output failed (a closed pipe, a full disk): no more cells run.
         self.write_error: OSError | None = None
         self._output_lost = asyncio.Event()
+        #: Stops watching for the reader of a stdout pipe to leave (see _watch_stdout).
+        self._unwatch_stdout: Callable[[], None] = lambda: None
         self._flush_pending = False
         #: Whether lines are grouped by Python's rules (see the module docstring).
         self.python = False
@@ -523,6 +528,7 @@ class ScriptRunner:
             self._output_failed(e)
 
     def _output_failed(self, error: OSError) -> None:
+        self._unwatch_stdout()
         self.write_error = error
         self._output_lost.set()
         if isinstance(error, BrokenPipeError):
@@ -577,6 +583,22 @@ class ScriptRunner:
         except KernelTimeout:
             return "unknown"
         return str(reply.get("status", "unknown"))
+
+    async def _next_cell_unless_lost(self) -> str | None:
+        """The next cell, or None as soon as nobody reads stdout any more: a script
+        whose stdin is slow to come (``(echo ...; sleep 60) | kconsole | head -1``)
+        must not keep kconsole waiting for code whose output cannot be shown."""
+        nxt = asyncio.ensure_future(self.next_cell())
+        lost = asyncio.ensure_future(self._output_lost.wait())
+        try:
+            await asyncio.wait({nxt, lost}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            lost.cancel()
+            if not nxt.done():
+                nxt.cancel()
+        if nxt.cancelled():
+            return None
+        return nxt.result()
 
     async def next_cell(self) -> str | None:
         """Read lines until they form a cell; None at EOF with nothing pending."""
@@ -730,11 +752,40 @@ class ScriptRunner:
 
     async def _run(self) -> int:
         self.python = self.conn.language_info.get("name") == "python"
-        status = await self._run_cells()
-        ended = not (self._kernel_died or self.write_error or self.input_error)
-        if ended and self.python and self.conn.owns_kernel:
-            await self._join_threads()
+        self._watch_stdout()
+        try:
+            status = await self._run_cells()
+            ended = not (self._kernel_died or self.write_error or self.input_error)
+            if ended and self.python and self.conn.owns_kernel:
+                await self._join_threads()
+        finally:
+            self._unwatch_stdout()
         return status
+
+    def _watch_stdout(self) -> None:
+        """Notice the reader of a stdout pipe leaving (`| head -1`) while the cell
+        prints nothing: a write would fail only at the cell's next output, perhaps
+        never. The write end of a pipe whose reader left reports an error, which the
+        event loop's selector gives as "readable"; nothing else makes it so."""
+        try:
+            fd = self.printer.stream.fileno()
+            if not stat.S_ISFIFO(os.fstat(fd).st_mode):
+                return  # a file or a terminal: no reader to leave
+            loop = asyncio.get_running_loop()
+
+            def gone() -> None:
+                self._output_failed(BrokenPipeError(errno.EPIPE, "the reader of stdout left"))
+
+            loop.add_reader(fd, gone)
+        except (AttributeError, ValueError, OSError, NotImplementedError):
+            return  # no such watch here: a failed write still tells
+
+        def unwatch() -> None:
+            self._unwatch_stdout = lambda: None
+            with contextlib.suppress(ValueError, OSError):
+                loop.remove_reader(fd)
+
+        self._unwatch_stdout = unwatch
 
     async def _join_threads(self) -> None:
         """Wait for the script's threads, as python3 does before it exits; their output
@@ -747,12 +798,14 @@ class ScriptRunner:
     async def _run_cells(self) -> int:
         while True:
             try:
-                code = await self.next_cell()
+                code = await self._next_cell_unless_lost()
             except ScriptInputError as e:
                 self.input_error = e
             if self.input_error is not None:
                 self._note(f"kconsole: {self.input_error}")
                 return 1
+            if self.write_error is not None:
+                return 1  # the reader left while the code was still to come
             if code is None:
                 break
             if exit_command(code, self.conn.language_info) is not None:
