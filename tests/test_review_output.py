@@ -303,7 +303,10 @@ def test_after_a_burst_of_slow_bundles_the_console_answers_within_seconds(
     finally:
         c.close()
     assert elapsed < 7.0, f"{elapsed:.1f} s"
-    assert "p31" in c.transcript  # shown, as text
+    # The last bundle is shown: as text once the burst allowance is used up, or drawn as
+    # its table where the machine rendered the burst within it (speed decides which).
+    before_end = c.transcript[: c.transcript.rfind("BURSTEND")]
+    assert "p31" in before_end or "b  b" in before_end[-4096:]
 
 
 # -- hyperlinks only to schemes a click may open ---------------------------------------
