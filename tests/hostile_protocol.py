@@ -14,9 +14,13 @@ loopback ports, writes the connection file, then serves until shutdown_request.
 
 from __future__ import annotations
 
+import json
+import subprocess
 import sys
 import threading
+import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import zmq
@@ -203,6 +207,22 @@ def kernel_info() -> dict[str, Any]:
         "banner": "hostile kernel\n",
         "help_links": [],
     }
+
+
+def wait_started(proc: subprocess.Popen[bytes], cf: Path, timeout: float = 20.0) -> None:
+    """For tests: wait until the kernel ``proc`` has written its connection file ``cf``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        # Polling for a file another process writes: there is no event to wait for.
+        if cf.exists():
+            try:
+                json.loads(cf.read_text())
+                return
+            except ValueError:
+                pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise AssertionError("the hostile kernel did not start")
+        time.sleep(0.02)
 
 
 def main() -> None:

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hostile_protocol import wait_started
 from ptyconsole import KCONSOLE, PtyConsole
 
 HOSTILE = Path(__file__).with_name("hostile_review.py")
@@ -27,18 +28,7 @@ def _env() -> dict[str, str]:
 def review_kernel(tmp_path: Path) -> Iterator[Path]:
     cf = tmp_path / "kernel-review.json"
     proc = subprocess.Popen([sys.executable, str(HOSTILE), str(cf)], env=_env())
-    deadline = time.monotonic() + 20
-    while True:
-        # Polling for a file another process writes: there is no event to wait for.
-        if cf.exists():
-            try:
-                json.loads(cf.read_text())
-                break
-            except ValueError:
-                pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise AssertionError("the hostile kernel did not start")
-        time.sleep(0.02)
+    wait_started(proc, cf)
     yield cf
     proc.kill()
     proc.wait(5)

@@ -5,15 +5,14 @@ console exits cleanly."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hostile_protocol import wait_started
 from ptyconsole import KCONSOLE, PtyConsole
 
 HOSTILE = Path(__file__).with_name("hostile_protocol.py")
@@ -33,18 +32,7 @@ def start_hostile(
     proc = subprocess.Popen(
         [sys.executable, str(HOSTILE), str(cf), *([bad_reply] if bad_reply else [])], env=env
     )
-    deadline = time.monotonic() + 20
-    while True:
-        # Polling for a file another process writes: there is no event to wait for.
-        if cf.exists():
-            try:
-                json.loads(cf.read_text())
-                break
-            except ValueError:
-                pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise AssertionError("the hostile kernel did not start")
-        time.sleep(0.02)
+    wait_started(proc, cf)
     return proc, cf
 
 
