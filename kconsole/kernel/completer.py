@@ -85,21 +85,43 @@ def _module_names(prefix: str) -> list[str]:
 
     if "." in prefix:
         pkg_name, _, sub = prefix.rpartition(".")
-        try:
-            import importlib
-
-            pkg = importlib.import_module(pkg_name)
-        except Exception:
-            return []
-        path = getattr(pkg, "__path__", None)
-        if path is None:
-            return []
-        names = {m.name for m in pkgutil.iter_modules(path)}
+        names = _submodule_names(pkg_name)
         return sorted(f"{pkg_name}.{n}" for n in names if n.startswith(sub))
     names = set(sys.builtin_module_names)
     names.update(m.name for m in pkgutil.iter_modules())
     names.update(n for n in sys.modules if "." not in n)
     return sorted(n for n in names if n.startswith(prefix) and not n.startswith("__"))
+
+
+def _submodule_names(pkg_name: str) -> set[str]:
+    """Submodules of ``pkg_name``, found on disk (pkgutil) without running the package
+    when it is not loaded yet; a loaded module adds the modules it holds (``os.path``)."""
+    import importlib.util
+    import pkgutil
+
+    mod = sys.modules.get(pkg_name)
+    names: set[str] = set()
+    if mod is not None:
+        path = getattr(mod, "__path__", None)
+        # `import os.path` works because "os.path" is in sys.modules; `os.sys` is not.
+        head = pkg_name + "."
+        names.update(
+            n[len(head) :]
+            for n in list(sys.modules)
+            if n.startswith(head) and "." not in n[len(head) :]
+        )
+    else:
+        try:
+            spec = importlib.util.find_spec(pkg_name)  # imports the parents only
+        except Exception:
+            return names
+        path = spec.submodule_search_locations if spec is not None else None
+    if path is not None:
+        try:
+            names.update(m.name for m in pkgutil.iter_modules(list(path)))
+        except Exception:
+            pass
+    return {n for n in names if not n.startswith("__")}
 
 
 def _from_import_names(module: str, prefix: str) -> list[str]:
