@@ -224,3 +224,49 @@ def test_history_range_from_the_end_and_connect_reply(kernel: tuple[KernelManage
     for ch in ("shell", "iopub", "stdin", "hb", "control"):
         assert ports[f"{ch}_port"] == info[f"{ch}_port"]
     assert ports["status"] == "ok"
+
+
+def test_console_runs_shell_lines_and_cell_magics_with_enter(console: Any) -> None:
+    c = console("start", "--kernel", "builtin")
+    c.expect_prompt(1)
+    c.sendline("!echo $((6*7))")  # complete: Enter runs it
+    c.expect(r"(?m)^42$")
+    c.expect_prompt(2)
+    c.sendline("%%bash")  # a cell magic goes on until it ends with a blank line (as
+    c.sendline("echo b$((1+1))")  # in IPython's terminal: Enter on it once more)
+    c.sendline("")
+    c.sendline("")
+    c.expect(r"(?m)^b2$")
+    c.expect_prompt(3)
+
+
+def notebook_outputs(kernel_name: str, cells: list[str]) -> list[list[dict[str, Any]]]:
+    """Each cell's outputs as nbclient saves them, execution counts left out and
+    durations (``5.96 μs``) written ``T``, so two kernels' notebooks compare equal."""
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    nbclient.NotebookClient(nb, kernel_name=kernel_name, allow_errors=True, timeout=30).execute()
+    duration = re.compile(r"\d[\d.]* (ns|μs|ms|s)\b")
+    return [
+        [
+            {k: duration.sub("T", v) if isinstance(v, str) else v for k, v in o.items()}
+            for o in (
+                {k: v for k, v in out.items() if k != "execution_count"} for out in cell.outputs
+            )
+        ]
+        for cell in nb.cells
+    ]
+
+
+@pytest.mark.timeout(90)
+def test_notebook_outputs_of_magics_match_ipykernels(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("ipykernel")
+    install_kernelspec(tmp_path / "prefix", KERNEL_NAME)
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "prefix" / "share" / "jupyter"))
+    cells = ["!echo hi", "%timeit -n1 -r1 pass", "x = !echo a\nx", "%%bash\necho b", "%foo"]
+    ours = notebook_outputs(KERNEL_NAME, cells)
+    assert ours[0] == [{"output_type": "stream", "name": "stdout", "text": "hi\r\n"}]
+    assert ours == notebook_outputs("python3", cells)

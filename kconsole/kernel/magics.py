@@ -648,7 +648,7 @@ def banner_line() -> str:
     """The kernel banner's line about magics."""
     names = [f"%{n}" for n in sorted(LINE_MAGICS) if n != "lsmagic"]
     cells = [f"%%{n}" for n in sorted(CELL_MAGICS)]
-    return f"Magics: {' '.join(names + cells)} (%lsmagic lists them); !cmd runs a shell command."
+    return f"Magics (%lsmagic): {' '.join(names + cells)}; !cmd runs a shell command."
 
 
 def _script(shell: str) -> CellMagic:
