@@ -152,6 +152,11 @@ def test_os_and_namespace_magics(kc: BlockingKernelClient, tmp_path: Path) -> No
     run(kc, "%matplotlib inline")
     assert run(kc, "%matplotlib inline")[0]["status"] == "ok"
     assert run(kc, "%%bash\necho b1\necho b2 >&2")[1] == {"stdout": "b1\n", "stderr": "b2\n"}
+    reply, _ = run(kc, "%%bash\nexit 3")
+    assert (reply["ename"], reply["evalue"]) == (
+        "CalledProcessError",
+        "Command 'b'exit 3\\n'' returned non-zero exit status 3.",
+    )
     run(kc, "w_var = 1")
     who = run(kc, "%who")[1]["stdout"]
     assert who.endswith("\n") and {"os", "w_var"} <= set(who.split()), who
@@ -189,6 +194,8 @@ def test_completion_offers_submodules_without_importing(kc: BlockingKernelClient
     def matches(code: str) -> list[str]:
         return reply_to(kc, kc.complete(code, len(code)))["matches"]  # type: ignore[no-any-return]
 
+    assert matches("%ti") == ["%time", "%%time", "%timeit", "%%timeit"]  # as IPython's
+    assert matches("%%ba") == ["%%bash"]
     assert "os.path" in matches("import os.pa")
     assert "path" in matches("from os import pa")
     assert {"xml.dom", "xml.etree", "xml.parsers", "xml.sax"} <= set(matches("import xml."))

@@ -17,6 +17,7 @@ from typing import Any
 _TOKEN = re.compile(r"[\w.]*$")
 _IMPORT = re.compile(r"^\s*(?:import\s+(?:[\w.]+\s*,\s*)*|from\s+)([\w.]*)$")
 _FROM_IMPORT = re.compile(r"^\s*from\s+([\w.]+)\s+import\s+(?:[\w]+\s*,\s*)*(\w*)$")
+_MAGIC = re.compile(r"^\s*(%%?)(\w*)$")
 _MISSING = object()
 
 
@@ -160,7 +161,21 @@ class Completer:
         start = cursor_pos
 
         m = _FROM_IMPORT.match(line)
-        if m:
+        magic = _MAGIC.match(line)
+        if magic:
+            from .magics import CELL_MAGICS, LINE_MAGICS
+
+            sign, word = magic.groups()
+            # As IPython: after one %, line magics and then cell magics of each name.
+            for n in sorted({*CELL_MAGICS, *LINE_MAGICS}):
+                if n.startswith(word):
+                    if sign == "%" and n in LINE_MAGICS:
+                        matches.append("%" + n)
+                    if n in CELL_MAGICS:
+                        matches.append("%%" + n)
+            types = ["magic"] * len(matches)
+            start = cursor_pos - len(sign + word)
+        elif m:
             word = m.group(2)
             matches = _from_import_names(m.group(1), word)
             types = ["name"] * len(matches)

@@ -256,37 +256,53 @@ def getoutput(cmd: str) -> SList:
 
 
 def run_streamed(cmd: str) -> int:
-    """Run ``cmd`` with ``sh`` on a pseudo-terminal (pipes where there is none),
+    """Run ``cmd`` with the shell on a pseudo-terminal (a pipe where there is none),
     writing its output to ``sys.stdout`` as it arrives; SIGINT stops it."""
-    import codecs
-    import select
     import signal
     import subprocess
 
     try:
         master, slave = os.openpty()
-    except (AttributeError, OSError):
+    except (AttributeError, OSError):  # Windows, or out of ptys
         master = slave = -1
-    if master >= 0:
-        _set_size(slave)
-    p = subprocess.Popen(
-        cmd,
-        shell=True,
-        stdin=subprocess.DEVNULL,
-        stdout=slave if slave >= 0 else subprocess.PIPE,
-        stderr=slave if slave >= 0 else subprocess.STDOUT,
-        start_new_session=hasattr(os, "killpg"),
-    )
     if slave >= 0:
-        os.close(slave)
-    else:
-        assert p.stdout is not None
-        master = p.stdout.fileno()
+        _set_size(slave)
+    out: Any = slave if slave >= 0 else subprocess.PIPE
+    try:
+        p = subprocess.Popen(
+            cmd,
+            shell=True,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=out if slave >= 0 else subprocess.STDOUT,
+            start_new_session=hasattr(os, "killpg"),
+        )
+    finally:
+        if slave >= 0:
+            os.close(slave)
+    try:
+        if master >= 0:
+            _pump_pty(master, p)
+        else:
+            _pump_pipe(p)
+        return int(p.wait())
+    except KeyboardInterrupt:
+        _stop(p, signal.SIGINT)
+        print("^C")
+        return -int(signal.SIGINT)
+    finally:
+        if master >= 0:
+            os.close(master)
+
+
+def _pump_pty(master: int, p: Any) -> None:
+    import codecs
+    import select
+
     decoder = codecs.getincrementaldecoder("utf-8")("replace")
     try:
         while True:
-            ready, _, _ = select.select([master], [], [], 0.1)
-            if not ready:
+            if not select.select([master], [], [], 0.1)[0]:
                 if p.poll() is not None and not select.select([master], [], [], 0)[0]:
                     break  # exited; a background child may keep the terminal open
                 continue
@@ -297,17 +313,34 @@ def run_streamed(cmd: str) -> int:
             if not data:
                 break
             sys.stdout.write(decoder.decode(data))
-        return p.wait()
-    except KeyboardInterrupt:
-        _stop(p, signal.SIGINT)
-        print("^C")
-        return -signal.SIGINT
     finally:
-        if slave >= 0:
-            os.close(master)
-        elif p.stdout is not None:
-            p.stdout.close()
         sys.stdout.write(decoder.decode(b"", final=True))
+
+
+def _pump_pipe(p: Any) -> None:
+    # A thread reads (a pipe cannot be select()ed everywhere); the main thread polls
+    # in sleeps, which an interrupt breaks on every platform.
+    import threading
+    import time
+
+    t = threading.Thread(target=_copy, args=(p.stdout, sys.stdout), daemon=True)
+    t.start()
+    while p.poll() is None:
+        time.sleep(0.05)
+    t.join()
+
+
+def _copy(src: Any, dst: Any) -> None:
+    """Copy a binary pipe to a text stream as data arrives, until EOF."""
+    import codecs
+
+    dec = codecs.getincrementaldecoder("utf-8")("replace")
+    try:
+        for chunk in iter(lambda: src.read1(65536), b""):
+            dst.write(dec.decode(chunk))
+        dst.write(dec.decode(b"", final=True))
+    finally:
+        src.close()
 
 
 def _set_size(fd: int, rows: int = 24, cols: int = 80) -> None:
@@ -331,7 +364,7 @@ def _stop(p: Any, sig: int) -> None:
             if hasattr(os, "killpg"):
                 os.killpg(p.pid, s)
             else:
-                p.send_signal(s)
+                p.kill()  # Windows: no signal reaches a console-less child
         except OSError:
             pass
 
@@ -652,30 +685,27 @@ def banner_line() -> str:
 
 
 def _script(shell: str) -> CellMagic:
+    """``%%bash`` / ``%%sh``: the body on the shell's stdin, stdout and stderr streamed
+    as such; a non-zero exit raises CalledProcessError, as in IPython."""
+
     def run(args: str, body: str, frame: FrameType) -> None:
         import signal
         import subprocess
         import threading
 
-        p = subprocess.Popen(
-            [shell, *args.split()],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=hasattr(os, "killpg"),
-        )
-
-        def pump(src: Any, dst: Any) -> None:
-            import codecs
-
-            dec = codecs.getincrementaldecoder("utf-8")("replace")
-            for chunk in iter(lambda: src.read1(65536), b""):
-                dst.write(dec.decode(chunk))
-            dst.write(dec.decode(b"", final=True))
-
+        try:
+            p = subprocess.Popen(
+                [shell, *args.split()],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=hasattr(os, "killpg"),
+            )
+        except OSError as e:
+            raise UsageError(f"%%{shell}: cannot run {shell}: {e.strerror}") from None
         threads = [
-            threading.Thread(target=pump, args=(p.stdout, sys.stdout), daemon=True),
-            threading.Thread(target=pump, args=(p.stderr, sys.stderr), daemon=True),
+            threading.Thread(target=_copy, args=(p.stdout, sys.stdout), daemon=True),
+            threading.Thread(target=_copy, args=(p.stderr, sys.stderr), daemon=True),
         ]
         for t in threads:
             t.start()
@@ -691,7 +721,11 @@ def _script(shell: str) -> CellMagic:
                 t.join()
         except KeyboardInterrupt:
             _stop(p, signal.SIGINT)
-            print("Process is interrupted.")
+            print("Process was interrupted.")
+        if p.returncode:
+            # IPython's message: the cell as bytes, with its final newline.
+            cell = body if body.endswith("\n") else body + "\n"
+            raise subprocess.CalledProcessError(p.returncode, cell.encode())
 
     return run
 
