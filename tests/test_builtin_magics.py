@@ -5,7 +5,10 @@ a real kernel process driven by jupyter_client. Expected texts are what ipykerne
 
 from __future__ import annotations
 
+import os
 import re
+import signal
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -115,6 +118,53 @@ def test_shell_command_output_is_live_and_interruptible(
     assert reply["status"] == "ok"  # as IPython: ^C ends the command, not the cell
     assert "^C" in "".join(c.get("text", "") for _, c in outputs(kc, msg_id))
     assert run(kc, "!echo after")[1] == {"stdout": "after\r\n"}
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="no pty")
+def test_a_killed_kernel_leaves_no_shell_command_running(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    install_kernelspec(tmp_path / "prefix", KERNEL_NAME)
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "prefix" / "share" / "jupyter"))
+    km = KernelManager(kernel_name=KERNEL_NAME)
+    km.start_kernel()
+    kc = km.client()
+    kc.start_channels()
+    pid = 0
+    try:
+        kc.wait_for_ready(timeout=TIMEOUT)
+        msg_id = kc.execute("!sleep 300 & echo pid=$!; wait")
+        seen = ""
+        deadline = time.monotonic() + TIMEOUT
+        while "\n" not in seen:
+            m = kc.get_iopub_msg(timeout=max(0.01, deadline - time.monotonic()))
+            if m["parent_header"].get("msg_id") == msg_id and m["msg_type"] == "stream":
+                seen += m["content"]["text"]
+        pid = int(re.search(r"pid=(\d+)", seen).group(1))  # type: ignore[union-attr]
+        os.kill(km.provisioner.process.pid, signal.SIGKILL)  # type: ignore[union-attr]
+        deadline = time.monotonic() + 5
+        while _running(pid):  # the hung-up terminal ends it
+            assert time.monotonic() < deadline, "the command outlived its kernel"
+            time.sleep(0.02)
+    finally:
+        kc.stop_channels()
+        if km.has_kernel:
+            km.shutdown_kernel(now=True)
+        if pid and _running(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie waiting for init to reap it does not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 _TIMEIT = r"\d[\d.]* (ns|μs|ms|s) ± \d[\d.]* (ns|μs|ms|s) per loop \(mean ± std\. dev\. of "

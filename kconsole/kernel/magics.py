@@ -267,6 +267,7 @@ def run_streamed(cmd: str) -> int:
         master = slave = -1
     if slave >= 0:
         _set_size(slave)
+        cmd = _take_terminal(slave) + cmd
     out: Any = slave if slave >= 0 else subprocess.PIPE
     try:
         p = subprocess.Popen(
@@ -341,6 +342,20 @@ def _copy(src: Any, dst: Any) -> None:
         dst.write(dec.decode(b"", final=True))
     finally:
         src.close()
+
+
+def _take_terminal(slave: int) -> str:
+    """A shell prefix that makes the pty the command's controlling terminal, as a real
+    terminal (and IPython's pexpect) is: when the kernel dies, however it dies, the
+    closed pty hangs the command up instead of leaving it running. (The shell, leader
+    of its new session, opening the tty acquires it; no preexec_fn in a threaded
+    process.)"""
+    import shlex
+
+    try:
+        return f"exec 3<>{shlex.quote(os.ttyname(slave))}; exec 3>&-; "
+    except OSError:
+        return ""
 
 
 def _set_size(fd: int, rows: int = 24, cols: int = 80) -> None:
