@@ -254,7 +254,11 @@ def test_completion_offers_submodules_without_importing(kc: BlockingKernelClient
 
 
 def test_inspect_labels_an_instances_docstring_as_ipython(kc: BlockingKernelClient) -> None:
-    run(kc, "class A:\n  'docA'\na = A()\nL = [1, 2]")
+    run(
+        kc,
+        "class A:\n  'docA'\na = A()\nL = [1, 2]\n"
+        "class B:\n  'docB'\n  def __init__(self):\n    'Init doc.'\nb = B()",
+    )
 
     def text(code: str) -> str:
         return reply_to(kc, kc.inspect(code, len(code)))["data"]["text/plain"]  # type: ignore[no-any-return]
@@ -266,6 +270,7 @@ def test_inspect_labels_an_instances_docstring_as_ipython(kc: BlockingKernelClie
         "Type:        list\nString form: [1, 2]\nLength:      2\n"
         "Docstring:  \nBuilt-in mutable sequence.\n"
     )
+    assert text("b").endswith("\nDocstring:      docB\nInit docstring: Init doc.")
 
 
 def test_history_range_from_the_end_and_connect_reply(kernel: tuple[KernelManager, Any]) -> None:

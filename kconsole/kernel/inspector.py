@@ -73,6 +73,8 @@ def info(name: str, obj: Any, detail_level: int = 0) -> str:
             fields.append(("Source", source))
         else:
             fields.append(("Docstring", doc or "<no docstring>"))
+            if is_class:
+                _append_init_doc(fields, obj)
         _append_file(fields, obj)
         fields.append(("Type", type(obj).__name__))
     else:
@@ -98,6 +100,7 @@ def info(name: str, obj: Any, detail_level: int = 0) -> str:
         else:
             # An instance's docstring is its class's (IPython labels it Docstring too).
             fields.append(("Docstring", doc or "<no docstring>"))
+            _append_init_doc(fields, type(obj))
     width = max(len(head) for head, _ in fields)
     lines = []
     for head, body in fields:
@@ -105,6 +108,18 @@ def info(name: str, obj: Any, detail_level: int = 0) -> str:
         delim = "\n" if "\n" in body else " "
         lines.append(f"{head}:{' ' * (width - len(head))}{delim}{body}")
     return "\n".join(lines)
+
+
+def _append_init_doc(fields: list[tuple[str, str]], cls: type) -> None:
+    """IPython's ``Init docstring``: that of the class's own ``__init__``, if any."""
+    import inspect
+
+    init = getattr(cls, "__init__", None)
+    if init is None or init is object.__init__:
+        return
+    doc = inspect.getdoc(init)
+    if doc and doc != inspect.getdoc(object.__init__):
+        fields.append(("Init docstring", doc))
 
 
 def _append_file(fields: list[tuple[str, str]], obj: Any) -> None:
