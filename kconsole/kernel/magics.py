@@ -91,6 +91,7 @@ def transform_cell(code: str) -> str:
 
 
 def _transform_line(line: str) -> str | None:
+    """The Python for one magic or ``!`` line, or None when it is neither."""
     m = _ASSIGN.match(line)
     if m:
         indent, target, kind, rest = m.groups()
@@ -107,9 +108,7 @@ def _transform_line(line: str) -> str | None:
     return None if call is None else indent + call
 
 
-def _shell_call(text: str | None) -> str | None:
-    if text is None:
-        return None
+def _shell_call(text: str) -> str | None:
     m = _SHELL.match(text)
     if not m:
         return None
@@ -208,27 +207,26 @@ def _namespace(frame: FrameType) -> dict[str, Any]:
     return ns
 
 
-_BRACES = re.compile(r"\{([^{}]+)\}")
-_DOLLAR = re.compile(r"\$(\$|[A-Za-z_]\w*)")
+_EXPANSION = re.compile(r"\{([^{}]+)\}|\$(\$|[A-Za-z_]\w*)")
 
 
 def expand(cmd: str, ns: dict[str, Any]) -> str:
-    """IPython's variable expansion: ``{expr}`` and ``$name`` from ``ns``; ``$$`` is
-    ``$``. What does not evaluate is left as written."""
+    """IPython's variable expansion, in one pass: ``{expr}`` and ``$name`` from ``ns``;
+    ``$$`` is ``$``. What does not evaluate (``${HOME}``, awk's ``{print $1}``) is left
+    as written, for the shell."""
 
-    def brace(m: re.Match[str]) -> str:
-        try:
-            return str(eval(m.group(1), ns))
-        except Exception:
-            return m.group(0)
-
-    def dollar(m: re.Match[str]) -> str:
-        name = m.group(1)
+    def sub(m: re.Match[str]) -> str:
+        expr, name = m.groups()
+        if expr is not None:
+            try:
+                return str(eval(expr, ns))
+            except Exception:
+                return m.group(0)
         if name == "$":
             return "$"
         return str(ns[name]) if name in ns else m.group(0)
 
-    return _DOLLAR.sub(dollar, _BRACES.sub(brace, cmd))
+    return _EXPANSION.sub(sub, cmd)
 
 
 def system(cmd: str) -> None:
