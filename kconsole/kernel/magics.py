@@ -52,12 +52,12 @@ class SList(list[str]):
 
 # -- the transform -------------------------------------------------------------------
 
-_MAY_HAVE_MAGIC = re.compile(r"^[ \t]*(?:[\w.,\t ]+=[ \t]*)?[!%]", re.MULTILINE)
-_LINE_MAGIC = re.compile(r"([ \t]*)%([A-Za-z_]\w*)[ \t]*(.*)$")
-_SHELL = re.compile(r"([ \t]*)(!!?)(.*)$")
-_ASSIGN = re.compile(
-    r"([ \t]*)([A-Za-z_][\w.]*(?:[ \t]*,[ \t]*[A-Za-z_][\w.]*)*)[ \t]*=[ \t]*([!%])(.*)$"
-)
+# Patterns, compiled (and cached by re) on first use: kernel_info imports this module
+# for the banner, and compiling them all costs more than the rest of the import.
+_MAY_HAVE_MAGIC = r"(?m)^[ \t]*(?:[\w.,\t ]+=[ \t]*)?[!%]"
+_LINE_MAGIC = r"([ \t]*)%([A-Za-z_]\w*)[ \t]*(.*)$"
+_SHELL = r"([ \t]*)(!!?)(.*)$"
+_ASSIGN = r"([ \t]*)([A-Za-z_][\w.]*(?:[ \t]*,[ \t]*[A-Za-z_][\w.]*)*)[ \t]*=[ \t]*([!%])(.*)$"
 
 
 def transform_cell(code: str) -> str:
@@ -75,7 +75,7 @@ def transform_cell(code: str) -> str:
         body = "\n".join(lines[first + 1 :])
         _install()
         return "\n" * first + f"_kc_cell_magic({name!r}, {args.strip()!r}, {body!r})"
-    if not _MAY_HAVE_MAGIC.search(code):
+    if not re.search(_MAY_HAVE_MAGIC, code):
         return code
     out: list[str] = []
     changed = False
@@ -92,7 +92,7 @@ def transform_cell(code: str) -> str:
 
 def _transform_line(line: str) -> str | None:
     """The Python for one magic or ``!`` line, or None when it is neither."""
-    m = _ASSIGN.match(line)
+    m = re.match(_ASSIGN, line)
     if m:
         indent, target, kind, rest = m.groups()
         call = f"_kc_getoutput({rest.strip()!r})" if kind == "!" else _magic_call("%" + rest)
@@ -109,7 +109,7 @@ def _transform_line(line: str) -> str | None:
 
 
 def _shell_call(text: str) -> str | None:
-    m = _SHELL.match(text)
+    m = re.match(_SHELL, text)
     if not m:
         return None
     _, bangs, cmd = m.groups()
@@ -117,7 +117,7 @@ def _shell_call(text: str) -> str | None:
 
 
 def _magic_call(text: str) -> str | None:
-    m = _LINE_MAGIC.match(text)
+    m = re.match(_LINE_MAGIC, text)
     if not m:
         return None
     _, name, args = m.groups()
@@ -207,7 +207,7 @@ def _namespace(frame: FrameType) -> dict[str, Any]:
     return ns
 
 
-_EXPANSION = re.compile(r"\{([^{}]+)\}|\$(\$|[A-Za-z_]\w*)")
+_EXPANSION = r"\{([^{}]+)\}|\$(\$|[A-Za-z_]\w*)"
 
 
 def expand(cmd: str, ns: dict[str, Any]) -> str:
@@ -226,7 +226,7 @@ def expand(cmd: str, ns: dict[str, Any]) -> str:
             return "$"
         return str(ns[name]) if name in ns else m.group(0)
 
-    return _EXPANSION.sub(sub, cmd)
+    return re.sub(_EXPANSION, sub, cmd)
 
 
 def system(cmd: str) -> None:
@@ -688,13 +688,6 @@ def lsmagic_text() -> str:
         + "\n\nShell commands: !cmd (output streamed), x = !cmd (its lines), $name and {expr}"
         " expanded."
     )
-
-
-def banner_line() -> str:
-    """The kernel banner's line about magics."""
-    names = [f"%{n}" for n in sorted(LINE_MAGICS) if n != "lsmagic"]
-    cells = [f"%%{n}" for n in sorted(CELL_MAGICS)]
-    return f"Magics (%lsmagic): {' '.join(names + cells)}; !cmd runs a shell command."
 
 
 def _script(shell: str) -> CellMagic:
