@@ -17,6 +17,7 @@ from typing import Any
 _TOKEN = re.compile(r"[\w.]*$")
 _IMPORT = re.compile(r"^\s*(?:import\s+(?:[\w.]+\s*,\s*)*|from\s+)([\w.]*)$")
 _FROM_IMPORT = re.compile(r"^\s*from\s+([\w.]+)\s+import\s+(?:[\w]+\s*,\s*)*(\w*)$")
+_MAGIC = re.compile(r"^\s*(%%?)(\w*)$")
 _MISSING = object()
 
 
@@ -85,21 +86,43 @@ def _module_names(prefix: str) -> list[str]:
 
     if "." in prefix:
         pkg_name, _, sub = prefix.rpartition(".")
-        try:
-            import importlib
-
-            pkg = importlib.import_module(pkg_name)
-        except Exception:
-            return []
-        path = getattr(pkg, "__path__", None)
-        if path is None:
-            return []
-        names = {m.name for m in pkgutil.iter_modules(path)}
+        names = _submodule_names(pkg_name)
         return sorted(f"{pkg_name}.{n}" for n in names if n.startswith(sub))
     names = set(sys.builtin_module_names)
     names.update(m.name for m in pkgutil.iter_modules())
     names.update(n for n in sys.modules if "." not in n)
     return sorted(n for n in names if n.startswith(prefix) and not n.startswith("__"))
+
+
+def _submodule_names(pkg_name: str) -> set[str]:
+    """Submodules of ``pkg_name``, found on disk (pkgutil) without running the package
+    when it is not loaded yet; a loaded module adds the modules it holds (``os.path``)."""
+    import importlib.util
+    import pkgutil
+
+    mod = sys.modules.get(pkg_name)
+    names: set[str] = set()
+    if mod is not None:
+        path = getattr(mod, "__path__", None)
+        # `import os.path` works because "os.path" is in sys.modules; `os.sys` is not.
+        head = pkg_name + "."
+        names.update(
+            n[len(head) :]
+            for n in list(sys.modules)
+            if n.startswith(head) and "." not in n[len(head) :]
+        )
+    else:
+        try:
+            spec = importlib.util.find_spec(pkg_name)  # imports the parents only
+        except Exception:
+            return names
+        path = spec.submodule_search_locations if spec is not None else None
+    if path is not None:
+        try:
+            names.update(m.name for m in pkgutil.iter_modules(list(path)))
+        except Exception:
+            pass
+    return {n for n in names if not n.startswith("__")}
 
 
 def _from_import_names(module: str, prefix: str) -> list[str]:
@@ -138,7 +161,21 @@ class Completer:
         start = cursor_pos
 
         m = _FROM_IMPORT.match(line)
-        if m:
+        magic = _MAGIC.match(line)
+        if magic:
+            from .magics import CELL_MAGICS, LINE_MAGICS
+
+            sign, word = magic.groups()
+            # As IPython: after one %, line magics and then cell magics of each name.
+            for n in sorted({*CELL_MAGICS, *LINE_MAGICS}):
+                if n.startswith(word):
+                    if sign == "%" and n in LINE_MAGICS:
+                        matches.append("%" + n)
+                    if n in CELL_MAGICS:
+                        matches.append("%%" + n)
+            types = ["magic"] * len(matches)
+            start = cursor_pos - len(sign + word)
+        elif m:
             word = m.group(2)
             matches = _from_import_names(m.group(1), word)
             types = ["name"] * len(matches)

@@ -204,11 +204,22 @@ class History:
     def range(
         self, session: int = 0, start: int = 1, stop: int | None = None, output: bool = False
     ) -> list[Entry]:
-        """Lines ``start <= line < stop`` of ``session`` (0 or less: relative to this one)."""
+        """Lines ``start <= line < stop`` of ``session`` (0 or less: relative to this one).
+
+        In this session, as in IPython, a negative ``start`` or ``stop`` counts from the
+        end (``start=-2``: the last two cells) and a ``stop`` of 0 means the end.
+        """
         current = self._current()
         if session <= 0:
             session = current + session
         if session == current:
+            n = max(self.inputs, default=0) + 1  # IPython's list has a line 0
+            if start < 0:
+                start += n
+            if stop is not None and stop < 0:
+                stop += n
+            elif stop == 0:
+                stop = None
             return [e for e in self._mem(output) if e[1] >= start and (stop is None or e[1] < stop)]
         if not self.sync():
             return []

@@ -52,67 +52,83 @@ def _signature(obj: Any) -> str | None:
 
 
 def info(name: str, obj: Any, detail_level: int = 0) -> str:
-    """The text IPython's ``obj?`` (``obj??`` at detail 1) shows, without colours."""
+    """The text IPython's ``obj?`` (``obj??`` at detail 1) shows, without colours:
+    IPython's fields in IPython's order, their bodies aligned after the longest title."""
     import inspect
 
-    lines: list[str] = []
+    fields: list[tuple[str, str]] = []
     is_class = isinstance(obj, type)
-    if callable(obj):
-        sig = _signature(obj)
-        if sig is not None:
-            label = "Init signature" if is_class else "Signature"
-            lines.append(f"{label}: {name}{sig}")
-    if not callable(obj) or not (inspect.isroutine(obj) or is_class):
-        try:
-            text = repr(obj)
-        except Exception:
-            text = "<repr failed>"
-        if len(text) > 200:
-            text = text[:100] + " ... " + text[-95:]
-        lines.append(f"String form: {text}")
-        try:
-            lines.append(f"Length: {len(obj)}")
-        except Exception:
-            pass
     source = None
     if detail_level > 0:
         try:
             source = inspect.getsource(obj)
         except (OSError, TypeError):
             source = _cell_class_source(obj) if is_class else None
-    if source is not None:
-        lines.append("Source:\n" + source.rstrip("\n"))
-    else:
-        doc = inspect.getdoc(obj) if not _is_plain_instance(obj) else None
-        if doc is None and _is_plain_instance(obj):
-            doc = inspect.getdoc(type(obj))
-            if doc:
-                lines.append("Class docstring:\n" + doc)
-                doc = None
-            else:
-                lines.append("Docstring: <no docstring>")
-        elif doc:
-            lines.append("Docstring:\n" + doc)
+    doc = inspect.getdoc(obj)
+    if is_class or inspect.isroutine(obj):
+        sig = _signature(obj)
+        if sig is not None:
+            fields.append(("Init signature" if is_class else "Signature", f"{name}{sig}"))
+        if source is not None:
+            fields.append(("Source", source))
         else:
-            lines.append("Docstring: <no docstring>")
-    try:
-        f = inspect.getsourcefile(obj) or inspect.getfile(obj)
-        lines.append(f"File: {f}")
-    except (TypeError, OSError):
-        pass
-    lines.append(f"Type: {type(obj).__name__}")
+            fields.append(("Docstring", doc or "<no docstring>"))
+            if is_class:
+                _append_init_doc(fields, obj)
+        _append_file(fields, obj)
+        fields.append(("Type", type(obj).__name__))
+    else:
+        if callable(obj):
+            sig = _signature(obj)
+            if sig is not None:
+                fields.append(("Signature", f"{name}{sig}"))
+        fields.append(("Type", type(obj).__name__))
+        try:
+            text = repr(obj)
+        except Exception:
+            text = "<repr failed>"
+        if len(text) > 200:
+            text = text[:100] + " ... " + text[-95:]
+        fields.append(("String form", text))
+        try:
+            fields.append(("Length", str(len(obj))))
+        except Exception:
+            pass
+        _append_file(fields, obj)
+        if source is not None:
+            fields.append(("Source", source))
+        else:
+            # An instance's docstring is its class's (IPython labels it Docstring too).
+            fields.append(("Docstring", doc or "<no docstring>"))
+            _append_init_doc(fields, type(obj))
+    width = max(len(head) for head, _ in fields)
+    lines = []
+    for head, body in fields:
+        body = body.strip("\n")
+        delim = "\n" if "\n" in body else " "
+        lines.append(f"{head}:{' ' * (width - len(head))}{delim}{body}")
     return "\n".join(lines)
 
 
-def _is_plain_instance(obj: Any) -> bool:
+def _append_init_doc(fields: list[tuple[str, str]], cls: type) -> None:
+    """IPython's ``Init docstring``: that of the class's own ``__init__``, if any."""
     import inspect
 
-    return not (
-        inspect.isroutine(obj)
-        or inspect.isclass(obj)
-        or inspect.ismodule(obj)
-        or isinstance(obj, property)
-    )
+    init = getattr(cls, "__init__", None)
+    if init is None or init is object.__init__:
+        return
+    doc = inspect.getdoc(init)
+    if doc and doc != inspect.getdoc(object.__init__):
+        fields.append(("Init docstring", doc))
+
+
+def _append_file(fields: list[tuple[str, str]], obj: Any) -> None:
+    import inspect
+
+    try:
+        fields.append(("File", inspect.getsourcefile(obj) or inspect.getfile(obj)))
+    except (TypeError, OSError):
+        pass
 
 
 def inspect_reply(

@@ -63,7 +63,11 @@ def kernel_info_content() -> dict[str, Any]:
         "banner": (
             f"Python {sys.version.split()[0]} ({platform.python_implementation()})\n"
             f"kconsole built-in kernel {__version__}: display(), input(), obj? and help(obj) "
-            "work; no IPython magics.\n"
+            "work.\n"
+            # Written out, not taken from magics.py: kernel_info imports nothing it can
+            # do without (tests check every magic %lsmagic lists is named here).
+            "Magics (%lsmagic): %cd %env %matplotlib %pip %pwd %time %timeit %who %%bash %%sh "
+            "%%time %%timeit %%writefile; !cmd runs a shell command.\n"
         ),
         "help_links": [
             {"text": "Python Reference", "url": f"https://docs.python.org/{v.major}.{v.minor}"},
@@ -231,6 +235,8 @@ class Kernel:
             self._shutdown(msg, "control")
         elif t == "kernel_info_request":
             self._reply("control", msg, kernel_info_content())
+        elif t == "connect_request":
+            self._connect(msg, "control")
         elif t == "debug_request":
             self._reply(
                 "control",
@@ -477,6 +483,18 @@ class Kernel:
             items = []
         self._reply("shell", msg, {"status": "ok", "history": [list(i) for i in items]})
 
+    def _connect(self, msg: Message, channel: str = "shell") -> None:
+        # Deprecated in protocol 5.1, still answered by ipykernel: the kernel's ports.
+        i = self.info
+        ports = {
+            "shell_port": i.shell_port,
+            "iopub_port": i.iopub_port,
+            "stdin_port": i.stdin_port,
+            "hb_port": i.hb_port,
+            "control_port": i.control_port,
+        }
+        self._reply(channel, msg, {**ports, "status": "ok"})
+
     def _kernel_info(self, msg: Message) -> None:
         self._reply("shell", msg, kernel_info_content())
 
@@ -551,6 +569,7 @@ _SHELL_HANDLERS: dict[str, Callable[[Kernel, Message], None]] = {
     "is_complete_request": Kernel._is_complete,
     "history_request": Kernel._history,
     "kernel_info_request": Kernel._kernel_info,
+    "connect_request": Kernel._connect,
     "comm_info_request": Kernel._comm_info,
     "comm_open": Kernel._comm_open,
     "shutdown_request": Kernel._shell_shutdown,

@@ -27,6 +27,7 @@ from typing import Any
 
 from . import displays as _display
 from .history import History
+from .magics import UsageError, cell_magic_is_complete, hide_frames, transform_cell
 
 Publish = Callable[[str, dict[str, Any], dict[str, Any] | None], None]
 
@@ -215,6 +216,7 @@ class Shell:
 
     def _run(self, code: str, filename: str, silent: bool) -> None:
         linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
+        code = transform_cell(code)  # !cmd and %magic lines become calls (magics.py)
         flags = self._flags | ast.PyCF_ONLY_AST
         tree = compile(code, filename, "exec", flags, dont_inherit=True)
         assert isinstance(tree, ast.Module)
@@ -234,6 +236,9 @@ class Shell:
             exec(co, self.user_ns)
 
     def _error_result(self, e: BaseException) -> CellResult:
+        if isinstance(e, UsageError):  # one line on stderr, no traceback: as IPython
+            print(f"UsageError: {e}", file=sys.stderr)
+            return CellResult(status="error", ename="UsageError", evalue=str(e))
         tb = self.format_traceback(e)
         if self.before_output is not None:
             self.before_output()
@@ -249,6 +254,7 @@ class Shell:
         here = __file__
         while tb is not None and tb.tb_frame.f_code.co_filename == here:
             tb = tb.tb_next
+        tb = hide_frames(tb)  # and those of a magic (magics.py)
         lines = traceback.format_exception(type(e), e, tb)
         return [line.rstrip("\n") for line in lines]
 
@@ -301,6 +307,10 @@ def is_complete(code: str) -> dict[str, Any]:
         return {"status": "complete"}
     if not code.strip():
         return {"status": "complete"}
+    magic = cell_magic_is_complete(code)
+    if magic is not None:
+        return magic
+    code = transform_cell(code)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

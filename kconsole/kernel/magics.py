@@ -1,0 +1,769 @@
+"""A minimal IPython-style magic and shell layer for the built-in kernel.
+
+Theory of this module
+---------------------
+As IPython does, a cell is *transformed* into plain Python before it is compiled: a
+line that starts (after its indentation) with ``!cmd`` becomes ``_kc_system('cmd')``,
+``x = !cmd`` becomes ``x = _kc_getoutput('cmd')``, ``%name args`` becomes
+``_kc_line_magic('name', 'args')`` and a cell whose first line is ``%%name args``
+becomes one ``_kc_cell_magic('name', 'args', body)``. So magics work inside loops and
+functions, line numbers stay those of the cell, and the shell compiles the result as
+any other cell. A line is transformed only where a statement may start: not inside a
+string, brackets or after a backslash continuation. The ``_kc_*`` functions live in
+``builtins`` (the user namespace stays clean for ``%who``) and are installed the first
+time a cell needs them. They find the user's namespace as their caller's frame.
+
+``!cmd`` runs in a pseudo-terminal, as IPython's does: output arrives as the command
+writes it (line-buffered programs too), stderr joins stdout, lines end in ``\\r\\n``;
+the kernel's interrupt stops the command (``^C``), not the cell.
+"""
+
+from __future__ import annotations
+
+import builtins
+import os
+import re
+import sys
+from collections.abc import Callable
+from types import FrameType, TracebackType
+from typing import Any
+
+
+class UsageError(Exception):
+    """A magic used wrongly (or unknown): shown as one line, without a traceback."""
+
+
+class SList(list[str]):
+    """The lines of a command's output (IPython's SList, in small): ``.s`` joins them
+    with spaces, ``.n`` with newlines, ``.l`` is the list itself."""
+
+    @property
+    def s(self) -> str:
+        return " ".join(self)
+
+    @property
+    def n(self) -> str:
+        return "\n".join(self)
+
+    @property
+    def l(self) -> list[str]:  # noqa: E743 - IPython's name
+        return list(self)
+
+
+# -- the transform -------------------------------------------------------------------
+
+# Patterns, compiled (and cached by re) on first use: kernel_info imports this module
+# for the banner, and compiling them all costs more than the rest of the import.
+_MAY_HAVE_MAGIC = r"(?m)^[ \t]*(?:[\w.,\t ]+=[ \t]*)?[!%]"
+_LINE_MAGIC = r"([ \t]*)%([A-Za-z_]\w*)[ \t]*(.*)$"
+_SHELL = r"([ \t]*)(!!?)(.*)$"
+_ASSIGN = r"([ \t]*)([A-Za-z_][\w.]*(?:[ \t]*,[ \t]*[A-Za-z_][\w.]*)*)[ \t]*=[ \t]*([!%])(.*)$"
+
+
+def transform_cell(code: str) -> str:
+    """``code`` with its magic and ``!`` lines turned into Python calls (IPython-style).
+
+    Code without such lines is returned unchanged (the same string).
+    """
+    if "%" not in code and "!" not in code:
+        return code
+    lines = code.split("\n")
+    first = next((i for i, line in enumerate(lines) if line.strip()), None)
+    if first is not None and lines[first].startswith("%%"):
+        head = lines[first][2:]
+        name, _, args = head.strip().partition(" ")
+        body = "\n".join(lines[first + 1 :])
+        _install()
+        return "\n" * first + f"_kc_cell_magic({name!r}, {args.strip()!r}, {body!r})"
+    if not re.search(_MAY_HAVE_MAGIC, code):
+        return code
+    out: list[str] = []
+    changed = False
+    for line, starts in zip(lines, _statement_starts(lines), strict=True):
+        new = _transform_line(line) if starts else None
+        if new is not None:
+            changed = True
+        out.append(line if new is None else new)
+    if not changed:
+        return code
+    _install()
+    return "\n".join(out)
+
+
+def _transform_line(line: str) -> str | None:
+    """The Python for one magic or ``!`` line, or None when it is neither."""
+    m = re.match(_ASSIGN, line)
+    if m:
+        indent, target, kind, rest = m.groups()
+        call = f"_kc_getoutput({rest.strip()!r})" if kind == "!" else _magic_call("%" + rest)
+        return None if call is None else f"{indent}{target} = {call}"
+    stripped = line.lstrip(" \t")
+    indent = line[: len(line) - len(stripped)]
+    if stripped.startswith("!") and not stripped.startswith("!="):
+        call = _shell_call(stripped)
+    elif stripped.startswith("%") and not stripped.startswith("%%"):
+        call = _magic_call(stripped)
+    else:
+        return None
+    return None if call is None else indent + call
+
+
+def _shell_call(text: str) -> str | None:
+    m = re.match(_SHELL, text)
+    if not m:
+        return None
+    _, bangs, cmd = m.groups()
+    return f"_kc_getoutput({cmd.strip()!r})" if bangs == "!!" else f"_kc_system({cmd.strip()!r})"
+
+
+def _magic_call(text: str) -> str | None:
+    m = re.match(_LINE_MAGIC, text)
+    if not m:
+        return None
+    _, name, args = m.groups()
+    return f"_kc_line_magic({name!r}, {args.strip()!r})"
+
+
+def _statement_starts(lines: list[str]) -> list[bool]:
+    """For each line: may a statement start there (not in a string, brackets or after
+    a backslash)? A line that will be transformed is not scanned as Python."""
+    starts: list[bool] = []
+    depth = 0
+    quote: str | None = None
+    cont = False
+    for line in lines:
+        start = depth == 0 and quote is None and not cont
+        starts.append(start)
+        cont = False
+        if start and _transform_line(line) is not None:
+            continue
+        i, n = 0, len(line)
+        while i < n:
+            c = line[i]
+            if quote is not None:
+                if c == "\\":
+                    i += 2
+                    continue
+                if line.startswith(quote, i):
+                    i += len(quote)
+                    quote = None
+                    continue
+                i += 1
+                continue
+            if c == "#":
+                break
+            if c in "'\"":
+                triple = line[i : i + 3]
+                quote = triple if triple in ("'''", '"""') else c
+                i += len(quote)
+                continue
+            if c in "([{":
+                depth += 1
+            elif c in ")]}":
+                depth = max(0, depth - 1)
+            elif c == "\\" and i == n - 1:
+                cont = True
+            i += 1
+        if quote is not None and len(quote) == 1:
+            quote = None  # a one-quote string does not span lines
+    return starts
+
+
+def cell_magic_is_complete(code: str) -> dict[str, Any] | None:
+    """``is_complete`` of a ``%%`` cell (complete once it ends with a blank line, as in
+    IPython), or None when ``code`` is not one."""
+    if not code.lstrip("\n").startswith("%%"):
+        return None
+    if code.splitlines()[-1].strip():
+        return {"status": "incomplete", "indent": ""}
+    return {"status": "complete"}
+
+
+# -- running -------------------------------------------------------------------------
+
+_installed = False
+
+
+def _install() -> None:
+    global _installed
+    if _installed:
+        return
+    b: Any = builtins
+    b._kc_system = system
+    b._kc_getoutput = getoutput
+    b._kc_line_magic = line_magic
+    b._kc_cell_magic = cell_magic
+    _installed = True
+
+
+def _caller(depth: int = 2) -> FrameType:
+    return sys._getframe(depth)
+
+
+def _namespace(frame: FrameType) -> dict[str, Any]:
+    ns = dict(frame.f_globals)
+    if frame.f_locals is not frame.f_globals:
+        ns.update(frame.f_locals)
+    return ns
+
+
+_EXPANSION = r"\{([^{}]+)\}|\$(\$|[A-Za-z_]\w*)"
+
+
+def expand(cmd: str, ns: dict[str, Any]) -> str:
+    """IPython's variable expansion, in one pass: ``{expr}`` and ``$name`` from ``ns``;
+    ``$$`` is ``$``. What does not evaluate (``${HOME}``, awk's ``{print $1}``) is left
+    as written, for the shell."""
+
+    def sub(m: re.Match[str]) -> str:
+        expr, name = m.groups()
+        if expr is not None:
+            try:
+                return str(eval(expr, ns))
+            except Exception:
+                return m.group(0)
+        if name == "$":
+            return "$"
+        return str(ns[name]) if name in ns else m.group(0)
+
+    return re.sub(_EXPANSION, sub, cmd)
+
+
+def system(cmd: str) -> None:
+    """``!cmd``: run ``cmd`` in a shell, its output streamed to stdout as it comes;
+    the exit status goes to ``_exit_code``."""
+    frame = _caller()
+    code = run_streamed(expand(cmd, _namespace(frame)))
+    frame.f_globals["_exit_code"] = code
+
+
+def getoutput(cmd: str) -> SList:
+    """``x = !cmd``: the command's output (stderr included) as a list of lines."""
+    import subprocess
+
+    frame = _caller()
+    p = subprocess.run(
+        expand(cmd, _namespace(frame)),
+        shell=True,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    frame.f_globals["_exit_code"] = p.returncode
+    return SList(p.stdout.decode("utf-8", "replace").splitlines())
+
+
+def run_streamed(cmd: str) -> int:
+    """Run ``cmd`` with the shell on a pseudo-terminal (a pipe where there is none),
+    writing its output to ``sys.stdout`` as it arrives; SIGINT stops it."""
+    import signal
+    import subprocess
+
+    try:
+        master, slave = os.openpty()
+    except (AttributeError, OSError):  # Windows, or out of ptys
+        master = slave = -1
+    if slave >= 0:
+        _set_size(slave)
+        cmd = _take_terminal(slave) + cmd
+    out: Any = slave if slave >= 0 else subprocess.PIPE
+    try:
+        p = subprocess.Popen(
+            cmd,
+            shell=True,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=out if slave >= 0 else subprocess.STDOUT,
+            start_new_session=hasattr(os, "killpg"),
+        )
+    finally:
+        if slave >= 0:
+            os.close(slave)
+    try:
+        if master >= 0:
+            _pump_pty(master, p)
+        else:
+            _pump_pipe(p)
+        return int(p.wait())
+    except KeyboardInterrupt:
+        _stop(p, signal.SIGINT)
+        print("^C")
+        return -int(signal.SIGINT)
+    finally:
+        if master >= 0:
+            os.close(master)
+
+
+def _pump_pty(master: int, p: Any) -> None:
+    import codecs
+    import select
+
+    decoder = codecs.getincrementaldecoder("utf-8")("replace")
+    try:
+        while True:
+            if not select.select([master], [], [], 0.1)[0]:
+                if p.poll() is not None and not select.select([master], [], [], 0)[0]:
+                    break  # exited; a background child may keep the terminal open
+                continue
+            try:
+                data = os.read(master, 65536)
+            except OSError:  # EIO: every writer of the terminal has closed it
+                break
+            if not data:
+                break
+            sys.stdout.write(decoder.decode(data))
+    finally:
+        sys.stdout.write(decoder.decode(b"", final=True))
+
+
+def _pump_pipe(p: Any) -> None:
+    # A thread reads (a pipe cannot be select()ed everywhere); the main thread polls
+    # in sleeps, which an interrupt breaks on every platform.
+    import threading
+    import time
+
+    t = threading.Thread(target=_copy, args=(p.stdout, sys.stdout), daemon=True)
+    t.start()
+    while p.poll() is None:
+        time.sleep(0.05)
+    t.join()
+
+
+def _copy(src: Any, dst: Any) -> None:
+    """Copy a binary pipe to a text stream as data arrives, until EOF."""
+    import codecs
+
+    dec = codecs.getincrementaldecoder("utf-8")("replace")
+    try:
+        for chunk in iter(lambda: src.read1(65536), b""):
+            dst.write(dec.decode(chunk))
+        dst.write(dec.decode(b"", final=True))
+    finally:
+        src.close()
+
+
+def _take_terminal(slave: int) -> str:
+    """A shell prefix that makes the pty the command's controlling terminal, as a real
+    terminal (and IPython's pexpect) is: when the kernel dies, however it dies, the
+    closed pty hangs the command up instead of leaving it running. (The shell, leader
+    of its new session, opening the tty acquires it; no preexec_fn in a threaded
+    process.)"""
+    import shlex
+
+    try:
+        return f"exec 3<>{shlex.quote(os.ttyname(slave))}; exec 3>&-; "
+    except OSError:
+        return ""
+
+
+def _set_size(fd: int, rows: int = 24, cols: int = 80) -> None:
+    # A terminal of 0x0 makes `ls` and friends lay out oddly; pexpect's default size.
+    try:
+        import fcntl
+        import struct
+        import termios
+
+        fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+    except Exception:
+        pass
+
+
+def _stop(p: Any, sig: int) -> None:
+    """Send ``sig`` to the command's process group; kill it if it is still there 1 s on."""
+    import subprocess
+
+    def send(s: int) -> None:
+        try:
+            if hasattr(os, "killpg"):
+                os.killpg(p.pid, s)
+            else:
+                p.kill()  # Windows: no signal reaches a console-less child
+        except OSError:
+            pass
+
+    send(sig)
+    try:
+        p.wait(timeout=1.0)
+    except subprocess.TimeoutExpired:
+        import signal
+
+        send(getattr(signal, "SIGKILL", signal.SIGTERM))
+        p.wait()
+
+
+# -- the magics ----------------------------------------------------------------------
+
+LineMagic = Callable[[str, FrameType], Any]
+CellMagic = Callable[[str, str, FrameType], Any]
+
+
+def line_magic(name: str, args: str) -> Any:
+    """``%name args``: run the line magic ``name`` (its value is the line's)."""
+    fn = LINE_MAGICS.get(name)
+    if fn is None:
+        raise UsageError(f"Line magic function `%{name}` not found.")
+    return fn(args, _caller())
+
+
+def cell_magic(name: str, args: str, body: str) -> Any:
+    """``%%name args`` + body: run the cell magic ``name``."""
+    fn = CELL_MAGICS.get(name)
+    if fn is None:
+        raise UsageError(f"Cell magic `%%{name}` not found.")
+    return fn(args, body, _caller())
+
+
+def hide_frames(tb: TracebackType | None) -> TracebackType | None:
+    """``tb`` without this module's frames: an error in ``%time 1/0`` shows the cell's
+    line and the timed code, not the magic's machinery."""
+    here = __file__
+    while tb is not None and tb.tb_frame.f_code.co_filename == here:
+        tb = tb.tb_next
+    node = tb
+    while node is not None:
+        nxt = node.tb_next
+        while nxt is not None and nxt.tb_frame.f_code.co_filename == here:
+            nxt = nxt.tb_next
+        node.tb_next = nxt
+        node = nxt
+    return tb
+
+
+def _format_time(timespan: float, precision: int = 3) -> str:
+    """A duration as IPython writes it (``5.96 μs``, ``1min 3s``)."""
+    import math
+
+    if timespan >= 60.0:
+        parts = [("d", 86400), ("h", 3600), ("min", 60), ("s", 1)]
+        out = []
+        left = timespan
+        for suffix, length in parts:
+            value = int(left / length)
+            if value > 0:
+                left = left % length
+                out.append(f"{value}{suffix}")
+            if left < 1:
+                break
+        return " ".join(out)
+    units = ["s", "ms", "μs", "ns"]
+    order = min(-int(math.floor(math.log10(timespan)) // 3), 3) if timespan > 0 else 3
+    scaled = timespan * [1, 1e3, 1e6, 1e9][order]
+    return f"{scaled:.{precision}g} {units[order]}"
+
+
+def _compile_cell(src: str, name: str) -> tuple[Any, Any]:
+    """(statements, trailing expression or None) of ``src``, compiled."""
+    import ast
+
+    tree = ast.parse(transform_cell(src), name, "exec")
+    last = None
+    tail = tree.body[-1] if tree.body else None
+    if isinstance(tail, ast.Expr):
+        tree.body.pop()
+        last = compile(ast.Expression(tail.value), name, "eval")
+    return compile(tree, name, "exec"), last
+
+
+def _time(args: str, frame: FrameType, body: str | None = None) -> Any:
+    import time
+
+    src = args if body is None else body
+    stmts, last = _compile_cell(src, "<magic-time>")
+    g, loc = frame.f_globals, frame.f_locals
+    t0, w0 = os.times(), time.perf_counter()
+    try:
+        exec(stmts, g, loc)
+        return eval(last, g, loc) if last is not None else None
+    finally:
+        w1, t1 = time.perf_counter(), os.times()
+        user, sys_ = t1.user - t0.user, t1.system - t0.system
+        print(
+            f"CPU times: user {_format_time(user)}, sys: {_format_time(sys_)}, "
+            f"total: {_format_time(user + sys_)}"
+        )
+        print(f"Wall time: {_format_time(w1 - w0)}")
+
+
+class TimeitResult:
+    """What ``%timeit -o`` returns (IPython's attributes, in small)."""
+
+    def __init__(self, loops: int, repeat: int, timings: list[float], precision: int) -> None:
+        self.loops = loops
+        self.repeat = repeat
+        self.all_runs = timings
+        self.timings = [t / loops for t in timings]
+        self.best = min(self.timings)
+        self.worst = max(self.timings)
+        self.average = sum(self.timings) / len(self.timings)
+        self.stdev = (sum((x - self.average) ** 2 for x in self.timings) / len(self.timings)) ** 0.5
+        self._precision = precision
+
+    def __str__(self) -> str:
+        return (
+            f"{_format_time(self.average, self._precision)} ± "
+            f"{_format_time(self.stdev, self._precision)} per loop (mean ± std. dev. of "
+            f"{self.repeat} run{'' if self.repeat == 1 else 's'}, "
+            f"{self.loops:,} loop{'' if self.loops == 1 else 's'} each)"
+        )
+
+    def __repr__(self) -> str:
+        return f"<TimeitResult : {self}>"
+
+
+def _timeit(args: str, frame: FrameType, body: str | None = None) -> Any:
+    import ast
+    import timeit
+
+    number, repeat, precision, quiet, ret = 0, 7, 3, False, False
+    rest = args.strip()
+    while rest.startswith("-"):
+        opt, _, rest = rest.partition(" ")
+        rest = rest.lstrip()
+        flag, value = opt[:2], opt[2:]
+        if flag in ("-n", "-r", "-p"):
+            if not value:
+                value, _, rest = rest.partition(" ")
+                rest = rest.lstrip()
+            try:
+                n = int(value)
+            except ValueError:
+                raise UsageError(f"option {flag} needs a number, not {value!r}") from None
+            if flag == "-n":
+                number = n
+            elif flag == "-r":
+                repeat = n
+            else:
+                precision = n
+        elif opt == "-q":
+            quiet = True
+        elif opt == "-o":
+            ret = True
+        else:
+            raise UsageError(f"timeit: unknown option {opt} (-n N, -r R, -p P, -q, -o)")
+    setup, stmt = (rest, body) if body is not None else ("pass", rest)
+    template = ast.parse(
+        "def inner(_it, _timer):\n    _setup\n    _t0 = _timer()\n"
+        "    for _i in _it:\n        _stmt\n    _t1 = _timer()\n    return _t1 - _t0\n"
+    )
+    fn = template.body[0]
+    assert isinstance(fn, ast.FunctionDef)
+    setup_body = ast.parse(transform_cell(setup or "pass")).body or [ast.Pass()]
+    stmt_body = ast.parse(transform_cell(stmt or "pass")).body or [ast.Pass()]
+    loop = fn.body[2]
+    assert isinstance(loop, ast.For)
+    loop.body = stmt_body
+    fn.body[0:1] = setup_body
+    code = compile(ast.fix_missing_locations(template), "<magic-timeit>", "exec")
+    ns = _namespace(frame)
+    exec(code, ns)
+    timer = timeit.Timer()
+    timer.inner = ns["inner"]  # type: ignore[attr-defined]
+    if number <= 0:
+        for index in range(10):  # as IPython: the first 10**k loops taking >= 0.2 s
+            number = 10**index
+            if timer.timeit(number) >= 0.2:
+                break
+    result = TimeitResult(number, max(1, repeat), timer.repeat(max(1, repeat), number), precision)
+    if not quiet:
+        if result.worst > 4 * result.best > 0 and result.worst > 1e-6:
+            print(
+                f"The slowest run took {result.worst / result.best:0.2f} times longer than "
+                "the fastest. This could mean that an intermediate result is being cached."
+            )
+        print(result)
+    return result if ret else None
+
+
+_old_dirs: list[str] = []
+
+
+def _pwd(args: str, frame: FrameType) -> str:
+    return os.getcwd()
+
+
+def _cd(args: str, frame: FrameType) -> None:
+    target = expand(args.strip(), _namespace(frame))
+    if target.startswith("-q "):
+        target = target[3:].strip()
+    if not target:
+        target = os.path.expanduser("~")
+    elif target == "-":
+        if not _old_dirs:
+            raise UsageError("cd -: no previous directory")
+        target = _old_dirs[-1]
+    target = os.path.expanduser(target)
+    here = os.getcwd()
+    try:
+        os.chdir(target)
+    except OSError as e:
+        print(e)  # as IPython: a message, not an error
+        return
+    _old_dirs.append(here)
+    print(os.getcwd())
+
+
+_SECRET = ("key", "token", "secret")
+
+
+def _env(args: str, frame: FrameType) -> Any:
+    args = args.strip()
+    if not args:
+        env = dict(os.environ)
+        for k in env:  # hide likely secrets when showing everything, as IPython does
+            if any(s in k.lower() for s in _SECRET):
+                env[k] = "<hidden>"
+        return env
+    if "=" in args or " " in args:
+        sep = "=" if "=" in args.split(" ", 1)[0] else " "
+        name, _, value = args.partition(sep)
+        name, value = name.strip(), expand(value.strip(), _namespace(frame))
+        if not name:
+            raise UsageError("usage: %env NAME=VALUE")
+        os.environ[name] = value
+        print(f"env: {name}={value}")
+        return None
+    if args in os.environ:
+        return os.environ[args]
+    raise UsageError(f"Environment does not have key: {args}")
+
+
+def _who(args: str, frame: FrameType) -> None:
+    types = set(args.split())
+    names = sorted(
+        n
+        for n, v in frame.f_globals.items()
+        if not n.startswith("_") and (not types or type(v).__name__ in types)
+    )
+    if not names:
+        print(
+            "No variables match your requested type."
+            if types
+            else "Interactive namespace is empty."
+        )
+        return
+    for i, n in enumerate(names, 1):
+        print(n + "\t", end=" ")
+        if i % 9 == 0:
+            print()
+    print()
+
+
+def _matplotlib(args: str, frame: FrameType) -> None:
+    backend = args.strip() or "inline"
+    if backend != "inline":
+        raise UsageError(f"the built-in kernel shows figures inline only, not {backend!r}")
+    # The kernel shows every open figure after each cell (displays.show_figures): all
+    # matplotlib needs is a non-GUI backend.
+    os.environ["MPLBACKEND"] = "agg"
+    plt = sys.modules.get("matplotlib.pyplot")
+    if plt is not None:
+        plt.switch_backend("agg")
+    elif "matplotlib" in sys.modules:
+        sys.modules["matplotlib"].use("agg")
+
+
+def _pip(args: str, frame: FrameType) -> None:
+    import shlex
+
+    run_streamed(f"{shlex.quote(sys.executable)} -m pip {args}")
+    print("Note: you may need to restart the kernel to use updated packages.")
+
+
+class _Listing:
+    def __repr__(self) -> str:
+        return lsmagic_text()
+
+
+def _lsmagic(args: str, frame: FrameType) -> _Listing:
+    return _Listing()
+
+
+def lsmagic_text() -> str:
+    """What ``%lsmagic`` shows."""
+    return (
+        "Available line magics:\n"
+        + "  ".join(f"%{n}" for n in sorted(LINE_MAGICS))
+        + "\n\nAvailable cell magics:\n"
+        + "  ".join(f"%%{n}" for n in sorted(CELL_MAGICS))
+        + "\n\nShell commands: !cmd (output streamed), x = !cmd (its lines), $name and {expr}"
+        " expanded."
+    )
+
+
+def _script(shell: str) -> CellMagic:
+    """``%%bash`` / ``%%sh``: the body on the shell's stdin, stdout and stderr streamed
+    as such; a non-zero exit raises CalledProcessError, as in IPython."""
+
+    def run(args: str, body: str, frame: FrameType) -> None:
+        import signal
+        import subprocess
+        import threading
+
+        try:
+            p = subprocess.Popen(
+                [shell, *args.split()],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=hasattr(os, "killpg"),
+            )
+        except OSError as e:
+            raise UsageError(f"%%{shell}: cannot run {shell}: {e.strerror}") from None
+        threads = [
+            threading.Thread(target=_copy, args=(p.stdout, sys.stdout), daemon=True),
+            threading.Thread(target=_copy, args=(p.stderr, sys.stderr), daemon=True),
+        ]
+        for t in threads:
+            t.start()
+        try:
+            assert p.stdin is not None
+            try:
+                p.stdin.write(body.encode())
+                p.stdin.close()
+            except BrokenPipeError:
+                pass
+            p.wait()
+            for t in threads:
+                t.join()
+        except KeyboardInterrupt:
+            _stop(p, signal.SIGINT)
+            print("Process was interrupted.")
+        if p.returncode:
+            # IPython's message: the cell as bytes, with its final newline.
+            cell = body if body.endswith("\n") else body + "\n"
+            raise subprocess.CalledProcessError(p.returncode, cell.encode())
+
+    return run
+
+
+def _writefile(args: str, body: str, frame: FrameType) -> None:
+    parts = args.split()
+    append = bool(parts) and parts[0] in ("-a", "--append")
+    path = " ".join(parts[1:] if append else parts)
+    if not path:
+        raise UsageError("usage: %%writefile [-a] FILE")
+    path = os.path.expanduser(path)
+    exists = os.path.exists(path)
+    print(f"{'Appending to' if append else 'Overwriting' if exists else 'Writing'} {path}")
+    with open(path, "a" if append else "w", encoding="utf-8") as f:
+        f.write(body if body.endswith("\n") or not body else body + "\n")
+
+
+LINE_MAGICS: dict[str, LineMagic] = {
+    "cd": _cd,
+    "env": _env,
+    "lsmagic": _lsmagic,
+    "matplotlib": _matplotlib,
+    "pip": _pip,
+    "pwd": _pwd,
+    "time": _time,
+    "timeit": _timeit,
+    "who": _who,
+}
+CELL_MAGICS: dict[str, CellMagic] = {
+    "bash": _script("bash"),
+    "sh": _script("sh"),
+    "time": lambda args, body, frame: _time(args, frame, body),
+    "timeit": lambda args, body, frame: _timeit(args, frame, body),
+    "writefile": _writefile,
+}
