@@ -480,6 +480,13 @@ class Kernel:
     def _kernel_info(self, msg: Message) -> None:
         self._reply("shell", msg, kernel_info_content())
 
+    def _connect(self, msg: Message) -> None:
+        # Deprecated in the spec (5.1) but still sent by some tools: answer it.
+        ports = {
+            f"{c}_port": self.info.port(c) for c in ("shell", "iopub", "stdin", "control", "hb")
+        }
+        self._reply("shell", msg, {"status": "ok", **ports})
+
     def _comm_info(self, msg: Message) -> None:
         self._reply("shell", msg, {"status": "ok", "comms": {}})
 
@@ -552,6 +559,7 @@ _SHELL_HANDLERS: dict[str, Callable[[Kernel, Message], None]] = {
     "history_request": Kernel._history,
     "kernel_info_request": Kernel._kernel_info,
     "comm_info_request": Kernel._comm_info,
+    "connect_request": Kernel._connect,
     "comm_open": Kernel._comm_open,
     "shutdown_request": Kernel._shell_shutdown,
 }
