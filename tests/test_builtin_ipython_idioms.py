@@ -65,6 +65,15 @@ def run(kc: Any, code: str) -> tuple[dict[str, Any], list[tuple[str, dict[str, A
             return reply["content"], outs
 
 
+def wait_for_output(kc: Any, msg_id: str, msg_type: str) -> None:
+    """Wait for the first ``msg_type`` output of request ``msg_id``."""
+    deadline = time.monotonic() + TIMEOUT
+    while True:
+        m = kc.get_iopub_msg(timeout=max(0.01, deadline - time.monotonic()))
+        if m["msg_type"] == msg_type and m["parent_header"].get("msg_id") == msg_id:
+            return
+
+
 def both(kernels: dict[str, Any], code: str) -> dict[str, list[tuple[str, dict[str, Any]]]]:
     """Outputs of ``code`` on each kernel, with object addresses and counts blanked."""
     out = {}
@@ -111,18 +120,17 @@ def test_top_level_await_and_syntax_errors_show_the_line(kernels: dict[str, Any]
         == [("execute_result", {"data": {"text/plain": "42"}, "metadata": {}})]
     )
     # The loop persists, as IPython's: a task made in one cell runs in the next.
-    _, outs = run(kernels["builtin"], "t = asyncio.ensure_future(asyncio.sleep(0, result=7))")
-    _, outs = run(kernels["builtin"], "await t")
-    assert outs == [
-        (
-            "execute_result",
-            {
-                "execution_count": outs[0][1]["execution_count"],
-                "data": {"text/plain": "7"},
-                "metadata": {},
-            },
-        )
-    ]
+    kc = kernels["builtin"]
+    run(kc, "t = asyncio.ensure_future(asyncio.sleep(0, result=7))")
+    _, outs = run(kc, "await t")
+    assert [c["data"] for t, c in outs] == [{"text/plain": "7"}]
+    # An interrupted await cell is cancelled, so its cleanup runs before the reply.
+    code = "try:\n    print('go', flush=True)\n    await asyncio.sleep(3600)\nfinally:\n    print('clean')"
+    msg_id = kc.execute(code)
+    wait_for_output(kc, msg_id, "stream")
+    kc.parent.interrupt_kernel()  # the client's KernelManager
+    assert kc.get_shell_msg(timeout=TIMEOUT)["content"]["ename"] == "KeyboardInterrupt"
+    wait_for_output(kc, msg_id, "stream")  # 'clean', before the cell's idle
     reply, _ = run(kernels["builtin"], "x = 1\nreturn x")
     assert reply["ename"] == "SyntaxError"
     assert "return x" in _ANSI.sub("", "\n".join(reply["traceback"]))
@@ -139,11 +147,10 @@ def test_tracebacks_are_coloured_without_kernel_frames(kernels: dict[str, Any]) 
     assert "Cell In[" in plain and "1/0" in plain and "in f" in plain
     assert "kconsole" not in plain
     # Interrupted: the signal handler's frame is the kernel's, not the user's.
-    msg_id = kc.execute("import time\nfor _ in range(600): time.sleep(0.05)")
-    while True:
-        m = kc.get_iopub_msg(timeout=TIMEOUT)
-        if m["msg_type"] == "execute_input" and m["parent_header"]["msg_id"] == msg_id:
-            break
+    msg_id = kc.execute(
+        "import time\nprint('go', flush=True)\nfor _ in range(600): time.sleep(0.05)"
+    )
+    wait_for_output(kc, msg_id, "stream")
     kc.parent.interrupt_kernel()  # the client's KernelManager
     reply = kc.get_shell_msg(timeout=TIMEOUT)["content"]
     assert reply["ename"] == "KeyboardInterrupt"

@@ -238,7 +238,7 @@ class Shell:
         for co in code_objs:
             self._flags |= co.co_flags & _FUTURE_FLAGS
             if co.co_flags & _CO_COROUTINE:  # top-level await: run on the shell's loop
-                self.event_loop().run_until_complete(eval(co, self.user_ns))
+                self._run_async(eval(co, self.user_ns))
             else:
                 exec(co, self.user_ns)
 
@@ -258,6 +258,22 @@ class Shell:
         if last is not None:
             code_objs.append(compile(last, filename, "single", flags, dont_inherit=True))
         return code_objs
+
+    def _run_async(self, coro: Any) -> None:
+        loop = self.event_loop()
+        task = loop.create_task(coro)
+        try:
+            loop.run_until_complete(task)
+        except BaseException:
+            # Interrupted while the loop waited: cancel the cell, or the rest of it
+            # would run during whichever cell next runs the loop.
+            if not task.done():
+                task.cancel()
+                try:
+                    loop.run_until_complete(task)
+                except BaseException:  # noqa: B036 - its CancelledError, or another ^C
+                    pass
+            raise
 
     def event_loop(self) -> Any:
         """The asyncio loop cells with top-level ``await`` run on; it persists across
