@@ -146,6 +146,8 @@ def test_tracebacks_are_coloured_without_kernel_frames(kernels: dict[str, Any]) 
     plain = _ANSI.sub("", tb)
     assert "Cell In[" in plain and "1/0" in plain and "in f" in plain
     assert "kconsole" not in plain
+    reply, _ = run(kc, "raise ValueError('two\\nlines')")
+    assert reply["traceback"][-1] == "\x1b[31mValueError\x1b[39m: two\nlines"
     # Interrupted: the signal handler's frame is the kernel's, not the user's.
     msg_id = kc.execute(
         "import time\nprint('go', flush=True)\nfor _ in range(600): time.sleep(0.05)"

@@ -418,7 +418,7 @@ def _strip_kernel_frames(te: Any, seen: set[int]) -> None:
     _strip_kernel_frames(te.__context__, seen)
 
 
-def _colour_line(line: str) -> str:
+def _colour_line(line: str, first: bool) -> str:
     m = _FILE_LINE.match(line)
     if m:
         cell = _CELL_FILE.match(m["file"])
@@ -427,7 +427,7 @@ def _colour_line(line: str) -> str:
         if m["name"] and not (cell and m["name"] == "<module>"):
             out += f", in {_CYAN}{m['name']}{_RESET}"
         return out
-    m = _EXC_LINE.match(line)
+    m = _EXC_LINE.match(line) if first else None  # the rest of a multi-line message
     if m and not line.startswith("Traceback "):
         return f"{_RED}{m['ename']}{_RESET}{m['rest'] or ''}"
     return line
@@ -443,5 +443,5 @@ def format_traceback(e: BaseException) -> list[str]:
     out = []
     for chunk in te.format():
         lines = chunk.rstrip("\n").split("\n")
-        out.append("\n".join(_colour_line(line) for line in lines))
+        out.append("\n".join(_colour_line(line, i == 0) for i, line in enumerate(lines)))
     return out
