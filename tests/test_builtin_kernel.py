@@ -739,6 +739,9 @@ def test_jupyter_console_runs_a_cell(kernelspec: Path) -> None:
         ("def f(x):\n  x += 1", {"status": "incomplete", "indent": "  "}),
         ("def f(x):\n  x += 1\n", {"status": "complete"}),
         ("x = (1,", {"status": "incomplete", "indent": ""}),
+        # A closed bracket ends the statement, as in IPython; inside a block it goes on.
+        ("x = [1,\n     2]", {"status": "complete"}),
+        ("if x:\n    y = [1,\n         2]", {"status": "incomplete", "indent": " " * 9}),
         ("print('''a", {"status": "incomplete", "indent": ""}),
         ("import = 7q", {"status": "invalid"}),
     ],

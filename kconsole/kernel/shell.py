@@ -278,11 +278,12 @@ class Shell:
     def event_loop(self) -> Any:
         """The asyncio loop cells with top-level ``await`` run on; it persists across
         cells (a task made in one runs on in the next), as IPython's does."""
-        if self._loop is None or self._loop.is_closed():
-            import asyncio
+        import asyncio
 
+        if self._loop is None or self._loop.is_closed():
             self._loop = asyncio.new_event_loop()
-            asyncio.set_event_loop(self._loop)
+        # Again each time: an asyncio.run() in an earlier cell unset it.
+        asyncio.set_event_loop(self._loop)
         return self._loop
 
     def _error_result(self, e: BaseException) -> CellResult:
