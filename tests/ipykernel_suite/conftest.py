@@ -44,7 +44,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if "ipykernel_suite" not in str(item.path):
             continue
         if reason is not None:
-            item.add_marker(pytest.mark.skip(reason=reason))
+            item.add_marker(pytest.mark.skip(reason=f"{item.name}: {reason}"))
         elif item.name in PENDING:
             item.add_marker(pytest.mark.xfail(reason=PENDING[item.name], strict=True))
 
