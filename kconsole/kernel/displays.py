@@ -85,8 +85,7 @@ def safe_repr(obj: Any) -> str:
 
 def _figure_png(obj: Any) -> bytes | None:
     # A matplotlib Figure shows as its PNG (IPython registers the same formatter).
-    cls = type(obj)
-    if not cls.__module__.startswith("matplotlib.") or cls.__name__ != "Figure":
+    if not is_figure(obj):
         return None
     import io
 
@@ -146,8 +145,20 @@ def format_object(
     if exclude:
         data = {k: v for k, v in data.items() if k not in exclude}
     if "text/plain" not in data:
-        data["text/plain"] = safe_repr(obj)
+        data["text/plain"] = plain_text(obj)
     return data, metadata
+
+
+def plain_text(obj: Any) -> str:
+    """The ``text/plain`` form: ``repr``, but IPython's ``<mod.Class at 0x...>`` for
+    objects with object's default repr, so outputs read (and compare) as ipykernel's."""
+    cls = type(obj)
+    if getattr(cls, "__repr__", None) is object.__repr__:
+        mod = getattr(cls, "__module__", None)
+        name = getattr(cls, "__qualname__", cls.__name__)
+        name = name if mod in (None, "builtins") else f"{mod}.{name}"
+        return f"<{name} at 0x{id(obj):x}>"
+    return safe_repr(obj)
 
 
 class DisplayHandle:
@@ -171,13 +182,21 @@ class DisplayHandle:
 def publish_display_data(
     data: dict[str, Any],
     metadata: dict[str, Any] | None = None,
+    *,
     transient: dict[str, Any] | None = None,
     update: bool = False,
+    **kwargs: Any,
 ) -> None:
-    """Publish one ``display_data`` (or ``update_display_data``) message."""
-    content: dict[str, Any] = {"data": data, "metadata": metadata or {}}
-    if transient:
-        content["transient"] = transient
+    """Publish one ``display_data`` (or ``update_display_data``) message.
+
+    The content always has ``transient`` (``{}`` when none), as ipykernel's; other
+    keyword arguments (IPython's ``source``) are accepted and ignored.
+    """
+    content: dict[str, Any] = {
+        "data": data,
+        "metadata": metadata or {},
+        "transient": transient or {},
+    }
     if _publish is None:
         print(data.get("text/plain", ""))
         return
@@ -211,7 +230,13 @@ def display(
     transient = dict(transient or {})
     if display_id:
         transient["display_id"] = display_id
+    if not objs and display_id:
+        objs, raw = ({},), True  # an empty area to update later, as IPython makes
     for obj in objs:
+        hook = None if raw else _method(obj, "_ipython_display_")
+        if hook is not None:  # the object displays itself (widgets do)
+            hook()
+            continue
         if raw:
             if not isinstance(obj, dict):
                 raise TypeError("display(raw=True) takes MIME bundles (dicts)")
@@ -221,7 +246,7 @@ def display(
             data, md = format_object(obj, include=include, exclude=exclude)
         if metadata:
             md = {**md, **metadata}
-        publish_display_data(data, md, transient or None, update=update)
+        publish_display_data(data, md, transient=transient, update=update)
     if display_id:
         return DisplayHandle(str(display_id))
     return None
@@ -235,8 +260,17 @@ def clear_output(wait: bool = False) -> None:
     _publish("clear_output", {"wait": bool(wait)}, None)
 
 
-def show_figures() -> None:
-    """Display every open pyplot figure as a PNG, then close them (inline backend)."""
+def is_figure(obj: Any) -> bool:
+    """Whether ``obj`` is a matplotlib Figure (without importing matplotlib)."""
+    cls = type(obj)
+    return cls.__module__.startswith("matplotlib.") and cls.__name__ == "Figure"
+
+
+def show_figures(shown: frozenset[int] = frozenset()) -> None:
+    """Display every open pyplot figure as a PNG, then close them (inline backend).
+
+    ``shown``: ids of figures the cell's result displayed already (not shown again).
+    """
     import sys
 
     plt = sys.modules.get("matplotlib.pyplot")
@@ -248,6 +282,8 @@ def show_figures() -> None:
         return
     for num in nums:
         fig = plt.figure(num)
+        if id(fig) in shown:
+            continue
         try:
             display(fig)
         except Exception:

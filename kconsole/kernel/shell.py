@@ -18,6 +18,7 @@ import __future__
 import ast
 import builtins
 import linecache
+import os
 import re
 import sys
 import types
@@ -27,7 +28,7 @@ from typing import Any
 
 from . import displays as _display
 from .history import History
-from .magics import UsageError, cell_magic_is_complete, hide_frames, transform_cell
+from .magics import UsageError, cell_magic_is_complete, transform_cell
 
 Publish = Callable[[str, dict[str, Any], dict[str, Any] | None], None]
 
@@ -38,6 +39,10 @@ for _name in __future__.all_feature_names:
 #: ``obj?`` / ``obj??`` / ``?obj`` / ``??obj`` on a line of its own.
 _HELP_SUFFIX = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*(\?\??)\s*$")
 _HELP_PREFIX = re.compile(r"^\s*(\?\??)\s*([A-Za-z_][\w.]*)\s*$")
+
+#: Frames in these files are the kernel's, never shown in a user's traceback.
+_KERNEL_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+_CO_COROUTINE = 0x80  # inspect.CO_COROUTINE, without importing inspect
 
 
 class StdinNotImplementedError(NotImplementedError):
@@ -124,6 +129,8 @@ class Shell:
         self._store_history = False
         self._displaying = False
         self._completer: Any = None
+        self._loop: Any = None  # the asyncio loop top-level await runs on (made on use)
+        self._figures_shown: set[int] = set()
 
     # -- installation ----------------------------------------------------------
 
@@ -137,6 +144,9 @@ class Shell:
         builtins.quit = _ExitAutocall(self, "quit")  # type: ignore[assignment]
         builtins.help = _Helper(self)  # type: ignore[assignment]
         _display.set_publisher(self.publish)
+        from . import ipython_display
+
+        ipython_display.install()
 
     # -- outputs ---------------------------------------------------------------
 
@@ -153,6 +163,8 @@ class Shell:
             return
         builtins._ = None  # type: ignore[attr-defined]
         data, metadata = _display.format_object(value)
+        if _display.is_figure(value):  # shown as the result: not again as an open figure
+            self._figures_shown.add(id(value))
         if self.before_output is not None:
             self.before_output()
         self.publish(
@@ -196,10 +208,11 @@ class Shell:
                 self.execution_count += 1
         try:
             if not silent:
-                _display.show_figures()
+                _display.show_figures(frozenset(self._figures_shown))
         except BaseException as e:  # noqa: B036
             if result.status == "ok":
                 result = self._error_result(e)
+        self._figures_shown.clear()
         result.payload = self.payloads
         self.payloads = []
         return result
@@ -217,8 +230,23 @@ class Shell:
     def _run(self, code: str, filename: str, silent: bool) -> None:
         linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
         code = transform_cell(code)  # !cmd and %magic lines become calls (magics.py)
-        flags = self._flags | ast.PyCF_ONLY_AST
-        tree = compile(code, filename, "exec", flags, dont_inherit=True)
+        try:
+            code_objs = self._compile(code, filename, silent)
+        except SyntaxError as e:
+            # Errors found after parsing ('return' outside function) carry no text.
+            if e.text is None and e.lineno and 0 < e.lineno <= len(code.splitlines()):
+                e.text = code.splitlines()[e.lineno - 1] + "\n"
+            raise
+        for co in code_objs:
+            self._flags |= co.co_flags & _FUTURE_FLAGS
+            if co.co_flags & _CO_COROUTINE:  # top-level await: run on the shell's loop
+                self._run_async(eval(co, self.user_ns))
+            else:
+                exec(co, self.user_ns)
+
+    def _compile(self, code: str, filename: str, silent: bool) -> list[types.CodeType]:
+        flags = self._flags | ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
+        tree = compile(code, filename, "exec", flags | ast.PyCF_ONLY_AST, dont_inherit=True)
         assert isinstance(tree, ast.Module)
         body = tree.body
         last: ast.Interactive | None = None
@@ -228,12 +256,37 @@ class Shell:
         mod = ast.Module(body=body, type_ignores=[])
         code_objs = []
         if body:
-            code_objs.append(compile(mod, filename, "exec", self._flags, dont_inherit=True))
+            code_objs.append(compile(mod, filename, "exec", flags, dont_inherit=True))
         if last is not None:
-            code_objs.append(compile(last, filename, "single", self._flags, dont_inherit=True))
-        for co in code_objs:
-            self._flags |= co.co_flags & _FUTURE_FLAGS
-            exec(co, self.user_ns)
+            code_objs.append(compile(last, filename, "single", flags, dont_inherit=True))
+        return code_objs
+
+    def _run_async(self, coro: Any) -> None:
+        loop = self.event_loop()
+        task = loop.create_task(coro)
+        try:
+            loop.run_until_complete(task)
+        except BaseException:
+            # Interrupted while the loop waited: cancel the cell, or the rest of it
+            # would run during whichever cell next runs the loop.
+            if not task.done():
+                task.cancel()
+                try:
+                    loop.run_until_complete(task)
+                except BaseException:  # noqa: B036 - its CancelledError, or another ^C
+                    pass
+            raise
+
+    def event_loop(self) -> Any:
+        """The asyncio loop cells with top-level ``await`` run on; it persists across
+        cells (a task made in one runs on in the next), as IPython's does."""
+        import asyncio
+
+        if self._loop is None or self._loop.is_closed():
+            self._loop = asyncio.new_event_loop()
+        # Again each time: an asyncio.run() in an earlier cell unset it.
+        asyncio.set_event_loop(self._loop)
+        return self._loop
 
     def _error_result(self, e: BaseException) -> CellResult:
         if isinstance(e, UsageError):  # one line on stderr, no traceback: as IPython
@@ -247,16 +300,9 @@ class Shell:
         return CellResult(status="error", ename=ename, evalue=evalue, traceback=tb)
 
     def format_traceback(self, e: BaseException) -> list[str]:
-        """The traceback of ``e`` as lines, without the kernel's own frames."""
-        import traceback
-
-        tb = e.__traceback__
-        here = __file__
-        while tb is not None and tb.tb_frame.f_code.co_filename == here:
-            tb = tb.tb_next
-        tb = hide_frames(tb)  # and those of a magic (magics.py)
-        lines = traceback.format_exception(type(e), e, tb)
-        return [line.rstrip("\n") for line in lines]
+        """The traceback of ``e`` as lines coloured like IPython's, without the
+        kernel's own frames (the exec wrapper, the SIGINT handler, ...)."""
+        return format_traceback(e)
 
     # -- user expressions --------------------------------------------------------
 
@@ -325,6 +371,87 @@ def is_complete(code: str) -> dict[str, Any]:
         if stripped.endswith(":"):
             indent += "    "
         return {"status": "incomplete", "indent": indent}
-    if len(lines) > 1 and last.strip() and indent:
+    if len(lines) > 1 and last.strip() and indent and _ends_in_block(code):
         return {"status": "incomplete", "indent": indent}
     return {"status": "complete"}
+
+
+def _ends_in_block(code: str) -> bool:
+    """Whether the last statement is compound (``if``, ``def``, ...): an indented last
+    line then may go on; inside brackets (``x = [1,\\n  2]``) it is just layout."""
+    import warnings
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            tree = ast.parse(code)
+    except (SyntaxError, ValueError):
+        return True
+    if not tree.body:
+        return False
+    simple = (
+        ast.Expr,
+        ast.Assign,
+        ast.AugAssign,
+        ast.AnnAssign,
+        ast.Return,
+        ast.Delete,
+        ast.Pass,
+        ast.Break,
+        ast.Continue,
+        ast.Raise,
+        ast.Global,
+        ast.Nonlocal,
+        ast.Import,
+        ast.ImportFrom,
+        ast.Assert,
+    )
+    return not isinstance(tree.body[-1], simple)
+
+
+_FILE_LINE = re.compile(r'^  File "(?P<file>[^"]*)", line (?P<line>\d+)(?:, in (?P<name>.*))?$')
+_CELL_FILE = re.compile(r"^<cell-(\d+)(?:\.\d+)?>$")
+_EXC_LINE = re.compile(r"^(?P<ename>[A-Za-z_][\w.]*)(?P<rest>:.*)?$")
+_GREEN, _CYAN, _RED, _RESET = "\x1b[32m", "\x1b[36m", "\x1b[31m", "\x1b[39m"
+
+
+def _strip_kernel_frames(te: Any, seen: set[int]) -> None:
+    import traceback
+
+    if te is None or id(te) in seen:
+        return
+    seen.add(id(te))
+    te.stack = traceback.StackSummary.from_list(
+        [f for f in te.stack if not os.path.abspath(f.filename).startswith(_KERNEL_DIR)]
+    )
+    _strip_kernel_frames(te.__cause__, seen)
+    _strip_kernel_frames(te.__context__, seen)
+
+
+def _colour_line(line: str, first: bool) -> str:
+    m = _FILE_LINE.match(line)
+    if m:
+        cell = _CELL_FILE.match(m["file"])
+        where = f"Cell In[{cell[1]}]" if cell else m["file"]
+        out = f"  {_GREEN}{where}{_RESET}, {_GREEN}line {m['line']}{_RESET}"
+        if m["name"] and not (cell and m["name"] == "<module>"):
+            out += f", in {_CYAN}{m['name']}{_RESET}"
+        return out
+    m = _EXC_LINE.match(line) if first else None  # the rest of a multi-line message
+    if m and not line.startswith("Traceback "):
+        return f"{_RED}{m['ename']}{_RESET}{m['rest'] or ''}"
+    return line
+
+
+def format_traceback(e: BaseException) -> list[str]:
+    """``e``'s traceback as IPython's plain mode shows it: ANSI colours, ``Cell In[n]``
+    for cells, and no frame of the kernel's own files."""
+    import traceback
+
+    te = traceback.TracebackException(type(e), e, e.__traceback__, compact=True)
+    _strip_kernel_frames(te, set())
+    out = []
+    for chunk in te.format():
+        lines = chunk.rstrip("\n").split("\n")
+        out.append("\n".join(_colour_line(line, i == 0) for i, line in enumerate(lines)))
+    return out

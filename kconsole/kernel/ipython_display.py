@@ -1,0 +1,81 @@
+"""``IPython.display`` in the built-in kernel: IPython's display functions, our publisher.
+
+IPython's ``display()``/``clear_output()`` print plain text unless an IPython shell
+is running, and the built-in kernel never starts one (IPython is not imported unless
+user code imports it). So when ``IPython.core.display_functions`` is first imported,
+an import hook replaces its ``display``, ``publish_display_data``, ``clear_output``,
+``update_display`` and ``DisplayHandle`` with the kernel's own: every importer of
+``IPython.display`` (and IPython's own ``display_html``, ``Image``, ... which look
+the functions up in that module) then publishes ``display_data`` as under ipykernel.
+"""
+
+from __future__ import annotations
+
+import importlib.abc
+import importlib.machinery
+import sys
+import types
+from collections.abc import Sequence
+from typing import Any
+
+from . import displays as _display
+
+TARGET = "IPython.core.display_functions"
+
+
+def _update_display(obj: Any, *, display_id: str, **kwargs: Any) -> None:
+    """IPython's ``update_display``: replace what ``display_id`` shows."""
+    kwargs["update"] = True
+    _display.display(obj, display_id=display_id, **kwargs)
+
+
+def patch(module: types.ModuleType) -> None:
+    """Point IPython's display functions at the kernel's display system."""
+    module.display = _display.display  # type: ignore[attr-defined]
+    module.publish_display_data = _display.publish_display_data  # type: ignore[attr-defined]
+    module.clear_output = _display.clear_output  # type: ignore[attr-defined]
+    module.update_display = _update_display  # type: ignore[attr-defined]
+    module.DisplayHandle = _display.DisplayHandle  # type: ignore[attr-defined]
+
+
+class _PatchingLoader(importlib.abc.Loader):
+    """Runs the real loader, then :func:`patch` on the module."""
+
+    def __init__(self, loader: importlib.abc.Loader) -> None:
+        self._loader = loader
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType | None:
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        self._loader.exec_module(module)
+        patch(module)
+
+
+class _Finder(importlib.abc.MetaPathFinder):
+    """Finds :data:`TARGET` with the other finders and wraps its loader."""
+
+    def find_spec(
+        self,
+        fullname: str,
+        path: Sequence[str] | None,
+        target: types.ModuleType | None = None,
+    ) -> importlib.machinery.ModuleSpec | None:
+        if fullname != TARGET:
+            return None
+        for finder in sys.meta_path:
+            if finder is self or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(fullname, path, target)
+            if spec is not None and spec.loader is not None:
+                spec.loader = _PatchingLoader(spec.loader)
+                return spec
+        return None
+
+
+def install() -> None:
+    """Patch IPython's display functions now if imported, else when they are."""
+    if TARGET in sys.modules:
+        patch(sys.modules[TARGET])
+    if not any(isinstance(f, _Finder) for f in sys.meta_path):
+        sys.meta_path.insert(0, _Finder())
