@@ -334,3 +334,51 @@ def test_started_kernel_restarts_with_its_keys(started: tuple[PtyConsole, Path])
     c.expect(r"(?m)^again 9")
     c.expect_prompt()
     assert json.loads(cf.read_text())["curve_publickey"] == keys
+
+
+def test_connection_file_curve_fields(tmp_path: Path) -> None:
+    """The keys round-trip as jupyter_client writes them; a bad or lone key is one
+    error naming the field, never quoting the (secret) key."""
+    from jupyter_client.connect import write_connection_file
+
+    from kconsole.connection import ConnectionFileError
+    from kconsole.zmq_transport import new_curve_keypair
+
+    pub, sec = (k.encode() for k in new_curve_keypair())
+    fname, _ = write_connection_file(
+        str(tmp_path / "kernel-jc.json"), key=b"k", curve_publickey=pub, curve_secretkey=sec
+    )
+    info = ConnectionInfo.from_file(fname)
+    assert info.encrypted and (info.curve_publickey, info.curve_secretkey) == (
+        pub.decode(),
+        sec.decode(),
+    )
+    again = json.loads(info.write(tmp_path / "kernel-again.json").read_text())
+    assert (again["curve_publickey"], again["curve_secretkey"]) == (pub.decode(), sec.decode())
+    assert "curve_publickey" not in json.loads(
+        ConnectionInfo.new().write(tmp_path / "p.json").read_text()
+    )
+
+    base = json.loads(Path(fname).read_text())
+    for change, fragment in [
+        ({"curve_secretkey": None}, "curve_publickey is given without curve_secretkey"),
+        ({"curve_publickey": "short"}, "curve_publickey is not a CurveZMQ key"),
+        ({"curve_secretkey": 7}, "curve_secretkey is not a CurveZMQ key"),
+    ]:
+        data = {k: v for k, v in (base | change).items() if v is not None}
+        with pytest.raises(ConnectionFileError, match=fragment) as e:
+            ConnectionInfo.from_dict(data)
+        assert sec.decode() not in str(e.value)
+
+
+def test_encrypt_as_a_config_key(bash_kernelspec: str, tmp_path: Path) -> None:
+    cfg = tmp_path / "config.toml"
+    cfg.write_text("[start]\nencrypt = 'required'\n")
+    p = _kconsole("start", "--kernel", bash_kernelspec, env={"KCONSOLE_CONFIG": str(cfg)})
+    _one_line(
+        p,
+        f"does not declare 'curve' in metadata.supported_encryption (its kernel would ignore the keys) (set in config file {cfg})",
+    )
+    cfg.write_text("encrypt = 'sometimes'\n")
+    p = _kconsole("start", env={"KCONSOLE_CONFIG": str(cfg)})
+    assert p.returncode == 1 and "encrypt" in p.stderr and "sometimes" in p.stderr, p.stderr
