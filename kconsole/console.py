@@ -318,7 +318,7 @@ async def attach_zmq(
         client = await connect_client(ZMQTransport(info, session), session, timeout)
     except (KernelTimeout, TransportError) as e:
         raise ConsoleError(f"cannot attach to the kernel: {e}") from None
-    client.start_monitor()
+    client.start_monitor(revive=True)  # its owner may restart it
     return KernelConnection(
         client=client, connection_file=connection_file, label=_label(client), timeout=timeout
     )
@@ -465,9 +465,14 @@ async def _encryption_mismatch(info: ConnectionInfo) -> str | None:
     the kernel ignored them (a kernelspec that declares Curve support it lacks)."""
     if not info.encrypted:
         return None
-    from .zmq_transport import probe_kernel
+    from .zmq_transport import KERNEL_IS_PLAIN, probe_kernel
 
     _, why = await asyncio.to_thread(probe_kernel, info, 1.0)
+    if why == KERNEL_IS_PLAIN:
+        return (
+            "its kernelspec declares CurveZMQ support (supported_encryption) but the "
+            "kernel ignored the keys and runs plain: start it with --encrypt off"
+        )
     return why
 
 

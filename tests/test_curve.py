@@ -179,7 +179,12 @@ def test_ipykernel_of_jupyter_client_attached_over_ports_with_curve(jc_kernel: A
         c.expect("KeyboardInterrupt", timeout=15)
         c.expect_prompt()
 
-        jc_kernel.restart_kernel(now=True)  # new process, same ports and keys
+        # Its manager restarts it (same ports and keys), slowly enough for kconsole to
+        # see it die: kconsole takes it back once it answers again.
+        jc_kernel.shutdown_kernel(now=True, restart=True)
+        c.expect("the kernel died", timeout=20)
+        jc_kernel.start_kernel(**jc_kernel._launch_args)
+        c.expect("the kernel answers again", timeout=40)
         c.sendline("print('after' + ' restart', 1 + 1)")
         c.expect(r"(?m)^after restart 2", timeout=40)
         c.expect_prompt()
@@ -382,3 +387,25 @@ def test_encrypt_as_a_config_key(bash_kernelspec: str, tmp_path: Path) -> None:
     cfg.write_text("encrypt = 'sometimes'\n")
     p = _kconsole("start", env={"KCONSOLE_CONFIG": str(cfg)})
     assert p.returncode == 1 and "encrypt" in p.stderr and "sometimes" in p.stderr, p.stderr
+
+
+def test_start_of_a_kernel_that_declares_curve_but_ignores_the_keys(tmp_path: Path) -> None:
+    """A kernelspec that declares supported_encryption for a kernel that runs plain (an
+    older kernel under a copied spec): not "did not become ready" alone, but why."""
+    plain_kernel = (
+        "import json, sys; from kconsole.kernel.kernel import run_kernel; "
+        "d = json.load(open(sys.argv[1])); d.pop('curve_publickey'); d.pop('curve_secretkey'); "
+        "json.dump(d, open(sys.argv[1] + '.plain', 'w')); run_kernel(sys.argv[1] + '.plain')"
+    )
+    spec_dir = tmp_path / "share" / "jupyter" / "kernels" / "liar"
+    spec_dir.mkdir(parents=True)
+    spec = {
+        "argv": [sys.executable, "-c", plain_kernel, "{connection_file}"],
+        "display_name": "liar",
+        "language": "python",
+        "metadata": {"supported_encryption": ["curve"]},
+    }
+    (spec_dir / "kernel.json").write_text(json.dumps(spec))
+    env = {"JUPYTER_PATH": str(tmp_path / "share" / "jupyter")}
+    p = _kconsole("start", "--kernel", "liar", "--timeout", "3", env=env, code="1\n")
+    _one_line(p, "the kernel ignored the keys and runs plain: start it with --encrypt off")

@@ -188,7 +188,7 @@ async def attach_ssh(
     except BaseException:
         tunnel.close()
         raise
-    client.start_monitor()
+    client.start_monitor(revive=True)
     return TunnelledConnection(
         client=client,
         connection_file=connection_file,
