@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import itertools
 import time
 from collections.abc import Callable
 from typing import Any, cast
@@ -473,7 +474,9 @@ def probe_kernel(info: ConnectionInfo, timeout: float = 1.0) -> tuple[bool, str 
     set_curve_client(sock, info)
     if ":" in info.ip:
         sock.setsockopt(zmq.IPV6, 1)
-    mon = sock.get_monitor_socket(_HANDSHAKE_FAILED, addr=f"inproc://kc-probe-{id(sock)}-{_seq()}")
+    mon = sock.get_monitor_socket(
+        _HANDSHAKE_FAILED, addr=f"inproc://kconsole-probe-{next(_probe_ids)}"
+    )
     poller = zmq.Poller()
     poller.register(sock, zmq.POLLIN)
     poller.register(mon, zmq.POLLIN)
@@ -505,13 +508,8 @@ def probe_kernel(info: ConnectionInfo, timeout: float = 1.0) -> tuple[bool, str 
         sock.close(linger=0)
 
 
-_probes = 0
-
-
-def _seq() -> int:
-    global _probes
-    _probes += 1
-    return _probes
+#: Numbers the probes' monitor endpoints (inproc names must be unique while in use).
+_probe_ids = itertools.count()
 
 
 def zmq_version_info() -> dict[str, Any]:
