@@ -37,15 +37,18 @@ def raw(task: str, cf: str, n: int) -> dict[str, float]:
     import zmq
 
     from kconsole.connection import ConnectionInfo
+    from kconsole.zmq_transport import set_curve_client
 
     info = ConnectionInfo.from_file(cf)
     session = info.session()
     ctx = zmq.Context()
     shell = ctx.socket(zmq.DEALER)
+    set_curve_client(shell, info)  # a file with curve keys: CurveZMQ, as every client
     shell.linger = 0
     shell.setsockopt(zmq.IDENTITY, session.session_id.encode())
     shell.connect(info.url("shell"))
     iopub = ctx.socket(zmq.SUB)
+    set_curve_client(iopub, info)
     iopub.linger = 0
     iopub.setsockopt(zmq.SUBSCRIBE, b"")
     iopub.connect(info.url("iopub"))

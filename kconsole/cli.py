@@ -25,6 +25,9 @@ if TYPE_CHECKING:
     from concurrent.futures import Future
 
 DEFAULT_TIMEOUT = 60.0
+#: Where ``attach --ports --curve-public-key`` finds the secret key (never in argv,
+#: which every user of the machine can read in the process list).
+CURVE_SECRET_ENV = "KCONSOLE_CURVE_SECRET_KEY"
 
 
 #: Exit statuses (documented in the man page): a cell raised in script mode, or any
@@ -678,6 +681,14 @@ def _config_error() -> None:
     show_default=True,
     help="zmq transport between console and kernel.",
 )
+@click.option(
+    "--encrypt",
+    type=click.Choice(["auto", "required", "off"]),
+    default="auto",
+    show_default=True,
+    help="CurveZMQ encryption of the kernel's sockets (keys in its 0600 connection "
+    "file): auto when the kernelspec declares support, required or fail, or off.",
+)
 @_server_options
 @_console_options
 def start(
@@ -685,6 +696,7 @@ def start(
     keep_kernel: bool,
     ip: str,
     transport: str,
+    encrypt: str,
     server: str | None,
     token: str | None,
     insecure: bool,
@@ -702,6 +714,9 @@ def start(
 
     if server is not None:
         from .remote.console import start_server_kernel
+
+        if encrypt == "required":  # the server starts the kernel, with its own policy
+            raise UsageProblem("--encrypt required cannot be combined with --server")
 
         _run_on_server(
             start_server_kernel,
@@ -733,9 +748,12 @@ def start(
     # (the longest part of `start`) overlaps ours.
     try:
         with _signals_deferred():
-            process = spawn(spec, ip=ip, transport=transport, outlive_console=keep_kernel)
+            process = spawn(
+                spec, ip=ip, transport=transport, outlive_console=keep_kernel, encrypt=encrypt
+            )
     except KernelStartError as e:
-        raise UserError(f"{e}{_set_in_config('ip')}") from None
+        where = "encrypt" if str(e).startswith("--encrypt") else "ip"
+        raise UserError(f"{e}{_set_in_config(where)}") from None
     opts["_detecting"] = _detect_terminal_in_background(opts)
     _import_asyncio_without_ssl()
     from .console import start_local
@@ -796,6 +814,19 @@ def start(
     help="zmq transport (with --ports).",
 )
 @click.option(
+    "--curve-public-key",
+    metavar="Z85",
+    help="With --ports: the kernel's CurveZMQ public key (its curve_publickey); the "
+    f"secret key is read from ${CURVE_SECRET_ENV} or --curve-secret-key-file, never "
+    "from the command line.",
+)
+@click.option(
+    "--curve-secret-key-file",
+    metavar="FILE",
+    type=click.Path(dir_okay=False),
+    help="With --ports: a file holding the kernel's curve_secretkey.",
+)
+@click.option(
     "--kernel-id", metavar="ID", help="With --server: the id (or a unique prefix) of its kernel."
 )
 @click.option(
@@ -817,6 +848,8 @@ def attach(
     key: str,
     signature_scheme: str,
     transport: str,
+    curve_public_key: str | None,
+    curve_secret_key_file: str | None,
     kernel_id: str | None,
     ssh: str | None,
     ssh_key: str | None,
@@ -845,6 +878,11 @@ def attach(
         raise UsageProblem("give either --existing [FILE-OR-ID] or --ports with --key")
     if ssh_key is not None and ssh is None:
         raise UsageProblem("--ssh-key goes with --ssh")
+    if ports is None and (curve_public_key is not None or curve_secret_key_file is not None):
+        raise UsageProblem(
+            "--curve-public-key and --curve-secret-key-file go with --ports "
+            "(a connection file carries its own keys)"
+        )
     path: Path | None = None
     try:
         if existing is not None:
@@ -861,6 +899,7 @@ def attach(
             except ValueError as e:
                 raise UsageProblem(f"bad --ports: {e}") from None
             fields.update(ip=ip, key=key, transport=transport, signature_scheme=signature_scheme)
+            fields.update(_curve_keys(curve_public_key, curve_secret_key_file))
             source = "--ports"
             info = ConnectionInfo.from_dict(fields, source=source)
         info.session()  # validates the signature scheme before anything connects
@@ -889,6 +928,45 @@ def attach(
         return await attach_zmq(info, opts["timeout"], path)
 
     _run(lambda: _session(make, opts))
+
+
+def _curve_keys(public: str | None, secret_file: str | None) -> dict[str, str]:
+    """The connection fields of ``--curve-public-key`` and its secret (from
+    ``--curve-secret-key-file`` or $KCONSOLE_CURVE_SECRET_KEY); {} without them."""
+    from .connection import check_curve_key
+
+    if public is None:
+        if secret_file is not None:
+            raise UsageProblem("--curve-secret-key-file goes with --curve-public-key")
+        return {}
+    if secret_file is not None:
+        from . import paths
+
+        try:
+            secret = paths.decode_text(paths.read_small_file(Path(secret_file).expanduser()))
+        except FileNotFoundError:
+            raise UserError(f"--curve-secret-key-file: {secret_file} not found") from None
+        except paths.Unreadable as e:
+            raise UserError(
+                f"--curve-secret-key-file: cannot read {secret_file}: {e.reason}"
+            ) from None
+        except paths.FileProblem as e:
+            raise UserError(f"--curve-secret-key-file: {secret_file} {e}") from None
+        secret, where = secret.strip(), f"--curve-secret-key-file {secret_file}"
+    else:
+        secret, where = os.environ.get(CURVE_SECRET_ENV, "").strip(), f"${CURVE_SECRET_ENV}"
+        if not secret:
+            raise UsageProblem(
+                f"--curve-public-key needs the secret key too: set ${CURVE_SECRET_ENV} "
+                "or give --curve-secret-key-file"
+            )
+    try:
+        return {
+            "curve_publickey": check_curve_key(public, "--curve-public-key"),
+            "curve_secretkey": check_curve_key(secret, where),
+        }
+    except ConnectionFileError as e:
+        raise UserError(str(e)) from None
 
 
 def _newest_live_connection_file() -> Path:
@@ -944,6 +1022,8 @@ def kernels(server: str | None, token: str | None, insecure: bool) -> None:
             continue
         name = info.kernel_name or "?"
         state = "alive" if ok else "not answering" if n < PROBE_AT_ONCE else "not probed"
+        if info.encrypted:  # CurveZMQ keys in the file (plain ones are unmarked)
+            state += ", encrypted"
         click.echo(printable(f"  {f.name}  {name}  {info.ip}  [{state}]"))
 
 

@@ -165,13 +165,17 @@ class KernelClient:
         interval: float = 0.5,
         timeout: float = 1.0,
         misses: int = 2,
+        *,
+        revive: bool = False,
     ) -> None:
         """Watch the kernel: the heartbeat, and ``process_exit`` when the kernel is
         local (a coroutine that returns a reason when the process ends). Replaces any
-        earlier watch."""
+        earlier watch. With ``revive`` (an attached kernel, which only its owner can
+        restart), a dead kernel whose heartbeat answers again is taken back once it
+        is ready: its manager restarted it on the same ports and keys."""
         self.stop_monitor()
         self._monitor = asyncio.create_task(
-            self._watch(process_exit, interval, timeout, misses), name="kconsole-monitor"
+            self._watch(process_exit, interval, timeout, misses, revive), name="kconsole-monitor"
         )
 
     def stop_monitor(self) -> None:
@@ -186,10 +190,18 @@ class KernelClient:
         interval: float,
         timeout: float,
         misses: int,
+        revive: bool = False,
     ) -> None:
         async def heartbeat() -> None:
             missed = 0
             while True:
+                if self.dead.is_set() and revive:
+                    if await self.transport.is_alive(timeout):
+                        await self._take_back(timeout)
+                    else:
+                        await asyncio.sleep(interval)  # a probe period
+                    missed = 0
+                    continue
                 if self.dead.is_set():
                     await self._wait_revived()
                     missed = 0
@@ -221,6 +233,19 @@ class KernelClient:
 
     async def _wait_revived(self) -> None:
         await self._alive.wait()
+
+    async def _take_back(self, timeout: float) -> None:
+        """A dead attached kernel answers its heartbeat again: revive it once it
+        answers kernel_info too (a new process's IOPub must prove itself), saying so;
+        if it does not, it stays dead and the watch goes on."""
+        reason = self.dead_reason
+        self.revive()
+        try:
+            await self.wait_for_ready(max(timeout, 5.0))
+        except KernelError:
+            self.mark_dead(reason)
+            return
+        self.note("the kernel answers again (restarted by whoever started it)")
 
     # -- notes ----------------------------------------------------------------------
 
@@ -476,9 +501,12 @@ class KernelClient:
             remaining = deadline - loop.time()
             if remaining <= 0:
                 raise KernelTimeout(await self._why_no_answer(timeout))
+            wait = min(remaining, 2.0)
             try:
-                info = await self.kernel_info_request(timeout=min(remaining, 2.0))
-            except KernelTimeout:
+                # The send bounded too: a socket whose every handshake fails (Curve on
+                # one side only) has no pipe to queue on, and its send waits forever.
+                info = await asyncio.wait_for(self.kernel_info_request(timeout=wait), wait)
+            except (KernelTimeout, asyncio.TimeoutError):
                 continue
             if not self._iopub_seen.is_set():
                 try:

@@ -43,8 +43,18 @@ class ConnectionInfo:
     transport: str = "tcp"
     signature_scheme: str = DEFAULT_SIGNATURE_SCHEME
     kernel_name: str = ""
-    #: Extra fields found in a file (curve keys, jupyter_client's extras), kept on rewrite.
+    #: CurveZMQ keypair of the kernel (Z85, 40 characters each), as jupyter_client 8.10
+    #: writes it: the kernel uses it as its server keys on every socket, a client as its
+    #: own keypair with the public key as the server key. Empty: no transport encryption.
+    curve_publickey: str = ""
+    curve_secretkey: str = ""
+    #: Extra fields found in a file (jupyter_client's extras), kept on rewrite.
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def encrypted(self) -> bool:
+        """Whether the kernel's sockets use CurveZMQ (the file carries its keypair)."""
+        return bool(self.curve_publickey)
 
     def port(self, channel: str) -> int:
         return int(getattr(self, f"{channel}_port"))
@@ -74,6 +84,8 @@ class ConnectionInfo:
             signature_scheme=self.signature_scheme,
             kernel_name=self.kernel_name,
         )
+        if self.encrypted:
+            d.update(curve_publickey=self.curve_publickey, curve_secretkey=self.curve_secretkey)
         return d
 
     @classmethod
@@ -87,6 +99,8 @@ class ConnectionInfo:
             "transport",
             "signature_scheme",
             "kernel_name",
+            "curve_publickey",
+            "curve_secretkey",
         }
         ports = {}
         for ch in CHANNELS:
@@ -123,9 +137,15 @@ class ConnectionInfo:
         kernel_name = d.get("kernel_name") or ""
         if not isinstance(kernel_name, str):
             raise ConnectionFileError(f"{source}: kernel_name must be a string")
+        public, secret = (check_curve_key(d.get(k), f"{source}: {k}") for k in _CURVE_FIELDS)
+        if bool(public) != bool(secret):
+            have, missing = _CURVE_FIELDS if public else _CURVE_FIELDS[::-1]
+            raise ConnectionFileError(f"{source}: {have} is given without {missing}")
         return cls(
             ip=ip,
             key=key.encode("ascii"),
+            curve_publickey=public,
+            curve_secretkey=secret,
             transport=transport,
             signature_scheme=scheme,
             kernel_name=kernel_name,
@@ -207,6 +227,22 @@ class ConnectionInfo:
         finally:
             for s in socks:
                 s.close()
+
+
+_CURVE_FIELDS = ("curve_publickey", "curve_secretkey")
+#: Z85's alphabet: a 32-byte Curve key is 40 of these characters.
+_Z85 = re.compile(r"[0-9a-zA-Z.\-:+=^!/*?&<>()\[\]{}@%$#]{40}")
+
+
+def check_curve_key(value: Any, what: str) -> str:
+    """``value`` if it is a Z85 CurveZMQ key (40 characters), "" if absent; else a
+    :class:`ConnectionFileError` naming ``what`` (the key itself is never quoted: the
+    secret one is the secret)."""
+    if value is None or value == "":
+        return ""
+    if not isinstance(value, str) or not _Z85.fullmatch(value):
+        raise ConnectionFileError(f"{what} is not a CurveZMQ key (40 characters of Z85)")
+    return value
 
 
 def new_connection_file_path() -> Path:
@@ -319,6 +355,9 @@ def probe_heartbeats(
 
     import zmq
 
+    from .transport import TransportError
+    from .zmq_transport import set_curve_client
+
     # Entries past PROBE_AT_ONCE are not probed (thousands of stale files must not
     # cost thousands of file descriptors); unreadable ones cannot answer.
     status: list[bool | None] = [
@@ -343,9 +382,10 @@ def probe_heartbeats(
             try:
                 if ":" in info.ip:
                     sock.setsockopt(zmq.IPV6, 1)
+                set_curve_client(sock, info)  # an encrypted kernel answers only Curve
                 sock.connect(info.url("hb"))
                 sock.send(b"ping", zmq.NOBLOCK)
-            except zmq.ZMQError:
+            except (zmq.ZMQError, TransportError):
                 sock.close(linger=0)
                 status[n] = False
                 continue

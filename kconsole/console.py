@@ -299,12 +299,15 @@ async def attach_zmq(
     info: ConnectionInfo, timeout: float, connection_file: Path | None = None
 ) -> KernelConnection:
     """Attach to a running kernel over zmq (never shuts it down)."""
-    from .zmq_transport import ZMQTransport, probe_heartbeat
+    from .zmq_transport import ZMQTransport, probe_kernel
 
     session = info.session()
     # A stale connection file (its kernel long gone) is the usual reason for silence:
-    # one heartbeat probe tells within seconds instead of after the whole timeout.
-    alive = await asyncio.to_thread(probe_heartbeat, info, min(timeout, STALE_PROBE))
+    # one heartbeat probe tells within seconds instead of after the whole timeout. It
+    # also tells an encryption mismatch (Curve on one side only) from silence.
+    alive, why = await asyncio.to_thread(probe_kernel, info, min(timeout, STALE_PROBE))
+    if why is not None:
+        raise ConsoleError(f"cannot attach to the kernel: {why}")
     if not alive:
         where = connection_file or info.url("hb")
         raise ConsoleError(
@@ -315,7 +318,7 @@ async def attach_zmq(
         client = await connect_client(ZMQTransport(info, session), session, timeout)
     except (KernelTimeout, TransportError) as e:
         raise ConsoleError(f"cannot attach to the kernel: {e}") from None
-    client.start_monitor()
+    client.start_monitor(revive=True)  # its owner may restart it
     return KernelConnection(
         client=client, connection_file=connection_file, label=_label(client), timeout=timeout
     )
@@ -330,6 +333,7 @@ async def start_local(
     keep_kernel: bool,
     process: KernelProcess | None = None,
     wait: bool = True,
+    encrypt: str = "off",
 ) -> KernelConnection:
     """Start a kernel from ``spec`` (or take ``process``, already spawned by
     :func:`~kconsole.launcher.spawn`) and attach to it, retrying on a port clash.
@@ -343,7 +347,9 @@ async def start_local(
 
     if process is None:
         try:
-            process = spawn(spec, ip=ip, transport=transport, outlive_console=keep_kernel)
+            process = spawn(
+                spec, ip=ip, transport=transport, outlive_console=keep_kernel, encrypt=encrypt
+            )
         except KernelStartError as e:
             raise ConsoleError(str(e)) from None
     try:
@@ -434,7 +440,10 @@ async def _come_up(conn: KernelConnection, timeout: float) -> None:
             return
         await client.close()
         if not ready.cancelled() and isinstance(ready.exception(), KernelTimeout):
+            why = await _encryption_mismatch(proc.connection)
             await proc.shutdown()
+            if why is not None:
+                raise ConsoleError(f"kernel {spec.name!r} did not become ready: {why}")
             raise ConsoleError(f"kernel {spec.name!r} did not become ready: {ready.exception()}")
         if not proc.died_of_port_clash():
             why = _last_line(proc.stderr_tail(15))
@@ -449,6 +458,22 @@ async def _come_up(conn: KernelConnection, timeout: float) -> None:
     raise ConsoleError(
         f"kernel {spec.name!r} could not bind its ports after {PORT_CLASH_ATTEMPTS} tries"
     )
+
+
+async def _encryption_mismatch(info: ConnectionInfo) -> str | None:
+    """For a kernel started with Curve keys that never answered: why, when it is that
+    the kernel ignored them (a kernelspec that declares Curve support it lacks)."""
+    if not info.encrypted:
+        return None
+    from .zmq_transport import KERNEL_IS_PLAIN, probe_kernel
+
+    _, why = await asyncio.to_thread(probe_kernel, info, 1.0)
+    if why == KERNEL_IS_PLAIN:
+        return (
+            "its kernelspec declares CurveZMQ support (supported_encryption) but the "
+            "kernel ignored the keys and runs plain: start it with --encrypt off"
+        )
+    return why
 
 
 #: The longest excerpt of a dead kernel's output quoted in the start error.

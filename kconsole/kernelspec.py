@@ -79,6 +79,17 @@ class KernelSpec:
     env: dict[str, str] = field(default_factory=dict)
     metadata: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def supports_curve(self) -> bool:
+        """Whether the spec declares CurveZMQ transport encryption, read as jupyter_client
+        8.10 reads it: ``metadata.supported_encryption`` is "curve" or a list holding it."""
+        declared = self.metadata.get("supported_encryption")
+        if isinstance(declared, str):
+            return declared.strip().lower() == "curve"
+        if isinstance(declared, (list, tuple)):
+            return "curve" in {str(item).strip().lower() for item in declared}
+        return False
+
     @classmethod
     def from_dir(cls, name: str, path: str | os.PathLike[str]) -> KernelSpec:
         """Read ``path/kernel.json``; raise :class:`KernelSpecError` naming the problem."""
@@ -268,6 +279,7 @@ def builtin_kernel_spec() -> KernelSpec:
         display_name="Python 3 (kconsole built-in)",
         language="python",
         interrupt_mode="signal",
+        metadata={"supported_encryption": ["curve"]},
     )
 
 

@@ -535,18 +535,59 @@ def _kill_live_kernels() -> None:
             log.exception("could not clean up kernel %r", kp.spec.name)
 
 
-def spawn(spec: KernelSpec, *, ip: str, transport: str, outlive_console: bool) -> KernelProcess:
+#: ``kconsole start --encrypt`` values.
+ENCRYPT_POLICIES = ("auto", "required", "off")
+
+
+def curve_keys_for(spec: KernelSpec, policy: str) -> tuple[str, str] | None:
+    """The CurveZMQ keypair (public, secret) to start ``spec``'s kernel with under
+    ``policy``, or None for a plain kernel: jupyter_client 8.10's transport_encryption.
+
+    ``auto`` encrypts when the kernelspec declares support (``supported_encryption``)
+    and this pyzmq can (a pyzmq without Curve then starts the kernel plain: the
+    default must not make kconsole unusable there); ``required`` raises
+    :class:`KernelStartError` when either is missing; ``off`` never encrypts.
+    """
+    if policy == "off" or (policy == "auto" and not spec.supports_curve):
+        return None
+    from .zmq_transport import NO_CURVE, curve_available, new_curve_keypair
+
+    if not curve_available():
+        if policy == "required":
+            raise KernelStartError(f"--encrypt required: {NO_CURVE}")
+        return None
+    if policy == "required" and not spec.supports_curve:
+        raise KernelStartError(
+            f"--encrypt required: kernelspec {spec.name!r} does not declare 'curve' in "
+            "metadata.supported_encryption (its kernel would ignore the keys)"
+        )
+    return new_curve_keypair()
+
+
+def spawn(
+    spec: KernelSpec,
+    *,
+    ip: str,
+    transport: str,
+    outlive_console: bool,
+    encrypt: str = "off",
+) -> KernelProcess:
     """Pick ports and start ``spec``'s kernel right away (before the console has loaded
-    its event loop: the kernel's start-up then overlaps the console's own).
+    its event loop: the kernel's start-up then overlaps the console's own), with a
+    CurveZMQ keypair in its connection file as ``encrypt`` (:func:`curve_keys_for`)
+    says.
 
     Raises :class:`KernelStartError` (one line) for an unusable address or command.
     """
+    keys = curve_keys_for(spec, encrypt)
     try:
         info = ConnectionInfo.new(ip=ip, transport=transport, kernel_name=spec.name)
     except OSError as e:  # an address that is not ours, or no address at all
         raise KernelStartError(f"cannot listen on --ip {ip}: {e.strerror or e}") from None
     except (ValueError, TypeError, UnicodeError) as e:  # a name the resolver rejects
         raise KernelStartError(f"cannot listen on --ip {ip[:60]!r}: {e}") from None
+    if keys is not None:
+        info.curve_publickey, info.curve_secretkey = keys
     proc = KernelProcess(spec, info, outlive_console=outlive_console)
     proc.start()
     return proc

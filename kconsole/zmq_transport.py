@@ -25,10 +25,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import itertools
+import time
 from collections.abc import Callable
 from typing import Any, cast
 
 import zmq
+from zmq.utils.monitor import recv_monitor_message
 
 from .connection import ConnectionInfo
 from .protocol import MalformedMessage, Message, ProtocolError, Session
@@ -90,6 +94,11 @@ class ZMQTransport(Transport):
     def _socket(self, kind: int, channel: str) -> Any:
         sock = self.context.socket(kind)
         sock.linger = 0
+        try:
+            set_curve_client(sock, self.info)
+        except TransportError:
+            sock.close(linger=0)
+            raise
         if self.reconnect_ms is not None:
             sock.setsockopt(zmq.RECONNECT_IVL, self.reconnect_ms)
         if ":" in self.info.ip:
@@ -164,6 +173,9 @@ class ZMQTransport(Transport):
         except zmq.ZMQError as e:
             await self.close()
             raise TransportError(f"cannot connect to the kernel: {e}") from None
+        except TransportError:
+            await self.close()
+            raise
         loop = self._loop = asyncio.get_running_loop()
         for ch in _RECV_CHANNELS:
             fd = cast(int, self._sockets[ch].getsockopt(zmq.FD))
@@ -359,23 +371,145 @@ def _read_message(recv: Any, deserialize: Any) -> Message:
     return cast(Message, deserialize(frames))
 
 
+NO_CURVE = (
+    "this pyzmq is built without CurveZMQ (zmq.has('curve') is false): it cannot reach "
+    "a kernel whose connection uses curve keys; install a pyzmq wheel (they bundle libsodium)"
+)
+
+
+def curve_available() -> bool:
+    """Whether this pyzmq's libzmq can do CurveZMQ."""
+    return bool(zmq.has("curve"))
+
+
+def new_curve_keypair() -> tuple[str, str]:
+    """A fresh CurveZMQ keypair (public, secret), Z85 text as connection files hold it."""
+    public, secret = zmq.curve_keypair()
+    return public.decode("ascii"), secret.decode("ascii")
+
+
+def set_curve_client(sock: Any, info: ConnectionInfo) -> None:
+    """Make ``sock`` a CurveZMQ client of ``info``'s kernel, before it connects, as
+    jupyter_client 8.10 does: the connection's keypair is the client's own and its
+    public key the server key. Nothing for a connection without keys; a
+    :class:`TransportError` (one line) when this pyzmq cannot do Curve."""
+    if not info.encrypted:
+        return
+    if not curve_available():
+        raise TransportError(NO_CURVE)
+    sock.curve_secretkey = info.curve_secretkey.encode("ascii")
+    sock.curve_publickey = info.curve_publickey.encode("ascii")
+    sock.curve_serverkey = info.curve_publickey.encode("ascii")
+
+
+def set_curve_server(sock: Any, info: ConnectionInfo) -> None:
+    """Make ``sock`` a CurveZMQ server with ``info``'s keypair, before it binds (what
+    ipykernel 7.4's ``_apply_curve_server_options`` does on each of its sockets)."""
+    if not info.encrypted:
+        return
+    if not curve_available():
+        raise TransportError(NO_CURVE)
+    sock.curve_secretkey = info.curve_secretkey.encode("ascii")
+    sock.curve_publickey = info.curve_publickey.encode("ascii")
+    sock.curve_server = True
+
+
+#: libzmq's ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH: one side speaks CURVE, the other NULL.
+_MECHANISM_MISMATCH = 0x11000002
+_HANDSHAKE_FAILED = (
+    int(zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL)
+    | int(zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL)
+    | int(zmq.EVENT_HANDSHAKE_FAILED_AUTH)
+)
+
+
+KERNEL_IS_PLAIN = (
+    "curve keys were given but the kernel does not use CurveZMQ encryption "
+    "(a plain kernel): attach without the keys"
+)
+KERNEL_REQUIRES_CURVE = (
+    "the kernel requires CurveZMQ encryption but the connection has no curve keys "
+    "(curve_publickey/curve_secretkey in the connection file, or --curve-public-key)"
+)
+WRONG_KEYS = (
+    "the kernel rejected the CurveZMQ handshake: the curve keys given are not this kernel's"
+)
+
+
+def mismatch_reason(info: ConnectionInfo, event: int, value: int) -> str | None:
+    """The one line that explains a failed zmq handshake with ``info``'s kernel, or None
+    for an event that is no handshake failure.
+
+    Curve on one side only is a mechanism mismatch, but the side that notices first
+    closes the connection, so the other may see only that (NO_DETAIL): without keys
+    any failed handshake means the kernel wants Curve; with keys an unexplained one is
+    :data:`WRONG_KEYS` until a plain probe says the kernel is plain (see probe_kernel).
+    """
+    if not event & _HANDSHAKE_FAILED:
+        return None
+    if not info.encrypted:
+        return KERNEL_REQUIRES_CURVE
+    if event & int(zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL) and value == _MECHANISM_MISMATCH:
+        return KERNEL_IS_PLAIN
+    return WRONG_KEYS
+
+
 def probe_heartbeat(info: ConnectionInfo, timeout: float = 1.0) -> bool:
     """Synchronously ping a kernel's heartbeat once (for ``kconsole kernels``)."""
+    return probe_kernel(info, timeout)[0]
+
+
+def probe_kernel(info: ConnectionInfo, timeout: float = 1.0) -> tuple[bool, str | None]:
+    """Synchronously ping a kernel's heartbeat once, with Curve when ``info`` has keys.
+
+    Returns (answered, why not): why not is one line naming a cause that is not mere
+    silence (Curve on one side only, keys that are not the kernel's, a pyzmq without
+    Curve), read from the socket's handshake events; None when the kernel is silent.
+    """
+    if info.encrypted and not curve_available():
+        return False, NO_CURVE
     ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()
     sock = ctx.socket(zmq.REQ)
     sock.linger = 0
+    set_curve_client(sock, info)
     if ":" in info.ip:
         sock.setsockopt(zmq.IPV6, 1)
+    mon = sock.get_monitor_socket(
+        _HANDSHAKE_FAILED, addr=f"inproc://kconsole-probe-{next(_probe_ids)}"
+    )
+    poller = zmq.Poller()
+    poller.register(sock, zmq.POLLIN)
+    poller.register(mon, zmq.POLLIN)
     try:
         sock.connect(info.url("hb"))
         sock.send(b"ping")
-        if sock.poll(int(timeout * 1000)):
-            return bool(sock.recv() == b"ping")
-        return False
+        deadline = time.monotonic() + timeout
+        while (remaining := deadline - time.monotonic()) > 0:
+            ready = dict(poller.poll(max(1, int(remaining * 1000))))
+            if sock in ready:
+                return bool(sock.recv() == b"ping"), None
+            if mon in ready:
+                event = recv_monitor_message(mon)
+                why = mismatch_reason(info, int(event["event"]), int(event["value"]))
+                if why == WRONG_KEYS:
+                    # Or a plain kernel that closed before its NULL greeting was read.
+                    plain = dataclasses.replace(info, curve_publickey="", curve_secretkey="")
+                    if probe_kernel(plain, max(0.2, deadline - time.monotonic()))[0]:
+                        why = KERNEL_IS_PLAIN
+                if why is not None:
+                    return False, why
+        return False, None
     except zmq.ZMQError:
-        return False
+        return False, None
     finally:
+        with contextlib.suppress(zmq.ZMQError):
+            sock.disable_monitor()
+        mon.close(linger=0)
         sock.close(linger=0)
+
+
+#: Numbers the probes' monitor endpoints (inproc names must be unique while in use).
+_probe_ids = itertools.count()
 
 
 def zmq_version_info() -> dict[str, Any]:

@@ -6,6 +6,7 @@ temporary prefix that JUPYTER_PATH points at, exactly as a user's Jupyter would 
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -92,6 +93,31 @@ class TestBuiltinKernelConformance(jkt.KernelTests):
 
     code_inspect_sample = "zip"
     code_clear_output = "clear_output()"
+
+
+class TestBuiltinKernelConformanceEncrypted(TestBuiltinKernelConformance):
+    """The same suite with CurveZMQ on every socket: jupyter_client's manager provisions
+    the keys because the installed kernelspec declares support (transport_encryption
+    "auto", its setting that only encrypts such kernels), and connects with them."""
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        from jupyter_client.manager import start_new_kernel
+
+        cls.km, cls.kc = start_new_kernel(kernel_name=cls.kernel_name, transport_encryption="auto")
+
+    def test_the_kernel_is_encrypted(self) -> None:
+        info = json.loads(Path(self.km.connection_file).read_text())
+        assert len(info["curve_publickey"]) == 40 and len(info["curve_secretkey"]) == 40
+        # And a client without the keys gets no answer from it.
+        import zmq
+
+        sock = zmq.Context.instance().socket(zmq.REQ)
+        sock.linger = 0
+        sock.connect(f"tcp://{info['ip']}:{info['hb_port']}")
+        sock.send(b"ping")
+        assert not sock.poll(500)
+        sock.close()
 
 
 class TestBuiltinKernelIopubWelcome(jkt.IopubWelcomeTests):

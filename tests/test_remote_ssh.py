@@ -272,3 +272,43 @@ def test_attach_ssh_console_connection(sshd: SSHServer, kernel: ConnectionInfo) 
             await attach_ssh(kernel, f"127.0.0.1:{_free_port()}", ssh_options=SSH_OPTS)
 
     asyncio.run(asyncio.wait_for(main(), 50))
+
+
+def test_attach_ssh_encrypted_kernel_and_mismatch(sshd: SSHServer, tmp_path: Path) -> None:
+    """An encrypted kernel (the built-in one with Curve keys) through the tunnel: Curve
+    on every forwarded socket; the same kernel without the keys is one line."""
+    import dataclasses
+
+    from kconsole.console import ConsoleError
+    from kconsole.remote.console import attach_ssh
+    from kconsole.zmq_transport import new_curve_keypair
+
+    info = ConnectionInfo.new()
+    info.curve_publickey, info.curve_secretkey = new_curve_keypair()
+    path = info.write(tmp_path / "kernel.json")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kconsole.kernel", "-f", str(path)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    host = f"{sshd.user}@127.0.0.1:{sshd.port}"
+
+    async def main() -> None:
+        conn = await attach_ssh(info, host, key=sshd.key, ssh_options=SSH_OPTS, timeout=30)
+        try:
+            out: list[Message] = []
+            await conn.client.execute("print(6 * 7)", on_output=out.append)
+            assert [m.content["text"] for m in out if m.msg_type == "stream"] == ["42\n"]
+        finally:
+            await conn.close()
+        plain = dataclasses.replace(info, curve_publickey="", curve_secretkey="")
+        with pytest.raises(ConsoleError, match="through .*: the kernel requires CurveZMQ"):
+            await attach_ssh(plain, host, key=sshd.key, ssh_options=SSH_OPTS, timeout=30)
+
+    try:
+        _wait_heartbeat(info, proc)
+        asyncio.run(asyncio.wait_for(main(), 50))
+    finally:
+        proc.kill()
+        proc.wait()

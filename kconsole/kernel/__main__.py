@@ -34,11 +34,12 @@ def main(argv: list[str] | None = None) -> None:
     warnings.filterwarnings("ignore", message=".*non-interactive, and thus cannot be shown")
     from ..connection import ConnectionFileError
     from ..protocol import UnknownSignatureScheme
+    from ..transport import TransportError
     from .kernel import run_kernel
 
     try:
         run_kernel(connection_file)
-    except (ConnectionFileError, UnknownSignatureScheme) as e:
+    except (ConnectionFileError, UnknownSignatureScheme, TransportError) as e:
         # One clear line, as every kconsole error: the launcher shows it as the tail.
         print(f"kconsole kernel: {e}", file=sys.stderr)
         raise SystemExit(1) from None

@@ -37,7 +37,13 @@ def builtin_kernel_spec_dict(python: str | None = None) -> dict[str, Any]:
         "language": "python",
         "interrupt_mode": "signal",
         "env": {},
-        "metadata": {"debugger": False, "kconsole": {"builtin": True}},
+        # As ipykernel 7.4 declares it: jupyter_client's transport_encryption="auto"
+        # then provisions Curve keys, which the kernel uses on every socket.
+        "metadata": {
+            "debugger": False,
+            "supported_encryption": ["curve"],
+            "kconsole": {"builtin": True},
+        },
         "kernel_protocol_version": "5.4",
     }
 

@@ -37,6 +37,7 @@ from zmq.utils.monitor import recv_monitor_message
 
 from ..connection import ConnectionInfo
 from ..protocol import Message, ProtocolError, Session
+from ..zmq_transport import set_curve_server
 from .iostream import block_sigint
 
 Handler = Callable[[Message], None]
@@ -88,6 +89,9 @@ class Server:
             sock.setsockopt(zmq.SNDHWM, 0)
             sock.setsockopt(zmq.XPUB_VERBOSE, 1)
         info = self.info
+        # Curve keys in the connection file: every socket, heartbeat included, is a
+        # CurveZMQ server (as ipykernel 7.4); the HMAC signature stays on top of it.
+        set_curve_server(sock, info)
         port = info.port(channel)
         if info.transport == "ipc":
             if port == 0:

@@ -161,7 +161,7 @@ async def attach_ssh(
     ``info`` is the kernel's connection file as seen on ``host``; its five ports are
     forwarded to local ones and the kernel is attached over zmq as usual.
     """
-    from ..zmq_transport import ZMQTransport
+    from ..zmq_transport import ZMQTransport, probe_kernel
 
     tunnel = SSHTunnel(host, key, ssh_options=ssh_options)
     try:
@@ -171,6 +171,16 @@ async def attach_ssh(
         raise ConsoleError(str(e)) from None
     session = local.session()
     try:
+        # Curve on one side only (through the tunnel, as directly) is one line, not a
+        # wait for the whole timeout; a kernel merely slow is left to the client's wait.
+        _, why = await asyncio.to_thread(probe_kernel, local, min(timeout, 3.0))
+    except BaseException:
+        tunnel.close()
+        raise
+    if why is not None:
+        tunnel.close()
+        raise ConsoleError(f"cannot attach to the kernel through {host}: {why}")
+    try:
         client = await connect_client(ZMQTransport(local, session), session, timeout)
     except (KernelError, TransportError) as e:
         tunnel.close()
@@ -178,7 +188,7 @@ async def attach_ssh(
     except BaseException:
         tunnel.close()
         raise
-    client.start_monitor()
+    client.start_monitor(revive=True)
     return TunnelledConnection(
         client=client,
         connection_file=connection_file,
