@@ -26,7 +26,8 @@ Exit status: with a Python kernel the first cell that raises stops the script, a
 with its code, no traceback; ``KeyboardInterrupt`` with 130, as a shell reports
 python3's death by SIGINT). However it ends, a Python script in a kernel kconsole
 started waits for its non-daemon threads first, as python3 does. Other kernels run
-every cell and the status is 1 if any failed. Output the kernel sends as stderr,
+every cell and the status is 1 if any failed (a cell the kernel went idle on without
+ever answering counts as failed, after a short grace). Output the kernel sends as stderr,
 tracebacks and kconsole's own notes go to stderr, uncoloured unless it is a terminal.
 Stdout is flushed as soon as the output received is printed, so a long cell's output
 reaches a pipe as it comes. When stdout is closed (``| head -1``) the running cell is
@@ -47,7 +48,7 @@ import sys
 from collections.abc import Callable
 from typing import Any, TextIO
 
-from .client import EOFInput, KernelDied, KernelTimeout
+from .client import EOFInput, KernelDied, KernelTimeout, ReplyLost
 from .console import EXIT_KERNEL_DIED, KernelConnection, exit_command, payloads_of
 from .notebook import NotebookRecorder
 from .output import OutputPrinter
@@ -791,7 +792,7 @@ class ScriptRunner:
         """Wait for the script's threads, as python3 does before it exits; their output
         still comes meanwhile. Only in a kernel kconsole started (and shuts down next):
         an attached kernel's threads are none of the script's business."""
-        with contextlib.suppress(KernelDied, KernelTimeout):
+        with contextlib.suppress(KernelDied, KernelTimeout, ReplyLost):
             await self._execute(_JOIN_THREADS, silent=True)
         self._flush()
 
@@ -821,10 +822,21 @@ class ScriptRunner:
                 self._flush()
                 print(f"kconsole: kernel died: {e}", file=self.stderr)
                 return EXIT_KERNEL_DIED
+            except ReplyLost as e:
+                lost: ReplyLost | None = e
+            else:
+                lost = None
             finally:
                 self._flush()
                 if self.recorder is not None:
                     self.recorder.finish_cell(reply)
+            if lost is not None:
+                # The kernel is idle again but said nothing of the cell: a failed cell.
+                self._note(f"kconsole: {lost}")
+                self.failed = True
+                if self.python:
+                    break
+                continue
             if self.write_error is not None or reply is None:
                 if not isinstance(self.write_error, BrokenPipeError):
                     why = f"kconsole: cannot write the output: {self.write_error}"
