@@ -444,12 +444,23 @@ async def _come_up(conn: KernelConnection, timeout: float) -> None:
             msg = f"kernel {spec.name!r} died during start ({how or describe_exit(status)})"
             if why:
                 msg += f": {why}"
+            endpoint = proc.connection.url("shell")
+            if proc.connection.transport == "ipc" and len(endpoint) > _SHORT_IPC:
+                # xeus-python says only "Invalid argument" for a socket path it finds long.
+                msg += (
+                    f" (its ipc socket path is {len(endpoint) - 6} characters long: some "
+                    "kernels take at most 25; set a shorter TMPDIR or use --transport tcp)"
+                )
             raise ConsoleError(msg)
     proc.cleanup()
     raise ConsoleError(
         f"kernel {spec.name!r} could not bind its ports after {PORT_CLASH_ATTEMPTS} tries"
     )
 
+
+#: The longest ipc endpoint (``ipc://`` and the socket path) every kernel binds:
+#: xeus-python fails beyond it.
+_SHORT_IPC = 6 + 25
 
 #: The longest excerpt of a dead kernel's output quoted in the start error.
 _WHY_EXCERPT = 200

@@ -44,6 +44,7 @@ that waits for readiness handles it::
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import math
 import os
@@ -56,7 +57,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .connection import CHANNELS, ConnectionInfo, new_connection_file_path
+from .connection import CHANNELS, ConnectionInfo, new_connection_file_path, own_ipc_dir
 from .kernelspec import KernelSpec
 
 if TYPE_CHECKING:
@@ -438,6 +439,10 @@ class KernelProcess:
                 pass
             except OSError as e:  # a read-only or vanished runtime dir: not worth a crash
                 log.debug("cannot remove %s: %s", f, e)
+        ipc_dir = own_ipc_dir(self.connection)
+        if ipc_dir is not None:
+            with contextlib.suppress(OSError):  # not empty: a kernel's own files stay
+                ipc_dir.rmdir()
 
 
 def describe_exit(returncode: int | None, output_tail: str = "") -> str:
