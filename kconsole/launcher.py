@@ -58,7 +58,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .connection import CHANNELS, ConnectionInfo, new_connection_file_path, own_ipc_dir
-from .kernelspec import KernelSpec
+from .kernelspec import BUILTIN_KERNEL_NAME, KernelSpec, connection_kernel_name
 
 if TYPE_CHECKING:
     import asyncio
@@ -140,7 +140,7 @@ class KernelProcess:
         if self.is_alive():
             raise RuntimeError(f"kernel {self.spec.name!r} is already running (pid {self.pid})")
         self._reap()
-        if not self.connection.kernel_name:
+        if not self.connection.kernel_name and self.spec.name != BUILTIN_KERNEL_NAME:
             self.connection.kernel_name = self.spec.name
         try:
             self.connection.write(self.connection_file)
@@ -547,7 +547,9 @@ def spawn(spec: KernelSpec, *, ip: str, transport: str, outlive_console: bool) -
     Raises :class:`KernelStartError` (one line) for an unusable address or command.
     """
     try:
-        info = ConnectionInfo.new(ip=ip, transport=transport, kernel_name=spec.name)
+        info = ConnectionInfo.new(
+            ip=ip, transport=transport, kernel_name=connection_kernel_name(spec)
+        )
     except OSError as e:  # an address that is not ours, or no address at all
         raise KernelStartError(f"cannot listen on --ip {ip}: {e.strerror or e}") from None
     except (ValueError, TypeError, UnicodeError) as e:  # a name the resolver rejects
