@@ -100,16 +100,16 @@ def test_a_kept_kernel_shut_down_by_another_client_leaves_no_files(jupyter_dirs:
     runtime = jupyter_dirs / "runtime"
     (cf,) = runtime.glob("kernel-*.json")
     info = json.loads(cf.read_text())
-    assert info["kernel_name"] == ""
     sockets = Path(info["ip"]).parent
-    assert list(runtime.glob("kernel-*.log")) and list(sockets.iterdir())
     other = BlockingKernelClient(connection_file=str(cf))
     other.load_connection_file()
     other.start_channels()
     try:
         other.wait_for_ready(timeout=20)
-        other.shutdown()
+        assert info["kernel_name"] == ""
+        assert list(runtime.glob("kernel-*.log")) and list(sockets.iterdir())
     finally:
+        other.shutdown()  # whatever failed: the kept kernel must not outlive the test
         other.stop_channels()
     deadline = time.monotonic() + 15
     while (list(runtime.iterdir()) or sockets.exists()) and time.monotonic() < deadline:
