@@ -37,6 +37,10 @@ InputCallback = Callable[[str, bool], Awaitable[str]]
 #: gone quiet: past it the kernel has most likely dropped the message (ipykernel's
 #: high-water mark), and waiting longer would hang the console.
 IDLE_GRACE = 3.0
+#: How long to wait for an execute_reply once the request's ``idle`` has come: replies
+#: and IOPub travel on different sockets, so the idle may overtake its reply a little;
+#: past this the kernel has gone idle without answering (bash_kernel on a `for` alone).
+REPLY_GRACE = 2.0
 
 
 class KernelError(Exception):
@@ -49,6 +53,10 @@ class KernelDied(KernelError):
 
 class KernelTimeout(KernelError):
     """A request got no reply in time."""
+
+
+class ReplyLost(KernelError):
+    """The kernel went idle after a request and never sent its reply."""
 
 
 class EOFInput(Exception):
@@ -319,6 +327,9 @@ class KernelClient:
                     self.on_status(msg, req is not None)
                 if req is not None and state == "idle":
                     req.idle.set()
+                    if req.wants_idle and not req.reply.done():
+                        # Checked once, after the grace: nothing costs a reply that comes.
+                        asyncio.get_running_loop().call_later(REPLY_GRACE, self._reply_lost, req)
                 elif state in ("dead", "restarting") and self.on_broadcast is not None:
                     # Injected by Jupyter Server: no parent of ours, but users must see it.
                     self.on_broadcast(msg)
@@ -420,6 +431,14 @@ class KernelClient:
             timer.cancel()
 
     @staticmethod
+    def _reply_lost(req: PendingRequest) -> None:
+        if not req.reply.done():
+            what = req.msg.msg_type.replace("_request", "_reply")
+            req.reply.set_exception(
+                ReplyLost(f"the kernel went idle but sent no {what} in {REPLY_GRACE:g} s")
+            )
+
+    @staticmethod
     def _time_out(req: PendingRequest, timeout: float) -> None:
         if not req.reply.done():
             what = req.msg.msg_type.replace("_request", "_reply")
@@ -441,7 +460,8 @@ class KernelClient:
         """Run ``code``; return the execute_reply once all of its output was routed.
 
         ``on_output`` gets every IOPub output message of this execution in order;
-        ``on_input`` answers the kernel's input requests. Raises KernelDied.
+        ``on_input`` answers the kernel's input requests. Raises KernelDied, and
+        ReplyLost when the kernel went idle and no reply came within REPLY_GRACE.
         """
         msg = self.session.msg(
             "execute_request",

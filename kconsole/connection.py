@@ -208,7 +208,12 @@ class ConnectionInfo:
         """Pick five free ports. Racy by nature: the launcher retries on a clash."""
         if self.transport == "ipc":
             if self.ip in ("", LOCALHOST):
-                self.ip = str(paths.runtime_dir() / f"kernel-ipc-{uuid.uuid4().hex[:8]}")
+                # A private directory of its own in the temp dir, not the runtime dir:
+                # socket paths are limited in length (107 bytes; xeus-python fails
+                # beyond 23 characters) and ~/.local/share/jupyter/runtime is long.
+                import tempfile
+
+                self.ip = os.path.join(tempfile.mkdtemp(prefix=IPC_DIR_PREFIX), "k")
             port = 1
             for ch in CHANNELS:
                 while os.path.exists(f"{self.ip}-{port}"):
@@ -243,6 +248,23 @@ def check_curve_key(value: Any, what: str) -> str:
     if not isinstance(value, str) or not _Z85.fullmatch(value):
         raise ConnectionFileError(f"{what} is not a CurveZMQ key (40 characters of Z85)")
     return value
+
+
+#: The private temp directories kconsole makes for a kernel's ipc sockets start so.
+IPC_DIR_PREFIX = "kc-"
+
+
+def own_ipc_dir(info: ConnectionInfo) -> Path | None:
+    """The temp directory :meth:`ConnectionInfo.assign_free_ports` made for ``info``'s
+    ipc sockets (removed with them), None for any other ip (the user's own path)."""
+    if info.transport != "ipc":
+        return None
+    import tempfile
+
+    parent = Path(info.ip).parent
+    if parent.name.startswith(IPC_DIR_PREFIX) and parent.parent == Path(tempfile.gettempdir()):
+        return parent
+    return None
 
 
 def new_connection_file_path() -> Path:

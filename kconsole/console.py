@@ -197,7 +197,7 @@ class KernelConnection:
             self.client.stop_monitor()
             started = False
             try:
-                await self.process.restart(request_shutdown=self._shutdown_request)
+                await self.process.restart(request_shutdown=self._shutdown_for_restart)
                 started = True
             except KernelStartError as e:
                 # The old kernel is stopped and no new one runs (its command is gone, the
@@ -217,9 +217,13 @@ class KernelConnection:
             raise ConsoleError("cannot restart a kernel kconsole only attached to")
         await self.client.wait_for_ready(timeout)
 
-    async def _shutdown_request(self) -> None:
+    async def _shutdown_request(self, restart: bool = False) -> None:
         if not self.client.dead.is_set():
-            await self.client.shutdown_request(timeout=3.0)
+            await self.client.shutdown_request(restart=restart, timeout=3.0)
+
+    async def _shutdown_for_restart(self) -> None:
+        # The spec (and jupyter_client) say restart: true; a kernel may keep state for it.
+        await self._shutdown_request(restart=True)
 
     async def _process_exit(self) -> str:
         assert self.process is not None
@@ -232,6 +236,20 @@ class KernelConnection:
         """Whether the kernel stops its own process on ``exit`` (ipykernel does, unless
         ``exit(keep_kernel=True)``; kconsole's built-in kernel only asks the console)."""
         return self.client.kernel_info.get("implementation") == "ipython"
+
+    @staticmethod
+    def _leave_reaper(process: KernelProcess) -> None:
+        """A kept kernel's files go when it exits, whoever stops it (see reaper)."""
+        from .connection import CHANNELS, own_ipc_dir
+        from .reaper import watch
+
+        info = process.connection
+        files = [process.connection_file, process.log_file]
+        if info.transport == "ipc":
+            files += [Path(f"{info.ip}-{info.port(ch)}") for ch in CHANNELS]
+        ipc_dir = own_ipc_dir(info)
+        if process.pid is not None:
+            watch(process.pid, files, [ipc_dir] if ipc_dir is not None else [])
 
     async def wait_gone(self, timeout: float) -> bool:
         """Whether the kernel is gone within ``timeout`` s: its process exited (one
@@ -273,6 +291,8 @@ class KernelConnection:
                 # straight to SIGTERM rather than waiting out the request's timeout.
                 polite = self._shutdown_request if answered else None
                 await self.process.shutdown(request_shutdown=polite)
+            elif self.process is not None and self.process.is_alive():
+                self._leave_reaper(self.process)
             elif not keep and hasattr(self.client.transport, "delete_kernel"):
                 try:
                     await self.client.transport.delete_kernel()
@@ -453,6 +473,13 @@ async def _come_up(conn: KernelConnection, timeout: float) -> None:
             msg = f"kernel {spec.name!r} died during start ({how or describe_exit(status)})"
             if why:
                 msg += f": {why}"
+            endpoint = proc.connection.url("shell")
+            if proc.connection.transport == "ipc" and len(endpoint) > _SHORT_IPC:
+                # xeus-python says only "Invalid argument" for a socket path it finds long.
+                msg += (
+                    f" (its ipc socket path is {len(endpoint) - 6} characters long: some "
+                    "kernels take at most 25; set a shorter TMPDIR or use --transport tcp)"
+                )
             raise ConsoleError(msg)
     proc.cleanup()
     raise ConsoleError(
@@ -475,6 +502,10 @@ async def _encryption_mismatch(info: ConnectionInfo) -> str | None:
         )
     return why
 
+
+#: The longest ipc endpoint (``ipc://`` and the socket path) every kernel binds:
+#: xeus-python fails beyond it.
+_SHORT_IPC = 6 + 25
 
 #: The longest excerpt of a dead kernel's output quoted in the start error.
 _WHY_EXCERPT = 200

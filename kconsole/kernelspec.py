@@ -283,6 +283,24 @@ def builtin_kernel_spec() -> KernelSpec:
     )
 
 
+def connection_kernel_name(spec: KernelSpec) -> str:
+    """The ``kernel_name`` a connection file of ``spec``'s kernel gets: its name, but for
+    the built-in kernel that of an installed kernelspec running it (``kconsole kernel
+    install``), else empty: ``builtin`` is no name another tool can resolve."""
+    if spec.name != BUILTIN_KERNEL_NAME:
+        return spec.name
+    for name, path in find_kernel_specs().items():
+        if name == BUILTIN_KERNEL_NAME:
+            continue
+        try:
+            argv = get_kernel_spec(name).argv if path.is_dir() else []
+        except (KernelSpecError, OSError):
+            continue
+        if argv[1:3] == ["-m", "kconsole.kernel"]:
+            return name
+    return ""
+
+
 def resolve_kernel(name: str | None) -> KernelSpec:
     """The spec to start for ``--kernel name``.
 

@@ -44,6 +44,7 @@ that waits for readiness handles it::
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import math
 import os
@@ -56,8 +57,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .connection import CHANNELS, ConnectionInfo, new_connection_file_path
-from .kernelspec import KernelSpec
+from .connection import CHANNELS, ConnectionInfo, new_connection_file_path, own_ipc_dir
+from .kernelspec import BUILTIN_KERNEL_NAME, KernelSpec, connection_kernel_name
 
 if TYPE_CHECKING:
     import asyncio
@@ -139,7 +140,7 @@ class KernelProcess:
         if self.is_alive():
             raise RuntimeError(f"kernel {self.spec.name!r} is already running (pid {self.pid})")
         self._reap()
-        if not self.connection.kernel_name:
+        if not self.connection.kernel_name and self.spec.name != BUILTIN_KERNEL_NAME:
             self.connection.kernel_name = self.spec.name
         try:
             self.connection.write(self.connection_file)
@@ -438,6 +439,10 @@ class KernelProcess:
                 pass
             except OSError as e:  # a read-only or vanished runtime dir: not worth a crash
                 log.debug("cannot remove %s: %s", f, e)
+        ipc_dir = own_ipc_dir(self.connection)
+        if ipc_dir is not None:
+            with contextlib.suppress(OSError):  # not empty: a kernel's own files stay
+                ipc_dir.rmdir()
 
 
 def describe_exit(returncode: int | None, output_tail: str = "") -> str:
@@ -581,7 +586,9 @@ def spawn(
     """
     keys = curve_keys_for(spec, encrypt)
     try:
-        info = ConnectionInfo.new(ip=ip, transport=transport, kernel_name=spec.name)
+        info = ConnectionInfo.new(
+            ip=ip, transport=transport, kernel_name=connection_kernel_name(spec)
+        )
     except OSError as e:  # an address that is not ours, or no address at all
         raise KernelStartError(f"cannot listen on --ip {ip}: {e.strerror or e}") from None
     except (ValueError, TypeError, UnicodeError) as e:  # a name the resolver rejects

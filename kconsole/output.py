@@ -47,6 +47,17 @@ OUTPUT_TYPES = frozenset(
 _WRITE_CHUNK = 64 * 1024
 
 
+def error_text(content: dict[str, Any]) -> str:
+    """What an ``error`` (or an error reply) shows, newline-terminated: its traceback;
+    without one ``ename: evalue``, the evalue alone when ename is empty (bash_kernel
+    puts the exit status there), nothing when both are empty (as jupyter console)."""
+    tb = content.get("traceback")
+    if not tb or not isinstance(tb, list):
+        ename, evalue = str(content.get("ename") or ""), str(content.get("evalue") or "")
+        tb = [f"{ename}: {evalue}" if ename else evalue] if ename or evalue else []
+    return "".join(str(line) + "\n" for line in tb)
+
+
 def _isatty(stream: TextIO) -> bool:
     try:
         return bool(stream.isatty())
@@ -233,8 +244,9 @@ class OutputPrinter:
             text = c.get("text", "")
             if not text:
                 return
-            # Kernel text is data: only its colours and progress redraws reach the terminal.
-            text = terminal_text(text)
+            # Kernel text is data: only its colours and progress redraws reach the terminal,
+            # and its colours only when colour is on (a pipe gets plain text, as errors do).
+            text = terminal_text(text, allow_sgr=self.color)
             if c.get("name") == "stderr" and self.color and text.strip():
                 text = self._style(text, "31")
             self._write(text)
@@ -261,10 +273,10 @@ class OutputPrinter:
             else:
                 self._clear_region()
         elif t == "error":
-            self._ensure_newline()
-            tb = c.get("traceback") or [f"{c.get('ename', 'Error')}: {c.get('evalue', '')}"]
-            text = "\n".join(str(line) for line in tb) + "\n"
-            self._write(terminal_text(text, allow_sgr=self.color))
+            text = error_text(c)
+            if text:
+                self._ensure_newline()
+                self._write(terminal_text(text, allow_sgr=self.color))
         elif t == "execute_input" and not own:
             self._ensure_newline()
             count = plain_line(str(c.get("execution_count")))

@@ -84,7 +84,15 @@ from prompt_toolkit.layout.processors import (
 )
 from prompt_toolkit.lexers import Lexer, PygmentsLexer
 
-from .client import EOFInput, KernelClient, KernelDied, KernelError, KernelTimeout, NoReply
+from .client import (
+    EOFInput,
+    KernelClient,
+    KernelDied,
+    KernelError,
+    KernelTimeout,
+    NoReply,
+    ReplyLost,
+)
 from .completion import KernelCompleter
 from .console import (
     EXIT_KERNEL_DIED,
@@ -914,6 +922,8 @@ class Repl:
                 reply = task.result()
         except KernelDied:
             pass
+        except ReplyLost as e:
+            self.printer.note(f"[kconsole] {e}; the cell is left as it is")
         except BaseException as e:
             task.cancel()
             if isinstance(e, asyncio.CancelledError) and self._restart_offer is not None:

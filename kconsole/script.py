@@ -22,15 +22,18 @@ The line that ended a compound cell is the next line of stdin: an ``input()`` in
 cell is answered by it (and the lines after it), and EOF answers as EOF.
 
 Exit status: with a Python kernel the first cell that raises stops the script, as in
-``python3``: its traceback goes to stderr and the status is 1 (``SystemExit`` exits
-with its code, no traceback; ``KeyboardInterrupt`` with 130, as a shell reports
-python3's death by SIGINT). However it ends, a Python script in a kernel kconsole
-started waits for its non-daemon threads first, as python3 does. Other kernels run
-every cell and the status is 1 if any failed. Output the kernel sends as stderr,
-tracebacks and kconsole's own notes go to stderr, uncoloured unless it is a terminal.
-Stdout is flushed as soon as the output received is printed, so a long cell's output
-reaches a pipe as it comes. When stdout is closed (``| head -1``) the running cell is
-interrupted and kconsole exits at once with status 1.
+``python3``: its traceback goes to stderr and the status is 1 (``SystemExit`` exits with
+its code, no traceback; ``KeyboardInterrupt`` with 130, as a shell reports python3's
+death by SIGINT). Ctrl-C (SIGINT) interrupts the running cell and, once it has ended
+(its traceback shown), stops the script with 130, whatever the kernel; a second Ctrl-C,
+or one while no cell runs, leaves at once with 130. However it ends, a Python script in
+a kernel kconsole started waits for its non-daemon threads first, as python3 does. Other
+kernels run every cell and the status is 1 if any failed (a cell the kernel went idle on
+without ever answering counts as failed, after a short grace). Output the kernel sends
+as stderr, tracebacks and kconsole's own notes go to stderr, uncoloured unless it is a
+terminal. Stdout is flushed as soon as the output received is printed, so a long cell's
+output reaches a pipe as it comes. When stdout is closed (``| head -1``) the running
+cell is interrupted and kconsole exits at once with status 1.
 """
 
 from __future__ import annotations
@@ -41,13 +44,14 @@ import errno
 import os
 import re
 import shutil
+import signal
 import stat
 import subprocess
 import sys
 from collections.abc import Callable
 from typing import Any, TextIO
 
-from .client import EOFInput, KernelDied, KernelTimeout
+from .client import EOFInput, KernelDied, KernelTimeout, ReplyLost
 from .console import EXIT_KERNEL_DIED, KernelConnection, exit_command, payloads_of
 from .notebook import NotebookRecorder
 from .output import OutputPrinter
@@ -363,6 +367,12 @@ EXIT_INTERRUPTED = 130
 INTERRUPT_GRACE = 2.0
 
 
+def _retrieved(task: asyncio.Future[Any]) -> None:
+    """Done callback of a task nobody awaits: its failure is not worth a warning."""
+    if not task.cancelled():
+        task.exception()
+
+
 def _exit_status(evalue: str) -> tuple[int, str]:
     """The exit status python3 gives for ``SystemExit(evalue)``, and what it prints."""
     value = evalue.strip()
@@ -451,6 +461,12 @@ class ScriptRunner:
         #: The running cell's error was published on IOPub (not only in its reply).
         self._error_shown = False
         self._kernel_died = False
+        #: The running cell (see _on_sigint), and whether Ctrl-C interrupted it already.
+        self._running: asyncio.Future[Message] | None = None
+        self._interrupting: asyncio.Task[str] | None = None
+        #: Ctrl-C left the script (the task cancelled is run's).
+        self._left_by_sigint = False
+        self._main: asyncio.Task[Any] | None = None
         conn.client.on_broadcast = self._broadcast
 
     def _print(self, msg: Message, own: bool = True) -> None:
@@ -727,9 +743,11 @@ class ScriptRunner:
             )
         )
         lost = asyncio.ensure_future(self._output_lost.wait())
+        self._running, self._interrupting = running, None
         try:
             await asyncio.wait({running, lost}, return_when=asyncio.FIRST_COMPLETED)
         finally:
+            self._running = None
             lost.cancel()
             if not running.done() and not self._output_lost.is_set():
                 running.cancel()  # we are cancelled ourselves
@@ -753,14 +771,51 @@ class ScriptRunner:
     async def _run(self) -> int:
         self.python = self.conn.language_info.get("name") == "python"
         self._watch_stdout()
+        unwatch_sigint = self._watch_sigint()
         try:
             status = await self._run_cells()
             ended = not (self._kernel_died or self.write_error or self.input_error)
             if ended and self.python and self.conn.owns_kernel:
                 await self._join_threads()
+        except asyncio.CancelledError:
+            if not self._left_by_sigint:
+                raise
+            self._flush()
+            return EXIT_INTERRUPTED
         finally:
+            unwatch_sigint()
             self._unwatch_stdout()
         return status
+
+    def _watch_sigint(self) -> Callable[[], None]:
+        """Ctrl-C (SIGINT) while a cell runs interrupts it, as in python3 (whose
+        KeyboardInterrupt then ends the script with 130); a second one before that
+        cell ends, or one while no cell runs, leaves at once with 130. Returns the
+        undo."""
+        loop = asyncio.get_running_loop()
+        self._main = asyncio.current_task()
+        try:
+            previous = signal.getsignal(signal.SIGINT)
+            loop.add_signal_handler(signal.SIGINT, self._on_sigint)
+        except (ValueError, RuntimeError, NotImplementedError, OSError):
+            return lambda: None  # not the main thread: Ctrl-C keeps asyncio's meaning
+
+        def undo() -> None:
+            with contextlib.suppress(ValueError, RuntimeError, OSError):
+                loop.remove_signal_handler(signal.SIGINT)
+                signal.signal(signal.SIGINT, previous)  # asyncio.run's own, for the exit
+
+        return undo
+
+    def _on_sigint(self) -> None:
+        running = self._running
+        if running is not None and not running.done() and self._interrupting is None:
+            self._interrupting = asyncio.ensure_future(self.conn.interrupt())
+            self._interrupting.add_done_callback(_retrieved)
+            return
+        self._left_by_sigint = True
+        if self._main is not None:
+            self._main.cancel()
 
     def _watch_stdout(self) -> None:
         """Notice the reader of a stdout pipe leaving (`| head -1`) while the cell
@@ -791,7 +846,7 @@ class ScriptRunner:
         """Wait for the script's threads, as python3 does before it exits; their output
         still comes meanwhile. Only in a kernel kconsole started (and shuts down next):
         an attached kernel's threads are none of the script's business."""
-        with contextlib.suppress(KernelDied, KernelTimeout):
+        with contextlib.suppress(KernelDied, KernelTimeout, ReplyLost):
             await self._execute(_JOIN_THREADS, silent=True)
         self._flush()
 
@@ -821,10 +876,25 @@ class ScriptRunner:
                 self._flush()
                 print(f"kconsole: kernel died: {e}", file=self.stderr)
                 return EXIT_KERNEL_DIED
+            except ReplyLost as e:
+                lost: ReplyLost | None = e
+            else:
+                lost = None
             finally:
                 self._flush()
                 if self.recorder is not None:
                     self.recorder.finish_cell(reply)
+            if lost is not None:
+                # The kernel is idle again but said nothing of the cell: a failed cell.
+                self._note(f"kconsole: {lost}")
+                self.failed = True
+                if self._interrupting is not None:
+                    # Ctrl-C met the kernel outside the cell's code (ipykernel then
+                    # drops the reply): still a script stopped by Ctrl-C.
+                    return EXIT_INTERRUPTED
+                if self.python:
+                    break
+                continue
             if self.write_error is not None or reply is None:
                 if not isinstance(self.write_error, BrokenPipeError):
                     why = f"kconsole: cannot write the output: {self.write_error}"
@@ -840,6 +910,10 @@ class ScriptRunner:
             error = reply.content.get("status") == "error"
             if error and not self._error_shown:
                 self._error(reply.content)  # a kernel that says it in the reply only
+            if self._interrupting is not None and self.system_exit is None:
+                # Ctrl-C stops the script once the cell it interrupted has ended, however
+                # it ended: the signal may have reached the kernel just after its code.
+                return EXIT_INTERRUPTED
             if self.system_exit is not None:
                 status, message = _exit_status(self.system_exit)
                 if message:

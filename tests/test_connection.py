@@ -51,8 +51,16 @@ def test_reads_a_jupyter_client_file(tmp_path: Path) -> None:
 
 
 def test_ipc_urls() -> None:
+    from kconsole.connection import own_ipc_dir
+
     info = ConnectionInfo.new(transport="ipc")
+    ipc_dir = own_ipc_dir(info)
+    assert ipc_dir is not None
+    ipc_dir.rmdir()  # nothing was bound in it
     assert info.url("shell").startswith("ipc://") and info.url("shell").endswith("-1")
+    # Short, in the temp dir (not the long runtime dir): xeus-python binds no socket
+    # path over 25 characters.
+    assert info.ip == str(ipc_dir / "k") and len(ipc_dir.name) <= 11
 
 
 @pytest.mark.parametrize(
