@@ -40,6 +40,9 @@ for _name in __future__.all_feature_names:
 _HELP_SUFFIX = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*(\?\??)\s*$")
 _HELP_PREFIX = re.compile(r"^\s*(\?\??)\s*([A-Za-z_][\w.]*)\s*$")
 
+#: The first code line's indentation (IPython's ``leading_indent``).
+_LEADING_INDENT = re.compile(r"^[ \t]+")
+
 #: Frames in these files are the kernel's, never shown in a user's traceback.
 _KERNEL_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 _CO_COROUTINE = 0x80  # inspect.CO_COROUTINE, without importing inspect
@@ -59,6 +62,19 @@ class CellResult:
     traceback: list[str] = field(default_factory=list)
     payload: list[dict[str, Any]] = field(default_factory=list)
     user_expressions: dict[str, Any] = field(default_factory=dict)
+
+
+def dedent_cell(code: str) -> str:
+    """``code`` without its first code line's indentation, taken from every line that
+    has it, as IPython does: pasted indented code runs instead of being an
+    IndentationError. Blank lines stay, so line numbers do not change."""
+    lines = code.splitlines(True)
+    first = next((line for line in lines if line.strip()), "")
+    m = _LEADING_INDENT.match(first)
+    if m is None:
+        return code
+    space = m.group()
+    return "".join(line[len(space) :] if line.startswith(space) else line for line in lines)
 
 
 def help_request(code: str) -> tuple[str, int] | None:
@@ -228,6 +244,7 @@ class Shell:
         self.page(info(name, obj, detail))
 
     def _run(self, code: str, filename: str, silent: bool) -> None:
+        code = dedent_cell(code)
         linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
         code = transform_cell(code)  # !cmd and %magic lines become calls (magics.py)
         try:
@@ -353,14 +370,19 @@ def is_complete(code: str) -> dict[str, Any]:
         return {"status": "complete"}
     if not code.strip():
         return {"status": "complete"}
+    code = dedent_cell(code)
     magic = cell_magic_is_complete(code)
     if magic is not None:
         return magic
     code = transform_cell(code)
+    # Cells may use top-level await, so is_complete must accept it as run_cell does:
+    # else `async for ...:` with one body line is "invalid" and a console runs it.
+    compiler = codeop.CommandCompiler()
+    compiler.compiler.flags |= ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            compiled = codeop.compile_command(code, "<input>", "exec")
+            compiled = compiler(code, "<input>", "exec")
     except (SyntaxError, OverflowError, ValueError, TypeError, MemoryError):
         return {"status": "invalid"}
     lines = code.split("\n")
