@@ -45,7 +45,7 @@ def _new_display_id() -> str:
     return uuid.uuid4().hex
 
 
-def _method(obj: Any, name: str) -> Callable[..., Any] | None:
+def method(obj: Any, name: str) -> Callable[..., Any] | None:
     """``obj.name`` when it is a real repr method (not a class, not a catch-all)."""
     if isinstance(obj, type):
         return None
@@ -100,7 +100,7 @@ def format_object(
     """The MIME bundle ``(data, metadata)`` for ``obj``; always has ``text/plain``."""
     data: dict[str, Any] = {}
     metadata: dict[str, Any] = {}
-    mb = _method(obj, "_repr_mimebundle_")
+    mb = method(obj, "_repr_mimebundle_")
     if mb is not None:
         try:
             r = mb(include=include, exclude=exclude)
@@ -120,7 +120,7 @@ def format_object(
     for mime, name in REPR_METHODS:
         if mime in data:
             continue
-        m = _method(obj, name)
+        m = method(obj, name)
         if m is None:
             continue
         try:
@@ -233,7 +233,7 @@ def display(
     if not objs and display_id:
         objs, raw = ({},), True  # an empty area to update later, as IPython makes
     for obj in objs:
-        hook = None if raw else _method(obj, "_ipython_display_")
+        hook = None if raw else method(obj, "_ipython_display_")
         if hook is not None:  # the object displays itself (widgets do)
             hook()
             continue

@@ -178,6 +178,11 @@ class Shell:
             value()
             return
         builtins._ = None  # type: ignore[attr-defined]
+        hook = _display.method(value, "_ipython_display_")
+        if hook is not None:  # it displays itself (widgets do), as IPython's displayhook
+            hook()
+            builtins._ = value  # type: ignore[attr-defined]
+            return
         data, metadata = _display.format_object(value)
         if _display.is_figure(value):  # shown as the result: not again as an open figure
             self._figures_shown.add(id(value))
