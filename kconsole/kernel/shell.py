@@ -305,7 +305,7 @@ class Shell:
         import asyncio
 
         if self._loop is None or self._loop.is_closed():
-            self._loop = asyncio.new_event_loop()
+            self._loop = _current_loop() or asyncio.new_event_loop()
         # Again each time: an asyncio.run() in an earlier cell unset it.
         asyncio.set_event_loop(self._loop)
         return self._loop
@@ -317,7 +317,7 @@ class Shell:
         tb = self.format_traceback(e)
         if self.before_output is not None:
             self.before_output()
-        ename, evalue = type(e).__name__, str(e)
+        ename, evalue = type(e).__name__, _safe_str(e)
         self.publish("error", {"ename": ename, "evalue": evalue, "traceback": tb}, None)
         return CellResult(status="error", ename=ename, evalue=evalue, traceback=tb)
 
@@ -340,7 +340,7 @@ class Shell:
                 out[name] = {
                     "status": "error",
                     "ename": type(e).__name__,
-                    "evalue": str(e),
+                    "evalue": _safe_str(e),
                     "traceback": self.format_traceback(e),
                 }
         return out
@@ -360,6 +360,30 @@ class Shell:
         from .inspector import inspect_reply
 
         return inspect_reply(code, cursor_pos, self.user_ns, detail_level)
+
+
+def _current_loop() -> Any:
+    """The thread's current asyncio loop when a cell got or set one before the first
+    ``await`` cell (``asyncio.get_event_loop()``, ``asyncio.Future()``): await cells must
+    run on it, or what was made on it is "attached to a different loop"."""
+    import asyncio
+    import warnings
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # 3.12+: none set yet
+            loop = asyncio.get_event_loop()
+    except RuntimeError:  # none, and none may be made (3.14, or after asyncio.run)
+        return None
+    return None if loop.is_closed() or loop.is_running() else loop
+
+
+def _safe_str(e: BaseException) -> str:
+    """``str(e)``, or python3's note when the exception's ``__str__`` fails."""
+    try:
+        return str(e)
+    except Exception:
+        return "<exception str() failed>"
 
 
 def is_complete(code: str) -> dict[str, Any]:
@@ -439,23 +463,49 @@ def _ends_in_block(code: str) -> bool:
 _FILE_LINE = re.compile(r'^  File "(?P<file>[^"]*)", line (?P<line>\d+)(?:, in (?P<name>.*))?$')
 _CELL_FILE = re.compile(r"^<cell-(\d+)(?:\.\d+)?>$")
 _EXC_LINE = re.compile(r"^(?P<ename>[A-Za-z_][\w.]*)(?P<rest>:.*)?$")
+_GROUP_MARGIN = re.compile(r"^ *\| ")
 _GREEN, _CYAN, _RED, _RESET = "\x1b[32m", "\x1b[36m", "\x1b[31m", "\x1b[39m"
 
 
-def _strip_kernel_frames(te: Any, seen: set[int]) -> None:
+def _loop_dirs() -> tuple[str, ...]:
+    """Where asyncio's loop machinery lives (none if asyncio was never imported)."""
+    dirs: list[str] = []
+    asyncio_file = getattr(sys.modules.get("asyncio"), "__file__", None)
+    if asyncio_file:
+        dirs.append(os.path.dirname(os.path.abspath(asyncio_file)) + os.sep)
+    selectors_file = getattr(sys.modules.get("selectors"), "__file__", None)
+    if selectors_file:
+        dirs.append(os.path.abspath(selectors_file))
+    return tuple(dirs)
+
+
+def _strip_kernel_frames(te: Any, seen: set[int], loop_dirs: tuple[str, ...]) -> None:
     import traceback
 
     if te is None or id(te) in seen:
         return
     seen.add(id(te))
-    te.stack = traceback.StackSummary.from_list(
-        [f for f in te.stack if not os.path.abspath(f.filename).startswith(_KERNEL_DIR)]
-    )
-    _strip_kernel_frames(te.__cause__, seen)
-    _strip_kernel_frames(te.__context__, seen)
+    kept: list[Any] = []
+    for f in te.stack:
+        path = os.path.abspath(f.filename)
+        if path.startswith(_KERNEL_DIR):
+            continue
+        # The loop the kernel runs an await cell on is the kernel's too, up to the
+        # first frame of the user's (an asyncio.run() in a cell keeps its frames).
+        if not kept and loop_dirs and path.startswith(loop_dirs):
+            continue
+        kept.append(f)
+    te.stack = traceback.StackSummary.from_list(kept)
+    _strip_kernel_frames(te.__cause__, seen, loop_dirs)
+    _strip_kernel_frames(te.__context__, seen, loop_dirs)
+    for sub in getattr(te, "exceptions", None) or ():  # an exception group's
+        _strip_kernel_frames(sub, seen, loop_dirs)
 
 
 def _colour_line(line: str, first: bool) -> str:
+    margin = _GROUP_MARGIN.match(line)
+    if margin:  # inside an exception group's "|" margin: the same, after it
+        return margin.group() + _colour_line(line[margin.end() :], first)
     m = _FILE_LINE.match(line)
     if m:
         cell = _CELL_FILE.match(m["file"])
@@ -476,9 +526,11 @@ def format_traceback(e: BaseException) -> list[str]:
     import traceback
 
     te = traceback.TracebackException(type(e), e, e.__traceback__, compact=True)
-    _strip_kernel_frames(te, set())
+    _strip_kernel_frames(te, set(), _loop_dirs())
     out = []
     for chunk in te.format():
-        lines = chunk.rstrip("\n").split("\n")
+        # One newline goes (frontends join the entries with one); a chain's separator
+        # ends in two, and keeps the blank line after it.
+        lines = chunk.removesuffix("\n").split("\n")
         out.append("\n".join(_colour_line(line, i == 0) for i, line in enumerate(lines)))
     return out
