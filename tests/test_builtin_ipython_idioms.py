@@ -231,6 +231,10 @@ def test_await_cells_and_the_current_loop(kernels: dict[str, Any]) -> None:
     reply, _ = run(kc, "async def boom(): raise ValueError('x')\nawait boom()")
     plain = _ANSI.sub("", "\n".join(reply["traceback"]))
     assert "asyncio" not in plain and "await boom()" in plain and "Cell In[" in plain
+    # But asyncio's frames under the user's call stay (here those of the timed-out sleep).
+    reply, _ = run(kc, "await asyncio.wait_for(asyncio.sleep(1), 0.01)")
+    plain = _ANSI.sub("", "\n".join(reply["traceback"]))
+    assert "in sleep" in plain and "in wait_for" in plain
 
 
 def test_odd_exceptions(kernels: dict[str, Any]) -> None:

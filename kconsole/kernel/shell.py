@@ -486,14 +486,18 @@ def _strip_kernel_frames(te: Any, seen: set[int], loop_dirs: tuple[str, ...]) ->
         return
     seen.add(id(te))
     kept: list[Any] = []
+    called_by_kernel = False
     for f in te.stack:
         path = os.path.abspath(f.filename)
         if path.startswith(_KERNEL_DIR):
+            called_by_kernel = True
             continue
         # The loop the kernel runs an await cell on is the kernel's too, up to the
-        # first frame of the user's (an asyncio.run() in a cell keeps its frames).
-        if not kept and loop_dirs and path.startswith(loop_dirs):
+        # next frame of the user's; asyncio's frames under a user's call (an
+        # asyncio.run() in a cell, a wait_for that timed out) stay.
+        if called_by_kernel and loop_dirs and path.startswith(loop_dirs):
             continue
+        called_by_kernel = False
         kept.append(f)
     te.stack = traceback.StackSummary.from_list(kept)
     _strip_kernel_frames(te.__cause__, seen, loop_dirs)
