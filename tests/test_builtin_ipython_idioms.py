@@ -235,6 +235,14 @@ def test_await_cells_and_the_current_loop(kernels: dict[str, Any]) -> None:
     reply, _ = run(kc, "await asyncio.wait_for(asyncio.sleep(1), 0.01)")
     plain = _ANSI.sub("", "\n".join(reply["traceback"]))
     assert "in sleep" in plain and "in wait_for" in plain
+    # An interrupted await cell's traceback ends in the cell's line, not in the loop's.
+    msg_id = kc.execute("print('go', flush=True)\nawait asyncio.sleep(3600)")
+    wait_for_output(kc, msg_id, "stream")
+    kc.parent.interrupt_kernel()  # the client's KernelManager
+    reply = kc.get_shell_msg(timeout=TIMEOUT)["content"]
+    plain = _ANSI.sub("", "\n".join(reply["traceback"]))
+    assert reply["ename"] == "KeyboardInterrupt" and "await asyncio.sleep(3600)" in plain
+    assert "selectors" not in plain and "base_events" not in plain
 
 
 def test_odd_exceptions(kernels: dict[str, Any]) -> None:

@@ -288,15 +288,19 @@ class Shell:
         task = loop.create_task(coro)
         try:
             loop.run_until_complete(task)
-        except BaseException:
+        except BaseException as e:
             # Interrupted while the loop waited: cancel the cell, or the rest of it
             # would run during whichever cell next runs the loop.
+            where = None
             if not task.done():
                 task.cancel()
                 try:
                     loop.run_until_complete(task)
-                except BaseException:  # noqa: B036 - its CancelledError, or another ^C
-                    pass
+                except BaseException as stop:  # noqa: B036 - its CancelledError, or ^C
+                    where = _cell_traceback(stop, coro.cr_code)
+            if where is not None and isinstance(e, KeyboardInterrupt):
+                # Raised in the loop's select(): say where the cell was instead.
+                raise e.with_traceback(where) from None
             raise
 
     def event_loop(self) -> Any:
@@ -376,6 +380,22 @@ def _current_loop() -> Any:
     except RuntimeError:  # none, and none may be made (3.14, or after asyncio.run)
         return None
     return None if loop.is_closed() or loop.is_running() else loop
+
+
+def _cell_traceback(e: BaseException, code: types.CodeType) -> types.TracebackType | None:
+    """The traceback, from the cell's frame on, of the exception (``e`` or one it arose
+    in, the coroutine's own CancelledError) that went through the cell's ``code``."""
+    seen: set[int] = set()
+    exc: BaseException | None = e
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        tb = exc.__traceback__
+        while tb is not None:
+            if tb.tb_frame.f_code is code:
+                return tb
+            tb = tb.tb_next
+        exc = exc.__context__
+    return None
 
 
 def _safe_str(e: BaseException) -> str:
