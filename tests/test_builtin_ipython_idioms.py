@@ -8,6 +8,7 @@ match (addresses and colours aside).
 from __future__ import annotations
 
 import re
+import sys
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -174,3 +175,127 @@ def test_latex_only_value_and_figure_value(kernels: dict[str, Any]) -> None:
     _, outs = run(kernels["builtin"], code)
     assert [t for t, _ in outs] == ["execute_result"]
     assert set(outs[0][1]["data"]) == {"text/plain", "image/png"}
+
+
+def test_value_that_displays_itself_and_pasted_indented_code(kernels: dict[str, Any]) -> None:
+    # A widget-like value displays itself (its hook runs) instead of an Out[n] repr.
+    code = (
+        "class W:\n"
+        "    def _ipython_display_(self): print('I display myself')\n"
+        "    def __repr__(self): return 'W()'\n"
+        "W()"
+    )
+    got = both(kernels, code)
+    assert got["builtin"] == got["ipykernel"]
+    assert got["builtin"] == [("stream", {"name": "stdout", "text": "I display myself\n"})]
+    got = both(kernels, "  x = 6 * 7\n  x")
+    assert got["builtin"] == got["ipykernel"]
+    assert got["builtin"][0][1]["data"] == {"text/plain": "42"}
+
+
+def test_reprs_like_ipython(kernels: dict[str, Any]) -> None:
+    # include= leaves text/plain out; _repr_pretty_ is the text; a wrong type is dropped.
+    code = (
+        "from IPython.display import display, Pretty\n"
+        "class F:\n"
+        "    def _repr_mimebundle_(self, include=None, exclude=None):\n"
+        "        return {'text/html': '<b>f</b>', 'text/plain': 'F!'}\n"
+        "display(F(), include=['text/html'])\n"
+        "display(Pretty('hello'))\n"
+        "class Q:\n"
+        "    def _repr_html_(self): return 42\n"
+        "display(Q())\n"
+    )
+    got = both(kernels, code)
+    outputs = [c for t, c in got["builtin"] if t != "stream"]
+    assert outputs == [c for t, c in got["ipykernel"] if t != "stream"]
+    assert [c["data"] for c in outputs][:2] == [{"text/html": "<b>f</b>"}, {"text/plain": "hello"}]
+    # The dropped value is said on stderr, as IPython's FormatterWarning.
+    (warning,) = [c["text"] for t, c in got["builtin"] if t == "stream"]
+    assert "text/html" in warning and "int" in warning
+
+
+def test_await_cells_and_the_current_loop(kernels: dict[str, Any]) -> None:
+    kc = kernels["builtin"]
+    # A loop got before any await cell is the one await cells run on.
+    code = (
+        "import asyncio\n"
+        "async def bg(): return 'bgdone'\n"
+        "t = asyncio.get_event_loop().create_task(bg())"
+    )
+    reply, _ = run(kc, code)
+    assert reply["status"] == "ok"
+    _, outs = run(kc, "await t")
+    assert [c.get("data") for _, c in outs] == [{"text/plain": "'bgdone'"}]
+    # asyncio's own frames (run_until_complete) are the kernel's: not in the traceback.
+    reply, _ = run(kc, "async def boom(): raise ValueError('x')\nawait boom()")
+    plain = _ANSI.sub("", "\n".join(reply["traceback"]))
+    assert "asyncio" not in plain and "await boom()" in plain and "Cell In[" in plain
+    # But asyncio's frames under the user's call stay (here those of the timed-out sleep).
+    reply, _ = run(kc, "await asyncio.wait_for(asyncio.sleep(1), 0.01)")
+    plain = _ANSI.sub("", "\n".join(reply["traceback"]))
+    assert "in sleep" in plain and "in wait_for" in plain
+    # An interrupted await cell's traceback ends in the cell's line, not in the loop's.
+    msg_id = kc.execute("print('go', flush=True)\nawait asyncio.sleep(3600)")
+    wait_for_output(kc, msg_id, "stream")
+    kc.parent.interrupt_kernel()  # the client's KernelManager
+    reply = kc.get_shell_msg(timeout=TIMEOUT)["content"]
+    plain = _ANSI.sub("", "\n".join(reply["traceback"]))
+    assert reply["ename"] == "KeyboardInterrupt" and "await asyncio.sleep(3600)" in plain
+    assert "selectors" not in plain and "base_events" not in plain
+
+
+def test_odd_exceptions(kernels: dict[str, Any]) -> None:
+    kc = kernels["builtin"]
+    # An exception whose __str__ fails is still the cell's error, as python3 shows it.
+    failed, outs = run(kc, "class S(Exception):\n    def __str__(self): return 42\nraise S()")
+    (err,) = [c for t, c in outs if t == "error"]
+    assert (err["ename"], err["evalue"]) == ("S", "<exception str() failed>")
+    assert failed["ename"] == "S"
+    reply, _ = run(kc, "1")  # the next cell's number follows (none is skipped)
+    assert reply["execution_count"] == failed["execution_count"] + 1
+    if sys.version_info >= (3, 11):
+        # Exception groups: cells named and coloured as elsewhere, inside the margin.
+        reply, _ = run(kc, "raise ExceptionGroup('eg', [ValueError('a')])")
+        tb = "\n".join(reply["traceback"])
+        plain = _ANSI.sub("", tb)
+        assert "Cell In[" in plain and "<cell-" not in plain
+        assert "\x1b[31mValueError\x1b[39m: a" in tb
+    # A chained traceback keeps python3's blank line after the separator.
+    reply, _ = run(kc, "try:\n    1/0\nexcept Exception as e:\n    raise KeyError('k') from e")
+    plain = _ANSI.sub("", "\n".join(reply["traceback"]))
+    assert "following exception:\n\nTraceback" in plain
+
+
+def test_fresh_kernel_loop_and_ipython_imported_at_startup(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A kernel that nothing ran in yet, with IPython.display imported before it started
+    (by a sitecustomize, as some environments do)."""
+    import os
+
+    install_kernelspec(tmp_path / "prefix", "kconsole-fresh")
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "prefix" / "share" / "jupyter"))
+    (tmp_path / "sitecustomize.py").write_text("import IPython.display\n")
+    path = os.pathsep.join(p for p in (str(tmp_path), os.environ.get("PYTHONPATH")) if p)
+    km, kc = start_new_kernel(
+        kernel_name="kconsole-fresh",
+        startup_timeout=TIMEOUT,
+        env={**os.environ, "PYTHONPATH": path},
+    )
+    try:
+        # The loop a cell gets before any await cell is the one await cells run on.
+        code = (
+            "import asyncio\n"
+            "async def bg(): return 'bgdone'\n"
+            "t = asyncio.get_event_loop().create_task(bg())"
+        )
+        assert run(kc, code)[0]["status"] == "ok"
+        _, outs = run(kc, "await t")
+        assert [c.get("data") for _, c in outs] == [{"text/plain": "'bgdone'"}]
+        code = "from IPython.display import display, Markdown\ndisplay(Markdown('**m**'))"
+        _, outs = run(kc, code)
+        assert [(t, c["data"].get("text/markdown")) for t, c in outs] == [("display_data", "**m**")]
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)

@@ -744,6 +744,13 @@ def test_jupyter_console_runs_a_cell(kernelspec: Path) -> None:
         ("if x:\n    y = [1,\n         2]", {"status": "incomplete", "indent": " " * 9}),
         ("print('''a", {"status": "incomplete", "indent": ""}),
         ("import = 7q", {"status": "invalid"}),
+        # Top-level await is valid in a cell, so a block using it goes on (IPython).
+        ("await x", {"status": "complete"}),
+        ("async for v in agen():\n    print(v)", {"status": "incomplete", "indent": "    "}),
+        ("if x:\n    await y", {"status": "incomplete", "indent": "    "}),
+        # Pasted indented code: IPython removes the first line's indentation.
+        ("  x = 1", {"status": "complete"}),
+        ("  x = [1,\n  2]", {"status": "complete"}),
     ],
 )
 def test_is_complete_table(code: str, expected: dict[str, str]) -> None:

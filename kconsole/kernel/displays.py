@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -31,6 +32,17 @@ REPR_METHODS: tuple[tuple[str, str], ...] = (
 BINARY_MIMES = frozenset({"image/png", "image/jpeg", "image/gif", "application/pdf"})
 
 
+def _valid(mime: str, value: Any) -> bool:
+    """Whether a ``_repr_*_`` result has a type the MIME type can carry (IPython's
+    formatters check the same): text for text types, bytes or base64 text for binary
+    ones, a dict or list (or JSON text) for JSON."""
+    if mime == "application/json":
+        return isinstance(value, (dict, list, str, bytes))
+    if mime in BINARY_MIMES:
+        return isinstance(value, (bytes, bytearray, memoryview, str))
+    return isinstance(value, (str, bytes))
+
+
 def set_publisher(
     publish: Callable[[str, dict[str, Any], dict[str, Any] | None], None] | None,
 ) -> None:
@@ -45,7 +57,7 @@ def _new_display_id() -> str:
     return uuid.uuid4().hex
 
 
-def _method(obj: Any, name: str) -> Callable[..., Any] | None:
+def method(obj: Any, name: str) -> Callable[..., Any] | None:
     """``obj.name`` when it is a real repr method (not a class, not a catch-all)."""
     if isinstance(obj, type):
         return None
@@ -97,10 +109,11 @@ def _figure_png(obj: Any) -> bytes | None:
 def format_object(
     obj: Any, include: Any = None, exclude: Any = None
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The MIME bundle ``(data, metadata)`` for ``obj``; always has ``text/plain``."""
+    """The MIME bundle ``(data, metadata)`` for ``obj``; it has ``text/plain`` unless
+    ``include`` or ``exclude`` leave it out."""
     data: dict[str, Any] = {}
     metadata: dict[str, Any] = {}
-    mb = _method(obj, "_repr_mimebundle_")
+    mb = method(obj, "_repr_mimebundle_")
     if mb is not None:
         try:
             r = mb(include=include, exclude=exclude)
@@ -120,7 +133,7 @@ def format_object(
     for mime, name in REPR_METHODS:
         if mime in data:
             continue
-        m = _method(obj, name)
+        m = method(obj, name)
         if m is None:
             continue
         try:
@@ -129,8 +142,20 @@ def format_object(
             continue
         if r is None:
             continue
+        md = None
         if isinstance(r, tuple) and len(r) == 2 and isinstance(r[1], dict):
             r, md = r
+        if not _valid(mime, r):
+            # Sent as is it would make an invalid message and notebook output; one
+            # line on stderr says so, as IPython's FormatterWarning (but without our
+            # source line).
+            print(
+                f"FormatterWarning: {mime} formatter returned invalid type "
+                f"{type(r).__name__} for object: {safe_repr(obj)}",
+                file=sys.stderr,
+            )
+            continue
+        if md is not None:
             metadata[mime] = md
         data[mime] = _encode(mime, r)
     if "image/png" not in data:
@@ -144,7 +169,9 @@ def format_object(
         data = {k: v for k, v in data.items() if k in include}
     if exclude:
         data = {k: v for k, v in data.items() if k not in exclude}
-    if "text/plain" not in data:
+    # As IPython's formatter: text/plain unless include or exclude leave it out.
+    wanted = (not include or "text/plain" in include) and not (exclude and "text/plain" in exclude)
+    if "text/plain" not in data and wanted:
         data["text/plain"] = plain_text(obj)
     return data, metadata
 
@@ -153,6 +180,14 @@ def plain_text(obj: Any) -> str:
     """The ``text/plain`` form: ``repr``, but IPython's ``<mod.Class at 0x...>`` for
     objects with object's default repr, so outputs read (and compare) as ipykernel's."""
     cls = type(obj)
+    if callable(getattr(cls, "_repr_pretty_", None)) and not isinstance(obj, type):
+        # IPython's pretty-printing protocol: such objects come with IPython.
+        try:
+            from IPython.lib.pretty import pretty
+
+            return str(pretty(obj))
+        except Exception:
+            pass
     if getattr(cls, "__repr__", None) is object.__repr__:
         mod = getattr(cls, "__module__", None)
         name = getattr(cls, "__qualname__", cls.__name__)
@@ -233,7 +268,7 @@ def display(
     if not objs and display_id:
         objs, raw = ({},), True  # an empty area to update later, as IPython makes
     for obj in objs:
-        hook = None if raw else _method(obj, "_ipython_display_")
+        hook = None if raw else method(obj, "_ipython_display_")
         if hook is not None:  # the object displays itself (widgets do)
             hook()
             continue
@@ -244,6 +279,8 @@ def display(
             md: dict[str, Any] = {}
         else:
             data, md = format_object(obj, include=include, exclude=exclude)
+            if not data:
+                continue  # include/exclude left nothing: IPython publishes nothing
         if metadata:
             md = {**md, **metadata}
         publish_display_data(data, md, transient=transient, update=update)
@@ -271,8 +308,6 @@ def show_figures(shown: frozenset[int] = frozenset()) -> None:
 
     ``shown``: ids of figures the cell's result displayed already (not shown again).
     """
-    import sys
-
     plt = sys.modules.get("matplotlib.pyplot")
     if plt is None:
         return

@@ -31,11 +31,24 @@ def _update_display(obj: Any, *, display_id: str, **kwargs: Any) -> None:
 
 def patch(module: types.ModuleType) -> None:
     """Point IPython's display functions at the kernel's display system."""
-    module.display = _display.display  # type: ignore[attr-defined]
-    module.publish_display_data = _display.publish_display_data  # type: ignore[attr-defined]
-    module.clear_output = _display.clear_output  # type: ignore[attr-defined]
-    module.update_display = _update_display  # type: ignore[attr-defined]
-    module.DisplayHandle = _display.DisplayHandle  # type: ignore[attr-defined]
+    ours: dict[str, Any] = {
+        "display": _display.display,
+        "publish_display_data": _display.publish_display_data,
+        "clear_output": _display.clear_output,
+        "update_display": _update_display,
+        "DisplayHandle": _display.DisplayHandle,
+    }
+    theirs = {name: getattr(module, name, None) for name in ours}
+    for name, value in ours.items():
+        setattr(module, name, value)
+    # Modules imported before (IPython imported before the kernel started, by a
+    # sitecustomize say) hold IPython's own by name: IPython.display did `import *`.
+    for mod_name, mod in list(sys.modules.items()):
+        if mod is module or not mod_name.startswith("IPython") or mod is None:
+            continue
+        for name, original in theirs.items():
+            if original is not None and getattr(mod, name, None) is original:
+                setattr(mod, name, ours[name])
 
 
 class _PatchingLoader(importlib.abc.Loader):
@@ -43,6 +56,12 @@ class _PatchingLoader(importlib.abc.Loader):
 
     def __init__(self, loader: importlib.abc.Loader) -> None:
         self._loader = loader
+
+    def __getattr__(self, name: str) -> Any:
+        # get_source, get_filename, is_package...: the real loader's (inspect, pkgutil).
+        if name == "_loader":
+            raise AttributeError(name)
+        return getattr(self._loader, name)
 
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType | None:
         return self._loader.create_module(spec)

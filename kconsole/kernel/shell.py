@@ -40,6 +40,9 @@ for _name in __future__.all_feature_names:
 _HELP_SUFFIX = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*(\?\??)\s*$")
 _HELP_PREFIX = re.compile(r"^\s*(\?\??)\s*([A-Za-z_][\w.]*)\s*$")
 
+#: The first code line's indentation (IPython's ``leading_indent``).
+_LEADING_INDENT = re.compile(r"^[ \t]+")
+
 #: Frames in these files are the kernel's, never shown in a user's traceback.
 _KERNEL_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 _CO_COROUTINE = 0x80  # inspect.CO_COROUTINE, without importing inspect
@@ -59,6 +62,19 @@ class CellResult:
     traceback: list[str] = field(default_factory=list)
     payload: list[dict[str, Any]] = field(default_factory=list)
     user_expressions: dict[str, Any] = field(default_factory=dict)
+
+
+def dedent_cell(code: str) -> str:
+    """``code`` without its first code line's indentation, taken from every line that
+    has it, as IPython does: pasted indented code runs instead of being an
+    IndentationError. Blank lines stay, so line numbers do not change."""
+    lines = code.splitlines(True)
+    first = next((line for line in lines if line.strip()), "")
+    m = _LEADING_INDENT.match(first)
+    if m is None:
+        return code
+    space = m.group()
+    return "".join(line[len(space) :] if line.startswith(space) else line for line in lines)
 
 
 def help_request(code: str) -> tuple[str, int] | None:
@@ -162,6 +178,11 @@ class Shell:
             value()
             return
         builtins._ = None  # type: ignore[attr-defined]
+        hook = _display.method(value, "_ipython_display_")
+        if hook is not None:  # it displays itself (widgets do), as IPython's displayhook
+            hook()
+            builtins._ = value  # type: ignore[attr-defined]
+            return
         data, metadata = _display.format_object(value)
         if _display.is_figure(value):  # shown as the result: not again as an open figure
             self._figures_shown.add(id(value))
@@ -228,6 +249,7 @@ class Shell:
         self.page(info(name, obj, detail))
 
     def _run(self, code: str, filename: str, silent: bool) -> None:
+        code = dedent_cell(code)
         linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
         code = transform_cell(code)  # !cmd and %magic lines become calls (magics.py)
         try:
@@ -266,15 +288,19 @@ class Shell:
         task = loop.create_task(coro)
         try:
             loop.run_until_complete(task)
-        except BaseException:
+        except BaseException as e:
             # Interrupted while the loop waited: cancel the cell, or the rest of it
             # would run during whichever cell next runs the loop.
+            where = None
             if not task.done():
                 task.cancel()
                 try:
                     loop.run_until_complete(task)
-                except BaseException:  # noqa: B036 - its CancelledError, or another ^C
-                    pass
+                except BaseException as stop:  # noqa: B036 - its CancelledError, or ^C
+                    where = _cell_traceback(stop, coro.cr_code)
+            if where is not None and isinstance(e, KeyboardInterrupt):
+                # Raised in the loop's select(): say where the cell was instead.
+                raise e.with_traceback(where) from None
             raise
 
     def event_loop(self) -> Any:
@@ -283,7 +309,7 @@ class Shell:
         import asyncio
 
         if self._loop is None or self._loop.is_closed():
-            self._loop = asyncio.new_event_loop()
+            self._loop = _current_loop() or asyncio.new_event_loop()
         # Again each time: an asyncio.run() in an earlier cell unset it.
         asyncio.set_event_loop(self._loop)
         return self._loop
@@ -295,7 +321,7 @@ class Shell:
         tb = self.format_traceback(e)
         if self.before_output is not None:
             self.before_output()
-        ename, evalue = type(e).__name__, str(e)
+        ename, evalue = type(e).__name__, _safe_str(e)
         self.publish("error", {"ename": ename, "evalue": evalue, "traceback": tb}, None)
         return CellResult(status="error", ename=ename, evalue=evalue, traceback=tb)
 
@@ -318,7 +344,7 @@ class Shell:
                 out[name] = {
                     "status": "error",
                     "ename": type(e).__name__,
-                    "evalue": str(e),
+                    "evalue": _safe_str(e),
                     "traceback": self.format_traceback(e),
                 }
         return out
@@ -340,6 +366,46 @@ class Shell:
         return inspect_reply(code, cursor_pos, self.user_ns, detail_level)
 
 
+def _current_loop() -> Any:
+    """The thread's current asyncio loop when a cell got or set one before the first
+    ``await`` cell (``asyncio.get_event_loop()``, ``asyncio.Future()``): await cells must
+    run on it, or what was made on it is "attached to a different loop"."""
+    import asyncio
+    import warnings
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # 3.12+: none set yet
+            loop = asyncio.get_event_loop()
+    except RuntimeError:  # none, and none may be made (3.14, or after asyncio.run)
+        return None
+    return None if loop.is_closed() or loop.is_running() else loop
+
+
+def _cell_traceback(e: BaseException, code: types.CodeType) -> types.TracebackType | None:
+    """The traceback, from the cell's frame on, of the exception (``e`` or one it arose
+    in, the coroutine's own CancelledError) that went through the cell's ``code``."""
+    seen: set[int] = set()
+    exc: BaseException | None = e
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        tb = exc.__traceback__
+        while tb is not None:
+            if tb.tb_frame.f_code is code:
+                return tb
+            tb = tb.tb_next
+        exc = exc.__context__
+    return None
+
+
+def _safe_str(e: BaseException) -> str:
+    """``str(e)``, or python3's note when the exception's ``__str__`` fails."""
+    try:
+        return str(e)
+    except Exception:
+        return "<exception str() failed>"
+
+
 def is_complete(code: str) -> dict[str, Any]:
     """An ``is_complete_reply`` content: complete, incomplete (with indent) or invalid.
 
@@ -353,14 +419,19 @@ def is_complete(code: str) -> dict[str, Any]:
         return {"status": "complete"}
     if not code.strip():
         return {"status": "complete"}
+    code = dedent_cell(code)
     magic = cell_magic_is_complete(code)
     if magic is not None:
         return magic
     code = transform_cell(code)
+    # Cells may use top-level await, so is_complete must accept it as run_cell does:
+    # else `async for ...:` with one body line is "invalid" and a console runs it.
+    compiler = codeop.CommandCompiler()
+    compiler.compiler.flags |= ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            compiled = codeop.compile_command(code, "<input>", "exec")
+            compiled = compiler(code, "<input>", "exec")
     except (SyntaxError, OverflowError, ValueError, TypeError, MemoryError):
         return {"status": "invalid"}
     lines = code.split("\n")
@@ -412,23 +483,53 @@ def _ends_in_block(code: str) -> bool:
 _FILE_LINE = re.compile(r'^  File "(?P<file>[^"]*)", line (?P<line>\d+)(?:, in (?P<name>.*))?$')
 _CELL_FILE = re.compile(r"^<cell-(\d+)(?:\.\d+)?>$")
 _EXC_LINE = re.compile(r"^(?P<ename>[A-Za-z_][\w.]*)(?P<rest>:.*)?$")
+_GROUP_MARGIN = re.compile(r"^ *\| ")
 _GREEN, _CYAN, _RED, _RESET = "\x1b[32m", "\x1b[36m", "\x1b[31m", "\x1b[39m"
 
 
-def _strip_kernel_frames(te: Any, seen: set[int]) -> None:
+def _loop_dirs() -> tuple[str, ...]:
+    """Where asyncio's loop machinery lives (none if asyncio was never imported)."""
+    dirs: list[str] = []
+    asyncio_file = getattr(sys.modules.get("asyncio"), "__file__", None)
+    if asyncio_file:
+        dirs.append(os.path.dirname(os.path.abspath(asyncio_file)) + os.sep)
+    selectors_file = getattr(sys.modules.get("selectors"), "__file__", None)
+    if selectors_file:
+        dirs.append(os.path.abspath(selectors_file))
+    return tuple(dirs)
+
+
+def _strip_kernel_frames(te: Any, seen: set[int], loop_dirs: tuple[str, ...]) -> None:
     import traceback
 
     if te is None or id(te) in seen:
         return
     seen.add(id(te))
-    te.stack = traceback.StackSummary.from_list(
-        [f for f in te.stack if not os.path.abspath(f.filename).startswith(_KERNEL_DIR)]
-    )
-    _strip_kernel_frames(te.__cause__, seen)
-    _strip_kernel_frames(te.__context__, seen)
+    kept: list[Any] = []
+    called_by_kernel = False
+    for f in te.stack:
+        path = os.path.abspath(f.filename)
+        if path.startswith(_KERNEL_DIR):
+            called_by_kernel = True
+            continue
+        # The loop the kernel runs an await cell on is the kernel's too, up to the
+        # next frame of the user's; asyncio's frames under a user's call (an
+        # asyncio.run() in a cell, a wait_for that timed out) stay.
+        if called_by_kernel and loop_dirs and path.startswith(loop_dirs):
+            continue
+        called_by_kernel = False
+        kept.append(f)
+    te.stack = traceback.StackSummary.from_list(kept)
+    _strip_kernel_frames(te.__cause__, seen, loop_dirs)
+    _strip_kernel_frames(te.__context__, seen, loop_dirs)
+    for sub in getattr(te, "exceptions", None) or ():  # an exception group's
+        _strip_kernel_frames(sub, seen, loop_dirs)
 
 
 def _colour_line(line: str, first: bool) -> str:
+    margin = _GROUP_MARGIN.match(line)
+    if margin:  # inside an exception group's "|" margin: the same, after it
+        return margin.group() + _colour_line(line[margin.end() :], first)
     m = _FILE_LINE.match(line)
     if m:
         cell = _CELL_FILE.match(m["file"])
@@ -449,9 +550,11 @@ def format_traceback(e: BaseException) -> list[str]:
     import traceback
 
     te = traceback.TracebackException(type(e), e, e.__traceback__, compact=True)
-    _strip_kernel_frames(te, set())
+    _strip_kernel_frames(te, set(), _loop_dirs())
     out = []
     for chunk in te.format():
-        lines = chunk.rstrip("\n").split("\n")
+        # One newline goes (frontends join the entries with one); a chain's separator
+        # ends in two, and keeps the blank line after it.
+        lines = chunk.removesuffix("\n").split("\n")
         out.append("\n".join(_colour_line(line, i == 0) for i, line in enumerate(lines)))
     return out
