@@ -333,3 +333,20 @@ def test_notebook_outputs_of_magics_match_ipykernels(
     ours = notebook_outputs(KERNEL_NAME, cells)
     assert ours[0] == [{"output_type": "stream", "name": "stdout", "text": "hi\r\n"}]
     assert ours == notebook_outputs("python3", cells)
+
+
+# -- found in review (REVIEW.md) ------------------------------------------------------
+
+
+def test_completing_a_subpackage_does_not_import_its_package(
+    kc: BlockingKernelClient, tmp_path: Path
+) -> None:
+    pkg = tmp_path / "kc_sidefx"
+    (pkg / "sub").mkdir(parents=True)
+    (pkg / "__init__.py").write_text(f"open({str(tmp_path / 'imported')!r}, 'w')\n")
+    (pkg / "sub" / "__init__.py").write_text("")
+    (pkg / "sub" / "leaf.py").write_text("")
+    run(kc, f"import sys\nsys.path.insert(0, {str(tmp_path)!r})")
+    code = "import kc_sidefx.sub."
+    assert reply_to(kc, kc.complete(code, len(code)))["matches"] == ["kc_sidefx.sub.leaf"]
+    assert not (tmp_path / "imported").exists()
