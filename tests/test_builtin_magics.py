@@ -338,6 +338,35 @@ def test_notebook_outputs_of_magics_match_ipykernels(
 # -- found in review (REVIEW.md) ------------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    ("code", "error"),
+    [
+        ("x = 1\n%%time\nx", "Line magic function `%%time` not found."),  # IPython's text
+        ("%", "Line magic function `%` not found."),
+        ("%foo-bar", "Line magic function `%foo-bar` not found."),
+        ("%pwd-x", "Line magic function `%pwd-x` not found."),
+    ],
+)
+def test_misplaced_or_odd_magics_are_usage_errors(
+    kc: BlockingKernelClient, code: str, error: str
+) -> None:
+    reply, out = run(kc, code)
+    assert out == {"stderr": f"UsageError: {error}\n"}, out
+
+
+def test_assignment_of_a_shell_command_to_any_target(kc: BlockingKernelClient) -> None:
+    code = "a = [0, 0]\na[1] = !echo s\nd = {}\nd['k'] = %pwd\na, d == {'k': os.getcwd()}"
+    assert run(kc, "import os\n" + code)[1] == {"execute_result": "([0, ['s']], True)"}
+
+
+def test_the_transform_keeps_strings_and_indented_cell_magics() -> None:
+    from kconsole.kernel.magics import transform_cell
+
+    code = "s = 'a\\\n!ls'"  # a one-quote string continued on the next line
+    assert transform_cell(code) == code
+    assert "_kc_cell_magic('time'" in transform_cell("  %%time\n  1")  # dedented as IPython
+
+
 def test_completing_a_subpackage_does_not_import_its_package(
     kc: BlockingKernelClient, tmp_path: Path
 ) -> None:

@@ -54,10 +54,12 @@ class SList(list[str]):
 
 # Patterns, compiled (and cached by re) on first use: kernel_info imports this module
 # for the banner, and compiling them all costs more than the rest of the import.
-_MAY_HAVE_MAGIC = r"(?m)^[ \t]*(?:[\w.,\t ]+=[ \t]*)?[!%]"
-_LINE_MAGIC = r"([ \t]*)%([A-Za-z_]\w*)[ \t]*(.*)$"
+_MAY_HAVE_MAGIC = r"(?m)^[ \t]*(?:[^\n]*=[ \t]*)?[!%]"
+# As IPython 8: a magic's name is everything up to the first blank (`%foo-bar` is one
+# unknown name, `%%time` on a later line the line magic `%time`'s unknown cousin).
+_LINE_MAGIC = r"([ \t]*)%(\S*)[ \t]*(.*)$"
 _SHELL = r"([ \t]*)(!!?)(.*)$"
-_ASSIGN = r"([ \t]*)([A-Za-z_][\w.]*(?:[ \t]*,[ \t]*[A-Za-z_][\w.]*)*)[ \t]*=[ \t]*([!%])(.*)$"
+_ASSIGN = r"([ \t]*)(\S.*?)[ \t]*=[ \t]*([!%])(.*)$"  # the target checked by _is_target
 
 
 def transform_cell(code: str) -> str:
@@ -69,6 +71,11 @@ def transform_cell(code: str) -> str:
         return code
     lines = code.split("\n")
     first = next((i for i, line in enumerate(lines) if line.strip()), None)
+    if first is not None and lines[first][:1] in " \t" and lines[first].lstrip().startswith("%%"):
+        import textwrap
+
+        # An indented cell (pasted from a block): IPython dedents it first.
+        lines = textwrap.dedent(code).split("\n")
     if first is not None and lines[first].startswith("%%"):
         head = lines[first][2:]
         name, _, args = head.strip().partition(" ")
@@ -93,7 +100,7 @@ def transform_cell(code: str) -> str:
 def _transform_line(line: str) -> str | None:
     """The Python for one magic or ``!`` line, or None when it is neither."""
     m = re.match(_ASSIGN, line)
-    if m:
+    if m and _is_target(m.group(2)):
         indent, target, kind, rest = m.groups()
         call = f"_kc_getoutput({rest.strip()!r})" if kind == "!" else _magic_call("%" + rest)
         return None if call is None else f"{indent}{target} = {call}"
@@ -101,11 +108,24 @@ def _transform_line(line: str) -> str | None:
     indent = line[: len(line) - len(stripped)]
     if stripped.startswith("!") and not stripped.startswith("!="):
         call = _shell_call(stripped)
-    elif stripped.startswith("%") and not stripped.startswith("%%"):
+    elif stripped.startswith("%"):
         call = _magic_call(stripped)
     else:
         return None
     return None if call is None else indent + call
+
+
+def _is_target(text: str) -> bool:
+    """Whether ``text`` is what may stand left of ``=`` (``x``, ``a, b``, ``d['k']``)."""
+    if re.fullmatch(r"[A-Za-z_][\w.]*(?:[ \t]*,[ \t]*[A-Za-z_][\w.]*)*", text):
+        return True  # the common case, without parsing
+    import ast
+
+    try:
+        tree = ast.parse(text + " = 0")
+    except SyntaxError:
+        return False
+    return len(tree.body) == 1 and isinstance(tree.body[0], ast.Assign)
 
 
 def _shell_call(text: str) -> str | None:
@@ -142,6 +162,8 @@ def _statement_starts(lines: list[str]) -> list[bool]:
             c = line[i]
             if quote is not None:
                 if c == "\\":
+                    if i == n - 1 and len(quote) == 1:
+                        cont = True  # the string goes on on the next line
                     i += 2
                     continue
                 if line.startswith(quote, i):
@@ -164,8 +186,8 @@ def _statement_starts(lines: list[str]) -> list[bool]:
             elif c == "\\" and i == n - 1:
                 cont = True
             i += 1
-        if quote is not None and len(quote) == 1:
-            quote = None  # a one-quote string does not span lines
+        if quote is not None and len(quote) == 1 and not cont:
+            quote = None  # a one-quote string does not span lines (but for a backslash)
     return starts
 
 
