@@ -338,6 +338,39 @@ def test_notebook_outputs_of_magics_match_ipykernels(
 # -- found in review (REVIEW.md) ------------------------------------------------------
 
 
+def test_a_background_shell_command_is_refused_not_silently_killed(
+    kc: BlockingKernelClient,
+) -> None:
+    # The pty's hangup would kill the job the moment the shell exits: say so, as ipykernel.
+    reply, out = run(kc, "!sleep 30 &")
+    assert reply["ename"] == "UsageError" and reply["traceback"] == []
+    assert out == {"stderr": "UsageError: Background processes not supported.\n"}
+    assert run(kc, "!true && echo fg")[1] == {"stdout": "fg\r\n"}
+
+
+def test_an_interrupted_captured_command_gives_its_lines_so_far(
+    kernel: tuple[KernelManager, Any], kc: BlockingKernelClient
+) -> None:
+    # As IPython: ^C ends the command, x gets what it printed, the cell goes on.
+    msg_id = kc.execute("x = !echo got; sleep 30\nprint('after', x)")
+    time.sleep(0.5)  # no event to wait for: the output is captured, not streamed
+    t0 = time.monotonic()
+    kernel[0].interrupt_kernel()
+    reply = reply_to(kc, msg_id)
+    assert time.monotonic() - t0 < 5
+    out = "".join(c.get("text", "") for _, c in outputs(kc, msg_id))
+    assert reply["status"] == "ok" and out == "^C\nafter ['got']\n", (reply, out)
+
+
+def test_shell_commands_run_in_the_users_shell(kc: BlockingKernelClient) -> None:
+    # IPython runs !cmd with $SHELL (bash, typically), not /bin/sh: `echo -e` etc. work.
+    run(kc, "import os\n_old_shell = os.environ.get('SHELL')\nos.environ['SHELL'] = '/bin/bash'")
+    try:
+        assert run(kc, "!echo ${BASH_VERSION:+bash}")[1] == {"stdout": "bash\r\n"}
+    finally:
+        run(kc, "os.environ['SHELL'] = _old_shell or '/bin/sh'")
+
+
 @pytest.mark.parametrize(
     ("code", "error"),
     [

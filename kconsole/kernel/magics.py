@@ -255,24 +255,62 @@ def system(cmd: str) -> None:
     """``!cmd``: run ``cmd`` in a shell, its output streamed to stdout as it comes;
     the exit status goes to ``_exit_code``."""
     frame = _caller()
-    code = run_streamed(expand(cmd, _namespace(frame)))
-    frame.f_globals["_exit_code"] = code
+    cmd = expand(cmd, _namespace(frame))
+    if re.search(r"(?<![&|>])&[ \t]*$", cmd):
+        # The pty hangs a job up as soon as the shell exits (that is what ties commands
+        # to the kernel's life): refuse it, as ipykernel does, rather than pretend.
+        raise UsageError("Background processes not supported.")
+    frame.f_globals["_exit_code"] = run_streamed(cmd)
 
 
 def getoutput(cmd: str) -> SList:
-    """``x = !cmd``: the command's output (stderr included) as a list of lines."""
+    """``x = !cmd``: the command's output (stderr included) as a list of lines. An
+    interrupt ends the command, not the cell (as in IPython): the lines so far."""
+    import signal
     import subprocess
 
     frame = _caller()
-    p = subprocess.run(
-        expand(cmd, _namespace(frame)),
-        shell=True,
+    # In the kernel's process group (no new session, no pty: a pipe, as IPython's), so
+    # whoever kills or interrupts the kernel's group reaches the command too.
+    p = subprocess.Popen(
+        _shell_argv(expand(cmd, _namespace(frame)), "/bin/sh"),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
-    frame.f_globals["_exit_code"] = p.returncode
-    return SList(p.stdout.decode("utf-8", "replace").splitlines())
+    out: Any = p.stdout
+    data = bytearray()
+    try:
+        for chunk in iter(lambda: out.read1(65536), b""):
+            data += chunk
+        code = p.wait()
+    except KeyboardInterrupt:
+        p.send_signal(signal.SIGINT)  # a pid-only interrupt did not reach it
+        try:
+            p.wait(timeout=1.0)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+        print("^C")
+        code = -int(signal.SIGINT)
+    finally:
+        out.close()
+    frame.f_globals["_exit_code"] = code
+    return SList(data.decode("utf-8", "replace").splitlines())
+
+
+_POSIX_SHELLS = ("sh", "bash", "dash", "zsh", "ksh", "mksh")
+
+
+def _shell_argv(cmd: str, shell: str | None = None) -> Any:
+    """The argv that runs ``cmd`` with ``shell`` (default: the user's ``$SHELL``, as
+    IPython's ``!``, when it is a POSIX shell; else /bin/sh). A string on Windows."""
+    if os.name == "nt":
+        return cmd
+    if shell is None:
+        user = os.environ.get("SHELL", "")
+        shell = user if os.path.basename(user) in _POSIX_SHELLS else "/bin/sh"
+    return [shell, "-c", cmd]
 
 
 def run_streamed(cmd: str) -> int:
@@ -291,8 +329,8 @@ def run_streamed(cmd: str) -> int:
     out: Any = slave if slave >= 0 else subprocess.PIPE
     try:
         p = subprocess.Popen(
-            cmd,
-            shell=True,
+            _shell_argv(cmd),
+            shell=os.name == "nt",
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=out if slave >= 0 else subprocess.STDOUT,
