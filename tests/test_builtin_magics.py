@@ -387,6 +387,17 @@ def test_misplaced_or_odd_magics_are_usage_errors(
     assert out == {"stderr": f"UsageError: {error}\n"}, out
 
 
+def test_timing_magics_errors_and_cpu_times(kc: BlockingKernelClient) -> None:
+    reply, _ = run(kc, "%time x = (")
+    assert reply["ename"] == "SyntaxError"
+    assert not any("ast.py" in line for line in reply["traceback"]), reply["traceback"]
+    _, out = run(kc, "%time sum(i * i for i in range(300000))")
+    assert "user 0 ns, sys: 0 ns" not in out["stdout"], out  # µs, not 10 ms ticks
+    t0 = time.monotonic()
+    assert run(kc, "%timeit")[1] == {}
+    assert time.monotonic() - t0 < 1.5  # nothing to time: nothing done, as IPython
+
+
 def test_assignment_of_a_shell_command_to_any_target(kc: BlockingKernelClient) -> None:
     code = "a = [0, 0]\na[1] = !echo s\nd = {}\nd['k'] = %pwd\na, d == {'k': os.getcwd()}"
     assert run(kc, "import os\n" + code)[1] == {"execute_result": "([0, ['s']], True)"}

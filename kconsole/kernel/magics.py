@@ -515,7 +515,7 @@ def _compile_cell(src: str, name: str) -> tuple[Any, Any]:
     """(statements, trailing expression or None) of ``src``, compiled."""
     import ast
 
-    tree = ast.parse(transform_cell(src), name, "exec")
+    tree = _parse(src, name)
     last = None
     tail = tree.body[-1] if tree.body else None
     if isinstance(tail, ast.Expr):
@@ -524,19 +524,38 @@ def _compile_cell(src: str, name: str) -> tuple[Any, Any]:
     return compile(tree, name, "exec"), last
 
 
+def _cpu_times() -> tuple[float, float]:
+    """(user, system) CPU seconds of this process: getrusage's microseconds where there
+    is one (as IPython), os.times()'s 10 ms ticks elsewhere."""
+    try:
+        import resource
+    except ImportError:
+        t = os.times()
+        return t.user, t.system
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime, r.ru_stime
+
+
+def _parse(src: str, name: str) -> Any:
+    # compile(), not ast.parse(): a SyntaxError then has no frame of ast.py to show.
+    import ast
+
+    return compile(transform_cell(src), name, "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
+
+
 def _time(args: str, frame: FrameType, body: str | None = None) -> Any:
     import time
 
     src = args if body is None else body
     stmts, last = _compile_cell(src, "<magic-time>")
     g, loc = frame.f_globals, frame.f_locals
-    t0, w0 = os.times(), time.perf_counter()
+    t0, w0 = _cpu_times(), time.perf_counter()
     try:
         exec(stmts, g, loc)
         return eval(last, g, loc) if last is not None else None
     finally:
-        w1, t1 = time.perf_counter(), os.times()
-        user, sys_ = t1.user - t0.user, t1.system - t0.system
+        w1, t1 = time.perf_counter(), _cpu_times()
+        user, sys_ = t1[0] - t0[0], t1[1] - t0[1]
         print(
             f"CPU times: user {_format_time(user)}, sys: {_format_time(sys_)}, "
             f"total: {_format_time(user + sys_)}"
@@ -601,14 +620,16 @@ def _timeit(args: str, frame: FrameType, body: str | None = None) -> Any:
         else:
             raise UsageError(f"timeit: unknown option {opt} (-n N, -r R, -p P, -q, -o)")
     setup, stmt = (rest, body) if body is not None else ("pass", rest)
+    if not stmt.strip():
+        return None  # `%timeit` alone: nothing to time (IPython does nothing either)
     template = ast.parse(
         "def inner(_it, _timer):\n    _setup\n    _t0 = _timer()\n"
         "    for _i in _it:\n        _stmt\n    _t1 = _timer()\n    return _t1 - _t0\n"
     )
     fn = template.body[0]
     assert isinstance(fn, ast.FunctionDef)
-    setup_body = ast.parse(transform_cell(setup or "pass")).body or [ast.Pass()]
-    stmt_body = ast.parse(transform_cell(stmt or "pass")).body or [ast.Pass()]
+    setup_body = _parse(setup or "pass", "<magic-timeit>").body or [ast.Pass()]
+    stmt_body = _parse(stmt, "<magic-timeit>").body or [ast.Pass()]
     loop = fn.body[2]
     assert isinstance(loop, ast.For)
     loop.body = stmt_body
