@@ -423,3 +423,39 @@ def test_completing_a_subpackage_does_not_import_its_package(
     code = "import kc_sidefx.sub."
     assert reply_to(kc, kc.complete(code, len(code)))["matches"] == ["kc_sidefx.sub.leaf"]
     assert not (tmp_path / "imported").exists()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="no process groups")
+def test_a_cell_magics_script_dies_with_its_kernels_process_group(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Restarting or shutting a kernel down kills its process group (jupyter_client and
+    # kconsole's launcher alike): a %%bash script must be in it, as with ipykernel.
+    install_kernelspec(tmp_path / "prefix", KERNEL_NAME)
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "prefix" / "share" / "jupyter"))
+    km = KernelManager(kernel_name=KERNEL_NAME)
+    km.start_kernel()
+    kc = km.client()
+    kc.start_channels()
+    pid = 0
+    try:
+        kc.wait_for_ready(timeout=TIMEOUT)
+        msg_id = kc.execute("%%bash\nsleep 300 &\necho pid=$!\nwait")
+        seen = ""
+        deadline = time.monotonic() + TIMEOUT
+        while "\n" not in seen:
+            m = kc.get_iopub_msg(timeout=max(0.01, deadline - time.monotonic()))
+            if m["parent_header"].get("msg_id") == msg_id and m["msg_type"] == "stream":
+                seen += m["content"]["text"]
+        pid = int(re.search(r"pid=(\d+)", seen).group(1))  # type: ignore[union-attr]
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+        deadline = time.monotonic() + 5
+        while _running(pid):
+            assert time.monotonic() < deadline, "the script outlived its kernel"
+            time.sleep(0.02)
+    finally:
+        if km.has_kernel:
+            km.shutdown_kernel(now=True)
+        if pid and _running(pid):
+            os.kill(pid, signal.SIGKILL)

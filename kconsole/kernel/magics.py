@@ -771,6 +771,17 @@ def lsmagic_text() -> str:
     )
 
 
+# Runs "$@" (the script's shell) as the leader of a new process group, beside a watcher
+# that reads the kernel's end of a pipe: when the kernel dies, however it dies, the pipe
+# closes and the watcher kills the group (the script and its jobs). When the script ends,
+# the kernel writes a line and the watcher leaves quietly (background jobs live on).
+# (/dev/fd: dash redirects single-digit descriptors only; without it, no watcher.)
+_LIFELINE = (
+    'f=/dev/fd/$1; shift; [ -r "$f" ] && (trap "" INT; read _ <"$f" || kill -KILL 0) '
+    '</dev/null >/dev/null 2>&1 & exec "$@"'
+)
+
+
 def _script(shell: str) -> CellMagic:
     """``%%bash`` / ``%%sh``: the body on the shell's stdin, stdout and stderr streamed
     as such; a non-zero exit raises CalledProcessError, as in IPython."""
@@ -780,16 +791,27 @@ def _script(shell: str) -> CellMagic:
         import subprocess
         import threading
 
+        argv = [shell, *args.split()]
+        life_r = life_w = -1
+        if hasattr(os, "killpg"):
+            life_r, life_w = os.pipe()
+            argv = ["/bin/sh", "-c", _LIFELINE, "sh", str(life_r), *argv]
         try:
             p = subprocess.Popen(
-                [shell, *args.split()],
+                argv,
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
-                start_new_session=hasattr(os, "killpg"),
+                start_new_session=hasattr(os, "killpg"),  # a group _stop can signal
+                pass_fds=(life_r,) if life_r >= 0 else (),
             )
         except OSError as e:
+            if life_w >= 0:
+                os.close(life_w)
             raise UsageError(f"%%{shell}: cannot run {shell}: {e.strerror}") from None
+        finally:
+            if life_r >= 0:
+                os.close(life_r)
         threads = [
             threading.Thread(target=_copy, args=(p.stdout, sys.stdout), daemon=True),
             threading.Thread(target=_copy, args=(p.stderr, sys.stderr), daemon=True),
@@ -809,6 +831,13 @@ def _script(shell: str) -> CellMagic:
         except KeyboardInterrupt:
             _stop(p, signal.SIGINT)
             print("Process was interrupted.")
+        finally:
+            if life_w >= 0:
+                try:
+                    os.write(life_w, b"done\n")
+                except OSError:
+                    pass  # the watcher is gone (killed with the group)
+                os.close(life_w)
         if p.returncode:
             # IPython's message: the cell as bytes, with its final newline.
             cell = body if body.endswith("\n") else body + "\n"
