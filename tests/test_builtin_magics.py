@@ -349,11 +349,15 @@ def test_a_background_shell_command_is_refused_not_silently_killed(
 
 
 def test_an_interrupted_captured_command_gives_its_lines_so_far(
-    kernel: tuple[KernelManager, Any], kc: BlockingKernelClient
+    kernel: tuple[KernelManager, Any], kc: BlockingKernelClient, tmp_path: Path
 ) -> None:
     # As IPython: ^C ends the command, x gets what it printed, the cell goes on.
-    msg_id = kc.execute("x = !echo got; sleep 30\nprint('after', x)")
-    time.sleep(0.5)  # no event to wait for: the output is captured, not streamed
+    mark = tmp_path / "started"
+    msg_id = kc.execute(f"x = !echo got; touch {mark}; sleep 30\nprint('after', x)")
+    deadline = time.monotonic() + TIMEOUT
+    while not mark.exists():  # the output is captured, not streamed: the file says
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
     t0 = time.monotonic()
     kernel[0].interrupt_kernel()
     reply = reply_to(kc, msg_id)
