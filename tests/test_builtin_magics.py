@@ -235,6 +235,7 @@ def test_unknown_magic_is_one_usage_error(kc: BlockingKernelClient) -> None:
         ("if True:\n    !ls", "incomplete"),
         ("%%bash\necho", "incomplete"),  # a cell magic ends at a blank line, as in IPython
         ("%%bash\necho\n\n", "complete"),
+        ("!pip install a \\", "incomplete"),  # goes on on the next line, as in IPython
     ],
 )
 def test_is_complete_of_magics(kc: BlockingKernelClient, code: str, status: str) -> None:
@@ -463,3 +464,10 @@ def test_a_cell_magics_script_dies_with_its_kernels_process_group(
             km.shutdown_kernel(now=True)
         if pid and _running(pid):
             os.kill(pid, signal.SIGKILL)
+
+
+def test_a_shell_line_continued_with_backslashes_is_one_command(kc: BlockingKernelClient) -> None:
+    # As IPython: the lines are joined (pip install a \ b ...); later line numbers stay.
+    reply, out = run(kc, '!echo a \\\n  "it\'s" \\\n  c\nx = 1\n1/0')
+    assert out["stdout"] == "a it's c\r\n", out
+    assert reply["ename"] == "ZeroDivisionError" and "line 5" in "".join(reply["traceback"])

@@ -86,15 +86,36 @@ def transform_cell(code: str) -> str:
         return code
     out: list[str] = []
     changed = False
-    for line, starts in zip(lines, _statement_starts(lines), strict=True):
-        new = _transform_line(line) if starts else None
-        if new is not None:
+    starts = _statement_starts(lines)
+    i = 0
+    while i < len(lines):
+        new = _transform_line(lines[i]) if starts[i] else None
+        end = _continued_end(lines, i) if new is not None else i
+        if end > i:  # `!cmd \` + more lines: one command, joined as IPython does
+            new = _transform_line(_join_continued(lines[i : end + 1]))
+        if new is None:
+            out.append(lines[i])
+        else:
             changed = True
-        out.append(line if new is None else new)
+            out.append(new)
+            out.extend([""] * (end - i))  # the cell's later lines keep their numbers
+        i = end + 1
     if not changed:
         return code
     _install()
     return "\n".join(out)
+
+
+def _continued_end(lines: list[str], i: int) -> int:
+    """The last line of the backslash-continued line starting at ``lines[i]``."""
+    while lines[i].endswith("\\") and i + 1 < len(lines):
+        i += 1
+    return i
+
+
+def _join_continued(parts: list[str]) -> str:
+    # IPython's assemble_continued_line: each backslash dropped, the parts joined by a space.
+    return " ".join([p.rstrip()[:-1] for p in parts[:-1]] + [parts[-1].rstrip()])
 
 
 def _transform_line(line: str) -> str | None:
@@ -150,12 +171,18 @@ def _statement_starts(lines: list[str]) -> list[bool]:
     starts: list[bool] = []
     depth = 0
     quote: str | None = None
-    cont = False
+    cont = absorbed = False
     for line in lines:
         start = depth == 0 and quote is None and not cont
         starts.append(start)
+        if absorbed:  # a continuation of a magic line: shell text, not Python
+            absorbed = line.endswith("\\")
+            cont = absorbed
+            starts[-1] = False
+            continue
         cont = False
         if start and _transform_line(line) is not None:
+            absorbed = cont = line.endswith("\\")
             continue
         i, n = 0, len(line)
         while i < n:
@@ -199,6 +226,16 @@ def cell_magic_is_complete(code: str) -> dict[str, Any] | None:
     if code.splitlines()[-1].strip():
         return {"status": "incomplete", "indent": ""}
     return {"status": "complete"}
+
+
+def continues_magic_line(code: str) -> bool:
+    """Whether ``code`` ends inside a backslash-continued ``!``/``%`` line (for
+    ``is_complete``: the command goes on; a backslash in a comment does not)."""
+    lines = code.split("\n")
+    i = len(lines) - 1
+    while i > 0 and lines[i - 1].endswith("\\"):
+        i -= 1
+    return _statement_starts(lines)[i] and _transform_line(lines[i]) is not None
 
 
 # -- running -------------------------------------------------------------------------
