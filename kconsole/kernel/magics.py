@@ -311,6 +311,7 @@ def getoutput(cmd: str) -> SList:
     # whoever kills or interrupts the kernel's group reaches the command too.
     p = subprocess.Popen(
         _shell_argv(expand(cmd, _namespace(frame)), "/bin/sh"),
+        shell=os.name == "nt",
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
