@@ -235,6 +235,7 @@ def test_unknown_magic_is_one_usage_error(kc: BlockingKernelClient) -> None:
         ("if True:\n    !ls", "incomplete"),
         ("%%bash\necho", "incomplete"),  # a cell magic ends at a blank line, as in IPython
         ("%%bash\necho\n\n", "complete"),
+        ("!pip install a \\", "incomplete"),  # goes on on the next line, as in IPython
     ],
 )
 def test_is_complete_of_magics(kc: BlockingKernelClient, code: str, status: str) -> None:
@@ -333,3 +334,140 @@ def test_notebook_outputs_of_magics_match_ipykernels(
     ours = notebook_outputs(KERNEL_NAME, cells)
     assert ours[0] == [{"output_type": "stream", "name": "stdout", "text": "hi\r\n"}]
     assert ours == notebook_outputs("python3", cells)
+
+
+# -- found in review (REVIEW.md) ------------------------------------------------------
+
+
+def test_a_background_shell_command_is_refused_not_silently_killed(
+    kc: BlockingKernelClient,
+) -> None:
+    # The pty's hangup would kill the job the moment the shell exits: say so, as ipykernel.
+    reply, out = run(kc, "!sleep 30 &")
+    assert reply["ename"] == "UsageError" and reply["traceback"] == []
+    assert out == {"stderr": "UsageError: Background processes not supported.\n"}
+    assert run(kc, "!true && echo fg")[1] == {"stdout": "fg\r\n"}
+
+
+def test_an_interrupted_captured_command_gives_its_lines_so_far(
+    kernel: tuple[KernelManager, Any], kc: BlockingKernelClient, tmp_path: Path
+) -> None:
+    # As IPython: ^C ends the command, x gets what it printed, the cell goes on.
+    mark = tmp_path / "started"
+    msg_id = kc.execute(f"x = !echo got; touch {mark}; sleep 30\nprint('after', x)")
+    deadline = time.monotonic() + TIMEOUT
+    while not mark.exists():  # the output is captured, not streamed: the file says
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    t0 = time.monotonic()
+    kernel[0].interrupt_kernel()
+    reply = reply_to(kc, msg_id)
+    assert time.monotonic() - t0 < 5
+    out = "".join(c.get("text", "") for _, c in outputs(kc, msg_id))
+    assert reply["status"] == "ok" and out == "^C\nafter ['got']\n", (reply, out)
+
+
+def test_shell_commands_run_in_the_users_shell(kc: BlockingKernelClient) -> None:
+    # IPython runs !cmd with $SHELL (bash, typically), not /bin/sh: `echo -e` etc. work.
+    run(kc, "import os\n_old_shell = os.environ.get('SHELL')\nos.environ['SHELL'] = '/bin/bash'")
+    try:
+        assert run(kc, "!echo ${BASH_VERSION:+bash}")[1] == {"stdout": "bash\r\n"}
+    finally:
+        run(kc, "os.environ['SHELL'] = _old_shell or '/bin/sh'")
+
+
+@pytest.mark.parametrize(
+    ("code", "error"),
+    [
+        ("x = 1\n%%time\nx", "Line magic function `%%time` not found."),  # IPython's text
+        ("%", "Line magic function `%` not found."),
+        ("%foo-bar", "Line magic function `%foo-bar` not found."),
+        ("%pwd-x", "Line magic function `%pwd-x` not found."),
+    ],
+)
+def test_misplaced_or_odd_magics_are_usage_errors(
+    kc: BlockingKernelClient, code: str, error: str
+) -> None:
+    reply, out = run(kc, code)
+    assert out == {"stderr": f"UsageError: {error}\n"}, out
+
+
+def test_timing_magics_errors_and_cpu_times(kc: BlockingKernelClient) -> None:
+    reply, _ = run(kc, "%time x = (")
+    assert reply["ename"] == "SyntaxError"
+    assert not any("ast.py" in line for line in reply["traceback"]), reply["traceback"]
+    _, out = run(kc, "%time sum(i * i for i in range(300000))")
+    assert "user 0 ns, sys: 0 ns" not in out["stdout"], out  # µs, not 10 ms ticks
+    t0 = time.monotonic()
+    assert run(kc, "%timeit")[1] == {}
+    assert time.monotonic() - t0 < 1.5  # nothing to time: nothing done, as IPython
+
+
+def test_assignment_of_a_shell_command_to_any_target(kc: BlockingKernelClient) -> None:
+    code = "a = [0, 0]\na[1] = !echo s\nd = {}\nd['k'] = %pwd\na, d == {'k': os.getcwd()}"
+    assert run(kc, "import os\n" + code)[1] == {"execute_result": "([0, ['s']], True)"}
+
+
+def test_the_transform_keeps_strings_and_indented_cell_magics() -> None:
+    from kconsole.kernel.magics import transform_cell
+
+    code = "s = 'a\\\n!ls'"  # a one-quote string continued on the next line
+    assert transform_cell(code) == code
+    assert "_kc_cell_magic('time'" in transform_cell("  %%time\n  1")  # dedented as IPython
+
+
+def test_completing_a_subpackage_does_not_import_its_package(
+    kc: BlockingKernelClient, tmp_path: Path
+) -> None:
+    pkg = tmp_path / "kc_sidefx"
+    (pkg / "sub").mkdir(parents=True)
+    (pkg / "__init__.py").write_text(f"open({str(tmp_path / 'imported')!r}, 'w')\n")
+    (pkg / "sub" / "__init__.py").write_text("")
+    (pkg / "sub" / "leaf.py").write_text("")
+    run(kc, f"import sys\nsys.path.insert(0, {str(tmp_path)!r})")
+    code = "import kc_sidefx.sub."
+    assert reply_to(kc, kc.complete(code, len(code)))["matches"] == ["kc_sidefx.sub.leaf"]
+    assert not (tmp_path / "imported").exists()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="no process groups")
+def test_a_cell_magics_script_dies_with_its_kernels_process_group(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Restarting or shutting a kernel down kills its process group (jupyter_client and
+    # kconsole's launcher alike): a %%bash script must be in it, as with ipykernel.
+    install_kernelspec(tmp_path / "prefix", KERNEL_NAME)
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "prefix" / "share" / "jupyter"))
+    km = KernelManager(kernel_name=KERNEL_NAME)
+    km.start_kernel()
+    kc = km.client()
+    kc.start_channels()
+    pid = 0
+    try:
+        kc.wait_for_ready(timeout=TIMEOUT)
+        msg_id = kc.execute("%%bash\nsleep 300 &\necho pid=$!\nwait")
+        seen = ""
+        deadline = time.monotonic() + TIMEOUT
+        while "\n" not in seen:
+            m = kc.get_iopub_msg(timeout=max(0.01, deadline - time.monotonic()))
+            if m["parent_header"].get("msg_id") == msg_id and m["msg_type"] == "stream":
+                seen += m["content"]["text"]
+        pid = int(re.search(r"pid=(\d+)", seen).group(1))  # type: ignore[union-attr]
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+        deadline = time.monotonic() + 5
+        while _running(pid):
+            assert time.monotonic() < deadline, "the script outlived its kernel"
+            time.sleep(0.02)
+    finally:
+        if km.has_kernel:
+            km.shutdown_kernel(now=True)
+        if pid and _running(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
+def test_a_shell_line_continued_with_backslashes_is_one_command(kc: BlockingKernelClient) -> None:
+    # As IPython: the lines are joined (pip install a \ b ...); later line numbers stay.
+    reply, out = run(kc, '!echo a \\\n  "it\'s" \\\n  c\nx = 1\n1/0')
+    assert out["stdout"] == "a it's c\r\n", out
+    assert reply["ename"] == "ZeroDivisionError" and "line 5" in "".join(reply["traceback"])

@@ -97,7 +97,6 @@ def _module_names(prefix: str) -> list[str]:
 def _submodule_names(pkg_name: str) -> set[str]:
     """Submodules of ``pkg_name``, found on disk (pkgutil) without running the package
     when it is not loaded yet; a loaded module adds the modules it holds (``os.path``)."""
-    import importlib.util
     import pkgutil
 
     mod = sys.modules.get(pkg_name)
@@ -112,17 +111,41 @@ def _submodule_names(pkg_name: str) -> set[str]:
             if n.startswith(head) and "." not in n[len(head) :]
         )
     else:
-        try:
-            spec = importlib.util.find_spec(pkg_name)  # imports the parents only
-        except Exception:
-            return names
-        path = spec.submodule_search_locations if spec is not None else None
+        path = _search_locations(pkg_name)
     if path is not None:
         try:
             names.update(m.name for m in pkgutil.iter_modules(list(path)))
         except Exception:
             pass
     return {n for n in names if not n.startswith("__")}
+
+
+def _search_locations(pkg_name: str) -> list[str] | None:
+    """Where the submodules of the package ``pkg_name`` live, found without importing
+    it or its parents (``importlib.util.find_spec("a.b")`` would run ``a/__init__.py``):
+    each level is looked up in the search locations of the one above."""
+    import importlib.machinery
+    import importlib.util
+
+    path: list[str] | None = None
+    parts = pkg_name.split(".")
+    for i in range(len(parts)):
+        name = ".".join(parts[: i + 1])
+        mod = sys.modules.get(name)
+        try:
+            if mod is not None:
+                path = list(getattr(mod, "__path__", None) or []) or None
+            elif i == 0:
+                spec = importlib.util.find_spec(name)  # top level: imports nothing
+                path = list(spec.submodule_search_locations or []) if spec else None
+            else:
+                spec = importlib.machinery.PathFinder.find_spec(name, path)
+                path = list(spec.submodule_search_locations or []) if spec else None
+        except Exception:
+            return None
+        if not path:
+            return None
+    return path
 
 
 def _from_import_names(module: str, prefix: str) -> list[str]:

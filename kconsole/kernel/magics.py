@@ -54,10 +54,12 @@ class SList(list[str]):
 
 # Patterns, compiled (and cached by re) on first use: kernel_info imports this module
 # for the banner, and compiling them all costs more than the rest of the import.
-_MAY_HAVE_MAGIC = r"(?m)^[ \t]*(?:[\w.,\t ]+=[ \t]*)?[!%]"
-_LINE_MAGIC = r"([ \t]*)%([A-Za-z_]\w*)[ \t]*(.*)$"
+_MAY_HAVE_MAGIC = r"(?m)^[ \t]*(?:[^\n]*=[ \t]*)?[!%]"
+# As IPython 8: a magic's name is everything up to the first blank (`%foo-bar` is one
+# unknown name, `%%time` on a later line the line magic `%time`'s unknown cousin).
+_LINE_MAGIC = r"([ \t]*)%(\S*)[ \t]*(.*)$"
 _SHELL = r"([ \t]*)(!!?)(.*)$"
-_ASSIGN = r"([ \t]*)([A-Za-z_][\w.]*(?:[ \t]*,[ \t]*[A-Za-z_][\w.]*)*)[ \t]*=[ \t]*([!%])(.*)$"
+_ASSIGN = r"([ \t]*)(\S.*?)[ \t]*=[ \t]*([!%])(.*)$"  # the target checked by _is_target
 
 
 def transform_cell(code: str) -> str:
@@ -69,6 +71,11 @@ def transform_cell(code: str) -> str:
         return code
     lines = code.split("\n")
     first = next((i for i, line in enumerate(lines) if line.strip()), None)
+    if first is not None and lines[first][:1] in " \t" and lines[first].lstrip().startswith("%%"):
+        import textwrap
+
+        # An indented cell (pasted from a block): IPython dedents it first.
+        lines = textwrap.dedent(code).split("\n")
     if first is not None and lines[first].startswith("%%"):
         head = lines[first][2:]
         name, _, args = head.strip().partition(" ")
@@ -79,21 +86,42 @@ def transform_cell(code: str) -> str:
         return code
     out: list[str] = []
     changed = False
-    for line, starts in zip(lines, _statement_starts(lines), strict=True):
-        new = _transform_line(line) if starts else None
-        if new is not None:
+    starts = _statement_starts(lines)
+    i = 0
+    while i < len(lines):
+        new = _transform_line(lines[i]) if starts[i] else None
+        end = _continued_end(lines, i) if new is not None else i
+        if end > i:  # `!cmd \` + more lines: one command, joined as IPython does
+            new = _transform_line(_join_continued(lines[i : end + 1]))
+        if new is None:
+            out.append(lines[i])
+        else:
             changed = True
-        out.append(line if new is None else new)
+            out.append(new)
+            out.extend([""] * (end - i))  # the cell's later lines keep their numbers
+        i = end + 1
     if not changed:
         return code
     _install()
     return "\n".join(out)
 
 
+def _continued_end(lines: list[str], i: int) -> int:
+    """The last line of the backslash-continued line starting at ``lines[i]``."""
+    while lines[i].endswith("\\") and i + 1 < len(lines):
+        i += 1
+    return i
+
+
+def _join_continued(parts: list[str]) -> str:
+    # IPython's assemble_continued_line: each backslash dropped, the parts joined by a space.
+    return " ".join([p.rstrip()[:-1] for p in parts[:-1]] + [parts[-1].rstrip()])
+
+
 def _transform_line(line: str) -> str | None:
     """The Python for one magic or ``!`` line, or None when it is neither."""
     m = re.match(_ASSIGN, line)
-    if m:
+    if m and _is_target(m.group(2)):
         indent, target, kind, rest = m.groups()
         call = f"_kc_getoutput({rest.strip()!r})" if kind == "!" else _magic_call("%" + rest)
         return None if call is None else f"{indent}{target} = {call}"
@@ -101,11 +129,24 @@ def _transform_line(line: str) -> str | None:
     indent = line[: len(line) - len(stripped)]
     if stripped.startswith("!") and not stripped.startswith("!="):
         call = _shell_call(stripped)
-    elif stripped.startswith("%") and not stripped.startswith("%%"):
+    elif stripped.startswith("%"):
         call = _magic_call(stripped)
     else:
         return None
     return None if call is None else indent + call
+
+
+def _is_target(text: str) -> bool:
+    """Whether ``text`` is what may stand left of ``=`` (``x``, ``a, b``, ``d['k']``)."""
+    if re.fullmatch(r"[A-Za-z_][\w.]*(?:[ \t]*,[ \t]*[A-Za-z_][\w.]*)*", text):
+        return True  # the common case, without parsing
+    import ast
+
+    try:
+        tree = ast.parse(text + " = 0")
+    except SyntaxError:
+        return False
+    return len(tree.body) == 1 and isinstance(tree.body[0], ast.Assign)
 
 
 def _shell_call(text: str) -> str | None:
@@ -130,18 +171,26 @@ def _statement_starts(lines: list[str]) -> list[bool]:
     starts: list[bool] = []
     depth = 0
     quote: str | None = None
-    cont = False
+    cont = absorbed = False
     for line in lines:
         start = depth == 0 and quote is None and not cont
         starts.append(start)
+        if absorbed:  # a continuation of a magic line: shell text, not Python
+            absorbed = line.endswith("\\")
+            cont = absorbed
+            starts[-1] = False
+            continue
         cont = False
         if start and _transform_line(line) is not None:
+            absorbed = cont = line.endswith("\\")
             continue
         i, n = 0, len(line)
         while i < n:
             c = line[i]
             if quote is not None:
                 if c == "\\":
+                    if i == n - 1 and len(quote) == 1:
+                        cont = True  # the string goes on on the next line
                     i += 2
                     continue
                 if line.startswith(quote, i):
@@ -164,8 +213,8 @@ def _statement_starts(lines: list[str]) -> list[bool]:
             elif c == "\\" and i == n - 1:
                 cont = True
             i += 1
-        if quote is not None and len(quote) == 1:
-            quote = None  # a one-quote string does not span lines
+        if quote is not None and len(quote) == 1 and not cont:
+            quote = None  # a one-quote string does not span lines (but for a backslash)
     return starts
 
 
@@ -177,6 +226,16 @@ def cell_magic_is_complete(code: str) -> dict[str, Any] | None:
     if code.splitlines()[-1].strip():
         return {"status": "incomplete", "indent": ""}
     return {"status": "complete"}
+
+
+def continues_magic_line(code: str) -> bool:
+    """Whether ``code`` ends inside a backslash-continued ``!``/``%`` line (for
+    ``is_complete``: the command goes on; a backslash in a comment does not)."""
+    lines = code.split("\n")
+    i = len(lines) - 1
+    while i > 0 and lines[i - 1].endswith("\\"):
+        i -= 1
+    return _statement_starts(lines)[i] and _transform_line(lines[i]) is not None
 
 
 # -- running -------------------------------------------------------------------------
@@ -233,24 +292,63 @@ def system(cmd: str) -> None:
     """``!cmd``: run ``cmd`` in a shell, its output streamed to stdout as it comes;
     the exit status goes to ``_exit_code``."""
     frame = _caller()
-    code = run_streamed(expand(cmd, _namespace(frame)))
-    frame.f_globals["_exit_code"] = code
+    cmd = expand(cmd, _namespace(frame))
+    if re.search(r"(?<![&|>])&[ \t]*$", cmd):
+        # The pty hangs a job up as soon as the shell exits (that is what ties commands
+        # to the kernel's life): refuse it, as ipykernel does, rather than pretend.
+        raise UsageError("Background processes not supported.")
+    frame.f_globals["_exit_code"] = run_streamed(cmd)
 
 
 def getoutput(cmd: str) -> SList:
-    """``x = !cmd``: the command's output (stderr included) as a list of lines."""
+    """``x = !cmd``: the command's output (stderr included) as a list of lines. An
+    interrupt ends the command, not the cell (as in IPython): the lines so far."""
+    import signal
     import subprocess
 
     frame = _caller()
-    p = subprocess.run(
-        expand(cmd, _namespace(frame)),
-        shell=True,
+    # In the kernel's process group (no new session, no pty: a pipe, as IPython's), so
+    # whoever kills or interrupts the kernel's group reaches the command too.
+    p = subprocess.Popen(
+        _shell_argv(expand(cmd, _namespace(frame)), "/bin/sh"),
+        shell=os.name == "nt",
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
-    frame.f_globals["_exit_code"] = p.returncode
-    return SList(p.stdout.decode("utf-8", "replace").splitlines())
+    out: Any = p.stdout
+    data = bytearray()
+    try:
+        for chunk in iter(lambda: out.read1(65536), b""):
+            data += chunk
+        code = p.wait()
+    except KeyboardInterrupt:
+        p.send_signal(signal.SIGINT)  # a pid-only interrupt did not reach it
+        try:
+            p.wait(timeout=1.0)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+        print("^C")
+        code = -int(signal.SIGINT)
+    finally:
+        out.close()
+    frame.f_globals["_exit_code"] = code
+    return SList(data.decode("utf-8", "replace").splitlines())
+
+
+_POSIX_SHELLS = ("sh", "bash", "dash", "zsh", "ksh", "mksh")
+
+
+def _shell_argv(cmd: str, shell: str | None = None) -> Any:
+    """The argv that runs ``cmd`` with ``shell`` (default: the user's ``$SHELL``, as
+    IPython's ``!``, when it is a POSIX shell; else /bin/sh). A string on Windows."""
+    if os.name == "nt":
+        return cmd
+    if shell is None:
+        user = os.environ.get("SHELL", "")
+        shell = user if os.path.basename(user) in _POSIX_SHELLS else "/bin/sh"
+    return [shell, "-c", cmd]
 
 
 def run_streamed(cmd: str) -> int:
@@ -269,8 +367,8 @@ def run_streamed(cmd: str) -> int:
     out: Any = slave if slave >= 0 else subprocess.PIPE
     try:
         p = subprocess.Popen(
-            cmd,
-            shell=True,
+            _shell_argv(cmd),
+            shell=os.name == "nt",
             stdin=subprocess.DEVNULL,
             stdout=out,
             stderr=out if slave >= 0 else subprocess.STDOUT,
@@ -455,7 +553,7 @@ def _compile_cell(src: str, name: str) -> tuple[Any, Any]:
     """(statements, trailing expression or None) of ``src``, compiled."""
     import ast
 
-    tree = ast.parse(transform_cell(src), name, "exec")
+    tree = _parse(src, name)
     last = None
     tail = tree.body[-1] if tree.body else None
     if isinstance(tail, ast.Expr):
@@ -464,19 +562,38 @@ def _compile_cell(src: str, name: str) -> tuple[Any, Any]:
     return compile(tree, name, "exec"), last
 
 
+def _cpu_times() -> tuple[float, float]:
+    """(user, system) CPU seconds of this process: getrusage's microseconds where there
+    is one (as IPython), os.times()'s 10 ms ticks elsewhere."""
+    try:
+        import resource
+    except ImportError:
+        t = os.times()
+        return t.user, t.system
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime, r.ru_stime
+
+
+def _parse(src: str, name: str) -> Any:
+    # compile(), not ast.parse(): a SyntaxError then has no frame of ast.py to show.
+    import ast
+
+    return compile(transform_cell(src), name, "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
+
+
 def _time(args: str, frame: FrameType, body: str | None = None) -> Any:
     import time
 
     src = args if body is None else body
     stmts, last = _compile_cell(src, "<magic-time>")
     g, loc = frame.f_globals, frame.f_locals
-    t0, w0 = os.times(), time.perf_counter()
+    t0, w0 = _cpu_times(), time.perf_counter()
     try:
         exec(stmts, g, loc)
         return eval(last, g, loc) if last is not None else None
     finally:
-        w1, t1 = time.perf_counter(), os.times()
-        user, sys_ = t1.user - t0.user, t1.system - t0.system
+        w1, t1 = time.perf_counter(), _cpu_times()
+        user, sys_ = t1[0] - t0[0], t1[1] - t0[1]
         print(
             f"CPU times: user {_format_time(user)}, sys: {_format_time(sys_)}, "
             f"total: {_format_time(user + sys_)}"
@@ -541,14 +658,16 @@ def _timeit(args: str, frame: FrameType, body: str | None = None) -> Any:
         else:
             raise UsageError(f"timeit: unknown option {opt} (-n N, -r R, -p P, -q, -o)")
     setup, stmt = (rest, body) if body is not None else ("pass", rest)
+    if not stmt.strip():
+        return None  # `%timeit` alone: nothing to time (IPython does nothing either)
     template = ast.parse(
         "def inner(_it, _timer):\n    _setup\n    _t0 = _timer()\n"
         "    for _i in _it:\n        _stmt\n    _t1 = _timer()\n    return _t1 - _t0\n"
     )
     fn = template.body[0]
     assert isinstance(fn, ast.FunctionDef)
-    setup_body = ast.parse(transform_cell(setup or "pass")).body or [ast.Pass()]
-    stmt_body = ast.parse(transform_cell(stmt or "pass")).body or [ast.Pass()]
+    setup_body = _parse(setup or "pass", "<magic-timeit>").body or [ast.Pass()]
+    stmt_body = _parse(stmt, "<magic-timeit>").body or [ast.Pass()]
     loop = fn.body[2]
     assert isinstance(loop, ast.For)
     loop.body = stmt_body
@@ -690,6 +809,17 @@ def lsmagic_text() -> str:
     )
 
 
+# Runs "$@" (the script's shell) as the leader of a new process group, beside a watcher
+# that reads the kernel's end of a pipe: when the kernel dies, however it dies, the pipe
+# closes and the watcher kills the group (the script and its jobs). When the script ends,
+# the kernel writes a line and the watcher leaves quietly (background jobs live on).
+# (/dev/fd: dash redirects single-digit descriptors only; without it, no watcher.)
+_LIFELINE = (
+    'f=/dev/fd/$1; shift; [ -r "$f" ] && (trap "" INT; read _ <"$f" || kill -KILL 0) '
+    '</dev/null >/dev/null 2>&1 & exec "$@"'
+)
+
+
 def _script(shell: str) -> CellMagic:
     """``%%bash`` / ``%%sh``: the body on the shell's stdin, stdout and stderr streamed
     as such; a non-zero exit raises CalledProcessError, as in IPython."""
@@ -699,16 +829,27 @@ def _script(shell: str) -> CellMagic:
         import subprocess
         import threading
 
+        argv = [shell, *args.split()]
+        life_r = life_w = -1
+        if hasattr(os, "killpg"):
+            life_r, life_w = os.pipe()
+            argv = ["/bin/sh", "-c", _LIFELINE, "sh", str(life_r), *argv]
         try:
             p = subprocess.Popen(
-                [shell, *args.split()],
+                argv,
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
-                start_new_session=hasattr(os, "killpg"),
+                start_new_session=hasattr(os, "killpg"),  # a group _stop can signal
+                pass_fds=(life_r,) if life_r >= 0 else (),
             )
         except OSError as e:
+            if life_w >= 0:
+                os.close(life_w)
             raise UsageError(f"%%{shell}: cannot run {shell}: {e.strerror}") from None
+        finally:
+            if life_r >= 0:
+                os.close(life_r)
         threads = [
             threading.Thread(target=_copy, args=(p.stdout, sys.stdout), daemon=True),
             threading.Thread(target=_copy, args=(p.stderr, sys.stderr), daemon=True),
@@ -728,6 +869,13 @@ def _script(shell: str) -> CellMagic:
         except KeyboardInterrupt:
             _stop(p, signal.SIGINT)
             print("Process was interrupted.")
+        finally:
+            if life_w >= 0:
+                try:
+                    os.write(life_w, b"done\n")
+                except OSError:
+                    pass  # the watcher is gone (killed with the group)
+                os.close(life_w)
         if p.returncode:
             # IPython's message: the cell as bytes, with its final newline.
             cell = body if body.endswith("\n") else body + "\n"

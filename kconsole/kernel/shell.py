@@ -28,7 +28,12 @@ from typing import Any
 
 from . import displays as _display
 from .history import History
-from .magics import UsageError, cell_magic_is_complete, transform_cell
+from .magics import (
+    UsageError,
+    cell_magic_is_complete,
+    continues_magic_line,
+    transform_cell,
+)
 
 Publish = Callable[[str, dict[str, Any], dict[str, Any] | None], None]
 
@@ -423,6 +428,9 @@ def is_complete(code: str) -> dict[str, Any]:
     magic = cell_magic_is_complete(code)
     if magic is not None:
         return magic
+    if code.endswith("\\") and continues_magic_line(code):  # `!pip install a \`
+        last = code.rsplit("\n", 1)[-1]
+        return {"status": "incomplete", "indent": last[: len(last) - len(last.lstrip())]}
     code = transform_cell(code)
     # Cells may use top-level await, so is_complete must accept it as run_cell does:
     # else `async for ...:` with one body line is "invalid" and a console runs it.
