@@ -715,7 +715,8 @@ def test_jupyter_console_runs_a_cell(kernelspec: Path) -> None:
         dimensions=(40, 120),
     )
     try:
-        child.expect(r"In \[1\]: ")
+        # jupyter console imports IPython and more before its first prompt: slow under load.
+        child.expect(r"In \[1\]: ", timeout=3 * TIMEOUT)
         child.sendline("print(6 * 7); 'x' * 3")
         child.expect("42")
         child.expect(r"Out\[1\]: 'xxx'")
