@@ -716,7 +716,9 @@ def start(
         from .remote.console import start_server_kernel
 
         if encrypt == "required":  # the server starts the kernel, with its own policy
-            raise UsageProblem("--encrypt required cannot be combined with --server")
+            raise UsageProblem(
+                f"--encrypt required cannot be combined with --server{_set_in_config('encrypt')}"
+            )
 
         _run_on_server(
             start_server_kernel,
@@ -953,6 +955,7 @@ def _curve_keys(public: str | None, secret_file: str | None) -> dict[str, str]:
         except paths.FileProblem as e:
             raise UserError(f"--curve-secret-key-file: {secret_file} {e}") from None
         secret, where = secret.strip(), f"--curve-secret-key-file {secret_file}"
+        _warn_if_others_can_read(Path(secret_file).expanduser())
     else:
         secret, where = os.environ.get(CURVE_SECRET_ENV, "").strip(), f"${CURVE_SECRET_ENV}"
         if not secret:
@@ -960,6 +963,14 @@ def _curve_keys(public: str | None, secret_file: str | None) -> dict[str, str]:
                 f"--curve-public-key needs the secret key too: set ${CURVE_SECRET_ENV} "
                 "or give --curve-secret-key-file"
             )
+    if public.strip() == secret:
+        # Said before anything connects: the secret is now in the process list and the
+        # shell's history, and the user must know that more than why attaching failed.
+        raise UserError(
+            f"--curve-public-key is the secret key (the same as {where}): give the "
+            "kernel's curve_publickey; the secret is now visible in the process list and "
+            "your shell history, so treat it as exposed"
+        )
     try:
         return {
             "curve_publickey": check_curve_key(public, "--curve-public-key"),
@@ -967,6 +978,21 @@ def _curve_keys(public: str | None, secret_file: str | None) -> dict[str, str]:
         }
     except ConnectionFileError as e:
         raise UserError(str(e)) from None
+
+
+def _warn_if_others_can_read(path: Path) -> None:
+    """One warning line when a secret key file is readable by group or others (ssh
+    refuses such private keys; kconsole's own connection files are 0600)."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return
+    if os.name == "posix" and mode & 0o044:
+        click.echo(
+            f"kconsole: warning: {path} is readable by other users (mode "
+            f"{mode & 0o777:o}): they can read the curve secret key; chmod 600 it",
+            err=True,
+        )
 
 
 def _newest_live_connection_file() -> Path:
