@@ -39,7 +39,9 @@ class ConnectionInfo:
     control_port: int = 0
     hb_port: int = 0
     ip: str = LOCALHOST
-    key: bytes = b""
+    #: The secrets (HMAC key, Curve secret key) are kept out of the repr, so that no
+    #: log line or assertion message that shows the object ever prints them.
+    key: bytes = field(default=b"", repr=False)
     transport: str = "tcp"
     signature_scheme: str = DEFAULT_SIGNATURE_SCHEME
     kernel_name: str = ""
@@ -47,7 +49,7 @@ class ConnectionInfo:
     #: writes it: the kernel uses it as its server keys on every socket, a client as its
     #: own keypair with the public key as the server key. Empty: no transport encryption.
     curve_publickey: str = ""
-    curve_secretkey: str = ""
+    curve_secretkey: str = field(default="", repr=False)
     #: Extra fields found in a file (jupyter_client's extras), kept on rewrite.
     extra: dict[str, Any] = field(default_factory=dict)
 
