@@ -1042,6 +1042,7 @@ def kernels(server: str | None, token: str | None, insecure: bool) -> None:
             infos.append(None)
     # All at once: ten stale files must not take ten probe timeouts.
     alive = probe_heartbeats(infos, time.monotonic() + 1.0)
+    from .zmq_transport import curve_available
     for n, (f, info, ok) in enumerate(zip(files, infos, alive, strict=True)):
         if info is None:
             click.echo(f"  {printable(str(f))}  [unreadable]")
@@ -1050,6 +1051,8 @@ def kernels(server: str | None, token: str | None, insecure: bool) -> None:
         state = "alive" if ok else "not answering" if n < PROBE_AT_ONCE else "not probed"
         if info.encrypted:  # CurveZMQ keys in the file (plain ones are unmarked)
             state += ", encrypted"
+            if not curve_available():  # it could not be asked: silence says nothing
+                state = "encrypted, not probed: this pyzmq has no CurveZMQ"
         click.echo(printable(f"  {f.name}  {name}  {info.ip}  [{state}]"))
 
 
