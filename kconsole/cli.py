@@ -820,7 +820,8 @@ def start(
     metavar="Z85",
     help="With --ports: the kernel's CurveZMQ public key (its curve_publickey); the "
     f"secret key is read from ${CURVE_SECRET_ENV} or --curve-secret-key-file, never "
-    "from the command line.",
+    "from the command line. This key and --key are visible in the process list and "
+    "enough to use the kernel: on a shared machine prefer --existing.",
 )
 @click.option(
     "--curve-secret-key-file",
@@ -1043,6 +1044,7 @@ def kernels(server: str | None, token: str | None, insecure: bool) -> None:
     # All at once: ten stale files must not take ten probe timeouts.
     alive = probe_heartbeats(infos, time.monotonic() + 1.0)
     from .zmq_transport import curve_available
+
     for n, (f, info, ok) in enumerate(zip(files, infos, alive, strict=True)):
         if info is None:
             click.echo(f"  {printable(str(f))}  [unreadable]")
