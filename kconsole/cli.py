@@ -716,7 +716,9 @@ def start(
         from .remote.console import start_server_kernel
 
         if encrypt == "required":  # the server starts the kernel, with its own policy
-            raise UsageProblem("--encrypt required cannot be combined with --server")
+            raise UsageProblem(
+                f"--encrypt required cannot be combined with --server{_set_in_config('encrypt')}"
+            )
 
         _run_on_server(
             start_server_kernel,
@@ -818,7 +820,8 @@ def start(
     metavar="Z85",
     help="With --ports: the kernel's CurveZMQ public key (its curve_publickey); the "
     f"secret key is read from ${CURVE_SECRET_ENV} or --curve-secret-key-file, never "
-    "from the command line.",
+    "from the command line. This key and --key are visible in the process list and "
+    "enough to use the kernel: on a shared machine prefer --existing.",
 )
 @click.option(
     "--curve-secret-key-file",
@@ -953,6 +956,7 @@ def _curve_keys(public: str | None, secret_file: str | None) -> dict[str, str]:
         except paths.FileProblem as e:
             raise UserError(f"--curve-secret-key-file: {secret_file} {e}") from None
         secret, where = secret.strip(), f"--curve-secret-key-file {secret_file}"
+        _warn_if_others_can_read(Path(secret_file).expanduser())
     else:
         secret, where = os.environ.get(CURVE_SECRET_ENV, "").strip(), f"${CURVE_SECRET_ENV}"
         if not secret:
@@ -960,6 +964,14 @@ def _curve_keys(public: str | None, secret_file: str | None) -> dict[str, str]:
                 f"--curve-public-key needs the secret key too: set ${CURVE_SECRET_ENV} "
                 "or give --curve-secret-key-file"
             )
+    if public.strip() == secret:
+        # Said before anything connects: the secret is now in the process list and the
+        # shell's history, and the user must know that more than why attaching failed.
+        raise UserError(
+            f"--curve-public-key is the secret key (the same as {where}): give the "
+            "kernel's curve_publickey; the secret is now visible in the process list and "
+            "your shell history, so treat it as exposed"
+        )
     try:
         return {
             "curve_publickey": check_curve_key(public, "--curve-public-key"),
@@ -967,6 +979,21 @@ def _curve_keys(public: str | None, secret_file: str | None) -> dict[str, str]:
         }
     except ConnectionFileError as e:
         raise UserError(str(e)) from None
+
+
+def _warn_if_others_can_read(path: Path) -> None:
+    """One warning line when a secret key file is readable by group or others (ssh
+    refuses such private keys; kconsole's own connection files are 0600)."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return
+    if os.name == "posix" and mode & 0o044:
+        click.echo(
+            f"kconsole: warning: {path} is readable by other users (mode "
+            f"{mode & 0o777:o}): they can read the curve secret key; chmod 600 it",
+            err=True,
+        )
 
 
 def _newest_live_connection_file() -> Path:
@@ -1016,6 +1043,8 @@ def kernels(server: str | None, token: str | None, insecure: bool) -> None:
             infos.append(None)
     # All at once: ten stale files must not take ten probe timeouts.
     alive = probe_heartbeats(infos, time.monotonic() + 1.0)
+    from .zmq_transport import curve_available
+
     for n, (f, info, ok) in enumerate(zip(files, infos, alive, strict=True)):
         if info is None:
             click.echo(f"  {printable(str(f))}  [unreadable]")
@@ -1024,6 +1053,8 @@ def kernels(server: str | None, token: str | None, insecure: bool) -> None:
         state = "alive" if ok else "not answering" if n < PROBE_AT_ONCE else "not probed"
         if info.encrypted:  # CurveZMQ keys in the file (plain ones are unmarked)
             state += ", encrypted"
+            if not curve_available():  # it could not be asked: silence says nothing
+                state = "encrypted, not probed: this pyzmq has no CurveZMQ"
         click.echo(printable(f"  {f.name}  {name}  {info.ip}  [{state}]"))
 
 

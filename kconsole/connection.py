@@ -39,7 +39,9 @@ class ConnectionInfo:
     control_port: int = 0
     hb_port: int = 0
     ip: str = LOCALHOST
-    key: bytes = b""
+    #: The secrets (HMAC key, Curve secret key) are kept out of the repr, so that no
+    #: log line or assertion message that shows the object ever prints them.
+    key: bytes = field(default=b"", repr=False)
     transport: str = "tcp"
     signature_scheme: str = DEFAULT_SIGNATURE_SCHEME
     kernel_name: str = ""
@@ -47,7 +49,7 @@ class ConnectionInfo:
     #: writes it: the kernel uses it as its server keys on every socket, a client as its
     #: own keypair with the public key as the server key. Empty: no transport encryption.
     curve_publickey: str = ""
-    curve_secretkey: str = ""
+    curve_secretkey: str = field(default="", repr=False)
     #: Extra fields found in a file (jupyter_client's extras), kept on rewrite.
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -245,9 +247,27 @@ def check_curve_key(value: Any, what: str) -> str:
     secret one is the secret)."""
     if value is None or value == "":
         return ""
-    if not isinstance(value, str) or not _Z85.fullmatch(value):
+    if not isinstance(value, str) or not _Z85.fullmatch(value) or not _decodes(value):
         raise ConnectionFileError(f"{what} is not a CurveZMQ key (40 characters of Z85)")
     return value
+
+
+def _decodes(value: str) -> bool:
+    """Whether each 5-character group of a Z85 string is at most 2**32 - 1: libzmq
+    rejects a key whose group overflows ("#" * 40 is 40 Z85 characters) with EINVAL,
+    which would surface as a traceback from setsockopt, not as a bad connection file."""
+    for i in range(0, len(value), 5):
+        n = 0
+        for ch in value[i : i + 5]:
+            n = n * 85 + _Z85_ALPHABET.index(ch)
+        if n > 0xFFFFFFFF:
+            return False
+    return True
+
+
+_Z85_ALPHABET = (
+    "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#"
+)
 
 
 #: The private temp directories kconsole makes for a kernel's ipc sockets start so.

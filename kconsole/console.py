@@ -446,10 +446,17 @@ async def _come_up(conn: KernelConnection, timeout: float) -> None:
         client = conn.client
         ready = asyncio.ensure_future(client.wait_for_ready(timeout))
         exited = asyncio.ensure_future(proc.wait_exit(None))
+        waits = {ready, exited}
+        ignored: asyncio.Future[str] | None = None
+        if proc.connection.encrypted:
+            ignored = asyncio.ensure_future(_keys_ignored(proc.connection))
+            waits.add(ignored)
         try:
-            await asyncio.wait({ready, exited}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
         finally:
             exited.cancel()
+            if ignored is not None:
+                ignored.cancel()
             if not ready.done():
                 ready.cancel()
                 with contextlib.suppress(BaseException):
@@ -459,6 +466,9 @@ async def _come_up(conn: KernelConnection, timeout: float) -> None:
             client.start_monitor(process_exit=conn._process_exit)
             return
         await client.close()
+        if ignored is not None and ignored.done() and not ignored.cancelled():
+            await proc.shutdown()
+            raise ConsoleError(f"kernel {spec.name!r} did not become ready: {ignored.result()}")
         if not ready.cancelled() and isinstance(ready.exception(), KernelTimeout):
             why = await _encryption_mismatch(proc.connection)
             await proc.shutdown()
@@ -487,6 +497,12 @@ async def _come_up(conn: KernelConnection, timeout: float) -> None:
     )
 
 
+_KEYS_IGNORED = (
+    "its kernelspec declares CurveZMQ support (supported_encryption) but the "
+    "kernel ignored the keys and runs plain: start it with --encrypt off"
+)
+
+
 async def _encryption_mismatch(info: ConnectionInfo) -> str | None:
     """For a kernel started with Curve keys that never answered: why, when it is that
     the kernel ignored them (a kernelspec that declares Curve support it lacks)."""
@@ -496,11 +512,28 @@ async def _encryption_mismatch(info: ConnectionInfo) -> str | None:
 
     _, why = await asyncio.to_thread(probe_kernel, info, 1.0)
     if why == KERNEL_IS_PLAIN:
-        return (
-            "its kernelspec declares CurveZMQ support (supported_encryption) but the "
-            "kernel ignored the keys and runs plain: start it with --encrypt off"
-        )
+        return _KEYS_IGNORED
     return why
+
+
+#: How often a starting encrypted kernel's heartbeat is probed for ignored keys.
+_KEYS_PROBE = 0.5
+
+
+async def _keys_ignored(info: ConnectionInfo) -> str:
+    """Returns (the one line) once a kernel started with Curve keys is seen to run
+    plain; waits forever while it is silent or answers with Curve, so that the start
+    learns it within a second of the kernel binding instead of after its timeout. Only
+    a plain answer counts: the keys are our own, nothing else is a mismatch."""
+    from .zmq_transport import KERNEL_IS_PLAIN, probe_kernel
+
+    while True:
+        await asyncio.sleep(_KEYS_PROBE)  # most kernels take longer to bind
+        answered, why = await asyncio.to_thread(probe_kernel, info, _KEYS_PROBE)
+        if why == KERNEL_IS_PLAIN:
+            return _KEYS_IGNORED
+        if answered:  # Curve works: nothing more to watch for
+            await asyncio.Event().wait()
 
 
 #: The longest ipc endpoint (``ipc://`` and the socket path) every kernel binds:

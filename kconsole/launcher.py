@@ -555,11 +555,11 @@ def curve_keys_for(spec: KernelSpec, policy: str) -> tuple[str, str] | None:
     """
     if policy == "off" or (policy == "auto" and not spec.supports_curve):
         return None
-    from .zmq_transport import NO_CURVE, curve_available, new_curve_keypair
+    from .zmq_transport import NO_CURVE_TO_START, curve_available, new_curve_keypair
 
     if not curve_available():
         if policy == "required":
-            raise KernelStartError(f"--encrypt required: {NO_CURVE}")
+            raise KernelStartError(f"--encrypt required: {NO_CURVE_TO_START}")
         return None
     if policy == "required" and not spec.supports_curve:
         raise KernelStartError(

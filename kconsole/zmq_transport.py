@@ -376,6 +376,12 @@ NO_CURVE = (
     "a kernel whose connection uses curve keys; install a pyzmq wheel (they bundle libsodium)"
 )
 
+NO_CURVE_TO_START = (
+    "this pyzmq is built without CurveZMQ (zmq.has('curve') is false), so kconsole "
+    "cannot start an encrypted kernel; install a pyzmq wheel (they bundle libsodium) "
+    "or use --encrypt off"
+)
+
 
 def curve_available() -> bool:
     """Whether this pyzmq's libzmq can do CurveZMQ."""

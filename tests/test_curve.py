@@ -230,6 +230,7 @@ def test_mismatches_are_one_line_each(jc_kernel: Any, plain_kernel: Path, tmp_pa
     )
     secret = tmp_path / "secret"
     secret.write_text(info["curve_secretkey"] + "\n")
+    secret.chmod(0o600)  # one readable by others is warned about (test_review_curve)
     p = _kconsole(
         "attach", "--ports", ports, "--key", plain["key"], "--curve-public-key",
         info["curve_publickey"], "--curve-secret-key-file", str(secret),
