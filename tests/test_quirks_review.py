@@ -1,0 +1,93 @@
+"""What the review of issue 16's client side found: Ctrl-C in script mode pressed
+again while kconsole leaves, or while a script's threads are waited for; the blank line
+before the prompt after coloured output; script mode's error text."""
+
+from __future__ import annotations
+
+import io
+import signal
+import subprocess
+import time
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from ptyconsole import KCONSOLE
+
+
+def _script(code: str) -> subprocess.Popen[bytes]:
+    """`kconsole start -k python3` reading ``code`` from a pipe left open (no EOF)."""
+    p = subprocess.Popen(
+        [*KCONSOLE, "start", "-k", "python3"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert p.stdin is not None
+    p.stdin.write(code.encode())
+    p.stdin.flush()
+    return p
+
+
+def _hammer(p: subprocess.Popen[bytes]) -> tuple[int, bytes]:
+    """Ctrl-C every 20 ms until kconsole exits (a user pressing it again and again):
+    the presses land in whatever kconsole is doing on its way out. Status, stderr."""
+    deadline = time.monotonic() + 20
+    while p.poll() is None and time.monotonic() < deadline:
+        p.send_signal(signal.SIGINT)
+        try:
+            p.wait(0.02)
+        except subprocess.TimeoutExpired:
+            pass
+    _, err = p.communicate(timeout=20)
+    return p.returncode, err
+
+
+@pytest.mark.timeout(60)
+def test_script_ctrl_c_pressed_again_while_leaving_exits_130_without_traceback() -> None:
+    p = _script("print('ready', flush=True)\n")  # then waits for the next cell
+    try:
+        assert p.stdout is not None and p.stdout.readline() == b"ready\n"
+        status, err = _hammer(p)
+        assert b"Traceback" not in err and b"Error" not in err, err.decode()
+        assert status == 130
+    finally:
+        if p.poll() is None:
+            p.kill()
+        p.wait()
+
+
+@pytest.mark.timeout(60)
+def test_script_ctrl_c_while_its_threads_are_waited_for_exits_130_quietly() -> None:
+    """python3 waits for non-daemon threads at exit, and Ctrl-C then exits 130; the
+    code kconsole runs to wait for them is not the user's: no traceback of it."""
+    p = _script(
+        "import threading, time\n"
+        "threading.Thread(target=time.sleep, args=(30,)).start()\n"
+        "print('started', flush=True)\n"
+    )
+    try:
+        assert p.stdin is not None and p.stdout is not None
+        p.stdin.close()  # the script ends: its thread is waited for
+        assert p.stdout.readline() == b"started\n"
+        time.sleep(0.5)  # not synchronisation: only lets the wait begin (any time is fine)
+        p.send_signal(signal.SIGINT)
+        assert p.wait(15) == 130
+        err = p.stderr.read() if p.stderr is not None else b""
+        assert b"_kconsole" not in err and b"threading.py" not in err, err.decode()
+    finally:
+        if p.poll() is None:
+            p.kill()
+        p.wait()
+
+
+def test_script_mode_shows_an_error_with_a_malformed_traceback_as_the_repl_does() -> None:
+    from kconsole.output import OutputPrinter
+    from kconsole.script import ScriptRunner
+
+    err = io.StringIO()
+    conn: Any = SimpleNamespace(client=SimpleNamespace())  # _error talks to no kernel
+    runner = ScriptRunner(conn, OutputPrinter(io.StringIO()), stdin=io.StringIO(), stderr=err)
+    runner._error({"ename": "E", "evalue": "v", "traceback": "abc"})
+    runner._error({"ename": "", "evalue": "2", "traceback": []})
+    assert err.getvalue() == "E: v\n2\n"
