@@ -81,6 +81,26 @@ def test_script_ctrl_c_while_its_threads_are_waited_for_exits_130_quietly() -> N
         p.wait()
 
 
+@pytest.mark.parametrize(
+    "content",
+    [
+        {"name": "stderr", "text": "oops\n"},  # kconsole colours stderr red
+        {"name": "stdout", "text": "\x1b[32mgreen\n\x1b[0m"},  # a kernel's reset last
+    ],
+)
+def test_coloured_output_ending_a_line_needs_no_extra_line_before_the_prompt(
+    content: dict[str, Any],
+) -> None:
+    from kconsole.output import OutputPrinter
+    from kconsole.protocol import Message
+
+    out = io.StringIO()
+    printer = OutputPrinter(out, color=True, tty=False)
+    printer.handle(Message(header={"msg_type": "stream"}, content=content))
+    printer.end_line()  # what the REPL does before its next prompt
+    assert out.getvalue().endswith("\n\x1b[0m"), repr(out.getvalue())
+
+
 def test_script_mode_shows_an_error_with_a_malformed_traceback_as_the_repl_does() -> None:
     from kconsole.output import OutputPrinter
     from kconsole.script import ScriptRunner
