@@ -5,9 +5,12 @@ before the prompt after coloured output; script mode's error text."""
 from __future__ import annotations
 
 import io
+import os
 import signal
 import subprocess
+import sys
 import time
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -111,3 +114,30 @@ def test_script_mode_shows_an_error_with_a_malformed_traceback_as_the_repl_does(
     runner._error({"ename": "E", "evalue": "v", "traceback": "abc"})
     runner._error({"ename": "", "evalue": "2", "traceback": []})
     assert err.getvalue() == "E: v\n2\n"
+
+
+@pytest.mark.skipif(not hasattr(os, "pidfd_open"), reason="no pidfd on this system")
+@pytest.mark.timeout(30)
+def test_the_reaper_follows_the_kernel_process_not_whatever_has_its_pid(tmp_path: Path) -> None:
+    """The watcher left for a kept kernel waits on the pidfd kconsole holds: its pid may
+    name another, living process by the time the watcher starts (pid reuse, shown here
+    by the pid of this test's own process), and the files go when the kernel exits."""
+    from kconsole.reaper import watch
+
+    kept = tmp_path / "kernel-x.json"
+    kept.write_text("{}")
+    kernel = subprocess.Popen(
+        [sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE
+    )
+    fd = os.pidfd_open(kernel.pid)
+    try:
+        watch(os.getpid(), [kept], pidfd=fd)  # the pid: alive as long as the test
+    finally:
+        os.close(fd)
+    assert kernel.stdin is not None
+    kernel.stdin.close()  # the "kernel" ends
+    kernel.wait(10)
+    deadline = time.monotonic() + 10
+    while kept.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)  # polling the file: no event tells its removal
+    assert not kept.exists()
