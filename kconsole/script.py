@@ -26,8 +26,9 @@ Exit status: with a Python kernel the first cell that raises stops the script, a
 its code, no traceback; ``KeyboardInterrupt`` with 130, as a shell reports python3's
 death by SIGINT). Ctrl-C (SIGINT) interrupts the running cell and, once it has ended
 (its traceback shown), stops the script with 130, whatever the kernel; a second Ctrl-C,
-or one while no cell runs, leaves at once with 130. However it ends, a Python script in
-a kernel kconsole started waits for its non-daemon threads first, as python3 does. Other
+or one while no cell runs, leaves at once with 130 (more while the kernel is shut down
+are ignored). However it ends, a Python script in a kernel kconsole started waits for
+its non-daemon threads first, as python3 does (Ctrl-C there too gives 130). Other
 kernels run every cell and the status is 1 if any failed (a cell the kernel went idle on
 without ever answering counts as failed, after a short grace). Output the kernel sends
 as stderr, tracebacks and kconsole's own notes go to stderr, uncoloured unless it is a
