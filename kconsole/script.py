@@ -43,12 +43,14 @@ import asyncio
 import contextlib
 import errno
 import os
+import queue
 import re
 import shutil
 import signal
 import stat
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
 from typing import Any, TextIO
 
@@ -282,6 +284,16 @@ class ScriptInputError(Exception):
 _CODING = re.compile(rb"^[ \t\f]*#.*?coding[:=][ \t]*([-\w.]+)")
 
 
+def _settle(fut: asyncio.Future[str], line: str, error: BaseException | None) -> None:
+    """Hand a line (or the error reading it) read in the stdin thread to its reader."""
+    if fut.done():  # the reader was cancelled meanwhile
+        return
+    if error is not None:
+        fut.set_exception(error)
+    else:
+        fut.set_result(line)
+
+
 class LineReader:
     """Reads stdin one line at a time without blocking the event loop; a line read
     ahead (the one that ended a cell) can be put back for the next reader.
@@ -299,6 +311,10 @@ class LineReader:
         self.encoding = "utf-8"
         self.line_number = 0
         self._may_declare = False
+        #: Reads asked of the stdin thread: (loop, future) pairs.
+        self._jobs: (
+            queue.SimpleQueue[tuple[asyncio.AbstractEventLoop, asyncio.Future[str]]] | None
+        ) = None
 
     def unread(self, line: str) -> None:
         """Put ``line`` back: the next :meth:`readline` returns it."""
@@ -311,8 +327,16 @@ class LineReader:
         if self.eof:
             return None
         loop = asyncio.get_running_loop()
+        fut: asyncio.Future[str] = loop.create_future()
+        if self._jobs is None:
+            # One daemon thread, not the loop's executor: asyncio.run joins that at exit,
+            # and a read that never returns (a writer that goes on, Ctrl-C pressed while
+            # waiting for a line) would keep kconsole from ever leaving.
+            self._jobs = queue.SimpleQueue()
+            threading.Thread(target=self._serve, daemon=True, name="kconsole-stdin").start()
+        self._jobs.put((loop, fut))
         try:
-            line = await loop.run_in_executor(None, self._read)
+            line = await fut
         except ScriptInputError:
             self.eof = True
             raise
@@ -320,6 +344,17 @@ class LineReader:
             self.eof = True
             return None
         return line
+
+    def _serve(self) -> None:
+        assert self._jobs is not None
+        while True:
+            loop, fut = self._jobs.get()
+            try:
+                line, error = self._read(), None
+            except BaseException as e:  # handed to the reader, whatever it is
+                line, error = "", e
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
+                loop.call_soon_threadsafe(_settle, fut, line, error)
 
     def _read(self) -> str:
         if self._binary is None:

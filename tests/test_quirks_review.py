@@ -52,7 +52,9 @@ def test_script_ctrl_c_pressed_again_while_leaving_exits_130_without_traceback()
     try:
         assert p.stdout is not None and p.stdout.readline() == b"ready\n"
         status, err = _hammer(p)
-        assert b"Traceback" not in err and b"Error" not in err, err.decode()
+        # (The first press may still find the cell running: its KeyboardInterrupt is
+        # the kernel's to show. None of kconsole's own frames may be.)
+        assert b"CancelledError" not in err and b"kconsole/" not in err, err.decode()
         assert status == 130
     finally:
         if p.poll() is None:
@@ -141,3 +143,24 @@ def test_the_reaper_follows_the_kernel_process_not_whatever_has_its_pid(tmp_path
     while kept.exists() and time.monotonic() < deadline:
         time.sleep(0.05)  # polling the file: no event tells its removal
     assert not kept.exists()
+
+
+@pytest.mark.timeout(60)
+def test_script_ctrl_c_during_input_leaves_while_stdin_stays_open() -> None:
+    """Ctrl-C while kconsole waits for an input() answer from a stdin whose writer goes
+    on (a fifo, a slow producer): it leaves with 130 then, not once stdin ends."""
+    shown = b"? "
+    p = _script("x = input('? ')\n")
+    try:
+        assert p.stdout is not None
+        got = b""
+        while not got.endswith(shown):
+            chunk = os.read(p.stdout.fileno(), 100)
+            assert chunk, got
+            got += chunk
+        p.send_signal(signal.SIGINT)
+        assert p.wait(15) == 130
+    finally:
+        if p.poll() is None:
+            p.kill()
+        p.wait()
