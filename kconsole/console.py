@@ -249,7 +249,8 @@ class KernelConnection:
             files += [Path(f"{info.ip}-{info.port(ch)}") for ch in CHANNELS]
         ipc_dir = own_ipc_dir(info)
         if process.pid is not None:
-            watch(process.pid, files, [ipc_dir] if ipc_dir is not None else [])
+            dirs = [ipc_dir] if ipc_dir is not None else []
+            watch(process.pid, files, dirs, pidfd=process.pidfd)
 
     async def wait_gone(self, timeout: float) -> bool:
         """Whether the kernel is gone within ``timeout`` s: its process exited (one

@@ -214,6 +214,12 @@ class KernelProcess:
         return self._proc.pid if self._proc is not None else None
 
     @property
+    def pidfd(self) -> int | None:
+        """A pidfd of the kernel's process while kconsole holds one (Linux), else None:
+        unlike the pid it can never come to name another process."""
+        return self._pidfd
+
+    @property
     def returncode(self) -> int | None:
         """The exit status once the kernel has exited (negative: killed by that signal)."""
         if self._proc is not None and self._proc.returncode is None and self._has_exited():

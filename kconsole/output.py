@@ -21,6 +21,7 @@ adds a length; rows are counted only when an erase is about to happen.
 from __future__ import annotations
 
 import os
+import re
 from typing import Any, TextIO
 
 from .display.config import DisplayConfig, RenderContext
@@ -45,6 +46,18 @@ OUTPUT_TYPES = frozenset(
 
 #: Longest text handed to the stream in one write (see _write).
 _WRITE_CHUNK = 64 * 1024
+
+#: Colour codes at the end of a text: they move no cursor, so a text ending in a newline
+#: and then a reset (kconsole's red for stderr, many kernels' colours) ends a line.
+_TRAILING_SGR = re.compile(r"(?:\x1b\[[0-9;:]*m)+\Z")
+
+
+def _ends_line(text: str) -> bool:
+    if text.endswith("\n"):
+        return True
+    if not text.endswith("m"):
+        return False
+    return _TRAILING_SGR.sub("", text[-256:]).endswith("\n")
 
 
 def error_text(content: dict[str, Any]) -> str:
@@ -147,7 +160,7 @@ class OutputPrinter:
             # message is some 100-300 KB of text.
             for i in range(0, len(text), _WRITE_CHUNK):
                 self.stream.write(text[i : i + _WRITE_CHUNK])
-        self._at_line_start = text.endswith("\n")
+        self._at_line_start = _ends_line(text)
         if self.tty:
             self._track(text, display_id)
 

@@ -26,8 +26,9 @@ Exit status: with a Python kernel the first cell that raises stops the script, a
 its code, no traceback; ``KeyboardInterrupt`` with 130, as a shell reports python3's
 death by SIGINT). Ctrl-C (SIGINT) interrupts the running cell and, once it has ended
 (its traceback shown), stops the script with 130, whatever the kernel; a second Ctrl-C,
-or one while no cell runs, leaves at once with 130. However it ends, a Python script in
-a kernel kconsole started waits for its non-daemon threads first, as python3 does. Other
+or one while no cell runs, leaves at once with 130 (more while the kernel is shut down
+are ignored). However it ends, a Python script in a kernel kconsole started waits for
+its non-daemon threads first, as python3 does (Ctrl-C there too gives 130). Other
 kernels run every cell and the status is 1 if any failed (a cell the kernel went idle on
 without ever answering counts as failed, after a short grace). Output the kernel sends
 as stderr, tracebacks and kconsole's own notes go to stderr, uncoloured unless it is a
@@ -42,19 +43,21 @@ import asyncio
 import contextlib
 import errno
 import os
+import queue
 import re
 import shutil
 import signal
 import stat
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
 from typing import Any, TextIO
 
 from .client import EOFInput, KernelDied, KernelTimeout, ReplyLost
 from .console import EXIT_KERNEL_DIED, KernelConnection, exit_command, payloads_of
 from .notebook import NotebookRecorder
-from .output import OutputPrinter
+from .output import OutputPrinter, error_text
 from .protocol import Message
 from .sanitize import terminal_text
 
@@ -281,6 +284,16 @@ class ScriptInputError(Exception):
 _CODING = re.compile(rb"^[ \t\f]*#.*?coding[:=][ \t]*([-\w.]+)")
 
 
+def _settle(fut: asyncio.Future[str], line: str, error: BaseException | None) -> None:
+    """Hand a line (or the error reading it) read in the stdin thread to its reader."""
+    if fut.done():  # the reader was cancelled meanwhile
+        return
+    if error is not None:
+        fut.set_exception(error)
+    else:
+        fut.set_result(line)
+
+
 class LineReader:
     """Reads stdin one line at a time without blocking the event loop; a line read
     ahead (the one that ended a cell) can be put back for the next reader.
@@ -298,6 +311,10 @@ class LineReader:
         self.encoding = "utf-8"
         self.line_number = 0
         self._may_declare = False
+        #: Reads asked of the stdin thread: (loop, future) pairs.
+        self._jobs: (
+            queue.SimpleQueue[tuple[asyncio.AbstractEventLoop, asyncio.Future[str]]] | None
+        ) = None
 
     def unread(self, line: str) -> None:
         """Put ``line`` back: the next :meth:`readline` returns it."""
@@ -310,8 +327,16 @@ class LineReader:
         if self.eof:
             return None
         loop = asyncio.get_running_loop()
+        fut: asyncio.Future[str] = loop.create_future()
+        if self._jobs is None:
+            # One daemon thread, not the loop's executor: asyncio.run joins that at exit,
+            # and a read that never returns (a writer that goes on, Ctrl-C pressed while
+            # waiting for a line) would keep kconsole from ever leaving.
+            self._jobs = queue.SimpleQueue()
+            threading.Thread(target=self._serve, daemon=True, name="kconsole-stdin").start()
+        self._jobs.put((loop, fut))
         try:
-            line = await loop.run_in_executor(None, self._read)
+            line = await fut
         except ScriptInputError:
             self.eof = True
             raise
@@ -319,6 +344,17 @@ class LineReader:
             self.eof = True
             return None
         return line
+
+    def _serve(self) -> None:
+        assert self._jobs is not None
+        while True:
+            loop, fut = self._jobs.get()
+            try:
+                line, error = self._read(), None
+            except BaseException as e:  # handed to the reader, whatever it is
+                line, error = "", e
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
+                loop.call_soon_threadsafe(_settle, fut, line, error)
 
     def _read(self) -> str:
         if self._binary is None:
@@ -466,6 +502,10 @@ class ScriptRunner:
         self._interrupting: asyncio.Task[str] | None = None
         #: Ctrl-C left the script (the task cancelled is run's).
         self._left_by_sigint = False
+        #: Ctrl-C was pressed at all: the script ends with 130, and more of it is ignored.
+        self._sigint_seen = False
+        #: The errors of the cell running are kconsole's own code's (not shown).
+        self._quiet_errors = False
         self._main: asyncio.Task[Any] | None = None
         conn.client.on_broadcast = self._broadcast
 
@@ -479,7 +519,8 @@ class ScriptRunner:
             # else: IPython's "To exit: use 'exit'..." warning after a SystemExit
             return
         if t == "error":
-            self._error(msg.content)
+            if not self._quiet_errors:
+                self._error(msg.content)
             return
         try:
             self.printer.handle(msg, own=own)
@@ -512,11 +553,9 @@ class ScriptRunner:
             # python3 exits with the code and prints no traceback.
             self.system_exit = str(content.get("evalue", ""))
             return
-        evalue = str(content.get("evalue", ""))
-        if not evalue and not content.get("traceback"):
-            evalue = "the kernel reported an error and gave no details"
-        tb = content.get("traceback") or [f"{ename}: {evalue}" if ename else evalue]
-        text = "\n".join(str(line) for line in tb) + "\n"
+        # As the REPL shows it (a traceback that is no list is not split into
+        # characters); but a failed cell says something, for its non-zero status.
+        text = error_text(content) or "the kernel reported an error and gave no details\n"
         self._write_err(text)
 
     def _write_err(self, text: str) -> None:
@@ -775,11 +814,17 @@ class ScriptRunner:
         try:
             status = await self._run_cells()
             ended = not (self._kernel_died or self.write_error or self.input_error)
-            if ended and self.python and self.conn.owns_kernel:
-                await self._join_threads()
+            joined = ended and self.python and self.conn.owns_kernel
+            if joined and await self._join_threads():
+                status = EXIT_INTERRUPTED  # python3's status for Ctrl-C at that point
         except asyncio.CancelledError:
             if not self._left_by_sigint:
                 raise
+            # Our own cancellation, handled: asyncio.run must not count it (a later
+            # cancel would then be taken for a task cancelled twice, and re-raised).
+            uncancel = getattr(self._main, "uncancel", None)  # Python >= 3.11
+            if uncancel is not None:
+                uncancel()
             self._flush()
             return EXIT_INTERRUPTED
         finally:
@@ -803,11 +848,15 @@ class ScriptRunner:
         def undo() -> None:
             with contextlib.suppress(ValueError, RuntimeError, OSError):
                 loop.remove_signal_handler(signal.SIGINT)
-                signal.signal(signal.SIGINT, previous)  # asyncio.run's own, for the exit
+                # After a Ctrl-C kconsole is leaving (the kernel is being shut down, a
+                # bounded wait): pressing it again must not cut that short with a
+                # traceback, or leave the kernel to be killed. Else asyncio.run's own.
+                signal.signal(signal.SIGINT, signal.SIG_IGN if self._sigint_seen else previous)
 
         return undo
 
     def _on_sigint(self) -> None:
+        self._sigint_seen = True
         running = self._running
         if running is not None and not running.done() and self._interrupting is None:
             self._interrupting = asyncio.ensure_future(self.conn.interrupt())
@@ -842,13 +891,19 @@ class ScriptRunner:
 
         self._unwatch_stdout = unwatch
 
-    async def _join_threads(self) -> None:
+    async def _join_threads(self) -> bool:
         """Wait for the script's threads, as python3 does before it exits; their output
         still comes meanwhile. Only in a kernel kconsole started (and shuts down next):
-        an attached kernel's threads are none of the script's business."""
-        with contextlib.suppress(KernelDied, KernelTimeout, ReplyLost):
-            await self._execute(_JOIN_THREADS, silent=True)
+        an attached kernel's threads are none of the script's business. True when
+        Ctrl-C interrupted the wait (the traceback, of kconsole's code, is not shown)."""
+        self._quiet_errors = True
+        try:
+            with contextlib.suppress(KernelDied, KernelTimeout, ReplyLost):
+                await self._execute(_JOIN_THREADS, silent=True)
+        finally:
+            self._quiet_errors = False
         self._flush()
+        return self._interrupting is not None
 
     async def _run_cells(self) -> int:
         while True:
