@@ -66,16 +66,28 @@ def test_script_ctrl_c_pressed_again_while_leaving_exits_130_without_traceback()
 def test_script_ctrl_c_while_its_threads_are_waited_for_exits_130_quietly() -> None:
     """python3 waits for non-daemon threads at exit, and Ctrl-C then exits 130; the
     code kconsole runs to wait for them is not the user's: no traceback of it."""
+    # The thread tells when the kernel's main thread is in kconsole's wait for it.
     p = _script(
-        "import threading, time\n"
-        "threading.Thread(target=time.sleep, args=(30,)).start()\n"
+        "import sys, threading, time\n"
+        "def worker():\n"
+        "    main = threading.main_thread().ident\n"
+        "    while True:\n"
+        "        f = sys._current_frames().get(main)\n"
+        "        while f is not None and 'join_threads' not in f.f_code.co_name:\n"
+        "            f = f.f_back\n"
+        "        if f is not None:\n"
+        "            print('waited for', flush=True)\n"
+        "            break\n"
+        "        time.sleep(0.01)\n"
+        "    time.sleep(30)\n"
+        "threading.Thread(target=worker).start()\n"
         "print('started', flush=True)\n"
     )
     try:
         assert p.stdin is not None and p.stdout is not None
         p.stdin.close()  # the script ends: its thread is waited for
         assert p.stdout.readline() == b"started\n"
-        time.sleep(0.5)  # not synchronisation: only lets the wait begin (any time is fine)
+        assert p.stdout.readline() == b"waited for\n"
         p.send_signal(signal.SIGINT)
         assert p.wait(15) == 130
         err = p.stderr.read() if p.stderr is not None else b""
