@@ -122,23 +122,20 @@ def test_bash_repl_error_without_ename_and_idle_without_reply(foreign: Foreign) 
         c.close()
 
 
-def test_bash_script_idle_without_reply_fails_the_cell_and_goes_on(foreign: Foreign) -> None:
+def test_bash_script_colours_stripped_and_idle_without_reply_fails_the_cell(
+    foreign: Foreign,
+) -> None:
+    """Item 4: bash's colours do not land in a pipe. Item 1: the cell the kernel goes
+    idle on without answering fails after a grace, with one line; the rest ran."""
     t0 = time.monotonic()
-    p = foreign.script("bash", "echo before\n\nfor i in 1 2; do\n")
+    p = foreign.script(
+        "bash", r"printf '\033[31mred\033[0m\n'" + "\necho before\n\nfor i in 1 2; do\n"
+    )
     assert time.monotonic() - t0 < 30
-    assert p.stdout == b"before\n"
+    assert p.stdout == b"red\nbefore\n"
     err = p.stderr.decode()
     assert "no execute_reply" in err and err.count("\n") == 1, err
     assert p.returncode == 1
-
-
-# -- 4: colours in a pipe -----------------------------------------------------------------
-
-
-def test_bash_stream_colours_are_stripped_in_a_pipe(foreign: Foreign) -> None:
-    p = foreign.script("bash", r"printf '\033[31mred\033[0m\n'" + "\n")
-    assert p.returncode == 0, p.stderr
-    assert p.stdout == b"red\n"
 
 
 # -- 2: output without a final newline ----------------------------------------------------
