@@ -19,7 +19,9 @@ those where ``bash -n`` finds the code complete: a blank line in a loop, a funct
 a heredoc does not cut it (the kernel would wait for the rest for ever).
 
 The line that ended a compound cell is the next line of stdin: an ``input()`` in that
-cell is answered by it (and the lines after it), and EOF answers as EOF.
+cell is answered by it (and the lines after it), and EOF answers as EOF. With a Python kernel the
+value of an expression statement (``execute_result``) is not printed: python3 prints
+none (``sys.stdout.write()``'s count, ``os.system()``'s status); ``display()`` shows.
 
 Exit status: with a Python kernel the first cell that raises stops the script, as in
 ``python3``: its traceback goes to stderr and the status is 1 (``SystemExit`` exits with
@@ -521,6 +523,10 @@ class ScriptRunner:
         if t == "error":
             if not self._quiet_errors:
                 self._error(msg.content)
+            return
+        if t == "execute_result" and own and self.python:
+            # python3 never prints an expression statement's value (a write()'s count,
+            # os.system's status); the kernel's Out[n] would be output python3 has not.
             return
         try:
             self.printer.handle(msg, own=own)

@@ -1,0 +1,52 @@
+"""Script mode byte for byte against ``python3 FILE``: what the final review of
+non-interactive use found (REVIEW.md, findings 1 and 2). Both Python kernels."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+KCONSOLE = [sys.executable, "-m", "kconsole"]
+KERNELS = ["python3", "builtin"]
+
+
+def both(
+    tmp_path: Path, kernel: str, code: str, stdin: str = "", piped: str | None = None
+) -> tuple[str, str]:
+    """stdout of ``kconsole start < piped`` (default: the code) and of
+    ``python3 FILE < stdin``."""
+    script = tmp_path / "s.py"
+    script.write_text(code)
+    ours = subprocess.run(
+        [*KCONSOLE, "start", "--kernel", kernel],
+        input=code if piped is None else piped,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert ours.returncode == 0, ours.stderr
+    theirs = subprocess.run(
+        [sys.executable, str(script)], input=stdin, capture_output=True, text=True, timeout=30
+    )
+    return ours.stdout, theirs.stdout
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_expression_statements_print_nothing(kernel: str, tmp_path: Path) -> None:
+    # write() and os.system() return values that python3 never prints.
+    code = (
+        "import os, sys\n"
+        "sys.stdout.write('partial')\n"
+        "print()\n"
+        "1 + 1\n"
+        "os.system('true')\n"
+        "print('end', end='')\n"
+    )
+    ours, theirs = both(tmp_path, kernel, code)
+    assert theirs == "partial\nend"
+    assert ours == theirs
+
