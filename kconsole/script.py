@@ -19,7 +19,8 @@ those where ``bash -n`` finds the code complete: a blank line in a loop, a funct
 a heredoc does not cut it (the kernel would wait for the rest for ever).
 
 The line that ended a compound cell is the next line of stdin: an ``input()`` in that
-cell is answered by it (and the lines after it), and EOF answers as EOF. With a Python kernel the
+cell is answered by it (and the lines after it), and EOF answers as EOF. The prompt is
+written as python3 writes it and the answer is not echoed. With a Python kernel the
 value of an expression statement (``execute_result``) is not printed: python3 prints
 none (``sys.stdout.write()``'s count, ``os.system()``'s status); ``display()`` shows.
 
@@ -630,10 +631,8 @@ class ScriptRunner:
             raise EOFInput from None
         if line is None:
             raise EOFInput
-        if prompt:
-            # Piped input is not echoed (as in the Python REPL); end the prompt's line
-            # so the cell's next output does not run into it.
-            self._write_out("\n")
+        # Piped input is not echoed and the prompt's line is not ended: the bytes are
+        # python3's (``name? got alice``).
         self.printer.barrier()  # the prompt is not the printer's: no update erases it
         # The line end is not part of the answer, a CRLF one (a Windows file) included.
         return line.removesuffix("\n").removesuffix("\r")

@@ -50,3 +50,13 @@ def test_expression_statements_print_nothing(kernel: str, tmp_path: Path) -> Non
     assert theirs == "partial\nend"
     assert ours == theirs
 
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_an_input_prompt_is_written_as_python3_writes_it(kernel: str, tmp_path: Path) -> None:
+    # kconsole reads the answer from the line after the cell, python3 from stdin.
+    code = "x = input('name? ')\nprint('got', x)\n"
+    piped = "x = input('name? ')\nalice\nprint('got', x)\n"
+    ours, theirs = both(tmp_path, kernel, code, stdin="alice\n", piped=piped)
+    assert theirs == "name? got alice\n"
+    assert ours == theirs
