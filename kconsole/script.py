@@ -412,6 +412,14 @@ def _retrieved(task: asyncio.Future[Any]) -> None:
         task.exception()
 
 
+def exception_name(ename: Any) -> str:
+    """A Python kernel's ``ename`` as ipykernel writes it: xeus-python sends the class's
+    repr (``<class 'SystemExit'>``), which would hide SystemExit and KeyboardInterrupt."""
+    name = str(ename)
+    m = re.fullmatch(r"<class '([\w.]+)'>", name)
+    return m.group(1) if m else name
+
+
 def _exit_status(evalue: str) -> tuple[int, str]:
     """The exit status python3 gives for ``SystemExit(evalue)``, and what it prints."""
     value = evalue.strip()
@@ -556,7 +564,7 @@ class ScriptRunner:
 
     def _error(self, content: dict[str, Any]) -> None:
         ename = str(content.get("ename", "Error"))
-        if ename == "SystemExit" and self.python:
+        if exception_name(ename) == "SystemExit" and self.python:
             # python3 exits with the code and prints no traceback.
             self.system_exit = str(content.get("evalue", ""))
             return
@@ -981,7 +989,8 @@ class ScriptRunner:
                 return status
             if error:
                 self.failed = True
-                if self.python and reply.content.get("ename") == "KeyboardInterrupt":
+                ename = exception_name(reply.content.get("ename"))
+                if self.python and ename == "KeyboardInterrupt":
                     return EXIT_INTERRUPTED  # python3 dies of SIGINT: a shell says 130
                 if self.python:
                     break  # python3 stops at the first exception

@@ -3,6 +3,9 @@ non-interactive use found (REVIEW.md, findings 1 and 2). Both Python kernels."""
 
 from __future__ import annotations
 
+import importlib.util
+import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -60,3 +63,35 @@ def test_an_input_prompt_is_written_as_python3_writes_it(kernel: str, tmp_path: 
     ours, theirs = both(tmp_path, kernel, code, stdin="alice\n", piped=piped)
     assert theirs == "name? got alice\n"
     assert ours == theirs
+
+
+@pytest.mark.timeout(60)
+def test_xeus_python_sys_exit_and_keyboard_interrupt_give_python3s_status(
+    tmp_path: Path,
+) -> None:
+    # xeus-python names the exception "<class 'SystemExit'>", not "SystemExit".
+    if importlib.util.find_spec("xpython_launcher") is None:
+        pytest.skip("xeus-python not installed (pip install '.[test]' installs it)")
+    spec = tmp_path / "kernels" / "xpython"
+    spec.mkdir(parents=True)
+    argv = [sys.executable, "-m", "xpython_launcher", "-f", "{connection_file}"]
+    spec.joinpath("kernel.json").write_text(
+        json.dumps({"argv": argv, "display_name": "xpython", "language": "python"})
+    )
+    env = {**os.environ, "JUPYTER_PATH": str(tmp_path)}
+    for code, status in [
+        ("print(1)\nimport sys\nsys.exit(3)\n", 3),
+        ("raise KeyboardInterrupt\n", 130),
+    ]:
+        p = subprocess.run(
+            [*KCONSOLE, "start", "--kernel", "xpython"],
+            input=code,
+            capture_output=True,
+            text=True,
+            timeout=40,
+            env=env,
+        )
+        assert p.returncode == status, p.stderr
+        if status == 3:
+            assert p.stdout == "1\n" and "SystemExit" not in p.stderr, p.stderr
+    assert p.stdout == "" and "KeyboardInterrupt" in p.stderr
