@@ -20,7 +20,8 @@ a heredoc does not cut it (the kernel would wait for the rest for ever).
 
 The line that ended a compound cell is the next line of stdin: an ``input()`` in that
 cell is answered by it (and the lines after it), and EOF answers as EOF. The prompt is
-written as python3 writes it and the answer is not echoed. With a Python kernel the
+written as python3 writes it and the answer is not echoed (on a terminal its line is
+ended). With a Python kernel the
 value of an expression statement (``execute_result``) is not printed: python3 prints
 none (``sys.stdout.write()``'s count, ``os.system()``'s status); ``display()`` shows.
 
@@ -639,8 +640,11 @@ class ScriptRunner:
             raise EOFInput from None
         if line is None:
             raise EOFInput
-        # Piped input is not echoed and the prompt's line is not ended: the bytes are
-        # python3's (``name? got alice``).
+        if prompt and self.printer.tty:
+            # Piped input is not echoed. On a terminal the prompt's line is ended so that
+            # the cell's next output (a display redrawn below) does not run into it; in
+            # a pipe or a file the bytes are python3's (``name? got alice``).
+            self._write_out("\n")
         self.printer.barrier()  # the prompt is not the printer's: no update erases it
         # The line end is not part of the answer, a CRLF one (a Windows file) included.
         return line.removesuffix("\n").removesuffix("\r")
