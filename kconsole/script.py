@@ -19,7 +19,11 @@ those where ``bash -n`` finds the code complete: a blank line in a loop, a funct
 a heredoc does not cut it (the kernel would wait for the rest for ever).
 
 The line that ended a compound cell is the next line of stdin: an ``input()`` in that
-cell is answered by it (and the lines after it), and EOF answers as EOF.
+cell is answered by it (and the lines after it), and EOF answers as EOF. The prompt is
+written as python3 writes it and the answer is not echoed (on a terminal its line is
+ended). With a Python kernel the
+value of an expression statement (``execute_result``) is not printed: python3 prints
+none (``sys.stdout.write()``'s count, ``os.system()``'s status); ``display()`` shows.
 
 Exit status: with a Python kernel the first cell that raises stops the script, as in
 ``python3``: its traceback goes to stderr and the status is 1 (``SystemExit`` exits with
@@ -409,6 +413,14 @@ def _retrieved(task: asyncio.Future[Any]) -> None:
         task.exception()
 
 
+def exception_name(ename: Any) -> str:
+    """A Python kernel's ``ename`` as ipykernel writes it: xeus-python sends the class's
+    repr (``<class 'SystemExit'>``), which would hide SystemExit and KeyboardInterrupt."""
+    name = str(ename)
+    m = re.fullmatch(r"<class '([\w.]+)'>", name)
+    return m.group(1) if m else name
+
+
 def _exit_status(evalue: str) -> tuple[int, str]:
     """The exit status python3 gives for ``SystemExit(evalue)``, and what it prints."""
     value = evalue.strip()
@@ -522,6 +534,10 @@ class ScriptRunner:
             if not self._quiet_errors:
                 self._error(msg.content)
             return
+        if t == "execute_result" and own and self.python:
+            # python3 never prints an expression statement's value (a write()'s count,
+            # os.system's status); the kernel's Out[n] would be output python3 has not.
+            return
         try:
             self.printer.handle(msg, own=own)
         except OSError as e:
@@ -549,7 +565,7 @@ class ScriptRunner:
 
     def _error(self, content: dict[str, Any]) -> None:
         ename = str(content.get("ename", "Error"))
-        if ename == "SystemExit" and self.python:
+        if exception_name(ename) == "SystemExit" and self.python:
             # python3 exits with the code and prints no traceback.
             self.system_exit = str(content.get("evalue", ""))
             return
@@ -624,9 +640,10 @@ class ScriptRunner:
             raise EOFInput from None
         if line is None:
             raise EOFInput
-        if prompt:
-            # Piped input is not echoed (as in the Python REPL); end the prompt's line
-            # so the cell's next output does not run into it.
+        if prompt and self.printer.tty:
+            # Piped input is not echoed. On a terminal the prompt's line is ended so that
+            # the cell's next output (a display redrawn below) does not run into it; in
+            # a pipe or a file the bytes are python3's (``name? got alice``).
             self._write_out("\n")
         self.printer.barrier()  # the prompt is not the printer's: no update erases it
         # The line end is not part of the answer, a CRLF one (a Windows file) included.
@@ -976,7 +993,8 @@ class ScriptRunner:
                 return status
             if error:
                 self.failed = True
-                if self.python and reply.content.get("ename") == "KeyboardInterrupt":
+                ename = exception_name(reply.content.get("ename"))
+                if self.python and ename == "KeyboardInterrupt":
                     return EXIT_INTERRUPTED  # python3 dies of SIGINT: a shell says 130
                 if self.python:
                     break  # python3 stops at the first exception

@@ -2,8 +2,7 @@
 ``python3 FILE`` and by ``kconsole start < FILE`` on ipykernel and on the built-in kernel,
 must give the same stdout, the same exit status and (when it does not raise) the same stderr.
 
-The scripts read no input and have no top-level bare expression other than calls that
-return None (a kernel echoes a bare expression's value as ``Out[n]``)."""
+The scripts read no input (test_final2_script.py compares bare expressions and input())."""
 
 from __future__ import annotations
 

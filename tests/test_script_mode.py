@@ -117,7 +117,7 @@ def test_input_in_a_block_reads_the_lines_after_the_block(kernel: str) -> None:
     )
     p = run(["start", "--kernel", kernel], code)
     assert p.returncode == 0, p.stderr
-    assert p.stdout == "hi ann\nhi bob\n? \ngot 42\n"
+    assert p.stdout == "hi ann\nhi bob\n? got 42\n"
 
 
 @pytest.mark.timeout(60)
