@@ -1,15 +1,18 @@
 """Completion for the built-in kernel.
 
 Names of the user namespace, builtins and keywords; attributes of dotted names
-(resolved without calling anything); module names after ``import``/``from``; and
-jedi, when it is importable, for what these cannot resolve (calls, subscripts,
-strings). jedi is imported on first need only.
+(resolved without calling anything); module names after ``import``/``from``; file
+paths inside an unterminated string (as IPython's file matcher); and jedi, when it is
+importable, for what these cannot resolve (calls, subscripts, dict keys). jedi is
+imported on first need only.
 """
 
 from __future__ import annotations
 
 import builtins
+import glob
 import keyword
+import os
 import re
 import sys
 from typing import Any
@@ -79,6 +82,38 @@ def _static_attr(obj: Any, name: str) -> Any:
         if name in klass.__dict__:
             return klass.__dict__[name]
     return _MISSING
+
+
+def _open_string_start(line: str) -> int | None:
+    """Where the text of the string still open at the end of ``line`` starts, or None
+    when the line ends outside a string (strings closed, or a quote in a comment)."""
+    quote = ""
+    start = 0
+    i = 0
+    while i < len(line):
+        ch = line[i]
+        if quote:
+            if ch == "\\":
+                i += 1
+            elif ch == quote:
+                quote = ""
+        elif ch == "#":
+            return None
+        elif ch in "'\"":
+            quote, start = ch, i + 1
+        i += 1
+    return start if quote else None
+
+
+def _path_matches(prefix: str) -> list[str]:
+    """Files and directories (these with a trailing ``/``) whose path starts with
+    ``prefix``, relative to the kernel's cwd; ``~`` stays as typed."""
+    expanded = os.path.expanduser(prefix)
+    out = []
+    for path in sorted(glob.glob(glob.escape(expanded) + "*")):
+        shown = prefix + path[len(expanded) :]
+        out.append(shown + "/" if os.path.isdir(path) else shown)
+    return out
 
 
 def _module_names(prefix: str) -> list[str]:
@@ -203,6 +238,18 @@ class Completer:
             matches = _from_import_names(m.group(1), word)
             types = ["name"] * len(matches)
             start = cursor_pos - len(word)
+        elif (string_start := _open_string_start(line)) is not None:
+            # A path being typed (read_csv('data/...): IPython completes files here.
+            # A key of a subscript (d['ke) is jedi's first; a path otherwise.
+            jm = None
+            if self.use_jedi and line[: string_start - 1].rstrip().endswith("["):
+                jm = self._jedi(code, cursor_pos)
+            if jm is not None and jm[0]:
+                matches, types, start = jm
+            else:
+                matches = _path_matches(line[string_start:])
+                types = ["path"] * len(matches)
+                start = line_start + string_start
         elif (m := _IMPORT.match(line)) is not None:
             word = m.group(1)
             matches = _module_names(word)
