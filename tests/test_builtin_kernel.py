@@ -850,3 +850,7 @@ def test_tab_inside_a_string_completes_file_paths(tmp_path: Path) -> None:
     # A closed string, or a quote inside a comment, is code again.
     assert "list" in c.complete("x = 'a'; li")["matches"]
     assert "list" in c.complete("# don't\nli")["matches"]
+    # A path that matches nothing gives nothing, not Python names; an f-string's field
+    # still completes names.
+    assert c.complete(f"open('{tmp_path}/li")["matches"] == []
+    assert Completer({"value": 1}, use_jedi=False).complete('print(f"{val')["matches"] == ["value"]

@@ -238,38 +238,18 @@ class Completer:
             matches = _from_import_names(m.group(1), word)
             types = ["name"] * len(matches)
             start = cursor_pos - len(word)
-        elif (string_start := _open_string_start(line)) is not None:
-            # A path being typed (read_csv('data/...): IPython completes files here.
-            # A key of a subscript (d['ke) is jedi's first; a path otherwise.
-            jm = None
-            if self.use_jedi and line[: string_start - 1].rstrip().endswith("["):
-                jm = self._jedi(code, cursor_pos)
-            if jm is not None and jm[0]:
-                matches, types, start = jm
-            else:
-                matches = _path_matches(line[string_start:])
-                types = ["path"] * len(matches)
-                start = line_start + string_start
         elif (m := _IMPORT.match(line)) is not None:
             word = m.group(1)
             matches = _module_names(word)
             types = ["module"] * len(matches)
             start = cursor_pos - len(word)
         else:
-            token = _TOKEN.search(line)
-            word = token.group(0) if token else ""
-            start = cursor_pos - len(word)
-            before_word = line[: len(line) - len(word)].rstrip()
-            if word.startswith(".") or before_word.endswith((")", "]", '"', "'")):
-                matches, types = [], []
-            elif "." in word:
-                matches, types = self._attr_matches(word)
-            else:
-                matches, types = self._global_matches(word)
-            if not matches and self.use_jedi:
-                jm = self._jedi(code, cursor_pos)
-                if jm is not None:
-                    matches, types, start = jm
+            string_start = _open_string_start(line)
+            if string_start is not None:
+                matches, types, start = self._string_matches(code, cursor_pos, line, string_start)
+            if not matches and (string_start is None or "{" in line[string_start:]):
+                # Code, or an f-string's {field} (no file of that name): names.
+                matches, types, start = self._code_matches(code, cursor_pos, line)
         # Stable, de-duplicated.
         seen: set[str] = set()
         out: list[str] = []
@@ -290,6 +270,40 @@ class Completer:
             "cursor_end": cursor_pos,
             "metadata": {"_jupyter_types_experimental": exp},
         }
+
+    def _string_matches(
+        self, code: str, cursor_pos: int, line: str, string_start: int
+    ) -> tuple[list[str], list[str], int]:
+        """In an open string: a subscript's key (d['ke) from jedi first, else a path
+        being typed (read_csv('data/...), as IPython's file matcher."""
+        if self.use_jedi and line[: string_start - 1].rstrip().endswith("["):
+            jm = self._jedi(code, cursor_pos)
+            if jm is not None and jm[0]:
+                return jm
+        matches = _path_matches(line[string_start:])
+        return matches, ["path"] * len(matches), cursor_pos - len(line) + string_start
+
+    def _code_matches(
+        self, code: str, cursor_pos: int, line: str
+    ) -> tuple[list[str], list[str], int]:
+        """Names, attributes, then jedi for the word before the cursor."""
+        token = _TOKEN.search(line)
+        word = token.group(0) if token else ""
+        start = cursor_pos - len(word)
+        matches: list[str]
+        types: list[str]
+        before_word = line[: len(line) - len(word)].rstrip()
+        if word.startswith(".") or before_word.endswith((")", "]", '"', "'")):
+            matches, types = [], []
+        elif "." in word:
+            matches, types = self._attr_matches(word)
+        else:
+            matches, types = self._global_matches(word)
+        if not matches and self.use_jedi:
+            jm = self._jedi(code, cursor_pos)
+            if jm is not None:
+                matches, types, start = jm
+        return matches, types, start
 
     def _global_matches(self, word: str) -> tuple[list[str], list[str]]:
         matches: list[str] = []
