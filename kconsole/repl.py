@@ -230,6 +230,8 @@ class Repl:
         self.vi_mode = vi_mode
         self.confirm_exit = confirm_exit
         self.execution_count = 0
+        #: The execution_count of the running cell's execute_input, when one came.
+        self._input_count: int | None = None
         self.keep_kernel_on_exit: bool | None = None
         self._next_input = ""
         self._prompt_active = False
@@ -889,6 +891,12 @@ class Repl:
         self._emit(lambda: self.printer.note(f"^C: {what}"))
 
     def _on_own_output(self, msg: Message) -> None:
+        if msg.msg_type == "execute_input":
+            # The cell's number as the kernel counts it: the prompt's source when the
+            # execute_reply never comes (bash_kernel on `for i in 1 2; do`).
+            count = msg.content.get("execution_count")
+            if isinstance(count, int):
+                self._input_count = count
         if self.recorder is not None:
             self.recorder.add_output(msg)
         self._show(msg, own=True)
@@ -902,6 +910,7 @@ class Repl:
     async def _run_cell(self, code: str) -> Message | None:
         self._cell_serial += 1
         self._cell_running = True
+        self._input_count = None
         self.recorder.start_cell(code)
         reply: Message | None = None
         if self.conn.connection_lost:
@@ -924,6 +933,8 @@ class Repl:
             pass
         except ReplyLost as e:
             self.printer.note(f"[kconsole] {e}; the cell is left as it is")
+            if self._input_count is not None:
+                self.execution_count = self._input_count
         except BaseException as e:
             task.cancel()
             if isinstance(e, asyncio.CancelledError) and self._restart_offer is not None:

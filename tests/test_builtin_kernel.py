@@ -833,3 +833,24 @@ def test_completer_and_name_at_cursor() -> None:
     assert r["cursor_start"] == 4 and r["cursor_end"] == 8
     assert name_at_cursor("print(os.path.jo", 16) == "os.path.jo"
     assert name_at_cursor("len([1, 2], ", 12) == "len"
+
+
+def test_tab_inside_a_string_completes_file_paths(tmp_path: Path) -> None:
+    """`open('/usr/li<Tab>` offers paths as ipykernel does, not Python names (`list`)."""
+    from kconsole.kernel.completer import Completer
+
+    (tmp_path / "data.csv").write_text("")
+    (tmp_path / "dir").mkdir()
+    c = Completer({}, use_jedi=False)
+    code = f"df = read_csv('{tmp_path}/d"
+    r = c.complete(code)
+    assert r["matches"] == [f"{tmp_path}/data.csv", f"{tmp_path}/dir/"]
+    assert r["cursor_start"] == code.index("'") + 1 and r["cursor_end"] == len(code)
+    assert c.complete(f'open("{tmp_path}/da')["matches"] == [f"{tmp_path}/data.csv"]
+    # A closed string, or a quote inside a comment, is code again.
+    assert "list" in c.complete("x = 'a'; li")["matches"]
+    assert "list" in c.complete("# don't\nli")["matches"]
+    # A path that matches nothing gives nothing, not Python names; an f-string's field
+    # still completes names.
+    assert c.complete(f"open('{tmp_path}/li")["matches"] == []
+    assert Completer({"value": 1}, use_jedi=False).complete('print(f"{val')["matches"] == ["value"]

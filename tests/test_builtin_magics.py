@@ -471,3 +471,15 @@ def test_a_shell_line_continued_with_backslashes_is_one_command(kc: BlockingKern
     reply, out = run(kc, '!echo a \\\n  "it\'s" \\\n  c\nx = 1\n1/0')
     assert out["stdout"] == "a it's c\r\n", out
     assert reply["ename"] == "ZeroDivisionError" and "line 5" in "".join(reply["traceback"])
+
+
+def test_an_error_in_timed_code_shows_no_frame_of_the_timeit_module(
+    kc: BlockingKernelClient,
+) -> None:
+    """`%timeit` of failing code (or Ctrl-C during it) shows the cell and the timed code,
+    not the stdlib's timeit.py the magic runs it with."""
+    reply, _ = run(kc, "def boom():\n    1/0\n%timeit -n1 -r1 boom()")
+    assert reply["ename"] == "ZeroDivisionError"
+    tb = "\n".join(reply["traceback"])
+    assert "boom" in tb and "1/0" in tb, tb
+    assert "timeit.py" not in tb, tb

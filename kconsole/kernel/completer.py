@@ -1,15 +1,18 @@
 """Completion for the built-in kernel.
 
 Names of the user namespace, builtins and keywords; attributes of dotted names
-(resolved without calling anything); module names after ``import``/``from``; and
-jedi, when it is importable, for what these cannot resolve (calls, subscripts,
-strings). jedi is imported on first need only.
+(resolved without calling anything); module names after ``import``/``from``; file
+paths inside an unterminated string (as IPython's file matcher); and jedi, when it is
+importable, for what these cannot resolve (calls, subscripts, dict keys). jedi is
+imported on first need only.
 """
 
 from __future__ import annotations
 
 import builtins
+import glob
 import keyword
+import os
 import re
 import sys
 from typing import Any
@@ -79,6 +82,38 @@ def _static_attr(obj: Any, name: str) -> Any:
         if name in klass.__dict__:
             return klass.__dict__[name]
     return _MISSING
+
+
+def _open_string_start(line: str) -> int | None:
+    """Where the text of the string still open at the end of ``line`` starts, or None
+    when the line ends outside a string (strings closed, or a quote in a comment)."""
+    quote = ""
+    start = 0
+    i = 0
+    while i < len(line):
+        ch = line[i]
+        if quote:
+            if ch == "\\":
+                i += 1
+            elif ch == quote:
+                quote = ""
+        elif ch == "#":
+            return None
+        elif ch in "'\"":
+            quote, start = ch, i + 1
+        i += 1
+    return start if quote else None
+
+
+def _path_matches(prefix: str) -> list[str]:
+    """Files and directories (these with a trailing ``/``) whose path starts with
+    ``prefix``, relative to the kernel's cwd; ``~`` stays as typed."""
+    expanded = os.path.expanduser(prefix)
+    out = []
+    for path in sorted(glob.glob(glob.escape(expanded) + "*")):
+        shown = prefix + path[len(expanded) :]
+        out.append(shown + "/" if os.path.isdir(path) else shown)
+    return out
 
 
 def _module_names(prefix: str) -> list[str]:
@@ -209,20 +244,12 @@ class Completer:
             types = ["module"] * len(matches)
             start = cursor_pos - len(word)
         else:
-            token = _TOKEN.search(line)
-            word = token.group(0) if token else ""
-            start = cursor_pos - len(word)
-            before_word = line[: len(line) - len(word)].rstrip()
-            if word.startswith(".") or before_word.endswith((")", "]", '"', "'")):
-                matches, types = [], []
-            elif "." in word:
-                matches, types = self._attr_matches(word)
-            else:
-                matches, types = self._global_matches(word)
-            if not matches and self.use_jedi:
-                jm = self._jedi(code, cursor_pos)
-                if jm is not None:
-                    matches, types, start = jm
+            string_start = _open_string_start(line)
+            if string_start is not None:
+                matches, types, start = self._string_matches(code, cursor_pos, line, string_start)
+            if not matches and (string_start is None or "{" in line[string_start:]):
+                # Code, or an f-string's {field} (no file of that name): names.
+                matches, types, start = self._code_matches(code, cursor_pos, line)
         # Stable, de-duplicated.
         seen: set[str] = set()
         out: list[str] = []
@@ -243,6 +270,40 @@ class Completer:
             "cursor_end": cursor_pos,
             "metadata": {"_jupyter_types_experimental": exp},
         }
+
+    def _string_matches(
+        self, code: str, cursor_pos: int, line: str, string_start: int
+    ) -> tuple[list[str], list[str], int]:
+        """In an open string: a subscript's key (d['ke) from jedi first, else a path
+        being typed (read_csv('data/...), as IPython's file matcher."""
+        if self.use_jedi and line[: string_start - 1].rstrip().endswith("["):
+            jm = self._jedi(code, cursor_pos)
+            if jm is not None and jm[0]:
+                return jm
+        matches = _path_matches(line[string_start:])
+        return matches, ["path"] * len(matches), cursor_pos - len(line) + string_start
+
+    def _code_matches(
+        self, code: str, cursor_pos: int, line: str
+    ) -> tuple[list[str], list[str], int]:
+        """Names, attributes, then jedi for the word before the cursor."""
+        token = _TOKEN.search(line)
+        word = token.group(0) if token else ""
+        start = cursor_pos - len(word)
+        matches: list[str]
+        types: list[str]
+        before_word = line[: len(line) - len(word)].rstrip()
+        if word.startswith(".") or before_word.endswith((")", "]", '"', "'")):
+            matches, types = [], []
+        elif "." in word:
+            matches, types = self._attr_matches(word)
+        else:
+            matches, types = self._global_matches(word)
+        if not matches and self.use_jedi:
+            jm = self._jedi(code, cursor_pos)
+            if jm is not None:
+                matches, types, start = jm
+        return matches, types, start
 
     def _global_matches(self, word: str) -> tuple[list[str], list[str]]:
         matches: list[str] = []

@@ -496,14 +496,17 @@ _GREEN, _CYAN, _RED, _RESET = "\x1b[32m", "\x1b[36m", "\x1b[31m", "\x1b[39m"
 
 
 def _loop_dirs() -> tuple[str, ...]:
-    """Where asyncio's loop machinery lives (none if asyncio was never imported)."""
+    """Where the machinery the kernel runs user code with lives (asyncio's loop,
+    timeit for %timeit), skipped in tracebacks right under a kernel frame."""
     dirs: list[str] = []
     asyncio_file = getattr(sys.modules.get("asyncio"), "__file__", None)
     if asyncio_file:
         dirs.append(os.path.dirname(os.path.abspath(asyncio_file)) + os.sep)
-    selectors_file = getattr(sys.modules.get("selectors"), "__file__", None)
-    if selectors_file:
-        dirs.append(os.path.abspath(selectors_file))
+    # timeit.py is how %timeit runs the timed code: the magic's machinery too.
+    for name in ("selectors", "timeit"):
+        file = getattr(sys.modules.get(name), "__file__", None)
+        if file:
+            dirs.append(os.path.abspath(file))
     return tuple(dirs)
 
 
