@@ -399,25 +399,26 @@ def set_curve_client(sock: Any, info: ConnectionInfo) -> None:
     jupyter_client 8.10 does: the connection's keypair is the client's own and its
     public key the server key. Nothing for a connection without keys; a
     :class:`TransportError` (one line) when this pyzmq cannot do Curve."""
-    if not info.encrypted:
-        return
-    if not curve_available():
-        raise TransportError(NO_CURVE)
-    sock.curve_secretkey = info.curve_secretkey.encode("ascii")
-    sock.curve_publickey = info.curve_publickey.encode("ascii")
-    sock.curve_serverkey = info.curve_publickey.encode("ascii")
+    if _set_keypair(sock, info):
+        sock.curve_serverkey = info.curve_publickey.encode("ascii")
 
 
 def set_curve_server(sock: Any, info: ConnectionInfo) -> None:
     """Make ``sock`` a CurveZMQ server with ``info``'s keypair, before it binds (what
     ipykernel 7.4's ``_apply_curve_server_options`` does on each of its sockets)."""
+    if _set_keypair(sock, info):
+        sock.curve_server = True
+
+
+def _set_keypair(sock: Any, info: ConnectionInfo) -> bool:
+    """Give ``sock`` the connection's keypair; False for a connection without keys."""
     if not info.encrypted:
-        return
+        return False
     if not curve_available():
         raise TransportError(NO_CURVE)
     sock.curve_secretkey = info.curve_secretkey.encode("ascii")
     sock.curve_publickey = info.curve_publickey.encode("ascii")
-    sock.curve_server = True
+    return True
 
 
 #: libzmq's ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH: one side speaks CURVE, the other NULL.

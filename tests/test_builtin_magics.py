@@ -5,6 +5,7 @@ a real kernel process driven by jupyter_client. Expected texts are what ipykerne
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -120,10 +121,13 @@ def test_shell_command_output_is_live_and_interruptible(
     assert run(kc, "!echo after")[1] == {"stdout": "after\r\n"}
 
 
-@pytest.mark.skipif(sys.platform == "win32", reason="no pty")
-def test_a_killed_kernel_leaves_no_shell_command_running(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@contextlib.contextmanager
+def _background_child(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, code: str
+) -> Iterator[tuple[KernelManager, int]]:
+    """A fresh built-in kernel running ``code``, which prints ``pid=N`` of a child it
+    started and waits; the kernel's manager and N. The child is killed afterwards
+    whatever happened."""
     install_kernelspec(tmp_path / "prefix", KERNEL_NAME)
     monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "prefix" / "share" / "jupyter"))
     km = KernelManager(kernel_name=KERNEL_NAME)
@@ -133,7 +137,7 @@ def test_a_killed_kernel_leaves_no_shell_command_running(
     pid = 0
     try:
         kc.wait_for_ready(timeout=TIMEOUT)
-        msg_id = kc.execute("!sleep 300 & echo pid=$!; wait")
+        msg_id = kc.execute(code)
         seen = ""
         deadline = time.monotonic() + TIMEOUT
         while "\n" not in seen:
@@ -141,17 +145,30 @@ def test_a_killed_kernel_leaves_no_shell_command_running(
             if m["parent_header"].get("msg_id") == msg_id and m["msg_type"] == "stream":
                 seen += m["content"]["text"]
         pid = int(re.search(r"pid=(\d+)", seen).group(1))  # type: ignore[union-attr]
-        os.kill(km.provisioner.process.pid, signal.SIGKILL)  # type: ignore[union-attr]
-        deadline = time.monotonic() + 5
-        while _running(pid):  # the hung-up terminal ends it
-            assert time.monotonic() < deadline, "the command outlived its kernel"
-            time.sleep(0.02)
+        kc.stop_channels()
+        yield km, pid
     finally:
         kc.stop_channels()
         if km.has_kernel:
             km.shutdown_kernel(now=True)
         if pid and _running(pid):
             os.kill(pid, signal.SIGKILL)
+
+
+def _wait_gone(pid: int, what: str) -> None:
+    deadline = time.monotonic() + 5
+    while _running(pid):  # no event tells a stranger's exit: poll /proc
+        assert time.monotonic() < deadline, what
+        time.sleep(0.02)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="no pty")
+def test_a_killed_kernel_leaves_no_shell_command_running(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with _background_child(tmp_path, monkeypatch, "!sleep 300 & echo pid=$!; wait") as (km, pid):
+        os.kill(km.provisioner.process.pid, signal.SIGKILL)  # type: ignore[union-attr]
+        _wait_gone(pid, "the command outlived its kernel")  # the hung-up terminal ends it
 
 
 def _running(pid: int) -> bool:
@@ -436,34 +453,10 @@ def test_a_cell_magics_script_dies_with_its_kernels_process_group(
 ) -> None:
     # Restarting or shutting a kernel down kills its process group (jupyter_client and
     # kconsole's launcher alike): a %%bash script must be in it, as with ipykernel.
-    install_kernelspec(tmp_path / "prefix", KERNEL_NAME)
-    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "prefix" / "share" / "jupyter"))
-    km = KernelManager(kernel_name=KERNEL_NAME)
-    km.start_kernel()
-    kc = km.client()
-    kc.start_channels()
-    pid = 0
-    try:
-        kc.wait_for_ready(timeout=TIMEOUT)
-        msg_id = kc.execute("%%bash\nsleep 300 &\necho pid=$!\nwait")
-        seen = ""
-        deadline = time.monotonic() + TIMEOUT
-        while "\n" not in seen:
-            m = kc.get_iopub_msg(timeout=max(0.01, deadline - time.monotonic()))
-            if m["parent_header"].get("msg_id") == msg_id and m["msg_type"] == "stream":
-                seen += m["content"]["text"]
-        pid = int(re.search(r"pid=(\d+)", seen).group(1))  # type: ignore[union-attr]
-        kc.stop_channels()
+    code = "%%bash\nsleep 300 &\necho pid=$!\nwait"
+    with _background_child(tmp_path, monkeypatch, code) as (km, pid):
         km.shutdown_kernel(now=True)
-        deadline = time.monotonic() + 5
-        while _running(pid):
-            assert time.monotonic() < deadline, "the script outlived its kernel"
-            time.sleep(0.02)
-    finally:
-        if km.has_kernel:
-            km.shutdown_kernel(now=True)
-        if pid and _running(pid):
-            os.kill(pid, signal.SIGKILL)
+        _wait_gone(pid, "the script outlived its kernel")
 
 
 def test_a_shell_line_continued_with_backslashes_is_one_command(kc: BlockingKernelClient) -> None:

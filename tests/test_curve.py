@@ -388,25 +388,3 @@ def test_encrypt_as_a_config_key(bash_kernelspec: str, tmp_path: Path) -> None:
     cfg.write_text("encrypt = 'sometimes'\n")
     p = _kconsole("start", env={"KCONSOLE_CONFIG": str(cfg)})
     assert p.returncode == 1 and "encrypt" in p.stderr and "sometimes" in p.stderr, p.stderr
-
-
-def test_start_of_a_kernel_that_declares_curve_but_ignores_the_keys(tmp_path: Path) -> None:
-    """A kernelspec that declares supported_encryption for a kernel that runs plain (an
-    older kernel under a copied spec): not "did not become ready" alone, but why."""
-    plain_kernel = (
-        "import json, sys; from kconsole.kernel.kernel import run_kernel; "
-        "d = json.load(open(sys.argv[1])); d.pop('curve_publickey'); d.pop('curve_secretkey'); "
-        "json.dump(d, open(sys.argv[1] + '.plain', 'w')); run_kernel(sys.argv[1] + '.plain')"
-    )
-    spec_dir = tmp_path / "share" / "jupyter" / "kernels" / "liar"
-    spec_dir.mkdir(parents=True)
-    spec = {
-        "argv": [sys.executable, "-c", plain_kernel, "{connection_file}"],
-        "display_name": "liar",
-        "language": "python",
-        "metadata": {"supported_encryption": ["curve"]},
-    }
-    (spec_dir / "kernel.json").write_text(json.dumps(spec))
-    env = {"JUPYTER_PATH": str(tmp_path / "share" / "jupyter")}
-    p = _kconsole("start", "--kernel", "liar", "--timeout", "3", env=env, code="1\n")
-    _one_line(p, "the kernel ignored the keys and runs plain: start it with --encrypt off")
