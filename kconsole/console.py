@@ -339,7 +339,9 @@ async def attach_zmq(
         client = await connect_client(ZMQTransport(info, session), session, timeout)
     except (KernelTimeout, TransportError) as e:
         raise ConsoleError(f"cannot attach to the kernel: {e}") from None
-    client.start_monitor(revive=True)  # its owner may restart it
+    # Its owner may restart it (revive). Its heartbeat is the only sign of its death, so
+    # one slow echo must not be called one: three misses in a row (about 3.5 s).
+    client.start_monitor(misses=3, revive=True)
     return KernelConnection(
         client=client, connection_file=connection_file, label=_label(client), timeout=timeout
     )

@@ -188,7 +188,7 @@ async def attach_ssh(
     except BaseException:
         tunnel.close()
         raise
-    client.start_monitor(revive=True)
+    client.start_monitor(misses=3, revive=True)  # as attach_zmq
     return TunnelledConnection(
         client=client,
         connection_file=connection_file,
