@@ -73,6 +73,8 @@ class Server:
         except zmq.ZMQError:  # a libzmq without monitors: welcome every subscription
             pass
         self._welcomes_owed = 0
+        # The last subscription that came before its connection's handshake event.
+        self._unpaid: bytes | None = None
         self.dropped = 0
 
     def _socket(self, kind: int, channel: str) -> zmq.Socket[Any]:
@@ -209,6 +211,34 @@ class Server:
 
     def _subscriptions(self) -> None:
         mon = self._iopub_monitor
+        self._drain_handshakes()
+        while True:
+            try:
+                frame = self.iopub.recv(zmq.NOBLOCK)
+            except zmq.Again:
+                break
+            if frame[:1] != b"\x01":
+                continue
+            topic = frame[1:]
+            if mon is not None:
+                # libzmq posts a connection's handshake event before it reads that
+                # peer's subscription, but the two travel on different pipes: look
+                # again before calling it a repeat (or a flood) that earns nothing.
+                if self._welcomes_owed <= 0:
+                    self._drain_handshakes()
+                if self._welcomes_owed <= 0:
+                    self._unpaid = topic  # its handshake event may still be on its way
+                    continue
+                self._welcomes_owed -= 1
+            self._welcome(topic)
+        if mon is not None and self._unpaid is not None and self._welcomes_owed > 0:
+            # A handshake whose event came after its subscription: pay it now.
+            self._welcomes_owed -= 1
+            self._welcome(self._unpaid)
+            self._unpaid = None
+
+    def _drain_handshakes(self) -> None:
+        mon = self._iopub_monitor
         while mon is not None:
             try:
                 event = recv_monitor_message(mon, zmq.NOBLOCK)
@@ -216,26 +246,13 @@ class Server:
                 break
             if event.get("event") == zmq.EVENT_HANDSHAKE_SUCCEEDED:
                 self._welcomes_owed += 1
-        while True:
-            try:
-                frame = self.iopub.recv(zmq.NOBLOCK)
-            except zmq.Again:
-                return
-            if frame[:1] != b"\x01":
-                continue
-            # libzmq posts a connection's handshake event before it reads that peer's
-            # subscription, and the events were drained first: a subscription with no
-            # welcome owed is a repeat (or a flood), not a new subscriber.
-            if mon is not None:
-                if self._welcomes_owed <= 0:
-                    continue
-                self._welcomes_owed -= 1
-            topic = frame[1:]
-            welcome = self.session.msg(
-                "iopub_welcome", {"subscription": topic.decode("utf-8", "replace")}
-            )
-            self.iopub.send_multipart(self.session.serialize(welcome, [topic]))
-            self.welcomes_sent += 1
+
+    def _welcome(self, topic: bytes) -> None:
+        welcome = self.session.msg(
+            "iopub_welcome", {"subscription": topic.decode("utf-8", "replace")}
+        )
+        self.iopub.send_multipart(self.session.serialize(welcome, [topic]))
+        self.welcomes_sent += 1
 
     def _drop(self, channel: str, reason: str) -> None:
         # Bounded: a peer sending garbage in a loop must not fill the kernel's log.
