@@ -596,6 +596,54 @@ def test_iopub_welcome_for_each_subscriber(raw_kernel: Any) -> None:
 
 
 @pytest.mark.timeout(60)
+def test_a_cell_run_right_after_the_first_kernel_info_reply_is_seen(jupyter_dirs: Path) -> None:
+    """jupyter console runs the first cell as soon as kernel_info is answered; a
+    subscriber still connecting then used to miss the whole cell (and jupyter console
+    waited for its idle forever). Here the subscriber connects only after the
+    request was sent: the reply waits for it, and the cell's output reaches it."""
+    import zmq
+
+    cf = jupyter_dirs / "runtime" / "kernel-late-sub.json"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kconsole.kernel", "-f", str(cf)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    ctx = zmq.Context()
+    try:
+        assert str(cf) in _read_line_with_timeout(proc.stderr, TIMEOUT)
+        info = ConnectionInfo.from_file(cf)
+        session = info.session()
+        shell = ctx.socket(zmq.DEALER)
+        shell.linger = 0
+        shell.connect(info.url("shell"))
+        request = session.msg("kernel_info_request", {})
+        shell.send_multipart(session.serialize(request))
+        # No subscriber yet: the kernel holds its answer (without the wait, the reply
+        # is here within milliseconds).
+        assert not shell.poll(300)
+        sub = ctx.socket(zmq.SUB)
+        sub.linger = 0
+        sub.setsockopt(zmq.SUBSCRIBE, b"")
+        sub.connect(info.url("iopub"))
+        assert shell.poll(TIMEOUT * 1000)
+        assert session.deserialize(shell.recv_multipart()).parent_id == request.msg_id
+        cell = session.msg("execute_request", {"code": "print(6 * 7)", "silent": False})
+        shell.send_multipart(session.serialize(cell))
+        seen: list[tuple[str, Any]] = []
+        while ("status", "idle") not in seen:
+            assert sub.poll(TIMEOUT * 1000), f"the cell's idle never came; saw {seen}"
+            m = session.deserialize(sub.recv_multipart())
+            if m.parent_id == cell.msg_id:
+                seen.append((m.msg_type, m.content.get("execution_state", m.content.get("text"))))
+        assert ("stream", "42\n") in seen
+    finally:
+        ctx.destroy(linger=0)
+        proc.kill()
+        proc.wait(TIMEOUT)
+
+
+@pytest.mark.timeout(60)
 def test_heartbeat_and_control_while_a_cell_runs(raw_kernel: Any) -> None:
     proc, client, _ = raw_kernel
     client.iopub_until(lambda m: m.msg_type == "iopub_welcome")

@@ -39,6 +39,8 @@ if TYPE_CHECKING:
     from .shell import Shell
 
 _SHUTDOWN = "__kconsole_shutdown__"
+#: How long a kernel_info_reply waits for IOPub's first subscriber (see _kernel_info).
+FIRST_SUBSCRIBER_WAIT = 2.0
 
 
 def kernel_info_content() -> dict[str, Any]:
@@ -496,6 +498,13 @@ class Kernel:
         self._reply(channel, msg, {**ports, "status": "ok"})
 
     def _kernel_info(self, msg: Message) -> None:
+        # jupyter console (6.6) and many scripts take the first kernel_info_reply as
+        # "ready" and run a cell at once; a fresh kernel's IOPub subscriber may still be
+        # connecting then, and the cell's busy/output/idle go to nobody: jupyter
+        # console waits for that idle forever. Until some client has subscribed, the
+        # reply waits for one (bounded: a client that never subscribes is only slowed).
+        if not self.server.iopub_joined.is_set():
+            self.server.iopub_joined.wait(FIRST_SUBSCRIBER_WAIT)
         self._reply("shell", msg, kernel_info_content())
 
     def _comm_info(self, msg: Message) -> None:

@@ -75,6 +75,8 @@ class Server:
         self._welcomes_owed = 0
         # The last subscription that came before its connection's handshake event.
         self._unpaid: bytes | None = None
+        #: Set once any client has subscribed to IOPub (see Kernel._kernel_info).
+        self.iopub_joined = threading.Event()
         self.dropped = 0
 
     def _socket(self, kind: int, channel: str) -> zmq.Socket[Any]:
@@ -219,6 +221,7 @@ class Server:
                 break
             if frame[:1] != b"\x01":
                 continue
+            self.iopub_joined.set()
             topic = frame[1:]
             if mon is not None:
                 # libzmq posts a connection's handshake event before it reads that
