@@ -10,6 +10,7 @@ import contextlib
 import errno
 import math
 import os
+import re
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Iterator
@@ -121,6 +122,19 @@ def _check_ports(ctx: click.Context, param: click.Parameter, value: str | None) 
         except ValueError as e:
             raise click.BadParameter(str(e)) from None
     return value
+
+
+def _check_env(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> Any:
+    """``--env NAME=VALUE`` (repeatable) as a dict; a later NAME wins."""
+    env: dict[str, str] = {}
+    for item in value:
+        name, sep, val = item.partition("=")
+        if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            raise click.BadParameter(f"{item[:60]!r} is not NAME=VALUE (NAME: letters, digits, _)")
+        if "\0" in val:
+            raise click.BadParameter(f"the value of {name} holds a NUL character")
+        env[name] = val
+    return env
 
 
 def _check_key(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
@@ -689,6 +703,16 @@ def _config_error() -> None:
     help="CurveZMQ encryption of the kernel's sockets (keys in its 0600 connection "
     "file): auto when the kernelspec declares support, required or fail, or off.",
 )
+@click.option(
+    "--env",
+    "env",
+    metavar="NAME=VALUE",
+    multiple=True,
+    callback=_check_env,
+    help="Set a variable in the kernel's environment (repeatable). With --server it "
+    "travels in the start request, beside $KERNEL_* and KERNEL_USERNAME, for "
+    "Enterprise and Kernel Gateway (Jupyter Server ignores it).",
+)
 @_server_options
 @_console_options
 def start(
@@ -697,6 +721,7 @@ def start(
     ip: str,
     transport: str,
     encrypt: str,
+    env: dict[str, str],
     server: str | None,
     token: str | None,
     insecure: bool,
@@ -728,6 +753,7 @@ def start(
             opts,
             kernel_name=kernel_name,
             keep_kernel=keep_kernel,
+            env=env,
         )
         return
 
@@ -751,7 +777,12 @@ def start(
     try:
         with _signals_deferred():
             process = spawn(
-                spec, ip=ip, transport=transport, outlive_console=keep_kernel, encrypt=encrypt
+                spec,
+                ip=ip,
+                transport=transport,
+                outlive_console=keep_kernel,
+                encrypt=encrypt,
+                extra_env=env,
             )
     except KernelStartError as e:
         where = "encrypt" if str(e).startswith("--encrypt") else "ip"
@@ -1059,11 +1090,15 @@ def kernels(server: str | None, token: str | None, insecure: bool) -> None:
 
 
 def _server_kernels(url: str, token: str, insecure: bool) -> None:
-    from .remote.rest import RemoteError, ServerClient, format_kernels
+    from .remote.rest import KernelListRefused, RemoteError, ServerClient, format_kernels
 
     async def fetch() -> tuple[Any, Any]:
         client = ServerClient(url, token, insecure)
-        return await client.list_kernelspecs(), await client.list_kernels()
+        specs = await client.list_kernelspecs()
+        try:
+            return specs, format_kernels(await client.list_kernels())
+        except KernelListRefused as e:
+            return specs, f"({e})"
 
     import asyncio
 
@@ -1085,7 +1120,7 @@ def _server_kernels(url: str, token: str, insecure: bool) -> None:
     for r in rows:
         click.echo(f"  {r[0].ljust(widths[0])}  {r[1].ljust(widths[1])}  {r[2]}")
     click.echo("\nRunning kernels:")
-    click.echo(printable(format_kernels(running), keep_newlines=True))
+    click.echo(printable(running, keep_newlines=True))
 
 
 @cli.group()

@@ -582,6 +582,7 @@ def spawn(
     transport: str,
     outlive_console: bool,
     encrypt: str = "off",
+    extra_env: Mapping[str, str] | None = None,
 ) -> KernelProcess:
     """Pick ports and start ``spec``'s kernel right away (before the console has loaded
     its event loop: the kernel's start-up then overlaps the console's own), with a
@@ -601,6 +602,6 @@ def spawn(
         raise KernelStartError(f"cannot listen on --ip {ip[:60]!r}: {e}") from None
     if keys is not None:
         info.curve_publickey, info.curve_secretkey = keys
-    proc = KernelProcess(spec, info, outlive_console=outlive_console)
+    proc = KernelProcess(spec, info, outlive_console=outlive_console, extra_env=extra_env)
     proc.start()
     return proc

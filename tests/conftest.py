@@ -91,3 +91,39 @@ def console() -> Iterator[Any]:
     yield make
     for c in consoles:
         c.close()
+
+
+# -- engines in environments of their own (tests/engines.py) ----------------------------
+
+_ENGINE_BUILDS: dict[str, Any] = {}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "engine(name): needs the engine environment NAME of tests/engines.py"
+    )
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Start building the engine envs the collected tests need, in the background:
+    pip's seconds then overlap the tests that run before them."""
+    import engines
+
+    needed = {m.args[0] for item in session.items for m in item.iter_markers("engine")}
+    if needed and not session.config.option.collectonly:
+        _ENGINE_BUILDS.update(engines.start_builds(needed))
+
+
+@pytest.fixture(scope="session")
+def engine_env() -> Any:
+    """``engine_env(name)``: the built environment of engine ``name`` (waits for its
+    background build; skips, with pip's words, when it cannot be built: no index)."""
+    import engines
+
+    def get(name: str) -> Path:
+        try:
+            return engines.wait_built(name, _ENGINE_BUILDS, timeout=600)
+        except RuntimeError as e:
+            pytest.skip(str(e))
+
+    return get

@@ -224,3 +224,74 @@ def test_a_frame_past_the_size_cap_is_one_clear_line_and_the_session_goes_on(
     assert shown == ["after the big one\n"]
     lines = [e.message for e in events if e.kind == "disconnected"]
     assert len(lines) == 1 and "larger than 1 MiB" in lines[0], lines
+
+
+# -- a server's reasons for refusing ----------------------------------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=400),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+def _refusal(status: int, body: bytes, token_ok: bool = True) -> str:
+    """What kconsole says of ``status`` with ``body``, the token being good or not (as a
+    GET of the kernelspecs with it would tell)."""
+    import io
+    import urllib.error
+
+    from kconsole.remote.rest import ServerClient
+
+    err = urllib.error.HTTPError("http://x/api/kernels", status, "x", {}, io.BytesIO(body))  # type: ignore[arg-type]
+    client = ServerClient("http://127.0.0.1:9/", "t")
+    client._token_accepted = lambda path: token_ok  # type: ignore[method-assign]
+    return str(client._http_error(err, "POST", "api/kernels", None))
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    status=st.sampled_from([400, 401, 403, 404, 409, 500, 503]),
+    body=st.one_of(
+        st.binary(max_size=300),
+        st.builds(
+            lambda d: json.dumps(d).encode(),
+            st.dictionaries(st.sampled_from(["message", "reason", "traceback", "x"]), _json_values),
+        ),
+    ),
+)
+def test_any_refusal_body_is_one_short_printable_line(status: int, body: bytes) -> None:
+    text = _refusal(status, body)
+    assert "\n" not in text and text.isprintable() and len(text) < 500
+
+
+def test_a_refusal_says_the_servers_reason_not_a_token_problem() -> None:
+    eg = json.dumps(
+        {"reason": "User 'root' is not authorized to start kernel 'Python 3'.", "message": ""}
+    )
+    assert _refusal(403, eg.encode()) == (
+        "the server refused POST /api/kernels: User 'root' is not authorized to start kernel 'Python 3'."
+    )
+    # A bad token's refusal is about the token, whatever words come with it.
+    xsrf = b'{"message": "\'_xsrf\' argument missing from POST", "reason": null}'
+    assert _refusal(403, xsrf, token_ok=False) == "server refused the token (HTTP 403)"
+    # A bare refusal is still about the token.
+    assert _refusal(403, b'{"reason": "Forbidden", "message": "Forbidden"}') == (
+        "server refused the token (HTTP 403)"
+    )
+    assert _refusal(401, b"") == "server refused the token (HTTP 401)"
+    # A 500's words say nothing: the exception that ends its traceback does.
+    tb = "Traceback...\n  File x\njupyter_client.kernelspec.NoSuchKernel: No such kernel named nope\n"
+    body = json.dumps(
+        {"reason": "Internal Server Error", "message": "Unknown server error", "traceback": tb}
+    )
+    assert _refusal(500, body.encode()) == (
+        "POST /api/kernels failed (HTTP 500): NoSuchKernel: No such kernel named nope"
+    )
+    # A server's words never drive the terminal.
+    assert "\x1b" not in _refusal(403, json.dumps({"reason": "no \x1b[2J way"}).encode())

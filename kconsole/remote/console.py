@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -96,13 +96,16 @@ async def start_server_kernel(
     timeout: float = 60.0,
     force_json: bool = False,
     on_event: Callable[[TransportEvent], None] | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> KernelConnection:
-    """``kconsole start --server URL``: start a kernel there and attach to it."""
+    """``kconsole start --server URL``: start a kernel there and attach to it
+    (``env``: the ``--env`` variables, sent in the start request)."""
     return await _open_and_connect(
         url,
         token,
         timeout=timeout,
         keep_kernel=keep_kernel,
+        env=env,
         kernel_name=kernel_name,
         insecure=insecure,
         force_json=force_json,

@@ -7,11 +7,18 @@ running for whoever else uses it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 from ..protocol import Session
-from .rest import DEFAULT_TIMEOUT, RemoteError, RemoteKernelModel, ServerClient
+from .rest import (
+    DEFAULT_TIMEOUT,
+    KernelListRefused,
+    RemoteError,
+    RemoteKernelModel,
+    ServerClient,
+    kernel_env,
+)
 from .websocket import TransportEvent, WebSocketTransport
 
 
@@ -25,6 +32,8 @@ class ServerKernel:
     #: True when this console started the kernel (and so may shut it down).
     started: bool
     transport: WebSocketTransport
+    #: The ``env`` its start request sent (a replacement kernel gets the same).
+    env: dict[str, str] = field(default_factory=dict)
 
     def session(self) -> Session:
         """The Session to build a KernelClient with (no key: the server signs)."""
@@ -51,22 +60,33 @@ async def open_server_kernel(
     force_json: bool = False,
     on_event: Callable[[TransportEvent], None] | None = None,
     timeout: float = DEFAULT_TIMEOUT,
+    env: Mapping[str, str] | None = None,
 ) -> ServerKernel:
     """Start a kernel (``kernel_name``, or the server's default) or find ``kernel_id``.
+
+    A start request carries :func:`~kconsole.remote.rest.kernel_env` of ``env``
+    (``KERNEL_*`` variables, ``KERNEL_USERNAME``), as gateways expect.
 
     The id may be a unique prefix of a running kernel's id, as ``kconsole kernels``
     shows them. ``timeout`` bounds every REST call and the WebSocket handshake (the
     console's ``--timeout``). Raises :class:`RemoteError` with a one-line message.
     """
     server = ServerClient(url, token, insecure=insecure, timeout=timeout)
+    start_env: dict[str, str] = {}
     if kernel_id is not None:
         model = await _find_kernel(server, kernel_id)
         started = False
     else:
-        model = await server.start_kernel(kernel_name)
+        start_env = kernel_env(env)
+        model = await server.start_kernel(kernel_name, start_env)
         started = True
     return ServerKernel(
-        server, model.id, model.name, started, _transport(server, model.id, on_event, force_json)
+        server,
+        model.id,
+        model.name,
+        started,
+        _transport(server, model.id, on_event, force_json),
+        start_env,
     )
 
 
@@ -88,13 +108,26 @@ def _transport(
 async def start_another(old: ServerKernel) -> ServerKernel:
     """A new kernel of the same kernelspec on the same server, with a transport like
     ``old``'s (what the console offers when the server lost ``old``'s kernel)."""
-    model = await old.server.start_kernel(old.kernel_name or None)
+    model = await old.server.start_kernel(old.kernel_name or None, old.env)
     transport = _transport(old.server, model.id, old.transport.on_event, old.transport.force_json)
-    return ServerKernel(old.server, model.id, model.name, True, transport)
+    return ServerKernel(old.server, model.id, model.name, True, transport, old.env)
 
 
 async def _find_kernel(server: ServerClient, kernel_id: str) -> RemoteKernelModel:
-    kernels = await server.list_kernels()
+    # The whole id first: it needs no listing, which gateways refuse by default.
+    try:
+        return await server.get_kernel(kernel_id)
+    except RemoteError as e:
+        if e.status != 404:
+            raise
+    try:
+        kernels = await server.list_kernels()
+    except KernelListRefused:
+        raise RemoteError(
+            f"no kernel with id {kernel_id} on the server (it lists no kernels, so "
+            "a prefix of an id cannot be matched: give the whole id)",
+            404,
+        ) from None
     exact = [k for k in kernels if k.id == kernel_id]
     if exact:
         return exact[0]

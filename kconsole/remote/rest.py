@@ -55,6 +55,11 @@ class RemoteError(TransportError):
         self.status = status
 
 
+class KernelListRefused(RemoteError):
+    """The server accepts the token but will not list its kernels (a gateway's
+    ``list_kernels`` is off): a kernel can still be used by its whole id."""
+
+
 @dataclass(frozen=True)
 class RemoteKernelModel:
     """One running kernel as ``GET /api/kernels`` describes it."""
@@ -241,15 +246,39 @@ class ServerClient:
         return RemoteKernelSpecs(default=str(d.get("default") or ""), specs=specs)
 
     async def list_kernels(self) -> list[RemoteKernelModel]:
-        """The kernels running on the server."""
-        d = await self._json("GET", "api/kernels")
+        """The kernels running on the server.
+
+        Raises :class:`KernelListRefused` when the server accepts the token but does
+        not list kernels (Enterprise and Kernel Gateway by default).
+        """
+        try:
+            d = await self._json("GET", "api/kernels")
+        except RemoteError as e:
+            if e.status != 403:
+                raise
+            try:  # the same token on another endpoint tells a bad token from a policy
+                await self._json("GET", "api/kernelspecs")
+            except RemoteError:
+                raise e from None
+            raise KernelListRefused(
+                "the server does not list its kernels (a gateway's list_kernels is off)", 403
+            ) from None
         if not isinstance(d, list):
             raise RemoteError("the server's kernel list is not a JSON list")
         return [RemoteKernelModel.from_json(k) for k in d]
 
-    async def start_kernel(self, name: str | None = None) -> RemoteKernelModel:
-        """Start a kernel (the server's default kernelspec when ``name`` is None)."""
-        body = {"name": name} if name else {}
+    async def start_kernel(
+        self, name: str | None = None, env: Mapping[str, str] | None = None
+    ) -> RemoteKernelModel:
+        """Start a kernel (the server's default kernelspec when ``name`` is None).
+
+        ``env`` travels in the request as jupyter_server's gateway client sends it:
+        Enterprise and Kernel Gateway hand it to the kernel (EG also decides by its
+        ``KERNEL_USERNAME`` who may start one); Jupyter Server ignores it.
+        """
+        body: dict[str, Any] = {"name": name} if name else {}
+        if env:
+            body["env"] = dict(env)
         try:
             d = await self._json("POST", "api/kernels", body, expect=(201,))
         except RemoteError as e:
@@ -406,6 +435,17 @@ class ServerClient:
         except MalformedMessage as e:
             raise RemoteError(f"{method} /{path}: the server's answer is {e}") from None
 
+    def _token_accepted(self, refused_path: str) -> bool:
+        """Whether the token opens a read-only endpoint (the kernelspecs, which every
+        kind of server has), to tell a refused token from a refused action."""
+        if refused_path == "api/kernelspecs":
+            return False
+        try:
+            self.request_sync("GET", "api/kernelspecs", timeout=min(self.timeout, 10.0))
+        except RemoteError:
+            return False
+        return True
+
     def _unreachable(self, reason: object) -> str:
         if isinstance(reason, ssl.SSLCertVerificationError):
             return (
@@ -422,7 +462,14 @@ class ServerClient:
         self, e: urllib.error.HTTPError, method: str, path: str, kernel_id: str | None
     ) -> RemoteError:
         status = e.code
+        # A refusal's traceback (tornado's HTTPError) says no more than its status.
+        detail = _error_detail(e, traceback=status not in (401, 403))
         if status in (401, 403):
+            # The server's own reason (EG: "User 'x' is not authorized ..."), once the
+            # token is known to be good: a bad one can also read "'_xsrf' argument
+            # missing" (Jupyter Server checks XSRF on unauthenticated POSTs).
+            if detail and self._token_accepted(path):
+                return RemoteError(f"the server refused {method} /{path}: {detail}", status)
             what = "refused the token" if self._token else "requires a token"
             return RemoteError(f"server {what} (HTTP {status})", status)
         if status == 404 and kernel_id is not None:
@@ -431,21 +478,75 @@ class ServerClient:
             return RemoteError(
                 f"{self.base_url} has no /{path} (HTTP 404): is it a Jupyter server?", status
             )
-        detail = _error_detail(e)
         tail = f": {detail}" if detail else ""
         return RemoteError(f"{method} /{path} failed (HTTP {status}){tail}", status)
 
 
-def _error_detail(e: urllib.error.HTTPError) -> str:
-    """The server's one-line reason from a JSON error body ({message, reason})."""
+#: Reasons that say no more than the status code does (tornado's and Jupyter's words).
+_GENERIC_REASONS = frozenset(
+    s.casefold()
+    for s in (
+        "Forbidden",
+        "Unauthorized",
+        "Not Found",
+        "Bad Request",
+        "Internal Server Error",
+        "Unknown server error",
+        "Service Unavailable",
+        "Bad Gateway",
+        "Gateway Timeout",
+    )
+)
+#: The longest reason shown: one line of a terminal, not a server's whole log.
+_MAX_DETAIL = 300
+
+
+def _error_detail(e: urllib.error.HTTPError, *, traceback: bool = True) -> str:
+    """The server's one-line reason from a JSON error body ({message, reason, traceback}):
+    the first of ``message`` and ``reason`` that says more than the status, else the
+    exception line that ends a traceback; empty when the body tells nothing."""
     try:
         d = loads(e.read(64 * 1024) or b"{}")
     except (MalformedMessage, OSError):
         return ""
     if not isinstance(d, dict):
         return ""
-    text = str(d.get("message") or d.get("reason") or "")
-    return text.strip().splitlines()[0] if text.strip() else ""
+    for key in ("message", "reason"):
+        text = _one_line(d.get(key))
+        if text and text.casefold().rstrip(".") not in _GENERIC_REASONS:
+            return text
+    tb = d.get("traceback")
+    if traceback and isinstance(tb, str):
+        lines = [ln.strip() for ln in tb.splitlines() if ln.strip()]
+        if lines:
+            # "jupyter_client.kernelspec.NoSuchKernel: No such kernel named x": the
+            # module path is noise to a console user.
+            head, sep, rest = lines[-1].partition(": ")
+            return _one_line(head.rsplit(".", 1)[-1] + sep + rest)
+    return ""
+
+
+def _one_line(value: object) -> str:
+    """``value``'s first line as plain printable text, capped at ``_MAX_DETAIL``."""
+    if not isinstance(value, str):
+        return ""
+    text = next((ln.strip() for ln in value.splitlines() if ln.strip()), "")
+    # A server's words must not drive the terminal.
+    text = "".join(ch if ch.isprintable() else "?" for ch in text)
+    return text if len(text) <= _MAX_DETAIL else text[: _MAX_DETAIL - 3] + "..."
+
+
+def kernel_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The ``env`` of a start request, as jupyter_server's gateway client builds it:
+    every ``KERNEL_*`` variable of this process, ``KERNEL_USERNAME`` defaulting to the
+    login name (Enterprise Gateway refuses a start without one it accepts), then
+    ``extra`` (``--env NAME=VALUE``) on top."""
+    env = {k: v for k, v in os.environ.items() if k.startswith("KERNEL_")}
+    if "KERNEL_USERNAME" not in env:
+        with contextlib.suppress(Exception):  # no passwd entry, no $USER: send none
+            env["KERNEL_USERNAME"] = getpass.getuser()
+    env.update(extra or {})
+    return env
 
 
 # -- text for `kconsole kernels --server` ---------------------------------------------------
