@@ -7,8 +7,12 @@ box is a list of equally wide lines plus a baseline row, so a fraction can put i
 numerator above the baseline and its denominator below, and boxes set side by side
 line up on their baselines (the way TeX does it, in a grid of terminal cells).
 Display math (``$$..$$``, ``\\[..\\]``, environments) is laid out in two dimensions;
-inline math (``$..$`` inside text, Markdown) is *linear*: one line, ``a/b``,
-Unicode super- and subscripts where every character has one, ``^(..)`` otherwise.
+inline math (``$..$`` inside text, Markdown) is *linear*: one line, ``a/b`` (a side
+that is more than one number, symbol or call in parentheses: ``(a + b)/(2a)``, but
+``1/2``), Unicode super- and subscripts where every character has one, ``^(..)``
+otherwise. Function names hug a parenthesised argument (``log(x + 1)``, as sympy's
+``\\log{\\left(x + 1 \\right)}`` means), align environments line up on ``&``, and
+matrix rows stack with no blank row between them.
 
 Whatever this module does not understand is shown as the LaTeX source: a renderer
 that guesses wrong would be worse than the source.
@@ -881,7 +885,11 @@ class _Parser:
             else:
                 # LaTeX centres matrix columns; a column of plain numbers is set flush
                 # right instead, so units stand under units (numpy's and sympy's look).
-                grid = _grid(rows, gaps=["  "], align=spec or ["center"], numbers_right=not spec)
+                grid = (
+                    _grid(rows, gaps=["  "], align=spec, cycle=False)
+                    if spec
+                    else _grid(rows, gaps=["  "], align=["center"], numbers_right=True)
+                )
             return hcat(
                 [
                     tall_delim(left, grid.height, grid.baseline),
@@ -930,11 +938,12 @@ def _grid(
     align: list[str],
     space_rel: bool = False,
     numbers_right: bool = False,
+    cycle: bool = True,
 ) -> Box:
     """Boxes in rows and columns: each row as tall as its tallest cell (cells on a
     common baseline), no blank row between rows; column ``k`` aligned by
-    ``align[k]`` (the last repeats: an array spec, or cycles when shorter than two),
-    ``gaps[k % len(gaps)]`` between column ``k`` and the next."""
+    ``align[k % len(align)]`` (``cycle`` False, an array's spec: the last one goes
+    on), ``gaps[k % len(gaps)]`` between column ``k`` and the next."""
     ncols = max((len(r) for r in rows), default=0)
     blank = Box([""], 0)
     grid = [[r[c] if c < len(r) else blank for c in range(ncols)] for r in rows]
@@ -949,7 +958,9 @@ def _grid(
             ]
             for r in grid
         ]
-    aligns = [_column_align(align, c) for c in range(ncols)]
+    aligns = [
+        align[c % len(align)] if cycle else align[min(c, len(align) - 1)] for c in range(ncols)
+    ]
     if numbers_right:
         for c in range(ncols):
             texts = [r[c].text() for r in grid if r[c].width]
@@ -975,12 +986,6 @@ def _grid(
     w = max((cell_width(ln) for ln in out), default=0)
     out = [ln + " " * (w - cell_width(ln)) for ln in out]
     return Box(out or [""], (len(out) - 1) // 2 if out else 0)
-
-
-def _column_align(align: list[str], c: int) -> str:
-    if len(align) > 2:
-        return align[min(c, len(align) - 1)]  # an array spec: the last one repeats
-    return align[c % len(align)]
 
 
 def _align_to(line: str, width: int, align: str) -> str:
