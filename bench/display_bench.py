@@ -1,4 +1,5 @@
-"""How long rendering a 2,000-row DataFrame's HTML takes (parse + table layout).
+"""How long rendering a 2,000-row DataFrame's HTML takes (parse + table layout), and
+a wide one (60 rows x 50 columns, cut into column blocks at 80 columns).
 
 Run: python bench/display_bench.py [rows]. Uses pandas when installed, else HTML of
 the same shape generated here.
@@ -52,14 +53,36 @@ def _html_like_pandas(rows: int) -> str:
     )
 
 
+def wide_html(rows: int = 60, cols: int = 50) -> str:
+    """A DataFrame's HTML as wide as people make them: 50 named columns of numbers."""
+    head = "".join(f"      <th>measurement_{k}</th>\n" for k in range(cols))
+    body = "".join(
+        f"    <tr>\n      <th>{i}</th>\n"
+        + "".join(f"      <td>{(i * 31 + k * 7) % 1000 / 7:.4f}</td>\n" for k in range(cols))
+        + "    </tr>\n"
+        for i in range(rows)
+    )
+    return (
+        '<table border="1" class="dataframe">\n  <thead>\n    <tr style="text-align: right;">\n'
+        f"      <th></th>\n{head}    </tr>\n  </thead>\n  <tbody>\n{body}  </tbody>\n</table>"
+    )
+
+
 def main() -> None:
     rows = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
-    html = dataframe_html(rows)
+    for label, html, width in (
+        (f"{rows}-row DataFrame HTML", dataframe_html(rows), 100),
+        ("60x50 DataFrame HTML at 80 columns", wide_html(), 80),
+    ):
+        _measure(label, html, width)
+
+
+def _measure(label: str, html: str, width: int) -> None:
     reg = default_registry()
     caps = TerminalCapabilities(is_tty=True, colors=256)
     for color in (False, True):
         ctx = RenderContext(
-            width=100, height=40, color=color, tty=True, caps=caps, config=DisplayConfig()
+            width=width, height=40, color=color, tty=True, caps=caps, config=DisplayConfig()
         )
         reg.render({"text/html": html}, {}, ctx)  # warm up (imports)
         best = float("inf")
@@ -69,7 +92,7 @@ def main() -> None:
             best = min(best, time.perf_counter() - t0)
         lines = out.text.count("\n") + 1
         print(
-            f"{rows}-row DataFrame HTML ({len(html) / 1024:.0f} KiB) -> {lines} lines, "
+            f"{label} ({len(html) / 1024:.0f} KiB) -> {lines} lines, "
             f"colour={'on' if color else 'off'}: {best * 1000:.1f} ms"
         )
 

@@ -215,14 +215,16 @@ def _url_port(url: str) -> int | None:
 
 
 def _check_pygments_style(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
-    if value and value != "default":
-        from pygments.styles import get_all_styles, get_style_by_name
+    # The default needs no check (nor pygments' style registry loaded at startup).
+    if value and value not in ("default", "kconsole"):
         from pygments.util import ClassNotFound
 
+        from .display.style import get_style, style_names
+
         try:
-            get_style_by_name(value)
+            get_style(value)
         except ClassNotFound:
-            names = ", ".join(sorted(get_all_styles()))
+            names = ", ".join(style_names())
             raise click.BadParameter(f"unknown style {value!r} (available: {names})") from None
     return value
 
@@ -254,8 +256,11 @@ def _console_options(f: Callable[..., Any]) -> Callable[..., Any]:
     f = click.option(
         "--style",
         metavar="NAME",
+        default="kconsole",
+        show_default=True,
         callback=_check_pygments_style,
-        help="Pygments style for the input's syntax highlighting.",
+        help="Pygments style for the input's syntax highlighting (kconsole's own is "
+        "readable on dark and light backgrounds).",
     )(f)
     f = click.option("--no-toolbar", is_flag=True, help="Hide the kernel status toolbar.")(f)
     f = click.option(
@@ -294,7 +299,7 @@ def _console_options(f: Callable[..., Any]) -> Callable[..., Any]:
     )(f)
     f = click.option(
         "--code-style",
-        default="default",
+        default="kconsole",
         callback=_check_pygments_style,
         show_default=True,
         help="Pygments style for highlighted JSON and source code.",
@@ -373,7 +378,7 @@ def _display_config(opts: dict[str, Any]) -> Any:
         image_protocol=opts.get("image_protocol") or "auto",
         image_viewer=opts.get("image_viewer") or None,
         image_dir=opts.get("image_dir") or None,
-        code_style=opts.get("code_style") or "default",
+        code_style=opts.get("code_style") or "kconsole",
     )
 
 

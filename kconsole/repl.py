@@ -194,7 +194,8 @@ class Repl:
     ``toolbar``: the bottom toolbar (kernel, state, count, connection).
     ``vi_mode``: vi editing keys (the toolbar shows the input mode).
     ``confirm_exit``: Ctrl-D asks before leaving (``exit`` typed never asks).
-    ``style``: a Pygments style name for the input; ValueError if unknown.
+    ``style``: a Pygments style name for the input (None: ``kconsole``, readable on dark
+    and light backgrounds); ValueError if unknown.
     """
 
     def __init__(
@@ -287,8 +288,10 @@ class Repl:
             auto_suggest=AutoSuggestFromHistory(),
             input_processors=[ConditionalProcessor(HighlightMatchingBracketProcessor(), ~is_done)],
             vi_mode=vi_mode,
-            style=input_style(style) if style is not None else None,
-            include_default_pygments_style=True,
+            style=input_style(style),
+            # The chosen style alone colours the input: prompt_toolkit's fallback is
+            # pygments' default, made for white paper (pure blue names on black).
+            include_default_pygments_style=False,
             enable_suspend=True,  # Ctrl-Z stops kconsole (in cooked mode), `fg` resumes
         )
         # The input() prompt: one line, its own history (pdb commands, answers). Built at

@@ -36,24 +36,28 @@ if TYPE_CHECKING:
 
 
 def check_style(name: str) -> None:
-    """Raise ValueError if ``name`` is not a Pygments style."""
-    from pygments.styles import get_all_styles, get_style_by_name
+    """Raise ValueError if ``name`` is not a Pygments style (or ``kconsole``)."""
     from pygments.util import ClassNotFound
 
+    from .display.style import get_style, style_names
+
     try:
-        get_style_by_name(name)
+        get_style(name)
     except ClassNotFound:
-        available = ", ".join(sorted(get_all_styles()))
+        available = ", ".join(style_names())
         raise ValueError(f"unknown style {name!r} (available: {available})") from None
 
 
-def input_style(name: str) -> Style:
-    """The prompt_toolkit style for input highlighting from Pygments style ``name``."""
+def input_style(name: str | None = None) -> Style:
+    """The prompt_toolkit style for input highlighting from Pygments style ``name``
+    (None: kconsole's own, readable on dark and light backgrounds alike)."""
     from prompt_toolkit.styles.pygments import style_from_pygments_cls
-    from pygments.styles import get_style_by_name
 
+    from .display.style import STYLE_NAME, get_style
+
+    name = name or STYLE_NAME
     check_style(name)
-    return style_from_pygments_cls(get_style_by_name(name))
+    return style_from_pygments_cls(get_style(name))
 
 
 def connection_kind(conn: KernelConnection) -> str:

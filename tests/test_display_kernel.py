@@ -179,6 +179,39 @@ def test_pandas_dataframe(kernel: Any) -> None:
     ]
 
 
+def test_fifty_column_dataframe_at_80_columns(kernel: Any) -> None:
+    # Issue 14: every header whole, every value visible, no rule between body rows.
+    pytest.importorskip("pandas")
+    code = (
+        "import pandas as pd\n"
+        "pd.set_option('display.max_columns', None)\n"
+        "names = ['price_usd', 'qty', 'mean error']\n"
+        "df = pd.DataFrame({f'{names[k % 3]}_{k}': [round((r - 1.5) * (k + 1) * 1.1, 2)"
+        " for r in range(4)] for k in range(50)})\n"
+        "df"
+    )
+    lines = show(run(kernel, code))
+    assert lines[0].startswith("Out[")
+    table = [ln for ln in lines[1:] if ln[:1] in "┌│├└"]
+    assert all(len(ln) <= 80 for ln in table)
+    headers: list[str] = []
+    values: dict[str, list[str]] = {}
+    for ln in table:
+        cells = [c.strip() for c in ln.strip("│").split("│")]
+        if ln.startswith("│   │"):
+            headers += cells[1:]
+        elif ln.startswith("│"):
+            values.setdefault(cells[0], []).extend(cells[1:])
+    names = [f"{['price_usd', 'qty', 'mean error'][k % 3]}_{k}" for k in range(50)]
+    assert headers == names
+    for r in range(4):
+        want = [round((r - 1.5) * (k + 1) * 1.1, 2) for k in range(50)]
+        assert [float(v) for v in values[str(r)]] == want
+    # Rules: each block's top, the one under its header, its bottom; none between rows.
+    rules = [ln[0] for ln in table if ln[0] in "┌├└"]
+    assert rules == ["┌", "├", "└"] * (len(rules) // 3) and len(rules) > 3
+
+
 def test_matplotlib_inline_figure(kernel: Any, tmp_path: Any) -> None:
     pytest.importorskip("matplotlib")
     code = "%matplotlib inline\nimport matplotlib.pyplot as plt\nplt.plot([1, 3, 2]); plt.show()"

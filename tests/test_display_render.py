@@ -86,9 +86,18 @@ def test_html_table_fits_a_narrow_terminal() -> None:
     text = render({"text/html": html}, width=40)
     lines = screen_of(text, cols=40)
     assert all(len(ln) <= 40 for ln in strip_ansi(text).split("\n"))
-    body = [ln for ln in lines if ln.startswith("│")]
-    bars = {tuple(m.start() for m in re.finditer("│", ln)) for ln in body}
-    assert len(bars) == 1  # wrapped cells still keep the columns aligned
+    # Too wide side by side: column blocks, one below the other, each with the index
+    # and its headers whole; inside a block the columns line up.
+    blocks = [b for b in "\n".join(lines).strip().split("\n\n") if b.startswith("┌")]
+    assert len(blocks) > 1
+    headers = []
+    for block in blocks:
+        body = [ln for ln in block.split("\n") if ln.startswith("│")]
+        bars = {tuple(m.start() for m in re.finditer("│", ln)) for ln in body}
+        assert len(bars) == 1
+        headers += [c.strip() for c in body[0].split("│")[2:-1]]
+        assert [ln.split("│")[1].strip() for ln in body[1:]] == ["0", "1", "2"]
+    assert headers == ["a_fairly_long_column_name", "another_long_one", "third_col_x"]
 
 
 def test_html_headings_paragraphs_lists_and_links() -> None:

@@ -23,7 +23,8 @@ class DisplayConfig:
     image_viewer:    a command that opens images the terminal cannot draw
                      (``--image-viewer``); ``{}`` in it is replaced by the file path,
                      otherwise the path is appended. None: only save and show the path.
-    code_style:      the pygments style for highlighted JSON and source.
+    code_style:      the pygments style for highlighted JSON and source (``kconsole``:
+                     kconsole's own, readable on dark and light backgrounds).
     max_image_rows:  images never take more rows than this (None: the screen height).
     width:           layout width in cells (None: the terminal's, or 80 in a pipe).
     image_dir:       where images are saved for the fallback line, and kept
@@ -35,7 +36,7 @@ class DisplayConfig:
     mime_order: list[str] | None = None
     image_protocol: str = "auto"
     image_viewer: str | None = None
-    code_style: str = "default"
+    code_style: str = "kconsole"
     max_image_rows: int | None = None
     width: int | None = None
     image_dir: str | None = None

@@ -58,6 +58,9 @@ class Cell:
     spans: list[Span]
     header: bool = False
     align: str | None = None  # "left", "right", "center" or None (guess)
+    #: A blank that a colspan left to the right of the cell before it: when a table is
+    #: cut into column blocks, a block starting here shows that cell's text again.
+    continued: bool = False
 
 
 @dataclass
@@ -229,19 +232,25 @@ def _cell_lines(cell: Cell, width: int, styler: Styler) -> list[str]:
     return wrap_spans(spans, width, styler)
 
 
-def _fit_widths(natural: list[int], avail: int) -> list[int]:
-    """Column widths summing to at most ``avail``: narrow columns keep their width,
-    wide ones share what is left (water filling)."""
+def _fit_widths(natural: list[int], avail: int, floors: list[int] | None = None) -> list[int]:
+    """Column widths summing to at most ``avail`` (when the floors allow): narrow
+    columns keep their natural width, wide ones share what is left (water filling).
+    No column gets less than its floor."""
+    low = floors if floors is not None else [min(1, n) for n in natural]
     if sum(natural) <= avail:
-        return natural
-    lo, hi = 1, max(natural)
-    while lo < hi:  # the largest cap T with sum(min(n, T)) <= avail
+        return list(natural)
+
+    def total(cap: int) -> int:
+        return sum(max(f, min(n, cap)) for n, f in zip(natural, low, strict=True))
+
+    lo, hi = 0, max(natural)
+    while lo < hi:  # the largest cap T with total(T) <= avail
         mid = (lo + hi + 1) // 2
-        if sum(min(n, mid) for n in natural) <= avail:
+        if total(mid) <= avail:
             lo = mid
         else:
             hi = mid - 1
-    widths = [min(n, lo) for n in natural]
+    widths = [max(f, min(n, lo)) for n, f in zip(natural, low, strict=True)]
     spare = avail - sum(widths)
     for i, n in enumerate(natural):
         if spare <= 0:
@@ -252,119 +261,210 @@ def _fit_widths(natural: list[int], avail: int) -> list[int]:
     return widths
 
 
+#: Columns wider than this (long text) are wrapped at spaces to about this width
+#: when a block is packed; a block's spare room then widens them again.
+WRAP_WIDTH = 30
+
+
+def _longest_word(text: str) -> int:
+    """Cells of the widest space-separated word of ``text`` (what a column may not be
+    narrower than: headers and values wrap only at spaces)."""
+    if " " not in text and "\n" not in text:
+        return cell_width(text)
+    return max((cell_width(w) for w in text.split()), default=0)
+
+
 def layout_table(table: Table, width: int, styler: Styler) -> list[str]:
-    """A table in aligned columns with box-drawing rules, fitted to ``width``."""
+    """A table in aligned columns, fitted to ``width`` cells.
+
+    Theory: a column is never narrower than its widest word, so a header or a value
+    is only ever wrapped at a space (a number never is). When the columns do not fit
+    side by side the table is cut into *column blocks* that each fit, one below the
+    other, as pandas' text repr does; the index (leading columns whose body cells
+    are all ``<th>``) is repeated at the left of every block. One exception: a word
+    wider than a whole block (with the index) is broken across lines, never hidden
+    behind an ellipsis, so every value stays readable.
+
+    Tables are drawn in box-drawing rules; in a terminal too narrow for them, in
+    pandas' bare layout (two spaces between columns). Either way the only rules
+    across the table are under the header (and the box's top and bottom): body rows
+    follow each other without a rule, whatever their height.
+    """
+    width = max(1, width)
     rows = [r for r in table.rows if r]
     if not rows:
         return []
+    head = table.head_rows
     ncols = max(len(r) for r in rows)
-    texts = [[plain_text(c.spans) for c in r] + [""] * (ncols - len(r)) for r in rows]
     cells = [r + [Cell([])] * (ncols - len(r)) for r in rows]
+    texts = [[plain_text(c.spans) for c in r] for r in cells]
     natural = [0] * ncols
+    minw = [0] * ncols
     numeric = [0] * ncols
     filled = [0] * ncols
+    # The cells' widths on one line (-1: the text has a hard break).
+    one_line = [[0] * ncols for _ in cells]
     for ri, row in enumerate(texts):
+        check_time()
+        widths_row = one_line[ri]
         for ci, t in enumerate(row):
-            w = (
-                max((cell_width(p) for p in t.split("\n")), default=0)
-                if "\n" in t
-                else (cell_width(t))
-            )
-            if w > natural[ci]:
-                natural[ci] = w
-            if t and ri >= table.head_rows and not cells[ri][ci].header:
+            if not t:
+                continue
+            if "\n" in t:
+                w = max(cell_width(p) for p in t.split("\n"))
+                widths_row[ci] = -1
+            else:
+                w = widths_row[ci] = cell_width(t)
+            natural[ci] = max(natural[ci], w)
+            minw[ci] = max(minw[ci], _longest_word(t))
+            if ri >= head and not cells[ri][ci].header:
                 filled[ci] += 1
                 if _NUMERIC.match(t):
                     numeric[ci] += 1
     col_right = [filled[i] > 0 and numeric[i] * 2 > filled[i] for i in range(ncols)]
+    # Never narrower than 2 cells where there is text: a wide (CJK) character takes 2.
+    minw = [max(m, min(2, n)) for m, n in zip(minw, natural, strict=True)]
+    pref = [min(n, max(m, WRAP_WIDTH)) for n, m in zip(natural, minw, strict=True)]
 
-    # Box style needs 3 cells per column (borders and padding) + 1; when even
-    # 3-cell-wide columns do not fit, drop the borders (pandas' own text layout);
-    # when that does not fit either, keep the leftmost columns and mark the cut.
-    boxed = ncols * 3 + 1 + ncols * 3 <= width
-    cut = False
-    if boxed:
-        widths = _fit_widths(natural, width - (ncols * 3 + 1))
-    else:
-        # The most leading columns whose 3-cell minimum fits (a running sum: linear).
-        keep, used = 0, 0
-        for n in natural:
-            used += min(n, 3)
-            if keep and used + 2 * (keep + 1) + 1 > width:
-                break
-            keep += 1
-        keep = max(1, keep)
-        if keep < ncols:
-            cut = True
-            natural = natural[:keep]
-            texts = [r[:keep] for r in texts]
-            cells = [r[:keep] for r in cells]
-            col_right = col_right[:keep]
-            ncols = keep
-        widths = _fit_widths(natural, max(ncols, width - 2 * (ncols - 1) - (3 if cut else 0)))
+    # The index: leading columns whose body cells are all row headers (a rowspan's
+    # blank counts as one). Repeated only while its columns, at 2 cells and a gap
+    # each, take at most half the width.
+    nidx = 0
+    if len(rows) > head:
+        while nidx < ncols - 1 and all(cells[r][nidx].header for r in range(head, len(rows))):
+            nidx += 1
+    if nidx and 4 * nidx > width // 2:
+        nidx = 0
+    data = list(range(nidx, ncols))
+
+    # Boxes cost a cell per column more than bare columns: a terminal so narrow that
+    # they would break a word of 10 cells or less goes without them.
+    need = min(10, max((minw[c] for c in data), default=1))
+
+    def index_widths(boxed: bool) -> list[int]:
+        # The index keeps its words whole while a data column of `need` cells still
+        # fits beside it; only a terminal narrower than that breaks them.
+        per = 3 if boxed else 2
+        room = width - (1 if boxed else 0) - per * (nidx + 1) - need
+        floors = [min(2, n) for n in natural[:nidx]]
+        return _fit_widths(pref[:nidx], max(room, 2 * nidx), floors)
+
+    def budget(boxed: bool, iw: list[int]) -> int:
+        # Cells left for the data columns, each counted with its share of the rules
+        # or gaps: boxed, "│ " + text + " " per column plus the closing "│"; bare,
+        # two spaces before every column but the very first.
+        if boxed:
+            return width - 1 - sum(w + 3 for w in iw)
+        return width - sum(w + 2 for w in iw) + 2
+
+    iw = index_widths(True)
+    boxed = budget(True, iw) - 3 >= min(need, budget(False, index_widths(False)) - 2)
+    if not boxed:
+        iw = index_widths(False)
+    per = 3 if boxed else 2
+    room = budget(boxed, iw)
+
+    # Pack the data columns into blocks at their preferred widths (a column alone
+    # never wider than a block), then let each block's spare room widen the columns
+    # that were wrapped.
+    packed: list[tuple[list[int], list[int]]] = []  # (columns, their widths)
+    cur: list[int] = []
+    cur_w: list[int] = []
+    used = 0
+    for c in data:
+        w = max(min(pref[c], room - per), min(2, natural[c]))
+        left = room - used - per
+        if cur and w > left:
+            if natural[c] > pref[c] and left >= max(minw[c], WRAP_WIDTH // 2):
+                w = left  # text that wraps anyway fills the rest of this block
+            else:
+                packed.append((cur, cur_w))
+                cur, cur_w, used = [], [], 0
+        cur.append(c)
+        cur_w.append(w)
+        used += w + per
+    if cur:
+        packed.append((cur, cur_w))
+    blocks: list[tuple[list[int], list[int]]] = []
+    for cols, floors in packed:
+        nat = [max(natural[c], f) for c, f in zip(cols, floors, strict=True)]
+        blocks.append((cols, _fit_widths(nat, room - per * len(cols), floors)))
+
+    # For a block starting inside a colspan: the header cell the span started at.
+    origin: dict[tuple[int, int], int] = {}
+    for ri in range(min(head, len(cells))):
+        start = 0
+        for ci, cell in enumerate(cells[ri]):
+            if cell.continued:
+                origin[(ri, ci)] = start
+            else:
+                start = ci
+
+    rule = styler.color  # rules drawn dim when colour is on
+    bar = styler("│", "rule") if rule else "│"
+
+    def render_cell(ri: int, ci: int, w: int, src: int) -> list[str]:
+        """The lines of cell ``ci`` of row ``ri`` in a column ``w`` wide, showing the
+        text of cell ``src`` (the cell itself, or the start of its colspan)."""
+        cell, t, tw = cells[ri][src], texts[ri][src], one_line[ri][src]
+        align = cell.align
+        if align is None:
+            align = "right" if col_right[ci] and (ri < head or not cell.header) else "left"
+        if 0 <= tw <= w and all(not s.styles and not s.link for s in cell.spans):
+            # Fast path (nearly every cell): one line, no wrapping.
+            body = styler(t, "bold") if cell.header and t else t
+            gap = w - tw
+            if align == "right":
+                return [" " * gap + body]
+            if align == "center":
+                return [" " * (gap // 2) + body + " " * (gap - gap // 2)]
+            return [body + " " * gap]
+        return [_pad_styled(ln, w, align) for ln in _cell_lines(cell, w, styler)]
+
+    # The index is the same in every block: laid out once.
+    index_cells = [[render_cell(ri, c, iw[c], c) for c in range(nidx)] for ri in range(len(cells))]
 
     out: list[str] = []
     if table.caption:
         out.extend(wrap_spans(table.caption, width, styler))
-    rule = styler.color  # rules drawn dim when colour is on
+    for bi, (cols, dwidths) in enumerate(blocks):
+        if bi:
+            out.append("")  # blocks are set apart by a blank line, as in pandas
+        widths = iw + dwidths
 
-    def hline(left: str, mid: str, right: str) -> str:
-        line = left + mid.join("─" * (w + 2) for w in widths) + right
-        return styler(line, "rule") if rule else line
+        def hline(left: str, mid: str, right: str, widths: list[int] = widths) -> str:
+            line = left + mid.join("─" * (w + 2) for w in widths) + right
+            return styler(line, "rule") if rule else line
 
-    bar = styler("│", "rule") if rule else "│"
-    multi_line = False
-    rendered_rows: list[list[list[str]]] = []
-    for ri, cell_row in enumerate(cells):
-        check_time()
-        rendered: list[list[str]] = []
-        for ci, cell in enumerate(cell_row):
-            t = texts[ri][ci]
-            w = widths[ci]
-            align = cell.align
-            if align is None:
-                header = ri < table.head_rows
-                align = "right" if col_right[ci] and (header or not cell.header) else "left"
-            simple = all(not s.styles and not s.link for s in cell.spans)
-            if simple and "\n" not in t and cell_width(t) <= w:
-                # Fast path (nearly every cell): one line, no wrapping.
-                body = styler(t, "bold") if cell.header and t else t
-                gap = w - cell_width(t)
-                if align == "right":
-                    rendered.append([" " * gap + body])
-                elif align == "center":
-                    rendered.append([" " * (gap // 2) + body + " " * (gap - gap // 2)])
+        if boxed:
+            out.append(hline("┌", "┬", "┐"))
+        for ri in range(len(cells)):
+            check_time()
+            rendered = index_cells[ri] + [
+                render_cell(ri, c, w, origin.get((ri, c), c) if k == 0 else c)
+                for k, (c, w) in enumerate(zip(cols, dwidths, strict=True))
+            ]
+            height = max(len(r) for r in rendered)
+            for li in range(height):
+                if height == 1:
+                    parts = [r[0] for r in rendered]
                 else:
-                    rendered.append([body + " " * gap])
-                continue
-            lines = _cell_lines(cell, w, styler)
-            lines = [_pad_styled(ln, w, align) for ln in lines]
-            if len(lines) > 1:
-                multi_line = True
-            rendered.append(lines)
-        rendered_rows.append(rendered)
-
-    if boxed:
-        out.append(hline("┌", "┬", "┐"))
-    for ri, rendered in enumerate(rendered_rows):
-        height = max(len(c) for c in rendered)
-        for li in range(height):
-            parts = [c[li] if li < len(c) else " " * widths[ci] for ci, c in enumerate(rendered)]
-            if boxed:
-                out.append(bar + " " + f" {bar} ".join(parts) + " " + bar)
-            else:
-                more = "  …" if cut and li == 0 else ""
-                out.append("  ".join(parts).rstrip() + more)
-        last = ri == len(rendered_rows) - 1
-        if ri == table.head_rows - 1 and not last:
-            if boxed:
-                out.append(hline("├", "┼", "┤"))
-            else:
-                out.append(styler("─" * min(width, sum(widths) + 2 * (ncols - 1)), "rule"))
-        elif boxed and multi_line and not last and ri >= table.head_rows:
-            out.append(hline("├", "┼", "┤"))
-    if boxed:
-        out.append(hline("└", "┴", "┘"))
+                    parts = [
+                        r[li] if li < len(r) else " " * w
+                        for r, w in zip(rendered, widths, strict=True)
+                    ]
+                if boxed:
+                    out.append(bar + " " + f" {bar} ".join(parts) + " " + bar)
+                else:
+                    out.append("  ".join(parts).rstrip())
+            if ri == head - 1 and ri < len(cells) - 1:
+                if boxed:
+                    out.append(hline("├", "┼", "┤"))
+                else:
+                    line = "─" * (sum(widths) + 2 * (len(widths) - 1))
+                    out.append(styler(line, "rule") if rule else line)
+        if boxed:
+            out.append(hline("└", "┴", "┘"))
     return out
 
 

@@ -13,14 +13,16 @@ from .registry import HIGHLIGHT_LIMIT, check_size
 
 def _formatter(ctx: RenderContext) -> Any:
     # Imported on first use: pygments' formatter modules cost startup time.
+    from .style import get_style
+
     if ctx.caps.colors >= 16777216:
         from pygments.formatters import TerminalTrueColorFormatter
 
-        return TerminalTrueColorFormatter(style=ctx.config.code_style)
+        return TerminalTrueColorFormatter(style=get_style(ctx.config.code_style))
     if ctx.caps.colors >= 256:
         from pygments.formatters import Terminal256Formatter
 
-        return Terminal256Formatter(style=ctx.config.code_style)
+        return Terminal256Formatter(style=get_style(ctx.config.code_style))
     from pygments.formatters import TerminalFormatter
 
     return TerminalFormatter()

@@ -509,7 +509,7 @@ def _finish_table(t: _TableState) -> Table:
             if total > MAX_CELLS:
                 raise RenderLimitExceeded(f"a table of over {MAX_CELLS} cells")
             for _ in range(1, cell.colspan):
-                out.append(Cell([], cell.header, cell.align))
+                out.append(Cell([], cell.header, cell.align, continued=True))
             if cell.rowspan > 1:
                 for k in range(cell.colspan):
                     carry[col + k] = cell.rowspan - 1
@@ -525,7 +525,8 @@ def _finish_table(t: _TableState) -> Table:
 
 
 def _align(a: dict[str, str]) -> str | None:
-    al = a.get("align", "").lower()
+    # halign: what pandas writes on a MultiIndex header cell spanning columns.
+    al = (a.get("align") or a.get("halign") or "").lower()
     if al in ("left", "right", "center"):
         return al
     m = _ALIGN.search(a.get("style", ""))

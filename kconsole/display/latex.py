@@ -7,8 +7,12 @@ box is a list of equally wide lines plus a baseline row, so a fraction can put i
 numerator above the baseline and its denominator below, and boxes set side by side
 line up on their baselines (the way TeX does it, in a grid of terminal cells).
 Display math (``$$..$$``, ``\\[..\\]``, environments) is laid out in two dimensions;
-inline math (``$..$`` inside text, Markdown) is *linear*: one line, ``a/b``,
-Unicode super- and subscripts where every character has one, ``^(..)`` otherwise.
+inline math (``$..$`` inside text, Markdown) is *linear*: one line, ``a/b`` (a side
+that is more than one number, symbol or call in parentheses: ``(a + b)/(2a)``, but
+``1/2``), Unicode super- and subscripts where every character has one, ``^(..)``
+otherwise. Function names hug a parenthesised argument (``log(x + 1)``, as sympy's
+``\\log{\\left(x + 1 \\right)}`` means), align environments line up on ``&``, and
+matrix rows stack with no blank row between them.
 
 Whatever this module does not understand is shown as the LaTeX source: a renderer
 that guesses wrong would be worse than the source.
@@ -577,6 +581,12 @@ class _Parser:
         prev: str | None = None
         for k, a in enumerate(atoms):
             kind = a.kind
+            if (
+                prev == "root"
+                and kind in ("ord", "root")
+                and a.box.lines[a.box.baseline][:1].isalnum()
+            ):
+                boxes.append(text_box(" "))  # "√2 e", not "√2e" (which reads as √(2e))
             if kind == "bin" and (prev in (None, "bin", "rel", "open", "punct", "op")):
                 kind = "ord"  # a unary minus: no spaces
             if not compact and kind in ("bin", "rel") and k < len(atoms) - 1:
@@ -591,10 +601,19 @@ class _Parser:
                 kind in ("fn", "lim")
                 and k < len(atoms) - 1
                 and atoms[k + 1].kind not in ("open", "bin", "rel", "punct", "close")
+                and not _opens(atoms[k + 1].box)
             ):
-                # "\sin x" reads "sin x"; "\sin(x)" stays "sin(x)".
+                # "\sin x" reads "sin x"; "\sin(x)" stays "sin(x)", and so does sympy's
+                # "\sin{\left(x \right)}" (a group that opens with a delimiter).
+                if prev in ("ord", "close", "root") and boxes and not _ends_space(boxes[-1]):
+                    boxes.append(text_box(" "))
                 boxes.append(a.box)
                 boxes.append(text_box(" "))
+            elif kind in ("fn", "lim") and prev in ("ord", "close", "root") and boxes:
+                # "2 \sin(x)" reads "2 sin(x)", not "2sin(x)" (TeX's thin space).
+                if not _ends_space(boxes[-1]):
+                    boxes.append(text_box(" "))
+                boxes.append(a.box)
             else:
                 boxes.append(a.box)
             prev = kind
@@ -711,7 +730,9 @@ class _Parser:
                 self.i += 1
                 index = self.parse_seq({"]"}, True)
                 self.expect("]")
-            return _Atom(self.root(self.parse_arg(), index))
+            box = self.root(self.parse_arg(), index)
+            # "√2" written without a bar: what follows must not read as under the root.
+            return _Atom(box, "root" if re.fullmatch(r"\S*√\w+", box.text() or "") else "ord")
         if name == "mathbb":
             return _Atom(text_box("".join(_blackboard(c) for c in self.raw_group())))
         if name in TEXT_COMMANDS:
@@ -801,7 +822,8 @@ class _Parser:
             return _Atom(vstack(parts, 1 if sup is not None else 0), "op")
         sup_s = _script(sup.text(), SUP) if sup is not None else ""
         sub_s = _script(sub.text(), SUB) if sub is not None else ""
-        kind = "op" if base.kind in ("op", "int") else base.kind
+        # A limit with its subscript reads as an operator: "lim_(x→0) (…)".
+        kind = "op" if base.kind in ("op", "int", "lim") else base.kind
         if sup_s is not None and sub_s is not None and (base.box.height == 1 or self.linear):
             return _Atom(hcat([base.box, text_box(sub_s + sup_s)]), kind)
         if self.linear:
@@ -843,8 +865,9 @@ class _Parser:
 
     def environment(self, name: str) -> Box:
         name = name.strip()
+        spec: list[str] = []
         if name == "array" and self.peek() == "{":
-            self.raw_group()  # the column spec
+            spec = _column_spec(self.raw_group())
         if name in ("alignat", "alignat*"):
             self.raw_group()
         rows = self.parse_rows({"\\end"})
@@ -857,7 +880,16 @@ class _Parser:
             if self.linear:
                 body = "; ".join(", ".join(_lin(c) for c in r) for r in rows)
                 return text_box(f"{DELIMS[left][3]}{body}{DELIMS[right][3]}")
-            grid = _grid(rows, gap="  ", align=["left" if name.endswith("cases") else "center"])
+            if name.endswith("cases"):
+                grid = _grid(rows, gaps=["  "], align=["left"])
+            else:
+                # LaTeX centres matrix columns; a column of plain numbers is set flush
+                # right instead, so units stand under units (numpy's and sympy's look).
+                grid = (
+                    _grid(rows, gaps=["  "], align=spec, cycle=False)
+                    if spec
+                    else _grid(rows, gaps=["  "], align=["center"], numbers_right=True)
+                )
             return hcat(
                 [
                     tall_delim(left, grid.height, grid.baseline),
@@ -868,8 +900,7 @@ class _Parser:
         if name in ALIGN_ENVS:
             if self.linear:
                 return text_box("; ".join(" ".join(_lin(c) for c in r) for r in rows))
-            # align: columns alternate right, left ("a &= b" lines up the "=").
-            return _grid(rows, gap="", align=["right", "left"], space_rel=True)
+            return _align_grid(name, rows)
         raise LatexError(f"unknown environment {name}")
 
 
@@ -878,44 +909,92 @@ def _ends_space(b: Box) -> bool:
     return s is not None and s.endswith(" ")
 
 
-def _grid(rows: list[list[Box]], gap: str, align: list[str], space_rel: bool = False) -> Box:
-    ncols = max(len(r) for r in rows)
+def _column_spec(spec: str) -> list[str]:
+    """An array's column alignments from its spec (``{r|cl}``, ``{@{}ll@{}}``)."""
+    spec = re.sub(r"[@!>< pmbw]\{[^{}]*\}", "", spec)
+    return [{"l": "left", "c": "center", "r": "right"}[ch] for ch in spec if ch in "lcr"]
+
+
+_REL_START = frozenset("=<>") | frozenset(REL.values())
+_GATHER = {"gather", "gather*", "gathered", "multline", "multline*"}
+_GATHER |= {"equation", "equation*", "displaymath", "math"}
+
+
+def _align_grid(name: str, rows: list[list[Box]]) -> Box:
+    """The rows of an align-like environment, laid out on their ``&``."""
+    if name in _GATHER:
+        return _grid(rows, gaps=["  "], align=["center"])
+    if name in ("eqnarray", "eqnarray*"):
+        # "a & = & b": the relation has a column of its own.
+        return _grid(rows, gaps=[" "], align=["right", "center", "left"])
+    # align: columns in pairs, right then left, so "a &= b" lines up the "="; the
+    # pairs side by side are set apart (amsmath puts 2em between them).
+    return _grid(rows, gaps=["", "    "], align=["right", "left"], space_rel=True)
+
+
+def _grid(
+    rows: list[list[Box]],
+    gaps: list[str],
+    align: list[str],
+    space_rel: bool = False,
+    numbers_right: bool = False,
+    cycle: bool = True,
+) -> Box:
+    """Boxes in rows and columns: each row as tall as its tallest cell (cells on a
+    common baseline), no blank row between rows; column ``k`` aligned by
+    ``align[k % len(align)]`` (``cycle`` False, an array's spec: the last one goes
+    on), ``gaps[k % len(gaps)]`` between column ``k`` and the next."""
+    ncols = max((len(r) for r in rows), default=0)
+    blank = Box([""], 0)
+    grid = [[r[c] if c < len(r) else blank for c in range(ncols)] for r in rows]
     if space_rel:
         # "&=" puts the relation first in the cell: give it its space back.
-        rows = [
+        grid = [
             [
-                c
-                if k == 0 or not c.text() or (c.text() or "")[:1] not in "=<>≤≥≈→≠"
-                else text_box(" " + (c.text() or ""))
+                hcat([text_box(" "), c])
+                if k and c.lines and c.lines[c.baseline][:1] in _REL_START
+                else c
                 for k, c in enumerate(r)
             ]
-            for r in rows
+            for r in grid
         ]
-    widths = [max((r[c].width for r in rows if c < len(r)), default=0) for c in range(ncols)]
-    out: list[str] = []
-    for r in rows:
-        height = max((b.height for b in r), default=1)
-        base = max((b.baseline for b in r), default=0)
-        cells = []
+    aligns = [
+        align[c % len(align)] if cycle else align[min(c, len(align) - 1)] for c in range(ncols)
+    ]
+    if numbers_right:
         for c in range(ncols):
-            b = r[c].padded() if c < len(r) else Box([""], 0)
-            w = widths[c]
-            a = align[c % len(align)]
-            lines = [" " * w] * (base - b.baseline) + [
-                (ln.rjust(w) if a == "right" else ln.ljust(w) if a == "left" else center(ln, w))
-                for ln in b.lines
-            ]
-            lines += [" " * w] * (height + (base - b.baseline) - len(lines))
-            cells.append(lines)
-        h = max(len(c) for c in cells)
-        for k in range(h):
-            out.append(
-                gap.join(c[k] if k < len(c) else " " * widths[i] for i, c in enumerate(cells))
-            )
-    out = [ln.rstrip() if gap == "" else ln for ln in out]
+            texts = [r[c].text() for r in grid if r[c].width]
+            if texts and all(t is not None and _NUMBER.fullmatch(t.strip()) for t in texts):
+                aligns[c] = "right"
+    widths = [max((r[c].width for r in grid), default=0) for c in range(ncols)]
+    out: list[str] = []
+    for r in grid:
+        above = max((b.baseline for b in r), default=0)
+        below = max((b.height - b.baseline - 1 for b in r), default=0)
+        height = above + below + 1
+        cells = []
+        for c, b in enumerate(r):
+            w, a = widths[c], aligns[c]
+            p = b.padded()
+            lines = [" " * w] * (above - b.baseline) + [_align_to(ln, w, a) for ln in p.lines]
+            cells.append(lines + [" " * w] * (height - len(lines)))
+        for k in range(height):
+            line = ""
+            for c, lines in enumerate(cells):
+                line += (gaps[(c - 1) % len(gaps)] if c else "") + lines[k]
+            out.append(line)
     w = max((cell_width(ln) for ln in out), default=0)
     out = [ln + " " * (w - cell_width(ln)) for ln in out]
-    return Box(out, (len(out) - 1) // 2)
+    return Box(out or [""], (len(out) - 1) // 2 if out else 0)
+
+
+def _align_to(line: str, width: int, align: str) -> str:
+    gap = width - cell_width(line)
+    if align == "right":
+        return " " * gap + line
+    if align == "left":
+        return line + " " * gap
+    return " " * (gap // 2) + line + " " * (gap - gap // 2)
 
 
 def _blackboard(c: str) -> str:
@@ -950,8 +1029,61 @@ def _lin(b: Box) -> str:
     return s.strip()
 
 
+_NUMBER = re.compile(r"−?\d+(?:\.\d+)?")
+_SCRIPT_CHARS = frozenset(SUP.values()) | frozenset(SUB.values())
+
+
+def _group_end(s: str, start: int) -> int:
+    """Where the parenthesis opening at ``start`` closes (-1 when it does not)."""
+    depth = 0
+    for i in range(start, len(s)):
+        if s[i] == "(":
+            depth += 1
+        elif s[i] == ")":
+            depth -= 1
+            if depth == 0:
+                return i
+    return -1
+
+
+def _is_atom(s: str) -> bool:
+    """Whether ``s`` (linear math) reads as one term next to a ``/``: a number, one
+    symbol, a function call or a parenthesised group, with scripts and a root sign.
+    "2a" or "d x" is not: "1/2a" could be read as "(1/2)a"."""
+    core = s
+    while core:
+        if core[-1] in _SCRIPT_CHARS or core[-1] == "′":
+            core = core[:-1]  # Unicode super- and subscripts bind to what they follow
+        elif core.endswith(")") and (core.rfind("^(") > 0 or core.rfind("_(") > 0):
+            at = max(core.rfind("^("), core.rfind("_("))
+            if _group_end(core, at + 1) != len(core) - 1:
+                break
+            core = core[:at]  # linear scripts, x^(n+1)
+        else:
+            break
+    core = core.removeprefix("√")
+    if not core:
+        return False
+    if len(core) == 1 or _NUMBER.fullmatch(core):
+        return True
+    # One parenthesised group, or a function name applied to one: (a + b), sin(x).
+    paren = core.find("(")
+    if paren < 0 or (paren and not core[:paren].isalpha()):
+        return False
+    return _group_end(core, paren) == len(core) - 1
+
+
 def _paren(s: str) -> str:
-    return s if len(s) <= 1 or s.isalnum() or (s.startswith("(") and s.endswith(")")) else f"({s})"
+    return s if _is_atom(s) else f"({s})"
+
+
+def _opens(b: Box) -> bool:
+    """Whether box ``b`` starts with an opening delimiter (a function's argument)."""
+    row = b.lines[b.baseline] if b.lines else ""
+    return row[:1] in _OPENERS
+
+
+_OPENERS = frozenset("([{⟨⌊⌈|‖⎛⎜⎝⎡⎢⎣⎧⎨⎩⎪│")
 
 
 # -- entry points ----------------------------------------------------------------------
@@ -969,7 +1101,7 @@ def _render_math(src: str, linear: bool) -> Box:
         return rows[0][0]
     if linear:
         return text_box("; ".join(" ".join(_lin(c) for c in r) for r in rows))
-    return _grid(rows, gap="", align=["right", "left"], space_rel=True)
+    return _align_grid("align", rows)
 
 
 def inline_math(src: str) -> str:
@@ -1009,21 +1141,42 @@ def render_latex(source: str) -> list[str]:
     m = _INLINE.fullmatch(src)
     if m:
         return display_math(m.group(1) or m.group(2))
-    if "$" not in src and "\\[" not in src and "\\(" not in src and "\\begin" not in src:
+    if "$" not in src and "\\[" not in src and "\\(" not in src and _bare_math(src):
         return display_math(src)
     out: list[str] = []
     pos = 0
-    for dm in _DISPLAY.finditer(src):
-        out.extend(_text_with_inline(src[pos : dm.start()]))
-        body = dm.group(1) or dm.group(2) or dm.group(3)
+    text: list[str] = []  # the text since the last display, inline math laid out
+    # One scan for every kind of math, the leftmost first: an environment inside
+    # "$...$" is part of that inline formula, not a display of its own.
+    for mm in _ANY_MATH.finditer(src):
+        text.append(src[pos : mm.start()])
+        pos = mm.end()
+        body = mm.group(1) or mm.group(2) or mm.group(3)
+        if body is None:
+            text.append(inline_math(mm.group(5) or mm.group(6)))
+            continue
+        out.extend(_text_lines("".join(text)))
+        text = []
         out.extend("  " + ln for ln in display_math(body))
-        pos = dm.end()
-    out.extend(_text_with_inline(src[pos:]))
+    text.append(src[pos:])
+    out.extend(_text_lines("".join(text)))
     return out
 
 
-def _text_with_inline(text: str) -> list[str]:
-    text = _INLINE.sub(lambda m: inline_math(m.group(1) or m.group(2)), text)
+_ANY_MATH = re.compile(_DISPLAY.pattern + "|" + _INLINE.pattern, re.S)
+
+
+def _bare_math(src: str) -> bool:
+    """Whether ``src`` (no ``$``) is one formula: no environment, or environments with
+    only math around them ("\\left(\\begin{array}..\\end{array}\\right)", "A = \\begin.."),
+    not prose ("\\begin{align}..\\end{align} where a is ...")."""
+    if "\\begin" not in src:
+        return True
+    outside = re.sub(r"\\[A-Za-z]+", "", _DISPLAY.sub("", src))
+    return re.search(r"[A-Za-z]{2,}", outside) is None
+
+
+def _text_lines(text: str) -> list[str]:
     text = re.sub(
         r"\\textbf\{([^{}]*)\}|\\emph\{([^{}]*)\}|\\textit\{([^{}]*)\}",
         lambda m: next(g for g in m.groups() if g is not None),
