@@ -31,6 +31,13 @@ ENGINES: dict[str, list[str]] = {
         "jupyter-client==6.1.12",
         "ipykernel==6.29.5",
     ],
+    # Kernel Gateway 3.0 (its jupyter-websocket mode) with what it resolved to.
+    "kg": [
+        "jupyter-kernel-gateway==3.0.1",
+        "jupyter-server==2.21.1",
+        "jupyter-client==8.10.0",
+        "ipykernel==7.4.0",
+    ],
 }
 
 

@@ -1,6 +1,7 @@
 """kconsole against the gateways kernels live behind at scale, each a real server in
 its own environment (tests/engines.py): Jupyter Enterprise Gateway (its local process
-proxy, token auth, on loopback).
+proxy) and Jupyter Kernel Gateway (its jupyter-websocket mode), with token auth on
+loopback. Neither lists its kernels (by default): nothing here relies on a list.
 
 The same scenario list runs through kconsole's CLI in script mode and in a pty: start
 (the kernel deleted on exit), run, input, interrupt, restart, a dropped connection,
@@ -43,10 +44,19 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-class Gateway:
-    """An Enterprise Gateway process on loopback with a token, from its own env."""
+#: How each gateway is started, and the name of its token option.
+COMMANDS = {
+    "eg": ("jupyter-enterprisegateway", "EnterpriseGatewayApp"),
+    "kg": ("jupyter-kernelgateway", "KernelGatewayApp"),
+}
 
-    def __init__(self, env_dir: Path, tmp: Path, *args: str) -> None:
+
+class Gateway:
+    """A gateway process on loopback with a token, from its own env."""
+
+    def __init__(self, kind: str, env_dir: Path, tmp: Path, *args: str) -> None:
+        self.kind = kind
+        exe, app = COMMANDS[kind]
         self.token = secrets.token_hex(16)
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
@@ -65,11 +75,11 @@ class Gateway:
         for var, sub in [("RUNTIME", "runtime"), ("CONFIG", "config"), ("DATA", "data")]:
             env[f"JUPYTER_{var}_DIR"] = str(tmp / sub)
         cmd = [
-            str(env_dir / "bin" / "jupyter-enterprisegateway"),
+            str(env_dir / "bin" / exe),
             "--ip=127.0.0.1",
             f"--port={self.port}",
             "--port_retries=0",
-            f"--EnterpriseGatewayApp.auth_token={self.token}",
+            f"--{app}.auth_token={self.token}",
             *args,
         ]
         self._log = open(self.log, "wb")  # noqa: SIM115 - closed in stop()
@@ -120,13 +130,30 @@ class Gateway:
         self._log.close()
 
 
-@pytest.fixture(scope="module")
-def eg(engine_env: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
-    gw = Gateway(engine_env("eg"), tmp_path_factory.mktemp("eg"))
+@pytest.fixture(
+    scope="module",
+    params=[
+        pytest.param("eg", marks=pytest.mark.engine("eg")),
+        pytest.param("kg", marks=pytest.mark.engine("kg")),
+    ],
+)
+def gateway(
+    request: pytest.FixtureRequest, engine_env: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Gateway]:
+    kind = request.param
+    gw = Gateway(kind, engine_env(kind), tmp_path_factory.mktemp(kind))
     try:
         yield gw
     finally:
         gw.stop()
+
+
+#: Prints the id of the kernel it runs in (ipykernel's connection file is named by it).
+PRINT_KERNEL_ID = (
+    "from ipykernel import get_connection_file\n"
+    "import os\n"
+    "print(os.path.basename(get_connection_file())[len('kernel-'):-len('.json')])\n"
+)
 
 
 def run(args: list[str], stdin: str = "", env: dict[str, str] | None = None, timeout: float = 90):
@@ -144,31 +171,28 @@ def one_line(p: subprocess.CompletedProcess[str]) -> str:
     return lines[0]
 
 
-@pytest.mark.engine("eg")
 @pytest.mark.timeout(180)
-def test_enterprise_gateway_in_script_mode(eg: Gateway) -> None:
+def test_gateway_in_script_mode(gateway: Gateway) -> None:
+    eg = gateway
     on = ["--server", eg.url, "--token", eg.token]
-    # EG refuses root (its unauthorized_users): its own reason, not "refused the token".
-    p = run(["start", *on, "-k", "python3"], "print(1)\n", env={"KERNEL_USERNAME": "root"})
-    line = one_line(p)
-    assert "User 'root' is not authorized" in line and "KERNEL_USERNAME" in line, line
+    if eg.kind == "eg":
+        # EG refuses root (its unauthorized_users): its reason, not "refused the token".
+        p = run(["start", *on, "-k", "python3"], "print(1)\n", env={"KERNEL_USERNAME": "root"})
+        line = one_line(p)
+        assert "User 'root' is not authorized" in line and "KERNEL_USERNAME" in line, line
     # $KERNEL_* and --env travel in the start request; the kernel is deleted on exit.
     p = run(
         ["start", *on, "-k", "python3", "--env", "KERNEL_EXTRA=from-env"],
         "import os\nprint(6 * 7)\nprint(os.environ['KERNEL_USERNAME'], os.environ['KERNEL_EXTRA'])\n"
-        "print(os.environ['KERNEL_ID'])\n",
+        + PRINT_KERNEL_ID,
         env={"KERNEL_USERNAME": "ada"},
     )
     assert p.returncode == 0, p.stderr
     answer, who, kid = p.stdout.split("\n")[:3]
     assert (answer, who) == ("42", "ada from-env")
     assert eg.api("GET", f"api/kernels/{kid}")[0] == 404
-    # A kept kernel is attached by its id: EG does not list kernels (by default).
-    p = run(
-        ["start", *on, "--keep-kernel"],
-        "import os; print(os.environ['KERNEL_ID'])\n",
-        env={"KERNEL_USERNAME": "ada"},
-    )
+    # A kept kernel is attached by its id: gateways do not list kernels (by default).
+    p = run(["start", *on, "--keep-kernel"], PRINT_KERNEL_ID, env={"KERNEL_USERNAME": "ada"})
     assert p.returncode == 0, p.stderr
     kid = p.stdout.strip()
     try:
@@ -192,9 +216,9 @@ def test_enterprise_gateway_in_script_mode(eg: Gateway) -> None:
     assert "within 3 s" in line and time.monotonic() - t0 < 30, line
 
 
-@pytest.mark.engine("eg")
 @pytest.mark.timeout(180)
-def test_enterprise_gateway_in_the_repl(eg: Gateway) -> None:
+def test_gateway_in_the_repl(gateway: Gateway) -> None:
+    eg = gateway
     relay = Relay(eg.port)  # the network between console and gateway
     url = f"http://127.0.0.1:{relay.port}/"
     c = PtyConsole(
