@@ -353,7 +353,18 @@ def _run_on_server(
 ) -> None:
     """Run a console on a Jupyter Server kernel opened by ``open_kernel`` (start or
     attach); the server's transport events reach the user as one line each."""
-    tok = _token(server, token)
+    _run_with_token(open_kernel, server, _token(server, token), insecure, opts, **kwargs)
+
+
+def _run_with_token(
+    open_kernel: Callable[..., Awaitable[Any]],
+    server: str,
+    tok: str,
+    insecure: bool,
+    opts: dict[str, Any],
+    **kwargs: Any,
+) -> None:
+    """:func:`_run_on_server` with the token already resolved."""
 
     async def make(notify: Callable[[str], None]) -> Any:
         return await open_kernel(
@@ -869,6 +880,19 @@ def start(
     "--kernel-id", metavar="ID", help="With --server: the id (or a unique prefix) of its kernel."
 )
 @click.option(
+    "--notebook",
+    metavar="PATH",
+    help="With --server: attach to the kernel of this notebook (its path relative to the "
+    "server's root, as JupyterLab shows it); when none runs, start one for it, asking "
+    "first in a terminal.",
+)
+@click.option(
+    "--start-if-missing",
+    is_flag=True,
+    help="With --notebook: start a kernel for the notebook without asking when none runs "
+    "(script mode never asks: without this flag it fails).",
+)
+@click.option(
     "--ssh",
     metavar="[USER@]HOST[:PORT]",
     callback=_check_ssh,
@@ -890,6 +914,8 @@ def attach(
     curve_public_key: str | None,
     curve_secret_key_file: str | None,
     kernel_id: str | None,
+    notebook: str | None,
+    start_if_missing: bool,
     ssh: str | None,
     ssh_key: str | None,
     server: str | None,
@@ -897,13 +923,25 @@ def attach(
     insecure: bool,
     **opts: Any,
 ) -> None:
-    """Attach to a running kernel: by connection file, by ports, or on a Jupyter Server.
-    Never shuts it down."""
+    """Attach to a running kernel: by connection file, by ports, or on a Jupyter Server
+    (by kernel id, or the kernel of a notebook). Never shuts it down."""
     _config_error()
     _require_stdio()
     from .connection import find_connection_file
     from .protocol import UnknownSignatureScheme
 
+    if notebook is not None:
+        if server is None:
+            raise UsageProblem(f"--notebook goes with --server{_set_in_config('notebook')}")
+        if kernel_id is not None:
+            raise UsageProblem("--notebook and --kernel-id cannot be combined")
+        if existing is not None or ports is not None or ssh is not None:
+            raise UsageProblem("--server cannot be combined with --existing, --ports or --ssh")
+        _attach_notebook(server, token, insecure, notebook, start_if_missing, opts)
+        return
+    if start_if_missing and not _set_in_config("start_if_missing"):
+        # (From the config file it is a default for the attaches that take it.)
+        raise UsageProblem("--start-if-missing goes with --notebook")
     if server is not None or kernel_id is not None:
         if server is None or kernel_id is None:
             raise UsageProblem("--server and --kernel-id go together")
@@ -967,6 +1005,95 @@ def attach(
         return await attach_zmq(info, opts["timeout"], path)
 
     _run(lambda: _session(make, opts))
+
+
+def _attach_notebook(
+    server: str,
+    token: str | None,
+    insecure: bool,
+    notebook: str,
+    start_if_missing: bool,
+    opts: dict[str, Any],
+) -> None:
+    """``attach --server URL --notebook PATH``: find the notebook's kernel, or start one
+    for it (asking first in a terminal; in script mode only with --start-if-missing),
+    then run the console on it as on any kernel attached to on a server."""
+    import asyncio
+
+    from .remote.console import attach_notebook_kernel
+    from .remote.rest import RemoteError, ServerClient, split_server_url
+    from .remote.sessions import (
+        find_notebook_session,
+        kernelspec_for_notebook,
+        normalise_notebook_path,
+        server_root_dir,
+        start_notebook_session,
+    )
+
+    try:  # before the token is asked for: a path that cannot be right is said first
+        base, _ = split_server_url(server)
+        root = server_root_dir(base) if os.path.isabs(os.path.expanduser(notebook)) else None
+        path = normalise_notebook_path(notebook, root)
+    except RemoteError as e:
+        raise UsageProblem(printable(str(e))) from None
+    tok = _token(server, token)
+    client = ServerClient(server, tok, insecure=insecure, timeout=opts["timeout"])
+    shown = printable(path)
+
+    def call(coro: Any) -> Any:
+        # Before the console's loop: no prompt is up yet, and a Ctrl-C leaves (130).
+        try:
+            return asyncio.run(coro)
+        except RemoteError as e:
+            raise UserError(str(e)) from None
+        except KeyboardInterrupt:
+            click.echo("", err=True)
+            sys.exit(130)
+
+    session = call(find_notebook_session(client, path))
+    if session is None:
+        spec = call(kernelspec_for_notebook(client, path))
+        what = printable(spec) if spec else "the server's default"
+        if not start_if_missing:
+            if not sys.stdin.isatty():
+                raise UserError(
+                    f"no kernel runs for {shown} on the server; --start-if-missing starts "
+                    f"one ({what})"
+                )
+            if not _ask_start(f"No kernel runs for {shown} on the server; start one ({what})?"):
+                raise UserError(f"no kernel started for {shown}")
+        session = call(start_notebook_session(client, path, spec))
+        assert session.kernel is not None  # start_notebook_session checked
+        if sys.stdin.isatty():
+            click.echo(
+                f"kconsole: started a {printable(session.kernel.name) or 'new'} kernel for "
+                f"{shown}; it stays running after the console exits, as the notebook's kernel",
+                err=True,
+            )
+    assert session.kernel is not None  # only sessions with a kernel are picked
+    kernel_id = session.kernel.id
+    _run_with_token(
+        attach_notebook_kernel, server, tok, insecure, opts, notebook=path, kernel_id=kernel_id
+    )
+
+
+def _ask_start(question: str) -> bool:
+    """A [Y/n] question on the terminal, before the console owns it (Enter: yes)."""
+    while True:
+        # The question on stderr, as kconsole's other notes: stdout is the session's.
+        click.echo(f"{question} [Y/n] ", err=True, nl=False)
+        try:
+            answer = input().strip().lower()
+        except EOFError:
+            click.echo("", err=True)
+            return False
+        except KeyboardInterrupt:
+            click.echo("", err=True)
+            sys.exit(130)
+        if answer in ("", "y", "yes"):
+            return True
+        if answer in ("n", "no"):
+            return False
 
 
 def _curve_keys(public: str | None, secret_file: str | None) -> dict[str, str]:
@@ -1052,7 +1179,8 @@ def _newest_live_connection_file() -> Path:
 @_server_options
 def kernels(server: str | None, token: str | None, insecure: bool) -> None:
     """List installed kernelspecs and the kernels running in Jupyter's runtime dir
-    (with --server: the server's kernelspecs and running kernels)."""
+    (with --server: the server's kernelspecs and running kernels, with the notebook
+    each one runs for)."""
     import time
 
     from .connection import PROBE_AT_ONCE, list_connection_files, probe_heartbeats
@@ -1096,19 +1224,25 @@ def kernels(server: str | None, token: str | None, insecure: bool) -> None:
 
 def _server_kernels(url: str, token: str, insecure: bool) -> None:
     from .remote.rest import KernelListRefused, RemoteError, ServerClient, format_kernels
+    from .remote.sessions import format_kernels_and_sessions
 
-    async def fetch() -> tuple[Any, Any]:
+    async def fetch() -> tuple[Any, Any, Any]:
         client = ServerClient(url, token, insecure)
         specs = await client.list_kernelspecs()
         try:
-            return specs, format_kernels(await client.list_kernels())
-        except KernelListRefused as e:
-            return specs, f"({e})"
+            running = await client.list_kernels()
+        except KernelListRefused as e:  # a gateway: kernels are not listed
+            return specs, f"({e})", None
+        try:
+            sessions = await client.list_sessions()
+        except RemoteError:
+            sessions = None  # a gateway without the sessions API: kernels only
+        return specs, running, sessions
 
     import asyncio
 
     try:
-        specs, running = asyncio.run(fetch())
+        specs, running, sessions = asyncio.run(fetch())
     except RemoteError as e:
         raise UserError(str(e)) from None
     click.echo(f"Kernelspecs on {url}:")
@@ -1125,7 +1259,13 @@ def _server_kernels(url: str, token: str, insecure: bool) -> None:
     for r in rows:
         click.echo(f"  {r[0].ljust(widths[0])}  {r[1].ljust(widths[1])}  {r[2]}")
     click.echo("\nRunning kernels:")
-    click.echo(printable(running, keep_newlines=True))
+    if isinstance(running, str):
+        table = running
+    elif sessions is None:
+        table = format_kernels(running)
+    else:
+        table = format_kernels_and_sessions(running, sessions)
+    click.echo(printable(table, keep_newlines=True))
 
 
 @cli.group()

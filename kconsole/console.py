@@ -34,6 +34,12 @@ STALE_PROBE = 3.0
 #: The exit status when the kernel died under the console (documented in the man page).
 EXIT_KERNEL_DIED = 3
 
+#: What is said of a kernel its Jupyter Server no longer has (its id is unknown there).
+GONE_FROM_SERVER = (
+    "the kernel is gone: the server no longer has it (shut down, culled as idle, "
+    "or the server restarted)"
+)
+
 #: How many times a start is retried when a port was taken between picking and binding.
 PORT_CLASH_ATTEMPTS = 3
 
@@ -103,6 +109,8 @@ class KernelConnection:
     #: server restart forgets its kernels); returns its client, ready. None: no offer
     #: (an attached kernel is someone else's to replace).
     start_another: Callable[[], Awaitable[KernelClient]] | None = None
+    #: What :attr:`start_another` does, as the offer to the user words it.
+    replace_offer: str = "start a new kernel there"
     #: Why :meth:`close` could not shut down a kernel it should have (the server did
     #: not answer): the kernel may still be running, and the user must be told.
     shutdown_error: str | None = None
@@ -178,6 +186,8 @@ class KernelConnection:
         restarts it, while the connection to that server still stands."""
         if self.process is not None:
             return True
+        if self.kernel_gone:
+            return False  # the server has no kernel of that id to restart
         transport = self.client.transport
         return hasattr(transport, "restart") and not getattr(transport, "finished", False)
 

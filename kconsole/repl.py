@@ -96,6 +96,7 @@ from .client import (
 from .completion import KernelCompleter
 from .console import (
     EXIT_KERNEL_DIED,
+    GONE_FROM_SERVER,
     SELF_EXIT_WAIT,
     ConsoleError,
     KernelConnection,
@@ -261,6 +262,10 @@ class Repl:
         self._asking: PromptSession[Any] | None = None
         self._sigint_depth = 0
         self._exec_task: asyncio.Future[Message] | None = None
+        #: A wait outside any cell that Ctrl-C stops (a new kernel being started on a
+        #: server), and whether Ctrl-C did stop it.
+        self._sigint_stops: asyncio.Future[Any] | None = None
+        self._stopped_by_sigint = False
         self._last_sigint: tuple[int, float] | None = None
         #: One prompt at a time while a cell runs (input() and the restart question).
         self._tty_lock = asyncio.Lock()
@@ -637,11 +642,11 @@ class Repl:
         if self.conn.kernel_gone:
             # A restarted Jupyter Server forgot its kernels: nothing to restart.
             offer = (
-                " Press Enter to start a new kernel there, Ctrl-D to leave."
+                f" Press Enter to {self.conn.replace_offer}, Ctrl-D to leave."
                 if self.conn.can_replace
                 else ""
             )
-            text = f"[kconsole] the kernel is gone: the server no longer has it.{offer}"
+            text = f"[kconsole] {GONE_FROM_SERVER}.{offer}"
         elif self.conn.unreachable:
             # Refused or given up on: the kernel may be running still; "died" is not true.
             text = f"[kconsole] {reason}; the kernel cannot be reached from here."
@@ -833,6 +838,9 @@ class Repl:
                 self._asking.app.key_processor.send_sigint()
         elif self._cell_running:
             self._sigint()
+        elif self._sigint_stops is not None and not self._sigint_stops.done():
+            self._stopped_by_sigint = True
+            self._sigint_stops.cancel()
 
     @contextlib.contextmanager
     def _sigint_handled(self) -> Iterator[None]:
@@ -988,24 +996,35 @@ class Repl:
                     await edit_file(filename, line if isinstance(line, int) else 0)
                     self.printer.barrier()
 
-    async def _restart_dead_kernel(self) -> bool:
+    async def _restart_dead_kernel(self) -> bool | None:
+        """Restart (or replace) a dead kernel before running a cell: whether it worked;
+        None when Ctrl-C stopped the wait (back to the prompt, the kernel still dead)."""
         if self.conn.can_restart:
             return await self._restart_kernel()
         if self.conn.can_replace:
             return await self._replace_kernel()
         return False
 
-    async def _replace_kernel(self) -> bool:
-        """A new kernel on the server in place of one it lost; say how it went."""
+    async def _replace_kernel(self) -> bool | None:
+        """A new kernel on the server in place of one it lost; say how it went. Ctrl-C
+        stops the wait (a server may take the whole --timeout to answer): None."""
         self._restarting = True
         self._invalidate()
-        self.note("starting a new kernel on the server...")
+        self.note("starting a new kernel on the server... (Ctrl-C stops waiting)")
+        replacing = asyncio.ensure_future(self.conn.replace_kernel())
+        self._sigint_stops, self._stopped_by_sigint = replacing, False
         try:
-            await self.conn.replace_kernel()
+            await replacing
         except ConsoleError as e:
             self.note(str(e))
             return False
+        except asyncio.CancelledError:
+            if not (self._stopped_by_sigint and replacing.cancelled()):
+                raise  # the console is leaving (SIGTERM): not ours to swallow
+            self.note("stopped waiting for the new kernel; Enter tries again, Ctrl-D leaves")
+            return None
         finally:
+            self._sigint_stops = None
             self._restarting = False
             self._invalidate()
         self._bind_client()
@@ -1166,7 +1185,10 @@ class Repl:
                 # kernel is not restarted first just to be left.
                 self.keep_kernel_on_exit = keep
                 return 0
-            if self.client.dead.is_set() and not await self._restart_dead_kernel():
+            revived = await self._restart_dead_kernel() if self.client.dead.is_set() else True
+            if revived is None:
+                continue  # Ctrl-C stopped waiting for a new kernel: the prompt again
+            if not revived:
                 if self.conn.kernel_gone:
                     gone = "gone from the server"
                 else:

@@ -59,7 +59,13 @@ from collections.abc import Callable
 from typing import Any, TextIO
 
 from .client import EOFInput, KernelDied, KernelTimeout, ReplyLost
-from .console import EXIT_KERNEL_DIED, KernelConnection, exit_command, payloads_of
+from .console import (
+    EXIT_KERNEL_DIED,
+    GONE_FROM_SERVER,
+    KernelConnection,
+    exit_command,
+    payloads_of,
+)
 from .notebook import NotebookRecorder
 from .output import OutputPrinter, error_text
 from .protocol import Message
@@ -946,7 +952,11 @@ class ScriptRunner:
             except KernelDied as e:
                 self._kernel_died = True
                 self._flush()
-                print(f"kconsole: kernel died: {e}", file=self.stderr)
+                if self.conn.kernel_gone:
+                    # Deleted, culled or forgotten by a restart: not a death to debug.
+                    print(f"kconsole: {GONE_FROM_SERVER}", file=self.stderr)
+                else:
+                    print(f"kconsole: kernel died: {e}", file=self.stderr)
                 return EXIT_KERNEL_DIED
             except ReplyLost as e:
                 lost: ReplyLost | None = e

@@ -6,6 +6,7 @@
 * :mod:`.framing` - the two WebSocket framings, with no IO.
 * :mod:`.kernel` - :func:`open_server_kernel`: start or find a kernel, and who
   shuts it down.
+* :mod:`.sessions` - a notebook's kernel through the sessions API (``--notebook``).
 * :mod:`.ssh` - :class:`SSHTunnel`: a connection file's ports through ``ssh -L``.
 
 Nothing here is imported by ``kconsole`` for local kernels.

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,7 @@ from ..client import KernelClient, KernelError
 from ..connection import ConnectionInfo
 from ..console import ConsoleError, KernelConnection, connect_client
 from ..transport import TransportError
-from .kernel import ServerKernel, open_server_kernel, start_another
+from .kernel import ServerKernel, notebook_kernel, open_server_kernel, start_another
 from .ssh import SSHTunnel, TunnelError
 from .websocket import TransportEvent
 
@@ -34,7 +34,15 @@ def _label(client: KernelClient, where: str) -> str:
     return f"{impl} {ver}".strip() + (f" ({lang})" if lang else "") + f" on {where}"
 
 
-async def _connect(sk: ServerKernel, timeout: float, keep_kernel: bool) -> KernelConnection:
+async def _connect(
+    sk: ServerKernel,
+    timeout: float,
+    keep_kernel: bool,
+    renew: Callable[[ServerKernel], Awaitable[ServerKernel]] | None = None,
+) -> KernelConnection:
+    """A connection to ``sk``; ``renew`` finds or starts the kernel to offer once the
+    server no longer has it (default: a new one of the same kernelspec, for a kernel
+    this console started; none for one it attached to)."""
     try:
         client = await connect_client(sk.transport, sk.session(), timeout)
     except (KernelError, TransportError) as e:
@@ -49,26 +57,61 @@ async def _connect(sk: ServerKernel, timeout: float, keep_kernel: bool) -> Kerne
         label=_label(client, sk.server.base_url),
         timeout=timeout,
     )
-    if sk.started:
+    if renew is None and sk.started:
+        renew = start_another
+    if renew is not None:
         current = [sk]
+        make_new = renew
 
         async def another() -> KernelClient:
+            # Shielded: Ctrl-C may stop the wait (the REPL cancels it), but the server
+            # goes on starting the kernel; one of ours is then deleted once it is there.
+            starting = asyncio.ensure_future(make_new(current[0]))
             try:
-                new = await start_another(current[0])
+                new = await asyncio.shield(starting)
+            except asyncio.CancelledError:
+                starting.add_done_callback(_discard_unused)
+                raise
             except TransportError as e:
                 raise ConsoleError(f"cannot start a new kernel on the server: {e}") from None
             try:
                 client = await connect_client(new.transport, new.session(), timeout)
-            except (KernelError, TransportError) as e:
-                with contextlib.suppress(Exception):
-                    await new.close()  # not one to leave behind, --keep-kernel or not
-                raise ConsoleError(f"cannot use the new kernel {new.kernel_id}: {e}") from None
+            except BaseException as e:
+                # Not one to leave behind, --keep-kernel or not (a notebook's is kept).
+                _close_later(new)
+                if isinstance(e, (KernelError, TransportError)):
+                    raise ConsoleError(f"cannot use the new kernel {new.kernel_id}: {e}") from None
+                raise
             client.start_monitor()
             current[0] = new
             return client
 
         conn.start_another = another
     return conn
+
+
+#: Closings of kernels a cancelled replacement left (kept referenced until done).
+_closing: set[asyncio.Task[None]] = set()
+
+
+def _close_later(sk: ServerKernel) -> None:
+    """Close ``sk`` (deleting it if this console started it) without waiting for it."""
+
+    async def close() -> None:
+        with contextlib.suppress(Exception):
+            await sk.close()
+
+    task = asyncio.ensure_future(close())
+    _closing.add(task)
+    task.add_done_callback(_closing.discard)
+
+
+def _discard_unused(starting: asyncio.Future[ServerKernel]) -> None:
+    """A replacement kernel the user stopped waiting for, once the server has it."""
+    if starting.cancelled() or starting.exception() is not None:
+        return
+    with contextlib.suppress(RuntimeError):  # the loop is closing: nothing can be done
+        _close_later(starting.result())
 
 
 async def _open_and_connect(
@@ -134,6 +177,41 @@ async def attach_server_kernel(
         force_json=force_json,
         on_event=on_event,
     )
+
+
+async def attach_notebook_kernel(
+    url: str,
+    token: str | None,
+    *,
+    notebook: str,
+    kernel_id: str,
+    insecure: bool = False,
+    timeout: float = 60.0,
+    force_json: bool = False,
+    on_event: Callable[[TransportEvent], None] | None = None,
+) -> KernelConnection:
+    """``kconsole attach --server URL --notebook PATH``, once the CLI has found (or
+    started) ``kernel_id``, the kernel of the notebook's session: attached like any
+    other kernel on the server (never shut down), and when the server loses it the
+    console offers the notebook's new kernel, starting one for it if it has none."""
+    try:
+        sk = await open_server_kernel(
+            url,
+            token,
+            kernel_id=kernel_id,
+            insecure=insecure,
+            force_json=force_json,
+            on_event=on_event,
+            timeout=timeout,
+        )
+    except TransportError as e:
+        raise ConsoleError(str(e)) from None
+    conn = await _connect(
+        sk, timeout, keep_kernel=True, renew=lambda old: notebook_kernel(old, notebook)
+    )
+    conn.label += f", notebook {notebook}"
+    conn.replace_offer = "start a new kernel for the notebook"
+    return conn
 
 
 @dataclass

@@ -113,6 +113,20 @@ async def start_another(old: ServerKernel) -> ServerKernel:
     return ServerKernel(old.server, model.id, model.name, True, transport, old.env)
 
 
+async def notebook_kernel(old: ServerKernel, path: str) -> ServerKernel:
+    """The kernel the server runs for notebook ``path`` now, started (as JupyterLab
+    does, with ``old``'s kernelspec) when it has none: what a console for a notebook
+    offers once the server lost ``old``. Like any attached kernel it is not ours to
+    shut down: it is the notebook's."""
+    from .sessions import start_notebook_session
+
+    session = await start_notebook_session(old.server, path, old.kernel_name or None)
+    assert session.kernel is not None  # start_notebook_session checked
+    kid = session.kernel.id
+    transport = _transport(old.server, kid, old.transport.on_event, old.transport.force_json)
+    return ServerKernel(old.server, kid, session.kernel.name, False, transport)
+
+
 async def _find_kernel(server: ServerClient, kernel_id: str) -> RemoteKernelModel:
     # The whole id first: it needs no listing, which gateways refuse by default.
     try:

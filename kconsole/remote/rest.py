@@ -105,6 +105,41 @@ class RemoteKernelSpecs:
         return [s.name for s in self.specs]
 
 
+@dataclass(frozen=True)
+class RemoteSession:
+    """One session as ``GET /api/sessions`` describes it: a notebook (or console, or
+    file) and the kernel the server runs for it.
+
+    ``path`` is as the client that created the session gave it (JupyterLab: relative
+    to the server's root, forward slashes); ``kernel`` is None when the server sent
+    none (a session whose kernel is gone).
+    """
+
+    id: str
+    path: str
+    name: str = ""
+    type: str = ""
+    kernel: RemoteKernelModel | None = None
+
+    @classmethod
+    def from_json(cls, d: Any) -> RemoteSession:
+        if not isinstance(d, dict) or not isinstance(d.get("id"), str):
+            raise RemoteError("the server sent a session without an id")
+        path = d.get("path")
+        if not isinstance(path, str):
+            # The pre-2016 form, which old servers still send beside the new one.
+            notebook = d.get("notebook")
+            path = notebook.get("path") if isinstance(notebook, dict) else None
+        kernel = d.get("kernel")
+        return cls(
+            id=d["id"],
+            path=path if isinstance(path, str) else "",
+            name=str(d.get("name") or ""),
+            type=str(d.get("type") or ""),
+            kernel=RemoteKernelModel.from_json(kernel) if isinstance(kernel, dict) else None,
+        )
+
+
 def split_server_url(url: str) -> tuple[str, str | None]:
     """Normalise a pasted server URL: ``(base_url_with_trailing_slash, token_or_None)``.
 
@@ -324,6 +359,35 @@ class ServerClient:
                 "POST", self._kernel_path(kernel_id, "restart"), {}, kernel_id=kernel_id
             )
         )
+
+    async def list_sessions(self) -> list[RemoteSession]:
+        """The sessions on the server (``GET /api/sessions``): which notebook each
+        kernel runs for. Gateways without the sessions API answer 404."""
+        d = await self._json("GET", "api/sessions")
+        if not isinstance(d, list):
+            raise RemoteError("the server's session list is not a JSON list")
+        return [RemoteSession.from_json(s) for s in d]
+
+    async def create_session(
+        self, path: str, kernel_name: str | None, *, kind: str = "notebook", name: str = ""
+    ) -> RemoteSession:
+        """``POST /api/sessions`` as JupyterLab sends it when a notebook is opened: the
+        server starts a kernel for ``path`` (its default kernelspec when
+        ``kernel_name`` is None), or returns the session ``path`` already has."""
+        body: dict[str, Any] = {"path": path, "type": kind, "name": name, "kernel": {}}
+        if kernel_name:
+            body["kernel"]["name"] = kernel_name
+        d = await self._json("POST", "api/sessions", body, expect=(201,))
+        return RemoteSession.from_json(d)
+
+    async def get_contents(self, path: str, *, content: bool = True) -> dict[str, Any]:
+        """``GET /api/contents/PATH``: a file's model (with its content unless
+        ``content`` is false); RemoteError with status 404 when there is no such file."""
+        quoted = urllib.parse.quote(path.strip("/"), safe="/")
+        d = await self._json("GET", f"api/contents/{quoted}?content={int(content)}")
+        if not isinstance(d, dict):
+            raise RemoteError(f"the server's model of {path} is not a JSON object")
+        return d
 
     # -- plumbing ------------------------------------------------------------------------
 

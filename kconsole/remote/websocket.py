@@ -80,6 +80,9 @@ class TransportEvent:
 _ws_logger = logging.getLogger("kconsole.remote.websocket")
 _ws_logger.setLevel(logging.INFO)
 
+#: What a kernel the server no longer has is called (the reason of its "death").
+GONE = "the kernel is gone: the server no longer has it"
+
 #: How long to nudge a restarted kernel before letting requests through regardless.
 NUDGE_TIMEOUT = 30.0
 
@@ -279,10 +282,20 @@ class WebSocketTransport(Transport):
             # server that does not answer says nothing about the kernel: its WebSocket
             # decides (a drop is reconnected, and shown as lost).
             alive = e.status is None or e.status >= 500
+            if e.status == 404:
+                self._gone()
         except asyncio.TimeoutError:
             alive = True
         self._alive_at = (time.monotonic(), alive)
         return alive
+
+    def _gone(self) -> None:
+        """The server answered that it has no such kernel (deleted by another client,
+        culled as idle, or lost in a server restart): it will never be back under this
+        id, and Jupyter Server leaves the WebSocket open, so it is finished here."""
+        self.kernel_gone = True
+        self._closing = True  # the server closing the socket now is no drop to retry
+        self._finish(RemoteError(GONE, 404))
 
     async def interrupt(self) -> None:
         """Interrupt through ``POST /api/kernels/{id}/interrupt`` (the server knows the
