@@ -256,3 +256,35 @@ def test_gateway_in_the_repl(gateway: Gateway) -> None:
     finally:
         c.close()
         relay.close()
+
+
+@pytest.mark.engine("eg")
+@pytest.mark.timeout(120)
+def test_a_kernel_enterprise_gateway_culls_is_one_line(engine_env: Any, tmp_path: Path) -> None:
+    # EG's culler, connected kernels included, after 3 s of idleness.
+    gw = Gateway(
+        "eg",
+        engine_env("eg"),
+        tmp_path,
+        "--RemoteMappingKernelManager.cull_idle_timeout=3",
+        "--RemoteMappingKernelManager.cull_interval=1",
+        "--RemoteMappingKernelManager.cull_connected=True",
+    )
+    c = PtyConsole(
+        ["start", "--server", gw.url, "--token", gw.token, "-k", "python3"],
+        env={"KERNEL_USERNAME": "ada"},
+        timeout=60,
+    )
+    try:
+        c.expect_prompt(1)
+        c.sendline("x = 1")
+        c.expect_prompt(2)
+        c.expect(r"\[kconsole\] the kernel is gone: the server no longer has it", timeout=40)
+        c.expect("Press Enter to start a new kernel there")  # (tested on Jupyter Server)
+        c.ctrl("d")
+        c.wait_exit(30)
+        assert "kernel died" not in c.transcript
+        assert "Traceback (most recent call last):" not in c.transcript
+    finally:
+        c.close()
+        gw.stop()
