@@ -1177,7 +1177,15 @@ def _newest_live_connection_file() -> Path:
 
 @cli.command()
 @_server_options
-def kernels(server: str | None, token: str | None, insecure: bool) -> None:
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=DEFAULT_TIMEOUT,
+    show_default=True,
+    callback=_check_timeout,
+    help="With --server: seconds each call to the server may take.",
+)
+def kernels(server: str | None, token: str | None, insecure: bool, timeout: float) -> None:
     """List installed kernelspecs and the kernels running in Jupyter's runtime dir
     (with --server: the server's kernelspecs and running kernels, with the notebook
     each one runs for)."""
@@ -1186,7 +1194,7 @@ def kernels(server: str | None, token: str | None, insecure: bool) -> None:
     from .connection import PROBE_AT_ONCE, list_connection_files, probe_heartbeats
 
     if server is not None:
-        _server_kernels(server, _token(server, token), insecure)
+        _server_kernels(server, _token(server, token), insecure, timeout)
         return
     from .kernelspec import all_kernel_specs, format_kernelspec_table
 
@@ -1222,12 +1230,12 @@ def kernels(server: str | None, token: str | None, insecure: bool) -> None:
         click.echo(printable(f"  {f.name}  {name}  {info.ip}  [{state}]"))
 
 
-def _server_kernels(url: str, token: str, insecure: bool) -> None:
+def _server_kernels(url: str, token: str, insecure: bool, timeout: float) -> None:
     from .remote.rest import KernelListRefused, RemoteError, ServerClient, format_kernels
     from .remote.sessions import format_kernels_and_sessions
 
     async def fetch() -> tuple[Any, Any, Any]:
-        client = ServerClient(url, token, insecure)
+        client = ServerClient(url, token, insecure, timeout=timeout)
         specs = await client.list_kernelspecs()
         try:
             running = await client.list_kernels()

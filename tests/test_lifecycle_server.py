@@ -154,7 +154,8 @@ def test_attached_kernel_gone_with_the_server_leaves_with_one_line(
 
 
 @pytest.mark.timeout(60)
-def test_timeout_bounds_rest_calls() -> None:
+@pytest.mark.parametrize("command", ["start", "kernels"])
+def test_timeout_bounds_rest_calls(command: str) -> None:
     # Accepts connections (the backlog) and never answers a request.
     with socket.socket() as silent:
         silent.bind(("127.0.0.1", 0))
@@ -162,7 +163,7 @@ def test_timeout_bounds_rest_calls() -> None:
         url = f"http://127.0.0.1:{silent.getsockname()[1]}/"
         t0 = time.monotonic()
         p = subprocess.run(
-            [*KCONSOLE, "start", "--server", url, "--token", "x", "--timeout", "2"],
+            [*KCONSOLE, command, "--server", url, "--token", "x", "--timeout", "2"],
             input="print(1)\n",
             capture_output=True,
             text=True,
