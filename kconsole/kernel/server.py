@@ -29,6 +29,7 @@ import errno
 import os
 import sys
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -44,6 +45,9 @@ Handler = Callable[[Message], None]
 #: The largest frame a client may send the kernel (a pasted cell of data included).
 MAX_REQUEST_BYTES = 256 * 2**20
 _STOP = object()
+#: How long a subscription read before any handshake event waits for one (the two
+#: travel on different pipes: milliseconds apart).
+UNPAID_FOR = 0.5
 
 
 class Server:
@@ -75,6 +79,7 @@ class Server:
         self._welcomes_owed = 0
         # The last subscription that came before its connection's handshake event.
         self._unpaid: bytes | None = None
+        self._unpaid_at = 0.0
         #: Set once any client has subscribed to IOPub (see Kernel._kernel_info).
         self.iopub_joined = threading.Event()
         self.dropped = 0
@@ -230,10 +235,15 @@ class Server:
                 if self._welcomes_owed <= 0:
                     self._drain_handshakes()
                 if self._welcomes_owed <= 0:
-                    self._unpaid = topic  # its handshake event may still be on its way
+                    # Its handshake event may still be on its way (milliseconds).
+                    self._unpaid, self._unpaid_at = topic, time.monotonic()
                     continue
                 self._welcomes_owed -= 1
             self._welcome(topic)
+        if self._unpaid is not None and time.monotonic() - self._unpaid_at > UNPAID_FOR:
+            # Not a subscription racing its handshake event but a repeat (or the end of
+            # a flood): it must not take the welcome of the next real subscriber.
+            self._unpaid = None
         if mon is not None and self._unpaid is not None and self._welcomes_owed > 0:
             # A handshake whose event came after its subscription: pay it now.
             self._welcomes_owed -= 1
