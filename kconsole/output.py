@@ -114,7 +114,8 @@ class OutputPrinter:
         self.caps = capabilities or capabilities_from_env(os.environ, is_tty=self.tty)
         self.registry = registry or default_registry()
         self._at_line_start = True
-        # Screen tracking (see the module docstring). Entries are [display_id, text].
+        # Screen tracking (see the module docstring). Entries are [display_id, text,
+        # weight]: weight is the characters the text shows (see _shown).
         self._entries: list[list[Any]] = []
         self._chars = 0
         self._limit = 0

@@ -17,10 +17,10 @@ def console():
     made: list[PtyConsole] = []
 
     def make(*args: str) -> PtyConsole:
-        # No graphics protocol: TERM is plain xterm and nothing answers the queries.
+        # No graphics protocol: TERM is plain xterm, not in tmux, nothing answers queries.
         c = PtyConsole(
             ["start", "--kernel", "python3", "--no-banner", *args],
-            env={"TERM_PROGRAM": "", "KITTY_WINDOW_ID": ""},
+            env={"TERM_PROGRAM": "", "KITTY_WINDOW_ID": "", "TMUX": ""},
             rows=50,
             cols=100,
         )
@@ -148,7 +148,7 @@ def test_matplotlib_in_the_builtin_kernel_reaches_the_terminal() -> None:
     pytest.importorskip("matplotlib")
     c = PtyConsole(
         ["start", "--kernel", "builtin", "--no-banner"],
-        env={"TERM_PROGRAM": "", "KITTY_WINDOW_ID": ""},
+        env={"TERM_PROGRAM": "", "KITTY_WINDOW_ID": "", "TMUX": ""},
     )
     try:
         c.expect_prompt(1)

@@ -38,7 +38,8 @@ def test_env_plain_xterm_has_no_images_and_tmux_disables_them() -> None:
         {"TERM": "tmux-256color", "TMUX": "/tmp/x", "KITTY_WINDOW_ID": "1"}
     )
     assert caps.image_protocol is None and caps.multiplexer == "tmux"
-    assert capabilities_from_env({"TERM": "screen.xterm-256color"}).multiplexer == "screen"
+    screen = capabilities_from_env({"TERM": "screen.xterm-256color", "COLORTERM": "truecolor"})
+    assert screen.multiplexer == "screen" and screen.colors == 256  # screen has no 24-bit
     assert capabilities_from_env({"TERM": "foot"}).image_protocol == "sixel"
 
 

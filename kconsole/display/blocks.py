@@ -27,12 +27,14 @@ pixel is 40 % the average of its area and 60 % the colour in that area farthest 
 the average (per channel: the darkest on light ground, the lightest on dark), from
 3x3 samples of the area (5x5 with Pillow), when it is far enough to be a line rather
 than a photo's texture or noise. Flat areas and photos stay as they are; thin lines
-and text stay visible. Transparent images are only averaged (their hidden pixels' colour would
-bleed in). Pillow does it in C when installed; without, the rows from the PNG
-decoder are sampled and the arithmetic is done on whole rows held as big integers,
-one 32-bit lane per channel (no lane can overflow into the next), as in :mod:`.png`.
+and text stay visible. Transparent images are only averaged (the colour of their
+hidden pixels would bleed in). Pillow does it in C when installed; without, the rows
+from the PNG decoder are sampled and the arithmetic is done on whole rows held as
+big integers, one 32-bit lane per channel (no lane can overflow into the next), as
+in :mod:`.png`.
 
-The text is lines of cells, each ending in SGR 0 and a newline: no cursor motion,
+The text is lines of cells, each ending in a newline (after SGR 0 when it left a
+colour set): no cursor motion,
 so the printer counts its rows like any text (updates and clear_output erase it),
 and only SGR sequences, the two half blocks and spaces are ever written.
 """

@@ -452,10 +452,11 @@ def render_image(value: Any, metadata: dict[str, Any], ctx: RenderContext, mime:
         return fallback_line(data, mime, ctx, size)  # no pixels, or a bomb
     pixels = data
     if mime == "image/svg+xml":
-        fit = None
-        if size is not None:
-            fit = _block_raster(size, ctx, metadata) if protocol == "blocks" else None
-            fit = fit or fit_cells(size, ctx, metadata)[2:]
+        fit = None  # the pixels it is shown at: no bigger raster is worth its time
+        if size is not None and protocol == "blocks":
+            fit = _block_raster(size, ctx, metadata)
+        elif size is not None:
+            fit = fit_cells(size, ctx, metadata)[2:]
         png = _rasterize_svg(data, size, fit)
         if png is None:
             return fallback_line(data, mime, ctx, size)  # no SVG library, or unreadable

@@ -133,6 +133,10 @@ def capabilities_from_env(env: Mapping[str, str], *, is_tty: bool = True) -> Ter
     sixel = term.startswith(("foot", "mlterm", "yaft")) or program == "mintty" or ("sixel" in term)
     if kitty or wezterm or iterm:
         colors = max(colors, 16777216 if colorterm or kitty or wezterm else 256)
+    if multiplexer == "screen":
+        # GNU screen (4.x, what is installed) has no 24-bit colour: it reads the codes
+        # as other attributes. COLORTERM came from the terminal outside it.
+        colors = min(colors, 256)
 
     hyperlinks = (
         kitty
@@ -286,8 +290,11 @@ def merge_tmux(
     changes: dict[str, object] = {"passthrough": client.passthrough}
     if caps.cell_width is None and client.cell_size:
         changes["cell_width"], changes["cell_height"] = client.cell_size
+    # tmux draws a pane's colours in what the outer terminal has (its features say).
     if caps.colors and "RGB" in client.features:
-        changes["colors"] = 16777216  # tmux sends 24-bit colour on to this terminal
+        changes["colors"] = 16777216
+    elif caps.colors and "256" in client.features:
+        changes["colors"] = max(caps.colors, 256)
     if caps.image_protocol is None and client.passthrough and caps.is_tty:
         changes["image_protocol"] = outer_protocol(client, outer)
     return replace(caps, **changes)  # type: ignore[arg-type]
