@@ -280,15 +280,18 @@ def _console_options(f: Callable[..., Any]) -> Callable[..., Any]:
     )(f)
     f = click.option(
         "--image-protocol",
-        type=click.Choice(["auto", "kitty", "iterm", "sixel", "none"]),
+        type=click.Choice(["auto", "kitty", "iterm", "sixel", "blocks", "none"]),
         default="auto",
         show_default=True,
-        help="How to draw images in the terminal (auto detects it).",
+        help="How to draw images: auto detects a graphics protocol (through tmux too) "
+        "and else draws coloured half blocks; blocks always does; none prints a line "
+        "naming a saved copy.",
     )(f)
     f = click.option(
         "--image-viewer",
         metavar="CMD",
-        help="Open images the terminal cannot draw with CMD ({} is the file path).",
+        help="Open images the terminal has no graphics protocol for with CMD, instead "
+        "of drawing them in blocks ({} is the file path).",
     )(f)
     f = click.option(
         "--image-dir",

@@ -27,7 +27,7 @@ from typing import Any, TextIO
 from .display.config import DisplayConfig, RenderContext
 from .display.registry import Rendered, RendererRegistry, default_registry
 from .display.terminal import TerminalCapabilities, capabilities_from_env
-from .display.text import rows_of
+from .display.text import rows_of, strip_ansi
 from .protocol import Message
 from .sanitize import plain_line, terminal_text
 
@@ -58,6 +58,13 @@ def _ends_line(text: str) -> bool:
     if not text.endswith("m"):
         return False
     return _TRAILING_SGR.sub("", text[-256:]).endswith("\n")
+
+
+def _shown(text: str) -> int:
+    """Characters of ``text`` that take cells: a rich display's weight in the screen
+    tracking (an image is escapes and a few rows; counted whole it seemed to fill the
+    screen, and clear_output or an update then printed below instead of erasing it)."""
+    return len(strip_ansi(text)) if "\x1b" in text else len(text)
 
 
 def error_text(content: dict[str, Any]) -> str:
@@ -107,7 +114,8 @@ class OutputPrinter:
         self.caps = capabilities or capabilities_from_env(os.environ, is_tty=self.tty)
         self.registry = registry or default_registry()
         self._at_line_start = True
-        # Screen tracking (see the module docstring). Entries are [display_id, text].
+        # Screen tracking (see the module docstring). Entries are [display_id, text,
+        # weight]: weight is the characters the text shows (see _shown).
         self._entries: list[list[Any]] = []
         self._chars = 0
         self._limit = 0
@@ -148,7 +156,9 @@ class OutputPrinter:
 
     # -- helpers --------------------------------------------------------------------
 
-    def _write(self, text: str, display_id: str | None = None) -> None:
+    def _write(self, text: str, display_id: str | None = None, weight: int | None = None) -> None:
+        """Write ``text``; ``weight`` is the characters it shows, when not all of its
+        length (a rich display's escapes: an image is mostly escapes)."""
         if not text:
             return
         if self._pending_clear:
@@ -162,19 +172,19 @@ class OutputPrinter:
                 self.stream.write(text[i : i + _WRITE_CHUNK])
         self._at_line_start = _ends_line(text)
         if self.tty:
-            self._track(text, display_id)
+            self._track(text, display_id, len(text) if weight is None else weight)
 
-    def _track(self, text: str, display_id: str | None) -> None:
+    def _track(self, text: str, display_id: str | None, weight: int) -> None:
         if not self._entries:
             self._entries_cols = self._size()[0]
-        self._entries.append([display_id, text])
-        self._chars += len(text)
+        self._entries.append([display_id, text, weight])
+        self._chars += weight
         if self._chars > self._limit:
             # More text than a screen can hold: the region start has scrolled away.
             # Forget all but the last entry (a display may still be updated alone).
             last = self._entries[-1]
-            self._entries = [last] if len(last[1]) <= self._limit else []
-            self._chars = sum(len(e[1]) for e in self._entries)
+            self._entries = [last] if last[2] <= self._limit else []
+            self._chars = sum(e[2] for e in self._entries)
             self._region_ok = False
 
     def _ensure_newline(self) -> None:
@@ -275,7 +285,8 @@ class OutputPrinter:
             prompt = self._style(f"Out[{count}]: ", "31;1")
             body = self.render_bundle(c.get("data", {}), c.get("metadata", {}))
             sep = "\n" if ("\n" in body or "\x1b_G" in body or "\x1bP" in body) else ""
-            self._write(f"{prompt}{sep}{body}" + ("" if body.endswith("\n") else "\n"))
+            text = f"{prompt}{sep}{body}" + ("" if body.endswith("\n") else "\n")
+            self._write(text, weight=_shown(text))
         elif t == "display_data":
             self._display(c, update=False)
         elif t == "update_display_data":
@@ -309,7 +320,7 @@ class OutputPrinter:
         if update and display_id is not None and self.tty and self._redraw(display_id, body):
             return
         self._ensure_newline()
-        self._write(body, display_id)
+        self._write(body, display_id, _shown(body))
 
     def _redraw(self, display_id: str, body: str) -> bool:
         """Replace the display's last version where it is, re-printing what the printer
@@ -332,10 +343,10 @@ class OutputPrinter:
         after = entries[at + 1 :]
         self._erase_rows(rows)
         self._entries = entries[:at]
-        self._chars = sum(len(e[1]) for e in self._entries)
-        self._write(body, display_id)
-        for did, text in after:
-            self._write(text, did)
+        self._chars = sum(e[2] for e in self._entries)
+        self._write(body, display_id, _shown(body))
+        for did, text, weight in after:
+            self._write(text, did, weight)
         return True
 
     def flush(self) -> None:

@@ -41,6 +41,17 @@ _ANSI = re.compile(
 )
 
 
+def half_block_colours(cell: pyte.screens.Char) -> tuple[str, str]:
+    """The colours of the two pixels a half-block cell shows, top then bottom, as pyte
+    names them ("ff0000", "red", "default"): ▀ is the foreground over the background,
+    ▄ the other way up, anything else (a space) the background twice."""
+    if cell.data == "\u2580":
+        return cell.fg, cell.bg
+    if cell.data == "\u2584":
+        return cell.bg, cell.fg
+    return cell.bg, cell.bg
+
+
 def pid_alive(pid: int) -> bool:
     """Whether process ``pid`` exists (a kernel that should be gone, say)."""
     try:

@@ -273,10 +273,12 @@ def test_no_graphics_prints_line_with_saved_file(tmp_path) -> None:
     assert os.path.dirname(m.group(1)) == str(tmp_path)
 
 
-def test_terminal_without_protocol_also_falls_back(tmp_path) -> None:
+def test_image_protocol_none_keeps_the_saved_file_line(tmp_path) -> None:
+    # A terminal without a graphics protocol draws blocks by default; `none` asks for
+    # the saved-file line instead.
     png = make_png(10, 10, quadrants(10, 10))
     c = ctx(None)
-    c.config = DisplayConfig(image_dir=str(tmp_path))
+    c.config = DisplayConfig(image_dir=str(tmp_path), image_protocol="none")
     text = render_image(base64.b64encode(png).decode(), {}, c, "image/png")
     assert strip_ansi(text).startswith("[image/png 10x10, saved to ")
 

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
-from ptyconsole import PtyConsole
+from ptyconsole import PtyConsole, half_block_colours
 
 PNG_1x1 = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg=="
 
@@ -17,10 +17,10 @@ def console():
     made: list[PtyConsole] = []
 
     def make(*args: str) -> PtyConsole:
-        # No graphics protocol: TERM is plain xterm and nothing answers the queries.
+        # No graphics protocol: TERM is plain xterm, not in tmux, nothing answers queries.
         c = PtyConsole(
             ["start", "--kernel", "python3", "--no-banner", *args],
-            env={"TERM_PROGRAM": "", "KITTY_WINDOW_ID": ""},
+            env={"TERM_PROGRAM": "", "KITTY_WINDOW_ID": "", "TMUX": ""},
             rows=50,
             cols=100,
         )
@@ -73,10 +73,10 @@ def test_html_table_markdown_and_json_read_right_on_screen(console) -> None:
 
 
 @pytest.mark.timeout(90)
-def test_image_without_graphics_prints_a_line_with_the_saved_file(console) -> None:
+def test_image_protocol_none_prints_a_line_with_the_saved_file(console) -> None:
     import base64
 
-    c = console()
+    c = console("--image-protocol", "none")
     c.expect_prompt(1)
     c.sendline(
         f"import base64; from IPython.display import Image, display; "
@@ -115,8 +115,17 @@ def test_matplotlib_figure_reaches_the_terminal(console) -> None:
     c.sendline("%matplotlib inline")
     c.expect_prompt(2)
     c.sendline("import matplotlib.pyplot as plt; plt.plot([1, 2, 3]); plt.show()")
-    c.expect(r"\[image/png \d+x\d+, saved to \S+\.png\]", timeout=60)
-    c.expect_prompt(3)
+    c.expect_prompt(3, timeout=60)
+    # No graphics protocol: the plot is drawn in half blocks, the width of the screen.
+    lines = screen_lines(c)
+    assert sum(ln.count("▀") > 10 for ln in lines) >= 5, "\n".join(lines)
+    coloured = [
+        x
+        for y in range(c.screen.lines)
+        for x in range(c.screen.columns)
+        if half_block_colours(c.screen.buffer[y][x]) != ("default", "default")
+    ]
+    assert max(coloured) == 98  # 99 columns: one short of the width, never wrapping
     c.ctrl("d")
     assert c.wait_exit(20) == 0
 
@@ -139,13 +148,104 @@ def test_matplotlib_in_the_builtin_kernel_reaches_the_terminal() -> None:
     pytest.importorskip("matplotlib")
     c = PtyConsole(
         ["start", "--kernel", "builtin", "--no-banner"],
-        env={"TERM_PROGRAM": "", "KITTY_WINDOW_ID": ""},
+        env={"TERM_PROGRAM": "", "KITTY_WINDOW_ID": "", "TMUX": ""},
     )
     try:
         c.expect_prompt(1)
         c.sendline("import matplotlib.pyplot as plt; plt.plot([1, 2, 3])")
-        c.expect(r"\[image/png \d+x\d+, saved to \S+\.png\]", timeout=60)
+        c.expect_prompt(2, timeout=60)
+        c.settle()
+        assert sum(ln.count("▀") > 10 for ln in c.display()) >= 5, "\n".join(c.display())
+        c.ctrl("d")
+        assert c.wait_exit(20) == 0
+    finally:
+        c.close()
+
+
+# -- half blocks: the colours reach the right cells ----------------------------------------
+
+#: Four colours off xterm's 256-colour cube: only 24-bit colour shows them exactly.
+TOP_LEFT, TOP_RIGHT = (200, 30, 60), (20, 160, 90)
+BOTTOM_LEFT, BOTTOM_RIGHT = (40, 70, 220), (250, 250, 240)
+
+#: Run in the kernel: png(w, h, pixel) builds an RGB PNG (zlib + struct, as a kernel
+#: without Pillow would); quad is the quadrant image, grad one whose every pixel
+#: differs (a display that is mostly colour codes, some 40 KB of them).
+_KERNEL_PNG = f"""
+import struct, zlib
+from IPython.display import Image, clear_output, display
+def png(w, h, px):
+    raw = b''.join(b'\\0' + bytes(c for x in range(w) for c in px(x, y)) for y in range(h))
+    ch = lambda k, d: struct.pack('>I', len(d)) + k + d + struct.pack('>I', zlib.crc32(k + d))
+    ihdr = struct.pack('>IIBBBBB', w, h, 8, 2, 0, 0, 0)
+    return b'\\x89PNG\\r\\n\\x1a\\n' + ch(b'IHDR', ihdr) + ch(b'IDAT', zlib.compress(raw)) + ch(b'IEND', b'')
+colours = {[TOP_LEFT, TOP_RIGHT, BOTTOM_LEFT, BOTTOM_RIGHT]!r}
+quad = Image(data=png(40, 20, lambda x, y: colours[2 * (y >= 10) + (x >= 20)]))
+grad = Image(data=png(60, 40, lambda x, y: (4 * x, 6 * y, 77)))
+"""
+
+
+def _hex(rgb: tuple[int, int, int]) -> str:
+    return "".join(f"{v:02x}" for v in rgb)
+
+
+def _block_rows(c: PtyConsole, below: str) -> list[list[tuple[str, str]]]:
+    """The (top, bottom) colours of each screen row drawn in half blocks below the last
+    line starting with ``below`` (cells of the terminal's own background left out)."""
+    c.settle()
+    lines = c.display()
+    start = max(i for i, ln in enumerate(lines) if ln.startswith(below))
+    rows = []
+    for y in range(start + 1, c.screen.lines):
+        line = c.screen.buffer[y]
+        cells = [half_block_colours(line[x]) for x in range(c.screen.columns)]
+        cells = [cell for cell in cells if cell != ("default", "default")]
+        if cells:
+            rows.append(cells)
+    return rows
+
+
+@pytest.mark.timeout(90)
+def test_a_png_drawn_in_half_blocks_has_its_colours_in_the_right_cells() -> None:
+    import base64
+
+    c = PtyConsole(
+        ["start", "--kernel", "python3", "--no-banner"],
+        env={"TERM_PROGRAM": "", "KITTY_WINDOW_ID": "", "COLORTERM": "truecolor", "TMUX": ""},
+        rows=50,
+        cols=100,
+    )
+    try:
+        c.expect_prompt(1)
+        c.sendline(
+            f"exec(__import__('base64').b64decode('{base64.b64encode(_KERNEL_PNG.encode()).decode()}'))"
+        )
         c.expect_prompt(2)
+        c.sendline("display(quad)")
+        c.expect_prompt(3)
+        rows = _block_rows(c, "In [2]")
+        # 40x20 pixels: 40 columns, 10 rows of two pixels each, at column 0.
+        assert [len(r) for r in rows] == [40] * 10, rows
+        for y, row in enumerate(rows):
+            for x, (top, bottom) in enumerate(row):
+                left = x < 20
+                want_top = (TOP_LEFT if left else TOP_RIGHT) if 2 * y < 10 else None
+                want_top = want_top or (BOTTOM_LEFT if left else BOTTOM_RIGHT)
+                want_bottom = (TOP_LEFT if left else TOP_RIGHT) if 2 * y + 1 < 10 else None
+                want_bottom = want_bottom or (BOTTOM_LEFT if left else BOTTOM_RIGHT)
+                assert (top, bottom) == (_hex(want_top), _hex(want_bottom)), (x, y)
+
+        # An image updated in place: only the new one is on screen, where the old one
+        # was, though the old one was mostly escapes (once taken for more text than the
+        # screen holds, and the new one was printed below it).
+        c.sendline("h = display(grad, display_id=True); h.update(quad)")
+        c.expect_prompt(4)
+        assert _block_rows(c, "In [3]") == rows
+
+        # clear_output(wait=True), then a new image: the old one is erased first.
+        c.sendline("display(grad); clear_output(wait=True); display(quad)")
+        c.expect_prompt(5)
+        assert _block_rows(c, "In [4]") == rows
         c.ctrl("d")
         assert c.wait_exit(20) == 0
     finally:

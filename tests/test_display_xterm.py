@@ -1,16 +1,20 @@
-"""Sixel drawn by a real xterm (``-ti vt340``) under Xvfb, checked on a screenshot.
+"""Sixel drawn by a real xterm (``-ti vt340``) under Xvfb, checked on a screenshot;
+and kconsole inside a real tmux in that xterm.
 
-Skipped unless xterm, Xvfb and xwd are installed (Debian: xterm xvfb x11-apps).
+Skipped unless xterm, Xvfb and xwd are installed (Debian: xterm xvfb x11-apps), the
+tmux test unless tmux is too.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import select
 import shutil
 import struct
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +24,7 @@ import pytest
 from kconsole.display.images import sixel_sequence
 
 sys.path.insert(0, str(Path(__file__).parent))
+from ptyconsole import half_block_colours  # noqa: E402
 from test_display_images import BLUE, GREEN, RED, WHITE, make_png, quadrants  # noqa: E402
 
 pytestmark = pytest.mark.skipif(
@@ -78,6 +83,55 @@ def start_xvfb(timeout: float = 30.0) -> tuple[subprocess.Popen[bytes], str]:
     return xvfb, display
 
 
+def screen_colours(
+    env: dict[str, str],
+    wanted: set[tuple[int, int, int]],
+    unwanted: frozenset[tuple[int, int, int]] = frozenset(),
+    timeout: float = 15.0,
+    rows: tuple[int, int] = (0, 200),
+) -> tuple[dict[tuple[int, int, int], tuple[int, int]], bytes]:
+    """Where each ``wanted`` colour first appears on the X screen (the left 300 pixels
+    of ``rows``, every other pixel), once all of them do and none of ``unwanted`` does,
+    or what was found at the deadline; and the last screenshot."""
+    # Nothing signals that xterm has painted: poll screenshots within a deadline.
+    deadline = time.monotonic() + timeout
+    while True:
+        shot = subprocess.run(
+            ["xwd", "-root", "-silent"], env=env, capture_output=True, timeout=10
+        ).stdout
+        found: dict[tuple[int, int, int], tuple[int, int]] = {}
+        if len(shot) >= 100:
+            w, h, get = read_xwd(shot)
+            for y in range(rows[0], min(h, rows[1]), 2):
+                for x in range(0, min(w, 300), 2):
+                    c = get(x, y)
+                    if (c in wanted or c in unwanted) and c not in found:
+                        found[c] = (x, y)
+        if (set(found) == wanted) or time.monotonic() > deadline:
+            return found, shot
+        time.sleep(0.1)  # between screenshots of the polling loop above
+
+
+def assert_quadrants(found: dict[tuple[int, int, int], tuple[int, int]]) -> None:
+    """The four colours of :func:`quadrants` are on screen, each where the image has it."""
+    assert set(found) == {RED, GREEN, BLUE, WHITE}, f"colours on screen: {found}"
+    # Green right of red, blue below it, white below green.
+    assert found[GREEN][0] > found[RED][0] and found[GREEN][1] == found[RED][1]
+    assert found[BLUE][1] > found[RED][1] and found[BLUE][0] == found[RED][0]
+    assert found[WHITE][0] == found[GREEN][0] and found[WHITE][1] == found[BLUE][1]
+
+
+def stop(*procs: subprocess.Popen[bytes] | None) -> None:
+    """Terminate the processes a test started (then kill what lingers)."""
+    for proc in procs:
+        if proc is not None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
 def test_sixel_in_real_xterm(tmp_path: Path) -> None:
     png = make_png(120, 60, quadrants(120, 60))
     seq_file = tmp_path / "image.txt"
@@ -113,37 +167,122 @@ def test_sixel_in_real_xterm(tmp_path: Path) -> None:
         )
         # xterm has been given the whole image once the shell writes to the fifo.
         assert select.select([shown_fd], [], [], 30)[0], "xterm did not run its command"
-        # Nothing signals that xterm has painted it: poll screenshots within a deadline.
-        found: dict[tuple[int, int, int], tuple[int, int]] = {}
-        deadline = time.monotonic() + 15
-        while True:
-            shot = subprocess.run(
-                ["xwd", "-root", "-silent"], env=env, capture_output=True, timeout=10
-            ).stdout
-            if len(shot) >= 100:
-                w, h, get = read_xwd(shot)
-                found = {}
-                for y in range(0, min(h, 200), 2):
-                    for x in range(0, min(w, 300), 2):
-                        c = get(x, y)
-                        if c in (RED, GREEN, BLUE, WHITE) and c not in found:
-                            found[c] = (x, y)
-            if len(found) == 4 or time.monotonic() > deadline:
-                break
-            time.sleep(0.1)  # between screenshots of the polling loop above
-        assert set(found) == {RED, GREEN, BLUE, WHITE}, f"colours on screen: {found}"
-        # The quadrants are where the image has them: green right of red, blue below.
-        assert found[GREEN][0] > found[RED][0] and found[GREEN][1] == found[RED][1]
-        assert found[BLUE][1] > found[RED][1] and found[BLUE][0] == found[RED][0]
-        assert found[WHITE][0] == found[GREEN][0] and found[WHITE][1] == found[BLUE][1]
+        found, shot = screen_colours(env, {RED, GREEN, BLUE, WHITE})
+        assert_quadrants(found)
         shot_path = tmp_path / "screenshot.xwd"
         shot_path.write_bytes(shot)
     finally:
         os.close(shown_fd)
-        for proc in (xterm, xvfb):
-            if proc is not None:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+        stop(xterm, xvfb)
+
+
+# -- tmux ----------------------------------------------------------------------------------
+
+YELLOW, MAGENTA, CYAN = (255, 255, 0), (255, 0, 255), (0, 255, 255)
+
+
+def _tmux(sock: str, *args: str) -> str:
+    r = subprocess.run(["tmux", "-S", sock, *args], capture_output=True, text=True, timeout=10)
+    return r.stdout
+
+
+def _wait_pane(sock: str, pattern: str, gone: str | None = None, timeout: float = 30) -> str:
+    """The pane's text once ``pattern`` (a regex) is on it (and ``gone`` is not)."""
+    import re
+
+    deadline = time.monotonic() + timeout
+    while True:
+        text = _tmux(sock, "capture-pane", "-p", "-t", "%0")
+        if re.search(pattern, text) and not (gone and re.search(gone, text)):
+            return text
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {pattern!r} in the pane:\n{text}")
+        time.sleep(0.05)  # between polls of the pane for the event waited for
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.skipif(not shutil.which("tmux"), reason="needs tmux (apt-get install tmux)")
+def test_tmux_passes_sixel_through_when_allowed_and_shows_blocks_when_not(
+    tmp_path: Path,
+) -> None:
+    import pyte
+
+    # An image, then an update to a smaller one in its place: what is left on screen is
+    # the small one alone (the first is erased, through tmux, in xterm too).
+    big, small = tmp_path / "big.png", tmp_path / "small.png"
+    big.write_bytes(
+        make_png(120, 60, lambda x, y: YELLOW if x < 60 else MAGENTA if y < 30 else CYAN)
+    )
+    small.write_bytes(make_png(60, 30, quadrants(60, 30)))
+    cell = (
+        "from IPython.display import Image, display; "
+        f"h = display(Image(filename={str(big)!r}), display_id=True); "
+        f"h.update(Image(filename={str(small)!r}))"
+    )
+    work = tempfile.mkdtemp(prefix="kc-tmux-")  # a unix socket path has ~100 bytes at most
+    sock = os.path.join(work, "sock")
+    conf = os.path.join(work, "tmux.conf")
+    Path(conf).write_text("set -g status off\nset -g allow-passthrough on\n")
+    console = f"{sys.executable} -m kconsole start --kernel builtin --no-banner --no-confirm-exit"
+    xvfb, display = start_xvfb()
+    xterm = None
+    try:
+        env = {k: v for k, v in os.environ.items() if k not in ("TMUX", "TMUX_PANE", "COLORTERM")}
+        env.update(DISPLAY=display, TERM_PROGRAM="", KITTY_WINDOW_ID="")
+        xterm = subprocess.Popen(
+            ["xterm", "-ti", "vt340", "-xrm", "XTerm*numColorRegisters: 256"]
+            + ["-bg", "black", "-fg", "grey", "-geometry", "100x30+0+0"]
+            + ["-e", "tmux", "-S", sock, "-f", conf, "new-session"]
+            + [f"{console}; clear; {console}; sleep 60"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        # Passthrough on, xterm answers DA1 with sixel: the picture arrives as sixel.
+        _wait_pane(sock, r"In \[1\]:")
+        _tmux(sock, "send-keys", "-t", "%0", "-l", cell)
+        _tmux(sock, "send-keys", "-t", "%0", "Enter")
+        pane = _wait_pane(sock, r"In \[2\]:").splitlines()
+        assert not any("\u2580" in ln or "\u2584" in ln for ln in pane)  # no blocks in tmux
+        # The image is on the rows left blank below the input (their pixels: from the
+        # cell height tmux knows), in xterm's own pixels, in the small image's colours.
+        top = next(i for i, ln in enumerate(pane) if not ln.strip())
+        end = next(i for i, ln in enumerate(pane) if ln.startswith("In [2]"))
+        cell_h = int(_tmux(sock, "display", "-p", "#{client_cell_height}"))
+        found, _ = screen_colours(
+            env,
+            {RED, GREEN, BLUE, WHITE},
+            frozenset({YELLOW, MAGENTA, CYAN}),
+            rows=(top * cell_h, end * cell_h),
+        )
+        assert_quadrants(found)
+
+        # Passthrough off: a new console draws the same in half blocks, stored by tmux.
+        _tmux(sock, "set", "-g", "allow-passthrough", "off")
+        _tmux(sock, "send-keys", "-t", "%0", "C-d")
+        _wait_pane(sock, r"In \[1\]:", gone=r"In \[2\]")
+        _tmux(sock, "send-keys", "-t", "%0", "-l", cell)
+        _tmux(sock, "send-keys", "-t", "%0", "Enter")
+        _wait_pane(sock, r"In \[2\]:")
+        screen = pyte.Screen(100, 30)
+        # -N: keep the trailing cells even when blank (they have a background here).
+        captured = _tmux(sock, "capture-pane", "-p", "-e", "-N", "-t", "%0")
+        pyte.Stream(screen).feed(captured.replace("\n", "\r\n"))
+        rows = []
+        for y in range(30):
+            cells = [half_block_colours(screen.buffer[y][x]) for x in range(100)]
+            if any(c != ("default", "default") for c in cells):
+                rows.append(cells)
+        hexes = {c: "".join(f"{v:02x}" for v in c) for c in (RED, GREEN, BLUE, WHITE)}
+        # 60x30 pixels: 60 columns; a half block is half a cell tall (6x13 pixels in
+        # this xterm: 6.5 for 6 wide), so 30 rows of pixels take 28 half blocks, 14 rows.
+        cell_w = int(_tmux(sock, "display", "-p", "#{client_cell_width}"))
+        assert len(rows) == math.ceil(round(30 * 2 * cell_w / cell_h) / 2), rows
+        # The quadrants where the image has them; the big image erased (no row is wider).
+        assert rows[0][0] == (hexes[RED],) * 2 and rows[0][59] == (hexes[GREEN],) * 2
+        assert rows[-1][0] == (hexes[BLUE],) * 2 and rows[-1][59] == (hexes[WHITE],) * 2
+        assert all(c == ("default", "default") for r in rows for c in r[60:])
+    finally:
+        subprocess.run(["tmux", "-S", sock, "kill-server"], capture_output=True, timeout=10)
+        stop(xterm, xvfb)
+        shutil.rmtree(work, ignore_errors=True)

@@ -8,7 +8,9 @@ from dataclasses import dataclass, field
 from .terminal import IMAGE_PROTOCOLS, TerminalCapabilities
 from .text import Styler
 
-IMAGE_PROTOCOL_CHOICES = ("auto", "none", *IMAGE_PROTOCOLS)
+#: What ``--image-protocol`` takes: a graphics protocol, ``blocks`` (coloured half
+#: blocks, any terminal), ``none`` (the saved-file line), or ``auto``.
+IMAGE_PROTOCOL_CHOICES = ("auto", *IMAGE_PROTOCOLS, "blocks", "none")
 
 
 @dataclass
@@ -18,11 +20,13 @@ class DisplayConfig:
     plain:           show only text/plain (``--plain``).
     mime_order:      MIME types to try, best first (``--mime-order``); None means
                      the default for the terminal. text/plain is always tried last.
-    image_protocol:  ``auto`` (detect), ``kitty``, ``iterm``, ``sixel`` or ``none``
-                     (``--image-protocol``).
+    image_protocol:  ``auto`` (detect; half blocks when the terminal has no graphics
+                     protocol), ``kitty``, ``iterm``, ``sixel``, ``blocks`` or ``none``
+                     (the saved-file line) (``--image-protocol``).
     image_viewer:    a command that opens images the terminal cannot draw
                      (``--image-viewer``); ``{}`` in it is replaced by the file path,
                      otherwise the path is appended. None: only save and show the path.
+                     With a viewer, ``auto`` sends such images to it, not to blocks.
     code_style:      the pygments style for highlighted JSON and source (``kconsole``:
                      kconsole's own, readable on dark and light backgrounds).
     max_image_rows:  images never take more rows than this (None: the screen height).
@@ -69,15 +73,29 @@ class RenderContext:
 
     @property
     def image_protocol(self) -> str | None:
-        """The protocol to draw images with here, or None for the fallback line."""
+        """The protocol to draw images with here (``"blocks"`` included), or None for
+        the fallback line."""
         if not self.tty:
-            return None
+            return None  # a pipe: text only
         forced = self.config.image_protocol
         if forced == "none":
             return None
+        # Blocks are colours: a terminal (or a user, NO_COLOR) without them gets the line.
+        blocks = "blocks" if self.color and self.caps.colors > 0 else None
+        if forced == "blocks":
+            return blocks
         if forced != "auto":
             return forced
-        return self.caps.image_protocol
+        if self.caps.image_protocol is not None:
+            return self.caps.image_protocol
+        # No graphics protocol: the viewer the user named, else the picture in blocks.
+        return None if self.config.image_viewer else blocks
+
+    def image_passthrough(self, protocol: str) -> bool:
+        """Whether ``protocol``'s sequences go through tmux's passthrough: tmux passes
+        them on (``allow-passthrough``) and does not draw that protocol itself."""
+        caps = self.caps
+        return caps.passthrough and not getattr(caps, protocol, False)
 
     @property
     def styler(self) -> Styler:

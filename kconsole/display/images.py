@@ -1,4 +1,5 @@
-"""Images in the terminal: kitty, iTerm2 (also WezTerm), sixel, or a saved file.
+"""Images in the terminal: kitty, iTerm2 (also WezTerm), sixel, half blocks, or a
+saved file.
 
 Theory
 ------
@@ -8,8 +9,13 @@ place. kitty and iTerm2 are told the size in cells and scale the original bytes
 themselves (no re-encoding); sixel is pixels, so the image is decoded (Pillow when
 installed, else a small PNG decoder), scaled and quantized here.
 
-Where nothing can be drawn (a pipe, a terminal without graphics, a format the
-protocol cannot take) the image is saved to a file and one line names it; the
+A terminal without a graphics protocol (plain xterm, VTE, the Linux console, tmux
+without passthrough, screen) gets the picture in coloured half blocks (see
+:mod:`.blocks`). Inside tmux with ``allow-passthrough`` on, the outer terminal's
+protocol is used, each sequence wrapped for tmux to pass on (:func:`tmux_wrap`).
+
+Where nothing can be drawn (a pipe, no colours, ``--image-protocol none``, a format
+that cannot be decoded here) the image is saved to a file and one line names it; the
 bytes saved are exactly the bytes received.
 
 Saved copies go to the folder the user named (``--image-dir``, kept), else to one
@@ -43,6 +49,7 @@ import tempfile
 from typing import Any
 
 from .config import RenderContext
+from .terminal import tmux_wrap
 from .text import Styler
 
 EXTENSIONS = {
@@ -63,6 +70,9 @@ MAX_DECODE_PIXELS = 16_000_000
 #: (kitty, iTerm2): a 200-byte PNG claiming 100000x100000 is a decompression bomb
 #: for the terminal. Photos of 100 megapixels still go through.
 MAX_TERMINAL_PIXELS = 100_000_000
+#: Longest sequence tmux passes through (its input buffer, INPUT_BUF_LIMIT in its
+#: input.c, is 1 MiB; a longer one is dropped whole): a bigger image is drawn in blocks.
+TMUX_PASSTHROUGH_LIMIT = 1_000_000
 
 
 class ImageError(ValueError):
@@ -143,14 +153,10 @@ def _svg_size(data: bytes) -> tuple[int, int] | None:
     return None
 
 
-def fit_cells(
-    px: tuple[int, int], ctx: RenderContext, metadata: dict[str, Any] | None = None
-) -> tuple[int, int, int, int]:
-    """Display size: ``(columns, rows, width_px, height_px)``, aspect kept.
-
-    Natural size (or the width/height the bundle's metadata asks for), shrunk to
-    the terminal width and to the screen height (or ``max_image_rows``).
-    """
+def shown_size(px: tuple[int, int], metadata: dict[str, Any] | None = None) -> tuple[float, float]:
+    """The size in pixels an image asks to be shown at: its own, or the width/height
+    in the bundle's metadata (IPython's ``Image(width=...)``), aspect kept when only
+    one is given."""
     w, h = float(px[0]), float(px[1])
     md = metadata or {}
     mw, mh = _num(md.get("width")), _num(md.get("height"))
@@ -160,10 +166,27 @@ def fit_cells(
         w, h = mw, h * mw / w if w else h
     elif mh:
         w, h = w * mh / h if h else w, mh
+    return w, h
+
+
+def max_image_cells(ctx: RenderContext) -> tuple[int, int]:
+    """The most columns and rows an image may take: the width less one column (no
+    wrap), the screen height less two rows (or ``max_image_rows``)."""
+    return max(1, ctx.width - 1), ctx.config.max_image_rows or max(1, ctx.height - 2)
+
+
+def fit_cells(
+    px: tuple[int, int], ctx: RenderContext, metadata: dict[str, Any] | None = None
+) -> tuple[int, int, int, int]:
+    """Display size: ``(columns, rows, width_px, height_px)``, aspect kept.
+
+    Natural size (or the width/height the bundle's metadata asks for), shrunk to
+    the terminal width and to the screen height (or ``max_image_rows``).
+    """
+    w, h = shown_size(px, metadata)
     cw = ctx.caps.cell_width or DEFAULT_CELL[0]
     ch = ctx.caps.cell_height or DEFAULT_CELL[1]
-    max_cols = max(1, ctx.width - 1)
-    max_rows = ctx.config.max_image_rows or max(1, ctx.height - 2)
+    max_cols, max_rows = max_image_cells(ctx)
     scale = min(1.0, max_cols * cw / max(w, 1), max_rows * ch / max(h, 1))
     tw, th = max(1, round(w * scale)), max(1, round(h * scale))
     return max(1, math.ceil(tw / cw)), max(1, math.ceil(th / ch)), tw, th
@@ -186,8 +209,10 @@ def _reserve(rows: int, body: str) -> str:
     return "\n" * rows + f"\x1b[{rows}A" + body + f"\r\x1b[{rows}B"
 
 
-def kitty_sequence(png: bytes, cols: int, rows: int) -> str:
-    """kitty graphics protocol: transmit PNG data and place it over cols x rows cells."""
+def kitty_sequence(png: bytes, cols: int, rows: int, passthrough: bool = False) -> str:
+    """kitty graphics protocol: transmit PNG data and place it over cols x rows cells.
+
+    ``passthrough``: each chunk wrapped for tmux (see :func:`tmux_wrap`)."""
     data = base64.standard_b64encode(png).decode("ascii")
     chunks = [data[i : i + KITTY_CHUNK] for i in range(0, len(data), KITTY_CHUNK)] or [""]
     out = []
@@ -198,15 +223,26 @@ def kitty_sequence(png: bytes, cols: int, rows: int) -> str:
             out.append(f"\x1b_Ga=T,f=100,t=d,q=2,C=1,c={cols},r={rows},m={more};{chunk}\x1b\\")
         else:
             out.append(f"\x1b_Gm={more};{chunk}\x1b\\")
+    if passthrough:
+        # One wrapper per chunk: each stays far below tmux's 1 MiB limit.
+        out = [tmux_wrap(chunk) for chunk in out]
     return _reserve(rows, "".join(out))
 
 
-def iterm_sequence(data: bytes, cols: int, rows: int, name: str = "") -> str:
-    """iTerm2 inline image (OSC 1337 File=), understood by iTerm2 and WezTerm."""
+def iterm_sequence(
+    data: bytes, cols: int, rows: int, name: str = "", passthrough: bool = False
+) -> str:
+    """iTerm2 inline image (OSC 1337 File=), understood by iTerm2 and WezTerm.
+
+    ``passthrough``: for tmux, which cannot know the image moves the outer cursor:
+    the rows are reserved first and the outer terminal's cursor saved and restored
+    around the image, so tmux's idea of the cursor stays true."""
     args = f"inline=1;size={len(data)};width={cols};height={rows};preserveAspectRatio=1"
     if name:
         args = f"name={base64.b64encode(name.encode()).decode()};" + args
     body = f"\x1b]1337;File={args}:{base64.b64encode(data).decode('ascii')}\x07"
+    if passthrough:
+        return _reserve(rows, tmux_wrap("\x1b7" + body + "\x1b8"))
     return "\r" + body + "\n"
 
 
@@ -234,23 +270,30 @@ def to_pixels(
         palette = [(raw[i], raw[i + 1], raw[i + 2]) for i in range(0, min(len(raw), colors * 3), 3)]
         return q.tobytes(), palette, 255
     from .png import decode_png
+    from .registry import check_time
     from .sixel import quantize_cube, scale_rows
 
-    w, h, rows = decode_png(data)
+    w, h, rows = decode_png(data, check=check_time)
     rows = scale_rows(rows, w, h, width, height, 4)
     indices, palette = quantize_cube(rows, width)
     return indices, palette, 125
 
 
-def sixel_sequence(data: bytes, tw: int, th: int, rows: int, max_colors: int = 256) -> str:
-    """A sixel image ``tw`` x ``th`` pixels occupying ``rows`` text rows."""
+def sixel_sequence(
+    data: bytes, tw: int, th: int, rows: int, max_colors: int = 256, passthrough: bool = False
+) -> str:
+    """A sixel image ``tw`` x ``th`` pixels occupying ``rows`` text rows.
+
+    ``passthrough``: wrapped for tmux, cursor save and restore included, so that the
+    outer terminal puts its cursor back where tmux left it."""
     from .sixel import encode_sixel
 
     indices, palette, transparent = to_pixels(data, tw, th, max_colors)
     # Where a terminal leaves the cursor after sixel differs (xterm's sixel scrolling
     # moves it below the image): save and restore it (DECSC/DECRC) around the image.
     dcs = encode_sixel(indices, tw, th, palette, transparent)
-    return _reserve(rows, "\x1b7" + dcs + "\x1b8")
+    body = "\x1b7" + dcs + "\x1b8"
+    return _reserve(rows, tmux_wrap(body) if passthrough else body)
 
 
 # -- fallback --------------------------------------------------------------------------
@@ -369,19 +412,35 @@ def fallback_line(data: bytes, mime: str, ctx: RenderContext, size: tuple[int, i
     return styler(f"[{mime}{dims}, ", "dim") + what + styler("]", "dim")
 
 
-def _rasterize_svg(data: bytes, size: tuple[int, int] | None) -> bytes | None:
+def _rasterize_svg(
+    data: bytes, size: tuple[int, int] | None, fit: tuple[int, int] | None = None
+) -> bytes | None:
+    """The SVG as PNG, at most ``fit`` pixels (the size it is shown at); None when
+    that cannot be done here (no cairosvg, over the memory budget, or an SVG cairosvg
+    cannot read: the saved file may still open in a browser)."""
     if size is not None and size[0] * size[1] > MAX_DECODE_PIXELS:
         return None  # the raster would be over the memory budget: the file line
     try:
         import cairosvg
     except (ImportError, OSError):  # OSError: the cairo library itself is missing
         return None
-    png = cairosvg.svg2png(bytestring=data)
+    options: dict[str, int] = {}
+    if size is not None and fit is not None and size[0] > 0 and size[1] > 0:
+        scale = min(1.0, fit[0] / size[0], fit[1] / size[1])
+        options = {
+            "output_width": max(1, round(size[0] * scale)),
+            "output_height": max(1, round(size[1] * scale)),
+        }
+    try:
+        png = cairosvg.svg2png(bytestring=data, **options)
+    except Exception:  # its XML parser's errors, and whatever a drawing raises
+        return None
     return bytes(png) if png else None
 
 
 def render_image(value: Any, metadata: dict[str, Any], ctx: RenderContext, mime: str) -> str:
-    """An image bundle drawn inline with the terminal's protocol, or the fallback line."""
+    """An image bundle drawn inline with the terminal's protocol (half blocks when it
+    has none), or the fallback line."""
     data = decode_image_data(value, mime)
     size = image_size(data, mime)
     if mime != "image/svg+xml" and size is None:
@@ -393,31 +452,97 @@ def render_image(value: Any, metadata: dict[str, Any], ctx: RenderContext, mime:
         return fallback_line(data, mime, ctx, size)  # no pixels, or a bomb
     pixels = data
     if mime == "image/svg+xml":
-        png = _rasterize_svg(data, size)
+        fit = None  # the pixels it is shown at: no bigger raster is worth its time
+        if size is not None and protocol == "blocks":
+            fit = _block_raster(size, ctx, metadata)
+        elif size is not None:
+            fit = fit_cells(size, ctx, metadata)[2:]
+        png = _rasterize_svg(data, size, fit)
         if png is None:
-            return fallback_line(data, mime, ctx, size)  # no SVG library installed
+            return fallback_line(data, mime, ctx, size)  # no SVG library, or unreadable
         pixels, size = png, image_size(png, "image/png")
         if size is None:
             return fallback_line(data, mime, ctx, None)
     assert size is not None
+    from .png import UnsupportedImage
+
+    if protocol != "blocks":
+        try:
+            seq = _graphics(protocol, pixels, size, ctx, metadata)
+        except UnsupportedImage:
+            seq = None
+        if seq is not None:
+            return seq
+        if not ctx.image_passthrough(protocol):
+            return fallback_line(data, mime, ctx, size)
+        # Through tmux, a sequence over its passthrough limit is dropped: blocks.
+    try:
+        return blocks_image(pixels, size, ctx, metadata)
+    except UnsupportedImage:  # a format or size the decoder here cannot take
+        return fallback_line(data, mime, ctx, size)
+
+
+def _graphics(
+    protocol: str,
+    pixels: bytes,
+    size: tuple[int, int],
+    ctx: RenderContext,
+    metadata: dict[str, Any],
+) -> str | None:
+    """The kitty, iTerm2 or sixel sequence, or None when it cannot be made (or would
+    be over tmux's passthrough limit)."""
     cols, rows, tw, th = fit_cells(size, ctx, metadata)
+    wrap = ctx.image_passthrough(protocol)
     if protocol == "kitty":
         if not pixels.startswith(b"\x89PNG"):
             converted = _to_png(pixels, (tw, th))
             if converted is None:
-                return fallback_line(data, mime, ctx, size)
+                return None
             pixels = converted
-        return kitty_sequence(pixels, cols, rows)
+        return kitty_sequence(pixels, cols, rows, passthrough=wrap)
     if protocol == "iterm":
-        return iterm_sequence(pixels, cols, rows)
-    if protocol == "sixel":
-        from .png import UnsupportedImage
+        seq = iterm_sequence(pixels, cols, rows, passthrough=wrap)
+    elif protocol == "sixel":
+        seq = sixel_sequence(pixels, tw, th, rows, ctx.caps.sixel_colors, passthrough=wrap)
+    else:
+        return None
+    return None if wrap and len(seq) > TMUX_PASSTHROUGH_LIMIT else seq
 
-        try:
-            return sixel_sequence(pixels, tw, th, rows, ctx.caps.sixel_colors)
-        except UnsupportedImage:
-            return fallback_line(data, mime, ctx, size)
-    return fallback_line(data, mime, ctx, size)
+
+def blocks_image(
+    data: bytes, size: tuple[int, int], ctx: RenderContext, metadata: dict[str, Any] | None = None
+) -> str:
+    """The image drawn in half blocks, fitted to the terminal (see :mod:`.blocks`).
+
+    Raises :class:`~.png.UnsupportedImage` when it cannot be decoded here (no Pillow
+    for a JPEG, say)."""
+    from .blocks import blocks_sequence
+    from .registry import check_time
+
+    cols, pixel_rows = _block_grid(size, ctx, metadata)
+    return blocks_sequence(data, cols, pixel_rows, ctx.caps.colors, check_time)
+
+
+def _block_grid(
+    size: tuple[int, int], ctx: RenderContext, metadata: dict[str, Any] | None
+) -> tuple[int, int]:
+    from .blocks import block_grid
+
+    max_cols, max_rows = max_image_cells(ctx)
+    cell = None
+    if ctx.caps.cell_width and ctx.caps.cell_height:
+        cell = (ctx.caps.cell_width, ctx.caps.cell_height)
+    return block_grid(shown_size(size, metadata), max_cols, max_rows, cell)
+
+
+def _block_raster(
+    size: tuple[int, int], ctx: RenderContext, metadata: dict[str, Any] | None
+) -> tuple[int, int]:
+    """Pixels worth rasterizing an SVG at for blocks: as many as the shrink samples."""
+    from .blocks import INK_SAMPLES_PIL
+
+    cols, pixel_rows = _block_grid(size, ctx, metadata)
+    return cols * INK_SAMPLES_PIL, pixel_rows * INK_SAMPLES_PIL
 
 
 def _to_png(data: bytes, size: tuple[int, int]) -> bytes | None:

@@ -87,14 +87,15 @@ def default_mime_order(ctx: RenderContext) -> list[str]:
 
     With inline graphics an image beats HTML (a plot with an HTML table beside it is
     best seen as the plot); without, the HTML, Markdown or LaTeX text comes first
-    and images show as the saved-file line. Source types (``text/x-python``...)
-    come before text/plain.
+    and images show as the saved-file line, or in half blocks: a preview, which a
+    bundle's text (sympy's LaTeX beside its PNG) beats. Source types
+    (``text/x-python``...) come before text/plain.
     """
     if ctx.config.plain:
         return ["text/plain"]
     if ctx.config.mime_order is not None:
         return list(ctx.config.mime_order)
-    if ctx.image_protocol is not None:
+    if ctx.image_protocol not in (None, "blocks"):
         return IMAGE_TYPES + TEXT_TYPES + ["text/x-*", "application/x-*"]
     return TEXT_TYPES + IMAGE_TYPES + ["text/x-*", "application/x-*"]
 

@@ -15,6 +15,21 @@ leak into the prompt as junk. Queries a terminal does not know are ignored by it
 non-canonical, no-echo mode for at most ``timeout`` seconds and its settings are
 restored in a ``finally``; when DA1 never answers, pending input is flushed on
 restore so late replies are dropped rather than typed at the prompt.
+
+Theory of tmux
+--------------
+tmux answers the queries itself (DA1 with no sixel, unless it draws sixel itself)
+and keeps image sequences from the terminal it runs in, unless its
+``allow-passthrough`` option is on: then a sequence wrapped in ``ESC P tmux; ...
+ESC \\`` (every ESC inside doubled) reaches the outer terminal. So, once, when
+``$TMUX`` is set: one ``tmux display-message`` reads the pane's ``allow-passthrough``
+(the format honours a pane's own setting, which ``show -g`` would miss) and what
+tmux knows of the outer terminal (its TERM, its XTVERSION name, its features, its
+cell size in pixels). With passthrough on, the queries also go to the outer
+terminal, wrapped: its DA1 reply comes back after tmux's own (it travels further),
+so the answer is complete once two DA1 replies are in. Its protocol is then used,
+wrapped the same way; otherwise images are drawn in half blocks, which tmux stores
+like any text.
 """
 
 from __future__ import annotations
@@ -23,9 +38,10 @@ import os
 import re
 import select
 import struct
+import subprocess
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 #: Image protocols kconsole can draw with, best first.
 IMAGE_PROTOCOLS = ("kitty", "iterm", "sixel")
@@ -44,6 +60,10 @@ class TerminalCapabilities:
     ``"sixel"``) or None. ``cell_width``/``cell_height`` are one character cell in
     pixels when known (images are scaled with them). ``colors`` is 0, 16, 256 or
     16777216 (truecolor).
+
+    ``kitty``/``iterm``/``sixel`` say what the terminal kconsole writes to draws
+    itself; inside tmux with ``passthrough``, ``image_protocol`` may be the outer
+    terminal's, whose sequences are then wrapped for tmux to pass on.
     """
 
     is_tty: bool = False
@@ -60,6 +80,10 @@ class TerminalCapabilities:
     term: str = ""
     #: True when the facts come from asking the terminal, not only from the environment.
     queried: bool = False
+    #: "tmux" or "screen" when kconsole runs inside one.
+    multiplexer: str | None = None
+    #: tmux passes escape sequences on to the outer terminal (``allow-passthrough``).
+    passthrough: bool = False
 
     def with_protocol(self, protocol: str | None) -> TerminalCapabilities:
         """A copy with the image protocol forced (``None`` or ``"none"``: no images)."""
@@ -82,7 +106,12 @@ def capabilities_from_env(env: Mapping[str, str], *, is_tty: bool = True) -> Ter
     program = env.get("TERM_PROGRAM", "")
     lc_terminal = env.get("LC_TERMINAL", "")
     colorterm = env.get("COLORTERM", "").lower()
-    multiplexed = bool(env.get("TMUX")) or term.startswith("screen") or term.startswith("tmux")
+    if env.get("TMUX") or term.startswith("tmux"):
+        multiplexer: str | None = "tmux"
+    elif env.get("STY") or term.startswith("screen"):
+        multiplexer = "screen"
+    else:
+        multiplexer = None
 
     if env.get("NO_COLOR") or term == "dumb":
         colors = 0
@@ -104,6 +133,10 @@ def capabilities_from_env(env: Mapping[str, str], *, is_tty: bool = True) -> Ter
     sixel = term.startswith(("foot", "mlterm", "yaft")) or program == "mintty" or ("sixel" in term)
     if kitty or wezterm or iterm:
         colors = max(colors, 16777216 if colorterm or kitty or wezterm else 256)
+    if multiplexer == "screen":
+        # GNU screen (4.x, what is installed) has no 24-bit colour: it reads the codes
+        # as other attributes. COLORTERM came from the terminal outside it.
+        colors = min(colors, 256)
 
     hyperlinks = (
         kitty
@@ -116,9 +149,9 @@ def capabilities_from_env(env: Mapping[str, str], *, is_tty: bool = True) -> Ter
         or _vte_version(env) >= 5000
     )
 
-    if multiplexed:
-        # tmux and screen swallow or garble image sequences (unless passthrough is
-        # configured, which we cannot see): no images unless the user forces them.
+    if multiplexer:
+        # tmux and screen swallow or garble image sequences; tmux's passthrough is
+        # seen only by asking tmux (detect_terminal): half blocks until then.
         kitty = iterm = sixel = False
     protocol = "kitty" if kitty else "iterm" if iterm else "sixel" if sixel else None
     return TerminalCapabilities(
@@ -130,6 +163,7 @@ def capabilities_from_env(env: Mapping[str, str], *, is_tty: bool = True) -> Ter
         kitty=kitty,
         iterm=iterm,
         term=term,
+        multiplexer=multiplexer,
     )
 
 
@@ -138,6 +172,132 @@ def _vte_version(env: Mapping[str, str]) -> int:
         return int(env.get("VTE_VERSION", "0"))
     except ValueError:
         return 0
+
+
+# -- tmux ------------------------------------------------------------------------------
+
+#: What ``tmux display-message`` is asked (tab-separated): see :func:`tmux_client`.
+TMUX_FORMAT = "\t".join(
+    (
+        "#{version}",
+        "#{allow-passthrough}",
+        "#{client_termname}",
+        "#{client_termtype}",
+        "#{client_termfeatures}",
+        "#{client_cell_width}",
+        "#{client_cell_height}",
+    )
+)
+#: Seconds the tmux command may take (it answers in some 3 ms).
+TMUX_TIMEOUT = 1.0
+
+
+def tmux_wrap(seq: str) -> str:
+    """``seq`` wrapped in tmux's passthrough DCS (``ESC P tmux; ... ESC \\``, every
+    ESC inside doubled): tmux hands it to the outer terminal unread."""
+    return "\x1bPtmux;" + seq.replace("\x1b", "\x1b\x1b") + "\x1b\\"
+
+
+@dataclass(frozen=True)
+class TmuxClient:
+    """What tmux says about the pane and the terminal it is shown in."""
+
+    passthrough: bool = False
+    #: The outer terminal's TERM, and its name from XTVERSION ("XTerm(379)", "kitty(0.31)").
+    termname: str = ""
+    termtype: str = ""
+    features: frozenset[str] = field(default_factory=frozenset)
+    cell_size: tuple[int, int] | None = None
+
+
+def parse_tmux_client(text: str) -> TmuxClient | None:
+    """Parse the answer to :data:`TMUX_FORMAT` (None when there is none)."""
+    parts = text.rstrip("\n").split("\t")
+    if len(parts) < 7 or not parts[0]:
+        return None
+    version, allow, termname, termtype, features, cw, ch = parts[:7]
+    m = re.match(r"(?:next-)?(\d+)\.(\d+)", version)
+    old = m is not None and (int(m.group(1)), int(m.group(2))) < (3, 3)
+    # Before 3.3 there was no such option: passthrough always worked. Since, it is a
+    # flag ("1"; 3.3) or a choice ("on", "all": also from panes not in view; 3.4+).
+    passthrough = allow.strip() in ("1", "on", "all") or (old and not allow.strip())
+    cell = (int(cw), int(ch)) if cw.isdigit() and ch.isdigit() and int(cw) and int(ch) else None
+    return TmuxClient(
+        passthrough=passthrough,
+        termname=termname,
+        termtype=termtype,
+        features=frozenset(f for f in features.split(",") if f),
+        cell_size=cell,
+    )
+
+
+_tmux_clients: dict[tuple[str, str], TmuxClient | None] = {}
+
+
+def tmux_client(env: Mapping[str, str], timeout: float = TMUX_TIMEOUT) -> TmuxClient | None:
+    """Ask tmux (once per pane, cached) about passthrough and the outer terminal.
+
+    None outside tmux, or when tmux does not answer within ``timeout`` seconds."""
+    key = (env.get("TMUX", ""), env.get("TMUX_PANE", ""))
+    if not key[0]:
+        return None
+    if key in _tmux_clients:
+        return _tmux_clients[key]
+    argv = ["tmux", "display-message", "-p"]
+    if key[1]:
+        argv += ["-t", key[1]]  # this pane, not the one in view
+    argv.append(TMUX_FORMAT)
+    try:
+        r = subprocess.run(
+            argv,
+            env=dict(env),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        info = parse_tmux_client(r.stdout) if r.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError, ValueError):
+        info = None
+    _tmux_clients[key] = info
+    return info
+
+
+def outer_protocol(client: TmuxClient, replies: QueryReplies | None) -> str | None:
+    """The image protocol of the terminal tmux runs in, from what tmux knows of it and
+    its own replies to the wrapped queries (``replies``; None when none came)."""
+    name, kind = client.termname.lower(), client.termtype.lower()
+    if (replies and replies.kitty_ok) or "kitty" in name or "ghostty" in name:
+        return "kitty"
+    if kind.startswith(("kitty", "ghostty")):
+        return "kitty"
+    if kind.startswith(("iterm2", "wezterm")):
+        return "iterm"
+    if replies and replies.da1 and 4 in replies.da1[1:]:
+        return "sixel"
+    if "sixel" in client.features or name.startswith(("foot", "mlterm", "yaft")):
+        return "sixel"
+    return None
+
+
+def merge_tmux(
+    caps: TerminalCapabilities, client: TmuxClient | None, outer: QueryReplies | None
+) -> TerminalCapabilities:
+    """Capabilities inside tmux: the outer terminal's protocol when tmux passes it on
+    (and draws none itself), its cell size and colours when tmux knows them."""
+    if client is None:
+        return caps
+    changes: dict[str, object] = {"passthrough": client.passthrough}
+    if caps.cell_width is None and client.cell_size:
+        changes["cell_width"], changes["cell_height"] = client.cell_size
+    # tmux draws a pane's colours in what the outer terminal has (its features say).
+    if caps.colors and "RGB" in client.features:
+        changes["colors"] = 16777216
+    elif caps.colors and "256" in client.features:
+        changes["colors"] = max(caps.colors, 256)
+    if caps.image_protocol is None and client.passthrough and caps.is_tty:
+        changes["image_protocol"] = outer_protocol(client, outer)
+    return replace(caps, **changes)  # type: ignore[arg-type]
 
 
 # -- terminal replies ---------------------------------------------------------------
@@ -274,11 +434,18 @@ def detect_terminal(
     columns = size[1] if size else None
     rows = size[0] if size else None
     ioctl_pixels = (size[2], size[3]) if size and size[2] and size[3] else None
+    tmux = tmux_client(env) if caps.multiplexer == "tmux" else None
+    # With passthrough on, the outer terminal is asked too (its replies come last).
+    ask_outer = tmux is not None and tmux.passthrough
+    query = KITTY_QUERY + CELL_SIZE_QUERY + WINDOW_PIXELS_QUERY + DA1_QUERY
+    if ask_outer:
+        query = tmux_wrap(KITTY_QUERY + DA1_QUERY) + query
+    wanted = 2 if ask_outer else 1
 
     try:
         old = termios.tcgetattr(input_fd)
     except termios.error:
-        return caps
+        return merge_tmux(caps, tmux, None)
     got = ""
     answered = False
     try:
@@ -287,7 +454,6 @@ def detect_terminal(
         new[6][termios.VMIN] = 0
         new[6][termios.VTIME] = 0
         termios.tcsetattr(input_fd, termios.TCSANOW, new)
-        query = KITTY_QUERY + CELL_SIZE_QUERY + WINDOW_PIXELS_QUERY + DA1_QUERY
         os.write(output_fd, query.encode("ascii"))
         deadline = time.monotonic() + timeout
         while True:
@@ -301,7 +467,7 @@ def detect_terminal(
             if not chunk:
                 break
             got += chunk.decode("latin-1")
-            if _DA1_RE.search(got):
+            if len(_DA1_RE.findall(got)) >= wanted:
                 answered = True
                 break
     except OSError:
@@ -317,4 +483,14 @@ def detect_terminal(
     # Keys typed meanwhile (or before kconsole started) came in with the replies: kept
     # for the prompt, not dropped (typeahead at `kconsole start` runs once it is up).
     _typed_ahead.append(typed_keys(got, icrnl=bool(old[0] & termios.ICRNL)))
-    return merge_replies(caps, parse_replies(got), columns, rows, ioctl_pixels)
+    own = parse_replies(got)
+    if caps.multiplexer != "tmux":
+        return merge_replies(caps, own, columns, rows, ioctl_pixels)
+    # tmux never answers the kitty query: an answer is the outer terminal's, as is the
+    # DA1 reply after tmux's own.
+    first = _DA1_RE.search(got)
+    outer = parse_replies(got[first.end() :]) if first and ask_outer else None
+    if outer is not None and own.kitty_ok:
+        outer = replace(outer, kitty_ok=True)
+    caps = merge_replies(caps, replace(own, kitty_ok=False), columns, rows, ioctl_pixels)
+    return merge_tmux(caps, tmux, outer)

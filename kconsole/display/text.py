@@ -10,12 +10,14 @@ import re
 from functools import lru_cache
 
 #: CSI sequences (colours, cursor moves), OSC sequences (hyperlinks, titles, iTerm2
-#: images) and APC/DCS strings (kitty images, sixel): none of them take a cell.
+#: images), APC/DCS strings (kitty images, sixel) and tmux's passthrough DCS (any of
+#: those inside, every ESC doubled): none of them take a cell.
 ANSI_RE = re.compile(
     r"\x1b\[[0-?]*[ -/]*[@-~]"
     r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)"
+    r"|\x1bPtmux;[^\x1b]*(?:\x1b\x1b[^\x1b]*)*\x1b\\"
     r"|\x1b[P_^][^\x1b]*\x1b\\"
-    r"|\x1b[@-Z\\-_]"
+    r"|\x1b[78=>@-Z\\-_]"  # ESC 7/8 (cursor save/restore around images), keypad modes
 )
 
 
