@@ -1,0 +1,138 @@
+"""Review of issue 14's wide tables, LaTeX layout and default colours (REVIEW.md):
+each test is one finding, read the way a user reads the screen."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from kconsole.display import RenderContext, TerminalCapabilities, default_registry
+from kconsole.display.text import display_width
+
+pd = pytest.importorskip("pandas")
+
+
+def screen(bundle: dict[str, str], width: int, *, color: bool = False) -> list[str]:
+    """A bundle as the REPL prints it in a terminal ``width`` cells wide."""
+    caps = TerminalCapabilities(is_tty=True, colors=256, hyperlinks=False)
+    c = RenderContext(width=width, height=40, color=color, tty=True, caps=caps)
+    r = default_registry().render({**bundle, "text/plain": "PLAIN"}, {}, c)
+    assert r.mime != "text/plain", r.notes
+    return r.text.split("\n")
+
+
+def blocks_of(lines: list[str]) -> list[list[str]]:
+    out: list[list[str]] = [[]]
+    for ln in lines:
+        if ln.strip():
+            out[-1].append(ln)
+        else:
+            out.append([])
+    return [b for b in out if b]
+
+
+# -- T1: column groups (a MultiIndex's top level) ---------------------------------------
+
+
+def agg_frame() -> pd.DataFrame:
+    """What ``df.groupby(...).agg(["min", "mean", "max", "std"])`` looks like."""
+    cols = pd.MultiIndex.from_product(
+        [["temperature_celsius", "pressure"], ["min", "mean", "max", "std"]]
+    )
+    rows = [[(r * 8 + c) * 37.123457 + 100 for c in range(8)] for r in range(3)]
+    return pd.DataFrame(rows, columns=cols)
+
+
+@pytest.mark.parametrize("width", [40, 50, 60, 80])
+def test_a_column_group_label_reads_whole_in_every_block(width: int) -> None:
+    lines = screen({"text/html": agg_frame().to_html()}, width)
+    assert all(display_width(ln) <= width for ln in lines)
+    blocks = blocks_of(lines)
+    for block in blocks:
+        text = "\n".join(block)
+        top = block[1]  # the group row, under the box's top rule
+        # A block showing a group's column names the group whole, on one line.
+        for group, first in (("temperature_celsius", 0), ("pressure", 4)):
+            if any(
+                f"{(r * 8 + first + k) * 37.123457 + 100:.6f}" in text
+                for r in range(3)
+                for k in range(4)
+            ):
+                assert group in top, (group, block)
+        assert "temperatur\n" not in text and "e_celsius" not in text.replace(
+            "temperature_celsius", ""
+        )
+
+
+def test_a_column_group_does_not_widen_its_first_column() -> None:
+    # pandas' text fits the four temperature columns in 60 cells: so must the table.
+    lines = screen({"text/html": agg_frame().to_html()}, 60)
+    first = blocks_of(lines)[0]
+    names = [c.strip() for c in first[2].strip("│").split("│")]
+    assert names[1:] == ["min", "mean", "max", "std"]
+    widths = {len(c) for c in first[-2].strip("│").split("│")[1:]}
+    assert len(widths) == 1  # the values' columns are all as wide
+
+
+@pytest.mark.parametrize("width", [8, 9, 12, 20, 40])
+def test_a_spanned_header_never_makes_a_line_wider_than_the_terminal(width: int) -> None:
+    for html in (
+        "<table><tr><th colspan=10>東京</th></tr><tr>" + "<td>1</td>" * 10 + "</tr></table>",
+        "<table><tr><th colspan=1000000000>h</th></tr><tr><td>1</td></tr></table>",
+        "<table><thead><tr><th></th><th colspan=3>a group label</th></tr></thead>"
+        "<tbody><tr><th>0</th><td>1</td><td>2</td><td>3</td></tr></tbody></table>",
+    ):
+        lines = screen({"text/html": html}, width)
+        assert all(display_width(ln) <= max(width, 8) for ln in lines), (html, lines)
+
+
+_word = st.sampled_from(
+    ["a", "bb", "1.5", "NaN", "-123456.789", "東京都", "long_header_name", "two words"]
+)
+
+
+@st.composite
+def grouped_tables(draw: st.DrawFn) -> tuple[str, set[str]]:
+    """A header row of column groups over a row of names, with or without an index."""
+    ncols = draw(st.integers(1, 9))
+    top: list[tuple[str, int]] = []
+    while sum(k for _, k in top) < ncols:
+        top.append((draw(_word), draw(st.integers(1, ncols - sum(k for _, k in top)))))
+    names = [draw(_word) for _ in range(ncols)]
+    body = [[draw(_word) for _ in range(ncols)] for _ in range(draw(st.integers(1, 3)))]
+    index = draw(st.booleans())
+    th = "<th></th>" if index else ""
+    html = (
+        f"<table><thead><tr>{th}"
+        + "".join(f'<th colspan="{k}">{t}</th>' for t, k in top)
+        + f"</tr><tr>{th}"
+        + "".join(f"<th>{t}</th>" for t in names)
+        + "</tr></thead><tbody>"
+        + "".join(
+            f"<tr>{f'<th>{r}</th>' if index else ''}"
+            + "".join(f"<td>{t}</td>" for t in row)
+            + "</tr>"
+            for r, row in enumerate(body)
+        )
+        + "</tbody></table>"
+    )
+    texts = {t for t, _ in top} | set(names) | {t for row in body for t in row}
+    texts |= {str(r) for r in range(len(body))} if index else set()
+    return html, {w for t in texts for w in t.split()}
+
+
+@settings(max_examples=50, deadline=2000, suppress_health_check=[HealthCheck.too_slow])
+@given(table=grouped_tables(), width=st.integers(8, 60))
+def test_any_grouped_header_fits_and_keeps_its_words(
+    table: tuple[str, set[str]], width: int
+) -> None:
+    html, words = table
+    lines = screen({"text/html": html}, width)
+    assert all(display_width(ln) <= max(width, 8) for ln in lines), lines
+    if all(display_width(w) <= width - 8 for w in words):  # each fits beside the index
+        # Every word on the screen is one of the table's, whole.
+        shown = {t for ln in lines for t in re.split(r"[\s│─┌┬┐├┼┤└┴┘]+", ln) if t}
+        assert shown <= words, (shown - words, lines)
