@@ -136,3 +136,20 @@ def test_any_grouped_header_fits_and_keeps_its_words(
         # Every word on the screen is one of the table's, whole.
         shown = {t for ln in lines for t in re.split(r"[\s│─┌┬┐├┼┤└┴┘]+", ln) if t}
         assert shown <= words, (shown - words, lines)
+
+
+# -- L1: a text/latex bundle with more than one formula ---------------------------------
+
+
+def latex(src: str, width: int = 80) -> list[str]:
+    return screen({"text/latex": src}, width)
+
+
+def test_two_inline_formulas_are_two_formulas_and_the_text_between_them() -> None:
+    # IPython's Latex(r"$x$ and $y$"): what a notebook shows as "x and y".
+    assert latex(r"$x$ and $y^2$") == ["x and y²"]
+    assert latex(r"$$a^2$$ where $$b_1$$") == ["  a²", "where", "  b₁"]
+    assert latex(r"\[x\] and \[y\]") == ["  x", "and", "  y"]
+    # One formula is still laid out in two dimensions.
+    assert latex(r"$\displaystyle \frac{1}{2}$") == ["1", "─", "2"]
+    assert latex(r"$$\frac{1}{2}$$") == ["1", "─", "2"]

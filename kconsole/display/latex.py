@@ -1133,14 +1133,12 @@ def render_latex(source: str) -> list[str]:
     src = source.strip()
     if len(src) > LATEX_LIMIT:  # (an unclosed $$ in a big Markdown document)
         return src.split("\n")
-    # The whole bundle is one formula (IPython's Math, sympy): lay it out in 2-D.
-    m = _DISPLAY.fullmatch(src)
-    if m:
-        body = m.group(1) or m.group(2) or m.group(3)
-        return display_math(body)
-    m = _INLINE.fullmatch(src)
-    if m:
-        return display_math(m.group(1) or m.group(2))
+    # The whole bundle is one formula (IPython's Math, sympy): lay it out in 2-D. One:
+    # the first formula found ends where the bundle does ("$x$ and $y$" is two, which
+    # a fullmatch of "$(.+?)$" took for one, "x$ and $y").
+    m = _ANY_MATH.match(src)
+    if m and m.end() == len(src):
+        return display_math(next(g for g in m.group(1, 2, 3, 5, 6) if g is not None))
     if "$" not in src and "\\[" not in src and "\\(" not in src and _bare_math(src):
         return display_math(src)
     out: list[str] = []
