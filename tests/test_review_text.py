@@ -153,3 +153,32 @@ def test_two_inline_formulas_are_two_formulas_and_the_text_between_them() -> Non
     # One formula is still laid out in two dimensions.
     assert latex(r"$\displaystyle \frac{1}{2}$") == ["1", "─", "2"]
     assert latex(r"$$\frac{1}{2}$$") == ["1", "─", "2"]
+
+
+# -- L2: an inline fraction next to a term -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("src", "shown"),
+    [
+        (r"\frac{1}{2}mv^2", "(1/2)mv²"),
+        (r"\frac{a}{b}c", "(a/b)c"),
+        (r"\frac{a}{b}\frac{c}{d}", "(a/b)(c/d)"),
+        (r"\frac{a}{b}^2", "(a/b)²"),
+        (r"\frac{1}{2}(x+1)", "(1/2)(x + 1)"),
+        (r"(x+1)\frac{1}{2}", "(x + 1)(1/2)"),
+        (r"2\frac{a}{b}", "2(a/b)"),
+        # Alone, or set apart by an operator, a fraction needs no parentheses.
+        (r"x = \frac{1}{2}", "x = 1/2"),
+        (r"\frac{a}{b} + c", "a/b + c"),
+        (r"f(\frac{a}{b})", "f(a/b)"),
+        (r"\frac{a+b}{2a}", "(a + b)/(2a)"),
+        (r"e^{\frac{1}{2}}", "e^(1/2)"),
+    ],
+)
+def test_an_inline_fraction_reads_one_way_only(src: str, shown: str) -> None:
+    assert latex(f"The value ${src}$ here") == [f"The value {shown} here"]
+
+
+def test_a_function_name_takes_an_inline_fraction_as_its_argument() -> None:
+    assert latex(r"so $\sin\frac{a}{b}$ and $\frac{1}{2} \sin x$") == ["so sin(a/b) and 1/2 sin x"]

@@ -577,6 +577,14 @@ class _Parser:
         return self.join(atoms, compact)
 
     def join(self, atoms: list[_Atom], compact: bool) -> Box:
+        # A linear fraction with a term right beside it (no operator between) is
+        # parenthesised: "1/2mv²" reads as 1/(2mv²), "(1/2)mv²" only one way.
+        n = len(atoms)
+        for k, a in enumerate(atoms):
+            if a.kind == "frac":
+                before = k > 0 and atoms[k - 1].kind in _JUXTAPOSED_BEFORE
+                after = k + 1 < n and atoms[k + 1].kind in _JUXTAPOSED_AFTER
+                atoms[k] = _Atom(_parens(a.box) if before or after else a.box, "ord")
         boxes: list[Box] = []
         prev: str | None = None
         for k, a in enumerate(atoms):
@@ -710,7 +718,8 @@ class _Parser:
         if name in ("frac", "dfrac", "tfrac", "cfrac"):
             num = self.parse_arg()
             den = self.parse_arg()
-            return _Atom(self.fraction(num, den))
+            # Linear, a fraction beside a term gets parentheses (see join).
+            return _Atom(self.fraction(num, den), "frac" if self.linear else "ord")
         if name in ("binom", "dbinom", "tbinom"):
             top = self.parse_arg()
             bot = self.parse_arg()
@@ -820,6 +829,8 @@ class _Parser:
         if base.kind in ("op", "lim") and not self.linear:
             parts = [b for b in (sup, base.box, sub) if b is not None]
             return _Atom(vstack(parts, 1 if sup is not None else 0), "op")
+        if base.kind == "frac":
+            base = _Atom(_parens(base.box))  # (a/b)², not a/b²
         sup_s = _script(sup.text(), SUP) if sup is not None else ""
         sub_s = _script(sub.text(), SUB) if sub is not None else ""
         # A limit with its subscript reads as an operator: "lim_(x→0) (…)".
@@ -902,6 +913,17 @@ class _Parser:
                 return text_box("; ".join(" ".join(_lin(c) for c in r) for r in rows))
             return _align_grid(name, rows)
         raise LatexError(f"unknown environment {name}")
+
+
+#: Atom kinds that multiply a fraction written right after them, or right before
+#: it. Not a function name after it: a space sets it apart ("d/(dx) sin(x)", as
+#: "2 sin(x)"); a function name before it takes it as its argument ("sin(a/b)").
+_JUXTAPOSED_BEFORE = frozenset({"ord", "close", "frac", "root", "fn"})
+_JUXTAPOSED_AFTER = frozenset({"ord", "open", "frac", "root", "op", "int"})
+
+
+def _parens(b: Box) -> Box:
+    return text_box(f"({_lin(b)})")
 
 
 def _ends_space(b: Box) -> bool:
