@@ -182,3 +182,32 @@ def test_an_inline_fraction_reads_one_way_only(src: str, shown: str) -> None:
 
 def test_a_function_name_takes_an_inline_fraction_as_its_argument() -> None:
     assert latex(r"so $\sin\frac{a}{b}$ and $\frac{1}{2} \sin x$") == ["so sin(a/b) and 1/2 sin x"]
+
+
+# -- L3: a display formula wider than the terminal ---------------------------------------
+
+# sympy.latex(series(exp(x)/(1 - x), x, 0, 14)): 180 cells wide in two dimensions.
+SERIES = (
+    r"1 + 2 x + \frac{5 x^{2}}{2} + \frac{8 x^{3}}{3} + \frac{65 x^{4}}{24} + "
+    r"\frac{163 x^{5}}{60} + \frac{1957 x^{6}}{720} + \frac{685 x^{7}}{252} + "
+    r"\frac{109601 x^{8}}{40320} + \frac{98641 x^{9}}{36288} + "
+    r"\frac{9864101 x^{10}}{3628800} + \frac{13563139 x^{11}}{4989600} + "
+    r"\frac{260412269 x^{12}}{95800320} + \frac{8463398743 x^{13}}{3113510400} + "
+    r"O\left(x^{14}\right)"
+)
+
+
+@pytest.mark.parametrize("width", [40, 80])
+def test_a_formula_wider_than_the_terminal_is_broken_between_terms(width: int) -> None:
+    lines = latex(f"$\\displaystyle {SERIES}$", width)
+    assert all(display_width(ln) <= width for ln in lines), lines
+    text = "\n".join(lines)
+    # Every term is there, each whole: its numerator over its bar over its denominator.
+    for num, den in [("5x²", "2"), ("109601x⁸", "40320"), ("8463398743x¹³", "3113510400")]:
+        row = next(i for i, ln in enumerate(lines) if num in ln)
+        col = lines[row].index(num)
+        assert lines[row + 1][col : col + len(num)].strip("─") == ""
+        assert den in lines[row + 2][col - 2 : col + len(num) + 2]
+    assert "O(x¹⁴)" in text and text.count("+") == 14
+    # A formula that fits is left alone.
+    assert latex(r"$\displaystyle 1 + \frac{x}{2}$", width) == ["    x", "1 + ─", "    2"]

@@ -509,6 +509,10 @@ class _Parser:
         self.i = 0
         self.linear = linear
         self.depth = 0
+        #: The outermost sequence's boxes and where a line may break in it (before
+        #: each binary operator or relation): a formula wider than the terminal is
+        #: broken there.
+        self.top: tuple[list[Box], list[int]] = ([], [])
 
     def peek(self, skip_space: bool = True) -> str | None:
         if skip_space:
@@ -586,6 +590,7 @@ class _Parser:
                 after = k + 1 < n and atoms[k + 1].kind in _JUXTAPOSED_AFTER
                 atoms[k] = _Atom(_parens(a.box) if before or after else a.box, "ord")
         boxes: list[Box] = []
+        breaks: list[int] = []
         prev: str | None = None
         for k, a in enumerate(atoms):
             kind = a.kind
@@ -598,6 +603,7 @@ class _Parser:
             if kind == "bin" and (prev in (None, "bin", "rel", "open", "punct", "op")):
                 kind = "ord"  # a unary minus: no spaces
             if not compact and kind in ("bin", "rel") and k < len(atoms) - 1:
+                breaks.append(len(boxes))
                 if boxes and not _ends_space(boxes[-1]):
                     boxes.append(text_box(" "))
                 boxes.append(a.box)
@@ -625,6 +631,8 @@ class _Parser:
             else:
                 boxes.append(a.box)
             prev = kind
+        if self.depth == 1:
+            self.top = (boxes, breaks)
         return hcat(boxes)
 
     # -- atoms ------------------------------------------------------------------------
@@ -1114,16 +1122,56 @@ _DISPLAY = re.compile(r"\$\$(.+?)\$\$|\\\[(.+?)\\\]|(\\begin\{(\w+\*?)\}.*?\\end
 _INLINE = re.compile(r"(?<!\\)\$(.+?)(?<!\\)\$|\\\((.+?)\\\)", re.S)
 
 
-def _render_math(src: str, linear: bool) -> Box:
+def _render_math(src: str, linear: bool, width: int | None = None) -> Box:
     p = _Parser(tokenize(src), linear)
     rows = p.parse_rows(set())
     if p.peek() is not None:
         raise LatexError(f"unexpected {p.peek()}")
     if len(rows) == 1 and len(rows[0]) == 1:
-        return rows[0][0]
+        box = rows[0][0]
+        if width is not None and not linear and box.width > width:
+            return _broken(p.top[0], p.top[1], width) or box
+        return box
     if linear:
         return text_box("; ".join(" ".join(_lin(c) for c in r) for r in rows))
     return _align_grid("align", rows)
+
+
+def _broken(boxes: list[Box], breaks: list[int], width: int) -> Box | None:
+    """A formula's outermost boxes in lines at most ``width`` cells wide, broken
+    before operators and relations (as sympy's pretty printer does), the lines set
+    apart by a blank row when they are two-dimensional; None when a piece between
+    two operators is wider than that on its own."""
+    cuts = [0, *breaks, len(boxes)]
+    pieces = [boxes[a:b] for a, b in zip(cuts, cuts[1:], strict=False) if a < b]
+    lines: list[list[Box]] = []
+    used = 0
+    for piece in pieces:
+        w = sum(b.width for b in piece)
+        if lines and used + w > width:
+            while piece and _blank(piece[0]):
+                piece = piece[1:]  # a line starts with its operator, not a space
+            w = sum(b.width for b in piece)
+            lines.append([])
+            used = 0
+        elif not lines:
+            lines.append([])
+        if w > width:
+            return None
+        lines[-1].extend(piece)
+        used += w
+    out: list[str] = []
+    rows = [hcat(line) for line in lines]
+    tall = any(r.height > 1 for r in rows)
+    for r in rows:
+        if out and tall:
+            out.append("")
+        out.extend(r.padded().lines)
+    return Box(out, 0)
+
+
+def _blank(b: Box) -> bool:
+    return b.height == 1 and not b.lines[0].strip()
 
 
 def inline_math(src: str) -> str:
@@ -1138,20 +1186,48 @@ def inline_math(src: str) -> str:
         return src
 
 
-def display_math(src: str) -> list[str]:
+def display_math(src: str, width: int | None = None) -> list[str]:
     """Display LaTeX math laid out in two dimensions (the source when not understood,
-    or when too long to lay out quickly: a formula in a big Markdown document)."""
+    or when too long to lay out quickly: a formula in a big Markdown document).
+
+    A formula wider than ``width`` is broken before an operator; one that cannot be
+    (a wide matrix) is written on one line, inline style, wrapped at spaces: a
+    terminal wrapping each row of a 2-D layout on its own leaves nothing readable.
+    """
     if len(src) > LATEX_LIMIT:
         return src.strip().split("\n")
     try:
-        box = _render_math(src, linear=False)
+        box = _render_math(src, linear=False, width=width)
     except (LatexError, IndexError, KeyError):
         return src.strip().split("\n")
+    if width is not None and box.width > width and box.height > 1:
+        try:
+            line = _render_math(src, linear=True).text()
+        except (LatexError, IndexError, KeyError):
+            line = None
+        if line is not None:
+            return _wrap(line, width)
     return [ln.rstrip() for ln in box.lines]
 
 
-def render_latex(source: str) -> list[str]:
-    """A text/latex bundle as lines: display math in 2-D, text with inline math."""
+def _wrap(text: str, width: int) -> list[str]:
+    """One line of linear math in lines of at most ``width`` cells, broken at spaces
+    (a word wider than that keeps its line)."""
+    out: list[str] = []
+    cur = ""
+    for word in text.split(" "):
+        if cur and cell_width(cur) + 1 + cell_width(word) > width:
+            out.append(cur)
+            cur = word
+        else:
+            cur = f"{cur} {word}" if cur else word
+    out.append(cur)
+    return out
+
+
+def render_latex(source: str, width: int | None = None) -> list[str]:
+    """A text/latex bundle as lines: display math in 2-D, text with inline math.
+    Display math wider than ``width`` (None: no limit) is broken (:func:`display_math`)."""
     src = source.strip()
     if len(src) > LATEX_LIMIT:  # (an unclosed $$ in a big Markdown document)
         return src.split("\n")
@@ -1160,9 +1236,9 @@ def render_latex(source: str) -> list[str]:
     # a fullmatch of "$(.+?)$" took for one, "x$ and $y").
     m = _ANY_MATH.match(src)
     if m and m.end() == len(src):
-        return display_math(next(g for g in m.group(1, 2, 3, 5, 6) if g is not None))
+        return display_math(next(g for g in m.group(1, 2, 3, 5, 6) if g is not None), width)
     if "$" not in src and "\\[" not in src and "\\(" not in src and _bare_math(src):
-        return display_math(src)
+        return display_math(src, width)
     out: list[str] = []
     pos = 0
     text: list[str] = []  # the text since the last display, inline math laid out
@@ -1177,7 +1253,7 @@ def render_latex(source: str) -> list[str]:
             continue
         out.extend(_text_lines("".join(text)))
         text = []
-        out.extend("  " + ln for ln in display_math(body))
+        out.extend("  " + ln for ln in display_math(body, None if width is None else width - 2))
     text.append(src[pos:])
     out.extend(_text_lines("".join(text)))
     return out
