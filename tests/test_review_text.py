@@ -211,3 +211,22 @@ def test_a_formula_wider_than_the_terminal_is_broken_between_terms(width: int) -
     assert "O(x¹⁴)" in text and text.count("+") == 14
     # A formula that fits is left alone.
     assert latex(r"$\displaystyle 1 + \frac{x}{2}$", width) == ["    x", "1 + ─", "    2"]
+
+
+# -- L4, L5: sympy's lists and Mod ------------------------------------------------------
+
+
+def test_sympy_lists_and_tuples_have_one_space_after_a_comma() -> None:
+    # sympy.latex(solve(x**2 - 2)), latex((1, x)): ",\ " between the items.
+    assert latex(r"$\displaystyle \left[ - \sqrt{2}, \  \sqrt{2}\right]$") == ["[−√2, √2]"]
+    assert latex(r"$\displaystyle \left( 1, \  x\right)$") == ["(1, x)"]
+    # A space asked for on its own stays: "a\quad b", "f(x)\,dx".
+    assert latex(r"$a \quad b$") == ["a  b"]
+    assert latex(r"$f(x)\,dx$") == ["f(x) dx"]
+
+
+def test_mod_hline_and_mathbin_are_laid_out_not_shown_as_source() -> None:
+    assert latex(r"$\displaystyle x \bmod 3$") == ["x mod 3"]  # sympy.latex(Mod(x, 3))
+    assert latex(r"$a \equiv b \pmod{n}$") == ["a ≡ b (mod n)"]
+    assert latex(r"$x \mathbin{\#} y \mathrel{:=} 2$") == ["x # y := 2"]
+    assert latex(r"$$\begin{array}{c|c} 1 & 2 \\ \hline 3 & 4 \end{array}$$") == ["1  2", "3  4"]

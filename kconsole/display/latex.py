@@ -254,6 +254,7 @@ BIN = {
     "vee": "∨",
     "lor": "∨",
     "odot": "⊙",
+    "bmod": "mod",
 }
 BIG_LIMITS = {
     "sum": "∑",
@@ -342,8 +343,12 @@ IGNORED = {
     "normalsize",
     "large",
     "Large",
+    "hline",
+    "hdashline",
 }
-SKIP_ARG = {"label", "color", "tag", "vspace", "hspace", "phantom", "ref", "eqref"}
+SKIP_ARG = {"label", "color", "tag", "vspace", "hspace", "phantom", "ref", "eqref", "cline"}
+#: \mathbin{..} and the like: their argument, spaced as that kind of atom.
+CLASSES = {"mathbin": "bin", "mathrel": "rel", "mathpunct": "punct", "mathord": "ord"}
 FONTS = {
     "mathrm",
     "mathit",
@@ -628,6 +633,8 @@ class _Parser:
                 if not _ends_space(boxes[-1]):
                     boxes.append(text_box(" "))
                 boxes.append(a.box)
+            elif a.box.text() == " " and boxes and _ends_space(boxes[-1]):
+                continue  # sympy's ",\ ": the comma has its space already
             else:
                 boxes.append(a.box)
             prev = kind
@@ -756,6 +763,11 @@ class _Parser:
             return _Atom(text_box(self.raw_group()))
         if name in FONTS:
             return _Atom(self.parse_arg(compact))
+        if name in CLASSES:
+            return _Atom(self.parse_arg(compact), CLASSES[name])
+        if name == "pmod":
+            arg = self.parse_arg(compact)
+            return _Atom(hcat([text_box(" (mod "), arg, text_box(")")]))
         if name in ACCENTS:
             arg = self.parse_arg(compact)
             s = arg.text()
