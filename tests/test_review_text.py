@@ -230,3 +230,28 @@ def test_mod_hline_and_mathbin_are_laid_out_not_shown_as_source() -> None:
     assert latex(r"$a \equiv b \pmod{n}$") == ["a ≡ b (mod n)"]
     assert latex(r"$x \mathbin{\#} y \mathrel{:=} 2$") == ["x # y := 2"]
     assert latex(r"$$\begin{array}{c|c} 1 & 2 \\ \hline 3 & 4 \end{array}$$") == ["1  2", "3  4"]
+
+
+# -- S1: code on a 16-colour terminal ----------------------------------------------------
+
+# The 16 colours that read on black and on white in xterm's, the Linux console's,
+# GNOME's (Tango) and Windows Terminal's palettes (contrast >= 2.6 in all four):
+# red, magenta, bright red, bright black, bright blue, bright magenta. Not blue (2.2:1
+# on xterm's black, 1.6 on the console's), green, yellow and cyan (1.7-2.2 on white).
+READABLE_16 = {"31", "35", "90", "91", "94", "95"}
+PY = "import os\n@cache\ndef f(x=0x1F):  # note\n    return len('s') + 3.5 if x else None\n"
+
+
+@pytest.mark.parametrize("term", ["xterm", "screen", "linux"])
+def test_highlighted_code_on_a_16_colour_terminal_reads_on_black_and_white(term: str) -> None:
+    from kconsole.display.terminal import capabilities_from_env
+
+    caps = capabilities_from_env({"TERM": term})
+    assert caps.colors == 16
+    ctx = RenderContext(width=80, color=True, tty=True, caps=caps)
+    for bundle in ({"text/x-python": PY}, {"application/json": {"key": [1, "s", None]}}):
+        text = default_registry().render(bundle, {}, ctx).text
+        codes = {c for sgr in re.findall(r"\x1b\[([0-9;]*)m", text) for c in sgr.split(";")}
+        colours = {c for c in codes if c and (30 <= int(c) <= 37 or 90 <= int(c) <= 97)}
+        assert colours <= READABLE_16, (bundle, colours - READABLE_16)
+        assert len(colours) >= 2  # still highlighted
