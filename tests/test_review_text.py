@@ -255,3 +255,14 @@ def test_highlighted_code_on_a_16_colour_terminal_reads_on_black_and_white(term:
         colours = {c for c in codes if c and (30 <= int(c) <= 37 or 90 <= int(c) <= 97)}
         assert colours <= READABLE_16, (bundle, colours - READABLE_16)
         assert len(colours) >= 2  # still highlighted
+
+
+# -- T3, T2: what takes a column's width ------------------------------------------------
+
+
+def test_a_link_in_a_cell_shows_its_url_whole() -> None:
+    # df.to_html(render_links=True) or escape=False, in a terminal without OSC 8 links:
+    # the URL is printed after the text, and the column is as wide as both.
+    df = pd.DataFrame({"site": ['<a href="https://example.org/a">docs</a>', "x"], "n": [1, 2]})
+    lines = screen({"text/html": df.to_html(escape=False)}, 80)
+    assert any("│ docs <https://example.org/a> │" in ln for ln in lines), lines

@@ -266,6 +266,20 @@ def _fit_widths(natural: list[int], avail: int, floors: list[int] | None = None)
 WRAP_WIDTH = 30
 
 
+def _cell_text(spans: list[Span], styler: Styler) -> str:
+    """A cell's text as it is shown: with the URL of a link after it when the terminal
+    has no hyperlinks (what :func:`_words` prints), so the column is as wide."""
+    if styler.hyperlinks or not any(s.link for s in spans):
+        return plain_text(spans)
+    parts: list[str] = []
+    for i, s in enumerate(spans):
+        parts.append(s.text)
+        nxt = spans[i + 1] if i + 1 < len(spans) else None
+        if s.link and (nxt is None or nxt.link != s.link) and _show_url(s.link, spans, i):
+            parts.append(f" <{s.link}>")
+    return plain_text([Span("".join(parts))])
+
+
 def _longest_word(text: str) -> int:
     """Cells of the widest space-separated word of ``text`` (what a column may not be
     narrower than: headers and values wrap only at spaces)."""
@@ -317,7 +331,7 @@ def layout_table(table: Table, width: int, styler: Styler) -> list[str]:
     head = table.head_rows
     ncols = max(len(r) for r in rows)
     cells = [r + [Cell([])] * (ncols - len(r)) for r in rows]
-    texts = [[plain_text(c.spans) for c in r] for r in cells]
+    texts = [[_cell_text(c.spans, styler) for c in r] for r in cells]
     # Where each span ends: span_end[ri] maps a span's first column to its last.
     span_end: list[dict[int, int]] = [{} for _ in cells]
     for ri, crow in enumerate(cells):
