@@ -266,3 +266,19 @@ def test_a_link_in_a_cell_shows_its_url_whole() -> None:
     df = pd.DataFrame({"site": ['<a href="https://example.org/a">docs</a>', "x"], "n": [1, 2]})
     lines = screen({"text/html": df.to_html(escape=False)}, 80)
     assert any("│ docs <https://example.org/a> │" in ln for ln in lines), lines
+
+
+def test_a_long_index_label_leaves_the_data_columns_room_for_their_headers() -> None:
+    df = pd.DataFrame(
+        [[1.5, 2.5, 3.5], [4.5, 5.5, 6.5]],
+        columns=["x" * 50, "measurement_of_the_day", "z"],
+        index=["i" * 70, "j"],
+    )
+    lines = screen({"text/html": df.to_html()}, 80)
+    assert all(display_width(ln) <= 80 for ln in lines)
+    text = "\n".join(lines)
+    # Both fit beside an index of half the width: neither is cut for the index.
+    assert "measurement_of_the_day" in text
+    assert sum("x" in ln for ln in lines) <= 2  # 50 x's: at most two pieces
+    for v in ("1.5", "2.5", "3.5", "4.5", "5.5", "6.5"):
+        assert v in text

@@ -405,15 +405,16 @@ def layout_table(table: Table, width: int, styler: Styler) -> list[str]:
             for c in range(sp.start, sp.end + 1):
                 covering.setdefault(c, []).append(sp)
 
-    # Boxes cost a cell per column more than bare columns: a terminal so narrow that
-    # they would break a word of 10 cells or less goes without them.
-    need = min(
-        10,
-        max(
-            max((minw[c] for c in data), default=1),
-            max((sp.word for sp in spans if sp.start >= nidx), default=0),
-        ),
+    # The widest word of the data columns (a span's too): an index beside it keeps
+    # its own words whole only while that word fits too, up to half the width (an
+    # index label of 70 cells does not cut every header to 10). Boxes cost a cell per
+    # column more than bare columns: a terminal so narrow that they would break a
+    # word of 10 cells or less goes without them.
+    widest = max(
+        max((minw[c] for c in data), default=1),
+        max((sp.word for sp in spans if sp.start >= nidx), default=0),
     )
+    need = min(widest, max(10, width // 2 - 4))
 
     def index_widths(boxed: bool) -> list[int]:
         # The index keeps its words whole while a data column of `need` cells still
