@@ -266,12 +266,40 @@ def _fit_widths(natural: list[int], avail: int, floors: list[int] | None = None)
 WRAP_WIDTH = 30
 
 
+def _cell_text(spans: list[Span], styler: Styler) -> str:
+    """A cell's text as it is shown: with the URL of a link after it when the terminal
+    has no hyperlinks (what :func:`_words` prints), so the column is as wide."""
+    if styler.hyperlinks or not any(s.link for s in spans):
+        return plain_text(spans)
+    parts: list[str] = []
+    for i, s in enumerate(spans):
+        parts.append(s.text)
+        nxt = spans[i + 1] if i + 1 < len(spans) else None
+        if s.link and (nxt is None or nxt.link != s.link) and _show_url(s.link, spans, i):
+            parts.append(f" <{s.link}>")
+    return plain_text([Span("".join(parts))])
+
+
 def _longest_word(text: str) -> int:
     """Cells of the widest space-separated word of ``text`` (what a column may not be
     narrower than: headers and values wrap only at spaces)."""
     if " " not in text and "\n" not in text:
         return cell_width(text)
     return max((cell_width(w) for w in text.split()), default=0)
+
+
+@dataclass
+class _Span:
+    """A cell spanning columns ``start``..``end`` of row ``row`` (a colspan), its
+    text that of cell ``src`` (the span's first cell: a span cut at the index or by
+    a block shows it again)."""
+
+    row: int
+    start: int
+    end: int
+    src: int
+    natural: int
+    word: int
 
 
 def layout_table(table: Table, width: int, styler: Styler) -> list[str]:
@@ -285,6 +313,12 @@ def layout_table(table: Table, width: int, styler: Styler) -> list[str]:
     wider than a whole block (with the index) is broken across lines, never hidden
     behind an ellipsis, so every value stays readable.
 
+    A cell spanning columns (a MultiIndex's upper levels) is drawn across them,
+    without the rules between them, and widens none of them by itself: the columns
+    it spans are widened only when, together, they are narrower than its widest word
+    (or, room permitting, its text). A block starting inside a span names it again;
+    a span that cannot get its widest word in the rest of a block starts the next.
+
     Tables are drawn in box-drawing rules; in a terminal too narrow for them, in
     pandas' bare layout (two spaces between columns). Either way the only rules
     across the table are under the header (and the box's top and bottom): body rows
@@ -297,16 +331,27 @@ def layout_table(table: Table, width: int, styler: Styler) -> list[str]:
     head = table.head_rows
     ncols = max(len(r) for r in rows)
     cells = [r + [Cell([])] * (ncols - len(r)) for r in rows]
-    texts = [[plain_text(c.spans) for c in r] for r in cells]
+    texts = [[_cell_text(c.spans, styler) for c in r] for r in cells]
+    # Where each span ends: span_end[ri] maps a span's first column to its last.
+    span_end: list[dict[int, int]] = [{} for _ in cells]
+    for ri, crow in enumerate(cells):
+        for ci in range(ncols - 1):
+            if crow[ci + 1].continued and not crow[ci].continued:
+                e = ci + 1
+                while e + 1 < ncols and crow[e + 1].continued:
+                    e += 1
+                span_end[ri][ci] = e
     natural = [0] * ncols
     minw = [0] * ncols
     numeric = [0] * ncols
     filled = [0] * ncols
     # The cells' widths on one line (-1: the text has a hard break).
     one_line = [[0] * ncols for _ in cells]
+    spans: list[_Span] = []
     for ri, row in enumerate(texts):
         check_time()
         widths_row = one_line[ri]
+        ends = span_end[ri]
         for ci, t in enumerate(row):
             if not t:
                 continue
@@ -315,6 +360,9 @@ def layout_table(table: Table, width: int, styler: Styler) -> list[str]:
                 widths_row[ci] = -1
             else:
                 w = widths_row[ci] = cell_width(t)
+            if ci in ends:
+                spans.append(_Span(ri, ci, ends[ci], ci, w, _longest_word(t)))
+                continue  # a span widens the columns it covers only as a whole
             natural[ci] = max(natural[ci], w)
             minw[ci] = max(minw[ci], _longest_word(t))
             if ri >= head and not cells[ri][ci].header:
@@ -322,9 +370,6 @@ def layout_table(table: Table, width: int, styler: Styler) -> list[str]:
                 if _NUMERIC.match(t):
                     numeric[ci] += 1
     col_right = [filled[i] > 0 and numeric[i] * 2 > filled[i] for i in range(ncols)]
-    # Never narrower than 2 cells where there is text: a wide (CJK) character takes 2.
-    minw = [max(m, min(2, n)) for m, n in zip(minw, natural, strict=True)]
-    pref = [min(n, max(m, WRAP_WIDTH)) for n, m in zip(natural, minw, strict=True)]
 
     # The index: leading columns whose body cells are all row headers (a rowspan's
     # blank counts as one). Repeated only while its columns, at 2 cells and a gap
@@ -335,11 +380,41 @@ def layout_table(table: Table, width: int, styler: Styler) -> list[str]:
             nidx += 1
     if nidx and 4 * nidx > width // 2:
         nidx = 0
+    # A span across the index's edge is two: the index part and the data part (which
+    # names it again, as every block does).
+    for sp in list(spans):
+        if sp.start < nidx <= sp.end:
+            spans.append(_Span(sp.row, nidx, sp.end, sp.src, sp.natural, sp.word))
+            sp.end = nidx - 1
+    # The index is in every block, whole: its spans widen its columns beforehand.
+    for sp in spans:
+        if sp.end < nidx:
+            k = sp.end - sp.start
+            natural[sp.end] = max(
+                natural[sp.end], sp.natural - sum(natural[sp.start : sp.end]) - 3 * k
+            )
+            minw[sp.end] = max(minw[sp.end], sp.word - sum(minw[sp.start : sp.end]) - 3 * k)
+    # Never narrower than 2 cells where there is text: a wide (CJK) character takes 2.
+    minw = [max(m, min(2, n)) for m, n in zip(minw, natural, strict=True)]
+    pref = [min(n, max(m, WRAP_WIDTH)) for n, m in zip(natural, minw, strict=True)]
     data = list(range(nidx, ncols))
+    # The data columns each span covers (by column), for the packing below.
+    covering: dict[int, list[_Span]] = {}
+    for sp in spans:
+        if sp.start >= nidx:
+            for c in range(sp.start, sp.end + 1):
+                covering.setdefault(c, []).append(sp)
 
-    # Boxes cost a cell per column more than bare columns: a terminal so narrow that
-    # they would break a word of 10 cells or less goes without them.
-    need = min(10, max((minw[c] for c in data), default=1))
+    # The widest word of the data columns (a span's too): an index beside it keeps
+    # its own words whole only while that word fits too, up to half the width (an
+    # index label of 70 cells does not cut every header to 10). Boxes cost a cell per
+    # column more than bare columns: a terminal so narrow that they would break a
+    # word of 10 cells or less goes without them.
+    widest = max(
+        max((minw[c] for c in data), default=1),
+        max((sp.word for sp in spans if sp.start >= nidx), default=0),
+    )
+    need = min(widest, max(10, width // 2 - 4))
 
     def index_widths(boxed: bool) -> list[int]:
         # The index keeps its words whole while a data column of `need` cells still
@@ -364,41 +439,84 @@ def layout_table(table: Table, width: int, styler: Styler) -> list[str]:
     per = 3 if boxed else 2
     room = budget(boxed, iw)
 
+    def segments(cols: list[int]) -> list[tuple[_Span, int, int]]:
+        """The spans over the block of columns ``cols`` (consecutive data columns), as
+        (span, index of its first column in the block, index of its last)."""
+        first, last = cols[0], cols[-1]
+        seen: dict[int, tuple[_Span, int, int]] = {}
+        for c in cols:
+            for sp in covering.get(c, ()):
+                if id(sp) not in seen:
+                    a, b = max(sp.start, first), min(sp.end, last)
+                    seen[id(sp)] = (sp, a - first, b - first)
+        return sorted(seen.values(), key=lambda t: t[1])
+
+    def fit_spans(cols: list[int], ws: list[int]) -> int:
+        """Widen the block's columns so that each span over them gets its widest word
+        (the last of its columns takes the difference); returns how many of the
+        block's columns stay in it: a span that cannot, and does not start the block,
+        starts the next one, as do columns after a span that starts the block."""
+        keep = len(cols)
+        while True:
+            for sp, i0, i1 in segments(cols[:keep]):
+                word = min(sp.word, room - per)
+                deficit = word - (sum(ws[i0 : i1 + 1]) + per * (i1 - i0))
+                if deficit <= 0:
+                    continue
+                spare = room - sum(ws[:keep]) - per * keep
+                if deficit > spare and i0 > 0:
+                    keep = i0
+                    break
+                k = keep
+                while deficit > spare and k > i1 + 1:
+                    k -= 1
+                    spare += ws[k] + per
+                ws[i1] += max(0, min(deficit, spare))
+                if k < keep:
+                    keep = k
+                    break
+            else:
+                return keep
+
     # Pack the data columns into blocks at their preferred widths (a column alone
     # never wider than a block), then let each block's spare room widen the columns
     # that were wrapped.
     packed: list[tuple[list[int], list[int]]] = []  # (columns, their widths)
-    cur: list[int] = []
-    cur_w: list[int] = []
-    used = 0
-    for c in data:
-        w = max(min(pref[c], room - per), min(2, natural[c]))
-        left = room - used - per
-        if cur and w > left:
-            if natural[c] > pref[c] and left >= max(minw[c], WRAP_WIDTH // 2):
-                w = left  # text that wraps anyway fills the rest of this block
-            else:
-                packed.append((cur, cur_w))
-                cur, cur_w, used = [], [], 0
-        cur.append(c)
-        cur_w.append(w)
-        used += w + per
-    if cur:
+    todo = data[::-1]  # a stack: the next column last
+    while todo:
+        check_time()
+        cur: list[int] = []
+        cur_w: list[int] = []
+        used = 0
+        while todo:
+            c = todo[-1]
+            w = max(min(pref[c], room - per), min(2, natural[c]))
+            left = room - used - per
+            if cur and w > left:
+                if natural[c] > pref[c] and left >= max(minw[c], WRAP_WIDTH // 2):
+                    w = left  # text that wraps anyway fills the rest of this block
+                else:
+                    break
+            todo.pop()
+            cur.append(c)
+            cur_w.append(w)
+            used += w + per
+        if covering:
+            keep = fit_spans(cur, cur_w)
+            todo.extend(reversed(cur[keep:]))
+            cur, cur_w = cur[:keep], cur_w[:keep]
         packed.append((cur, cur_w))
     blocks: list[tuple[list[int], list[int]]] = []
     for cols, floors in packed:
         nat = [max(natural[c], f) for c, f in zip(cols, floors, strict=True)]
-        blocks.append((cols, _fit_widths(nat, room - per * len(cols), floors)))
-
-    # For a block starting inside a colspan: the header cell the span started at.
-    origin: dict[tuple[int, int], int] = {}
-    for ri in range(min(head, len(cells))):
-        start = 0
-        for ci, cell in enumerate(cells[ri]):
-            if cell.continued:
-                origin[(ri, ci)] = start
-            else:
-                start = ci
+        ws = _fit_widths(nat, room - per * len(cols), floors)
+        # Room left over goes to spans whose text does not fit on one line.
+        for sp, i0, i1 in segments(cols) if covering else ():
+            short = sp.natural - (sum(ws[i0 : i1 + 1]) + per * (i1 - i0))
+            spare = room - per * len(cols) - sum(ws)
+            if short > 0 and spare > 0:
+                ws[i1] += min(short, spare)
+        blocks.append((cols, ws))
 
     rule = styler.color  # rules drawn dim when colour is on
     bar = styler("│", "rule") if rule else "│"
@@ -421,6 +539,29 @@ def layout_table(table: Table, width: int, styler: Styler) -> list[str]:
             return [body + " " * gap]
         return [_pad_styled(ln, w, align) for ln in _cell_lines(cell, w, styler)]
 
+    # Spans by row and column, for the rows that have any.
+    span_at: dict[int, dict[int, _Span]] = {}
+    for sp in spans:
+        span_at.setdefault(sp.row, {})
+        for c in range(sp.start, sp.end + 1):
+            span_at[sp.row][c] = sp
+
+    def parts_of(ri: int, shown: list[int], widths: list[int]) -> list[tuple[int, int, int]]:
+        """Row ``ri`` over the columns ``shown`` as (first, last, width) parts: one
+        per column, one per run of columns a span covers."""
+        at = span_at.get(ri, {})
+        out: list[tuple[int, int, int]] = []
+        k = 0
+        while k < len(shown):
+            sp = at.get(shown[k])
+            j = k
+            if sp is not None:
+                while j + 1 < len(shown) and at.get(shown[j + 1]) is sp:
+                    j += 1
+            out.append((k, j, sum(widths[k : j + 1]) + per * (j - k)))
+            k = j + 1
+        return out
+
     # The index is the same in every block: laid out once.
     index_cells = [[render_cell(ri, c, iw[c], c) for c in range(nidx)] for ri in range(len(cells))]
 
@@ -431,40 +572,68 @@ def layout_table(table: Table, width: int, styler: Styler) -> list[str]:
         if bi:
             out.append("")  # blocks are set apart by a blank line, as in pandas
         widths = iw + dwidths
+        shown = list(range(nidx)) + cols
+        # Per row: the column boundaries a span hides (no rule drawn across it).
+        joined: list[set[int]] = []
+        row_parts: list[list[tuple[int, int, int]] | None] = []
+        for ri in range(len(cells)):
+            if ri in span_at:
+                row_spans = parts_of(ri, shown, widths)
+                row_parts.append(row_spans)
+                joined.append({k for a, b, _ in row_spans for k in range(a, b)})
+            else:
+                row_parts.append(None)
+                joined.append(set())
 
-        def hline(left: str, mid: str, right: str, widths: list[int] = widths) -> str:
-            line = left + mid.join("─" * (w + 2) for w in widths) + right
+        def hline(
+            left: str, right: str, above: set[int], below: set[int], widths: list[int] = widths
+        ) -> str:
+            line = left + "─" * (widths[0] + 2)
+            for k in range(1, len(widths)):
+                up, down = k - 1 not in above, k - 1 not in below
+                line += ("┼" if down else "┴") if up else ("┬" if down else "─")
+                line += "─" * (widths[k] + 2)
+            line += right
             return styler(line, "rule") if rule else line
 
         if boxed:
-            out.append(hline("┌", "┬", "┐"))
+            out.append(hline("┌", "┐", set(range(len(widths))), joined[0]))
         for ri in range(len(cells)):
             check_time()
-            rendered = index_cells[ri] + [
-                render_cell(ri, c, w, origin.get((ri, c), c) if k == 0 else c)
-                for k, (c, w) in enumerate(zip(cols, dwidths, strict=True))
-            ]
+            parts = row_parts[ri]
+            if parts is None:
+                rendered = index_cells[ri] + [
+                    render_cell(ri, c, w, c) for c, w in zip(cols, dwidths, strict=True)
+                ]
+                pw = widths
+            else:
+                rendered, pw = [], []
+                for a, _, w in parts:
+                    # A span shows its text in every part of it (blocks, the index).
+                    cover = span_at[ri].get(shown[a])
+                    src = cover.src if cover is not None else shown[a]
+                    rendered.append(render_cell(ri, shown[a], w, src))
+                    pw.append(w)
             height = max(len(r) for r in rendered)
             for li in range(height):
                 if height == 1:
-                    parts = [r[0] for r in rendered]
+                    parts_text = [r[0] for r in rendered]
                 else:
-                    parts = [
-                        r[li] if li < len(r) else " " * w
-                        for r, w in zip(rendered, widths, strict=True)
+                    parts_text = [
+                        r[li] if li < len(r) else " " * w for r, w in zip(rendered, pw, strict=True)
                     ]
                 if boxed:
-                    out.append(bar + " " + f" {bar} ".join(parts) + " " + bar)
+                    out.append(bar + " " + f" {bar} ".join(parts_text) + " " + bar)
                 else:
-                    out.append("  ".join(parts).rstrip())
+                    out.append("  ".join(parts_text).rstrip())
             if ri == head - 1 and ri < len(cells) - 1:
                 if boxed:
-                    out.append(hline("├", "┼", "┤"))
+                    out.append(hline("├", "┤", joined[ri], joined[ri + 1]))
                 else:
                     line = "─" * (sum(widths) + 2 * (len(widths) - 1))
                     out.append(styler(line, "rule") if rule else line)
         if boxed:
-            out.append(hline("└", "┴", "┘"))
+            out.append(hline("└", "┘", joined[-1], set(range(len(widths)))))
     return out
 
 

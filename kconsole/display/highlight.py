@@ -25,6 +25,12 @@ def _formatter(ctx: RenderContext) -> Any:
         return Terminal256Formatter(style=get_style(ctx.config.code_style))
     from pygments.formatters import TerminalFormatter
 
+    # 16 colours are the terminal's palette: kconsole's scheme uses those that read on
+    # any background (another --code-style has no 16-colour form: pygments' own).
+    if ctx.config.code_style == "kconsole":
+        from .style import TERMINAL_16
+
+        return TerminalFormatter(colorscheme=TERMINAL_16)
     return TerminalFormatter()
 
 

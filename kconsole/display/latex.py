@@ -254,6 +254,7 @@ BIN = {
     "vee": "∨",
     "lor": "∨",
     "odot": "⊙",
+    "bmod": "mod",
 }
 BIG_LIMITS = {
     "sum": "∑",
@@ -342,8 +343,12 @@ IGNORED = {
     "normalsize",
     "large",
     "Large",
+    "hline",
+    "hdashline",
 }
-SKIP_ARG = {"label", "color", "tag", "vspace", "hspace", "phantom", "ref", "eqref"}
+SKIP_ARG = {"label", "color", "tag", "vspace", "hspace", "phantom", "ref", "eqref", "cline"}
+#: \mathbin{..} and the like: their argument, spaced as that kind of atom.
+CLASSES = {"mathbin": "bin", "mathrel": "rel", "mathpunct": "punct", "mathord": "ord"}
 FONTS = {
     "mathrm",
     "mathit",
@@ -509,6 +514,10 @@ class _Parser:
         self.i = 0
         self.linear = linear
         self.depth = 0
+        #: The outermost sequence's boxes and where a line may break in it (before
+        #: each binary operator or relation): a formula wider than the terminal is
+        #: broken there.
+        self.top: tuple[list[Box], list[int]] = ([], [])
 
     def peek(self, skip_space: bool = True) -> str | None:
         if skip_space:
@@ -577,7 +586,16 @@ class _Parser:
         return self.join(atoms, compact)
 
     def join(self, atoms: list[_Atom], compact: bool) -> Box:
+        # A linear fraction with a term right beside it (no operator between) is
+        # parenthesised: "1/2mv²" reads as 1/(2mv²), "(1/2)mv²" only one way.
+        n = len(atoms)
+        for k, a in enumerate(atoms):
+            if a.kind == "frac":
+                before = k > 0 and atoms[k - 1].kind in _JUXTAPOSED_BEFORE
+                after = k + 1 < n and atoms[k + 1].kind in _JUXTAPOSED_AFTER
+                atoms[k] = _Atom(_parens(a.box) if before or after else a.box, "ord")
         boxes: list[Box] = []
+        breaks: list[int] = []
         prev: str | None = None
         for k, a in enumerate(atoms):
             kind = a.kind
@@ -590,6 +608,7 @@ class _Parser:
             if kind == "bin" and (prev in (None, "bin", "rel", "open", "punct", "op")):
                 kind = "ord"  # a unary minus: no spaces
             if not compact and kind in ("bin", "rel") and k < len(atoms) - 1:
+                breaks.append(len(boxes))
                 if boxes and not _ends_space(boxes[-1]):
                     boxes.append(text_box(" "))
                 boxes.append(a.box)
@@ -614,9 +633,13 @@ class _Parser:
                 if not _ends_space(boxes[-1]):
                     boxes.append(text_box(" "))
                 boxes.append(a.box)
+            elif a.box.text() == " " and boxes and _ends_space(boxes[-1]):
+                continue  # sympy's ",\ ": the comma has its space already
             else:
                 boxes.append(a.box)
             prev = kind
+        if self.depth == 1:
+            self.top = (boxes, breaks)
         return hcat(boxes)
 
     # -- atoms ------------------------------------------------------------------------
@@ -710,7 +733,8 @@ class _Parser:
         if name in ("frac", "dfrac", "tfrac", "cfrac"):
             num = self.parse_arg()
             den = self.parse_arg()
-            return _Atom(self.fraction(num, den))
+            # Linear, a fraction beside a term gets parentheses (see join).
+            return _Atom(self.fraction(num, den), "frac" if self.linear else "ord")
         if name in ("binom", "dbinom", "tbinom"):
             top = self.parse_arg()
             bot = self.parse_arg()
@@ -739,6 +763,11 @@ class _Parser:
             return _Atom(text_box(self.raw_group()))
         if name in FONTS:
             return _Atom(self.parse_arg(compact))
+        if name in CLASSES:
+            return _Atom(self.parse_arg(compact), CLASSES[name])
+        if name == "pmod":
+            arg = self.parse_arg(compact)
+            return _Atom(hcat([text_box(" (mod "), arg, text_box(")")]))
         if name in ACCENTS:
             arg = self.parse_arg(compact)
             s = arg.text()
@@ -820,6 +849,8 @@ class _Parser:
         if base.kind in ("op", "lim") and not self.linear:
             parts = [b for b in (sup, base.box, sub) if b is not None]
             return _Atom(vstack(parts, 1 if sup is not None else 0), "op")
+        if base.kind == "frac":
+            base = _Atom(_parens(base.box))  # (a/b)², not a/b²
         sup_s = _script(sup.text(), SUP) if sup is not None else ""
         sub_s = _script(sub.text(), SUB) if sub is not None else ""
         # A limit with its subscript reads as an operator: "lim_(x→0) (…)".
@@ -902,6 +933,17 @@ class _Parser:
                 return text_box("; ".join(" ".join(_lin(c) for c in r) for r in rows))
             return _align_grid(name, rows)
         raise LatexError(f"unknown environment {name}")
+
+
+#: Atom kinds that multiply a fraction written right after them, or right before
+#: it. Not a function name after it: a space sets it apart ("d/(dx) sin(x)", as
+#: "2 sin(x)"); a function name before it takes it as its argument ("sin(a/b)").
+_JUXTAPOSED_BEFORE = frozenset({"ord", "close", "frac", "root", "fn"})
+_JUXTAPOSED_AFTER = frozenset({"ord", "open", "frac", "root", "op", "int"})
+
+
+def _parens(b: Box) -> Box:
+    return text_box(f"({_lin(b)})")
 
 
 def _ends_space(b: Box) -> bool:
@@ -1092,16 +1134,56 @@ _DISPLAY = re.compile(r"\$\$(.+?)\$\$|\\\[(.+?)\\\]|(\\begin\{(\w+\*?)\}.*?\\end
 _INLINE = re.compile(r"(?<!\\)\$(.+?)(?<!\\)\$|\\\((.+?)\\\)", re.S)
 
 
-def _render_math(src: str, linear: bool) -> Box:
+def _render_math(src: str, linear: bool, width: int | None = None) -> Box:
     p = _Parser(tokenize(src), linear)
     rows = p.parse_rows(set())
     if p.peek() is not None:
         raise LatexError(f"unexpected {p.peek()}")
     if len(rows) == 1 and len(rows[0]) == 1:
-        return rows[0][0]
+        box = rows[0][0]
+        if width is not None and not linear and box.width > width:
+            return _broken(p.top[0], p.top[1], width) or box
+        return box
     if linear:
         return text_box("; ".join(" ".join(_lin(c) for c in r) for r in rows))
     return _align_grid("align", rows)
+
+
+def _broken(boxes: list[Box], breaks: list[int], width: int) -> Box | None:
+    """A formula's outermost boxes in lines at most ``width`` cells wide, broken
+    before operators and relations (as sympy's pretty printer does), the lines set
+    apart by a blank row when they are two-dimensional; None when a piece between
+    two operators is wider than that on its own."""
+    cuts = [0, *breaks, len(boxes)]
+    pieces = [boxes[a:b] for a, b in zip(cuts, cuts[1:], strict=False) if a < b]
+    lines: list[list[Box]] = []
+    used = 0
+    for piece in pieces:
+        w = sum(b.width for b in piece)
+        if lines and used + w > width:
+            while piece and _blank(piece[0]):
+                piece = piece[1:]  # a line starts with its operator, not a space
+            w = sum(b.width for b in piece)
+            lines.append([])
+            used = 0
+        elif not lines:
+            lines.append([])
+        if w > width:
+            return None
+        lines[-1].extend(piece)
+        used += w
+    out: list[str] = []
+    rows = [hcat(line) for line in lines]
+    tall = any(r.height > 1 for r in rows)
+    for r in rows:
+        if out and tall:
+            out.append("")
+        out.extend(r.padded().lines)
+    return Box(out, 0)
+
+
+def _blank(b: Box) -> bool:
+    return b.height == 1 and not b.lines[0].strip()
 
 
 def inline_math(src: str) -> str:
@@ -1116,33 +1198,59 @@ def inline_math(src: str) -> str:
         return src
 
 
-def display_math(src: str) -> list[str]:
+def display_math(src: str, width: int | None = None) -> list[str]:
     """Display LaTeX math laid out in two dimensions (the source when not understood,
-    or when too long to lay out quickly: a formula in a big Markdown document)."""
+    or when too long to lay out quickly: a formula in a big Markdown document).
+
+    A formula wider than ``width`` is broken before an operator; one that cannot be
+    (a wide matrix) is written on one line, inline style, wrapped at spaces: a
+    terminal wrapping each row of a 2-D layout on its own leaves nothing readable.
+    """
     if len(src) > LATEX_LIMIT:
         return src.strip().split("\n")
     try:
-        box = _render_math(src, linear=False)
+        box = _render_math(src, linear=False, width=width)
     except (LatexError, IndexError, KeyError):
         return src.strip().split("\n")
+    if width is not None and box.width > width and box.height > 1:
+        try:
+            line = _render_math(src, linear=True).text()
+        except (LatexError, IndexError, KeyError):
+            line = None
+        if line is not None:
+            return _wrap(line, width)
     return [ln.rstrip() for ln in box.lines]
 
 
-def render_latex(source: str) -> list[str]:
-    """A text/latex bundle as lines: display math in 2-D, text with inline math."""
+def _wrap(text: str, width: int) -> list[str]:
+    """One line of linear math in lines of at most ``width`` cells, broken at spaces
+    (a word wider than that keeps its line)."""
+    out: list[str] = []
+    cur = ""
+    for word in text.split(" "):
+        if cur and cell_width(cur) + 1 + cell_width(word) > width:
+            out.append(cur)
+            cur = word
+        else:
+            cur = f"{cur} {word}" if cur else word
+    out.append(cur)
+    return out
+
+
+def render_latex(source: str, width: int | None = None) -> list[str]:
+    """A text/latex bundle as lines: display math in 2-D, text with inline math.
+    Display math wider than ``width`` (None: no limit) is broken (:func:`display_math`)."""
     src = source.strip()
     if len(src) > LATEX_LIMIT:  # (an unclosed $$ in a big Markdown document)
         return src.split("\n")
-    # The whole bundle is one formula (IPython's Math, sympy): lay it out in 2-D.
-    m = _DISPLAY.fullmatch(src)
-    if m:
-        body = m.group(1) or m.group(2) or m.group(3)
-        return display_math(body)
-    m = _INLINE.fullmatch(src)
-    if m:
-        return display_math(m.group(1) or m.group(2))
+    # The whole bundle is one formula (IPython's Math, sympy): lay it out in 2-D. One:
+    # the first formula found ends where the bundle does ("$x$ and $y$" is two, which
+    # a fullmatch of "$(.+?)$" took for one, "x$ and $y").
+    m = _ANY_MATH.match(src)
+    if m and m.end() == len(src):
+        return display_math(next(g for g in m.group(1, 2, 3, 5, 6) if g is not None), width)
     if "$" not in src and "\\[" not in src and "\\(" not in src and _bare_math(src):
-        return display_math(src)
+        return display_math(src, width)
     out: list[str] = []
     pos = 0
     text: list[str] = []  # the text since the last display, inline math laid out
@@ -1157,7 +1265,7 @@ def render_latex(source: str) -> list[str]:
             continue
         out.extend(_text_lines("".join(text)))
         text = []
-        out.extend("  " + ln for ln in display_math(body))
+        out.extend("  " + ln for ln in display_math(body, None if width is None else width - 2))
     text.append(src[pos:])
     out.extend(_text_lines("".join(text)))
     return out

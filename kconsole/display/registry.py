@@ -180,7 +180,7 @@ def _highlighter(ctx: RenderContext) -> Callable[[str, str | None], str]:
 def render_latex_bundle(value: Any, metadata: dict[str, Any], ctx: RenderContext) -> str:
     from .latex import render_latex
 
-    return "\n".join(render_latex(_markup(value, LATEX_LIMIT)))
+    return "\n".join(render_latex(_markup(value, LATEX_LIMIT), ctx.width))
 
 
 def render_json(value: Any, metadata: dict[str, Any], ctx: RenderContext) -> str:

@@ -105,6 +105,50 @@ class KconsoleStyle(Style):
     }
 
 
+#: The same for a 16-colour terminal (pygments' TerminalFormatter colour scheme, one
+#: entry for light and dark backgrounds alike). Those 16 colours are the terminal's
+#: palette, so only the ones readable on black and on white in xterm's, the Linux
+#: console's, GNOME's and Windows Terminal's palettes are used (contrast >= 2.6 in
+#: all four): red, magenta, bright red, bright black, bright blue, bright magenta,
+#: and bold. pygments' own scheme, the 16-colour fallback before, had blue keywords
+#: and numbers (2.2:1 on xterm's black, 1.6:1 on the console's) and yellow strings.
+TERMINAL_16: dict[_TokenType, tuple[str, str]] = {
+    tok: (c, c)
+    for tok, c in {
+        Token: "",
+        Whitespace: "",
+        Error: "",
+        Comment: "brightblack",
+        Comment.Preproc: "magenta",
+        Keyword: "**",
+        Keyword.Type: "magenta",
+        Keyword.Constant: "brightmagenta",
+        Operator.Word: "**",
+        Name.Builtin: "magenta",
+        Name.Function: "brightblue",
+        Name.Class: "*brightblue*",
+        Name.Namespace: "*brightblue*",
+        Name.Exception: "*red*",
+        Name.Decorator: "magenta",
+        Name.Constant: "red",
+        Name.Tag: "*brightblue*",
+        Name.Attribute: "brightblue",
+        String: "red",
+        String.Escape: "*red*",
+        String.Interpol: "*red*",
+        Number: "brightmagenta",
+        Generic.Heading: "**",
+        Generic.Subheading: "*magenta*",
+        Generic.Deleted: "red",
+        Generic.Inserted: "brightblue",
+        Generic.Error: "brightred",
+        Generic.Prompt: "**",
+        Generic.Output: "brightblack",
+        Generic.Traceback: "magenta",
+    }.items()
+}
+
+
 def get_style(name: str) -> type[Style]:
     """The pygments style class called ``name`` (``kconsole``: :class:`KconsoleStyle`);
     pygments' ClassNotFound when there is none."""
