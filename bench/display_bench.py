@@ -1,7 +1,7 @@
 """How long rich rendering takes, in process.
 
 python bench/display_bench.py [rows]
-    a 2,000-row DataFrame's HTML (parse + table layout; pandas when installed,
+    a 1,000-row DataFrame's HTML (parse + table layout; pandas when installed,
     else HTML of the same shape generated here) and a wide one (60 rows x 50
     columns, cut into column blocks at 80 columns)
 python bench/display_bench.py blocks [--json] [--builtin] [--reps N]
@@ -177,7 +177,7 @@ def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "blocks":
         blocks_bench(sys.argv[2:])
         return
-    rows = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
+    rows = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
     for label, html, width in (
         (f"{rows}-row DataFrame HTML", dataframe_html(rows), 100),
         ("60x50 DataFrame HTML at 80 columns", wide_html(), 80),
