@@ -319,14 +319,15 @@ def _server_options(f: Callable[..., Any]) -> Callable[..., Any]:
     f = click.option(
         "--token",
         metavar="TOKEN",
-        help="With --server: the server's token (else $JUPYTER_TOKEN, else asked for).",
+        help="With --server: the server's token (for a JupyterHub user's server, a hub API "
+        "token with access to it; else $JUPYTER_TOKEN, else asked for).",
     )(f)
     f = click.option(
         "--server",
         metavar="URL",
         callback=_check_server,
-        help="A Jupyter Server (or JupyterHub single-user server, or Enterprise Gateway) "
-        "to run the kernel on, e.g. http://localhost:8888/.",
+        help="A Jupyter Server (or a JupyterHub user's server, http://HUB/user/NAME/, or "
+        "Enterprise or Kernel Gateway) to run the kernel on, e.g. http://localhost:8888/.",
     )(f)
     return f
 

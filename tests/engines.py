@@ -1,14 +1,15 @@
 """The kernel servers people run at scale, each in a virtualenv of its own.
 
 Enterprise Gateway and Kernel Gateway pin older jupyter_server and jupyter_client
-releases than the ones kconsole's tests use, so each is tested as its users run it: in
-its own environment, built once from the pins below and cached
+releases than the ones kconsole's tests use, and JupyterHub needs its proxy from npm,
+so each is tested as its users run it: in its own environment, built once from the
+pins below and cached
 (``$KCONSOLE_TEST_ENVS``, else ``~/.cache/kconsole/test-engines``), keyed by the pins
 and the Python version. A test session that needs an engine starts its build in the
 background as soon as the tests are collected (see conftest.py), so the few seconds of
 pip overlap the rest of the suite; the fixture then waits for it.
 
-Run as a script: ``python tests/engines.py build eg kg`` builds (or finds) the envs.
+Run as a script: ``python tests/engines.py build eg kg hub`` builds (or finds) the envs.
 """
 
 from __future__ import annotations
@@ -38,6 +39,19 @@ ENGINES: dict[str, list[str]] = {
         "jupyter-client==8.10.0",
         "ipykernel==7.4.0",
     ],
+    # JupyterHub 6.1 with jupyterhub-singleuser (jupyter_server) and a kernel for it.
+    "hub": [
+        "jupyterhub==6.1.1",
+        "jupyter-server==2.21.1",
+        "ipykernel==7.4.0",
+    ],
+}
+
+#: npm packages an engine also needs (``npm install --prefix ENV``: their commands are
+#: in ``ENV/node_modules/.bin``, see :func:`npm_bin`). configurable-http-proxy 5.3
+#: wants a newer node than 20 (its commander 15); 5.2 runs on node 20.
+NPM: dict[str, list[str]] = {
+    "hub": ["configurable-http-proxy@5.2.0"],
 }
 
 
@@ -49,13 +63,18 @@ def cache_root() -> Path:
 
 def env_dir(name: str) -> Path:
     """The environment directory of engine ``name`` (built or not)."""
-    key = "\n".join([sys.version, *ENGINES[name]]).encode()
+    key = "\n".join([sys.version, *ENGINES[name], *NPM.get(name, [])]).encode()
     return cache_root() / f"{name}-{hashlib.sha256(key).hexdigest()[:12]}"
 
 
 def is_built(name: str) -> bool:
     """Whether ``name``'s environment is complete (its marker is written last)."""
     return (env_dir(name) / ".complete").exists()
+
+
+def npm_bin(env: Path) -> Path:
+    """Where the commands of an engine's npm packages are (to put on ``PATH``)."""
+    return env / "node_modules" / ".bin"
 
 
 def log_path(name: str) -> Path:
@@ -89,7 +108,20 @@ def build(name: str) -> Path:
                 stdout=log,
                 stderr=log,
             )
-        (target / ".complete").write_text("\n".join(ENGINES[name]) + "\n")
+            if NPM.get(name):
+                npm = shutil.which("npm")
+                if npm is None:
+                    log.write(b"npm is not on PATH: node and npm are needed for this engine\n")
+                    raise subprocess.CalledProcessError(127, "npm")
+                subprocess.run(
+                    [npm, "install", "--prefix", str(target), "--no-audit", "--no-fund"]
+                    + ["--no-save", "--loglevel=warn", *NPM[name]],
+                    check=True,
+                    stdout=log,
+                    stderr=log,
+                    stdin=subprocess.DEVNULL,
+                )
+        (target / ".complete").write_text("\n".join(ENGINES[name] + NPM.get(name, [])) + "\n")
     return target
 
 

@@ -295,3 +295,70 @@ def test_a_refusal_says_the_servers_reason_not_a_token_problem() -> None:
     )
     # A server's words never drive the terminal.
     assert "\x1b" not in _refusal(403, json.dumps({"reason": "no \x1b[2J way"}).encode())
+
+
+# -- redirects: never followed (urllib would send the token on) --------------------------
+
+
+def _recording_server(status: int, location: str) -> tuple[http.server.ThreadingHTTPServer, list]:
+    """Answers every GET with ``status`` and ``location``; records each request's
+    path and Authorization header."""
+    seen: list[tuple[str, str | None]] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            seen.append((self.path, self.headers.get("Authorization")))
+            self.send_response(status)
+            if location:
+                self.send_header("Location", location)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    srv.daemon_threads = True
+    # A short poll: shutdown() waits for it.
+    threading.Thread(target=srv.serve_forever, args=(0.02,), daemon=True).start()
+    return srv, seen
+
+
+def test_a_redirect_elsewhere_is_one_line_and_the_token_stays_here() -> None:
+    from kconsole.remote.rest import RemoteError
+
+    elsewhere, seen_there = _recording_server(200, "")
+    there = f"http://127.0.0.1:{elsewhere.server_address[1]}/api/kernels"
+    here, seen_here = _recording_server(302, there)
+    try:
+        url = f"http://127.0.0.1:{here.server_address[1]}/"
+        with pytest.raises(RemoteError) as e:
+            asyncio.run(ServerClient(url, "secret").list_kernels())
+    finally:
+        here.shutdown()
+        elsewhere.shutdown()
+    assert str(e.value) == (
+        f"{url} redirects /api/kernels to {there} (HTTP 302): give the server's own URL as --server"
+    )
+    assert seen_here == [("/api/kernels", "token secret")] and seen_there == []
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    status=st.sampled_from([301, 302, 303, 307, 308]),
+    location=st.text(max_size=200),
+    hub=st.booleans(),
+)
+def test_any_redirect_is_one_short_printable_line(status: int, location: str, hub: bool) -> None:
+    import io
+    import urllib.error
+
+    from kconsole.remote.rest import ServerClient
+
+    headers = {"Location": location, **({"X-JupyterHub-Version": "6.1.1"} if hub else {})}
+    err = urllib.error.HTTPError(
+        "http://127.0.0.1:9/user/a/api/kernels", status, "x", headers, io.BytesIO(b"")
+    )  # type: ignore[arg-type]
+    client = ServerClient("http://127.0.0.1:9/user/a/", "t", timeout=2)
+    text = str(client._http_error(err, "GET", "api/kernels", None))
+    assert "\n" not in text and text.isprintable() and len(text) < 600

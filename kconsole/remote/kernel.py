@@ -17,6 +17,7 @@ from .rest import (
     RemoteError,
     RemoteKernelModel,
     ServerClient,
+    ServerNotRunning,
     kernel_env,
 )
 from .websocket import TransportEvent, WebSocketTransport
@@ -45,6 +46,8 @@ class ServerKernel:
         if self.started and not keep_kernel:
             try:
                 await self.server.delete_kernel(self.kernel_id)
+            except ServerNotRunning:
+                pass  # the kernel went with its JupyterHub server
             except RemoteError as e:
                 if e.status != 404:  # already gone is what we wanted
                     raise

@@ -1,11 +1,15 @@
-"""A small REST client for Jupyter Server's kernel API (also Enterprise/Kernel Gateway).
+"""A small REST client for Jupyter Server's kernel API (also Enterprise/Kernel Gateway,
+and a JupyterHub user's server through the hub's proxy).
 
 Stdlib only (``urllib`` run in a worker thread), so ``kconsole kernels --server``
 needs no extra package. Every failure becomes one :class:`RemoteError` whose message
 is a single line fit to show the user as it is: the CLI prints ``str(e)`` and exits.
 
 The token is sent as ``Authorization: token <t>``, never in the URL, and never
-appears in an error message or a ``repr``.
+appears in an error message or a ``repr``. Redirects are not followed (urllib would
+send the token on to wherever one points, and a JupyterHub's lead to its HTML login
+page): a JupyterHub's refusals are told apart by its ``X-JupyterHub-Version`` header
+and its own REST API, so each is one line naming the token that is missing or refused.
 """
 
 from __future__ import annotations
@@ -42,6 +46,21 @@ MAX_BODY_BYTES = 16 * 2**20
 _UI_SEGMENTS = ("lab", "tree", "notebooks", "nbclassic")
 
 
+#: Seconds one of the extra requests that explain a refusal may take.
+_PROBE_TIMEOUT = 10.0
+
+#: Redirects followed (on the server's own origin) to learn why a JupyterHub sent one.
+_MAX_HUB_HOPS = 4
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Every redirect becomes an HTTPError of its 3xx status: an API answer is never a
+    redirect, and following one would send the token on (urllib copies the headers)."""
+
+    def redirect_request(self, *args: Any, **kw: Any) -> None:
+        return None
+
+
 class RemoteError(TransportError):
     """A Jupyter Server request failed; ``str(e)`` is one line for the user.
 
@@ -53,6 +72,11 @@ class RemoteError(TransportError):
         super().__init__(message)
         #: The HTTP status when the server answered, else None.
         self.status = status
+
+
+class ServerNotRunning(RemoteError):
+    """A JupyterHub user's server is not running (stopped, culled, never started): the
+    kernels it had are gone with it."""
 
 
 class KernelListRefused(RemoteError):
@@ -227,7 +251,9 @@ class ServerClient:
             self._ssl = ctx
         # Proxies from the environment apply (as for any other HTTP client), except
         # that urllib's own no_proxy handling decides for loopback.
-        handlers: list[Any] = [urllib.request.HTTPSHandler(context=self._ssl)] if self._ssl else []
+        handlers: list[Any] = [_NoRedirect]
+        if self._ssl:
+            handlers.append(urllib.request.HTTPSHandler(context=self._ssl))
         self._opener = urllib.request.build_opener(*handlers)
 
     def __repr__(self) -> str:
@@ -526,6 +552,8 @@ class ServerClient:
         self, e: urllib.error.HTTPError, method: str, path: str, kernel_id: str | None
     ) -> RemoteError:
         status = e.code
+        if 300 <= status < 400:
+            return _as_error(self._redirected(e, method, path), status)
         # A refusal's traceback (tornado's HTTPError) says no more than its status.
         detail = _error_detail(e, traceback=status not in (401, 403))
         if status in (401, 403):
@@ -534,16 +562,181 @@ class ServerClient:
             # missing" (Jupyter Server checks XSRF on unauthenticated POSTs).
             if detail and self._token_accepted(path):
                 return RemoteError(f"the server refused {method} /{path}: {detail}", status)
+            if _from_hub(e.headers):
+                return _as_error(self._hub_refusal(method, path), status)
             what = "refused the token" if self._token else "requires a token"
             return RemoteError(f"server {what} (HTTP {status})", status)
         if status == 404 and kernel_id is not None:
             return RemoteError(f"no kernel with id {kernel_id} on the server", status)
         if status == 404:
+            hub, where = self._hub_where()
+            if where is None and _from_hub(e.headers):
+                return RemoteError(self._not_a_user_server(hub), status)
             return RemoteError(
                 f"{self.base_url} has no /{path} (HTTP 404): is it a Jupyter server?", status
             )
         tail = f": {detail}" if detail else ""
         return RemoteError(f"{method} /{path} failed (HTTP {status}){tail}", status)
+
+    # -- JupyterHub: which token is missing or refused -----------------------------------
+
+    def _hub_where(self) -> tuple[str, str | None]:
+        """``(hub_url, server_path)``: the JupyterHub's own base URL (its base_url
+        prefix kept) and the user's server path on it, from the server URL
+        (``http://h:8000/user/ada/`` -> ``http://h:8000/``, ``/user/ada/``); the path
+        is None when the URL names no user's server (the hub itself was given)."""
+        parts = urllib.parse.urlsplit(self.base_url)
+        segments = [s for s in parts.path.split("/") if s]
+        cut = next((i for i, s in enumerate(segments[:-1]) if s == "user"), None)
+        if cut is None and segments and segments[-1] == "hub":  # the hub's own pages
+            segments.pop()
+        prefix = "/" + "".join(s + "/" for s in segments[:cut])
+        hub = urllib.parse.urlunsplit((parts.scheme, parts.netloc, prefix, "", ""))
+        return hub, parts.path if cut is not None else None
+
+    def _not_a_user_server(self, hub: str) -> str:
+        return (
+            f"{self.base_url} is a JupyterHub, not a user's server on it: give the "
+            f"server's URL ({hub}user/NAME/) as --server"
+        )
+
+    @staticmethod
+    def _hub_need(hub: str, where: str | None, *, scope: bool = False) -> str:
+        """What to give: a token with access to the server, where one is made."""
+        what = "with the access:servers scope for it" if scope else f"with access to {where}"
+        return (
+            f"give a JupyterHub API token {what} (from {hub}hub/token) "
+            "with --token or $JUPYTER_TOKEN"
+        )
+
+    def _hub_refusal(self, method: str, path: str, *, probe: bool = True) -> str | RemoteError:
+        """A JupyterHub refused the request (401/403): no token, a token the hub does
+        not know, one whose owner has no access to this server (the hub's
+        ``GET hub/api/user`` tells a token's owner), or, when the hub itself answered
+        for a server that is not running, what a GET of the server says of it."""
+        hub, where = self._hub_where()
+        if where is None:
+            return self._not_a_user_server(hub)
+        if probe and (method, path) != ("GET", "api/kernelspecs"):
+            # The hub refuses a POST for a server that is not running where a GET is
+            # redirected (and so explained): ask with a GET.
+            try:
+                self.request_sync(
+                    "GET", "api/kernelspecs", timeout=min(self.timeout, _PROBE_TIMEOUT)
+                )
+            except RemoteError as e:
+                if e.status is not None and 300 <= e.status < 400:
+                    return e
+        if not self._token:
+            return f"the JupyterHub at {hub} requires a token: {self._hub_need(hub, where)}"
+        owner = self._hub_token_owner(hub)
+        if owner is None:
+            return f"the JupyterHub at {hub} does not accept the token: " + self._hub_need(
+                hub, where
+            )
+        return (
+            f"the JupyterHub at {hub} knows the token (of {owner}) but it has no access to "
+            f"{where}: {self._hub_need(hub, where, scope=True)}"
+        )
+
+    def _hub_token_owner(self, hub: str) -> str | None:
+        """``user 'ada'`` or ``service 'x'``: whose the token is, by the hub's
+        ``GET hub/api/user``; None when the hub refuses it (or does not answer)."""
+        req = urllib.request.Request(
+            urllib.parse.urljoin(hub, "hub/api/user"),
+            headers={"Accept": "application/json", **self.auth_headers},
+        )
+        try:
+            with self._opener.open(req, timeout=min(self.timeout, _PROBE_TIMEOUT)) as resp:
+                d = loads(resp.read(64 * 1024))
+        except (
+            urllib.error.URLError,
+            OSError,
+            http.client.HTTPException,
+            MalformedMessage,
+            ValueError,
+        ):
+            return None
+        if not isinstance(d, dict) or not isinstance(d.get("name"), str):
+            return None
+        kind = d.get("kind") if d.get("kind") in ("user", "service") else "user"
+        return f"{kind} {_one_line(d['name'])!r}"
+
+    def _redirected(self, e: urllib.error.HTTPError, method: str, path: str) -> str | RemoteError:
+        """What a redirect answering ``path`` means, in one line.
+
+        A JupyterHub's proxy sends a request for a user's server that is not running
+        (or not there) to the hub, which redirects it to ``hub/user/NAME/...`` and
+        from there to its login page (no token, or one the hub does not accept), or
+        answers 424/503 (the server is not running) or 404 (not this token's to use).
+        Those hops are followed here, on the server's own origin only, to tell which.
+        """
+        hub_url, where = self._hub_where()
+        need = self._hub_need(hub_url, where)
+        origin = urllib.parse.urlsplit(self.base_url)[:2]
+        url = e.geturl() or urllib.parse.urljoin(self.base_url, path)
+        headers: Any = e.headers or {}
+        hub = _from_hub(headers)
+        location = ""
+        for _ in range(_MAX_HUB_HOPS):
+            location = urllib.parse.urljoin(url, headers.get("Location") or "")
+            target = urllib.parse.urlsplit(location)
+            if location == url or target[:2] != origin:
+                break
+            hub = hub or "/hub/" in target.path
+            if hub and where is None:
+                return self._not_a_user_server(hub_url)
+            if target.path.endswith("/login") or "/oauth2/authorize" in target.path:
+                if not hub:
+                    return (
+                        f"{self.base_url} redirects to its login page: give the server's "
+                        "token (--token or $JUPYTER_TOKEN)"
+                    )
+                why = "it does not accept the token" if self._token else "no token was given"
+                return f"the JupyterHub at {hub_url} redirects to its login page ({why}): {need}"
+            if not hub:
+                break
+            req = urllib.request.Request(
+                location, headers={"Accept": "application/json", **self.auth_headers}
+            )
+            try:
+                with self._opener.open(req, timeout=min(self.timeout, _PROBE_TIMEOUT)):
+                    break  # an answer, not a refusal: nothing more to learn
+            except urllib.error.HTTPError as hop:
+                url, headers = location, hop.headers or {}
+                if 300 <= hop.code < 400:
+                    continue
+                detail = _error_detail(hop, traceback=False)
+                if hop.code in (401, 403):
+                    return self._hub_refusal("GET", path, probe=False)
+                if hop.code == 404:
+                    return (
+                        f"the JupyterHub at {hub_url} has no server at {where} that the "
+                        f"token can use: {need}"
+                    )
+                if hop.code in (424, 503):  # the hub's words name the hop's path: ours
+                    return ServerNotRunning(
+                        f"the JupyterHub at {hub_url} has no server running at {where}: "
+                        f"start it (or wait for it to start) at {hub_url}hub/home",
+                        e.code,
+                    )
+                tail = f": {detail}" if detail else ""
+                return f"the JupyterHub at {hub_url} answered HTTP {hop.code} for {where}{tail}"
+            except (urllib.error.URLError, OSError, http.client.HTTPException, ValueError):
+                # ValueError: a Location http.client cannot send (not ASCII, say)
+                break
+        shown = _one_line(location) or "elsewhere"
+        if hub and where is None:
+            return self._not_a_user_server(hub_url)
+        if hub:  # to a page of its own (spawn-pending: the server is starting, say)
+            return (
+                f"the JupyterHub at {hub_url} redirects {method} /{path} to {shown}: is the "
+                f"server at {where} running? (see {hub_url}hub/home)"
+            )
+        return (
+            f"{self.base_url} redirects /{path} to {shown} (HTTP {e.code}): "
+            "give the server's own URL as --server"
+        )
 
 
 #: Reasons that say no more than the status code does (tornado's and Jupyter's words).
@@ -588,6 +781,16 @@ def _error_detail(e: urllib.error.HTTPError, *, traceback: bool = True) -> str:
             head, sep, rest = lines[-1].partition(": ")
             return _one_line(head.rsplit(".", 1)[-1] + sep + rest)
     return ""
+
+
+def _as_error(reason: str | RemoteError, status: int) -> RemoteError:
+    return reason if isinstance(reason, RemoteError) else RemoteError(reason, status)
+
+
+def _from_hub(headers: Any) -> bool:
+    """Whether an answer came from JupyterHub (the hub, or a user's server it spawned:
+    both send their version in ``X-JupyterHub-Version``)."""
+    return bool(headers and headers.get("X-JupyterHub-Version"))
 
 
 def _one_line(value: object) -> str:

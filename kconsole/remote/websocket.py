@@ -59,7 +59,7 @@ from .framing import (
     rate_limit_notice,
     server_status,
 )
-from .rest import RemoteError, ServerClient
+from .rest import RemoteError, ServerClient, ServerNotRunning
 
 if TYPE_CHECKING:
     from websockets.asyncio.client import ClientConnection
@@ -330,7 +330,8 @@ class WebSocketTransport(Transport):
         this is the expected end, not a drop to report.
         """
         self._closing = True
-        await self.server.delete_kernel(self.kernel_id)
+        with contextlib.suppress(ServerNotRunning):  # the kernel went with its server
+            await self.server.delete_kernel(self.kernel_id)
 
     async def close(self) -> None:
         self._closing = True
@@ -378,6 +379,11 @@ class WebSocketTransport(Transport):
             )
         except InvalidStatus as e:
             status = e.response.status_code
+            # The handshake's refusal has no words of its own, and websockets follows
+            # redirects on the same origin (a JupyterHub's lead to its login page, or
+            # to its 424 for a user's server that stopped). The same question over
+            # REST, which follows none and knows a hub's answers, says what it is.
+            await self._explain_refusal()
             if status in (401, 403):
                 raise RemoteError(f"server refused the token (HTTP {status})", status) from None
             if status == 404:
@@ -409,6 +415,15 @@ class WebSocketTransport(Transport):
             await ws.close()
             raise TransportError(f"the server chose an unknown subprotocol {negotiated!r}")
         return ws
+
+    async def _explain_refusal(self) -> None:
+        """Raise the REST API's one line for this kernel when the server refuses it
+        there too; return when REST lets us in (or the server does not answer)."""
+        try:
+            await self.server.get_kernel(self.kernel_id)
+        except RemoteError as e:
+            if e.status is not None:  # the server answered: its answer is the reason
+                raise e from None
 
     async def _wait_connected(self) -> ClientConnection:
         if self._ws is None and self._closed is None:
@@ -516,8 +531,9 @@ class WebSocketTransport(Transport):
             try:
                 ws = await self._open()
             except RemoteError as e:
-                if e.status in (401, 403, 404):
-                    # The kernel is gone or we are no longer let in: retrying won't help.
+                if e.status in (401, 403, 404) or 300 <= (e.status or 0) < 400:
+                    # The kernel is gone or we are no longer let in (a JupyterHub whose
+                    # user's server stopped redirects to the hub): retrying won't help.
                     self.kernel_gone = e.status == 404
                     return self._give_up(str(e))
                 last = str(e)
