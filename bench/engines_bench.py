@@ -1,5 +1,6 @@
-"""Kernels behind Jupyter Server, Enterprise Gateway and Kernel Gateway: what the
-server in the middle costs, beside direct zmq to the same kernel, in one run.
+"""Kernels behind Jupyter Server, Enterprise Gateway, Kernel Gateway and a JupyterHub
+user's server: what the server in the middle costs, beside direct zmq to the same
+kernel, in one run.
 
 For each engine (a real server on loopback; the gateways from their own environments,
 built as the tests build them: tests/engines.py) one ipykernel is started through REST
@@ -13,7 +14,7 @@ Round trip: ``execute("pass")`` with its reply and idle, median of N. Flood: one
 printing 200,000 lines, wall time until idle, and whether every line arrived (a
 server's IOPub rate limits may drop output: that is reported, not hidden).
 
-Run: python bench/engines_bench.py [--rounds N] [--engines server,eg,kg]
+Run: python bench/engines_bench.py [--rounds N] [--engines server,eg,kg,hub]
 """
 
 from __future__ import annotations
@@ -85,10 +86,25 @@ def start_engine(kind: str, tmp: Path) -> tuple[Any, str, str, Path]:
                 proc.wait(15)
 
         return Stop(), url, token, runtime
+    if kind == "hub":
+        from test_engine_hub import Hub
+
+        hub = Hub(engines.build("hub"), tmp)
+        token = hub.user("bench")
+        return hub, hub.spawn("bench"), token, tmp
     from test_engine_gateways import Gateway
 
     gw = Gateway(kind, engines.build(kind), tmp)
     return gw, gw.url, gw.token, tmp / "runtime"
+
+
+def connection_file(runtime: Path, kernel_id: str) -> Path:
+    """The kernel's connection file, in the engine's runtime dir (a hub user's server
+    keeps its own somewhere under the hub's home directories)."""
+    name = f"kernel-{kernel_id}.json"
+    if (runtime / name).exists():
+        return runtime / name
+    return next(runtime.rglob(name))
 
 
 async def measure(kind: str, rounds: int, lines: int) -> dict[str, Any]:
@@ -104,7 +120,7 @@ async def measure(kind: str, rounds: int, lines: int) -> dict[str, Any]:
             model = await server.start_kernel("python3", kernel_env())
             ws = WebSocketTransport(server, model.id)
             via = await _client(ws, ws.session())
-            info = ConnectionInfo.from_file(runtime / f"kernel-{model.id}.json")
+            info = ConnectionInfo.from_file(connection_file(runtime, model.id))
             session = info.session()
             direct = await _client(ZMQTransport(info, session), session)
             res: dict[str, Any] = {"rt": {}, "flood": {}}
@@ -125,7 +141,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=300)
     ap.add_argument("--lines", type=int, default=FLOOD)
-    ap.add_argument("--engines", default="server,eg,kg")
+    ap.add_argument("--engines", default="server,eg,kg,hub")
     a = ap.parse_args()
     print(f"ipykernel behind each engine vs direct zmq to the same kernel; {a.rounds} round")
     print(f"trips after {WARMUP} warm-up (median), one {a.lines:,}-line print (wall to idle)\n")
@@ -136,7 +152,12 @@ def main() -> None:
         r = asyncio.run(measure(kind, a.rounds, a.lines))
         rt_e, rt_z = statistics.median(r["rt"]["engine"]), statistics.median(r["rt"]["zmq"])
         (f_e, n_e), (f_z, n_z) = r["flood"]["engine"], r["flood"]["zmq"]
-        name = {"server": "Jupyter Server", "eg": "Enterprise Gateway", "kg": "Kernel Gateway"}
+        name = {
+            "server": "Jupyter Server",
+            "eg": "Enterprise Gateway",
+            "kg": "Kernel Gateway",
+            "hub": "JupyterHub (user server through the proxy)",
+        }
         print(
             f"| {name.get(kind, kind)} | {rt_e * 1e3:.2f} ms | {rt_z * 1e3:.2f} ms | "
             f"x{rt_e / rt_z:.2f} | {f_e:.2f} s | {f_z:.2f} s | x{f_e / f_z:.2f} | "
