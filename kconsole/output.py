@@ -440,6 +440,7 @@ class OutputPrinter:
         """Redraw block ``key`` as ``body`` where it is, if it is still on screen
         (see :class:`~kconsole.display.live.ScreenLog`); False (nothing written) if not."""
         if self.screen_disturbed is not None and self.screen_disturbed():
+            # A line typed ahead was echoed where the output ends: rows nobody counted.
             self._log.lost()
             return False
         cols, lines = self._size()

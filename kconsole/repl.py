@@ -246,6 +246,8 @@ class Repl:
         #: Rows the last prompt took on screen once accepted (None: not known).
         self._prompt_rows: int | None = None
         self._view_timer: asyncio.TimerHandle | None = None
+        #: Keys waiting unread in the terminal at the last look (see _keys_echoed).
+        self._keys_waiting = 0
         # Widgets are drawn live, and their redraws wait for the terminal's owner.
         printer.live_widgets = True
         printer.on_views_changed = self._views_changed
@@ -609,15 +611,19 @@ class Repl:
             self._emit(self.printer.redraw_views)
 
     def _keys_echoed(self) -> bool:
-        """Whether keys typed while no prompt reads them wait in the terminal: a cooked
-        terminal echoed them where the output ends, rows the printer cannot count."""
+        """Whether a line was typed since the last look while no prompt reads it: the
+        cooked terminal echoed it, Enter included, where the output ends, a row the
+        printer cannot count. (It waits unread until the next prompt takes it; a cooked
+        terminal counts only whole lines, and text without its Enter moves no row.)"""
         if self._prompt_active:
             return False  # raw mode: nothing is echoed
         try:
             buf = fcntl.ioctl(sys.stdin.fileno(), termios.FIONREAD, b"\0\0\0\0")
         except (OSError, ValueError, AttributeError):
             return False
-        return struct.unpack("i", buf)[0] > 0
+        waiting = int(struct.unpack("i", buf)[0])
+        more, self._keys_waiting = waiting > self._keys_waiting, waiting
+        return more
 
     def _measure_prompt(self, app: Any) -> None:
         """After each render of a prompt: once it is drawn as accepted (it stays on
@@ -800,6 +806,7 @@ class Repl:
             yield
         finally:
             self._prompt_active = False
+            self._keys_waiting = 0  # the prompt read what was typed ahead
             # The prompt's last state (the accepted line, an input() answer, a question)
             # stays on screen below the printer's output: nothing printed before it is
             # cleared, and a display updated later is redrawn above it when the rows it
