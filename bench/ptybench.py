@@ -227,8 +227,7 @@ def tab_session(argv: list[str], env: dict[str, str], tabs: int = 5) -> dict[str
 #: times a second; with ipywidgets in the kernel, each redraw is 3 comm messages.
 TQDM_UPDATES = 60
 TQDM_CODE = (
-    f"for i in tqdm.auto.tqdm(range({TQDM_UPDATES}), mininterval=0, miniters=1): "
-    "time.sleep(0.05)"
+    f"for i in tqdm.auto.tqdm(range({TQDM_UPDATES}), mininterval=0, miniters=1): time.sleep(0.05)"
 )
 
 
