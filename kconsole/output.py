@@ -164,8 +164,9 @@ class OutputPrinter:
         self._log = ScreenLog()
         #: The kernel's widget models, fed by its comm messages.
         self.widgets = WidgetStore()
-        #: Draw widget views live, redrawn as their models change (the REPL); else
-        #: each view is printed once, as it is when its cell ends (finish_cell).
+        #: Draw widget views live on a terminal, redrawn as their models change (the
+        #: REPL); else each view is printed once, as it is when its cell ends
+        #: (finish_cell).
         self.live_widgets = False
         #: Called when views need a redraw (the REPL schedules redraw_views, at most
         #: some 25 times a second); None: they are redrawn at once.
@@ -419,7 +420,7 @@ class OutputPrinter:
         key = ("display", str(display_id)) if display_id is not None else None
         mid = self._widget(content.get("data"))
         if mid is not None:
-            if update and key is not None and not self.live_widgets:
+            if update and key is not None and not (self.live_widgets and self.tty):
                 # Script mode: the view printed at the cell's end is the display's last.
                 self._deferred = [d for d in self._deferred if d[0] != key]
             self._show_view(mid, key, update=update)
@@ -477,7 +478,9 @@ class OutputPrinter:
             self._view_serial += 1
             key = ("view", self._view_serial)
         view = _View(model_id, prefix)
-        if not self.live_widgets:
+        if not (self.live_widgets and self.tty):
+            # Not redrawn (script mode, or output going to a file): printed once, as
+            # the cell leaves it.
             if len(self._deferred) < MAX_VIEWS:
                 self._deferred.append((key, model_id))
             return
@@ -542,8 +545,8 @@ class OutputPrinter:
                 self._write(text, key)
 
     def finish_cell(self) -> None:
-        """A cell ended: in script mode, print the widgets it displayed, as they are
-        now (a progress bar at its end); nothing to do when views are live."""
+        """A cell ended: print the widgets it displayed that are not drawn live (script
+        mode, output to a file), as they are now (a progress bar at its end)."""
         deferred, self._deferred = self._deferred, []
         for _key, model_id in deferred:
             text, _ = self.widgets.render(model_id, self.context(), self.registry)

@@ -1028,6 +1028,7 @@ class Repl:
                 offer, self._restart_offer = self._restart_offer, None
                 with contextlib.suppress(Exception, asyncio.CancelledError):
                     await offer
+            self.printer.finish_cell()  # widgets not drawn live (output to a file)
             self.printer.end_line()
             self.printer.flush()
             self.recorder.finish_cell(reply)

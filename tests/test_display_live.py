@@ -303,3 +303,144 @@ def test_every_update_lands_on_its_display_and_nothing_else_moves(
     lines, cursor = screen(out, cols, rows)
     assert lines == [line.rstrip() for line in expected.display]
     assert cursor == (expected.cursor.y, expected.cursor.x)
+
+
+def _rows_and_col(text: str, cols: int) -> tuple[int, int]:
+    s = pyte.Screen(cols, 1000)
+    s.set_mode(pyte.modes.LNM)
+    pyte.Stream(s).feed(text)
+    return s.cursor.y, s.cursor.x
+
+
+@settings(max_examples=120, deadline=3000)
+@given(OPS, st.integers(3, 9))
+def test_on_a_short_screen_what_scrolled_off_is_printed_below(
+    ops: list[tuple[str, str, int, int]], rows: int
+) -> None:
+    """The same mix on a screen that scrolls: an update whose display (grown as it
+    is) still fits on screen with what follows is drawn in place, else printed below.
+    The screen then shows that document's rows from the highest row scrolled to so
+    far (what scrolled off never comes back: a display that shrinks pulls up what
+    follows it, and leaves empty rows at the bottom)."""
+    cols = 20
+    p, out = printer(cols, rows)
+    doc: list[list[str]] = []
+    at_start = True
+    window = 0  # the document row at the top of the screen
+    for n, (op, key, count, width) in enumerate(ops):
+        words = [(f"{op}{key}{n}.{i}-" * 12)[:width] for i in range(count)]
+        if op in ("display", "update"):
+            text = "\n".join(words)
+            p.handle(display(text, key, update=op == "update"))
+            body = text + "\n"
+            at = next((i for i in range(len(doc) - 1, -1, -1) if doc[i][0] == key), None)
+            placed = False
+            if op == "update" and at is not None:
+                end_row, end_col = _rows_and_col("".join(e[1] for e in doc), cols)
+                top = _rows_and_col("".join(e[1] for e in doc[:at]), cols)[0]
+                delta = _rows_and_col(body, cols)[0] - _rows_and_col(doc[at][1], cols)[0]
+                on_screen = top >= window and end_row - top + max(0, delta) < rows
+                if on_screen and end_col < cols:
+                    doc[at][1] = body
+                    placed = True
+                else:
+                    doc[at][0] = ""  # the old copy stays as it was; the new one is below
+            if not placed:
+                if not at_start:
+                    doc.append(["", "\n"])
+                doc.append([key, body])
+                at_start = True
+        elif op == "stream":
+            text = "".join(w + "\n" for w in words) if count else "x" * width
+            p.handle(stream(text))
+            doc.append(["", text])
+            at_start = text.endswith("\n")
+        elif op == "prompt":
+            p.end_line()
+            if not at_start:
+                doc.append(["", "\n"])
+            text = "".join(f"In [{n}]: " + w + "\n" for w in words)
+            out.write(text)
+            p.barrier(
+                at_line_start=True, rows=sum(-(-len(f"In [{n}]: " + w) // cols) for w in words)
+            )
+            doc.append(["", text])
+            at_start = True
+        else:
+            text = "abc"[:width] + ("\n" if count else "")
+            out.write(text)
+            p.barrier(text=text)
+            doc.append(["", text])
+            at_start = at_start if not text else text.endswith("\n")
+        window = max(window, _rows_and_col("".join(e[1] for e in doc), cols)[0] - (rows - 1))
+    tall = pyte.Screen(cols, 1000)
+    tall.set_mode(pyte.modes.LNM)
+    pyte.Stream(tall).feed("".join(e[1] for e in doc))
+    expected = [line.rstrip() for line in tall.display[window : window + rows]]
+    lines, cursor = screen(out, cols, rows)
+    assert lines == expected
+    assert cursor == (tall.cursor.y - window, tall.cursor.x)
+
+
+WIDE_OPS = st.lists(
+    st.one_of(
+        st.tuples(st.just("display"), st.sampled_from("abc"), st.integers(1, 3)),
+        st.tuples(st.just("update"), st.sampled_from("abc"), st.integers(0, 3)),
+        st.tuples(st.just("stream"), st.just(""), st.integers(1, 2)),
+        st.tuples(st.just("prompt"), st.just(""), st.integers(1, 1)),
+        st.tuples(st.just("widget"), st.sampled_from("xy"), st.integers(0, 3)),
+        st.tuples(st.just("show"), st.sampled_from("xy"), st.integers(0, 0)),
+        st.tuples(st.just("clear"), st.sampled_from(["wait", "now"]), st.integers(0, 0)),
+    ),
+    max_size=14,
+)
+
+
+@settings(max_examples=120, deadline=3000)
+@given(WIDE_OPS, st.integers(4, 12))
+def test_redraws_never_touch_what_the_console_wrote(
+    ops: list[tuple[str, str, int]], rows: int
+) -> None:
+    """Displays, widget views changing, clear_output and prompts the console reports,
+    on a screen that scrolls: no line the console wrote itself is ever overwritten
+    or erased while it is on screen, and the cursor ends where the output ends."""
+    cols = 30
+    p, out = printer(cols, rows)
+    prompts: list[str] = []
+    for n, (op, key, count) in enumerate(ops):
+        if op in ("display", "update"):
+            text = "\n".join(f"{op}{key}{n}x{i}" for i in range(count))
+            p.handle(display(text, key, update=op == "update"))
+        elif op == "stream":
+            p.handle(stream("".join(f"s{n}x{i}\n" for i in range(count))))
+        elif op == "prompt":
+            p.end_line()
+            line = f"In [{n}]: typed"
+            out.write(line + "\n")
+            p.barrier(at_line_start=True, rows=1)
+            prompts.append(line)
+        elif op == "widget":
+            value = "\n".join(f"w{key}{n}x{i}" for i in range(count))
+            kind = "comm_open" if key not in p.widgets else "comm_msg"
+            state = {"_model_name": "LabelModel", "value": value} if kind == "comm_open" else {}
+            p.handle(comm(kind, key, **(state or {"value": f"<p>{value}</p>"})))
+        elif op == "show" and key in p.widgets:
+            p.handle(show_widget(key))
+        else:
+            p.handle(msg("clear_output", {"wait": key == "wait"}))
+    p.end_line()
+    s = pyte.Screen(cols, rows)
+    s.set_mode(pyte.modes.LNM)
+    # A tall history: every line that ever reached the screen, scrolled off or not.
+    history = pyte.HistoryScreen(cols, rows, history=10_000)
+    history.set_mode(pyte.modes.LNM)
+    pyte.Stream(history).feed(out.getvalue())
+    seen = ["".join(history.buffer[y][x].data for x in range(cols)).rstrip() for y in range(rows)]
+    above = [
+        "".join(ch.data for ch in (line[x] for x in range(cols))).rstrip()
+        for line in history.history.top
+    ]
+    everything = above + seen
+    for line in prompts:
+        assert line in everything, (line, everything)
+    assert history.cursor.x == 0

@@ -193,6 +193,17 @@ def test_the_store_is_bounded_in_models_and_bytes() -> None:
     assert sum(m.size for m in store._models.values()) == store.total_bytes
 
 
+def test_an_output_widget_draws_its_outputs_without_their_controls() -> None:
+    store = WidgetStore()
+    outputs = [
+        {"output_type": "stream", "text": "a\tb\bc\x1b[31mred\x1b]0;title\x07"},
+        {"output_type": "error", "traceback": ["x\by\tz\r"]},
+    ]
+    comm_open(store, "o", "Output", outputs=outputs)
+    text, _ = store.render("o", ctx(color=True))
+    assert text == "a       bc\x1b[31mred\x1b[0m\nxy      z\n"
+
+
 def test_an_output_widget_taller_than_the_screen_shows_its_end() -> None:
     store = WidgetStore()
     lines = "".join(f"line {i}\n" for i in range(100))
@@ -205,6 +216,9 @@ def test_an_output_widget_taller_than_the_screen_shows_its_end() -> None:
 
 IDS = ["a", "b", "c", "d"]
 NAMES = [
+    "Output",
+    "Output",
+    "VBox",
     "FloatProgress",
     "IntProgress",
     "HTML",
@@ -250,6 +264,10 @@ HOSTILE_TEXT = st.lists(
             "&",
             ";",
             "\x00",
+            "\b",
+            "\x1b[31m",
+            "\x1b]0;title\x07",
+            "&#27;",
         ]
     ),
     max_size=20,

@@ -18,9 +18,11 @@ moved down since the display was printed, in one coordinate, the *row clock*:
   cell ran), in which case everything is forgotten and later updates print below.
 
 A block (one display) starts at column 0 of row ``top`` and takes ``rows`` rows; the
-cursor is ``d = clock - top`` rows below its first row. The block's first row is on
-screen iff ``d`` is less than the terminal's height: the terminal scrolled by as
-many rows as the cursor could not move down, and the block scrolled with it.
+cursor is ``d = clock - top`` rows below its first row. The terminal scrolls by as
+many rows as the cursor could not move down, so the row at the top of the screen is
+the furthest the clock ever got, less the height; a block is on screen while its
+first row is not above that (the cursor moves up only when kconsole shrinks a block
+or erases output, and what scrolled off does not come back then).
 
 The redraw moves the cursor only relatively (no absolute position is ever known):
 up ``d`` rows, rewrite the block's rows (each erased first), and back down to where
@@ -62,6 +64,10 @@ class ScreenLog:
         self._cols = 0
         #: The screen height last heard of: blocks further up are dropped as counted.
         self._lines = 0
+        #: The row at the top of the screen: the furthest the screen has scrolled. The
+        #: cursor moves up only when a redraw shrinks a block or clear_output erases,
+        #: and what scrolled off does not come back then.
+        self._screen_top = 0
 
     # -- what was written ------------------------------------------------------------
 
@@ -84,13 +90,14 @@ class ScreenLog:
             self.lost()  # it did not start where we think: nothing is known
             return
         self._row += max(0, rows)
+        self._scrolled(self._lines)
 
     def lost(self) -> None:
         """Where earlier output is is no longer known (a pager, a resize...)."""
         self._blocks.clear()
         self._pending = []
         self._pending_chars = 0
-        self._row = self._col = 0
+        self._row = self._col = self._screen_top = 0
 
     def erased(self, rows: int) -> list[Hashable]:
         """The last ``rows`` rows were erased and the cursor is at column 0 of the
@@ -98,11 +105,15 @@ class ScreenLog:
         if not self._blocks:
             return []
         self._settle()
-        self._row = max(0, self._row - rows)
+        self._row -= rows
         self._col = 0
         gone = [k for k, (top, n) in self._blocks.items() if top + n > self._row]
         for k in gone:
             del self._blocks[k]
+        if self._row < self._screen_top:
+            # It began above the first row known to be on screen (before the first block,
+            # or scrolled off): where the cursor is now is not known for sure.
+            self.lost()
         return gone
 
     def add(self, key: Hashable, text: str, cols: int, lines: int) -> None:
@@ -124,6 +135,7 @@ class ScreenLog:
         rows, self._col = advance(text, cols, 0)
         self._blocks[key] = [self._row, rows]
         self._row += rows
+        self._scrolled(lines)
         while len(self._blocks) > self.max_blocks:
             del self._blocks[next(iter(self._blocks))]
 
@@ -151,24 +163,28 @@ class ScreenLog:
         self._settle()
         if key not in self._blocks:
             return None  # scrolled off while the text after it was counted
+        self._scrolled(lines)
         top, old = self._blocks[key]
+        if top < self._screen_top:
+            del self._blocks[key]  # scrolled off: it can never come back
+            return None
         d = self._row - top
         new, end_col = advance(text, cols, 0)
         delta = new - old
         if (
             d < old
-            or d + max(0, delta) >= lines
+            or d + max(0, delta) >= lines  # grown, its first row would scroll off
             or end_col != 0
             or self._col >= cols  # a pending wrap cannot be restored by moving
         ):
-            if d >= lines:
-                del self._blocks[key]  # scrolled off: it can never come back
             return None
         out: list[str] = []
         if delta > 0:
             # Room below the output first: at the bottom of the screen this scrolls.
             out.append("\x1bD" * delta + f"\x1b[{delta}A")
-        out.append(f"\x1b[{d}A\r")
+        # Up to the block's first row (not at all for an empty block at the end: CSI 0 A
+        # would move one row, 0 meaning the default).
+        out.append((f"\x1b[{d}A" if d else "") + "\r")
         if delta > 0:
             if old:
                 out.append(f"\x1b[{old}B")
@@ -190,6 +206,7 @@ class ScreenLog:
                 b[0] += delta
         self._blocks[key][1] = new
         self._row += delta
+        self._scrolled(lines)
         return "".join(out)
 
     # -- counting ----------------------------------------------------------------------
@@ -201,7 +218,16 @@ class ScreenLog:
             self._pending_chars = 0
             rows, self._col = advance(text, self._cols, self._col)
             self._row += rows
-            if rows and self._lines:
-                # Scrolled off for good: neither redrawn nor worth counting for.
-                for k in [k for k, b in self._blocks.items() if self._row - b[0] >= self._lines]:
-                    del self._blocks[k]
+            if rows:
+                self._scrolled(self._lines)
+
+    def _scrolled(self, lines: int) -> None:
+        """The cursor is at its lowest yet: the screen's top follows it down, and the
+        blocks above it are gone (neither redrawn nor worth counting for)."""
+        if lines <= 0:
+            return
+        top = self._row - (lines - 1)
+        if top > self._screen_top:
+            self._screen_top = top
+            for k in [k for k, b in self._blocks.items() if b[0] < top]:
+                del self._blocks[k]

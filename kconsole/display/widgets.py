@@ -331,7 +331,15 @@ class WidgetStore:
             # A view taller than the screen could never be redrawn in place: its end.
             cut = len(lines) - limit + 1
             lines = [f"[... {cut} more lines above]", *lines[-(limit - 1) :]] if limit > 1 else []
-        return "".join(_fit(line, ctx.width) + "\n" for line in lines), view.deps
+        # Tabs as the spaces they would take: a view's lines are exactly as wide as
+        # they are counted. A colour a kernel's text leaves on ends with its line.
+        out = []
+        for line in lines:
+            line = _fit(line.expandtabs(), ctx.width)
+            if "\x1b[" in line and not line.endswith("\x1b[0m"):
+                line += "\x1b[0m"
+            out.append(line + "\n")
+        return "".join(out), view.deps
 
 
 # -- drawing -----------------------------------------------------------------------------
@@ -505,7 +513,8 @@ class _View:
             out = render_html(text, {}, replace(self.ctx, width=max(10, width)))
         except Exception:  # over a budget, or markup the parser refused: its text
             flat = htmllib.unescape(_TAG.sub(" ", text))
-            out = _HTML_SPACE.sub(" ", terminal_text(flat, allow_sgr=False)).strip()
+            plain = terminal_text(flat, allow_sgr=False, allow_progress=False)
+            out = _HTML_SPACE.sub(" ", plain).strip()
         return [line.rstrip() for line in out.split("\n")] if out.strip() else []
 
     def _progress(self, state: dict[str, Any], width: int, standalone: bool = False) -> str:
@@ -624,7 +633,10 @@ class _View:
                 lines = [_as_str(x) for x in tb] if isinstance(tb, list) else []
                 if not lines:
                     lines = [f"{_as_str(out.get('ename'))}: {_as_str(out.get('evalue'))}"]
-                text += terminal_text("\n".join(lines)[-MAX_TEXT:], allow_sgr=ctx.color) + "\n"
+                if text and not text.endswith("\n"):
+                    text += "\n"
+                tb_text = "\n".join(lines)[-MAX_TEXT:]
+                text += terminal_text(tb_text, allow_sgr=ctx.color, allow_progress=False) + "\n"
         text = text.replace("\r\n", "\n")
         # A stream's \r redraws are the terminal's business; here only their last state.
         return [ln.rsplit("\r", 1)[-1] for ln in text.rstrip("\n").split("\n")] if text else []
