@@ -460,7 +460,10 @@ class OutputPrinter:
     # -- widgets ----------------------------------------------------------------------
 
     def _widget(self, data: Any) -> str | None:
-        """The model id of a bundle showing a widget kconsole has the model of."""
+        """The model id of a bundle showing a widget kconsole has the model of (never
+        with ``--plain``: its text/plain is shown, as for any rich output)."""
+        if self.config.plain:
+            return None
         mid = widget_model_id(data)
         return mid if mid is not None and mid in self.widgets else None
 

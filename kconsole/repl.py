@@ -20,6 +20,12 @@ Exactly one party owns the terminal at a time:
   runs it interrupts the kernel, at a prompt it does what Ctrl-C there does. The
   prompts are told not to install their own (prompt_toolkit's would replace it, and
   it loads ctypes to restore the C-level handler each time).
+* widget state (comm messages) goes to the printer's model store at once, printing
+  nothing; a view whose models changed is redrawn by a timer at most every
+  :data:`VIEW_REDRAW_INTERVAL` seconds, through the same rules (above the prompt when
+  one is up), and once more at the end of the cell (a bar's last state). Each prompt
+  reports the rows it left on screen when accepted (``_measure_prompt``), so that a
+  display printed before it is still redrawn where it is;
 * the next ``In [n]:`` appears only after the cell's reply *and* its ``idle``;
 * the first ``In [1]:`` of a kernel kconsole started appears at once, while the kernel
   boots (``starting`` in the toolbar): its banner is written above the prompt when the
