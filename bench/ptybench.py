@@ -223,6 +223,41 @@ def tab_session(argv: list[str], env: dict[str, str], tabs: int = 5) -> dict[str
     return result
 
 
+#: A tqdm.auto loop that redraws its bar 60 times (mininterval=0: every iteration), 20
+#: times a second; with ipywidgets in the kernel, each redraw is 3 comm messages.
+TQDM_UPDATES = 60
+TQDM_CODE = (
+    f"for i in tqdm.auto.tqdm(range({TQDM_UPDATES}), mininterval=0, miniters=1): time.sleep(0.05)"
+)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time ``pid`` has used so far (its own, not its children's)."""
+    with open(f"/proc/{pid}/stat", "rb") as f:
+        fields = f.read().rsplit(b")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def widget_session(argv: list[str], env: dict[str, str]) -> dict[str, float]:
+    """The console's CPU share while a tqdm.auto loop runs (Enter to the next prompt):
+    the cost of following a live widget bar."""
+    s = PtySession(argv, env)
+    try:
+        # Each prompt by its number: the one being typed at is redrawn as it is typed.
+        s.expect(rb"In \[1\]: ", 60)
+        s.send(b"import tqdm.auto, time\r")  # imports and the first widget out of the way
+        s.expect(rb"In \[2\]: ", 60)
+        s.send(b"tqdm.auto.tqdm(range(1)).close()\r")
+        s.expect(rb"In \[3\]: ", 60)
+        cpu0 = cpu_seconds(s.pid)
+        t0 = s.send(TQDM_CODE.encode() + b"\r")
+        t1 = s.expect(rb"In \[4\]: ", 60)
+        cpu = cpu_seconds(s.pid) - cpu0
+    finally:
+        s.close()
+    return {"cpu_share": cpu / (t1 - t0), "wall": t1 - t0}
+
+
 if __name__ == "__main__":
     import json
     import sys

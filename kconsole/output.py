@@ -16,18 +16,35 @@ counting the rows it takes at the current width. When any of those is unknown or
 false, the new version is simply printed below: never a wrong erase. In a pipe
 nothing is ever erased. The stream path (output floods) only appends to a list and
 adds a length; rows are counted only when an erase is about to happen.
+
+Displays updated in place
+-------------------------
+An update of a display (``update_display_data`` of a ``display_id``) and the live
+view of a widget (:mod:`kconsole.display.widgets`; redrawn when the comm messages of
+its models change them) are redrawn where they are for as long as they are on screen,
+whatever was printed after them: the :class:`~kconsole.display.live.ScreenLog` counts
+the rows since, the printer's and those the console reports through
+:meth:`OutputPrinter.barrier` (an accepted prompt, a banner). When the old version
+has scrolled off, or the console wrote what it could not count (a pager), the new
+version is printed below and tracked from then on. The REPL draws widget views live
+(:attr:`OutputPrinter.live_widgets`); script mode prints each view once, as it is
+when its cell ends (:meth:`OutputPrinter.finish_cell`).
 """
 
 from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from .display.config import DisplayConfig, RenderContext
+from .display.live import ScreenLog
 from .display.registry import Rendered, RendererRegistry, default_registry
 from .display.terminal import TerminalCapabilities, capabilities_from_env
 from .display.text import rows_of, strip_ansi
+from .display.widgets import COMM_TYPES, WidgetStore, widget_model_id
 from .protocol import Message
 from .sanitize import plain_line, terminal_text
 
@@ -46,6 +63,25 @@ OUTPUT_TYPES = frozenset(
 
 #: Longest text handed to the stream in one write (see _write).
 _WRITE_CHUNK = 64 * 1024
+#: Most widget views kept live (the oldest stops being redrawn), and most views a
+#: script-mode cell prints at its end.
+MAX_VIEWS = 32
+
+
+@dataclass
+class _View:
+    """A widget view on screen: its block's key, what it shows, what it depends on."""
+
+    model_id: str
+    #: Text before the view in its block (an execute_result's ``Out[n]:``).
+    prefix: str = ""
+    text: str = ""
+    deps: set[str] = field(default_factory=set)
+    #: A model it depends on changed since it was drawn.
+    dirty: bool = False
+    #: The text to draw, rendered by prepare_views() (None: nothing new).
+    pending: str | None = None
+
 
 #: Colour codes at the end of a text: they move no cursor, so a text ending in a newline
 #: and then a reset (kconsole's red for stderr, many kernels' colours) ends a line.
@@ -60,13 +96,6 @@ def _ends_line(text: str) -> bool:
     return _TRAILING_SGR.sub("", text[-256:]).endswith("\n")
 
 
-def _shown(text: str) -> int:
-    """Characters of ``text`` that take cells: a rich display's weight in the screen
-    tracking (an image is escapes and a few rows; counted whole it seemed to fill the
-    screen, and clear_output or an update then printed below instead of erasing it)."""
-    return len(strip_ansi(text)) if "\x1b" in text else len(text)
-
-
 def error_text(content: dict[str, Any]) -> str:
     """What an ``error`` (or an error reply) shows, newline-terminated: its traceback;
     without one ``ename: evalue``, the evalue alone when ename is empty (bash_kernel
@@ -76,6 +105,20 @@ def error_text(content: dict[str, Any]) -> str:
         ename, evalue = str(content.get("ename") or ""), str(content.get("evalue") or "")
         tb = [f"{ename}: {evalue}" if ename else evalue] if ename or evalue else []
     return "".join(str(line) + "\n" for line in tb)
+
+
+def _shown(text: str) -> int:
+    """Characters of ``text`` that take cells: a rich display's weight in the screen
+    tracking (an image is escapes and a few rows; counted whole it seemed to fill the
+    screen, and clear_output or an update then printed below instead of erasing it)."""
+    return len(strip_ansi(text)) if "\x1b" in text else len(text)
+
+
+def _with_prompt(prompt: str, body: str) -> str:
+    """An ``Out[n]:`` prompt and its value: on the same line when the value is one
+    line, else on a line of its own; ending with a newline."""
+    sep = "\n" if ("\n" in body or "\x1b_G" in body or "\x1bP" in body) else ""
+    return f"{prompt}{sep}{body}" + ("" if body.endswith("\n") else "\n")
 
 
 def _isatty(stream: TextIO) -> bool:
@@ -114,8 +157,7 @@ class OutputPrinter:
         self.caps = capabilities or capabilities_from_env(os.environ, is_tty=self.tty)
         self.registry = registry or default_registry()
         self._at_line_start = True
-        # Screen tracking (see the module docstring). Entries are [display_id, text,
-        # weight]: weight is the characters the text shows (see _shown).
+        # Screen tracking (see the module docstring). Entries are [key, text].
         self._entries: list[list[Any]] = []
         self._chars = 0
         self._limit = 0
@@ -125,6 +167,25 @@ class OutputPrinter:
         #: The terminal's width when the first entry was written: after a resize the
         #: rows the entries take are not known (some terminals re-wrap, some cut).
         self._entries_cols = 0
+        #: Where displays that may be updated are on the screen (see the module doc).
+        self._log = ScreenLog()
+        #: The kernel's widget models, fed by its comm messages.
+        self.widgets = WidgetStore()
+        #: Draw widget views live on a terminal, redrawn as their models change (the
+        #: REPL); else each view is printed once, as it is when its cell ends
+        #: (finish_cell).
+        self.live_widgets = False
+        #: Called when views need a redraw (the REPL schedules redraw_views, at most
+        #: some 25 times a second); None: they are redrawn at once.
+        self.on_views_changed: Callable[[], None] | None = None
+        #: Says whether something was written to the terminal that the printer cannot
+        #: count (keys echoed while a cell runs): positions are then forgotten.
+        self.screen_disturbed: Callable[[], bool] | None = None
+        self._views: dict[Hashable, _View] = {}
+        self._view_serial = 0
+        self._views_dirty = False
+        #: Views displayed in script mode, printed by finish_cell: (key, model_id).
+        self._deferred: list[tuple[Hashable, str]] = []
 
     # -- terminal -------------------------------------------------------------------
 
@@ -156,10 +217,10 @@ class OutputPrinter:
 
     # -- helpers --------------------------------------------------------------------
 
-    def _write(self, text: str, display_id: str | None = None, weight: int | None = None) -> None:
-        """Write ``text``; ``weight`` is the characters it shows, when not all of its
-        length (a rich display's escapes: an image is mostly escapes)."""
-        if not text:
+    def _write(self, text: str, key: Hashable | None = None) -> None:
+        """Write ``text`` and track it; with ``key``, as a block that can be redrawn
+        (a display with an id, a widget view; its text may be empty: a hidden view)."""
+        if not text and key is None:
             return
         if self._pending_clear:
             self._clear_region()
@@ -170,22 +231,34 @@ class OutputPrinter:
             # message is some 100-300 KB of text.
             for i in range(0, len(text), _WRITE_CHUNK):
                 self.stream.write(text[i : i + _WRITE_CHUNK])
-        self._at_line_start = _ends_line(text)
+        if text:
+            self._at_line_start = _ends_line(text)
         if self.tty:
-            self._track(text, display_id, len(text) if weight is None else weight)
+            self._track(text, key)
 
-    def _track(self, text: str, display_id: str | None, weight: int) -> None:
+    def _track(self, text: str, key: Hashable | None) -> None:
+        if key is None:
+            self._log.text(text)
+        else:
+            cols, lines = self._size()
+            self._log.add(key, text, cols, lines)
         if not self._entries:
             self._entries_cols = self._size()[0]
-        self._entries.append([display_id, text, weight])
-        self._chars += weight
+        self._entries.append([key, text])
+        self._chars += _shown(text)
         if self._chars > self._limit:
             # More text than a screen can hold: the region start has scrolled away.
             # Forget all but the last entry (a display may still be updated alone).
             last = self._entries[-1]
-            self._entries = [last] if last[2] <= self._limit else []
-            self._chars = sum(e[2] for e in self._entries)
+            self._entries = [last] if _shown(last[1]) <= self._limit else []
+            self._chars = sum(_shown(e[1]) for e in self._entries)
             self._region_ok = False
+
+    def _raw(self, text: str) -> None:
+        """Write a line end of the printer's own (tracked, not part of any entry)."""
+        self.stream.write(text)
+        if self.tty:
+            self._log.text(text)
 
     def _ensure_newline(self) -> None:
         if not self._at_line_start:
@@ -209,6 +282,8 @@ class OutputPrinter:
         # Up to the first row of what is replaced, then erase to the end of screen.
         self.stream.write("\r" + (f"\x1b[{rows}A" if rows else "") + "\x1b[J")
         self._at_line_start = True
+        for key in self._log.erased(rows):
+            self._views.pop(key, None)  # erased with the region: gone, not redrawn
 
     def _clear_region(self) -> None:
         """Erase this region's output if it is all still on screen; forget it anyway."""
@@ -219,29 +294,58 @@ class OutputPrinter:
             if rows < lines and cols == self._entries_cols:
                 self._erase_rows(rows)
             elif not self._at_line_start:
-                self.stream.write("\n")
+                self._raw("\n")
                 self._at_line_start = True
         elif not self._at_line_start:
-            self.stream.write("\n")
+            self._raw("\n")
             self._at_line_start = True
         self._entries = []
         self._chars = 0
         self._region_ok = True
 
-    def barrier(self, *, at_line_start: bool = False) -> None:
+    def barrier(
+        self, *, at_line_start: bool = False, rows: int | None = None, text: str | None = None
+    ) -> None:
         """Something else wrote to the terminal: never erase above this point.
 
         The REPL calls this after it prints anything itself (the prompt line of an
-        accepted input, a banner); output printed before it is then never updated in
-        place, only re-printed. ``at_line_start``: that writer left the cursor at column
-        0 (a finished prompt does, whatever the printer's last text ended with).
+        accepted input, a banner); output printed before it is then never cleared
+        (``clear_output``) or re-printed. ``at_line_start``: that writer left the
+        cursor at column 0 (a finished prompt does, whatever the printer's last text
+        ended with).
+
+        Displays before it are still redrawn in place when an update comes, if the
+        writer said how far it moved the cursor: ``rows`` (it wrote that many rows from
+        column 0 and ended at column 0 below them) or ``text`` (what it wrote, from
+        where the printer's output ended). Without either, where they are is not known
+        and their updates are printed below.
         """
+        if text is not None:
+            if self.tty:
+                self._log.text(text)
+            if text:
+                self._at_line_start = at_line_start or _ends_line(text)
+        elif rows is not None:
+            self._log.moved(rows)
+        else:
+            self._log.lost()
         if at_line_start:
             self._at_line_start = True
         self._entries = []
         self._chars = 0
         self._region_ok = self._at_line_start
         self._pending_clear = False
+
+    def forget_positions(self) -> None:
+        """Something the printer cannot count may have moved the cursor: displays
+        printed so far are no longer redrawn in place (their updates print below)."""
+        self._log.lost()
+
+    def kernel_restarted(self) -> None:
+        """The kernel restarted: its widget models are gone (views stay as drawn)."""
+        self.widgets.clear()
+        self._views.clear()
+        self._deferred.clear()
 
     def render(self, data: dict[str, Any], metadata: dict[str, Any]) -> Rendered:
         """Render a MIME bundle for this terminal (never raises)."""
@@ -274,6 +378,11 @@ class OutputPrinter:
                 text = self._style(text, "31")
             self._write(text)
             return
+        if t in COMM_TYPES:
+            changed = self.widgets.handle(t, c)
+            if changed and self._views:
+                self._mark(changed)
+            return
         if t not in OUTPUT_TYPES:
             return
         parent = msg.parent_id
@@ -283,10 +392,14 @@ class OutputPrinter:
             self._ensure_newline()
             count = plain_line(str(c.get("execution_count")))
             prompt = self._style(f"Out[{count}]: ", "31;1")
+            mid = self._widget(c.get("data"))
+            if mid is not None:
+                # A widget as the cell's value (`slider` alone on the last line): its
+                # view is live with the Out[n] prompt in front.
+                self._show_view(mid, None, prompt)
+                return
             body = self.render_bundle(c.get("data", {}), c.get("metadata", {}))
-            sep = "\n" if ("\n" in body or "\x1b_G" in body or "\x1bP" in body) else ""
-            text = f"{prompt}{sep}{body}" + ("" if body.endswith("\n") else "\n")
-            self._write(text, weight=_shown(text))
+            self._write(_with_prompt(prompt, body))
         elif t == "display_data":
             self._display(c, update=False)
         elif t == "update_display_data":
@@ -311,50 +424,154 @@ class OutputPrinter:
     def _display(self, content: dict[str, Any], *, update: bool) -> None:
         transient = content.get("transient") or {}
         display_id = transient.get("display_id") if isinstance(transient, dict) else None
-        display_id = str(display_id) if display_id is not None else None
+        key = ("display", str(display_id)) if display_id is not None else None
+        mid = self._widget(content.get("data"))
+        if mid is not None:
+            if update and key is not None and not (self.live_widgets and self.tty):
+                # Script mode: the view printed at the cell's end is the display's last.
+                self._deferred = [d for d in self._deferred if d[0] != key]
+            self._show_view(mid, key, update=update)
+            return
         body = self.render_bundle(content.get("data", {}), content.get("metadata", {}))
         if not body.endswith("\n"):
             body += "\n"
         if self._pending_clear:
             self._clear_region()
-        if update and display_id is not None and self.tty and self._redraw(display_id, body):
+        if key is not None:
+            self._views.pop(key, None)  # a display that showed a widget shows this now
+        if update and key is not None and self.tty and self._replace(key, body):
             return
         self._ensure_newline()
-        self._write(body, display_id, _shown(body))
+        self._write(body, key)
 
-    def _redraw(self, display_id: str, body: str) -> bool:
-        """Replace the display's last version where it is, re-printing what the printer
-        wrote after it below the new version; False (nothing written) unless all of it is
-        still on screen and nothing else wrote since (the entries end at a barrier)."""
-        entries = self._entries
-        at = next((i for i in range(len(entries) - 1, -1, -1) if entries[i][0] == display_id), -1)
-        if at < 0:
+    def _replace(self, key: Hashable, body: str) -> bool:
+        """Redraw block ``key`` as ``body`` where it is, if it is still on screen
+        (see :class:`~kconsole.display.live.ScreenLog`); False (nothing written) if not."""
+        if self.screen_disturbed is not None and self.screen_disturbed():
+            # A line typed ahead was echoed where the output ends: rows nobody counted.
+            self._log.lost()
             return False
         cols, lines = self._size()
-        if cols != self._entries_cols:
-            # Resized since: where the old version is on the screen is not known.
-            self._entries = []
-            self._chars = 0
-            self._region_ok = False
+        seq = self._log.redraw(key, body, cols, lines)
+        if seq is None:
             return False
-        rows = rows_of("".join(e[1] for e in entries[at:]), cols)
-        if rows >= lines:
-            return False
-        after = entries[at + 1 :]
-        self._erase_rows(rows)
-        self._entries = entries[:at]
-        self._chars = sum(e[2] for e in self._entries)
-        self._write(body, display_id, _shown(body))
-        for did, text, weight in after:
-            self._write(text, did, weight)
+        self.stream.write(seq)
+        # The region's text as it is now on screen: a later clear_output counts its rows.
+        for e in reversed(self._entries):
+            if e[0] == key:
+                self._chars += _shown(body) - _shown(e[1])
+                e[1] = body
+                break
         return True
+
+    # -- widgets ----------------------------------------------------------------------
+
+    def _widget(self, data: Any) -> str | None:
+        """The model id of a bundle showing a widget kconsole has the model of (never
+        with ``--plain``: its text/plain is shown, as for any rich output)."""
+        if self.config.plain:
+            return None
+        mid = widget_model_id(data)
+        return mid if mid is not None and mid in self.widgets else None
+
+    def _view_text(self, view: _View) -> str:
+        text, view.deps = self.widgets.render(view.model_id, self.context(), self.registry)
+        if view.prefix:
+            text = _with_prompt(view.prefix, text.removesuffix("\n"))
+        return text
+
+    def _show_view(
+        self, model_id: str, key: Hashable | None, prefix: str = "", *, update: bool = False
+    ) -> None:
+        """Print a view of a widget now (live), or at the cell's end (script mode)."""
+        if key is None:
+            self._view_serial += 1
+            key = ("view", self._view_serial)
+        view = _View(model_id, prefix)
+        if not (self.live_widgets and self.tty):
+            # Not redrawn (script mode, or output going to a file): printed once, as
+            # the cell leaves it.
+            if len(self._deferred) < MAX_VIEWS:
+                self._deferred.append((key, model_id))
+            return
+        text = self._view_text(view)
+        view.text = text
+        if self._pending_clear:
+            self._clear_region()
+        self._views.pop(key, None)
+        if update and self.tty and self._replace(key, text):
+            self._views[key] = view
+            return
+        self._ensure_newline()
+        self._write(text, key)
+        if self.tty:
+            self._views[key] = view
+            while len(self._views) > MAX_VIEWS:
+                oldest = next(iter(self._views))
+                self._views.pop(oldest)
+                self._log.forget(oldest)
+
+    def _mark(self, changed: set[str]) -> None:
+        hit = False
+        for view in self._views.values():
+            if not view.dirty and not changed.isdisjoint(view.deps):
+                view.dirty = hit = True
+        if hit:
+            self._views_dirty = True
+            if self.on_views_changed is not None:
+                self.on_views_changed()
+            else:
+                self.redraw_views()
+
+    def prepare_views(self) -> bool:
+        """Render the views whose models changed; whether any looks different now
+        (then :meth:`redraw_views` has something to draw)."""
+        if not self._views_dirty:
+            return any(v.pending is not None for v in self._views.values())
+        self._views_dirty = False
+        changed = False
+        for view in self._views.values():
+            if view.dirty:
+                view.dirty = False
+                text = self._view_text(view)
+                view.pending = text if text != view.text else None
+            changed = changed or view.pending is not None
+        return changed
+
+    def redraw_views(self) -> None:
+        """Redraw the widget views whose models changed since they were drawn: in
+        place while on screen, else below (a new copy, tracked from then on)."""
+        if not self.prepare_views():
+            return
+        for key, view in list(self._views.items()):
+            text, view.pending = view.pending, None
+            if text is None:
+                continue
+            view.text = text
+            if self._replace(key, text):
+                continue
+            if text:  # a view that shows nothing now is not printed below
+                self._ensure_newline()
+                self._write(text, key)
+
+    def finish_cell(self) -> None:
+        """A cell ended: print the widgets it displayed that are not drawn live (script
+        mode, output to a file), as they are now (a progress bar at its end)."""
+        deferred, self._deferred = self._deferred, []
+        for _key, model_id in deferred:
+            text, _ = self.widgets.render(model_id, self.context(), self.registry)
+            if text:
+                self._ensure_newline()
+                self._write(text)
 
     def flush(self) -> None:
         self.stream.flush()
 
     def end_line(self) -> None:
         """End a last line of output left without its newline (``print(x, end='')``, a
-        ``\\r`` progress bar): the next prompt is drawn from column 0, over it otherwise."""
+        ``\\r`` progress bar): the next prompt is drawn from column 0, over it otherwise.
+        Widget views still to redraw are drawn first (a bar's last state)."""
+        self.redraw_views()
         self._ensure_newline()
 
     def note(self, text: str) -> None:

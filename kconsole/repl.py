@@ -20,6 +20,12 @@ Exactly one party owns the terminal at a time:
   runs it interrupts the kernel, at a prompt it does what Ctrl-C there does. The
   prompts are told not to install their own (prompt_toolkit's would replace it, and
   it loads ctypes to restore the C-level handler each time).
+* widget state (comm messages) goes to the printer's model store at once, printing
+  nothing; a view whose models changed is redrawn by a timer at most every
+  :data:`VIEW_REDRAW_INTERVAL` seconds, through the same rules (above the prompt when
+  one is up), and once more at the end of the cell (a bar's last state). Each prompt
+  reports the rows it left on screen when accepted (``_measure_prompt``), so that a
+  display printed before it is still redrawn where it is;
 * the next ``In [n]:`` appears only after the cell's reply *and* its ``idle``;
 * the first ``In [1]:`` of a kernel kconsole started appears at once, while the kernel
   boots (``starting`` in the toolbar): its banner is written above the prompt when the
@@ -47,9 +53,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import shutil
 import signal
+import struct
 import sys
+import termios
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -104,6 +113,7 @@ from .console import (
     payloads_of,
 )
 from .display.terminal import take_typed_ahead
+from .display.widgets import COMM_TYPES
 from .history import SessionHistory, history_for, kernel_history_inputs
 from .notebook import NotebookRecorder
 from .output import OutputPrinter
@@ -137,6 +147,9 @@ KERNEL_HISTORY_TAIL = 1000
 KERNEL_HISTORY_TIMEOUT = 3.0
 #: A second Ctrl-C this many seconds after the first, same cell running: offer a restart.
 DOUBLE_CTRL_C = 2.0
+#: How long a widget view waits to be redrawn after its model changed: views are
+#: redrawn at most this often (a bar updated a thousand times a second costs 25).
+VIEW_REDRAW_INTERVAL = 0.04
 #: run()'s exit status when the kernel died and could not be restarted.
 KERNEL_DIED_EXIT = EXIT_KERNEL_DIED  # the console-wide status, re-exported for callers
 
@@ -238,6 +251,15 @@ class Repl:
         self._next_input = ""
         self._prompt_active = False
         self._pending_output: list[tuple[Message, bool]] = []
+        #: Rows the last prompt took on screen once accepted (None: not known).
+        self._prompt_rows: int | None = None
+        self._view_timer: asyncio.TimerHandle | None = None
+        #: Keys waiting unread in the terminal at the last look (see _keys_echoed).
+        self._keys_waiting = 0
+        # Widgets are drawn live, and their redraws wait for the terminal's owner.
+        printer.live_widgets = True
+        printer.on_views_changed = self._views_changed
+        printer.screen_disturbed = self._keys_echoed
         #: The kernel's state as caused by others (busy/idle), or dead/restarting.
         self._other_state = "idle"
         #: The kernel's state for the toolbar: every status except those of our own
@@ -533,7 +555,9 @@ class Repl:
         def show() -> None:
             self.stdout.write(short + "\x1b[0m\n")
             self.stdout.flush()
-            self.printer.barrier()  # not the printer's text: never erased by an update
+            # Not the printer's text: never erased; counted, so that a display above
+            # it is still redrawn where it is.
+            self.printer.barrier(text=short + "\n")
 
         self._write_above(show)
 
@@ -541,6 +565,11 @@ class Repl:
 
     def _show(self, msg: Message, own: bool) -> None:
         """Print an output message now, or above the prompt when one is up."""
+        if msg.msg_type in COMM_TYPES:
+            # Widget state: nothing printed now (a changed view is redrawn soon, see
+            # _views_changed), so no prompt redraw for each of a bar's updates.
+            self.printer.handle(msg, own=own)
+            return
         if not self._prompt_active:
             self.printer.handle(msg, own=own)
             return
@@ -573,8 +602,54 @@ class Repl:
             state = msg.content.get("execution_state")
             self._emit(lambda: self.printer.note(f"[kernel {state}]"))
             return
-        if self.show_other_output:
+        if self.show_other_output or msg.msg_type in COMM_TYPES:
+            # Widget models change from background threads and other clients too:
+            # the views this console shows must follow them.
             self._show(msg, own=False)
+
+    def _views_changed(self) -> None:
+        """A widget model that a view on screen shows changed: redraw soon (updates
+        that come meanwhile are drawn with it)."""
+        if self._view_timer is not None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # not from the event loop (a test): at once
+            self._redraw_views()
+            return
+        self._view_timer = loop.call_later(VIEW_REDRAW_INTERVAL, self._redraw_views)
+
+    def _redraw_views(self) -> None:
+        self._view_timer = None
+        if self.printer.prepare_views():
+            self._emit(self.printer.redraw_views)
+
+    def _keys_echoed(self) -> bool:
+        """Whether a line was typed since the last look while no prompt reads it: the
+        cooked terminal echoed it, Enter included, where the output ends, a row the
+        printer cannot count. (It waits unread until the next prompt takes it; a cooked
+        terminal counts only whole lines, and text without its Enter moves no row.)"""
+        if self._prompt_active:
+            return False  # raw mode: nothing is echoed
+        try:
+            buf = fcntl.ioctl(sys.stdin.fileno(), termios.FIONREAD, b"\0\0\0\0")
+        except (OSError, ValueError, AttributeError):
+            return False
+        waiting = int(struct.unpack("i", buf)[0])
+        more, self._keys_waiting = waiting > self._keys_waiting, waiting
+        return more
+
+    def _measure_prompt(self, app: Any) -> None:
+        """After each render of a prompt: once it is drawn as accepted (it stays on
+        screen), how many rows it takes, for the printer's count (see barrier)."""
+        if not app.is_done:
+            return
+        try:
+            size = app.output.get_size()
+            height = app.layout.container.preferred_height(size.columns, size.rows).preferred
+            self._prompt_rows = min(int(height), size.rows)
+        except Exception:  # another prompt_toolkit: not known
+            self._prompt_rows = None
 
     def _on_status(self, msg: Message, own: bool) -> None:
         state = str(msg.content.get("execution_state") or "")
@@ -719,6 +794,7 @@ class Repl:
         self.execution_count = 0
         self._generation += 1
         self._state = self._other_state = "idle"
+        self.printer.kernel_restarted()
         if self._exec_task is not None and not self._exec_task.done():
             # The old kernel will never answer the running cell: stop waiting for it.
             self._exec_task.cancel()
@@ -736,16 +812,22 @@ class Repl:
 
     @contextlib.contextmanager
     def _prompting(self) -> Iterator[None]:
+        if self._keys_echoed():
+            self.printer.forget_positions()  # keys typed during the cell were echoed
+        self._prompt_rows = None
         self._prompt_active = True
         try:
             yield
         finally:
             self._prompt_active = False
+            self._keys_waiting = 0  # the prompt read what was typed ahead
             # The prompt's last state (the accepted line, an input() answer, a question)
-            # stays on screen below the printer's output: an update of a display
-            # printed before it goes below it, never over it. prompt_toolkit leaves the
-            # cursor at column 0 below it, even after output without a final newline.
-            self.printer.barrier(at_line_start=True)
+            # stays on screen below the printer's output: nothing printed before it is
+            # cleared, and a display updated later is redrawn above it when the rows it
+            # took are known (see _measure_prompt), else printed below it. prompt_toolkit
+            # leaves the cursor at column 0 below it, even after output without a final
+            # newline.
+            self.printer.barrier(at_line_start=True, rows=self._prompt_rows)
             if self._pending_output:  # queued for a run_in_terminal that never ran
                 self._drain_output()
 
@@ -796,6 +878,7 @@ class Repl:
     async def _ask(self, session: PromptSession[Any], message: Any, **kwargs: Any) -> Any:
         """``session.prompt_async`` with the session's SIGINT handling (_on_sigint)."""
         previous, self._asking = self._asking, session
+        session.app.after_render += self._measure_prompt
 
         async def prompt() -> tuple[bool, Any]:
             # Ctrl-C ends a prompt with KeyboardInterrupt, which a task would raise out
@@ -829,6 +912,7 @@ class Repl:
             raise
         finally:
             self._asking = previous
+            session.app.after_render -= self._measure_prompt
 
     def _on_sigint(self) -> None:
         """SIGINT: at a prompt, what Ctrl-C does there (a `kill -INT`: the raw terminal
@@ -961,6 +1045,7 @@ class Repl:
                 offer, self._restart_offer = self._restart_offer, None
                 with contextlib.suppress(Exception, asyncio.CancelledError):
                     await offer
+            self.printer.finish_cell()  # widgets not drawn live (output to a file)
             self.printer.end_line()
             self.printer.flush()
             self.recorder.finish_cell(reply)
@@ -1032,6 +1117,7 @@ class Repl:
         self.execution_count = 0
         self._generation += 1
         self._state = self._other_state = "idle"
+        self.printer.kernel_restarted()
         self.note(f"new kernel {getattr(self.client.transport, 'kernel_id', '')} started")
         return True
 
@@ -1048,9 +1134,10 @@ class Repl:
         )
         width = shutil.get_terminal_size().columns
         text = terminal_text("\n".join(lines), allow_progress=False)
-        self.stdout.write(wrap_words(text, width) + "\n\n")
+        banner = wrap_words(text, width) + "\n\n"
+        self.stdout.write(banner)
         self.stdout.flush()
-        self.printer.barrier()
+        self.printer.barrier(text=banner)
 
     async def _fetch_execution_count(self) -> None:
         with contextlib.suppress(KernelError, asyncio.TimeoutError):

@@ -596,6 +596,16 @@ class ScriptRunner:
     def _note(self, text: str) -> None:
         self._write_err(text + "\n")
 
+    def _finish_views(self) -> None:
+        """The widgets the cell displayed, printed once as they ended (a progress bar
+        at 100 %): no redraws in a script's output."""
+        if self.write_error is not None:
+            return
+        try:
+            self.printer.finish_cell()
+        except OSError as e:
+            self._output_failed(e)
+
     def _flush(self) -> None:
         if self.write_error is not None:
             return
@@ -637,7 +647,8 @@ class ScriptRunner:
         return True
 
     async def _answer_input(self, prompt: str, password: bool) -> str:
-        if not self._write_out(terminal_text(prompt, allow_sgr=self.printer.color)):
+        shown = terminal_text(prompt, allow_sgr=self.printer.color)
+        if not self._write_out(shown):
             raise EOFInput
         try:
             line = await self.reader.readline()
@@ -651,7 +662,10 @@ class ScriptRunner:
             # the cell's next output (a display redrawn below) does not run into it; in
             # a pipe or a file the bytes are python3's (``name? got alice``).
             self._write_out("\n")
-        self.printer.barrier()  # the prompt is not the printer's: no update erases it
+            shown += "\n"
+        # The prompt is not the printer's: no clear_output erases it (it is counted, so
+        # that a display above it is still updated where it is).
+        self.printer.barrier(text=shown)
         # The line end is not part of the answer, a CRLF one (a Windows file) included.
         return line.removesuffix("\n").removesuffix("\r")
 
@@ -763,9 +777,9 @@ class ScriptRunner:
         text = data.get("text/plain") if isinstance(data, dict) else str(data)
         if not text:
             return
-        text = terminal_text(str(text), allow_sgr=self.printer.color)
-        self._write_out(text.rstrip("\n") + "\n")
-        self.printer.barrier()  # not the printer's text: no display update erases it
+        text = terminal_text(str(text), allow_sgr=self.printer.color).rstrip("\n") + "\n"
+        self._write_out(text)
+        self.printer.barrier(text=text)  # not the printer's text: nothing erases it
 
     def _on_output(self, msg: Message) -> None:
         if self.recorder is not None:
@@ -963,6 +977,7 @@ class ScriptRunner:
             else:
                 lost = None
             finally:
+                self._finish_views()
                 self._flush()
                 if self.recorder is not None:
                     self.recorder.finish_cell(reply)

@@ -15,6 +15,47 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 
+def _fix_pyte_line_moves() -> None:
+    """pyte 0.8.2's IL and DL (``CSI n L``/``CSI n M``, which kconsole sends to redraw
+    a display in place) skip rows its sparse buffer never stored: a row moved over one
+    never written kept its old text. Every terminal moves them; so does the screen
+    the tests read, with these two methods as the VT spec has them."""
+    import pyte
+    from pyte.screens import Margins
+
+    def insert_lines(self: pyte.Screen, count: int | None = None) -> None:
+        count = count or 1
+        top, bottom = self.margins or Margins(0, self.lines - 1)
+        if top <= self.cursor.y <= bottom:
+            self.dirty.update(range(self.cursor.y, self.lines))
+            for y in range(bottom, self.cursor.y - 1, -1):
+                if y + count <= bottom:
+                    if y in self.buffer:
+                        self.buffer[y + count] = self.buffer[y]
+                    else:
+                        self.buffer.pop(y + count, None)
+                self.buffer.pop(y, None)
+            self.carriage_return()
+
+    def delete_lines(self: pyte.Screen, count: int | None = None) -> None:
+        count = count or 1
+        top, bottom = self.margins or Margins(0, self.lines - 1)
+        if top <= self.cursor.y <= bottom:
+            self.dirty.update(range(self.cursor.y, self.lines))
+            for y in range(self.cursor.y, bottom + 1):
+                if y + count <= bottom and y + count in self.buffer:
+                    self.buffer[y] = self.buffer.pop(y + count)
+                else:
+                    self.buffer.pop(y, None)
+            self.carriage_return()
+
+    pyte.Screen.insert_lines = insert_lines  # type: ignore[method-assign]
+    pyte.Screen.delete_lines = delete_lines  # type: ignore[method-assign]
+
+
+_fix_pyte_line_moves()
+
+
 @pytest.fixture(autouse=True)
 def jupyter_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
     base = tmp_path_factory.mktemp("jupyter")

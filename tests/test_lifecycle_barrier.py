@@ -1,9 +1,10 @@
 """Displays updated in place must never erase what the console itself wrote.
 
-The printer redraws a display where it is only while nothing but its own output
-came after it; a prompt answered (``input()``), a note, help text, a question or the
-banner written by the console in between end its region (``OutputPrinter.barrier``),
-so the update is printed below instead.
+A prompt answered (``input()``), a note, help text, a question or the banner written
+by the console after a display end the printer's region (``OutputPrinter.barrier``):
+clear_output never erases them. An update of the display is redrawn where it is when
+the console said how many rows it wrote (see tests/test_display_live.py), else printed
+below; either way what the console wrote stays.
 """
 
 from __future__ import annotations
@@ -54,10 +55,13 @@ def test_display_update_after_a_note_keeps_the_note(console) -> None:
     # A note of kconsole's own (here: ^C's answer) between a display and its update.
     c = console("start", "--kernel", "python3")
     c.expect_prompt(1)
+    # The handle exists and the display is inside the try before anything is shown: a
+    # Ctrl-C that lands while display() is still sending (its output already on screen)
+    # is caught too, not a traceback instead of the update.
     c.sendline(
-        "exec(\"import time\\nh = display('first' + 'shown', display_id=True)\\n"
-        "try:\\n    time.sleep(30)\\nexcept KeyboardInterrupt:\\n    pass\\n"
-        "h.update('up' + 'dated')\")"
+        'exec("import time\\nfrom IPython.display import DisplayHandle\\nh = DisplayHandle()\\n'
+        "try:\\n    h.display('first' + 'shown')\\n    time.sleep(30)\\n"
+        "except KeyboardInterrupt:\\n    pass\\nh.update('up' + 'dated')\")"
     )
     c.expect("'firstshown'")
     c.ctrl("c")

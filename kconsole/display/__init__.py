@@ -7,7 +7,9 @@ The pieces a console wires together:
 * :func:`detect_terminal` (once at startup, it talks to the tty) or
   :func:`capabilities_from_env` (pure): a :class:`TerminalCapabilities`.
 * :class:`~kconsole.output.OutputPrinter` takes both and renders every bundle
-  through the :class:`RendererRegistry`.
+  through the :class:`RendererRegistry`; it keeps the kernel's ipywidgets models
+  (:mod:`.widgets`) and redraws displays and widget views where they are on the
+  screen (:mod:`.live`).
 """
 
 from __future__ import annotations

@@ -60,37 +60,81 @@ def rows_of(text: str, columns: int) -> int:
     terminals defer the wrap until the next character). A trailing partial line
     does not count: the cursor is still on it.
     """
+    return advance(text, columns)[0]
+
+
+#: Characters that move the cursor other than by printing (after escapes are gone).
+_MOVES = re.compile(r"[\r\b\t]")
+
+
+def advance(text: str, columns: int, col: int = 0) -> tuple[int, int]:
+    """Where the cursor goes while ``text`` is printed from column ``col`` of a
+    terminal ``columns`` wide: ``(rows moved down, column at the end)``.
+
+    The column is ``columns`` when a wrap is pending (the last line filled the row:
+    terminals wrap only when the next character comes). ``\\r`` goes back to column
+    0 of the current row (not of the line, which may have wrapped), ``\\b`` one
+    column left, ``\\t`` to the next tab stop (never wrapping), a wide character that
+    does not fit on the row wraps before it, escape sequences move nothing. Linear,
+    with a fast path for plain ASCII lines (nearly all output).
+    """
     columns = max(1, columns)
-    lines = strip_ansi(text).split("\n")
+    col = min(max(0, col), columns)
     rows = 0
+    lines = strip_ansi(text).split("\n")
+    last = len(lines) - 1
     for i, line in enumerate(lines):
-        width = _extent(line)
-        wraps = max(0, (width - 1) // columns)
-        rows += wraps
-        if i < len(lines) - 1:
-            rows += 1
-    return rows
-
-
-def _extent(line: str) -> int:
-    """How far right the cursor gets printing ``line`` (no escapes, no newline)."""
-    if "\b" in line:
-        # A backspace takes a column back (a progress bar redrawing itself): counting
-        # it as a cell made an update erase rows above the display.
-        col = far = 0
-        for ch in line:
-            if ch == "\r":
-                col = 0
-            elif ch == "\b":
-                col = max(0, col - 1)
+        if line:
+            if line.isascii() and line.isprintable():
+                wraps, col = _run(col, len(line), columns)
             else:
-                col += get_cwidth(ch)
-                far = max(far, col)
-        return far
-    if "\r" in line:
-        # A carriage return goes back to column 0: only the widest segment counts.
-        return max(cell_width(seg) for seg in line.split("\r"))
-    return cell_width(line)
+                wraps, col = _walk(line, col, columns)
+            rows += wraps
+        if i < last:
+            rows += 1
+            col = 0
+    return rows, col
+
+
+def _run(col: int, n: int, columns: int) -> tuple[int, int]:
+    """``n`` one-cell characters printed from ``col``: (wraps, column after)."""
+    if col + n <= columns:
+        return 0, col + n
+    rest = n - (columns - col)  # characters after the first wrap
+    wraps = -(-rest // columns)
+    return wraps, rest - (wraps - 1) * columns
+
+
+def _walk(line: str, col: int, columns: int) -> tuple[int, int]:
+    """The slow path of :func:`advance`: one line with cursor moves or wide text."""
+    wraps = 0
+    pos = 0
+    for m in [*_MOVES.finditer(line), None]:
+        seg = line[pos : m.start() if m is not None else len(line)]
+        if seg.isascii():
+            w, col = _run(col, sum(1 for c in seg if c.isprintable()), columns)
+            wraps += w
+        else:
+            for ch in seg:
+                cw = get_cwidth(ch)
+                if cw == 0:
+                    continue
+                if col + cw > columns:
+                    wraps += 1
+                    col = 0
+                col += cw
+        if m is None:
+            break
+        ch = m.group()
+        if ch == "\r":
+            col = 0
+        elif ch == "\b":
+            # From a pending wrap the cursor is on the last column: one left of it.
+            col = max(0, columns - 2 if col >= columns else col - 1)
+        else:  # a tab: the next multiple of 8, at most the last column
+            col = min(columns - 1, (min(col, columns - 1) // 8 + 1) * 8)
+        pos = m.end()
+    return wraps, col
 
 
 def truncate(text: str, width: int) -> str:
