@@ -179,6 +179,18 @@ class ScreenLog:
         ):
             return None
         out: list[str] = []
+        if d == old and self._col == 0:
+            # Nothing after the block (the usual update: an animation, a progress
+            # display): up to its first row and erase to the end of the screen, which
+            # also clears graphics (a sixel or kitty image), that erasing lines leaves.
+            out.append((f"\x1b[{d}A" if d else "") + "\r\x1b[J" + text)
+            for b in self._blocks.values():
+                if b[0] > top:
+                    b[0] += delta
+            self._blocks[key][1] = new
+            self._row += delta
+            self._scrolled(lines)
+            return "".join(out)
         if delta > 0:
             # Room below the output first: at the bottom of the screen this scrolls.
             out.append("\x1bD" * delta + f"\x1b[{delta}A")
