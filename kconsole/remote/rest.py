@@ -226,8 +226,13 @@ class ServerClient:
                 ctx.verify_mode = ssl.CERT_NONE
             self._ssl = ctx
         # Proxies from the environment apply (as for any other HTTP client), except
-        # that urllib's own no_proxy handling decides for loopback.
-        handlers: list[Any] = [urllib.request.HTTPSHandler(context=self._ssl)] if self._ssl else []
+        # that urllib's own no_proxy handling decides for loopback. Redirects are not
+        # followed: urllib would send the Authorization header to wherever the server
+        # points (another host, https to http), and the kernel API never redirects;
+        # a login page does (see _redirected).
+        handlers: list[Any] = [_NoRedirects()]
+        if self._ssl:
+            handlers.append(urllib.request.HTTPSHandler(context=self._ssl))
         self._opener = urllib.request.build_opener(*handlers)
 
     def __repr__(self) -> str:
@@ -522,10 +527,24 @@ class ServerClient:
             why = str(reason) or type(reason).__name__
         return f"cannot reach the Jupyter server at {self.base_url}: {why}"
 
+    def _redirected(self, e: urllib.error.HTTPError, method: str, path: str) -> RemoteError:
+        # Where to, without its query (a login URL carries the page to come back to,
+        # and may carry more).
+        location = e.headers.get("Location") or ""
+        parts = urllib.parse.urlsplit(urllib.parse.urljoin(self.base_url + path, location))
+        where = _one_line(urllib.parse.urlunsplit((parts.scheme, parts.netloc, parts.path, "", "")))
+        return RemoteError(
+            f"{method} /{path}: the server redirects to {where or 'elsewhere'} (a login page?); "
+            "kconsole does not follow redirects: check the URL and the token",
+            e.code,
+        )
+
     def _http_error(
         self, e: urllib.error.HTTPError, method: str, path: str, kernel_id: str | None
     ) -> RemoteError:
         status = e.code
+        if 300 <= status < 400:
+            return self._redirected(e, method, path)
         # A refusal's traceback (tornado's HTTPError) says no more than its status.
         detail = _error_detail(e, traceback=status not in (401, 403))
         if status in (401, 403):
@@ -544,6 +563,13 @@ class ServerClient:
             )
         tail = f": {detail}" if detail else ""
         return RemoteError(f"{method} /{path} failed (HTTP {status}){tail}", status)
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """Every 3xx answer is returned as the HTTPError it is, never followed."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
 
 
 #: Reasons that say no more than the status code does (tornado's and Jupyter's words).
