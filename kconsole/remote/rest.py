@@ -439,7 +439,15 @@ class ServerClient:
                 loop.call_soon_threadsafe(settle, *result)
 
         threading.Thread(target=call, name="kconsole-rest", daemon=True).start()
-        return await done
+        # urllib's timeout bounds each read of the socket, not the call: a server that
+        # drip-feeds its answer (a header line a second) would hold it forever. The
+        # whole call gets the timeout too (plus a moment, so that a silent server gets
+        # urllib's own error); the thread is left to end when the server lets go.
+        limit = timeout or self.timeout
+        try:
+            return await asyncio.wait_for(done, limit + min(1.0, limit / 4))
+        except asyncio.TimeoutError:
+            raise RemoteError(self._no_answer(limit)) from None
 
     def request_sync(
         self,
@@ -473,10 +481,7 @@ class ServerClient:
         except urllib.error.URLError as e:
             raise RemoteError(self._unreachable(e.reason)) from None
         except TimeoutError:
-            raise RemoteError(
-                f"the Jupyter server at {self.base_url} did not answer within "
-                f"{timeout or self.timeout:g} s"
-            ) from None
+            raise RemoteError(self._no_answer(timeout or self.timeout)) from None
         except (ConnectionError, OSError) as e:
             raise RemoteError(self._unreachable(e)) from None
         except http.client.HTTPException as e:  # a truncated or garbled answer
@@ -503,6 +508,9 @@ class ServerClient:
             return loads(raw)
         except MalformedMessage as e:
             raise RemoteError(f"{method} /{path}: the server's answer is {e}") from None
+
+    def _no_answer(self, limit: float) -> str:
+        return f"the Jupyter server at {self.base_url} did not answer within {limit:g} s"
 
     def _token_accepted(self, refused_path: str) -> bool:
         """Whether the token opens a read-only endpoint (the kernelspecs, which every
