@@ -422,7 +422,7 @@ def _detect_terminal_in_background(opts: dict[str, Any]) -> Future[Any] | None:
     if not (sys.stdin.isatty() and sys.stdout.isatty()) or opts.get("plain"):
         return None
     import threading
-    from concurrent.futures import Future
+    from concurrent.futures import Future, InvalidStateError
 
     from .display import detect_terminal
 
@@ -430,9 +430,18 @@ def _detect_terminal_in_background(opts: dict[str, Any]) -> Future[Any] | None:
 
     def detect() -> None:
         try:
-            future.set_result(detect_terminal(sys.stdin.fileno(), sys.stdout.fileno(), 0.2))
+            caps = detect_terminal(sys.stdin.fileno(), sys.stdout.fileno(), 0.2)
         except BaseException as e:
-            future.set_exception(e)
+            caps, error = None, e
+        else:
+            error = None
+        # Ctrl-C during the detection cancels the console's wait for it: nobody wants
+        # the answer then (setting it would be the thread's traceback on the terminal).
+        with contextlib.suppress(InvalidStateError):
+            if error is None:
+                future.set_result(caps)
+            else:
+                future.set_exception(error)
 
     # Before prompt_toolkit owns the terminal: the queries' answers must not be read as
     # keystrokes; nothing else reads the terminal meanwhile. The kernel's stdio is not
@@ -545,6 +554,9 @@ async def _session(
             await asyncio.shield(connecting.result().close())
         else:
             connecting.cancel()
+            # Let it clean up (a kernel a server is starting for it is deleted once
+            # there) before the loop ends, which would cancel that too.
+            await asyncio.wait({connecting})
         raise
     conn = await connecting
     keep: bool | None = None

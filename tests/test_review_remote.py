@@ -244,3 +244,22 @@ def test_credentials_in_the_url_are_refused_without_echoing_them() -> None:
     assert p.returncode == 2
     line = one_line(p)
     assert "hunter2" not in line and "--token" in line, line
+
+
+@pytest.mark.timeout(40)
+def test_ctrl_c_in_a_terminal_while_the_server_starts_the_kernel(scripted) -> None:
+    from ptyconsole import PtyConsole
+
+    release = threading.Event()
+    server = scripted(_slow_start(release))
+    c = PtyConsole(["start", "--server", server.url, "--token", "t"])
+    try:
+        assert server.wait_for("POST", "/api/kernels")
+        c.ctrl("c")  # while the console still asks the terminal what it can show
+        release.set()
+        status = c.wait_exit(20)
+    finally:
+        c.close()
+    assert "Traceback" not in c.transcript, c.transcript[-2000:]
+    assert status == 130
+    assert server.wait_for("DELETE", "/api/kernels/k1", timeout=5), server.requests
