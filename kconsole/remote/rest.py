@@ -55,6 +55,10 @@ class RemoteError(TransportError):
         self.status = status
 
 
+class TokenRefused(RemoteError):
+    """The server refused the token (or wants one): no endpoint opens with it."""
+
+
 class KernelListRefused(RemoteError):
     """The server accepts the token but will not list its kernels (a gateway's
     ``list_kernels`` is off): a kernel can still be used by its whole id."""
@@ -294,12 +298,8 @@ class ServerClient:
         try:
             d = await self._json("GET", "api/kernels")
         except RemoteError as e:
-            if e.status != 403:
+            if e.status != 403 or isinstance(e, TokenRefused):
                 raise
-            try:  # the same token on another endpoint tells a bad token from a policy
-                await self._json("GET", "api/kernelspecs")
-            except RemoteError:
-                raise e from None
             raise KernelListRefused(
                 "the server does not list its kernels (a gateway's list_kernels is off)", 403
             ) from None
@@ -556,13 +556,17 @@ class ServerClient:
         # A refusal's traceback (tornado's HTTPError) says no more than its status.
         detail = _error_detail(e, traceback=status not in (401, 403))
         if status in (401, 403):
-            # The server's own reason (EG: "User 'x' is not authorized ..."), once the
-            # token is known to be good: a bad one can also read "'_xsrf' argument
-            # missing" (Jupyter Server checks XSRF on unauthenticated POSTs).
-            if detail and self._token_accepted(path):
-                return RemoteError(f"the server refused {method} /{path}: {detail}", status)
+            # Whose fault is told by the same token on a read-only endpoint: a refused
+            # token opens none, while an action refused to a good one (a gateway that
+            # lists no sessions, EG's "User 'x' is not authorized ...") is the server's
+            # policy, with its own reason when it gives one, however bare. A bad token
+            # can also read "'_xsrf' argument missing" (Jupyter Server checks XSRF on
+            # unauthenticated POSTs): its words are not shown.
+            if self._token_accepted(path):
+                tail = f": {detail}" if detail else f" (HTTP {status})"
+                return RemoteError(f"the server refused {method} /{path}{tail}", status)
             what = "refused the token" if self._token else "requires a token"
-            return RemoteError(f"server {what} (HTTP {status})", status)
+            return TokenRefused(f"server {what} (HTTP {status})", status)
         if status == 404 and kernel_id is not None:
             return RemoteError(f"no kernel with id {kernel_id} on the server", status)
         if status == 404:
