@@ -1246,8 +1246,9 @@ def _server_kernels(url: str, token: str, insecure: bool, timeout: float) -> Non
     from .remote.rest import KernelListRefused, RemoteError, ServerClient, format_kernels
     from .remote.sessions import format_kernels_and_sessions
 
+    client = ServerClient(url, token, insecure, timeout=timeout)
+
     async def fetch() -> tuple[Any, Any, Any]:
-        client = ServerClient(url, token, insecure, timeout=timeout)
         specs = await client.list_kernelspecs()
         try:
             running = await client.list_kernels()
@@ -1265,7 +1266,8 @@ def _server_kernels(url: str, token: str, insecure: bool, timeout: float) -> Non
         specs, running, sessions = asyncio.run(fetch())
     except RemoteError as e:
         raise UserError(str(e)) from None
-    click.echo(f"Kernelspecs on {url}:")
+    # The base URL: what the user typed may carry ?token=.
+    click.echo(f"Kernelspecs on {printable(client.base_url)}:")
     # What a server names things must not drive the terminal (printable escapes them).
     rows = [("NAME", "LANGUAGE", "DISPLAY NAME")] + [
         (
@@ -1281,11 +1283,36 @@ def _server_kernels(url: str, token: str, insecure: bool, timeout: float) -> Non
     click.echo("\nRunning kernels:")
     if isinstance(running, str):
         table = running
-    elif sessions is None:
-        table = format_kernels(running)
     else:
-        table = format_kernels_and_sessions(running, sessions)
+        # Each cell escaped on its own: a newline in a name or a notebook's path (a
+        # valid file name) must not start a row of its own.
+        import dataclasses
+
+        running = [_printable_fields(k) for k in running]
+        if sessions is None:
+            table = format_kernels(running)
+        else:
+            sessions = [
+                dataclasses.replace(
+                    _printable_fields(s),
+                    kernel=_printable_fields(s.kernel) if s.kernel is not None else None,
+                )
+                for s in sessions
+            ]
+            table = format_kernels_and_sessions(running, sessions)
     click.echo(printable(table, keep_newlines=True))
+
+
+def _printable_fields(model: Any) -> Any:
+    """A copy of a server's dataclass model with each text field :func:`printable`."""
+    import dataclasses
+
+    changes = {
+        f.name: printable(v)
+        for f in dataclasses.fields(model)
+        if isinstance(v := getattr(model, f.name), str)
+    }
+    return dataclasses.replace(model, **changes)
 
 
 @cli.group()
