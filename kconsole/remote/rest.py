@@ -158,6 +158,12 @@ def split_server_url(url: str) -> tuple[str, str | None]:
     parts = urllib.parse.urlsplit(url)
     if parts.scheme not in ("http", "https"):
         raise RemoteError(f"server URL must be http:// or https://, not {parts.scheme}://")
+    if parts.username is not None or parts.password is not None:
+        # Not echoed: it may hold a password. urllib would take it for part of the host.
+        raise RemoteError(
+            "the server URL holds a user name or password, which kconsole does not send: "
+            "give the server's token with --token"
+        )
     if not parts.hostname:
         raise RemoteError(f"server URL {url!r} has no host name")
     token = urllib.parse.parse_qs(parts.query).get("token", [None])[0]
