@@ -738,8 +738,9 @@ def _config_error() -> None:
     multiple=True,
     callback=_check_env,
     help="Set a variable in the kernel's environment (repeatable). With --server it "
-    "travels in the start request, beside $KERNEL_* and KERNEL_USERNAME, for "
-    "Enterprise and Kernel Gateway (Jupyter Server ignores it).",
+    "travels in the start request, beside $KERNEL_* and KERNEL_USERNAME: Enterprise and "
+    "Kernel Gateway pass on KERNEL_* names and those they allow (EG's client_envs, KG's "
+    "env_whitelist), Jupyter Server none.",
 )
 @_server_options
 @_console_options
