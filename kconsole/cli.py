@@ -429,12 +429,12 @@ def _detect_terminal_in_background(opts: dict[str, Any]) -> Future[Any] | None:
     future: Future[Any] = Future()
 
     def detect() -> None:
+        caps: Any = None
+        error: BaseException | None = None
         try:
             caps = detect_terminal(sys.stdin.fileno(), sys.stdout.fileno(), 0.2)
         except BaseException as e:
-            caps, error = None, e
-        else:
-            error = None
+            error = e
         # Ctrl-C during the detection cancels the console's wait for it: nobody wants
         # the answer then (setting it would be the thread's traceback on the terminal).
         with contextlib.suppress(InvalidStateError):
