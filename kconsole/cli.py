@@ -426,17 +426,26 @@ def _detect_terminal_in_background(opts: dict[str, Any]) -> Future[Any] | None:
     if not (sys.stdin.isatty() and sys.stdout.isatty()) or opts.get("plain"):
         return None
     import threading
-    from concurrent.futures import Future
+    from concurrent.futures import Future, InvalidStateError
 
     from .display import detect_terminal
 
     future: Future[Any] = Future()
 
     def detect() -> None:
+        caps: Any = None
+        error: BaseException | None = None
         try:
-            future.set_result(detect_terminal(sys.stdin.fileno(), sys.stdout.fileno(), 0.2))
+            caps = detect_terminal(sys.stdin.fileno(), sys.stdout.fileno(), 0.2)
         except BaseException as e:
-            future.set_exception(e)
+            error = e
+        # Ctrl-C during the detection cancels the console's wait for it: nobody wants
+        # the answer then (setting it would be the thread's traceback on the terminal).
+        with contextlib.suppress(InvalidStateError):
+            if error is None:
+                future.set_result(caps)
+            else:
+                future.set_exception(error)
 
     # Before prompt_toolkit owns the terminal: the queries' answers must not be read as
     # keystrokes; nothing else reads the terminal meanwhile. The kernel's stdio is not
@@ -549,6 +558,9 @@ async def _session(
             await asyncio.shield(connecting.result().close())
         else:
             connecting.cancel()
+            # Let it clean up (a kernel a server is starting for it is deleted once
+            # there) before the loop ends, which would cancel that too.
+            await asyncio.wait({connecting})
         raise
     conn = await connecting
     keep: bool | None = None
@@ -730,8 +742,9 @@ def _config_error() -> None:
     multiple=True,
     callback=_check_env,
     help="Set a variable in the kernel's environment (repeatable). With --server it "
-    "travels in the start request, beside $KERNEL_* and KERNEL_USERNAME, for "
-    "Enterprise and Kernel Gateway (Jupyter Server ignores it).",
+    "travels in the start request, beside $KERNEL_* and KERNEL_USERNAME: Enterprise and "
+    "Kernel Gateway pass on KERNEL_* names and those they allow (EG's client_envs, KG's "
+    "env_whitelist), Jupyter Server none.",
 )
 @_server_options
 @_console_options
@@ -1238,8 +1251,9 @@ def _server_kernels(url: str, token: str, insecure: bool, timeout: float) -> Non
     from .remote.rest import KernelListRefused, RemoteError, ServerClient, format_kernels
     from .remote.sessions import format_kernels_and_sessions
 
+    client = ServerClient(url, token, insecure, timeout=timeout)
+
     async def fetch() -> tuple[Any, Any, Any]:
-        client = ServerClient(url, token, insecure, timeout=timeout)
         specs = await client.list_kernelspecs()
         try:
             running = await client.list_kernels()
@@ -1257,7 +1271,8 @@ def _server_kernels(url: str, token: str, insecure: bool, timeout: float) -> Non
         specs, running, sessions = asyncio.run(fetch())
     except RemoteError as e:
         raise UserError(str(e)) from None
-    click.echo(f"Kernelspecs on {url}:")
+    # The base URL: what the user typed may carry ?token=.
+    click.echo(f"Kernelspecs on {printable(client.base_url)}:")
     # What a server names things must not drive the terminal (printable escapes them).
     rows = [("NAME", "LANGUAGE", "DISPLAY NAME")] + [
         (
@@ -1273,11 +1288,36 @@ def _server_kernels(url: str, token: str, insecure: bool, timeout: float) -> Non
     click.echo("\nRunning kernels:")
     if isinstance(running, str):
         table = running
-    elif sessions is None:
-        table = format_kernels(running)
     else:
-        table = format_kernels_and_sessions(running, sessions)
+        # Each cell escaped on its own: a newline in a name or a notebook's path (a
+        # valid file name) must not start a row of its own.
+        import dataclasses
+
+        running = [_printable_fields(k) for k in running]
+        if sessions is None:
+            table = format_kernels(running)
+        else:
+            sessions = [
+                dataclasses.replace(
+                    _printable_fields(s),
+                    kernel=_printable_fields(s.kernel) if s.kernel is not None else None,
+                )
+                for s in sessions
+            ]
+            table = format_kernels_and_sessions(running, sessions)
     click.echo(printable(table, keep_newlines=True))
+
+
+def _printable_fields(model: Any) -> Any:
+    """A copy of a server's dataclass model with each text field :func:`printable`."""
+    import dataclasses
+
+    changes = {
+        f.name: printable(v)
+        for f in dataclasses.fields(model)
+        if isinstance(v := getattr(model, f.name), str)
+    }
+    return dataclasses.replace(model, **changes)
 
 
 @cli.group()

@@ -132,6 +132,22 @@ class KernelConnection:
         """The connection to the kernel dropped and is being reopened: requests wait."""
         return bool(getattr(self.client.transport, "reconnecting", False))
 
+    async def gone_from_server(self, timeout: float = 3.0) -> bool:
+        """Whether the server no longer has the kernel, asked for up to ``timeout`` s
+        (False at once for a kernel not on a server, or one the server still has or
+        cannot tell of). A server interrupts a kernel it shuts down, so a cell's
+        KeyboardInterrupt or lost reply may come just before the kernel is gone."""
+        transport = self.client.transport
+        if not hasattr(transport, "kernel_gone"):
+            return False
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not self.kernel_gone and loop.time() < deadline:
+            if not await transport.is_alive(1.0) and not self.kernel_gone:
+                return False  # dead or refused: not gone
+            await asyncio.sleep(0.2)
+        return self.kernel_gone
+
     @property
     def can_replace(self) -> bool:
         """Whether a new kernel can be offered in place of a vanished one."""

@@ -942,6 +942,15 @@ class ScriptRunner:
         self._flush()
         return self._interrupting is not None
 
+    async def _gone_from_server(self) -> bool:
+        """Whether the server deleted the kernel (then said, in one line)."""
+        if not await self.conn.gone_from_server():
+            return False
+        self._kernel_died = True
+        self._flush()
+        print(f"kconsole: {GONE_FROM_SERVER}", file=self.stderr)
+        return True
+
     async def _run_cells(self) -> int:
         while True:
             try:
@@ -982,6 +991,8 @@ class ScriptRunner:
                 if self.recorder is not None:
                     self.recorder.finish_cell(reply)
             if lost is not None:
+                if self._interrupting is None and await self._gone_from_server():
+                    return EXIT_KERNEL_DIED  # deleted: the server's shutdown lost the reply
                 # The kernel is idle again but said nothing of the cell: a failed cell.
                 self._note(f"kconsole: {lost}")
                 self.failed = True
@@ -1007,6 +1018,14 @@ class ScriptRunner:
             error = reply.content.get("status") == "error"
             if error and not self._error_shown:
                 self._error(reply.content)  # a kernel that says it in the reply only
+            if (
+                error
+                and self._interrupting is None
+                and exception_name(reply.content.get("ename")) == "KeyboardInterrupt"
+                and await self._gone_from_server()
+            ):
+                # Nobody pressed Ctrl-C: the server interrupted the kernel to delete it.
+                return EXIT_KERNEL_DIED
             if self._interrupting is not None and self.system_exit is None:
                 # Ctrl-C stops the script once the cell it interrupted has ended, however
                 # it ended: the signal may have reached the kernel just after its code.

@@ -288,3 +288,44 @@ def test_a_kernel_enterprise_gateway_culls_is_one_line(engine_env: Any, tmp_path
     finally:
         c.close()
         gw.stop()
+
+
+@pytest.mark.timeout(90)
+def test_a_kernel_the_gateway_deletes_mid_cell_is_gone_not_interrupted(gateway: Gateway) -> None:
+    # As a JupyterLab on the gateway shuts the kernel down while the script's cell runs:
+    # the gateway interrupts the kernel, then deletes it. Not a script stopped by Ctrl-C
+    # (130, what EG's KeyboardInterrupt reply read as), nor a failed cell: gone (3).
+    on = ["--server", gateway.url, "--token", gateway.token]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KERNEL_")}
+    env["KERNEL_USERNAME"] = "ada"
+    p = subprocess.Popen(
+        [*KCONSOLE, "start", *on],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert p.stdin is not None and p.stdout is not None
+        p.stdin.write(
+            PRINT_KERNEL_ID
+            + "import time; print('sleeping', flush=True); time.sleep(30)\nprint('after')\n"
+        )
+        p.stdin.close()
+        kid = p.stdout.readline().strip()
+        assert p.stdout.readline() == "sleeping\n"
+        assert gateway.api("DELETE", f"api/kernels/{kid}")[0] == 204
+        p.wait(30)
+        out, err = p.stdout.read(), p.stderr.read()  # type: ignore[union-attr]
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode == 3, err
+    notes = [ln for ln in err.splitlines() if ln.startswith("kconsole:")]
+    assert len(notes) == 1 and "the kernel is gone" in notes[0], err
+    assert "after" not in out
+    # A gateway shows no sessions to anyone: a console for a notebook needs the id.
+    line = one_line(run(["attach", *on, "--notebook", "a.ipynb"], "1\n"))
+    assert "does not list its sessions" in line and "--kernel-id" in line, line

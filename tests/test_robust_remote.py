@@ -280,11 +280,15 @@ def test_a_refusal_says_the_servers_reason_not_a_token_problem() -> None:
     # A bad token's refusal is about the token, whatever words come with it.
     xsrf = b'{"message": "\'_xsrf\' argument missing from POST", "reason": null}'
     assert _refusal(403, xsrf, token_ok=False) == "server refused the token (HTTP 403)"
-    # A bare refusal is still about the token.
-    assert _refusal(403, b'{"reason": "Forbidden", "message": "Forbidden"}') == (
-        "server refused the token (HTTP 403)"
-    )
-    assert _refusal(401, b"") == "server refused the token (HTTP 401)"
+    # A bare refusal is about the token when the token opens nothing...
+    bare = b'{"reason": "Forbidden", "message": "Forbidden"}'
+    assert _refusal(403, bare, token_ok=False) == "server refused the token (HTTP 403)"
+    assert _refusal(401, b"", token_ok=False) == "server refused the token (HTTP 401)"
+    # ...and about the action when it opens the rest (a gateway's policy, a reason too
+    # long or not a string: the token is not to blame for those either).
+    assert _refusal(403, bare) == "the server refused POST /api/kernels (HTTP 403)"
+    long = json.dumps({"message": "x" * 100_000}).encode()
+    assert _refusal(403, long) == "the server refused POST /api/kernels (HTTP 403)"
     # A 500's words say nothing: the exception that ends its traceback does.
     tb = "Traceback...\n  File x\njupyter_client.kernelspec.NoSuchKernel: No such kernel named nope\n"
     body = json.dumps(

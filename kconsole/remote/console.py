@@ -49,6 +49,12 @@ async def _connect(
         with contextlib.suppress(Exception):
             await sk.close(keep_kernel=keep_kernel)
         raise ConsoleError(f"cannot use kernel {sk.kernel_id} on the server: {e}") from None
+    except BaseException:
+        # Ctrl-C or SIGTERM while the kernel comes up: one this console started is not
+        # left behind (another Ctrl-C stops the deletion's wait).
+        with contextlib.suppress(Exception):
+            await asyncio.shield(sk.close(keep_kernel=keep_kernel))
+        raise
     client.start_monitor()
     conn = KernelConnection(
         client=client,

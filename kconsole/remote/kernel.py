@@ -7,6 +7,8 @@ running for whoever else uses it.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -81,7 +83,7 @@ async def open_server_kernel(
         started = False
     else:
         start_env = kernel_env(env)
-        model = await server.start_kernel(kernel_name, start_env)
+        model = await _start_kernel(server, kernel_name, start_env, on_event)
         started = True
     return ServerKernel(
         server,
@@ -91,6 +93,35 @@ async def open_server_kernel(
         _transport(server, model.id, on_event, force_json),
         start_env,
     )
+
+
+async def _start_kernel(
+    server: ServerClient,
+    kernel_name: str | None,
+    env: Mapping[str, str],
+    on_event: Callable[[TransportEvent], None] | None,
+) -> RemoteKernelModel:
+    """``server.start_kernel``, with no kernel left behind when the console leaves
+    (Ctrl-C, SIGTERM) meanwhile: the server goes on starting it all the same (an
+    Enterprise Gateway on Kubernetes for tens of seconds), so its answer is waited for
+    and the kernel deleted. Another Ctrl-C stops that wait, leaving the kernel."""
+    starting = asyncio.ensure_future(server.start_kernel(kernel_name, env))
+    try:
+        return await asyncio.shield(starting)
+    except asyncio.CancelledError:
+        if not starting.done() and on_event is not None:
+            with contextlib.suppress(Exception):
+                on_event(
+                    TransportEvent(
+                        "notice",
+                        "waiting for the server to finish starting the kernel, to shut it "
+                        "down (Ctrl-C again leaves it running)",
+                    )
+                )
+        with contextlib.suppress(Exception):  # it failed to start, or cannot be deleted
+            model = await starting
+            await server.delete_kernel(model.id)
+        raise
 
 
 def _transport(

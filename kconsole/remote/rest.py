@@ -79,6 +79,10 @@ class ServerNotRunning(RemoteError):
     kernels it had are gone with it."""
 
 
+class TokenRefused(RemoteError):
+    """The server refused the token (or wants one): no endpoint opens with it."""
+
+
 class KernelListRefused(RemoteError):
     """The server accepts the token but will not list its kernels (a gateway's
     ``list_kernels`` is off): a kernel can still be used by its whole id."""
@@ -178,6 +182,12 @@ def split_server_url(url: str) -> tuple[str, str | None]:
     parts = urllib.parse.urlsplit(url)
     if parts.scheme not in ("http", "https"):
         raise RemoteError(f"server URL must be http:// or https://, not {parts.scheme}://")
+    if parts.username is not None or parts.password is not None:
+        # Not echoed: it may hold a password. urllib would take it for part of the host.
+        raise RemoteError(
+            "the server URL holds a user name or password, which kconsole does not send: "
+            "give the server's token with --token"
+        )
     if not parts.hostname:
         raise RemoteError(f"server URL {url!r} has no host name")
     token = urllib.parse.parse_qs(parts.query).get("token", [None])[0]
@@ -315,12 +325,8 @@ class ServerClient:
         try:
             d = await self._json("GET", "api/kernels")
         except RemoteError as e:
-            if e.status != 403:
+            if e.status != 403 or isinstance(e, TokenRefused):
                 raise
-            try:  # the same token on another endpoint tells a bad token from a policy
-                await self._json("GET", "api/kernelspecs")
-            except RemoteError:
-                raise e from None
             raise KernelListRefused(
                 "the server does not list its kernels (a gateway's list_kernels is off)", 403
             ) from None
@@ -460,7 +466,15 @@ class ServerClient:
                 loop.call_soon_threadsafe(settle, *result)
 
         threading.Thread(target=call, name="kconsole-rest", daemon=True).start()
-        return await done
+        # urllib's timeout bounds each read of the socket, not the call: a server that
+        # drip-feeds its answer (a header line a second) would hold it forever. The
+        # whole call gets the timeout too (plus a moment, so that a silent server gets
+        # urllib's own error); the thread is left to end when the server lets go.
+        limit = timeout or self.timeout
+        try:
+            return await asyncio.wait_for(done, limit + min(1.0, limit / 4))
+        except asyncio.TimeoutError:
+            raise RemoteError(self._no_answer(limit)) from None
 
     def request_sync(
         self,
@@ -494,10 +508,7 @@ class ServerClient:
         except urllib.error.URLError as e:
             raise RemoteError(self._unreachable(e.reason)) from None
         except TimeoutError:
-            raise RemoteError(
-                f"the Jupyter server at {self.base_url} did not answer within "
-                f"{timeout or self.timeout:g} s"
-            ) from None
+            raise RemoteError(self._no_answer(timeout or self.timeout)) from None
         except (ConnectionError, OSError) as e:
             raise RemoteError(self._unreachable(e)) from None
         except http.client.HTTPException as e:  # a truncated or garbled answer
@@ -524,6 +535,9 @@ class ServerClient:
             return loads(raw)
         except MalformedMessage as e:
             raise RemoteError(f"{method} /{path}: the server's answer is {e}") from None
+
+    def _no_answer(self, limit: float) -> str:
+        return f"the Jupyter server at {self.base_url} did not answer within {limit:g} s"
 
     def _token_accepted(self, refused_path: str) -> bool:
         """Whether the token opens a read-only endpoint (the kernelspecs, which every
@@ -557,15 +571,19 @@ class ServerClient:
         # A refusal's traceback (tornado's HTTPError) says no more than its status.
         detail = _error_detail(e, traceback=status not in (401, 403))
         if status in (401, 403):
-            # The server's own reason (EG: "User 'x' is not authorized ..."), once the
-            # token is known to be good: a bad one can also read "'_xsrf' argument
-            # missing" (Jupyter Server checks XSRF on unauthenticated POSTs).
-            if detail and self._token_accepted(path):
-                return RemoteError(f"the server refused {method} /{path}: {detail}", status)
+            # Whose fault is told by the same token on a read-only endpoint: a refused
+            # token opens none, while an action refused to a good one (a gateway that
+            # lists no sessions, EG's "User 'x' is not authorized ...") is the server's
+            # policy, with its own reason when it gives one, however bare. A bad token
+            # can also read "'_xsrf' argument missing" (Jupyter Server checks XSRF on
+            # unauthenticated POSTs): its words are not shown.
+            if self._token_accepted(path):
+                tail = f": {detail}" if detail else f" (HTTP {status})"
+                return RemoteError(f"the server refused {method} /{path}{tail}", status)
             if _from_hub(e.headers):
                 return _as_error(self._hub_refusal(method, path), status)
             what = "refused the token" if self._token else "requires a token"
-            return RemoteError(f"server {what} (HTTP {status})", status)
+            return TokenRefused(f"server {what} (HTTP {status})", status)
         if status == 404 and kernel_id is not None:
             return RemoteError(f"no kernel with id {kernel_id} on the server", status)
         if status == 404:

@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from .. import paths
-from .rest import RemoteError, RemoteKernelModel, RemoteSession, ServerClient
+from .rest import RemoteError, RemoteKernelModel, RemoteSession, ServerClient, TokenRefused
 
 #: A JupyterLab drive's prefix on a path (``RTC:nb.ipynb`` from jupyter-collaboration):
 #: part of what the frontend calls the file, not of its path on the server.
@@ -119,6 +119,14 @@ async def find_notebook_session(server: ServerClient, path: str) -> RemoteSessio
                 f"{server.base_url} has no sessions API (HTTP 404), so it cannot tell a "
                 "notebook's kernel: use --kernel-id",
                 404,
+            ) from None
+        if e.status == 403 and not isinstance(e, TokenRefused):
+            # Enterprise and Kernel Gateway: the token is good, the sessions are not
+            # shown to anyone.
+            raise RemoteError(
+                f"{server.base_url} does not list its sessions (HTTP 403), so it cannot tell "
+                "a notebook's kernel: use --kernel-id",
+                403,
             ) from None
         raise
     return pick_session(sessions, path)

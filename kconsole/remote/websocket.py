@@ -64,7 +64,8 @@ from .rest import RemoteError, ServerClient, ServerNotRunning
 if TYPE_CHECKING:
     from websockets.asyncio.client import ClientConnection
 
-EventKind = Literal["disconnected", "reconnected", "reconnect_failed"]
+#: ``notice``: something else the user should know (not the connection's state).
+EventKind = Literal["disconnected", "reconnected", "reconnect_failed", "notice"]
 
 
 @dataclass(frozen=True)
