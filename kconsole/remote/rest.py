@@ -79,6 +79,10 @@ class ServerNotRunning(RemoteError):
     kernels it had are gone with it."""
 
 
+class ActionRefused(RemoteError):
+    """The server accepts the token but refuses this request (its policy)."""
+
+
 class TokenRefused(RemoteError):
     """The server refused the token (or wants one): no endpoint opens with it."""
 
@@ -325,8 +329,8 @@ class ServerClient:
         try:
             d = await self._json("GET", "api/kernels")
         except RemoteError as e:
-            if e.status != 403 or isinstance(e, TokenRefused):
-                raise
+            if e.status != 403 or not isinstance(e, ActionRefused):
+                raise  # the token itself (a hub's words for it included), or no 403
             raise KernelListRefused(
                 "the server does not list its kernels (a gateway's list_kernels is off)", 403
             ) from None
@@ -579,7 +583,7 @@ class ServerClient:
             # unauthenticated POSTs): its words are not shown.
             if self._token_accepted(path):
                 tail = f": {detail}" if detail else f" (HTTP {status})"
-                return RemoteError(f"the server refused {method} /{path}{tail}", status)
+                return ActionRefused(f"the server refused {method} /{path}{tail}", status)
             if _from_hub(e.headers):
                 return _as_error(self._hub_refusal(method, path), status)
             what = "refused the token" if self._token else "requires a token"
