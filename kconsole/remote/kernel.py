@@ -95,32 +95,43 @@ async def open_server_kernel(
     )
 
 
+#: How long a console that is leaving (Ctrl-C, SIGTERM) still waits for the answer to
+#: its start request, to delete the kernel the server is starting for it: Ctrl-C leaves
+#: within this, whatever the server does.
+START_GRACE = 3.0
+
+
 async def _start_kernel(
     server: ServerClient,
     kernel_name: str | None,
     env: Mapping[str, str],
     on_event: Callable[[TransportEvent], None] | None,
 ) -> RemoteKernelModel:
-    """``server.start_kernel``, with no kernel left behind when the console leaves
-    (Ctrl-C, SIGTERM) meanwhile: the server goes on starting it all the same (an
-    Enterprise Gateway on Kubernetes for tens of seconds), so its answer is waited for
-    and the kernel deleted. Another Ctrl-C stops that wait, leaving the kernel."""
+    """``server.start_kernel``, leaving no kernel behind when the console leaves (Ctrl-C,
+    SIGTERM) meanwhile: the server goes on starting it all the same, so its answer is
+    waited for (up to :data:`START_GRACE`; another Ctrl-C stops that) and the kernel
+    deleted. Past that, the user is told that a kernel may be left."""
     starting = asyncio.ensure_future(server.start_kernel(kernel_name, env))
     try:
         return await asyncio.shield(starting)
     except asyncio.CancelledError:
-        if not starting.done() and on_event is not None:
-            with contextlib.suppress(Exception):
-                on_event(
-                    TransportEvent(
-                        "notice",
-                        "waiting for the server to finish starting the kernel, to shut it "
-                        "down (Ctrl-C again leaves it running)",
+        try:
+            model = await asyncio.wait_for(asyncio.shield(starting), START_GRACE)
+        except asyncio.TimeoutError:
+            if on_event is not None:
+                with contextlib.suppress(Exception):
+                    on_event(
+                        TransportEvent(
+                            "notice",
+                            "left before the server answered the start request: a kernel "
+                            "it starts now stays running there",
+                        )
                     )
-                )
-        with contextlib.suppress(Exception):  # it failed to start, or cannot be deleted
-            model = await starting
-            await server.delete_kernel(model.id)
+        except Exception:
+            pass  # it did not start: nothing to delete
+        else:
+            with contextlib.suppress(Exception):
+                await server.delete_kernel(model.id)
         raise
 
 
