@@ -33,7 +33,7 @@ sys.path.insert(0, str(HERE.parent / "tests"))
 sys.path.insert(0, str(HERE))
 
 import engines  # noqa: E402
-from remote_bench import start_server  # noqa: E402
+from remote_bench import WARMUP, start_server, time_executes  # noqa: E402
 
 from kconsole.client import KernelClient  # noqa: E402
 from kconsole.connection import ConnectionInfo  # noqa: E402
@@ -41,7 +41,6 @@ from kconsole.remote import ServerClient, WebSocketTransport  # noqa: E402
 from kconsole.zmq_transport import ZMQTransport  # noqa: E402
 
 FLOOD = 200_000
-WARMUP = 20
 
 
 async def _client(transport: Any, session: Any) -> KernelClient:
@@ -52,14 +51,7 @@ async def _client(transport: Any, session: Any) -> KernelClient:
 
 
 async def round_trips(client: KernelClient, n: int) -> float:
-    for _ in range(WARMUP):
-        await client.execute("pass", store_history=False)
-    times = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        await client.execute("pass", store_history=False)
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    return statistics.median(await time_executes(client, n))
 
 
 async def flood(client: KernelClient, lines: int) -> tuple[float, int]:

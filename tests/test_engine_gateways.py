@@ -51,6 +51,42 @@ COMMANDS = {
 }
 
 
+def rest_call(url: str, token: str, method: str, path: str, body: Any = None) -> Any:
+    """One REST call to ``url + path`` with ``token``: (status, decoded body); the
+    status is None when nothing listens (yet)."""
+    req = urllib.request.Request(
+        url + path,
+        method=method,
+        data=None if body is None else json.dumps(body).encode(),
+        headers={"Authorization": f"token {token}"},
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            raw = resp.read()
+            return resp.status, (json.loads(raw) if raw else None)
+    except urllib.error.HTTPError as e:
+        return e.code, None
+    except OSError:  # not listening yet
+        return None, None
+
+
+def wait_until(
+    proc: subprocess.Popen[bytes], log: Path, ready: Any, timeout: float, what: str
+) -> None:
+    """Wait until ``ready()``; RuntimeError (with the end of ``log``) when ``proc``
+    exits first or ``timeout`` passes."""
+    deadline = time.monotonic() + timeout
+    while not ready():
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited:\n{log.read_text()[-3000:]}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{what} is not up in {timeout} s:\n{log.read_text()[-3000:]}")
+        try:  # its exit is the event that matters; wait on it between polls
+            proc.wait(timeout=0.1)
+        except subprocess.TimeoutExpired:
+            pass
+
+
 class Gateway:
     """A gateway process on loopback with a token, from its own env."""
 
@@ -90,35 +126,11 @@ class Gateway:
 
     def api(self, method: str, path: str, body: Any = None) -> Any:
         """One REST call with the token; returns (status, decoded body)."""
-        req = urllib.request.Request(
-            self.url + path,
-            method=method,
-            data=None if body is None else json.dumps(body).encode(),
-            headers={"Authorization": f"token {self.token}"},
-        )
-        try:
-            with urllib.request.urlopen(req, timeout=30) as resp:
-                raw = resp.read()
-                return resp.status, (json.loads(raw) if raw else None)
-        except urllib.error.HTTPError as e:
-            return e.code, None
+        return rest_call(self.url, self.token, method, path, body)
 
     def wait_ready(self, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"the gateway exited:\n{self.log.read_text()[-3000:]}")
-            try:
-                if self.api("GET", "api/kernelspecs")[0] == 200:
-                    return
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the gateway is not up in {timeout} s")
-            try:  # its exit is the event that matters; wait on it between polls
-                self.proc.wait(timeout=0.1)
-            except subprocess.TimeoutExpired:
-                pass
+        ready = lambda: self.api("GET", "api/kernelspecs")[0] == 200  # noqa: E731
+        wait_until(self.proc, self.log, ready, timeout, "the gateway")
 
     def stop(self) -> None:
         self.proc.terminate()

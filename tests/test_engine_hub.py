@@ -15,22 +15,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import re
 import secrets
 import signal
 import subprocess
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from ptyconsole import PtyConsole
-from test_engine_gateways import KCONSOLE, PRINT_KERNEL_ID, _free_port, one_line, run
+from test_engine_gateways import (
+    KCONSOLE,
+    PRINT_KERNEL_ID,
+    _free_port,
+    one_line,
+    rest_call,
+    run,
+    wait_until,
+)
 
 from kconsole.remote import RemoteError, ServerClient, WebSocketTransport
 
@@ -102,36 +106,14 @@ class Hub:
             stdin=subprocess.DEVNULL,
             start_new_session=True,  # a session of its own: killed whole if it is stuck
         )
-        self.wait(lambda: self.api("GET", "hub/api/")[0] == 200, 60, "the hub is not up")
+        self.wait(lambda: self.api("GET", "hub/api/")[0] == 200, 60, "the hub")
 
     def api(self, method: str, path: str, body: Any = None, token: str | None = None) -> Any:
         """One REST call (the admin token unless ``token``); (status, decoded body)."""
-        req = urllib.request.Request(
-            self.url + path,
-            method=method,
-            data=None if body is None else json.dumps(body).encode(),
-            headers={"Authorization": f"token {token or self.admin}"},
-        )
-        try:
-            with urllib.request.urlopen(req, timeout=30) as resp:
-                raw = resp.read()
-                return resp.status, (json.loads(raw) if raw else None)
-        except urllib.error.HTTPError as e:
-            return e.code, None
-        except OSError:  # not listening yet
-            return None, None
+        return rest_call(self.url, token or self.admin, method, path, body)
 
     def wait(self, ready: Any, timeout: float, what: str) -> None:
-        deadline = time.monotonic() + timeout
-        while not ready():
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"the hub exited:\n{self.log.read_text()[-3000:]}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{what} in {timeout} s:\n{self.log.read_text()[-3000:]}")
-            try:  # the hub's exit is the event that matters; wait on it between polls
-                self.proc.wait(timeout=0.1)
-            except subprocess.TimeoutExpired:
-                pass
+        wait_until(self.proc, self.log, ready, timeout, what)
 
     def user(self, name: str, scopes: list[str] | None = None) -> str:
         """Create user ``name`` (if new) and return a token of theirs with ``scopes``
@@ -150,7 +132,7 @@ class Hub:
         """Start ``name``'s server (if not running); its URL through the proxy."""
         if not self.running(name):
             assert self.api("POST", f"hub/api/users/{name}/server")[0] in (201, 202, 400)
-            self.wait(lambda: self.running(name), 90, f"{name}'s server is not up")
+            self.wait(lambda: self.running(name), 90, f"{name}'s server")
         return f"{self.url}user/{name}/"
 
     def stop(self) -> None:
