@@ -78,7 +78,6 @@ def wide_html(rows: int = 60, cols: int = 50) -> str:
     )
 
 
-
 def plot_png(width: int = 1000, height: int = 800) -> bytes:
     """A plot of ``width`` x ``height`` pixels as PNG: matplotlib's (what a kernel
     sends), else two curves, axes and a fill drawn here (zlib + struct)."""
