@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from . import __version__
+from . import __version__, paths
 from .connection import LOCALHOST, ConnectionFileError, ConnectionInfo, parse_ports
 
 if TYPE_CHECKING:
@@ -263,6 +263,15 @@ def _console_options(f: Callable[..., Any]) -> Callable[..., Any]:
         "readable on dark and light backgrounds).",
     )(f)
     f = click.option("--no-toolbar", is_flag=True, help="Hide the kernel status toolbar.")(f)
+    f = click.option(
+        "--history-size",
+        metavar="N",
+        type=click.IntRange(min=1),
+        default=paths.DEFAULT_HISTORY_SIZE,
+        show_default=True,
+        help="Entries of the history file loaded for Up, Ctrl-R and suggestions (the "
+        "newest); the file is trimmed to them once it holds twice as many.",
+    )(f)
     f = click.option(
         "--save",
         metavar="FILE.ipynb",
@@ -586,6 +595,7 @@ async def _session(
                 confirm_exit=bool(opts.get("confirm_exit", True)),
                 style=opts.get("style"),
                 toolbar=not opts.get("no_toolbar"),
+                history_size=opts.get("history_size") or paths.DEFAULT_HISTORY_SIZE,
             )
             sink[0] = repl.note
             status = await repl.run()

@@ -79,6 +79,11 @@ def user_state_dir() -> Path:
     return data_dir() / "kconsole"
 
 
+#: Entries of the history file loaded (``--history-size``; see kconsole.history). Here,
+#: not there, for the command line: that module loads prompt_toolkit.
+DEFAULT_HISTORY_SIZE = 10_000
+
+
 # -- reading the small files found there ---------------------------------------------------
 #
 # Connection files, kernel.json and the config file are a few hundred bytes, written by

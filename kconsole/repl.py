@@ -66,7 +66,6 @@ from typing import Any, TextIO
 
 from prompt_toolkit import PromptSession
 from prompt_toolkit.application import get_app, get_app_or_none, in_terminal, run_in_terminal
-from prompt_toolkit.auto_suggest import AutoSuggestFromHistory
 from prompt_toolkit.buffer import Buffer
 from prompt_toolkit.document import Document
 from prompt_toolkit.filters import (
@@ -114,7 +113,14 @@ from .console import (
 )
 from .display.terminal import take_typed_ahead
 from .display.widgets import COMM_TYPES
-from .history import SessionHistory, history_for, kernel_history_inputs
+from .history import (
+    DEFAULT_HISTORY_SIZE,
+    IndexedAutoSuggest,
+    SessionHistory,
+    history_for,
+    kernel_history_inputs,
+    load_history_at_once,
+)
 from .notebook import NotebookRecorder
 from .output import OutputPrinter
 from .pager import edit_file, page
@@ -204,7 +210,8 @@ class Repl:
     run here; it is saved when ``run()`` returns (``--save``). Without one, cells are
     recorded anyway, for Ctrl-X s.
     ``merge_kernel_history``: add the kernel's recent history to Up/Ctrl-R at start.
-    ``history``: the input history (default: the per-language file).
+    ``history``: the input history (default: the per-language file, of which
+    ``history_size`` entries are loaded).
     ``toolbar``: the bottom toolbar (kernel, state, count, connection).
     ``vi_mode``: vi editing keys (the toolbar shows the input mode).
     ``confirm_exit``: Ctrl-D asks before leaving (``exit`` typed never asks).
@@ -223,6 +230,7 @@ class Repl:
         recorder: NotebookRecorder | None = None,
         merge_kernel_history: bool = True,
         history: History | None = None,
+        history_size: int = DEFAULT_HISTORY_SIZE,
         toolbar: bool = True,
         vi_mode: bool = False,
         confirm_exit: bool = True,
@@ -294,7 +302,9 @@ class Repl:
         # Until a starting kernel answers, its kernelspec says what language it speaks.
         language_info = conn.language_info or {"name": conn.spec.language if conn.spec else ""}
         language = str(language_info.get("name") or "unknown")
-        self.history: History = history if history is not None else history_for(language)
+        self.history: History = (
+            history if history is not None else history_for(language, history_size)
+        )
         if isinstance(self.history, SessionHistory):
             # A history file that fails is said once, then kept in memory.
             self.history.on_problem = self.note
@@ -312,7 +322,8 @@ class Repl:
             prompt_continuation=self._continuation,
             rprompt=self._rprompt,
             bottom_toolbar=self._toolbar if toolbar else None,
-            auto_suggest=AutoSuggestFromHistory(),
+            # prompt_toolkit's AutoSuggestFromHistory scans every entry on every key.
+            auto_suggest=IndexedAutoSuggest(),
             input_processors=[ConditionalProcessor(HighlightMatchingBracketProcessor(), ~is_done)],
             vi_mode=vi_mode,
             style=input_style(style),
@@ -321,6 +332,7 @@ class Repl:
             include_default_pygments_style=False,
             enable_suspend=True,  # Ctrl-Z stops kconsole (in cooked mode), `fg` resumes
         )
+        load_history_at_once(self.session.default_buffer)
         # The input() prompt: one line, its own history (pdb commands, answers). Built at
         # the first input_request: most sessions never need its ~0.5 MB.
         self._input_session: PromptSession[str] | None = None

@@ -8,7 +8,11 @@ kconsole writes otherwise (the connection file) stay under it.
 
 from __future__ import annotations
 
+import asyncio
+import io
 import os
+import re
+import stat
 import sys
 from pathlib import Path
 from typing import Any
@@ -17,6 +21,7 @@ import ptyconsole
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from prompt_toolkit.history import InMemoryHistory
 from ptyconsole import PtyConsole
 
 from kconsole import paths
@@ -143,3 +148,294 @@ def test_any_history_reply_gives_a_list_of_inputs(items: list[Any]) -> None:
 def test_history_entries_of_both_shapes_are_read() -> None:
     items = [[0, 1, "a = 1\n"], [0, 2, ["b = 2", "out"]], [0, 3, "b = 2"], [0, 4, 7], "junk"]
     assert kernel_history_inputs(items) == ["a = 1", "b = 2"]
+
+
+# -- a long history: loaded as a bounded tail, suggested from an index, trimmed ----------
+
+
+def _write_history(path: Path, n: int, first: int = 0) -> None:
+    """``n`` entries in prompt_toolkit's FileHistory format: ``entry_<i> = <i>``, every
+    tenth a two-line ``def``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as f:
+        for i in range(first, first + n):
+            f.write(f"\n# 2026-01-01 00:00:00.{i:06d}\n")
+            f.write(f"+def f_{i}():\n+    return {i}\n" if i % 10 == 0 else f"+entry_{i} = {i}\n")
+
+
+def _entry(i: int) -> str:
+    return f"def f_{i}():\n    return {i}" if i % 10 == 0 else f"entry_{i} = {i}"
+
+
+def _prompt(history: Any, keys: str, then: str = "") -> str:
+    """What a PromptSession as the REPL's (Up by prefix, suggestions, the buffer
+    filled at once) returns for ``keys``, and ``then`` once the suggestion for what
+    ``keys`` typed is made (it is made after the keys that arrived together)."""
+    from prompt_toolkit import PromptSession
+    from prompt_toolkit.input import create_pipe_input
+    from prompt_toolkit.output import DummyOutput
+
+    from kconsole.history import IndexedAutoSuggest, load_history_at_once
+
+    async def run() -> str:
+        with create_pipe_input() as inp:
+            session: Any = PromptSession(
+                history=history,
+                input=inp,
+                output=DummyOutput(),
+                enable_history_search=True,
+                auto_suggest=IndexedAutoSuggest(),
+            )
+            buffer = session.default_buffer
+            load_history_at_once(buffer)
+            suggested = asyncio.Event()
+            buffer.on_suggestion_set += lambda b: b.text == keys and suggested.set()
+            prompt = asyncio.ensure_future(session.prompt_async())
+            inp.send_text(keys)
+            if then:
+                await asyncio.wait_for(suggested.wait(), 10)
+                inp.send_text(then)
+            return await asyncio.wait_for(prompt, 10)
+
+    return asyncio.run(run())
+
+
+def test_a_100000_entry_history_loads_only_its_newest_entries(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import builtins
+
+    from kconsole import history
+    from kconsole.history import SessionHistory, TailFileHistory
+
+    path = tmp_path / "history-python"
+    _write_history(path, 100_000)
+    read = [0]
+
+    class Counting(io.BufferedReader):
+        def read(self, n: int | None = -1) -> bytes:
+            data = super().read(n)
+            read[0] += len(data)
+            return data
+
+    def counting_open(name: str, mode: str) -> io.BufferedReader:
+        assert mode == "rb"
+        return Counting(builtins.open(name, "rb", buffering=0))
+
+    monkeypatch.setattr(history, "open", counting_open, raising=False)
+    size = path.stat().st_size
+    h = SessionHistory(TailFileHistory(str(path), size=1000), size=1000)
+    assert _prompt(h, "\x1b[A\r") == _entry(99_999)  # Up: the newest entry
+    loaded = h.get_strings()  # oldest first
+    assert len(loaded) == 1000
+    assert loaded[0] == _entry(99_000) and loaded[-1] == _entry(99_999)
+    assert _prompt(h, "\x1b[A" * 3 + "\r") == _entry(99_997)
+    # Read from the end, about as far back as 1,000 entries reach: 52 kB of 2.6 MB
+    # (read twice: the file is trimmed to them too).
+    assert 0 < read[0] < size // 10
+
+
+def test_the_suggestion_is_the_newest_line_starting_with_the_text(tmp_path: Path) -> None:
+    from kconsole.history import SessionHistory, TailFileHistory
+
+    path = tmp_path / "history-python"
+    _write_history(path, 5000)
+    with open(path, "a") as f:
+        f.write("\n# 2026-01-02\n+print('older')\n\n# 2026-01-02\n+print('newer')\n")
+        f.write("\n# 2026-01-02\n+for x in y:\n+    print('inside')\n")
+    h = SessionHistory(TailFileHistory(str(path)))
+    # Right accepts the grey rest of the newest line starting with what is typed, of
+    # any line of an entry.
+    right = "\x1b[C\r"  # Right, Enter
+    assert _prompt(h, "print('n", right) == "print('newer')"
+    assert _prompt(h, "    pr", right) == "    print('inside')"
+    assert _prompt(h, "entry_12", right) == "entry_1299 = 1299"
+    assert _prompt(h, "nothing_like_it", right) == "nothing_like_it"
+    # What was typed this session is the newest.
+    assert _prompt(h, "print('o", right) == "print('older')"
+    assert _prompt(h, "print(", right) == "print('older')"
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.text("ab \n\r+#é", max_size=8), max_size=12),
+    st.lists(st.text("ab \n+", max_size=6), max_size=4),
+    st.lists(st.text("ab \r+é", min_size=1, max_size=3), min_size=1, max_size=5),
+)
+def test_suggestions_are_prompt_toolkits(
+    loaded: list[str], typed: list[str], texts: list[str]
+) -> None:
+    """The index gives what AutoSuggestFromHistory's scan gives, entries typed in the
+    session included."""
+    from prompt_toolkit.auto_suggest import AutoSuggestFromHistory
+    from prompt_toolkit.buffer import Buffer
+    from prompt_toolkit.document import Document
+
+    from kconsole.history import IndexedAutoSuggest, SessionHistory
+
+    h = SessionHistory(InMemoryHistory(loaded))
+    h.loaded_strings()
+    buffer = Buffer(history=h)
+    ours, theirs = IndexedAutoSuggest(), AutoSuggestFromHistory()
+    for i in range(len(typed) + 1):
+        for text in texts:
+            doc = Document("x = 1\n" + text)
+            a, b = ours.get_suggestion(buffer, doc), theirs.get_suggestion(buffer, doc)
+            assert (a and a.text) == (b and b.text), (text, h.get_strings())
+        if i < len(typed):
+            h.append_string(typed[i])
+
+
+def test_a_long_session_keeps_a_bounded_history_in_memory() -> None:
+    from kconsole.history import SessionHistory
+
+    h = SessionHistory(InMemoryHistory([f"old_{i}" for i in range(100)]), size=100)
+    h.loaded_strings()
+    for i in range(1000):
+        h.append_string(f"new_{i}")
+        assert len(h.get_strings()) <= 100 + 100
+    assert h.get_strings()[-1] == "new_999"
+    assert h.suggest("new_99") == "new_999" and h.suggest("old_") is None
+
+
+@pytest.mark.parametrize("mode", [0o600, 0o640])
+def test_a_file_twice_the_size_is_trimmed_to_its_newest_entries(tmp_path: Path, mode: int) -> None:
+    from prompt_toolkit.history import FileHistory
+
+    from kconsole.history import TailFileHistory
+
+    path = tmp_path / "history-python"
+    _write_history(path, 2500)
+    path.chmod(mode)
+    h = TailFileHistory(str(path), size=1000)
+    assert len(h.load_history_strings()) == 1000
+    kept = list(FileHistory(str(path)).load_history_strings())  # newest first
+    assert kept == [_entry(i) for i in range(2499, 1499, -1)]
+    assert stat.S_IMODE(path.stat().st_mode) == mode
+    assert [p.name for p in tmp_path.iterdir()] == ["history-python"]  # no temp file left
+    # Appends go on; the trim is tried once per session.
+    h.store_string("after = 1")
+    _write_history(path, 2000, first=3000)
+    h.load_history_strings()
+    kept = list(FileHistory(str(path)).load_history_strings())
+    assert len(kept) == 3001 and kept[-1] == _entry(1500) and "after = 1" in kept
+
+
+def test_a_file_under_twice_the_size_is_left_as_it_is(tmp_path: Path) -> None:
+    from kconsole.history import TailFileHistory
+
+    path = tmp_path / "history-python"
+    _write_history(path, 1900)
+    before = path.read_bytes()
+    assert len(TailFileHistory(str(path), size=1000).load_history_strings()) == 1000
+    assert path.read_bytes() == before
+
+
+def test_an_append_waiting_for_a_trim_goes_to_the_new_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another kconsole trims the file while this one waits for the lock to append:
+    the entry lands in the file that is now there, not in the one replaced."""
+    import fcntl
+
+    from prompt_toolkit.history import FileHistory
+
+    from kconsole import history
+    from kconsole.history import TailFileHistory
+
+    path = tmp_path / "history-python"
+    _write_history(path, 3)
+    real_flock = fcntl.flock
+    trimmed = []
+
+    def flock(fd: int, op: int) -> None:
+        if op == fcntl.LOCK_EX and not trimmed:  # the other session's trim, meanwhile
+            trimmed.append(1)
+            new = tmp_path / "new"
+            new.write_text("\n# 2026\n+kept_by_the_trim\n")
+            os.replace(new, path)
+        real_flock(fd, op)
+
+    monkeypatch.setattr(history.fcntl, "flock", flock)
+    TailFileHistory(str(path)).store_string("typed = 'here'")
+    assert trimmed
+    assert list(FileHistory(str(path)).load_history_strings()) == [
+        "typed = 'here'",
+        "kept_by_the_trim",
+    ]
+
+
+@pytest.mark.parametrize(
+    "tail",
+    [
+        b"+half a lin",  # a write cut short
+        b"\n# 2026-01-0",
+        b"+\xff\xfe\xc3\n+\x00\n",  # not UTF-8, a NUL
+        b"\n\n\n",
+        b"+" + b"x" * 200_000,  # one line longer than a read
+    ],
+)
+def test_a_damaged_tail_loads_without_error(tmp_path: Path, tail: bytes) -> None:
+    from kconsole.history import SessionHistory, TailFileHistory
+
+    path = tmp_path / "history-python"
+    _write_history(path, 50)
+    with open(path, "ab") as f:
+        f.write(tail)
+    h = SessionHistory(TailFileHistory(str(path), size=10), size=10)
+    h.on_problem = pytest.fail
+    loaded = h.loaded_strings()
+    assert len(loaded) == 10 and loaded[1:3] == [_entry(48), _entry(47)]
+    if tail.startswith(b"+"):  # more lines of the last entry, as FileHistory reads them
+        assert loaded[0].startswith(_entry(49) + "\n" + tail[1:3].decode(errors="replace"))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=300).map(lambda b: b + b"\n"), st.integers(1, 8))
+def test_the_tail_is_what_file_history_reads(tmp_path_factory: Any, data: bytes, n: int) -> None:
+    """Any file (ending with a newline: FileHistory drops the last character of an
+    unfinished one): the newest n entries are FileHistory's, read back in small steps."""
+    from prompt_toolkit.history import FileHistory
+
+    from kconsole import history
+
+    path = tmp_path_factory.mktemp("h") / "history"
+    path.write_bytes(data)
+    with open(path, "rb") as f:
+        for chunk in (3, 1 << 16):
+            history._CHUNK = chunk
+            try:
+                got, start = history.read_tail(f, len(data), n)
+            finally:
+                history._CHUNK = 1 << 16
+            assert got == list(FileHistory(str(path)).load_history_strings())[:n]
+            assert 0 <= start <= len(data)
+
+
+@pytest.mark.timeout(90)
+def test_history_size_caps_what_a_session_loads_and_trims_the_file() -> None:
+    path = _history_file("python")
+    _write_history(path, 100_000)
+    path.chmod(0o600)
+    c = PtyConsole(["start", "--kernel", "builtin", "--history-size", "1000"])
+    try:
+        c.expect_prompt(1)
+        c.send("\x1b[A")  # Up: the newest entry
+        c.expect_cursor_line(r"In \[1\]: entry_99999 = 99999")
+        c.ctrl("c")
+        c.expect_empty_prompt(1)
+        c.send("entry_9900")  # ... whose suggestion comes from the newest 1,000
+        c.expect_cursor_line(r"In \[1\]: entry_99009 = 99009")
+        c.ctrl("c")
+        c.expect_empty_prompt(1)
+        c.sendline("typed = 1")
+        c.expect_prompt(2)
+        c.ctrl("d")
+        assert c.wait_exit(30) == 0
+    finally:
+        c.close()
+    kept = path.read_text()
+    # The newest 1,000 entries and the one typed.
+    assert len(re.findall(r"(?m)^# ", kept)) == 1001
+    assert "+entry_98999 = " not in kept and "+entry_99001 = " in kept and "+typed = 1\n" in kept
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
