@@ -38,7 +38,7 @@ import re
 import stat
 from array import array
 from bisect import bisect_left
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -150,9 +150,9 @@ class TailFileHistory(FileHistory):
         fd = f.fileno()
         fcntl.flock(fd, fcntl.LOCK_EX)
         try:
-            st = os.fstat(fd)
+            st, now = os.fstat(fd), os.stat(target)
             if (
-                os.stat(target).st_ino != st.st_ino  # replaced (trimmed) since it was read
+                (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino)  # replaced since read
                 or st.st_size < end  # shortened by someone: leave it be
                 or st.st_nlink != 1  # a hard link would be broken off
                 or st.st_uid != os.getuid()  # the new file would change owner
@@ -187,9 +187,16 @@ class TailFileHistory(FileHistory):
         for _ in range(5):
             fd = os.open(self.filename, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX)  # released by the close
                 try:
-                    replaced = os.stat(self.filename).st_ino != os.fstat(fd).st_ino
+                    fcntl.flock(fd, fcntl.LOCK_EX)  # released by the close
+                except OSError:
+                    # A file system without locks: append anyway (no trim runs there:
+                    # it needs the lock).
+                    _write_all(fd, data)
+                    return
+                try:
+                    now, ours = os.stat(self.filename), os.fstat(fd)
+                    replaced = (now.st_dev, now.st_ino) != (ours.st_dev, ours.st_ino)
                 except FileNotFoundError:
                     replaced = True
                 if not replaced:
@@ -467,6 +474,102 @@ def load_history_at_once(buffer: Buffer) -> None:
 
 #: Buffer's private ``__working_index``, as its methods see it.
 _WORKING_INDEX = "_Buffer__working_index"
+
+
+def search_history_quickly(buffer: Buffer) -> None:
+    """Have ``buffer``'s search (Ctrl-R, Ctrl-S, vi's ``/``) find the history entries
+    that hold the text with one search of them all, instead of one per entry.
+
+    prompt_toolkit's ``Buffer._search`` makes a Document and a regex iterator of every
+    entry it passes (some 6 µs each), and runs four times per key typed into the
+    search: a text in none of 10,000 entries cost 0.1-0.4 s a key. This one looks for
+    the text in the entries joined by a NUL (a substring search, or a regex one per
+    entry when case is ignored) and does what prompt_toolkit does with each entry that
+    holds it, in prompt_toolkit's order, so it stops at the same place.
+    """
+    if not hasattr(buffer, "_search") or not hasattr(buffer, "_working_lines"):
+        return
+    from prompt_toolkit.document import Document
+    from prompt_toolkit.search import SearchDirection, SearchState
+
+    original = buffer._search
+
+    def _search(
+        search_state: SearchState, include_current_position: bool = False, count: int = 1
+    ) -> tuple[int, int] | None:
+        text = search_state.text
+        if not text:  # found at once anywhere
+            return original(search_state, include_current_position, count)
+        ignore_case = search_state.ignore_case()
+        forward = search_state.direction == SearchDirection.FORWARD
+        lines = list(buffer._working_lines)  # a deque is slow to index in the middle
+        n = len(lines)
+        joined: str | None = None
+        if not ignore_case and "\0" not in text:
+            joined = "\0".join(lines)
+            if joined.count("\0") != n - 1:  # an entry holds a NUL
+                joined = None
+
+        def holding(working_index: int) -> Iterator[int]:
+            """The other entries that hold the text, in prompt_toolkit's order:
+            forward, those after the current one and then the first; backward, those
+            before it and then the last."""
+            if joined is None:
+                rx = re.compile(re.escape(text), re.IGNORECASE if ignore_case else 0)
+                order = (
+                    range(working_index + 1, n + 1) if forward else range(working_index - 1, -2, -1)
+                )
+                yield from (i % n for i in order if rx.search(lines[i % n]))
+                return
+            if forward:
+                at = sum(map(len, lines[: working_index + 1])) + working_index + 1
+                while (found := joined.find(text, at)) >= 0:
+                    yield joined.count("\0", 0, found)
+                    at = joined.find("\0", found) + 1 or len(joined) + 1
+                if text in lines[0]:
+                    yield 0
+            else:
+                end = sum(map(len, lines[:working_index])) + working_index - 1
+                while end > 0 and (found := joined.rfind(text, 0, end)) >= 0:
+                    yield joined.count("\0", 0, found)
+                    end = joined.rfind("\0", 0, found)
+                if text in lines[n - 1]:
+                    yield n - 1
+
+        def search_once(working_index: int, document: Document) -> tuple[int, Document] | None:
+            # prompt_toolkit's search_once, for the entries that hold the text only.
+            if forward:
+                at = document.find(
+                    text, include_current_position=include_current_position, ignore_case=ignore_case
+                )
+                if at is not None:
+                    return working_index, Document(document.text, document.cursor_position + at)
+                for i in holding(working_index):
+                    at = Document(lines[i], 0).find(
+                        text, include_current_position=True, ignore_case=ignore_case
+                    )
+                    if at is not None:
+                        return i, Document(lines[i], at)
+            else:
+                at = document.find_backwards(text, ignore_case=ignore_case)
+                if at is not None:
+                    return working_index, Document(document.text, document.cursor_position + at)
+                for i in holding(working_index):
+                    line = lines[i]
+                    at = Document(line, len(line)).find_backwards(text, ignore_case=ignore_case)
+                    if at is not None:
+                        return i, Document(line, len(line) + at)
+            return None
+
+        working_index, document = buffer.working_index, buffer.document
+        for _ in range(count):
+            result = search_once(working_index, document)
+            if result is None:
+                return None
+            working_index, document = result
+        return working_index, document.cursor_position
+
+    setattr(buffer, "_search", _search)  # noqa: B010
 
 
 def history_for(language: str, size: int = DEFAULT_HISTORY_SIZE) -> SessionHistory:

@@ -120,6 +120,7 @@ from .history import (
     history_for,
     kernel_history_inputs,
     load_history_at_once,
+    search_history_quickly,
 )
 from .notebook import NotebookRecorder
 from .output import OutputPrinter
@@ -333,6 +334,7 @@ class Repl:
             enable_suspend=True,  # Ctrl-Z stops kconsole (in cooked mode), `fg` resumes
         )
         load_history_at_once(self.session.default_buffer)
+        search_history_quickly(self.session.default_buffer)
         # The input() prompt: one line, its own history (pdb commands, answers). Built at
         # the first input_request: most sessions never need its ~0.5 MB.
         self._input_session: PromptSession[str] | None = None

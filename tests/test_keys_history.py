@@ -175,7 +175,11 @@ def _prompt(history: Any, keys: str, then: str = "") -> str:
     from prompt_toolkit.input import create_pipe_input
     from prompt_toolkit.output import DummyOutput
 
-    from kconsole.history import IndexedAutoSuggest, load_history_at_once
+    from kconsole.history import (
+        IndexedAutoSuggest,
+        load_history_at_once,
+        search_history_quickly,
+    )
 
     async def run() -> str:
         with create_pipe_input() as inp:
@@ -188,6 +192,7 @@ def _prompt(history: Any, keys: str, then: str = "") -> str:
             )
             buffer = session.default_buffer
             load_history_at_once(buffer)
+            search_history_quickly(buffer)
             suggested = asyncio.Event()
             buffer.on_suggestion_set += lambda b: b.text == keys and suggested.set()
             prompt = asyncio.ensure_future(session.prompt_async())
@@ -284,6 +289,70 @@ def test_suggestions_are_prompt_toolkits(
             assert (a and a.text) == (b and b.text), (text, h.get_strings())
         if i < len(typed):
             h.append_string(typed[i])
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.text("ab\nA\0", max_size=6), min_size=1, max_size=8),
+    st.data(),
+    st.text("abA\0", max_size=3),
+    st.booleans(),
+    st.booleans(),
+    st.booleans(),
+    st.integers(1, 3),
+)
+def test_search_finds_what_prompt_toolkits_finds(
+    lines: list[str],
+    data: st.DataObject,
+    text: str,
+    forward: bool,
+    ignore_case: bool,
+    include_current: bool,
+    count: int,
+) -> None:
+    """Ctrl-R / Ctrl-S through the history entries: the same entry and position as
+    prompt_toolkit's own search, from any entry and cursor position."""
+    from collections import deque
+
+    from prompt_toolkit.buffer import Buffer
+    from prompt_toolkit.search import SearchDirection, SearchState
+
+    from kconsole.history import search_history_quickly
+
+    index = data.draw(st.integers(0, len(lines) - 1))
+    cursor = data.draw(st.integers(0, len(lines[index])))
+    buffers = []
+    for quick in (False, True):
+        buffer = Buffer()
+        buffer._working_lines = deque(lines)
+        buffer.working_index = index
+        buffer.cursor_position = cursor
+        if quick:
+            search_history_quickly(buffer)
+        buffers.append(buffer)
+    state = SearchState(
+        text,
+        SearchDirection.FORWARD if forward else SearchDirection.BACKWARD,
+        ignore_case=ignore_case,
+    )
+    theirs, ours = (b._search(state, include_current, count) for b in buffers)
+    assert ours == theirs
+
+
+def test_search_through_a_long_history() -> None:
+    from kconsole.history import SessionHistory
+
+    entries = [_entry(i) for i in range(10_000)]
+    ctrl_r = "\x12"
+
+    def search(keys: str) -> str:
+        return _prompt(SessionHistory(InMemoryHistory(entries)), ctrl_r + keys)
+
+    # Ctrl-R, a text, Enter (the entry found is in the prompt), Enter.
+    assert search("y_5001 =\r\r") == _entry(5001)
+    # Each Ctrl-R more: the next older entry holding the text.
+    assert search("_500" + ctrl_r * 3 + "\r\r") == _entry(5006)
+    assert search("in none\r\r") == ""
 
 
 def test_a_long_session_keeps_a_bounded_history_in_memory() -> None:
