@@ -188,9 +188,9 @@ def json_depth_exceeds(text: str, limit: int = MAX_JSON_DEPTH) -> bool:
 
     At C speed, without parsing: string literals are cut out, everything but the
     brackets deleted, then innermost pairs removed once per level. A frame with fewer
-    brackets than the limit (most of them) is answered by two counts.
+    brackets than the limit (most of them) is answered by looking for them.
     """
-    if text.count("[") + text.count("{") <= limit:
+    if not _brackets_exceed(text, limit):
         return False
     brackets = _NOT_BRACKETS.sub("", _JSON_STRING.sub("", _JSON_ESCAPE.sub("", text)))
     for _ in range(limit):
@@ -201,6 +201,21 @@ def json_depth_exceeds(text: str, limit: int = MAX_JSON_DEPTH) -> bool:
             return False  # unbalanced: not JSON, the decoder will say so
         brackets = shorter
     return bool(brackets)
+
+
+def _brackets_exceed(text: str, limit: int) -> bool:
+    """Whether ``text`` holds more than ``limit`` of ``[`` and ``{`` together: found one
+    by one (``str.find`` runs at memchr's speed, ``str.count`` at a third of it on a
+    50 MB frame), stopping at the limit."""
+    n = 0
+    for bracket in "[{":
+        pos = text.find(bracket)
+        while pos >= 0:
+            n += 1
+            if n > limit:
+                return True
+            pos = text.find(bracket, pos + 1)
+    return False
 
 
 def loads(data: bytes | memoryview | str) -> Any:
