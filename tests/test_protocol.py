@@ -119,8 +119,8 @@ print(json.dumps({"small": small, "ok": ok, "large": "_hashlib" in sys.modules})
 
 @pytest.mark.timeout(60)
 def test_openssl_is_loaded_only_once_a_large_message_is_signed() -> None:
-    # An ordinary session keeps OpenSSL's libcrypto (~4 MB) unmapped; a 1 MB message
-    # is hashed by it (six times faster than the interpreter's own SHA-256).
+    # An ordinary session keeps OpenSSL's libcrypto (~4 MB) unmapped; a 2 MB message
+    # is hashed by it (seven times faster than the interpreter's own SHA-256).
     import subprocess
     import sys
 
