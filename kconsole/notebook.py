@@ -40,6 +40,8 @@ NBFORMAT = 4
 NBFORMAT_MINOR = 5
 #: Stream text kept in memory per output before it moves to a temporary file.
 STREAM_SPOOL_CHARS = 64 * 1024
+#: Characters encoded at a time into the spool.
+_SPOOL_SLICE = 1 << 20
 #: Without ``keep_all`` (no ``--save``): the characters a long stream output keeps of
 #: its start, and as many of its end.
 STREAM_KEPT_CHARS = STREAM_SPOOL_CHARS // 2
@@ -83,13 +85,18 @@ class Spool:
         """Append ``text``; return where it is (offset, length in bytes)."""
         if self._file is None:
             self._file = tempfile.TemporaryFile()  # noqa: SIM115 - lives with the recorder
-        # surrogatepass: a kernel may send a lone surrogate (a JSON \ud800 escape).
-        data = text.encode("utf-8", "surrogatepass")
         f = self._file
         f.seek(0, os.SEEK_END)
         offset = f.tell()
-        f.write(data)
-        return offset, len(data)
+        length = 0
+        # Encoded in slices: a 50 MB print is not copied whole once more.
+        for start in range(0, len(text), _SPOOL_SLICE):
+            # surrogatepass: a kernel may send a lone surrogate (a JSON \ud800 escape);
+            # each is encoded alone, so a slice boundary changes no byte.
+            data = text[start : start + _SPOOL_SLICE].encode("utf-8", "surrogatepass")
+            f.write(data)
+            length += len(data)
+        return offset, length
 
     def read(self, offset: int, length: int) -> str:
         self._file.seek(offset)
@@ -127,7 +134,10 @@ class StreamText:
             if self._spool is None:
                 self._head = text[:STREAM_KEPT_CHARS]
                 self._size = 0
-                self._keep_end(text[STREAM_KEPT_CHARS:])
+                # Only what may be kept is copied: not the rest of a 50 MB print.
+                rest = len(text) - STREAM_KEPT_CHARS
+                self._left_out = max(0, rest - 2 * STREAM_KEPT_CHARS)
+                self._keep_end(text[len(text) - rest + self._left_out :])
                 return
         assert self._spool is not None
         offset, length = self._spool.write(text)

@@ -85,6 +85,21 @@ def test_recorder_keeps_long_interleaved_streams_whole_and_in_order(tmp_path: Pa
     assert got == expected
 
 
+@pytest.mark.parametrize("slice_chars", [1, 2, 3, 1 << 20])
+def test_the_spool_gives_back_what_it_was_given_whatever_its_slices(
+    slice_chars: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # --save spills long stream text to a file, encoded a slice at a time: a slice
+    # boundary between a surrogate pair or inside multi-byte characters changes nothing.
+    from kconsole import notebook
+
+    monkeypatch.setattr(notebook, "_SPOOL_SLICE", slice_chars)
+    spool = notebook.Spool()
+    texts = ["é✓ a\ud83d\ude00b\ud800", "x" * 10, "漢字\udc80\n"]
+    places = [spool.write(t) for t in texts]
+    assert [spool.read(o, n) for o, n in places] == texts
+
+
 def test_without_save_long_streams_keep_their_start_and_end_and_nothing_is_spooled(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
