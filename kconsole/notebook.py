@@ -15,10 +15,12 @@ Writing is atomic (temporary file + rename), so an interrupted save never leaves
 truncated notebook behind.
 
 Every cell is recorded (so Ctrl-X s works without ``--save``), which must not make a
-long session's memory grow with everything it printed: stream text past
-:data:`STREAM_SPOOL_CHARS` per output goes to one unlinked temporary file per
-recorder (:class:`StreamText`, :class:`Spool`), read back only when the notebook is
-saved.
+long session's memory grow with everything it printed. With ``--save`` (``keep_all``)
+stream text past :data:`STREAM_SPOOL_CHARS` per output goes to one unlinked temporary
+file per recorder (:class:`StreamText`, :class:`Spool`), read back only when the
+notebook is saved. Without it nothing is written anywhere: a long stream output keeps
+its first and last :data:`STREAM_KEPT_CHARS` characters (a line in between says how
+much was left out), so a 50 MB print costs no second copy on its way to the screen.
 """
 
 from __future__ import annotations
@@ -38,6 +40,11 @@ NBFORMAT = 4
 NBFORMAT_MINOR = 5
 #: Stream text kept in memory per output before it moves to a temporary file.
 STREAM_SPOOL_CHARS = 64 * 1024
+#: Characters encoded at a time into the spool.
+_SPOOL_SLICE = 1 << 20
+#: Without ``keep_all`` (no ``--save``): the characters a long stream output keeps of
+#: its start, and as many of its end.
+STREAM_KEPT_CHARS = STREAM_SPOOL_CHARS // 2
 
 #: language_info keys nbformat's schema knows; the rest of a kernel's dict is kept too
 #: (the schema allows extra keys), but these are the ones frontends read.
@@ -78,13 +85,18 @@ class Spool:
         """Append ``text``; return where it is (offset, length in bytes)."""
         if self._file is None:
             self._file = tempfile.TemporaryFile()  # noqa: SIM115 - lives with the recorder
-        # surrogatepass: a kernel may send a lone surrogate (a JSON \ud800 escape).
-        data = text.encode("utf-8", "surrogatepass")
         f = self._file
         f.seek(0, os.SEEK_END)
         offset = f.tell()
-        f.write(data)
-        return offset, len(data)
+        length = 0
+        # Encoded in slices: a 50 MB print is not copied whole once more.
+        for start in range(0, len(text), _SPOOL_SLICE):
+            # surrogatepass: a kernel may send a lone surrogate (a JSON \ud800 escape);
+            # each is encoded alone, so a slice boundary changes no byte.
+            data = text[start : start + _SPOOL_SLICE].encode("utf-8", "surrogatepass")
+            f.write(data)
+            length += len(data)
+        return offset, length
 
     def read(self, offset: int, length: int) -> str:
         self._file.seek(offset)
@@ -93,18 +105,25 @@ class Spool:
 
 class StreamText:
     """One stream output's text: in memory while short, then in the recorder's
-    :class:`Spool`, so a flood is kept whole without being held."""
+    :class:`Spool`, so a flood is kept whole without being held. Without a spool, a
+    long one keeps only its start and its end (:data:`STREAM_KEPT_CHARS` each)."""
 
-    def __init__(self, spool: Spool, text: str = "") -> None:
+    def __init__(self, spool: Spool | None, text: str = "") -> None:
         self._spool = spool
         self._chunks: list[str] = []
         self._size = 0
         #: (offset, length) runs in the spool, once spilled.
         self._runs: list[tuple[int, int]] = []
+        #: Without a spool, once cut: the start kept, and characters left out since.
+        self._head: str | None = None
+        self._left_out = 0
         self.append(text)
 
     def append(self, text: str) -> None:
         if not text:
+            return
+        if self._head is not None:
+            self._keep_end(text)
             return
         if not self._runs:
             self._chunks.append(text)
@@ -112,6 +131,15 @@ class StreamText:
             if self._size <= STREAM_SPOOL_CHARS:
                 return
             text, self._chunks = "".join(self._chunks), []
+            if self._spool is None:
+                self._head = text[:STREAM_KEPT_CHARS]
+                self._size = 0
+                # Only what may be kept is copied: not the rest of a 50 MB print.
+                rest = len(text) - STREAM_KEPT_CHARS
+                self._left_out = max(0, rest - 2 * STREAM_KEPT_CHARS)
+                self._keep_end(text[len(text) - rest + self._left_out :])
+                return
+        assert self._spool is not None
         offset, length = self._spool.write(text)
         last = self._runs[-1] if self._runs else None
         if last is not None and last[0] + last[1] == offset:
@@ -119,10 +147,51 @@ class StreamText:
         else:
             self._runs.append((offset, length))
 
+    def _keep_end(self, text: str) -> None:
+        """Add ``text`` to the end kept; drop what falls out of it (once it is twice
+        too long: a flood's messages are not cut one by one)."""
+        self._chunks.append(text)
+        self._size += len(text)
+        if self._size <= 2 * STREAM_KEPT_CHARS:
+            return
+        chunks, size, drop = self._chunks, self._size, 0
+        while size - len(chunks[drop]) >= STREAM_KEPT_CHARS:
+            size -= len(chunks[drop])
+            drop += 1
+        if drop:
+            del chunks[:drop]  # at once: a flood of 1-character messages stays linear
+            self._left_out += self._size - size
+            self._size = size
+        excess = self._size - STREAM_KEPT_CHARS
+        if excess > 0:
+            self._chunks[0] = self._chunks[0][excess:]
+            self._size -= excess
+            self._left_out += excess
+
     def getvalue(self) -> str:
         if self._runs:
+            assert self._spool is not None
             return "".join(self._spool.read(o, n) for o, n in self._runs)
-        return "".join(self._chunks)
+        if self._head is None:
+            return "".join(self._chunks)
+        head, tail, left_out = self._head, "".join(self._chunks), self._left_out
+        if len(tail) > STREAM_KEPT_CHARS:
+            left_out += len(tail) - STREAM_KEPT_CHARS
+            tail = tail[-STREAM_KEPT_CHARS:]
+        if not left_out:
+            return head + tail
+        # Cut at line ends where there are some: whole lines on both sides of the note.
+        cut = head.rfind("\n") + 1
+        if cut:
+            head, left_out = head[:cut], left_out + len(head) - cut
+        cut = tail.find("\n") + 1
+        if 0 < cut < len(tail):
+            tail, left_out = tail[cut:], left_out + cut
+        note = (
+            f"[kconsole: {left_out:,} characters of this output were not kept; "
+            "kconsole --save FILE.ipynb keeps all of it]\n"
+        )
+        return head + ("" if head.endswith("\n") else "\n") + note + tail
 
 
 @dataclass
@@ -157,11 +226,14 @@ class RecordedCell:
 
 
 class NotebookRecorder:
-    """Collects executed cells and their outputs; :meth:`save` writes the notebook."""
+    """Collects executed cells and their outputs; :meth:`save` writes the notebook.
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    ``keep_all``: keep every stream output whole (``--save``: spilled to a temporary
+    file past :data:`STREAM_SPOOL_CHARS`); else a long one keeps its start and end."""
+
+    def __init__(self, path: str | os.PathLike[str], *, keep_all: bool = True) -> None:
         self.path = Path(path)
-        self._spool = Spool()
+        self._spool = Spool() if keep_all else None
         self.cells: list[RecordedCell] = []
         self.kernel_info: dict[str, Any] = {}
         self.kernelspec: dict[str, Any] = {}

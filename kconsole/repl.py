@@ -42,7 +42,7 @@ where only indentation precedes the cursor indents. Keys typed ahead (during a c
 a paste without bracketed paste, behind an Enter that waits for is_complete) act one
 by one, as if each was pressed on its own (:class:`~kconsole.repl_ui.KeyHold`).
 Every cell is recorded in memory (:class:`~kconsole.notebook.NotebookRecorder`) so
-Ctrl-X s works without ``--save``.
+Ctrl-X s works without ``--save`` (a long stream output keeping only its start and end).
 
 Module map: :mod:`.completion` (Tab), :mod:`.history` (file + kernel history),
 :mod:`.pager` (pager, editor), :mod:`.notebook` (``--save``, Ctrl-X s),
@@ -209,7 +209,7 @@ class Repl:
     ``show_other_output``: print what other clients of the kernel run and print.
     ``recorder``: a :class:`~kconsole.notebook.NotebookRecorder` that gets every cell
     run here; it is saved when ``run()`` returns (``--save``). Without one, cells are
-    recorded anyway, for Ctrl-X s.
+    recorded anyway, for Ctrl-X s, long stream outputs by their start and end.
     ``merge_kernel_history``: add the kernel's recent history to Up/Ctrl-R at start.
     ``history``: the input history (default: the per-language file, of which
     ``history_size`` entries are loaded).
@@ -248,7 +248,9 @@ class Repl:
         self.banner = banner
         #: Saved at exit only when given (--save); Ctrl-X s saves it any time.
         self._save_at_exit = recorder is not None
-        self.recorder = recorder if recorder is not None else NotebookRecorder("")
+        # Without --save only Ctrl-X s reads it: long stream outputs keep their start
+        # and end, nothing is written to a temporary file.
+        self.recorder = recorder if recorder is not None else NotebookRecorder("", keep_all=False)
         self.merge_kernel_history = merge_kernel_history
         self.toolbar = toolbar
         self.vi_mode = vi_mode

@@ -29,7 +29,7 @@ as the start of a new sequence, and dropped unless it is an SGR.
 Everything dropped is matched by one regex without backtracking blow-ups and
 removed by ``re.sub`` in C: the filter is linear in the length of the text and
 fast on floods of controls too; text without any control character (nearly all
-output) is returned as is after one C-speed regex search.
+output) is returned as is after one check at C speed (:func:`_has_controls`).
 """
 
 from __future__ import annotations
@@ -83,14 +83,49 @@ def _dropped(allow_sgr: bool, allow_progress: bool) -> re.Pattern[str]:
 
 _DROPPED = {(s, p): _dropped(s, p) for s in (False, True) for p in (False, True)}
 
+#: Latin-1 bytes that are no control: printable ASCII, \t and \n (and \b, \r for
+#: progress), U+00A0-U+00FF.
+_SAFE_BYTES = bytes(range(0x20, 0x7F)) + b"\t\n" + bytes(range(0xA0, 0x100))
+_SAFE_BYTES_PROGRESS = _SAFE_BYTES + b"\b\r"
+#: Texts from this long are checked as bytes where they can be, in slices of _SCAN_CHUNK.
+_SCAN_BYTES_FROM = 512
+_SCAN_CHUNK = 64 * 1024
+
+
+def _has_controls(text: str, allow_progress: bool) -> bool:
+    """Whether ``text`` holds a character the filter must look at.
+
+    A regex search of a character class tests each position in turn, some 150 MB/s:
+    0.3 s for a 50 MB print. Where a slice of a long text is Latin-1 (ASCII
+    included: nearly all output), its Latin-1 bytes (a copy that stays in the cache)
+    are searched instead by deleting every byte that is no control with
+    ``bytes.translate``, some ten times faster; other slices (CJK, emoji) are
+    searched by the regex.
+    """
+    controls = _CONTROL_NO_PROGRESS if allow_progress else _CONTROL_ALL
+    n = len(text)
+    if n < _SCAN_BYTES_FROM:
+        return controls.search(text) is not None
+    safe = _SAFE_BYTES_PROGRESS if allow_progress else _SAFE_BYTES
+    for start in range(0, n, _SCAN_CHUNK):
+        chunk = text[start : start + _SCAN_CHUNK] if n > _SCAN_CHUNK else text
+        try:
+            data = chunk.encode("latin-1")
+        except UnicodeEncodeError:  # characters past U+00FF: never controls
+            if controls.search(chunk) is not None:
+                return True
+            continue
+        if data.translate(None, safe):
+            return True
+    return False
+
 
 def terminal_text(text: str, *, allow_sgr: bool = True, allow_progress: bool = True) -> str:
     """``text`` with every terminal control sequence removed except SGR colours
     (``allow_sgr``) and ``\\r``/``\\b`` (``allow_progress``); see the module doc."""
-    controls = _CONTROL_NO_PROGRESS if allow_progress else _CONTROL_ALL
-    if controls.search(text) is None:
+    if not _has_controls(text, allow_progress):
         return text
-    if allow_sgr and controls.search(_SGR.sub("", text)) is None:
+    if allow_sgr and not _has_controls(_SGR.sub("", text), allow_progress):
         return text  # coloured output (the common case): only SGR, checked in C
     return _DROPPED[allow_sgr, allow_progress].sub("", text)
 

@@ -259,3 +259,82 @@ def test_any_table_fits_any_width(html: str, width: int, color: bool) -> None:
         assert not _CONTROL.search(_SGR.sub("", ln)), repr(ln)
         if not color:
             assert "\x1b" not in ln
+
+
+# -- the fast path for simple rows ------------------------------------------------------
+
+_CELL_TEXT = st.lists(
+    st.sampled_from(
+        ["1.5", "x", " ", "  ", "\n", "\t", "a b", ">", "&amp;", "&lt;b&gt;", "&#27;[31m"]
+        + ["&#x9b;2J", "\x1b]52;c;eA==\x07", "\x85", "\xa0", "é", "漢", "&nbsp;", "&"]
+    ),
+    max_size=4,
+).map("".join)
+
+
+@st.composite
+def table_soup(draw: st.DrawFn) -> str:
+    """Tables as pandas writes them, with rows and surroundings that are not simple."""
+
+    def row() -> str:
+        tags = draw(st.lists(st.sampled_from(["td", "th"]), max_size=5))
+        cells = "".join(f"<{t}>{draw(_CELL_TEXT)}</{t}>" for t in tags)
+        kind = draw(st.integers(0, 9))
+        if kind == 0:
+            return f'<tr style="text-align: right;">{cells}</tr>'
+        if kind == 1:
+            return f"<TR>{cells}</TR>"
+        if kind == 2:
+            return f"<tr>{cells}"  # never closed
+        if kind == 3:
+            return f"<tr><td>{draw(_CELL_TEXT)}<b>bold</b></td>{cells}</tr>"
+        sep = draw(st.sampled_from(["", "\n", "\n      "]))
+        return f"<tr>{sep}{cells.replace('><', '>' + sep + '<')}{sep}</tr>"
+
+    head = "".join(row() for _ in range(draw(st.integers(0, 2))))
+    body = "".join(row() for _ in range(draw(st.integers(0, 6))))
+    inner = draw(st.sampled_from(["", "<caption>cap</caption>", "<tr><td><table>"]))
+    table = f"<table>{inner}<thead>{head}</thead><tbody>{body}</tbody></table>"
+    before = draw(st.sampled_from(["", "<b>", '<a href="http://x/">', "<pre>", "<script>"]))
+    after = draw(st.sampled_from(["", "</b>", "</table>", "<p>after</p>"]))
+    return before + table + body * draw(st.integers(0, 1)) + after
+
+
+def _parse_both_ways(html: str) -> tuple[object, object]:
+    from unittest import mock
+
+    from kconsole.display import html as html_module
+
+    fast = html_module.parse_html(html)
+    with mock.patch.object(html_module, "_SIMPLE_ROW", re.compile("(?!)")):
+        slow = html_module.parse_html(html)
+    return fast, slow
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(html=table_soup(), width=st.integers(20, 120))
+def test_simple_rows_read_at_once_give_the_screen_the_tags_would(html: str, width: int) -> None:
+    # Rows of plain cells (a DataFrame's body) skip the tag-by-tag parse: whatever
+    # surrounds them, the document, and so the screen, is the one the tags give.
+    from unittest import mock
+
+    from kconsole.display import html as html_module
+
+    fast, slow = _parse_both_ways(html)
+    assert fast == slow
+    lines = render_html(html, width, color=True)
+    with mock.patch.object(html_module, "_SIMPLE_ROW", re.compile("(?!)")):
+        assert render_html(html, width, color=True) == lines
+
+
+def test_a_long_dataframe_renders_as_its_tags_would_through_the_fast_path() -> None:
+    from kconsole.display.html import _tokens
+
+    df = pd.DataFrame({"name": [f"item &{i}" for i in range(300)], "x": range(300)})
+    html = df.to_html()
+    fast, slow = _parse_both_ways(html)
+    assert fast == slow
+    lines = render_html(html, 80)
+    assert cells_of(lines[-2]) == ["299", "item &299", "299"]
+    flat = re.sub(r">\s+<", "><", html)  # what parse_html reads (indentation gone)
+    assert sum(kind == "row" for kind, _, _ in _tokens(flat)) == 300  # one per body row

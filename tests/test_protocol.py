@@ -103,6 +103,51 @@ def test_frames_handed_over_as_buffers_verify_and_parse_like_bytes() -> None:
         Session(KEY).deserialize(frames)
 
 
+_HASHLIB_PROBE = """
+import json, sys
+from kconsole.protocol import LARGE_MESSAGE_BYTES, Session
+key = b"k" * 40
+a, b = Session(key), Session(key)
+b.deserialize(a.serialize(a.msg("stream", {"name": "stdout", "text": "small " * 1000})))
+small = sorted(m for m in ("hashlib", "_hashlib") if m in sys.modules)
+text = "x" * LARGE_MESSAGE_BYTES
+frames = a.serialize(a.msg("stream", {"name": "stdout", "text": text}))
+ok = b.deserialize(frames).content["text"] == text
+print(json.dumps({"small": small, "ok": ok, "large": "_hashlib" in sys.modules}))
+"""
+
+
+@pytest.mark.timeout(60)
+def test_openssl_is_loaded_only_once_a_large_message_is_signed() -> None:
+    # An ordinary session keeps OpenSSL's libcrypto (~4 MB) unmapped; a 2 MB message
+    # is hashed by it (seven times faster than the interpreter's own SHA-256).
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-c", _HASHLIB_PROBE], capture_output=True, text=True, check=True
+    ).stdout
+    assert json.loads(out) == {"small": [], "ok": True, "large": True}
+
+
+@pytest.mark.parametrize("scheme", ["hmac-sha256", "hmac-sha512", "hmac-md5"])
+def test_large_messages_are_signed_as_jupyter_client_signs_them(scheme: str) -> None:
+    from kconsole.protocol import LARGE_MESSAGE_BYTES
+
+    ours, jc = Session(KEY, scheme), _jc(scheme=scheme)
+    for size in (LARGE_MESSAGE_BYTES - 100, LARGE_MESSAGE_BYTES + 100, 3 * LARGE_MESSAGE_BYTES):
+        m = ours.msg("stream", {"name": "stdout", "text": "é" * (size // 2)})
+        frames = ours.serialize(m)
+        parts = frames[2:6]
+        assert frames[1] == jc.sign(parts)  # the one jupyter_client's Session computes
+        name = scheme[len("hmac-") :]
+        assert frames[1] == hmac.new(KEY, b"".join(parts), name).hexdigest().encode()
+        assert Session(KEY, scheme).deserialize([memoryview(f) for f in frames]).content
+        frames[5] = frames[5][:-3] + b'x"}'
+        with pytest.raises(InvalidSignature):
+            Session(KEY, scheme).deserialize(frames)
+
+
 def test_unknown_scheme_is_refused() -> None:
     with pytest.raises(UnknownSignatureScheme):
         Session(KEY, "hmac-nosuchhash")

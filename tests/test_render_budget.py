@@ -60,6 +60,10 @@ PATHOLOGICAL: dict[str, dict[str, Any]] = {
     "md quotes growing": {"text/markdown": "".join(">" * i + " x\n" for i in range(400))},
     "html 10k cells in a row": {"text/html": "<table><tr>" + "<td>x</td>" * 10_000},
     "html 10k rows": {"text/html": "<table>" + "<tr><td>x</td><td>y</td></tr>" * 5_000},
+    "html simple rows never closed": {"text/html": "<table>" + "<tr><td>x</td>" * 15_000},
+    "html a simple row with a cell left open": {
+        "text/html": "<table>" + "<tr><td>x</td><td>" + "a" * 200_000 + "<b>x"
+    },
     "html huge spans": {
         "text/html": "<table>" + "<tr><td rowspan=1000 colspan=1000>x</td></tr>" * 2_000
     },

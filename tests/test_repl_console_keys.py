@@ -214,22 +214,30 @@ def test_ctrl_x_s_saves_a_valid_notebook_without_save(console, tmp_path: Path) -
     c.sendline("6 * 7")
     c.expect(r"Out\[2\]: 42")
     c.expect_prompt(3)
+    long = "print(*(f'line {i}' for i in range(20000)), sep='\\n')"
+    c.sendline(long)
+    c.expect(r"line 19999")
+    c.expect_prompt(4)
     c.ctrl("x")
     c.send("s")
-    m = c.expect(r"\[kconsole\] saved 2 cells to (\S+\.ipynb)")
+    m = c.expect(r"\[kconsole\] saved 3 cells to (\S+\.ipynb)")
     path = Path(m.group(1))
     assert path.parent == tmp_path and re.fullmatch(r"kconsole-\d{8}-\d{6}\.ipynb", path.name)
     nb = nbformat.read(str(path), as_version=4)
     nbformat.validate(nb)
-    assert [cell.source for cell in nb.cells] == ["print('saved', 'cell')", "6 * 7"]
+    assert [cell.source for cell in nb.cells] == ["print('saved', 'cell')", "6 * 7", long]
     assert nb.cells[0].outputs[0].text == "saved cell\n"
     assert nb.cells[1].outputs[0].data["text/plain"] == "42"
+    # Without --save a long output keeps its start and end (no copy of all of it).
+    text = "".join(o.text for o in nb.cells[2].outputs)
+    assert text.startswith("line 0\nline 1\n") and text.endswith("\nline 19999\n")
+    assert "characters of this output were not kept" in text and len(text) < 70_000
     # The prompt is back and usable; a later save goes to the same file.
     c.sendline("z = 3")
-    c.expect_prompt(4)
+    c.expect_prompt(5)
     c.ctrl("x")
     c.send("s")
-    c.expect(r"saved 3 cells to " + re.escape(str(path)))
+    c.expect(r"saved 4 cells to " + re.escape(str(path)))
     c.expect_prompt()  # redrawn below the note: Ctrl-D sent before would meet a cooked tty
     leave(c)
     assert [p.name for p in tmp_path.glob("*.ipynb")] == [path.name]  # none at exit

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from prompt_toolkit.history import InMemoryHistory
 
 from kconsole.completion import completions_from_reply
@@ -81,6 +83,101 @@ def test_recorder_keeps_long_interleaved_streams_whole_and_in_order(tmp_path: Pa
     nbformat.validate(nb)
     got = [(o.name, o.text) for c in nb.cells for o in c.outputs]
     assert got == expected
+
+
+@pytest.mark.parametrize("slice_chars", [1, 2, 3, 1 << 20])
+def test_the_spool_gives_back_what_it_was_given_whatever_its_slices(
+    slice_chars: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # --save spills long stream text to a file, encoded a slice at a time: a slice
+    # boundary between a surrogate pair or inside multi-byte characters changes nothing.
+    from kconsole import notebook
+
+    monkeypatch.setattr(notebook, "_SPOOL_SLICE", slice_chars)
+    spool = notebook.Spool()
+    texts = ["é✓ a\ud83d\ude00b\ud800", "x" * 10, "漢字\udc80\n"]
+    places = [spool.write(t) for t in texts]
+    assert [spool.read(o, n) for o, n in places] == texts
+
+
+def test_without_save_long_streams_keep_their_start_and_end_and_nothing_is_spooled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What Ctrl-X s saves without --save: no temporary file is ever made, a long
+    # output keeps whole lines of its start and end, and says how much it left out.
+    import tempfile
+
+    from kconsole.notebook import STREAM_KEPT_CHARS
+
+    def no_spool(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a spool file was made without --save")
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", no_spool)
+    s = Session(key=b"")
+    rec = NotebookRecorder(tmp_path / "kept.ipynb", keep_all=False)
+    rec.start_cell("flood")
+    lines = [f"line {i} é✓\n" for i in range(100_000)]
+    for i in range(0, len(lines), 700):  # a flood: messages of some 10 KB
+        rec.add_output(_msg(s, "stream", {"name": "stdout", "text": "".join(lines[i : i + 700])}))
+    rec.add_output(_msg(s, "stream", {"name": "stderr", "text": "short\n"}))
+    rec.start_cell("one big print")
+    rec.add_output(_msg(s, "stream", {"name": "stdout", "text": "x" * 3_000_000}))
+    rec.finish_cell(_msg(s, "execute_reply", {"status": "ok", "execution_count": 2}))
+    nb = nbformat.read(str(rec.save()), as_version=4)
+    nbformat.validate(nb)
+    flood, err = nb.cells[0].outputs
+    whole = "".join(lines)
+    head, rest = flood.text.split("[kconsole: ", 1)
+    note, tail = rest.split("\n", 1)
+    assert whole.startswith(head) and head.endswith("\n")
+    assert whole.endswith(tail) and tail.startswith("line ")
+    left_out = len(whole) - len(head) - len(tail)
+    assert note == (
+        f"{left_out:,} characters of this output were not kept; "
+        "kconsole --save FILE.ipynb keeps all of it]"
+    )
+    assert len(head) <= STREAM_KEPT_CHARS and len(tail) <= STREAM_KEPT_CHARS
+    assert len(head) + len(tail) > STREAM_KEPT_CHARS  # both ends, not a line of each
+    assert err.text == "short\n"
+    (big,) = nb.cells[1].outputs
+    big_note = (
+        f"[kconsole: {3_000_000 - 2 * STREAM_KEPT_CHARS:,} characters of this output were "
+        "not kept; kconsole --save FILE.ipynb keeps all of it]\n"
+    )
+    end = "x" * STREAM_KEPT_CHARS
+    assert big.text == end + "\n" + big_note + end  # one line: cut where it may be
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.text(alphabet="ab\n", max_size=40), max_size=40), st.integers(2, 12))
+def test_kept_start_and_end_are_the_output_s_own(chunks: list[str], kept: int) -> None:
+    from unittest import mock
+
+    from kconsole import notebook
+    from kconsole.notebook import StreamText
+
+    with (
+        mock.patch.object(notebook, "STREAM_SPOOL_CHARS", 2 * kept),
+        mock.patch.object(notebook, "STREAM_KEPT_CHARS", kept),
+    ):
+        st_text = StreamText(None)
+        for c in chunks:
+            st_text.append(c)
+        got = st_text.getvalue()
+    whole = "".join(chunks)
+    if "[kconsole: " not in got:
+        assert got == whole
+        return
+    shown, rest = got.split("[kconsole: ", 1)
+    note, tail = rest.split("\n", 1)
+    left_out = int(note.split(" ", 1)[0].replace(",", ""))
+    assert left_out > 0 and whole.endswith(tail) and len(tail) <= kept
+    # The start shown, a newline added when it does not end a line.
+    starts = [shown, shown[:-1]] if shown.endswith("\n") else [shown]
+    assert any(
+        whole.startswith(h) and len(h) <= kept and len(h) + left_out + len(tail) == len(whole)
+        for h in starts
+    )
 
 
 def test_recorder_merges_streams_clears_and_updates_displays(tmp_path: Path) -> None:

@@ -121,3 +121,40 @@ def test_no_control_sequence_survives_but_sgr(text: str) -> None:
 def test_text_without_controls_is_kept_unchanged(text: str) -> None:
     plain = _BAD.sub("", text)
     assert terminal_text(plain) == plain
+
+
+_LONG_PIECES = st.sampled_from(
+    ["plain text ", "\n", "\t", "\r", "\b", "é", "°", "\xa0", "✓", "中", "😀", "\ud800"]
+    + ["\x00", "\x07", "\x7f", "\x85", "\x9b", "\x9f", "\x1b[31m", "\x1b]0;t\x07", "\x1b"]
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(_LONG_PIECES, max_size=40).map("".join),
+    st.integers(min_value=1, max_value=9),
+)
+def test_long_texts_checked_in_byte_slices_filter_as_the_regex_does(text: str, chunk: int) -> None:
+    # Long texts are checked in slices of their Latin-1 bytes where they can be: made
+    # short here, so that controls land at every slice boundary and in every kind of
+    # slice (ASCII, Latin-1, past U+00FF). The output must be the regex filter's.
+    from unittest import mock
+
+    from kconsole import sanitize
+
+    with (
+        mock.patch.object(sanitize, "_SCAN_CHUNK", chunk),
+        mock.patch.object(sanitize, "_SCAN_BYTES_FROM", 1),
+    ):
+        for sgr in (False, True):
+            for progress in (False, True):
+                want = sanitize._DROPPED[sgr, progress].sub("", text)
+                assert terminal_text(text, allow_sgr=sgr, allow_progress=progress) == want
+
+
+def test_a_control_deep_in_a_long_text_is_found() -> None:
+    # Past the first slices, in each kind of text: ASCII, Latin-1, and beyond U+00FF.
+    for filler in ("x", "é", "✓"):
+        text = filler * 300_000 + "\x1b]52;c;aGFja2Vk\x07" + filler * 10
+        assert terminal_text(text) == filler * 300_010
+        assert terminal_text(filler * 300_000 + "\x85") == filler * 300_000

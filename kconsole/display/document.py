@@ -103,8 +103,13 @@ _SPACES = re.compile(r"[ \t\r\f\v]+")
 
 def plain_text(spans: list[Span]) -> str:
     """The text of spans with whitespace collapsed (hard breaks kept)."""
-    text = "".join(s.text for s in spans)
-    return _SPACES.sub(" ", text).strip(" ") if not text.isalnum() else text
+    text = spans[0].text if len(spans) == 1 else "".join(s.text for s in spans)
+    if text.isalnum() or (
+        # Printable: no whitespace but " " (a table cell's number, nearly always).
+        text.isprintable() and "  " not in text and text[:1] != " " and text[-1:] != " "
+    ):
+        return text
+    return _SPACES.sub(" ", text).strip(" ")
 
 
 # -- inline layout -------------------------------------------------------------------
@@ -269,7 +274,7 @@ WRAP_WIDTH = 30
 def _cell_text(spans: list[Span], styler: Styler) -> str:
     """A cell's text as it is shown: with the URL of a link after it when the terminal
     has no hyperlinks (what :func:`_words` prints), so the column is as wide."""
-    if styler.hyperlinks or not any(s.link for s in spans):
+    if styler.hyperlinks or not (spans[0].link if len(spans) == 1 else any(s.link for s in spans)):
         return plain_text(spans)
     parts: list[str] = []
     for i, s in enumerate(spans):
@@ -360,11 +365,12 @@ def layout_table(table: Table, width: int, styler: Styler) -> list[str]:
                 widths_row[ci] = -1
             else:
                 w = widths_row[ci] = cell_width(t)
+            word = w if " " not in t and "\n" not in t else _longest_word(t)
             if ci in ends:
-                spans.append(_Span(ri, ci, ends[ci], ci, w, _longest_word(t)))
+                spans.append(_Span(ri, ci, ends[ci], ci, w, word))
                 continue  # a span widens the columns it covers only as a whole
             natural[ci] = max(natural[ci], w)
-            minw[ci] = max(minw[ci], _longest_word(t))
+            minw[ci] = max(minw[ci], word)
             if ri >= head and not cells[ri][ci].header:
                 filled[ci] += 1
                 if _NUMERIC.match(t):
@@ -528,7 +534,12 @@ def layout_table(table: Table, width: int, styler: Styler) -> list[str]:
         align = cell.align
         if align is None:
             align = "right" if col_right[ci] and (ri < head or not cell.header) else "left"
-        if 0 <= tw <= w and all(not s.styles and not s.link for s in cell.spans):
+        sp = cell.spans
+        if len(sp) == 1:
+            plain = not sp[0].styles and not sp[0].link
+        else:
+            plain = all(not s.styles and not s.link for s in sp)
+        if 0 <= tw <= w and plain:
             # Fast path (nearly every cell): one line, no wrapping.
             body = styler(t, "bold") if cell.header and t else t
             gap = w - tw
