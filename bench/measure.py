@@ -22,8 +22,23 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+
+@dataclass
+class Mark:
+    """One stage of a staged run: when its input was written, when its marker was read
+    back, and the console's CPU time (s) and peak RSS (MB) at that moment."""
+
+    sent: float
+    seen: float
+    cpu: float
+    rss_mb: float
+
+    @property
+    def wall(self) -> float:
+        return self.seen - self.sent
 
 
 @dataclass
@@ -37,6 +52,7 @@ class ProcResult:
     head: bytes
     tail: bytes
     stderr: bytes
+    marks: list[Mark] = field(default_factory=list)
 
 
 def vm_hwm_kb(pid: int) -> int:
@@ -92,7 +108,35 @@ sys.exit(os.waitstatus_to_exitcode(status) & 0xFF)
 """
 
 
-def _drain(stream, out: dict, keep: int = 65536) -> None:
+class _Watch:
+    """Tells the feeder when a marker shows up in what the drain thread reads."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.want: bytes | None = None
+        self.window = b""
+        self.seen = 0.0
+        self.event = threading.Event()
+
+    def expect(self, marker: bytes) -> None:
+        with self.lock:
+            self.want, self.window = marker, b""
+            self.event.clear()
+
+    def feed(self, chunk: bytes) -> None:
+        with self.lock:
+            if self.want is None:
+                return
+            window = self.window + chunk
+            if self.want in window:
+                self.seen = time.perf_counter()
+                self.want = None
+                self.event.set()
+            else:
+                self.window = window[-len(self.want) :]
+
+
+def _drain(stream, out: dict, keep: int = 65536, watch: _Watch | None = None) -> None:
     head = bytearray()
     tail = b""
     lines = 0
@@ -102,6 +146,8 @@ def _drain(stream, out: dict, keep: int = 65536) -> None:
         chunk = read(1 << 16)
         if not chunk:
             break
+        if watch is not None:
+            watch.feed(chunk)
         nbytes += len(chunk)
         lines += chunk.count(b"\n")
         if len(head) < keep:
@@ -118,11 +164,18 @@ def run_process(
     timeout: float = 120.0,
     cwd: str | Path | None = None,
     starts_children: bool = True,
+    stages: list[tuple[bytes, bytes]] | tuple = (),
 ) -> ProcResult:
     """Run ``argv`` with ``stdin`` piped in and stdout/stderr piped out; measure it.
 
     ``starts_children=False`` (an attaching console) runs it under :data:`TRAMPOLINE`,
     whose exact ``ru_maxrss`` stands for the peak RSS.
+
+    ``stages`` (input, marker) are written first, one at a time: each input, then a
+    wait for its marker on stdout, and a :class:`Mark` in ``marks`` (a stage whose
+    marker does not come within ``timeout`` ends the staging); ``stdin`` follows, and
+    EOF. The difference of two marks is what the console did between them, without
+    its start-up and exit.
     """
     report = None
     if not starts_children:
@@ -144,8 +197,10 @@ def run_process(
     sampler.start()
     out: dict = {}
     err: dict = {}
+    watch = _Watch()
+    marks: list[Mark] = []
     threads = [
-        threading.Thread(target=_drain, args=(proc.stdout, out), daemon=True),
+        threading.Thread(target=_drain, args=(proc.stdout, out, 65536, watch), daemon=True),
         threading.Thread(target=_drain, args=(proc.stderr, err, 16384), daemon=True),
     ]
     for t in threads:
@@ -154,6 +209,17 @@ def run_process(
     def feed() -> None:
         try:
             assert proc.stdin is not None
+            console = 0
+            for data, marker in stages:
+                watch.expect(marker)
+                sent = time.perf_counter()
+                proc.stdin.write(data)
+                proc.stdin.flush()
+                if not watch.event.wait(timeout):
+                    break
+                console = console or _console_pid(proc.pid, report is not None)
+                cpu, rss = cpu_seconds(console), vm_hwm_kb(console) / 1024
+                marks.append(Mark(sent, watch.seen, cpu, rss))
             proc.stdin.write(stdin)
             proc.stdin.close()
         except (BrokenPipeError, OSError):
@@ -194,7 +260,31 @@ def run_process(
         head=out.get("head", b""),
         tail=out.get("tail", b""),
         stderr=err.get("tail", b""),
+        marks=marks,
     )
+
+
+def _console_pid(pid: int, trampoline: bool) -> int:
+    """The console's pid: ``pid``, or its child when it runs under the trampoline."""
+    if not trampoline:
+        return pid
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            children = f.read().split()
+    except OSError:
+        return 0
+    return int(children[0]) if children else 0
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time ``pid`` has used so far (its own, not its children's);
+    0 when it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _kill_group(pid: int) -> None:

@@ -7,8 +7,10 @@ CLIENT is ``kconsole`` (kconsole's KernelClient over ZMQTransport), ``jupyter``
 SUB sockets signing with kconsole.protocol.Session, nothing else). TASK is ``exec``
 (N executes of ``pass`` with store_history off, reply and idle awaited: with it on,
 ipykernel's history database write is most of each round trip), ``info`` (N kernel_info requests),
-``complete`` (N complete_requests) or ``flood`` (one cell printing N lines, stream
-text counted until idle).
+``complete`` (N complete_requests), ``flood`` (one cell printing N lines, stream
+text counted until idle) or ``dataframe`` (the kernel side of showing a 5,000-row
+DataFrame made once, so that no console pays for the first pandas import and repr;
+N is ignored).
 
 The timed loop starts after the client is connected and the kernel answered (IOPub
 included), so startup costs are measured by the console scenarios, not here. Each
@@ -24,6 +26,15 @@ import time
 EXEC_CODE = "pass"
 COMPLETE_CODE = "import os; os.pa"
 SETUP_CODE = "import os"
+
+
+#: The DataFrame a console shows in full: 5,000 rows of 5 random floats (its HTML,
+#: some 800 KB, is over kconsole's markup limit: both consoles show its text/plain).
+DATAFRAME_SETUP = (
+    "import pandas as pd, numpy as np; pd.set_option('display.max_rows', None); "
+    "df = pd.DataFrame(np.random.default_rng(0).random((5000, 5)), columns=list('abcde'))"
+)
+DATAFRAME_WARM = DATAFRAME_SETUP + "; _ = (df._repr_html_(), repr(df))"
 
 
 def flood_code(n: int) -> str:
@@ -168,6 +179,8 @@ def kconsole(task: str, cf: str, n: int) -> dict[str, float]:
                 await client.complete(code, len(code), timeout=10)
         elif task == "flood":
             await client.execute(flood_code(n), on_output=count)
+        elif task == "dataframe":
+            await client.execute(DATAFRAME_WARM, on_output=ignore)
         dt = time.perf_counter() - t0
         await client.close()
         return {"seconds": dt, "count": n, "lines": lines}
