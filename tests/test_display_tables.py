@@ -338,3 +338,18 @@ def test_a_long_dataframe_renders_as_its_tags_would_through_the_fast_path() -> N
     assert cells_of(lines[-2]) == ["299", "item &299", "299"]
     flat = re.sub(r">\s+<", "><", html)  # what parse_html reads (indentation gone)
     assert sum(kind == "row" for kind, _, _ in _tokens(flat)) == 300  # one per body row
+
+
+def test_a_5000_row_dataframe_shows_its_text_form_whole() -> None:
+    # Shown in full (display.max_rows None), its HTML is over the rendering budget:
+    # the text pandas wrote is printed, every row of it, as jupyter console prints it.
+    with pd.option_context("display.max_rows", None):
+        df = pd.DataFrame({"a": range(5000), "b": [i / 7 for i in range(5000)]})
+        data = {"text/html": df._repr_html_(), "text/plain": repr(df)}
+    caps = TerminalCapabilities(is_tty=True, colors=256, hyperlinks=False)
+    c = RenderContext(width=100, height=40, color=True, tty=True, caps=caps)
+    r = default_registry().render(data, {}, c)
+    assert r.mime == "text/plain" and r.text == data["text/plain"]
+    assert r.text.splitlines()[-1].split()[0] == "4999"
+    (note,) = r.notes
+    assert re.fullmatch(r"\[kconsole: text/html not rendered: \d+ KB is over the 256 KB .*\]", note)
