@@ -34,7 +34,11 @@ from typing import Any, cast
 import zmq
 from zmq.utils.monitor import recv_monitor_message
 
-from .connection import ConnectionInfo
+# NO_CURVE_TO_START and new_curve_keypair live in connection (which loads no asyncio)
+# and stay importable from here.
+from .connection import NO_CURVE_TO_START as NO_CURVE_TO_START
+from .connection import ConnectionInfo, curve_available
+from .connection import new_curve_keypair as new_curve_keypair
 from .protocol import MalformedMessage, Message, ProtocolError, Session
 from .transport import Channel, Receiver, Transport, TransportError
 
@@ -375,23 +379,6 @@ NO_CURVE = (
     "this pyzmq is built without CurveZMQ (zmq.has('curve') is false): it cannot reach "
     "a kernel whose connection uses curve keys; install a pyzmq wheel (they bundle libsodium)"
 )
-
-NO_CURVE_TO_START = (
-    "this pyzmq is built without CurveZMQ (zmq.has('curve') is false), so kconsole "
-    "cannot start an encrypted kernel; install a pyzmq wheel (they bundle libsodium) "
-    "or use --encrypt off"
-)
-
-
-def curve_available() -> bool:
-    """Whether this pyzmq's libzmq can do CurveZMQ."""
-    return bool(zmq.has("curve"))
-
-
-def new_curve_keypair() -> tuple[str, str]:
-    """A fresh CurveZMQ keypair (public, secret), Z85 text as connection files hold it."""
-    public, secret = zmq.curve_keypair()
-    return public.decode("ascii"), secret.decode("ascii")
 
 
 def set_curve_client(sock: Any, info: ConnectionInfo) -> None:
