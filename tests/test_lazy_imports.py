@@ -95,3 +95,40 @@ def test_repl_in_a_terminal_answering_cpr_maps_no_openssl_nor_wcwidth_tables() -
         assert loaded == []
     finally:
         c.close()
+
+
+SCRIPT_PROBE = r"""
+import atexit, json, sys, types
+
+def report():
+    loaded = sorted(n for n, m in sys.modules.items() if type(m) is types.ModuleType)
+    sys.stderr.write("MODULES " + json.dumps(loaded) + "\n")
+
+atexit.register(report)
+sys.argv = ["kconsole", "start", "--kernel", "builtin"]
+from kconsole.cli import main
+main()
+"""
+
+
+@pytest.mark.timeout(60)
+def test_script_mode_loads_no_line_editor_openssl_html_tables_or_zmq_asyncio() -> None:
+    """stdin piped: what a script run loads is what it uses. No line editor or
+    highlighter, no ssl (OpenSSL, ~5 MB: the built-in kernel declares Curve support),
+    no HTML5 entity table (widgets unescape their labels only when they have some), and
+    no zmq.asyncio (pyzmq's monitor helpers import it; kconsole parses the monitor's
+    two frames itself)."""
+    if importlib.util.find_spec("kconsole.kernel") is None:
+        pytest.skip("no built-in kernel")
+    r = subprocess.run(
+        [sys.executable, "-c", SCRIPT_PROBE],
+        input="print(6*7)\n",
+        capture_output=True,
+        text=True,
+        timeout=50,
+    )
+    assert (r.returncode, r.stdout) == (0, "42\n"), r.stderr
+    loaded = json.loads(r.stderr.split("MODULES ", 1)[1])
+    assert "kconsole.script" in loaded and "zmq" in loaded  # the probe saw the run
+    heavy = ("prompt_toolkit", "pygments", "ssl", "_ssl", "html", "wcwidth")
+    assert [m for m in loaded if m.split(".")[0] in heavy or m == "zmq.asyncio"] == []
