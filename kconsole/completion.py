@@ -18,7 +18,9 @@ Cursor positions are Python string indices: unicode code points, as the protocol
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable
+from contextlib import AbstractContextManager
 from typing import Any
 
 from prompt_toolkit.completion import CompleteEvent, Completer, Completion
@@ -79,11 +81,15 @@ class KernelCompleter(Completer):
         client: KernelClient,
         timeout: float = COMPLETE_TIMEOUT,
         wait_ready: Callable[[], Awaitable[bool]] | None = None,
+        hold_redraws: Callable[[], AbstractContextManager[object]] | None = None,
     ) -> None:
         self.client = client
         self.timeout = timeout
         #: Waits for a kernel that is still starting (False: it never came up).
         self.wait_ready = wait_ready
+        #: Holds the prompt's redraws while the kernel answers: the Tab's next frame
+        #: is the one with the menu.
+        self.hold_redraws = hold_redraws or contextlib.nullcontext
         self._in_flight: asyncio.Future[dict[str, Any]] | None = None
 
     def get_completions(
@@ -109,7 +115,8 @@ class KernelCompleter(Completer):
         try:
             # Shielded: when prompt_toolkit cancels us (the text changed), the request
             # stays in flight until the kernel answers, so the guard above holds.
-            reply = await asyncio.shield(request)
+            with self.hold_redraws():
+                reply = await asyncio.shield(request)
         except KernelError:
             return  # a busy or slow kernel: no menu, never a hang
         for c in completions_from_reply(reply, pos):

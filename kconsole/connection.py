@@ -236,6 +236,30 @@ class ConnectionInfo:
                 s.close()
 
 
+NO_CURVE_TO_START = (
+    "this pyzmq is built without CurveZMQ (zmq.has('curve') is false), so kconsole "
+    "cannot start an encrypted kernel; install a pyzmq wheel (they bundle libsodium) "
+    "or use --encrypt off"
+)
+
+
+def curve_available() -> bool:
+    """Whether this pyzmq's libzmq can do CurveZMQ."""
+    # pyzmq alone, not kconsole.zmq_transport: `start` asks before it spawns the kernel,
+    # and that module loads asyncio (with ssl, ~5 MB) before cli can load it without.
+    import zmq
+
+    return bool(zmq.has("curve"))
+
+
+def new_curve_keypair() -> tuple[str, str]:
+    """A fresh CurveZMQ keypair (public, secret), Z85 text as connection files hold it."""
+    import zmq
+
+    public, secret = zmq.curve_keypair()
+    return public.decode("ascii"), secret.decode("ascii")
+
+
 _CURVE_FIELDS = ("curve_publickey", "curve_secretkey")
 #: Z85's alphabet: a 32-byte Curve key is 40 of these characters.
 _Z85 = re.compile(r"[0-9a-zA-Z.\-:+=^!/*?&<>()\[\]{}@%$#]{40}")

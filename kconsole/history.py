@@ -39,7 +39,7 @@ import stat
 from array import array
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator
-from itertools import islice
+from itertools import chain, islice
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from prompt_toolkit.auto_suggest import AutoSuggest, AutoSuggestFromHistory, Suggestion
@@ -69,49 +69,43 @@ def read_tail(f: BinaryIO, size: int, n: int) -> tuple[list[str], int]:
     The format (FileHistory's): ``\\n# <date>\\n`` then ``+<line>\\n`` for each line of
     an entry; any line not starting with ``+`` ends an entry. A last line cut short
     (a write that did not finish) is taken as it is; bytes that are not UTF-8 are
-    replaced, as FileHistory does.
+    replaced, as FileHistory does. Read a chunk at a time, each parsed as it comes:
+    what is held besides the entries is one chunk's worth.
     """
+    entries: list[str] = []
     if n <= 0 or size <= 0:
-        return [], 0
-    pos, data, want = size, b"", _CHUNK
-    while True:
-        step = min(want, pos)
+        return entries, 0
+    pos = size
+    rest = b""  # the start of the piece cut at the start of the last chunk read
+    while pos > 0:
+        step = min(_CHUNK, pos)
         f.seek(pos - step)
         block = f.read(step)
-        whole = len(block) != step  # shortened under us: what was read is all there is
-        pos -= len(block)
-        data = block + data
-        whole = whole or pos == 0
-        pieces = _ENTRY_END.split(data)
+        if len(block) != step:  # shortened under us: the entries read are all there is
+            return entries, 0
+        pos -= step
         # Each piece is a line that is not an entry's, then the entry's lines after
-        # it; the first is cut short unless the file's start was read (where it may
-        # be an entry's lines alone).
-        shift = 0
-        if whole:
-            if pieces[0].startswith(b"+"):
-                pieces[0] = b"\n" + pieces[0]
-                shift = 1
-            found = [q for q in pieces if b"\n+" in q]
-        else:
-            found = [q for q in pieces[1:] if b"\n+" in q]
-        if whole or len(found) >= n:
-            break
-        # Read back as far again as the entries still missing take, going by those
-        # found so far (and a chunk more).
-        per_entry = len(data) / max(1, len(found))
-        want = int((n - len(found)) * per_entry * 1.25) + _CHUNK
-    found = found[-n:]
-    start = 0
-    if found and (not whole or len(found) == n):
-        # The oldest entry kept: the first piece that is it (an equal one before it
-        # only makes the start earlier, keeping more).
-        i = pieces.index(found[0])
-        start = pos + sum(map(len, pieces[:i])) + i - shift if i else pos
-    entries = [
-        q[q.find(b"\n+") + 2 :].replace(b"\n+", b"\n").decode("utf-8", errors="replace")
-        for q in reversed(found)
-    ]
-    return entries, start
+        # it. The first is cut short unless the file's start was read, where it may
+        # be an entry's lines alone.
+        pieces = _ENTRY_END.split(block + rest)
+        first = len(pieces[0])
+        if pos > 0:
+            rest = pieces[0]
+            pieces[0] = b""
+        elif pieces[0].startswith(b"+"):
+            pieces[0] = b"\n" + pieces[0]
+        found = [q for q in pieces if b"\n+" in q][-(n - len(entries)) :]
+        entries.extend(
+            q[q.find(b"\n+") + 2 :].replace(b"\n+", b"\n").decode("utf-8", errors="replace")
+            for q in reversed(found)
+        )
+        if len(entries) == n:
+            # Where the oldest entry kept starts: at the first piece that is it (an
+            # equal one before it only makes the start earlier, keeping more).
+            i = pieces.index(found[0])
+            offset = sum(map(len, pieces[1:i])) + first + i if i else 0
+            return entries, pos + offset
+    return entries, 0
 
 
 class TailFileHistory(FileHistory):
@@ -230,10 +224,8 @@ class SuggestIndex:
     _BLOCK = 64
 
     def __init__(self, strings_oldest_first: Iterable[str]) -> None:
-        # Joined then split: the same lines in the same order as each entry's
-        # splitlines() (a joint may add an empty line, which starts with no text
-        # typed: blank text gets no suggestion).
-        lines = "\n".join(strings_oldest_first).splitlines()
+        # (The line of a one-line entry is the entry's own string, not a copy.)
+        lines = list(chain.from_iterable(map(str.splitlines, strings_oldest_first)))
         self._build(dict(zip(lines, range(1, len(lines) + 1), strict=True)), len(lines))
 
     def _build(self, latest: dict[str, int], serial: int) -> None:

@@ -57,7 +57,15 @@ from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .connection import CHANNELS, ConnectionInfo, new_connection_file_path, own_ipc_dir
+from .connection import (
+    CHANNELS,
+    NO_CURVE_TO_START,
+    ConnectionInfo,
+    curve_available,
+    new_connection_file_path,
+    new_curve_keypair,
+    own_ipc_dir,
+)
 from .kernelspec import BUILTIN_KERNEL_NAME, KernelSpec, connection_kernel_name
 
 if TYPE_CHECKING:
@@ -561,8 +569,6 @@ def curve_keys_for(spec: KernelSpec, policy: str) -> tuple[str, str] | None:
     """
     if policy == "off" or (policy == "auto" and not spec.supports_curve):
         return None
-    from .zmq_transport import NO_CURVE_TO_START, curve_available, new_curve_keypair
-
     if not curve_available():
         if policy == "required":
             raise KernelStartError(f"--encrypt required: {NO_CURVE_TO_START}")

@@ -19,7 +19,7 @@ returns the real attribute, so a module that is used behaves as before. The stan
 library's ``importlib.util.LazyLoader`` cannot do this: the import system reads
 ``__spec__`` of a module found in ``sys.modules``, which makes a lazy module load on
 the next ``import`` of it (that is, at once). The stand-in for wcwidth also answers
-``wcwidth()`` for printable ASCII itself.
+``wcwidth()`` for printable ASCII itself, and for the toolbar's separator.
 """
 
 from __future__ import annotations
@@ -55,9 +55,16 @@ def _load(name: str) -> types.ModuleType:
     return module
 
 
+#: Characters beyond ASCII that kconsole's own prompt draws (the bottom toolbar's
+#: separator, drawn where the terminal answers cursor-position requests): one cell
+#: wide in every version of wcwidth's tables, so drawing them needs none of them.
+ONE_CELL = frozenset("\u2502")
+
+
 def _ascii_wcwidth(wc: str, *args: Any, **kwargs: Any) -> int:
-    """``wcwidth.wcwidth``, answering printable ASCII without the tables."""
-    if len(wc) == 1 and " " <= wc <= "~":
+    """``wcwidth.wcwidth``, answering printable ASCII (and :data:`ONE_CELL`) without
+    the tables."""
+    if len(wc) == 1 and (" " <= wc <= "~" or (wc in ONE_CELL and not args and not kwargs)):
         return 1
     return int(_load("wcwidth").wcwidth(wc, *args, **kwargs))
 

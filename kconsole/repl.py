@@ -60,7 +60,7 @@ import struct
 import sys
 import termios
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -144,6 +144,11 @@ from .transport import TransportError
 INDENT = 4
 #: How long Enter waits for is_complete before falling back to a local rule.
 IS_COMPLETE_TIMEOUT = 0.5
+#: How long a redraw asked for while Enter waits for is_complete (the keys read with
+#: the Enter) or Tab for completions waits for the kernel's answer: a cell the kernel
+#: finds complete is then drawn once, accepted, instead of once typed and once
+#: accepted, and a menu in the frame after the Tab instead of the second one.
+REDRAW_HOLD = 0.05
 #: How long F1 / Shift-Tab wait for an inspect_reply.
 INSPECT_TIMEOUT = 3.0
 #: How many lines Shift-Tab prints above the prompt (F1 pages the whole text).
@@ -295,6 +300,11 @@ class Repl:
         self._asking: PromptSession[Any] | None = None
         self._sigint_depth = 0
         self._exec_task: asyncio.Future[Message] | None = None
+        #: A cell sent to the kernel as its prompt was accepted, before the prompt has
+        #: ended (see _start_cell_now): its run overlaps the prompt's last frame.
+        self._early_cell: asyncio.Future[Message] | None = None
+        #: Set once the prompt that sent _early_cell has ended (its input() waits).
+        self._prompt_gone = asyncio.Event()
         #: A wait outside any cell that Ctrl-C stops (a new kernel being started on a
         #: server), and whether Ctrl-C did stop it.
         self._sigint_stops: asyncio.Future[Any] | None = None
@@ -313,7 +323,9 @@ class Repl:
             self.history.on_problem = self.note
             if self.history.problem is not None:
                 self.note(self.history.problem)
-        self.completer = KernelCompleter(self.client, wait_ready=self._kernel_ready)
+        self.completer = KernelCompleter(
+            self.client, wait_ready=self._kernel_ready, hold_redraws=self._redraws_held
+        )
         self.session: PromptSession[str] = PromptSession(
             history=self.history,
             lexer=_lexer_for(language_info),
@@ -424,8 +436,11 @@ class Repl:
         editing = ~is_searching  # in Ctrl-R search, Enter accepts the search (default)
 
         @kb.add("enter", filter=editing & ~selected)
-        def _enter(event: KeyPressEvent) -> None:
+        def _enter(event: KeyPressEvent) -> object:
             self._on_enter(event)
+            # What it changes on screen redraws itself (the text, the accepted prompt);
+            # Enter alone is no reason to draw the prompt again.
+            return NotImplemented
 
         @kb.add("enter", filter=editing & selected)
         def _accept_completion(event: KeyPressEvent) -> None:
@@ -512,6 +527,10 @@ class Repl:
     async def _handle_enter(self, buf: Buffer, auto_indent: bool = True) -> None:
         if not await self._kernel_ready():
             return  # it never came up: the REPL is leaving (see _watch_start)
+        with self._redraws_held():
+            await self._decide_enter(buf, auto_indent)
+
+    async def _decide_enter(self, buf: Buffer, auto_indent: bool) -> None:
         while True:
             if _prompt_ended():
                 return  # Ctrl-C ended this prompt meanwhile: accepting it again raises
@@ -530,9 +549,70 @@ class Repl:
             lines = text.split("\n")
             status = "complete" if len(lines) == 1 or not lines[-1].strip() else "newline"
         if status in ("complete", "invalid"):
+            self._start_cell_now(text)
             buf.validate_and_handle()
         else:
             buf.insert_text("\n" + (indent if status == "incomplete" and auto_indent else ""))
+
+    def _start_cell_now(self, code: str) -> None:
+        """Send a cell whose prompt is being accepted, before the prompt ends: the
+        kernel runs it while the prompt draws its last frame and goes. Only where the
+        loop would run it next without a question (see _loop); its output waits
+        (queued, see _show) until the prompt has ended."""
+        if (
+            self._asking is not self.session
+            or not code.strip()
+            or self._early_cell is not None
+            or self._restart_task is not None
+            or self._restarting
+            or self.keep_kernel_on_exit is not None
+            or not self.conn.ready
+            or self.client.dead.is_set()
+            or self.conn.connection_lost
+            or exit_command(code, self.conn.language_info) is not None
+        ):
+            return
+        self._prompt_gone.clear()
+        # Created before the prompt's exit is scheduled: the request goes out first.
+        self._early_cell = self._start_cell(code, wait_prompt=True)
+
+    @contextlib.contextmanager
+    def _redraws_held(self) -> Iterator[None]:
+        """While a key waits for the kernel (Enter's is_complete, Tab's completions): a
+        redraw asked for meanwhile waits for the answer, at most REDRAW_HOLD s or until
+        another key is pressed, so that what the answer changes (the accepted prompt,
+        the menu) is drawn in one frame instead of after a frame showing nothing new.
+        A redraw still due when it ends is asked for again, unless the prompt is done
+        (its accepted frame is drawn anyway)."""
+        app = self.session.app
+        if "_redraw" in vars(app) or not callable(getattr(app, "_redraw", None)):
+            yield  # another prompt_toolkit, or held already
+            return
+        asked: list[bool] = []
+
+        def hold(render_as_done: bool = False) -> None:
+            if render_as_done:
+                type(app)._redraw(app, render_as_done=True)
+            else:
+                asked.append(True)
+
+        def release(_: object = None) -> None:
+            if vars(app).get("_redraw") is not hold:
+                return
+            del app._redraw
+            if asked and app.is_running and not app.is_done:
+                app.invalidate()
+
+        app._redraw = hold  # type: ignore[method-assign]
+        keys = app.key_processor.before_key_press
+        keys += release
+        timer = asyncio.get_running_loop().call_later(REDRAW_HOLD, release)
+        try:
+            yield
+        finally:
+            timer.cancel()
+            keys -= release
+            release()
 
     async def _completeness(self, text: str) -> tuple[str, str]:
         try:
@@ -590,12 +670,16 @@ class Repl:
             self.printer.handle(msg, own=own)
             return
         self._pending_output.append((msg, own))
+        if self._early_cell is not None:
+            return  # the prompt is ending, its cell running: drained below it (_prompting)
         if len(self._pending_output) == 1:
             # One write drains everything queued meanwhile: a flood of other clients'
             # output redraws the prompt once per batch, not once per message.
             asyncio.get_running_loop().call_soon(self._flush_pending)
 
     def _flush_pending(self) -> None:
+        if self._prompt_active and self._early_cell is not None:
+            return  # the prompt is ending: drained below it once it has (_prompting)
         if self._prompt_active:
             self._write_above(self._drain_above)
         else:
@@ -725,7 +809,7 @@ class Repl:
         finally:
             app.renderer.reset()
             app._request_absolute_cursor_position()
-            app._redraw()
+            type(app)._redraw(app)  # the class's: never held (see _redraws_held)
 
     def _on_dead(self, reason: str) -> None:
         if self._restarting:
@@ -1012,30 +1096,53 @@ class Repl:
             self.recorder.add_output(msg)
         self._show(msg, own=True)
 
-    async def run_cell(self, code: str) -> Message | None:
-        """Execute one cell with Ctrl-C bound to interrupting the kernel. None when the
-        kernel died or was restarted before answering."""
+    async def run_cell(
+        self, code: str, started: asyncio.Future[Message] | None = None
+    ) -> Message | None:
+        """Execute one cell with Ctrl-C bound to interrupting the kernel (``started``:
+        its request already sent, see _start_cell_now). None when the kernel died or
+        was restarted before answering."""
         with self._sigint_handled():
-            return await self._run_cell(code)
+            return await self._run_cell(code, started)
 
-    async def _run_cell(self, code: str) -> Message | None:
+    def _start_cell(self, code: str, *, wait_prompt: bool = False) -> asyncio.Future[Message]:
+        """Send ``code``: the task that waits for its reply and idle. ``wait_prompt``:
+        sent while its prompt ends, so an input() it asks for waits for that."""
         self._cell_serial += 1
         self._cell_running = True
         self._input_count = None
         self.recorder.start_cell(code)
-        reply: Message | None = None
-        if self.conn.connection_lost:
-            self.note("the connection to the server is lost: the cell waits for it (Ctrl-C stops)")
+        on_input: Callable[[str, bool], Awaitable[str]] = self._ask_input
+        if wait_prompt:
+
+            async def on_input(prompt: str, password: bool) -> str:
+                await self._prompt_gone.wait()  # one prompt at a time
+                return await self._ask_input(prompt, password)
+
         task = self._exec_task = asyncio.ensure_future(
             self.client.execute(
                 code,
                 on_output=self._on_own_output,
-                on_input=self._ask_input,
+                on_input=on_input,
                 on_idle_lost=lambda: self.printer.note(
                     "[kconsole] the kernel's idle status never came; some output may be lost"
                 ),
             )
         )
+        return task
+
+    async def _run_cell(
+        self, code: str, started: asyncio.Future[Message] | None = None
+    ) -> Message | None:
+        if started is None:
+            if self.conn.connection_lost:
+                self.note(
+                    "the connection to the server is lost: the cell waits for it (Ctrl-C stops)"
+                )
+            task = self._start_cell(code)
+        else:
+            task = started
+        reply: Message | None = None
         try:
             await asyncio.wait({task})
             if not task.cancelled():  # cancelled: a restart abandoned the cell
@@ -1264,9 +1371,11 @@ class Repl:
             if self._start_error is not None:
                 raise self._start_error
             default, self._next_input = self._next_input, ""
+            accepted = False
             try:
                 with self._prompting():
                     code = await self._ask(self.session, self._prompt, default=default)
+                accepted = True
             except _KernelNeverCameUp:
                 continue  # raised at the top
             except KeyboardInterrupt:
@@ -1277,6 +1386,18 @@ class Repl:
                 if self.confirm_exit and not await self._ask_exit():
                     continue
                 return 0
+            finally:
+                early, self._early_cell = self._early_cell, None
+                self._prompt_gone.set()
+                if early is not None and not accepted:  # not reached: it was accepted
+                    early.cancel()
+                    self._cell_running, self._exec_task = False, None
+            if early is not None:
+                # Sent as Enter accepted it (_start_cell_now): what follows below held.
+                status = await self._after_cell(await self.run_cell(code, early))
+                if status is not None:
+                    return status
+                continue
             await self._wait_restart()  # Enter while Ctrl-X r restarts: run on the new one
             if not code.strip() and not self.conn.ready:
                 continue  # nothing to run: back to a prompt, not a wait without one
@@ -1301,14 +1422,21 @@ class Repl:
                 return KERNEL_DIED_EXIT
             if not code.strip():
                 continue
-            reply = await self.run_cell(code)
-            if reply is None and self.client.dead.is_set() and not self.conn.can_restart:
-                self.printer.note(f"[kconsole] the kernel died: {self.client.dead_reason}")
-                self.printer.flush()
-                return KERNEL_DIED_EXIT
-            if self.keep_kernel_on_exit is not None:
-                await self._check_self_exit()
-                return 0
+            status = await self._after_cell(await self.run_cell(code))
+            if status is not None:
+                return status
+
+    async def _after_cell(self, reply: Message | None) -> int | None:
+        """The exit status when the console leaves after a cell (its kernel died and
+        cannot be restarted, or the cell asked to exit), else None."""
+        if reply is None and self.client.dead.is_set() and not self.conn.can_restart:
+            self.printer.note(f"[kconsole] the kernel died: {self.client.dead_reason}")
+            self.printer.flush()
+            return KERNEL_DIED_EXIT
+        if self.keep_kernel_on_exit is not None:
+            await self._check_self_exit()
+            return 0
+        return None
 
     async def _check_self_exit(self) -> None:
         """After ``exit()`` ran inside code (ipykernel then stops itself): a kernel

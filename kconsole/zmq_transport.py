@@ -27,14 +27,18 @@ import asyncio
 import contextlib
 import dataclasses
 import itertools
+import struct
 import time
 from collections.abc import Callable
 from typing import Any, cast
 
 import zmq
-from zmq.utils.monitor import recv_monitor_message
 
-from .connection import ConnectionInfo
+# NO_CURVE_TO_START and new_curve_keypair live in connection (which loads no asyncio)
+# and stay importable from here.
+from .connection import NO_CURVE_TO_START as NO_CURVE_TO_START
+from .connection import ConnectionInfo, curve_available
+from .connection import new_curve_keypair as new_curve_keypair
 from .protocol import MalformedMessage, Message, ProtocolError, Session
 from .transport import Channel, Receiver, Transport, TransportError
 
@@ -376,23 +380,6 @@ NO_CURVE = (
     "a kernel whose connection uses curve keys; install a pyzmq wheel (they bundle libsodium)"
 )
 
-NO_CURVE_TO_START = (
-    "this pyzmq is built without CurveZMQ (zmq.has('curve') is false), so kconsole "
-    "cannot start an encrypted kernel; install a pyzmq wheel (they bundle libsodium) "
-    "or use --encrypt off"
-)
-
-
-def curve_available() -> bool:
-    """Whether this pyzmq's libzmq can do CurveZMQ."""
-    return bool(zmq.has("curve"))
-
-
-def new_curve_keypair() -> tuple[str, str]:
-    """A fresh CurveZMQ keypair (public, secret), Z85 text as connection files hold it."""
-    public, secret = zmq.curve_keypair()
-    return public.decode("ascii"), secret.decode("ascii")
-
 
 def set_curve_client(sock: Any, info: ConnectionInfo) -> None:
     """Make ``sock`` a CurveZMQ client of ``info``'s kernel, before it connects, as
@@ -461,6 +448,15 @@ def mismatch_reason(info: ConnectionInfo, event: int, value: int) -> str | None:
     return WRONG_KEYS
 
 
+def _monitor_event(frames: list[bytes]) -> tuple[int, int]:
+    """A zmq monitor message's event id and value, as ``zmq.utils.monitor`` parses it
+    (which imports zmq.asyncio, and asyncio's futures with it, for its async variant)."""
+    if len(frames) != 2 or len(frames[0]) != 6:
+        raise zmq.ZMQError(msg=f"invalid monitor message: {frames!r}")
+    event, value = struct.unpack("=hi", frames[0])
+    return int(event), int(value)
+
+
 def probe_heartbeat(info: ConnectionInfo, timeout: float = 1.0) -> bool:
     """Synchronously ping a kernel's heartbeat once (for ``kconsole kernels``)."""
     return probe_kernel(info, timeout)[0]
@@ -496,8 +492,8 @@ def probe_kernel(info: ConnectionInfo, timeout: float = 1.0) -> tuple[bool, str 
             if sock in ready:
                 return bool(sock.recv() == b"ping"), None
             if mon in ready:
-                event = recv_monitor_message(mon)
-                why = mismatch_reason(info, int(event["event"]), int(event["value"]))
+                event, value = _monitor_event(mon.recv_multipart())
+                why = mismatch_reason(info, event, value)
                 if why == WRONG_KEYS:
                     # Or a plain kernel that closed before its NULL greeting was read.
                     plain = dataclasses.replace(info, curve_publickey="", curve_secretkey="")

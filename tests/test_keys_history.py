@@ -469,7 +469,8 @@ def test_a_damaged_tail_loads_without_error(tmp_path: Path, tail: bytes) -> None
 @given(st.binary(max_size=300).map(lambda b: b + b"\n"), st.integers(1, 8))
 def test_the_tail_is_what_file_history_reads(tmp_path_factory: Any, data: bytes, n: int) -> None:
     """Any file (ending with a newline: FileHistory drops the last character of an
-    unfinished one): the newest n entries are FileHistory's, read back in small steps."""
+    unfinished one): the newest n entries are FileHistory's, read back in small steps,
+    and the file from the offset given on holds them too."""
     from prompt_toolkit.history import FileHistory
 
     from kconsole import history
@@ -484,7 +485,9 @@ def test_the_tail_is_what_file_history_reads(tmp_path_factory: Any, data: bytes,
             finally:
                 history._CHUNK = 1 << 16
             assert got == list(FileHistory(str(path)).load_history_strings())[:n]
-            assert 0 <= start <= len(data)
+            # What a trim keeps from there on holds the same newest entries.
+            kept = io.BytesIO(data[start:])
+            assert history.read_tail(kept, len(data) - start, n)[0] == got  # type: ignore[arg-type]
 
 
 @pytest.mark.timeout(90)

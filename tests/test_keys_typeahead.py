@@ -200,3 +200,25 @@ def test_a_pasted_block_with_dedents_keeps_its_own_indentation(console, kernel) 
     c.expect_prompt(3)
     assert "SyntaxError" not in c.transcript and "IndentationError" not in c.transcript
     leave(c)
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_output_and_input_prompt_of_a_cell_come_below_its_accepted_line(console, kernel) -> None:
+    # The cell goes to the kernel as Enter accepts it, before its prompt has drawn its
+    # last frame and ended: what it prints at once, and the input() it asks for at
+    # once, still come below the accepted line, in order, and the answer is read.
+    c = console("start", "--kernel", kernel)
+    c.expect_prompt(1)
+    c.sendline("print('out' + 'put'); x = input('name? ')")
+    c.expect(r"(?m)^name\?")  # the prompt itself, not the echo of the typed cell
+    c.sendline("bob")
+    c.expect_prompt(2)
+    c.sendline("print('hello', x)")
+    c.expect(r"(?m)^hello bob")
+    c.expect_prompt(3)
+    c.settle()
+    lines = [ln for ln in c.display() if ln.strip()]
+    first = next(i for i, ln in enumerate(lines) if ln.startswith("In [1]: print("))
+    assert lines[first + 1 : first + 4] == ["output", "name? bob", "In [2]: print('hello', x)"]
+    leave(c)

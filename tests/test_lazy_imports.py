@@ -4,9 +4,12 @@ widths included, and stay unloaded until then."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -17,12 +20,14 @@ lazy_imports.defer_unused()
 import prompt_toolkit.shortcuts  # what the REPL loads
 from prompt_toolkit.utils import get_cwidth
 ascii_widths = [get_cwidth(c) for c in "In [1]: print(6*7) ~"]
+ui = [get_cwidth(c) for c in sorted(lazy_imports.ONE_CELL)]
 def loaded(name):
     return type(sys.modules.get(name)) is types.ModuleType
 untouched = [m for m in lazy_imports.UNUSED_AT_START if not loaded(m)]
 wide = [get_cwidth(c) for c in "中文é\u0301"]
 import wcwidth
 real = [max(0, wcwidth.wcwidth(c)) for c in "中文é\u0301"]
+real_ui = [wcwidth.wcwidth(c) for c in sorted(lazy_imports.ONE_CELL)]
 # Used after all: each behaves as the real module.
 import tempfile, shutil, os
 fd, path = tempfile.mkstemp()
@@ -30,7 +35,7 @@ os.close(fd); os.unlink(path)
 from prompt_toolkit.formatted_text import HTML, to_formatted_text
 html = to_formatted_text(HTML("<b>bold</b>"))
 print(json.dumps({
-    "ascii": ascii_widths, "untouched": untouched, "wide": wide, "real": real,
+    "ascii": ascii_widths, "ui": ui, "real_ui": real_ui, "untouched": untouched, "wide": wide, "real": real,
     "which": bool(shutil.which("sh")), "html": [list(t) for t in html],
     "after": [m for m in ("tempfile", "shutil") if loaded(m)],
 }))
@@ -44,9 +49,86 @@ def test_deferred_modules_stay_unloaded_until_used_then_behave_as_before() -> No
     ).stdout
     got = json.loads(out)
     assert got["ascii"] == [1] * 20  # every ASCII character of a prompt is one cell
+    assert got["ui"] == got["real_ui"] == [1] * len(got["ui"])  # the toolbar's separator
     # Loading prompt_toolkit and drawing ASCII loaded none of them.
     assert got["untouched"] == ["tempfile", "shutil", "bz2", "lzma", "zlib", "wcwidth"]
     assert got["wide"] == got["real"] == [2, 2, 1, 0]  # CJK wide, combining mark 0
     assert got["which"]
     assert got["html"] == [["class:b", "bold"]]
     assert got["after"] == ["tempfile", "shutil"]
+
+
+def _mapped_libraries(pid: int) -> set[str]:
+    with open(f"/proc/{pid}/maps") as f:
+        return {Path(line.split()[5]).name for line in f if len(line.split()) > 5}
+
+
+@pytest.mark.timeout(60)
+def test_repl_in_a_terminal_answering_cpr_maps_no_openssl_nor_wcwidth_tables() -> None:
+    """A REPL on a kernel that declares Curve support (the built-in kernel), in a
+    terminal that answers cursor-position requests (the bottom toolbar is drawn): its
+    start loads no ssl (OpenSSL, ~5 MB resident) and drawing the toolbar loads neither
+    wcwidth's tables nor, through them, OpenSSL's libcrypto."""
+    from ptyconsole import PtyConsole
+
+    if importlib.util.find_spec("kconsole.kernel") is None:
+        pytest.skip("no built-in kernel")
+    c = PtyConsole(
+        ["start", "--kernel", "builtin"], env={"PROMPT_TOOLKIT_NO_CPR": "0", "PAGER": "cat"}
+    )
+    # pyte answers ESC[6n through this hook, so prompt_toolkit draws the toolbar.
+    c.screen.write_process_input = c.child.send  # type: ignore[method-assign]
+    try:
+        c.expect_prompt(1)
+        c.sendline("6*7")
+        c.expect(r"Out\[1\]: 42")
+        c.expect_prompt(2)
+        deadline = time.monotonic() + 15
+        while not any(" │ idle │ count 1 │ " in ln for ln in c.display()):
+            assert time.monotonic() < deadline, "\n".join(c.display())
+            c._pump(0.2)
+        libs = _mapped_libraries(c.child.pid)
+        assert "libzmq" in " ".join(libs)  # what is read is the console's map
+        loaded = sorted(
+            n for n in libs if n.startswith(("libssl", "libcrypto", "_ssl", "_wcwidth"))
+        )
+        assert loaded == []
+    finally:
+        c.close()
+
+
+SCRIPT_PROBE = r"""
+import atexit, json, sys, types
+
+def report():
+    loaded = sorted(n for n, m in sys.modules.items() if type(m) is types.ModuleType)
+    sys.stderr.write("MODULES " + json.dumps(loaded) + "\n")
+
+atexit.register(report)
+sys.argv = ["kconsole", "start", "--kernel", "builtin"]
+from kconsole.cli import main
+main()
+"""
+
+
+@pytest.mark.timeout(60)
+def test_script_mode_loads_no_line_editor_openssl_html_tables_or_zmq_asyncio() -> None:
+    """stdin piped: what a script run loads is what it uses. No line editor or
+    highlighter, no ssl (OpenSSL, ~5 MB: the built-in kernel declares Curve support),
+    no HTML5 entity table (widgets unescape their labels only when they have some), and
+    no zmq.asyncio (pyzmq's monitor helpers import it; kconsole parses the monitor's
+    two frames itself)."""
+    if importlib.util.find_spec("kconsole.kernel") is None:
+        pytest.skip("no built-in kernel")
+    r = subprocess.run(
+        [sys.executable, "-c", SCRIPT_PROBE],
+        input="print(6*7)\n",
+        capture_output=True,
+        text=True,
+        timeout=50,
+    )
+    assert (r.returncode, r.stdout) == (0, "42\n"), r.stderr
+    loaded = json.loads(r.stderr.split("MODULES ", 1)[1])
+    assert "kconsole.script" in loaded and "zmq" in loaded  # the probe saw the run
+    heavy = ("prompt_toolkit", "pygments", "ssl", "_ssl", "html", "wcwidth")
+    assert [m for m in loaded if m.split(".")[0] in heavy or m == "zmq.asyncio"] == []

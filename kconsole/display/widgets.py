@@ -40,7 +40,6 @@ colours kconsole adds.
 
 from __future__ import annotations
 
-import html as htmllib
 import math
 import re
 from collections import OrderedDict
@@ -445,7 +444,7 @@ class _View:
         if not isinstance(d, str) or not d:
             return ""
         if state.get("description_allow_html") is True or "<" in d:
-            d = htmllib.unescape(_TAG.sub("", d[:MAX_TEXT]))
+            d = _unescape(_TAG.sub("", d[:MAX_TEXT]))
         return plain_line(d[:200]).strip()
 
     def widget(self, ref: Any, width: int, depth: int) -> list[str]:
@@ -505,14 +504,14 @@ class _View:
             # The common case (tqdm's counters, a status line): no markup to lay out.
             # The figure spaces that keep tqdm's numbers aligned (HTML would collapse
             # spaces) stay as wide, as plain spaces: text a user can copy.
-            plain = _HTML_SPACE.sub(" ", htmllib.unescape(text)).strip(" ").replace("\u2007", " ")
+            plain = _HTML_SPACE.sub(" ", _unescape(text)).strip(" ").replace("\u2007", " ")
             return [terminal_text(plain, allow_sgr=False, allow_progress=False)] if plain else []
         from .registry import render_html
 
         try:
             out = render_html(text, {}, replace(self.ctx, width=max(10, width)))
         except Exception:  # over a budget, or markup the parser refused: its text
-            flat = htmllib.unescape(_TAG.sub(" ", text))
+            flat = _unescape(_TAG.sub(" ", text))
             plain = terminal_text(flat, allow_sgr=False, allow_progress=False)
             out = _HTML_SPACE.sub(" ", plain).strip()
         return [line.rstrip() for line in out.split("\n")] if out.strip() else []
@@ -708,3 +707,11 @@ __all__ = [
     "widget_model_id",
     "TOO_LARGE",
 ]
+
+
+def _unescape(text: str) -> str:
+    """``html.unescape``, imported when a widget first needs it: the module loads
+    HTML5's table of entities (~0.3 MB) that most sessions never use."""
+    from html import unescape
+
+    return unescape(text)
