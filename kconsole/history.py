@@ -76,7 +76,12 @@ def read_tail(f: BinaryIO, size: int, n: int) -> tuple[list[str], int]:
     if n <= 0 or size <= 0:
         return entries, 0
     pos = size
-    rest = b""  # the start of the piece cut at the start of the last chunk read
+    # The piece cut at the start of the data after the block: its parts, the last
+    # first, joined only once a block ends it (an entry or a file without newlines
+    # would otherwise be copied and split again with every chunk: quadratic), and
+    # its first two bytes (what the block's last newline is followed by).
+    tail: list[bytes] = []
+    head = b""
     while pos > 0:
         step = min(_CHUNK, pos)
         f.seek(pos - step)
@@ -86,11 +91,22 @@ def read_tail(f: BinaryIO, size: int, n: int) -> tuple[list[str], int]:
         pos -= step
         # Each piece is a line that is not an entry's, then the entry's lines after
         # it. The first is cut short unless the file's start was read, where it may
-        # be an entry's lines alone.
-        pieces = _ENTRY_END.split(block + rest)
+        # be an entry's lines alone. The block is split with what follows it as far
+        # as it tells whether its last newline ends an entry.
+        look = head[:2] if head[:1] == b"\n" else head[:1]
+        pieces = _ENTRY_END.split(block + look)
+        if look:
+            pieces[-1] = pieces[-1][: len(pieces[-1]) - len(look)]
+        if len(pieces) == 1 and pos > 0:  # no entry ends in this block
+            tail.append(block)
+            head = (block[:2] + head)[:2]
+            continue
+        if tail:
+            pieces[-1] = b"".join([pieces[-1], *reversed(tail)])
+            tail = []
         first = len(pieces[0])
         if pos > 0:
-            rest = pieces[0]
+            tail, head = [pieces[0]], pieces[0][:2]
             pieces[0] = b""
         elif pieces[0].startswith(b"+"):
             pieces[0] = b"\n" + pieces[0]

@@ -1,0 +1,56 @@
+"""Review of issue 17 (speed): defects found by trying to break it."""
+
+from __future__ import annotations
+
+import io
+import random
+import re
+from typing import Any
+
+import pytest
+
+from kconsole import history
+
+
+class _CountingSplit:
+    """history._ENTRY_END, counting the bytes it is asked to split."""
+
+    def __init__(self) -> None:
+        self.scanned = 0
+
+    def split(self, data: bytes) -> list[bytes]:
+        self.scanned += len(data)
+        return re.compile(rb"\n(?!\+)").split(data)
+
+
+def test_history_file_of_one_huge_entry_is_read_once(monkeypatch: Any) -> None:
+    # A 4 MB entry (a pasted blob), or a binary file without newlines, put in place of
+    # the history: each 64 KB chunk was joined to all that followed it and split
+    # again, quadratic (a 32 MB file took some 10 s before the first prompt).
+    counter = _CountingSplit()
+    monkeypatch.setattr(history, "_ENTRY_END", counter)
+    for data in (b"\n# d\n+" + b"x" * (4 << 20) + b"\n", b"\xff\0" * (2 << 20)):
+        counter.scanned = 0
+        entries, _ = history.read_tail(io.BytesIO(data), len(data), 10_000)
+        assert len(entries) == (1 if data.startswith(b"\n") else 0)
+        assert counter.scanned <= 2 * len(data)
+
+
+def test_history_tail_is_the_same_in_any_chunk_size(monkeypatch: Any) -> None:
+    rnd = random.Random(17)
+    alphabet = [b"\n", b"+", b"#", b"a", b"\n+", b"\n# d\n+", b"\xff"]
+    for _ in range(3000):
+        data = b"".join(rnd.choice(alphabet) for _ in range(rnd.randint(0, 40)))
+        n = rnd.randint(1, 6)
+        monkeypatch.setattr(history, "_CHUNK", 1 << 20)
+        whole, _ = history.read_tail(io.BytesIO(data), len(data), n)
+        monkeypatch.setattr(history, "_CHUNK", rnd.randint(1, 9))
+        got, start = history.read_tail(io.BytesIO(data), len(data), n)
+        assert got == whole, data
+        # What a trim would keep holds the same entries.
+        kept = data[start:]
+        assert history.read_tail(io.BytesIO(kept), len(kept), n)[0] == got, data
+
+
+if __name__ == "__main__":  # pragma: no cover
+    pytest.main([__file__])
