@@ -168,6 +168,11 @@ class StreamText:
             self._size -= excess
             self._left_out += excess
 
+    @property
+    def cut(self) -> bool:
+        """Whether some of the text was left out (no spool, and it was long)."""
+        return self._head is not None and (self._left_out > 0 or self._size > STREAM_KEPT_CHARS)
+
     def getvalue(self) -> str:
         if self._runs:
             assert self._spool is not None
@@ -238,6 +243,16 @@ class NotebookRecorder:
         self.kernel_info: dict[str, Any] = {}
         self.kernelspec: dict[str, Any] = {}
         self._current: RecordedCell | None = None
+
+    def outputs_cut(self) -> int:
+        """How many stream outputs recorded left some of their text out (see
+        :class:`StreamText`)."""
+        return sum(
+            1
+            for cell in self.cells
+            for o in cell.outputs
+            if o["output_type"] == "stream" and o["text"].cut
+        )
 
     # -- what the console tells us ------------------------------------------------------
 

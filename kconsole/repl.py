@@ -122,7 +122,7 @@ from .history import (
     load_history_at_once,
     search_history_quickly,
 )
-from .notebook import NotebookRecorder
+from .notebook import STREAM_KEPT_CHARS, NotebookRecorder
 from .output import OutputPrinter
 from .pager import edit_file, page
 from .protocol import Message
@@ -845,8 +845,17 @@ class Repl:
         except OSError as e:
             self.note(f"could not save the notebook: {e}")
             return None
-        n = len(rec.cells)
-        self.note(f"saved {n} cell{'s' if n != 1 else ''} to {path}")
+        n, cut = len(rec.cells), rec.outputs_cut()
+        said = f"saved {n} cell{'s' if n != 1 else ''} to {path}"
+        if cut:
+            # Said here, not only in the notebook: the user may not open it soon.
+            outputs, their = ("outputs", "their") if cut != 1 else ("output", "its")
+            said += (
+                f" ({cut} long {outputs} kept only {their} first and last"
+                f" {STREAM_KEPT_CHARS // 1024} K characters; --save FILE.ipynb keeps"
+                " every output whole)"
+            )
+        self.note(said)
         return path
 
     async def _restart_from_prompt(self, hold: object) -> None:

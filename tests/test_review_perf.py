@@ -5,9 +5,12 @@ from __future__ import annotations
 import io
 import random
 import re
+from pathlib import Path
 from typing import Any
 
+import nbformat
 import pytest
+from ptyconsole import PtyConsole
 
 from kconsole import history
 
@@ -50,6 +53,35 @@ def test_history_tail_is_the_same_in_any_chunk_size(monkeypatch: Any) -> None:
         # What a trim would keep holds the same entries.
         kept = data[start:]
         assert history.read_tail(io.BytesIO(kept), len(kept), n)[0] == got, data
+
+
+@pytest.mark.timeout(60)
+def test_ctrl_x_s_without_save_says_a_long_output_was_cut(tmp_path: Path) -> None:
+    # Without --save a long print keeps its first and last 32 K characters: the line
+    # Ctrl-X s prints said only "saved 2 cells", as if all of it were in the file.
+    c = PtyConsole(["start", "--kernel", "builtin"], cwd=tmp_path, env={"PAGER": "cat"})
+    try:
+        c.expect_prompt(1)
+        c.sendline("print('short')")
+        c.expect(r"(?m)^short")
+        c.expect_prompt(2)
+        c.ctrl("x")
+        c.send("s")
+        m = c.expect(r"saved 1 cell to (\S+\.ipynb)(.*)")
+        assert "long output" not in m.group(2)
+        c.expect_prompt()
+        c.sendline("print('x' * 200_000)")
+        c.expect_prompt(3)
+        c.ctrl("x")
+        c.send("s")
+        m = c.expect(r"saved 2 cells to (\S+\.ipynb) \(1 long output kept only its first and last")
+        nb = nbformat.read(m.group(1), as_version=4)
+        assert "were not kept" in "".join(o.text for o in nb.cells[1].outputs)
+        c.expect_prompt()
+        c.ctrl("d")
+        assert c.wait_exit(30) == 0
+    finally:
+        c.close()
 
 
 if __name__ == "__main__":  # pragma: no cover
