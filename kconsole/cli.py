@@ -270,7 +270,8 @@ def _console_options(f: Callable[..., Any]) -> Callable[..., Any]:
         default=paths.DEFAULT_HISTORY_SIZE,
         show_default=True,
         help="Entries of the history file loaded for Up, Ctrl-R and suggestions (the "
-        "newest); the file is trimmed to them once it holds twice as many.",
+        "newest); the file is trimmed to them once it holds twice as many (never with an "
+        "N below the default).",
     )(f)
     f = click.option(
         "--save",

@@ -22,6 +22,9 @@ and scans every one of them on every key. So at most ``size`` entries are ever l
 * a file that holds more than twice what is loaded is trimmed to its newest
   ``size`` entries when it is read (at most once per session): rewritten into a
   temporary file beside it and put in its place (``os.replace``), keeping its mode.
+  Never with a ``size`` below :data:`TRIM_MIN_SIZE` (the default): the file is shared by
+  every session of the language, and one run with a small ``--history-size`` must
+  not take from the others (nor from the next default run) what they load;
   Appends (:meth:`TailFileHistory.store_string`) and the trim take an exclusive
   ``flock`` on the file and an append that waited for a trim goes to the new file, so
   a concurrent kconsole loses nothing.
@@ -53,6 +56,8 @@ if TYPE_CHECKING:
 #: Entries of the history file loaded at start (``--history-size``): jupyter console
 #: loads 1,000; a key here costs about the same with any number (:class:`SuggestIndex`).
 DEFAULT_HISTORY_SIZE = paths.DEFAULT_HISTORY_SIZE
+#: The least size a file is trimmed to (see the theory at the top).
+TRIM_MIN_SIZE = DEFAULT_HISTORY_SIZE
 #: How much the file is read at a time, from its end.
 _CHUNK = 1 << 16
 
@@ -144,7 +149,12 @@ class TailFileHistory(FileHistory):
             entries, start = read_tail(f, end, self.size)
             # More than as much again before the entries loaded: about twice as many
             # entries as are ever loaded. Trimmed once per session at most.
-            if not self._trim_tried and start > 0 and start >= end - start:
+            if (
+                not self._trim_tried
+                and self.size >= TRIM_MIN_SIZE
+                and start > 0
+                and start >= end - start
+            ):
                 self._trim_tried = True
                 try:
                     self._trim(f, start, end)

@@ -374,11 +374,15 @@ def test_a_long_session_keeps_a_bounded_history_in_memory() -> None:
 
 
 @pytest.mark.parametrize("mode", [0o600, 0o640])
-def test_a_file_twice_the_size_is_trimmed_to_its_newest_entries(tmp_path: Path, mode: int) -> None:
+def test_a_file_twice_the_size_is_trimmed_to_its_newest_entries(
+    tmp_path: Path, mode: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from prompt_toolkit.history import FileHistory
 
+    from kconsole import history
     from kconsole.history import TailFileHistory
 
+    monkeypatch.setattr(history, "TRIM_MIN_SIZE", 1000)  # the default's 10,000: slower
     path = tmp_path / "history-python"
     _write_history(path, 2500)
     path.chmod(mode)
@@ -492,6 +496,8 @@ def test_the_tail_is_what_file_history_reads(tmp_path_factory: Any, data: bytes,
 
 @pytest.mark.timeout(90)
 def test_history_size_caps_what_a_session_loads_and_trims_the_file() -> None:
+    # A --history-size below the default caps what is loaded but trims nothing (the
+    # file is every session's): the default's 10,000 entries are kept.
     path = _history_file("python")
     _write_history(path, 100_000)
     path.chmod(0o600)
@@ -513,7 +519,16 @@ def test_history_size_caps_what_a_session_loads_and_trims_the_file() -> None:
     finally:
         c.close()
     kept = path.read_text()
-    # The newest 1,000 entries and the one typed.
-    assert len(re.findall(r"(?m)^# ", kept)) == 1001
-    assert "+entry_98999 = " not in kept and "+entry_99001 = " in kept and "+typed = 1\n" in kept
+    assert len(re.findall(r"(?m)^# ", kept)) == 100_001  # all, and the one typed
+    assert "+typed = 1\n" in kept
+    c = PtyConsole(["start", "--kernel", "builtin"])  # the default: trims to 10,000
+    try:
+        c.expect_prompt(1)
+        c.ctrl("d")
+        assert c.wait_exit(30) == 0
+    finally:
+        c.close()
+    kept = path.read_text()
+    assert len(re.findall(r"(?m)^# ", kept)) == 10_000
+    assert "+entry_90000 = " not in kept and "+entry_90001 = " in kept and "+typed = 1\n" in kept
     assert stat.S_IMODE(path.stat().st_mode) == 0o600

@@ -55,6 +55,19 @@ def test_history_tail_is_the_same_in_any_chunk_size(monkeypatch: Any) -> None:
         assert history.read_tail(io.BytesIO(kept), len(kept), n)[0] == got, data
 
 
+def test_a_small_history_size_loses_no_entry_of_the_file(tmp_path: Path) -> None:
+    # One session with --history-size 5 trimmed the file every session of the
+    # language shares to 5 entries: the next default run found its history gone.
+    path = str(tmp_path / "history-python")
+    writer = history.TailFileHistory(path)
+    for i in range(50):
+        writer.store_string(f"x = {i}")
+    small = history.TailFileHistory(path, size=5)
+    assert list(small.load_history_strings()) == [f"x = {i}" for i in range(49, 44, -1)]
+    again = list(history.TailFileHistory(path).load_history_strings())
+    assert again == [f"x = {i}" for i in range(49, -1, -1)]
+
+
 @pytest.mark.timeout(60)
 def test_ctrl_x_s_without_save_says_a_long_output_was_cut(tmp_path: Path) -> None:
     # Without --save a long print keeps its first and last 32 K characters: the line
