@@ -478,39 +478,44 @@ def long_session(argv: list[str], env: dict[str, str], cells: int, window: int =
 BIG_STRING = 50_000_000
 
 
-def attached_session(argv: list[str], env: dict[str, str], tabs: int = 5) -> dict:
-    """On a shared kernel: Tab-to-completion-menu (``os.pa`` + Tab until
-    ``pathconf_names`` shows on a pyte screen), a 5,000-row DataFrame shown in full
-    (Enter to the next prompt) and a 50 MB string printed (Enter to the next prompt)."""
+def attached_session(
+    argv: list[str], env: dict[str, str], tabs: int = 5, tab: bool = True, big: bool = True
+) -> dict:
+    """On a shared kernel: Tab-to-completion-menu (``tab``: ``os.pa`` + Tab until
+    ``pathconf_names`` shows on a pyte screen), then (``big``) a 5,000-row DataFrame
+    shown in full and a 50 MB string printed, each Enter to the next prompt."""
     s = PtySession(argv, env)
+    result: dict = {}
     try:
         s.prompt(60)
-        s.send(b"import os\r")
-        s.prompt(30)
-        s.start_screen()
-        lat = []
-        for i in range(tabs + 1):  # the first one warms the kernel's completer
-            t = s.send(b"os.pa\t")
-            shown = s.wait_screen("pathconf_names", True)
-            if i:
-                lat.append(shown - t)
-            s.send(b"\x05\x15")  # Ctrl-E Ctrl-U: end of line, delete it (menu closes)
-            s.wait_screen("pathconf_names", False)
-        s.stop_screen()
-        result: dict = {"tab": statistics.median(lat)}
-        s.send(DATAFRAME_SETUP.encode() + b"\r")
-        s.prompt(60)
-        cpu0 = s.cpu()
-        t = s.send(b"df\r")
-        s.expect(rb"\n4999\s", 60)  # its last row
-        result["dataframe"] = s.prompt(60) - t
-        result["dataframe_cpu"] = s.cpu() - cpu0
-        cpu0 = s.cpu()
-        t = s.send(b"print('x' * %d); print('big-' + 'done')\r" % BIG_STRING)
-        s.expect(rb"big-done", 120)
-        result["big_string"] = s.prompt(60) - t
-        result["big_string_cpu"] = s.cpu() - cpu0
-        result["rss"] = s.rss_mb()
+        if tab:
+            s.send(b"import os\r")
+            s.prompt(30)
+            s.start_screen()
+            lat = []
+            for i in range(tabs + 1):  # the first one warms the kernel's completer
+                t = s.send(b"os.pa\t")
+                shown = s.wait_screen("pathconf_names", True)
+                if i:
+                    lat.append(shown - t)
+                s.send(b"\x05\x15")  # Ctrl-E Ctrl-U: end of line, delete it (menu closes)
+                s.wait_screen("pathconf_names", False)
+            s.stop_screen()
+            result["tab"] = statistics.median(lat)
+        if big:
+            s.send(DATAFRAME_SETUP.encode() + b"\r")
+            s.prompt(60)
+            cpu0 = s.cpu()
+            t = s.send(b"df\r")
+            s.expect(rb"\n4999\s", 60)  # its last row
+            result["dataframe"] = s.prompt(60) - t
+            result["dataframe_cpu"] = s.cpu() - cpu0
+            cpu0 = s.cpu()
+            t = s.send(b"print('x' * %d); print('big-' + 'done')\r" % BIG_STRING)
+            s.expect(rb"big-done", 60)
+            result["big_string"] = s.prompt(60) - t
+            result["big_string_cpu"] = s.cpu() - cpu0
+            result["rss"] = s.rss_mb()
     finally:
         # Not `exit`: on a kernel it attached to, jupyter console shuts the kernel down.
         s.close(None)

@@ -1,6 +1,6 @@
 """Client workers for ``bench/run``: one measurement per process, JSON on stdout.
 
-``python bench/workers.py CLIENT TASK CONNECTION_FILE N``
+``python bench/workers.py CLIENT TASK CONNECTION_FILE N [TASK CONNECTION_FILE N ...]``
 
 CLIENT is ``kconsole`` (kconsole's KernelClient over ZMQTransport), ``jupyter``
 (jupyter_client's BlockingKernelClient) or ``raw`` (the floor: blocking pyzmq DEALER +
@@ -14,7 +14,8 @@ N is ignored).
 
 The timed loop starts after the client is connected and the kernel answered (IOPub
 included), so startup costs are measured by the console scenarios, not here. Each
-worker prints ``{"seconds": ..., "count": ..., "lines": ...}``.
+worker prints ``{"seconds": ..., "count": ..., "lines": ...}`` (with several tasks,
+``{"tasks": [...]}``, one of those per task, in order).
 """
 
 from __future__ import annotations
@@ -232,9 +233,16 @@ CLIENTS = {"raw": raw, "kconsole": kconsole, "jupyter": jupyter}
 
 
 def main(argv: list[str]) -> int:
-    client, task, cf, n = argv
-    result = CLIENTS[client](task, cf, int(n))
-    print(json.dumps(result))
+    client, *jobs = argv
+    if len(jobs) == 3:
+        task, cf, n = jobs
+        print(json.dumps(CLIENTS[client](task, cf, int(n))))
+        return 0
+    # Several (TASK, CONNECTION_FILE, N) in one process: one start-up for all of them.
+    results = [
+        CLIENTS[client](jobs[i], jobs[i + 1], int(jobs[i + 2])) for i in range(0, len(jobs), 3)
+    ]
+    print(json.dumps({"tasks": results}))
     return 0
 
 
