@@ -1243,7 +1243,7 @@ def kernels(server: str | None, token: str | None, insecure: bool, timeout: floa
             infos.append(None)
     # All at once: ten stale files must not take ten probe timeouts.
     alive = probe_heartbeats(infos, time.monotonic() + 1.0)
-    from .zmq_transport import curve_available
+    from .connection import curve_available
 
     for n, (f, info, ok) in enumerate(zip(files, infos, alive, strict=True)):
         if info is None:

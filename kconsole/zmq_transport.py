@@ -34,11 +34,7 @@ from typing import Any, cast
 
 import zmq
 
-# NO_CURVE_TO_START and new_curve_keypair live in connection (which loads no asyncio)
-# and stay importable from here.
-from .connection import NO_CURVE_TO_START as NO_CURVE_TO_START
 from .connection import ConnectionInfo, curve_available
-from .connection import new_curve_keypair as new_curve_keypair
 from .protocol import MalformedMessage, Message, ProtocolError, Session
 from .transport import Channel, Receiver, Transport, TransportError
 

@@ -239,7 +239,7 @@ def test_mismatches_are_one_line_each(jc_kernel: Any, plain_kernel: Path, tmp_pa
 
     # Keys that are not the kernel's.
     other = ConnectionInfo.from_dict(info)
-    from kconsole.zmq_transport import new_curve_keypair
+    from kconsole.connection import new_curve_keypair
 
     other.curve_publickey, other.curve_secretkey = new_curve_keypair()
     wrong = other.write(tmp_path / "kernel-wrong.json")
@@ -347,8 +347,7 @@ def test_connection_file_curve_fields(tmp_path: Path) -> None:
     error naming the field, never quoting the (secret) key."""
     from jupyter_client.connect import write_connection_file
 
-    from kconsole.connection import ConnectionFileError
-    from kconsole.zmq_transport import new_curve_keypair
+    from kconsole.connection import ConnectionFileError, new_curve_keypair
 
     pub, sec = (k.encode() for k in new_curve_keypair())
     fname, _ = write_connection_file(

@@ -279,9 +279,9 @@ def test_attach_ssh_encrypted_kernel_and_mismatch(sshd: SSHServer, tmp_path: Pat
     on every forwarded socket; the same kernel without the keys is one line."""
     import dataclasses
 
+    from kconsole.connection import new_curve_keypair
     from kconsole.console import ConsoleError
     from kconsole.remote.console import attach_ssh
-    from kconsole.zmq_transport import new_curve_keypair
 
     info = ConnectionInfo.new()
     info.curve_publickey, info.curve_secretkey = new_curve_keypair()

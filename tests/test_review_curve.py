@@ -60,7 +60,7 @@ def _keyed_file(path: Path, public: str, secret: str) -> Path:
 
 
 def _keypair() -> tuple[str, str]:
-    from kconsole.zmq_transport import new_curve_keypair
+    from kconsole.connection import new_curve_keypair
 
     return new_curve_keypair()
 
