@@ -148,7 +148,7 @@ def kconsole(task: str, cf: str, n: int) -> dict[str, float]:
     import asyncio
 
     from kconsole.connection import ConnectionInfo
-    from kconsole.console import connect_client
+    from kconsole.kernel_connection import connect_client
     from kconsole.zmq_transport import ZMQTransport
 
     async def main() -> dict[str, float]:

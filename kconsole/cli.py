@@ -33,7 +33,7 @@ CURVE_SECRET_ENV = "KCONSOLE_CURVE_SECRET_KEY"
 
 #: Exit statuses (documented in the man page): a cell raised in script mode, or any
 #: failure of kconsole's own is 1; usage errors are 2; a kernel that died is 3
-#: (console.EXIT_KERNEL_DIED).
+#: (kernel_connection.EXIT_KERNEL_DIED).
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 
@@ -525,7 +525,7 @@ def _run(coro_fn: Callable[[], Awaitable[int]]) -> None:
                 raise  # asyncio.run's own Ctrl-C: it raises KeyboardInterrupt (130)
             return 128 + terminated[0]  # as a shell reports the signal: 143, 129
 
-    from .console import ConsoleError
+    from .kernel_connection import ConsoleError
 
     try:
         status = asyncio.run(main())
@@ -782,7 +782,7 @@ def start(
     from .kernelspec import KernelSpecError, resolve_kernel
 
     if server is not None:
-        from .remote.console import start_server_kernel
+        from .remote.connect import start_server_kernel
 
         if encrypt == "required":  # the server starts the kernel, with its own policy
             raise UsageProblem(
@@ -833,7 +833,7 @@ def start(
         raise UserError(f"{e}{_set_in_config(where)}") from None
     opts["_detecting"] = _detect_terminal_in_background(opts)
     _import_asyncio_without_ssl()
-    from .console import start_local
+    from .kernel_connection import start_local
 
     async def make(notify: Callable[[str], None]) -> Any:
         # Returns before the kernel is ready: the REPL shows its prompt meanwhile.
@@ -975,7 +975,7 @@ def attach(
             raise UsageProblem("--server and --kernel-id go together")
         if existing is not None or ports is not None or ssh is not None:
             raise UsageProblem("--server cannot be combined with --existing, --ports or --ssh")
-        from .remote.console import attach_server_kernel
+        from .remote.connect import attach_server_kernel
 
         _run_on_server(attach_server_kernel, server, token, insecure, opts, kernel_id=kernel_id)
         return
@@ -1014,10 +1014,10 @@ def attach(
         raise UserError(f"{source}: {e}") from None
 
     _import_asyncio_without_ssl()  # zmq, tunnelled or not: no TLS
-    from .console import attach_zmq
+    from .kernel_connection import attach_zmq
 
     if ssh is not None:
-        from .remote.console import attach_ssh
+        from .remote.connect import attach_ssh
 
         host = ssh
 
@@ -1048,7 +1048,7 @@ def _attach_notebook(
     then run the console on it as on any kernel attached to on a server."""
     import asyncio
 
-    from .remote.console import attach_notebook_kernel
+    from .remote.connect import attach_notebook_kernel
     from .remote.rest import RemoteError, ServerClient, split_server_url
     from .remote.sessions import (
         find_notebook_session,

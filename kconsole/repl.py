@@ -102,15 +102,6 @@ from .client import (
     ReplyLost,
 )
 from .completion import KernelCompleter
-from .console import (
-    EXIT_KERNEL_DIED,
-    GONE_FROM_SERVER,
-    SELF_EXIT_WAIT,
-    ConsoleError,
-    KernelConnection,
-    exit_command,
-    payloads_of,
-)
 from .display.terminal import take_typed_ahead
 from .display.widgets import COMM_TYPES
 from .history import (
@@ -121,6 +112,15 @@ from .history import (
     kernel_history_inputs,
     load_history_at_once,
     search_history_quickly,
+)
+from .kernel_connection import (
+    EXIT_KERNEL_DIED,
+    GONE_FROM_SERVER,
+    SELF_EXIT_WAIT,
+    ConsoleError,
+    KernelConnection,
+    exit_command,
+    payloads_of,
 )
 from .notebook import STREAM_KEPT_CHARS, NotebookRecorder
 from .output import OutputPrinter

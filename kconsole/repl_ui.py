@@ -32,7 +32,7 @@ from .sanitize import plain_line
 if TYPE_CHECKING:
     from prompt_toolkit.application import Application
 
-    from .console import KernelConnection
+    from .kernel_connection import KernelConnection
 
 
 def check_style(name: str) -> None:

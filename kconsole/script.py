@@ -59,7 +59,7 @@ from collections.abc import Callable
 from typing import Any, TextIO
 
 from .client import EOFInput, KernelDied, KernelTimeout, ReplyLost
-from .console import (
+from .kernel_connection import (
     EXIT_KERNEL_DIED,
     GONE_FROM_SERVER,
     KernelConnection,

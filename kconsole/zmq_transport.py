@@ -130,7 +130,7 @@ class ZMQTransport(Transport):
         return socks
 
     def suspend(self) -> None:
-        # A kernel kconsole started is reconnected to every 10 ms (see console.py):
+        # A kernel kconsole started is reconnected to every 10 ms (see kernel_connection.py):
         # with its process gone that would be ~500 refused connections a second.
         if self._suspended or self._closed:
             return

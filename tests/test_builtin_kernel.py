@@ -849,7 +849,7 @@ def test_format_object_bundles() -> None:
 
 
 def test_history_sqlite_across_sessions(tmp_path: Path) -> None:
-    from kconsole.kernel.history import History
+    from kconsole.kernel.history_store import History
 
     db = tmp_path / "h.sqlite"
     h1 = History(db)

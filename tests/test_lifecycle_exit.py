@@ -23,7 +23,7 @@ from jupyter_client.blocking.client import BlockingKernelClient
 from ptyconsole import PtyConsole, pid_alive
 
 from kconsole import paths
-from kconsole.console import exit_command
+from kconsole.kernel_connection import exit_command
 
 KCONSOLE = [sys.executable, "-m", "kconsole"]
 

@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from ptyconsole import PtyConsole
 
-from kconsole.console import payloads_of
+from kconsole.kernel_connection import payloads_of
 
 KCONSOLE = [sys.executable, "-m", "kconsole"]
 HOSTILE = Path(__file__).parent / "hostile_lifecycle.py"

@@ -674,8 +674,8 @@ def test_list_kernels_text(server: JupyterServer) -> None:
 
 
 def test_console_start_and_attach(server: JupyterServer) -> None:
-    from kconsole.console import ConsoleError
-    from kconsole.remote.console import attach_server_kernel, start_server_kernel
+    from kconsole.kernel_connection import ConsoleError
+    from kconsole.remote.connect import attach_server_kernel, start_server_kernel
 
     async def main() -> None:
         rest = ServerClient(server.url, server.token)

@@ -246,8 +246,8 @@ def test_missing_key_file(tmp_path: Path) -> None:
 
 def test_attach_ssh_console_connection(sshd: SSHServer, kernel: ConnectionInfo) -> None:
     """What ``kconsole attach --existing FILE --ssh HOST --ssh-key K`` calls."""
-    from kconsole.console import ConsoleError
-    from kconsole.remote.console import attach_ssh
+    from kconsole.kernel_connection import ConsoleError
+    from kconsole.remote.connect import attach_ssh
 
     host = f"{sshd.user}@127.0.0.1:{sshd.port}"
 
@@ -280,8 +280,8 @@ def test_attach_ssh_encrypted_kernel_and_mismatch(sshd: SSHServer, tmp_path: Pat
     import dataclasses
 
     from kconsole.connection import new_curve_keypair
-    from kconsole.console import ConsoleError
-    from kconsole.remote.console import attach_ssh
+    from kconsole.kernel_connection import ConsoleError
+    from kconsole.remote.connect import attach_ssh
 
     info = ConnectionInfo.new()
     info.curve_publickey, info.curve_secretkey = new_curve_keypair()

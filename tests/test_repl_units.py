@@ -227,7 +227,7 @@ def test_recorder_merges_streams_clears_and_updates_displays(tmp_path: Path) -> 
 
 @pytest.mark.timeout(90)
 def test_save_through_script_runner_against_ipykernel(tmp_path: Path) -> None:
-    from kconsole.console import start_local
+    from kconsole.kernel_connection import start_local
     from kconsole.kernelspec import resolve_kernel
     from kconsole.output import OutputPrinter
     from kconsole.script import ScriptRunner

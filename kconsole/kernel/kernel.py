@@ -35,7 +35,7 @@ from .iostream import FdCapture, OutStream, StreamBatcher
 from .server import Server, log_to
 
 if TYPE_CHECKING:
-    from .history import History
+    from .history_store import History
     from .shell import Shell
 
 _SHUTDOWN = "__kconsole_shutdown__"
@@ -181,7 +181,7 @@ class Kernel:
         idle after that (or when a request needs it), always before any user code runs.
         """
         if self._shell is None:
-            from .history import History
+            from .history_store import History
             from .shell import Shell
 
             shell = Shell(

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import displays as _display
-from .history import History
+from .history_store import History
 from .magics import (
     UsageError,
     cell_magic_is_complete,

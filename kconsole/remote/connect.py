@@ -1,8 +1,8 @@
 """Console connections to remote kernels: what ``kconsole start/attach`` call for
-``--server`` and ``--ssh``, returning the same :class:`~kconsole.console.KernelConnection`
+``--server`` and ``--ssh``, returning the same :class:`~kconsole.kernel_connection.KernelConnection`
 the REPL and script mode drive for local kernels.
 
-Every failure is a :class:`~kconsole.console.ConsoleError` with a one-line message.
+Every failure is a :class:`~kconsole.kernel_connection.ConsoleError` with a one-line message.
 Ownership follows the local rules: a kernel kconsole started on a server is shut
 down on exit unless ``keep_kernel`` (through the transport's ``delete_kernel``, which
 :meth:`KernelConnection.close` calls); a kernel attached to is never shut down.
@@ -19,7 +19,7 @@ from typing import Any
 
 from ..client import KernelClient, KernelError
 from ..connection import ConnectionInfo
-from ..console import ConsoleError, KernelConnection, connect_client
+from ..kernel_connection import ConsoleError, KernelConnection, connect_client
 from ..transport import TransportError
 from .kernel import ServerKernel, notebook_kernel, open_server_kernel, start_another
 from .ssh import SSHTunnel, TunnelError
