@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import Any, cast
 
 from ..sanitize import terminal_text
 from .config import RenderContext
@@ -58,7 +58,8 @@ def highlight_code(
             return code
     except ClassNotFound:
         return code
-    return highlight(code, lexer, _formatter(ctx)).rstrip("\n")
+    # pygments is untyped; with no outfile and no encoding, highlight returns a str.
+    return cast(str, highlight(code, lexer, _formatter(ctx))).rstrip("\n")
 
 
 _C1 = re.compile("[\x7f-\x9f]")

@@ -12,7 +12,7 @@ import base64
 import json
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 #: The running kernel's IOPub publisher: ``(msg_type, content, metadata)``.
 _publish: Callable[[str, dict[str, Any], dict[str, Any] | None], None] | None = None
@@ -70,7 +70,7 @@ def method(obj: Any, name: str) -> Callable[..., Any] | None:
             return None
     except Exception:
         return None
-    return m
+    return cast("Callable[..., Any]", m)
 
 
 def _encode(mime: str, value: Any) -> Any:
@@ -183,8 +183,10 @@ def plain_text(obj: Any) -> str:
     if callable(getattr(cls, "_repr_pretty_", None)) and not isinstance(obj, type):
         # IPython's pretty-printing protocol: such objects come with IPython.
         try:
-            from IPython.lib.pretty import pretty
+            from IPython.lib.pretty import pretty as _pretty
 
+            # IPython's pretty is unannotated: typed here so calling it is checked.
+            pretty: Callable[[Any], object] = _pretty
             return str(pretty(obj))
         except Exception:
             pass

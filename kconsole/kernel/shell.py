@@ -24,7 +24,7 @@ import sys
 import types
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import displays as _display
 from .history_store import History
@@ -34,6 +34,9 @@ from .magics import (
     continues_magic_line,
     transform_cell,
 )
+
+if TYPE_CHECKING:
+    from .completer import Completer  # imported on first completion (jedi behind it)
 
 Publish = Callable[[str, dict[str, Any], dict[str, Any] | None], None]
 
@@ -149,7 +152,7 @@ class Shell:
         self._cell_count = 0  # the execution count shown for the running cell
         self._store_history = False
         self._displaying = False
-        self._completer: Any = None
+        self._completer: Completer | None = None  # made on first completion
         self._loop: Any = None  # the asyncio loop top-level await runs on (made on use)
         self._figures_shown: set[int] = set()
 
