@@ -599,16 +599,34 @@ class Session:
             header, parent_header, metadata, content = (unpack(p) for p in parts)
         except MalformedMessage as e:
             raise MalformedMessage(f"a message frame is {e}") from None
-        if not isinstance(header, dict) or "msg_type" not in header:
-            raise MalformedMessage("message header has no msg_type")
-        return Message(
-            header=header,
-            parent_header=parent_header if isinstance(parent_header, dict) else {},
-            metadata=metadata if isinstance(metadata, dict) else {},
-            content=content if isinstance(content, dict) else {},
-            buffers=[bytes(b) for b in rest[5:]],
-            identities=identities,
+        return message_from_parts(
+            header, parent_header, metadata, content, rest[5:], identities=identities
         )
+
+
+def message_from_parts(
+    header: Any,
+    parent_header: Any,
+    metadata: Any,
+    content: Any,
+    buffers: Sequence[bytes | memoryview],
+    *,
+    identities: list[bytes] | None = None,
+) -> Message:
+    """A Message of the four decoded JSON parts of a received message, whichever framing
+    carried them (zmq frames, a WebSocket's v1 or JSON framing): raises
+    MalformedMessage when the header has no ``msg_type``; a parent header, metadata or
+    content that is no object counts as empty."""
+    if not isinstance(header, dict) or "msg_type" not in header:
+        raise MalformedMessage("message header has no msg_type")
+    return Message(
+        header=header,
+        parent_header=parent_header if isinstance(parent_header, dict) else {},
+        metadata=metadata if isinstance(metadata, dict) else {},
+        content=content if isinstance(content, dict) else {},
+        buffers=[bytes(b) for b in buffers],
+        identities=identities if identities is not None else [],
+    )
 
 
 def _default_username() -> str:

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .registry import check_time
-from .text import Styler, cell_width, pad, split_to_width, truncate
+from .text import Styler, cell_width, pad, split_to_width, strip_ansi, truncate
 
 
 @dataclass
@@ -548,7 +548,7 @@ def layout_table(table: Table, width: int, styler: Styler) -> list[str]:
             if align == "center":
                 return [" " * (gap // 2) + body + " " * (gap - gap // 2)]
             return [body + " " * gap]
-        return [_pad_styled(ln, w, align) for ln in _cell_lines(cell, w, styler)]
+        return [pad(ln, w, align) for ln in _cell_lines(cell, w, styler)]
 
     # Spans by row and column, for the rows that have any.
     span_at: dict[int, dict[int, _Span]] = {}
@@ -648,19 +648,6 @@ def layout_table(table: Table, width: int, styler: Styler) -> list[str]:
     return out
 
 
-def _pad_styled(line: str, width: int, align: str) -> str:
-    from .text import display_width
-
-    gap = width - display_width(line)
-    if gap <= 0:
-        return line
-    if align == "right":
-        return " " * gap + line
-    if align == "center":
-        return " " * (gap // 2) + line + " " * (gap - gap // 2)
-    return line + " " * gap
-
-
 # -- blocks --------------------------------------------------------------------------
 
 _BULLETS = ("•", "◦", "▪")
@@ -708,7 +695,7 @@ def _layout_block(
         lines = wrap_spans(spans, width, styler)
         if block.level <= 2:
             # A rule under h1/h2 keeps the structure visible without colour too.
-            w = min(width, max(cell_width(plain_text([Span(ln)])) for ln in _plain(lines)))
+            w = min(width, max(cell_width(plain_text([Span(ln)])) for ln in map(strip_ansi, lines)))
             lines.append(styler(("═" if block.level == 1 else "─") * w, "heading"))
         return lines
     if isinstance(block, CodeBlock):
@@ -729,12 +716,6 @@ def _layout_block(
     if isinstance(block, Lines):
         return list(block.lines)
     return []
-
-
-def _plain(lines: list[str]) -> list[str]:
-    from .text import strip_ansi
-
-    return [strip_ansi(ln) for ln in lines]
 
 
 def _layout_list(

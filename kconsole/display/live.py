@@ -184,12 +184,7 @@ class ScreenLog:
             # display): up to its first row and erase to the end of the screen, which
             # also clears graphics (a sixel or kitty image), that erasing lines leaves.
             out.append((f"\x1b[{d}A" if d else "") + "\r\x1b[J" + text)
-            for b in self._blocks.values():
-                if b[0] > top:
-                    b[0] += delta
-            self._blocks[key][1] = new
-            self._row += delta
-            self._scrolled(lines)
+            self._resized(key, top, new, delta, lines)
             return "".join(out)
         if delta > 0:
             # Room below the output first: at the bottom of the screen this scrolls.
@@ -213,13 +208,18 @@ class ScreenLog:
         if d - old:
             out.append(f"\x1b[{d - old}B")
         out.append(f"\r\x1b[{self._col}C" if self._col else "\r")
+        self._resized(key, top, new, delta, lines)
+        return "".join(out)
+
+    def _resized(self, key: Hashable, top: int, new: int, delta: int, lines: int) -> None:
+        """Count block ``key`` (first row ``top``) redrawn ``new`` rows high: ``delta``
+        rows more than before, by which every block below it and the cursor move."""
         for b in self._blocks.values():
             if b[0] > top:
                 b[0] += delta
         self._blocks[key][1] = new
         self._row += delta
         self._scrolled(lines)
-        return "".join(out)
 
     # -- counting ----------------------------------------------------------------------
 

@@ -85,20 +85,6 @@ class TerminalCapabilities:
     #: tmux passes escape sequences on to the outer terminal (``allow-passthrough``).
     passthrough: bool = False
 
-    def with_protocol(self, protocol: str | None) -> TerminalCapabilities:
-        """A copy with the image protocol forced (``None`` or ``"none"``: no images)."""
-        if protocol in (None, "none"):
-            return replace(self, image_protocol=None)
-        if protocol not in IMAGE_PROTOCOLS:
-            raise ValueError(f"unknown image protocol {protocol!r}")
-        return replace(
-            self,
-            image_protocol=protocol,
-            kitty=self.kitty or protocol == "kitty",
-            iterm=self.iterm or protocol == "iterm",
-            sixel=self.sixel or protocol == "sixel",
-        )
-
 
 def capabilities_from_env(env: Mapping[str, str], *, is_tty: bool = True) -> TerminalCapabilities:
     """The capabilities the environment variables vouch for (no terminal IO)."""

@@ -155,8 +155,9 @@ def truncate(text: str, width: int) -> str:
 
 
 def pad(text: str, width: int, align: str = "left") -> str:
-    """``text`` (no escapes) padded with spaces to ``width`` cells."""
-    gap = width - cell_width(text)
+    """``text`` (escape sequences allowed: they take no cell) padded with spaces to
+    ``width`` cells, ``align`` being ``left``, ``right`` or ``center``."""
+    gap = width - display_width(text)
     if gap <= 0:
         return text
     if align == "right":

@@ -37,7 +37,7 @@ import zmq
 from zmq.utils.monitor import recv_monitor_message
 
 from ..connection import ConnectionInfo
-from ..protocol import Message, ProtocolError, Session
+from ..protocol import Message, ProtocolError, Session, topic
 from ..zmq_transport import set_curve_server
 from .iostream import block_sigint
 
@@ -150,7 +150,7 @@ class Server:
     def send_msg(self, channel: str, msg: Message, identities: list[bytes] | None = None) -> None:
         """Sign and queue ``msg`` (iopub: with its topic as the identity frame)."""
         if channel == "iopub" and identities is None:
-            identities = [f"kernel.{self.session.session_id}.{msg.msg_type}".encode()]
+            identities = [topic(self.session.session_id, msg.msg_type)]
         self.send(channel, self.session.serialize(msg, identities or []))
 
     def stop(self, timeout: float = 2.0) -> None:

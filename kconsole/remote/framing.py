@@ -35,7 +35,7 @@ from __future__ import annotations
 import struct
 from typing import Any
 
-from ..protocol import MalformedMessage, Message, loads, pack, unpack
+from ..protocol import MalformedMessage, Message, loads, message_from_parts, pack, unpack
 
 #: The binary subprotocol of jupyter_server >= 2.
 V1_SUBPROTOCOL = "v1.kernel.websocket.jupyter.org"
@@ -102,7 +102,7 @@ def decode_v1(frame: bytes) -> tuple[str, Message]:
         header, parent_header, metadata, content = (unpack(p) for p in parts[1:5])
     except MalformedMessage as e:
         raise MalformedMessage(f"a v1 message part is {e}") from None
-    return channel, _message(header, parent_header, metadata, content, parts[5:])
+    return channel, message_from_parts(header, parent_header, metadata, content, parts[5:])
 
 
 # -- legacy JSON framing ----------------------------------------------------------------
@@ -157,23 +157,9 @@ def decode_json(frame: str | bytes) -> tuple[str, Message]:
     channel = d.get("channel")
     return (
         str(channel) if channel else "shell",
-        _message(
+        message_from_parts(
             d.get("header"), d.get("parent_header"), d.get("metadata"), d.get("content"), buffers
         ),
-    )
-
-
-def _message(
-    header: Any, parent: Any, metadata: Any, content: Any, buffers: list[bytes]
-) -> Message:
-    if not isinstance(header, dict) or "msg_type" not in header:
-        raise MalformedMessage("message header has no msg_type")
-    return Message(
-        header=header,
-        parent_header=parent if isinstance(parent, dict) else {},
-        metadata=metadata if isinstance(metadata, dict) else {},
-        content=content if isinstance(content, dict) else {},
-        buffers=list(buffers),
     )
 
 
