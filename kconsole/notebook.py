@@ -25,15 +25,14 @@ much was left out), so a 50 MB print costs no second copy on its way to the scre
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import tempfile
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .atomic import replace_file, umask_mode
 from .protocol import Message
 
 NBFORMAT = 4
@@ -84,6 +83,8 @@ class Spool:
     def write(self, text: str) -> tuple[int, int]:
         """Append ``text``; return where it is (offset, length in bytes)."""
         if self._file is None:
+            import tempfile  # on the first long output: script mode may have none
+
             self._file = tempfile.TemporaryFile()  # noqa: SIM115 - lives with the recorder
         f = self._file
         f.seek(0, os.SEEK_END)
@@ -399,22 +400,6 @@ class NotebookRecorder:
         if self.path.exists() and not self.path.is_file():
             # The rename below would replace a device or FIFO with a regular file.
             raise OSError(f"{self.path} is not a regular file")
-        directory = self.path.parent if str(self.path.parent) else Path(".")
-        fd, tmp = tempfile.mkstemp(prefix=".kconsole-", suffix=".ipynb", dir=directory)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(text)
-            os.chmod(tmp, _file_mode())
-            os.replace(tmp, self.path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+        # A saved notebook gets the user's usual permissions, as any file they write.
+        replace_file(self.path, text.encode("utf-8"), umask_mode())
         return self.path
-
-
-def _file_mode() -> int:
-    # mkstemp makes 0600 files; a saved notebook gets the user's usual permissions.
-    umask = os.umask(0o022)
-    os.umask(umask)
-    return 0o666 & ~umask

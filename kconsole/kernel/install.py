@@ -14,6 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..atomic import replace_file, umask_mode
+
 DEFAULT_NAME = "kconsole-python"
 DISPLAY_NAME = "Python 3 (kconsole built-in)"
 _NAME_RE = re.compile(r"^[a-z0-9._-]+$")
@@ -83,7 +85,7 @@ def install_kernelspec(
         spec["display_name"] = display_name
     kdir = kernels_dir(dest) / name
     kdir.mkdir(parents=True, exist_ok=True)
-    tmp = kdir / "kernel.json.tmp"
-    tmp.write_text(json.dumps(spec, indent=1) + "\n", encoding="utf-8")
-    os.replace(tmp, kdir / "kernel.json")
+    # Atomically: a kernel started while this runs reads the old spec or the new one.
+    data = (json.dumps(spec, indent=1) + "\n").encode("utf-8")
+    replace_file(kdir / "kernel.json", data, umask_mode())
     return kdir
