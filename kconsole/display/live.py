@@ -143,10 +143,6 @@ class ScreenLog:
         """Stop tracking block ``key`` (its output may stay on screen)."""
         self._blocks.pop(key, None)
 
-    def tracks(self, key: Hashable) -> bool:
-        """Whether block ``key`` is tracked (it may have scrolled away since)."""
-        return key in self._blocks
-
     # -- redrawing ---------------------------------------------------------------------
 
     def redraw(self, key: Hashable, text: str, cols: int, lines: int) -> str | None:

@@ -25,7 +25,7 @@ import os
 import re
 import sys
 from collections.abc import Callable
-from types import FrameType, TracebackType
+from types import FrameType
 from typing import Any
 
 
@@ -509,22 +509,6 @@ def cell_magic(name: str, args: str, body: str) -> Any:
     if fn is None:
         raise UsageError(f"Cell magic `%%{name}` not found.")
     return fn(args, body, _caller())
-
-
-def hide_frames(tb: TracebackType | None) -> TracebackType | None:
-    """``tb`` without this module's frames: an error in ``%time 1/0`` shows the cell's
-    line and the timed code, not the magic's machinery."""
-    here = __file__
-    while tb is not None and tb.tb_frame.f_code.co_filename == here:
-        tb = tb.tb_next
-    node = tb
-    while node is not None:
-        nxt = node.tb_next
-        while nxt is not None and nxt.tb_frame.f_code.co_filename == here:
-            nxt = nxt.tb_next
-        node.tb_next = nxt
-        node = nxt
-    return tb
 
 
 def _format_time(timespan: float, precision: int = 3) -> str:

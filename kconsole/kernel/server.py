@@ -27,7 +27,6 @@ from __future__ import annotations
 import collections
 import errno
 import os
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -314,7 +313,3 @@ def log_to(fd: int) -> Callable[[str], None]:
             pass
 
     return log
-
-
-def default_log(text: str) -> None:
-    sys.__stderr__.write(text + "\n") if sys.__stderr__ else None

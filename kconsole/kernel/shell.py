@@ -238,7 +238,7 @@ class Shell:
         try:
             if not silent:
                 _display.show_figures(frozenset(self._figures_shown))
-        except BaseException as e:  # noqa: B036
+        except BaseException as e:  # noqa: B036 - figures run user code (^C too)
             if result.status == "ok":
                 result = self._error_result(e)
         self._figures_shown.clear()
@@ -348,7 +348,7 @@ class Shell:
                 value = eval(expr, self.user_ns)
                 data, md = _display.format_object(value)
                 out[name] = {"status": "ok", "data": data, "metadata": md}
-            except BaseException as e:  # noqa: B036
+            except BaseException as e:  # noqa: B036 - an expression may raise anything
                 out[name] = {
                     "status": "error",
                     "ename": type(e).__name__,
