@@ -33,7 +33,7 @@ import os
 import random
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -679,6 +679,26 @@ def _list_field(content: dict[str, Any], key: str, problems: list[str], where: s
     return value if isinstance(value, list) else []
 
 
+def _entries(
+    content: dict[str, Any], key: str, problems: list[str], ok: Callable[[Any], bool], what: str
+) -> None:
+    """Keep only the entries of list ``key`` that are ``ok``: one note, saying the
+    others were not ``what``, however many are dropped."""
+    items = _list_field(content, key, problems, "")
+    good = [item for item in items if ok(item)]
+    if len(good) != len(items):
+        problems.append(f"{key} holds entries that are not {what}")
+        content[key] = good
+
+
+def _help_link_ok(link: Any) -> bool:
+    return (
+        isinstance(link, dict)
+        and isinstance(link.get("text", ""), str)
+        and isinstance(link.get("url", ""), str)
+    )
+
+
 def _int_field(content: dict[str, Any], key: str, problems: list[str], where: str) -> None:
     if key in content and content[key] is not None and not _is_int(content[key]):
         problems.append(f"{where}{key} is not an integer")
@@ -708,25 +728,12 @@ def _check_kernel_info(c: dict[str, Any], problems: list[str]) -> None:
         if mode is not None and not isinstance(mode, (str, dict)):
             problems.append("language_info.codemirror_mode is neither a string nor an object")
             del info["codemirror_mode"]
-    links = _list_field(c, "help_links", problems, "")
-    good = [
-        link
-        for link in links
-        if isinstance(link, dict)
-        and isinstance(link.get("text", ""), str)
-        and isinstance(link.get("url", ""), str)
-    ]
-    if len(good) != len(links):
-        problems.append("help_links holds entries that are not {text, url}")
-        c["help_links"] = good
+    _entries(c, "help_links", problems, _help_link_ok, "{text, url}")
     _list_field(c, "supported_features", problems, "")
 
 
 def _check_complete(c: dict[str, Any], problems: list[str]) -> None:
-    matches = _list_field(c, "matches", problems, "")
-    if any(not isinstance(m, str) for m in matches):
-        problems.append("matches holds entries that are not strings")
-        c["matches"] = [m for m in matches if isinstance(m, str)]
+    _entries(c, "matches", problems, lambda m: isinstance(m, str), "strings")
     _int_field(c, "cursor_start", problems, "")
     _int_field(c, "cursor_end", problems, "")
     for key in ("cursor_start", "cursor_end"):
@@ -775,11 +782,7 @@ def _history_entry_ok(item: Any) -> bool:
 
 
 def _check_history(c: dict[str, Any], problems: list[str]) -> None:
-    items = _list_field(c, "history", problems, "")
-    good = [item for item in items if _history_entry_ok(item)]
-    if len(good) != len(items):
-        problems.append("history holds entries that are not (session, line, input)")
-        c["history"] = good
+    _entries(c, "history", problems, _history_entry_ok, "(session, line, input)")
 
 
 def _check_is_complete(c: dict[str, Any], problems: list[str]) -> None:
@@ -788,10 +791,7 @@ def _check_is_complete(c: dict[str, Any], problems: list[str]) -> None:
 
 def _check_execute(c: dict[str, Any], problems: list[str]) -> None:
     _int_field(c, "execution_count", problems, "")
-    payload = _list_field(c, "payload", problems, "")
-    if any(not isinstance(p, dict) for p in payload):
-        problems.append("payload holds entries that are not objects")
-        c["payload"] = [p for p in payload if isinstance(p, dict)]
+    _entries(c, "payload", problems, lambda p: isinstance(p, dict), "objects")
     _dict_field(c, "user_expressions", problems, "")
     _check_error_fields(c, problems)
 
