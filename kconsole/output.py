@@ -111,7 +111,7 @@ def _shown(text: str) -> int:
     """Characters of ``text`` that take cells: a rich display's weight in the screen
     tracking (an image is escapes and a few rows; counted whole it seemed to fill the
     screen, and clear_output or an update then printed below instead of erasing it)."""
-    return len(strip_ansi(text)) if "\x1b" in text else len(text)
+    return len(strip_ansi(text))  # strip_ansi returns text itself when it has no ESC
 
 
 def _with_prompt(prompt: str, body: str) -> str:
