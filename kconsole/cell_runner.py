@@ -369,6 +369,7 @@ class CellRunner:
 
 __all__ = [
     "IDLE_LOST_NOTE",
+    "InputAnswer",
     "AskExit",
     "CellOutcome",
     "CellResult",
