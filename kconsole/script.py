@@ -32,7 +32,7 @@ import asyncio
 import contextlib
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Literal, TextIO
 
 from .cell_runner import CellOutcome, CellResult, CellRunner, Page, RunningCell
@@ -98,6 +98,68 @@ finally:
 """
 
 
+class ScriptSigint:
+    """Ctrl-C (SIGINT) in script mode. While a cell runs it interrupts it, as in python3
+    (whose KeyboardInterrupt then ends the script with 130); a second one before that
+    cell ends, or one while no cell runs, leaves at once: the task that installed the
+    watch is cancelled (:attr:`left`)."""
+
+    def __init__(self, interrupt: Callable[[], Awaitable[str]]) -> None:
+        self._interrupt = interrupt
+        #: The running cell's task, while one runs.
+        self.running: asyncio.Future[Any] | None = None
+        #: The interrupt Ctrl-C sent to the running cell, once it did.
+        self.interrupting: asyncio.Task[str] | None = None
+        #: Ctrl-C left the script (the task cancelled is the one that installed this).
+        self.left = False
+        #: Ctrl-C was pressed at all: the script ends with 130, and more is ignored.
+        self.seen = False
+        self._main: asyncio.Task[Any] | None = None
+
+    @property
+    def interrupted(self) -> bool:
+        """Whether Ctrl-C interrupted the cell running (or the last one that ran)."""
+        return self.interrupting is not None
+
+    def install(self) -> Callable[[], None]:
+        """Take SIGINT for the running task; returns the undo."""
+        loop = asyncio.get_running_loop()
+        self._main = asyncio.current_task()
+        try:
+            previous = signal.getsignal(signal.SIGINT)
+            loop.add_signal_handler(signal.SIGINT, self._on_sigint)
+        except (ValueError, RuntimeError, NotImplementedError, OSError):
+            return lambda: None  # not the main thread: Ctrl-C keeps asyncio's meaning
+
+        def undo() -> None:
+            with contextlib.suppress(ValueError, RuntimeError, OSError):
+                loop.remove_signal_handler(signal.SIGINT)
+                # After a Ctrl-C kconsole is leaving (the kernel is being shut down, a
+                # bounded wait): pressing it again must not cut that short with a
+                # traceback, or leave the kernel to be killed. Else asyncio.run's own.
+                signal.signal(signal.SIGINT, signal.SIG_IGN if self.seen else previous)
+
+        return undo
+
+    def _on_sigint(self) -> None:
+        self.seen = True
+        running = self.running
+        if running is not None and not running.done() and self.interrupting is None:
+            self.interrupting = asyncio.ensure_future(self._interrupt())
+            self.interrupting.add_done_callback(_retrieved)
+            return
+        self.left = True
+        if self._main is not None:
+            self._main.cancel()
+
+    def uncancel(self) -> None:
+        """The cancellation Ctrl-C caused is handled: asyncio.run must not count it (a
+        later cancel would then be taken for a task cancelled twice, and re-raised)."""
+        uncancel = getattr(self._main, "uncancel", None)  # Python >= 3.11
+        if uncancel is not None:
+            uncancel()
+
+
 class ScriptRunner:
     """Runs piped code cell by cell; ``run()`` returns the exit status.
 
@@ -135,14 +197,7 @@ class ScriptRunner:
         #: Stdin could not be read as text: no more cells run.
         self.input_error: ScriptInputError | None = None
         self._kernel_died = False
-        #: The running cell (see _on_sigint), and whether Ctrl-C interrupted it already.
-        self._running: asyncio.Future[Any] | None = None
-        self._interrupting: asyncio.Task[str] | None = None
-        #: Ctrl-C left the script (the task cancelled is run's).
-        self._left_by_sigint = False
-        #: Ctrl-C was pressed at all: the script ends with 130, and more of it is ignored.
-        self._sigint_seen = False
-        self._main: asyncio.Task[Any] | None = None
+        self.sigint = ScriptSigint(lambda: self.conn.interrupt())
         conn.client.on_broadcast = self.out.broadcast
 
     @property
@@ -243,11 +298,11 @@ class ScriptRunner:
         then stop it rather than let the kernel flood on, and do not wait long for it.
         Whether the cell ended with its output read."""
         lost: asyncio.Future[Any] = asyncio.ensure_future(self.out.output_lost.wait())
-        self._running, self._interrupting = cell.task, None
+        self.sigint.running, self.sigint.interrupting = cell.task, None
         try:
             await asyncio.wait({cell.task, lost}, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            self._running = None
+            self.sigint.running = None
             lost.cancel()
         if not self.out.output_lost.is_set():
             return True
@@ -267,7 +322,7 @@ class ScriptRunner:
         self.out.python = self.source.python = language == "python"
         self.source.bash = language == "bash"
         self.out.watch_stdout()
-        unwatch_sigint = self._watch_sigint()
+        unwatch_sigint = self.sigint.install()
         try:
             status = await self._run_cells()
             ended = not (self._kernel_died or self.write_error or self.input_error)
@@ -275,53 +330,15 @@ class ScriptRunner:
             if joined and await self._join_threads():
                 status = ExitStatus.INTERRUPTED  # python3's status for Ctrl-C at that point
         except asyncio.CancelledError:
-            if not self._left_by_sigint:
+            if not self.sigint.left:
                 raise
-            # Our own cancellation, handled: asyncio.run must not count it (a later
-            # cancel would then be taken for a task cancelled twice, and re-raised).
-            uncancel = getattr(self._main, "uncancel", None)  # Python >= 3.11
-            if uncancel is not None:
-                uncancel()
+            self.sigint.uncancel()
             self.out.flush()
             return ExitStatus.INTERRUPTED
         finally:
             unwatch_sigint()
             self.out.unwatch_stdout()
         return status
-
-    def _watch_sigint(self) -> Callable[[], None]:
-        """Ctrl-C (SIGINT) while a cell runs interrupts it, as in python3 (whose
-        KeyboardInterrupt then ends the script with 130); a second one before that
-        cell ends, or one while no cell runs, leaves at once with 130. Returns the
-        undo."""
-        loop = asyncio.get_running_loop()
-        self._main = asyncio.current_task()
-        try:
-            previous = signal.getsignal(signal.SIGINT)
-            loop.add_signal_handler(signal.SIGINT, self._on_sigint)
-        except (ValueError, RuntimeError, NotImplementedError, OSError):
-            return lambda: None  # not the main thread: Ctrl-C keeps asyncio's meaning
-
-        def undo() -> None:
-            with contextlib.suppress(ValueError, RuntimeError, OSError):
-                loop.remove_signal_handler(signal.SIGINT)
-                # After a Ctrl-C kconsole is leaving (the kernel is being shut down, a
-                # bounded wait): pressing it again must not cut that short with a
-                # traceback, or leave the kernel to be killed. Else asyncio.run's own.
-                signal.signal(signal.SIGINT, signal.SIG_IGN if self._sigint_seen else previous)
-
-        return undo
-
-    def _on_sigint(self) -> None:
-        self._sigint_seen = True
-        running = self._running
-        if running is not None and not running.done() and self._interrupting is None:
-            self._interrupting = asyncio.ensure_future(self.conn.interrupt())
-            self._interrupting.add_done_callback(_retrieved)
-            return
-        self._left_by_sigint = True
-        if self._main is not None:
-            self._main.cancel()
 
     async def _join_threads(self) -> bool:
         """Wait for the script's threads, as python3 does before it exits; their output
@@ -335,7 +352,7 @@ class ScriptRunner:
         finally:
             self.out.quiet_errors = False
         self.out.flush()
-        return self._interrupting is not None
+        return self.sigint.interrupted
 
     async def _gone_from_server(self) -> bool:
         """Whether the server deleted the kernel (then said, in one line)."""
@@ -395,11 +412,11 @@ class ScriptRunner:
 
     async def _reply_lost(self, result: CellResult) -> _Next:
         """The kernel is idle again but said nothing of the cell: a failed cell."""
-        if self._interrupting is None and await self._gone_from_server():
+        if not self.sigint.interrupted and await self._gone_from_server():
             return ExitStatus.KERNEL_DIED  # deleted: the server's shutdown lost the reply
         self.out.note(f"kconsole: {result.detail}")
         self.failed = True
-        if self._interrupting is not None:
+        if self.sigint.interrupted:
             # Ctrl-C met the kernel outside the cell's code (ipykernel then drops the
             # reply): still a script stopped by Ctrl-C.
             return ExitStatus.INTERRUPTED
@@ -415,10 +432,10 @@ class ScriptRunner:
         if error is not None and not result.error_shown:
             self.out.error(error)  # a kernel that says it in the reply only
         interrupted = result.ename == "KeyboardInterrupt"
-        if interrupted and self._interrupting is None and await self._gone_from_server():
+        if interrupted and not self.sigint.interrupted and await self._gone_from_server():
             # Nobody pressed Ctrl-C: the server interrupted the kernel to delete it.
             return ExitStatus.KERNEL_DIED
-        if self._interrupting is not None and self.system_exit is None:
+        if self.sigint.interrupted and self.system_exit is None:
             # Ctrl-C stops the script once the cell it interrupted has ended, however
             # it ended: the signal may have reached the kernel just after its code.
             return ExitStatus.INTERRUPTED
