@@ -193,11 +193,12 @@ class RunningCell:
         self.abandoned = True
         if not self.task.done():
             self.task.cancel()
-            self.task.add_done_callback(_retrieve)  # its end, whatever it is, is moot
+            self.task.add_done_callback(retrieve)  # its end, whatever it is, is moot
 
 
-def _retrieve(task: asyncio.Future[Any]) -> BaseException | None:
-    """The task's failure (retrieved: not logged as never awaited), None if it has none."""
+def retrieve(task: asyncio.Future[Any]) -> BaseException | None:
+    """A done task's failure, retrieved (asyncio then logs no "exception was never
+    retrieved"); None if it has none. Also a done callback for a task nobody awaits."""
     if task.cancelled():
         return None
     return task.exception()
@@ -292,7 +293,7 @@ class CellRunner:
         except BaseException:
             cell.abandon()
             raise
-        error = _retrieve(cell.task)
+        error = retrieve(cell.task)
         if error is not None and not isinstance(error, (KernelDied, ReplyLost)):
             raise error
 
@@ -336,7 +337,7 @@ class CellRunner:
         task = cell.task
         if cell.abandoned or task.cancelled():
             if task.done():
-                _retrieve(task)  # a death after we stopped waiting is moot
+                retrieve(task)  # a death after we stopped waiting is moot
             return CellResult(outcome=CellOutcome.ABANDONED, **common)
         error = task.exception()
         if isinstance(error, KernelDied):
@@ -382,4 +383,5 @@ __all__ = [
     "exception_name",
     "parse_payload",
     "parse_payloads",
+    "retrieve",
 ]

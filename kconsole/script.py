@@ -35,7 +35,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal, TextIO
 
-from .cell_runner import CellOutcome, CellResult, CellRunner, Page, RunningCell
+from .cell_runner import CellOutcome, CellResult, CellRunner, Page, RunningCell, retrieve
 from .client import EOFInput, KernelDied, KernelTimeout, ReplyLost
 from .errors import ExitStatus
 from .kernel_connection import GONE_FROM_SERVER, KernelConnection, exit_command
@@ -51,12 +51,6 @@ INTERRUPT_GRACE = 2.0
 #: What :meth:`ScriptRunner._run_one` tells the loop: run the next cell, stop (the
 #: status then follows from the cells so far), or leave with this exit status.
 _Next = Literal["next", "stop"] | int
-
-
-def _retrieved(task: asyncio.Future[Any]) -> None:
-    """Done callback of a task nobody awaits: its failure is not worth a warning."""
-    if not task.cancelled():
-        task.exception()
 
 
 def _exit_status(evalue: str) -> tuple[int, str]:
@@ -146,7 +140,7 @@ class ScriptSigint:
         running = self.running
         if running is not None and not running.done() and self.interrupting is None:
             self.interrupting = asyncio.ensure_future(self._interrupt())
-            self.interrupting.add_done_callback(_retrieved)
+            self.interrupting.add_done_callback(retrieve)
             return
         self.left = True
         if self._main is not None:
