@@ -13,6 +13,8 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kconsole import client as client_module
 from kconsole.cell_runner import (
@@ -22,6 +24,7 @@ from kconsole.cell_runner import (
     CellRunner,
     EditMagic,
     Page,
+    Payload,
     SetNextInput,
     parse_payloads,
 )
@@ -230,6 +233,28 @@ def test_malformed_payloads_are_dropped_or_made_safe() -> None:
     )
     assert got == (SetNextInput(""), EditMagic("g.py", 0), AskExit(keep_kernel=False))
     assert parse_payloads({"payload": "not a list"}) == ()
+
+
+PAYLOAD_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+ITEM = st.fixed_dictionaries(
+    {"source": st.sampled_from(["page", "set_next_input", "edit_magic", "ask_exit", "x"])},
+    optional={k: PAYLOAD_JSON for k in ("data", "text", "filename", "line_number", "keepkernel")},
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(ITEM | PAYLOAD_JSON, max_size=5))
+def test_any_payload_list_parses_to_typed_values_without_raising(payload: list[Any]) -> None:
+    got = parse_payloads({"payload": payload})
+    assert len(got) <= len(payload)
+    assert all(isinstance(p, Payload) for p in got)
+    assert all(isinstance(p.text, str) and p.text for p in got if isinstance(p, Page))
 
 
 @pytest.mark.parametrize(
