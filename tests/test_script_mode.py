@@ -20,7 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kconsole.script import split_python_cells
+from kconsole.script_input import split_python_cells
 
 KCONSOLE = [sys.executable, "-m", "kconsole"]
 KERNELS = ["python3", "builtin"]
