@@ -7,7 +7,6 @@ removed (for waiting on text). Waiting is always for an event with a timeout.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 import sys
@@ -16,26 +15,13 @@ from pathlib import Path
 
 import pexpect
 import pyte
-import pytest
 
 KCONSOLE = [sys.executable, "-m", "kconsole"]
 
 
-def _builtin_importable() -> bool:
-    try:
-        return importlib.util.find_spec("kconsole.kernel") is not None
-    except Exception:
-        return False
-
-
-#: The kernels a REPL test runs on: ipykernel, and the built-in kernel when it imports.
-KERNELS = [
-    "python3",
-    pytest.param(
-        "builtin",
-        marks=pytest.mark.skipif(not _builtin_importable(), reason="no built-in kernel"),
-    ),
-]
+#: The kernels a REPL test runs on: ipykernel and kconsole's built-in kernel (part of
+#: kconsole: a built-in kernel that does not import fails its tests, it is not skipped).
+KERNELS = ["python3", "builtin"]
 _ANSI = re.compile(
     r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[PX^_][^\x1b]*\x1b\\|\x1b[=>()][0-9A-Za-z]?|\r"
 )

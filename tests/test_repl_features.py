@@ -5,7 +5,6 @@ screen with a timeout; keys are sent only once the prompt that reads them is up.
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import os
 import re
 import subprocess
@@ -24,22 +23,7 @@ SHIFT_TAB = "\x1b[Z"
 PASTE_START, PASTE_END = "\x1b[200~", "\x1b[201~"
 
 
-def _builtin_importable() -> bool:
-    try:
-        return importlib.util.find_spec("kconsole.kernel") is not None and bool(
-            __import__("kconsole.kernel")
-        )
-    except Exception:
-        return False
-
-
-BUILTIN = pytest.param(
-    "builtin",
-    marks=pytest.mark.skipif(
-        not _builtin_importable(), reason="kconsole.kernel (the built-in kernel) does not import"
-    ),
-)
-KERNELS = ["python3", BUILTIN]
+KERNELS = ["python3", "builtin"]
 
 
 @pytest.fixture
