@@ -71,11 +71,8 @@ def test_repl_in_a_terminal_answering_cpr_maps_no_openssl_nor_wcwidth_tables() -
     wcwidth's tables nor, through them, OpenSSL's libcrypto."""
     from ptyconsole import PtyConsole
 
-    c = PtyConsole(
-        ["start", "--kernel", "builtin"], env={"PROMPT_TOOLKIT_NO_CPR": "0", "PAGER": "cat"}
-    )
-    # pyte answers ESC[6n through this hook, so prompt_toolkit draws the toolbar.
-    c.screen.write_process_input = c.child.send  # type: ignore[method-assign]
+    # pyte answers ESC[6n (cpr), so prompt_toolkit draws the toolbar.
+    c = PtyConsole(["start", "--kernel", "builtin"], env={"PAGER": "cat"}, cpr=True)
     try:
         c.expect_prompt(1)
         c.sendline("6*7")
