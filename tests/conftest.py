@@ -146,6 +146,32 @@ def ipykernel(shared_kernel: tuple[Any, Any]) -> Any:
 
 
 @pytest.fixture
+def kernel_script(tmp_path: Path) -> Iterator[Any]:
+    """``kernel_script(script, *args, name=...)``: a kernel of the tests' own (a
+    tests/hostile_*.py), run as ``python SCRIPT CONNECTION_FILE ARGS`` with this tree's
+    kconsole importable; returns the connection file once the kernel has written it.
+    Every kernel it started is killed after the test."""
+    import subprocess
+
+    from hostile_protocol import wait_started
+
+    root = str(Path(__file__).parent.parent)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]))
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def start(script: Path, *args: str, name: str = "kernel-test.json") -> Path:
+        cf = tmp_path / name
+        procs.append(subprocess.Popen([sys.executable, str(script), str(cf), *args], env=env))
+        wait_started(procs[-1], cf)
+        return cf
+
+    yield start
+    for proc in procs:
+        proc.kill()
+        proc.wait(5)
+
+
+@pytest.fixture
 def patient_jedi(jupyter_dirs: Path) -> None:
     """ipykernels of this test give jedi all the time it needs to type each completion
     (IPython's budget is 400 ms a Tab, past which the rest are typed "<unknown>": on a
