@@ -36,3 +36,29 @@ def test_double_ctrl_c_leaves_a_cell_an_attached_kernel_will_not_stop(
     finally:
         c.close()
         gate.release()
+
+
+@pytest.mark.timeout(30)
+def test_a_gated_cell_holds_until_released_and_then_ends(tmp_path: Path) -> None:
+    # The tests' stand-in for "the kernel is busy" (ptyconsole.Gate): it says it runs,
+    # it is still running after that, and it ends once released.
+    import subprocess
+    import sys
+
+    gate = Gate(tmp_path / "go", marker="holding")
+    proc = subprocess.Popen(
+        [sys.executable, "-c", gate.cell(after="print('done')")],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline() == "holding\n"
+        with pytest.raises(subprocess.TimeoutExpired):
+            proc.wait(0.5)  # how long "held" is looked at, not a synchronisation
+        gate.release()
+        assert proc.wait(10) == 0
+        assert proc.stdout.read() == "done\n"
+    finally:
+        proc.kill()
+        proc.wait()
