@@ -148,20 +148,26 @@ def ipykernel(shared_kernel: tuple[Any, Any]) -> Any:
 @pytest.fixture
 def kernel_script(tmp_path: Path) -> Iterator[Any]:
     """``kernel_script(script, *args, name=...)``: a kernel of the tests' own (a
-    tests/hostile_*.py), run as ``python SCRIPT CONNECTION_FILE ARGS`` with this tree's
-    kconsole importable; returns the connection file once the kernel has written it.
-    Every kernel it started is killed after the test."""
+    tests/hostile_*.py), run as ``python SCRIPT CONNECTION_FILE ARGS`` (or, when an arg
+    is ``{connection_file}``, with the file there) with this tree's kconsole and tests/
+    importable; returns the connection file once the kernel has written it. Every
+    kernel it started is killed after the test."""
     import subprocess
 
     from hostile_protocol import wait_started
 
-    root = str(Path(__file__).parent.parent)
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]))
+    here = Path(__file__).parent
+    path = [str(here.parent), str(here), os.environ.get("PYTHONPATH", "")]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(path))
     procs: list[subprocess.Popen[bytes]] = []
 
     def start(script: Path, *args: str, name: str = "kernel-test.json") -> Path:
         cf = tmp_path / name
-        procs.append(subprocess.Popen([sys.executable, str(script), str(cf), *args], env=env))
+        if "{connection_file}" in args:
+            argv = [str(cf) if a == "{connection_file}" else a for a in args]
+        else:
+            argv = [str(cf), *args]
+        procs.append(subprocess.Popen([sys.executable, str(script), *argv], env=env))
         wait_started(procs[-1], cf)
         return cf
 
