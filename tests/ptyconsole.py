@@ -7,7 +7,6 @@ removed (for waiting on text). Waiting is always for an event with a timeout.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 import sys
@@ -16,26 +15,13 @@ from pathlib import Path
 
 import pexpect
 import pyte
-import pytest
 
 KCONSOLE = [sys.executable, "-m", "kconsole"]
 
 
-def _builtin_importable() -> bool:
-    try:
-        return importlib.util.find_spec("kconsole.kernel") is not None
-    except Exception:
-        return False
-
-
-#: The kernels a REPL test runs on: ipykernel, and the built-in kernel when it imports.
-KERNELS = [
-    "python3",
-    pytest.param(
-        "builtin",
-        marks=pytest.mark.skipif(not _builtin_importable(), reason="no built-in kernel"),
-    ),
-]
+#: The kernels a REPL test runs on: ipykernel and kconsole's built-in kernel (part of
+#: kconsole: a built-in kernel that does not import fails its tests, it is not skipped).
+KERNELS = ["python3", "builtin"]
 _ANSI = re.compile(
     r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[PX^_][^\x1b]*\x1b\\|\x1b[=>()][0-9A-Za-z]?|\r"
 )
@@ -65,6 +51,16 @@ def strip_ansi(text: str) -> str:
     return _ANSI.sub("", text)
 
 
+def wait_gone(pid: int, timeout: float) -> bool:
+    """Whether process ``pid`` is gone within ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not pid_alive(pid):
+            return True
+        time.sleep(0.05)  # polling a pid: there is no event for another process's exit
+    return False
+
+
 class PtyConsole:
     """One kconsole process in a pty of ``rows`` x ``cols``."""
 
@@ -77,13 +73,18 @@ class PtyConsole:
         env: dict[str, str] | None = None,
         cwd: str | Path | None = None,
         timeout: float = 30.0,
+        cpr: bool = False,
     ) -> None:
+        """``cpr``: a terminal that answers cursor-position requests (pyte answers
+        them), so prompt_toolkit draws what needs them, the bottom toolbar."""
         args = self.with_test_defaults(args)
         full_env = dict(os.environ)
         # pexpect does not answer cursor-position requests; tell prompt_toolkit not to ask.
         full_env["PROMPT_TOOLKIT_NO_CPR"] = "1"
         full_env["TERM"] = full_env.get("KCONSOLE_TEST_TERM", "xterm-256color")
         full_env.setdefault("PAGER", "less -R")
+        if cpr:
+            full_env["PROMPT_TOOLKIT_NO_CPR"] = "0"
         full_env.update(env or {})
         self.screen = pyte.Screen(cols, rows)
         self.stream = pyte.Stream(self.screen)
@@ -100,6 +101,9 @@ class PtyConsole:
             codec_errors="replace",
             timeout=timeout,
         )
+        if cpr:
+            # pyte answers ESC[6n (and ESC[c) through this hook.
+            self.screen.write_process_input = self.child.send  # type: ignore[method-assign]
 
     @staticmethod
     def with_test_defaults(args: list[str]) -> list[str]:
@@ -244,3 +248,73 @@ class PtyConsole:
         if self.child.isalive():
             self.child.terminate(force=True)
         self.child.close()
+
+
+# -- what many tests do with a console --------------------------------------------------
+
+
+def wait_screen(c: PtyConsole, pattern: str, timeout: float = 20.0) -> str:
+    """Wait until ``pattern`` (a regex, ``^``/``$`` per line) is on the pyte screen, for
+    in-place redraws (the prompt line, the toolbar) that the transcript only has as
+    diffs; the screen it matched."""
+    rx = re.compile(pattern, re.MULTILINE)
+    deadline = time.monotonic() + timeout
+    while True:
+        screen = "\n".join(c.display())
+        if rx.search(screen):
+            return screen
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{pattern!r} not on the screen:\n{screen}")
+        try:
+            c._pump(0.2)
+        except pexpect.EOF:
+            screen = "\n".join(c.display())
+            if rx.search(screen):
+                return screen
+            raise AssertionError(
+                f"console exited; {pattern!r} not on the screen:\n{screen}"
+            ) from None
+
+
+def screen_text(c: PtyConsole) -> str:
+    """The final screen, once all the test waited for has been matched (see settle)."""
+    c.settle()
+    return "\n".join(c.display())
+
+
+def leave(c: PtyConsole) -> None:
+    """Ctrl-D at the prompt (the console runs with --no-confirm-exit): it exits 0."""
+    c.ctrl("d")
+    assert c.wait_exit(30) == 0
+
+
+class Gate:
+    """A cell that keeps the kernel busy until the test lets it go, instead of a
+    ``time.sleep(N)`` the test hopes outlasts what it does meanwhile.
+
+    :meth:`cell` is one line of Python: it prints ``marker`` (built from two literals,
+    so the echo of the typed line never matches it), then waits until the file
+    :meth:`release` creates exists. A Ctrl-C interrupts it as it would a sleep.
+    """
+
+    def __init__(self, path: Path, marker: str = "held") -> None:
+        self.path = path
+        self.marker = marker
+
+    def cell(self, before: str = "", after: str = "") -> str:
+        """The gated cell; ``before`` and ``after`` are statements run around it."""
+        m = self.marker
+        wait = (
+            f"import os, time; print({m[:1]!r} + {m[1:]!r}, flush=True); "
+            f"[time.sleep(0.01) for _ in iter(lambda: os.path.exists({str(self.path)!r}), True)]"
+        )
+        return "; ".join(part for part in (before, wait, after) if part)
+
+    @property
+    def held(self) -> str:
+        """The regex of the marker's line in the transcript: the cell is running."""
+        return rf"(?m)^{re.escape(self.marker)}"
+
+    def release(self) -> None:
+        """Let the cell end (any number of times; a cell not started yet will not wait)."""
+        self.path.touch()

@@ -13,23 +13,24 @@ PNG_1x1 = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFB
 
 
 @pytest.fixture
-def console():
-    made: list[PtyConsole] = []
+def console(console):
+    """``console(*options)``: `kconsole start` on ipykernel, 100x50, no banner (the
+    shared fixture closes it)."""
 
     def make(*args: str) -> PtyConsole:
         # No graphics protocol: TERM is plain xterm, not in tmux, nothing answers queries.
-        c = PtyConsole(
-            ["start", "--kernel", "python3", "--no-banner", *args],
+        return console(
+            "start",
+            "--kernel",
+            "python3",
+            "--no-banner",
+            *args,
             env={"TERM_PROGRAM": "", "KITTY_WINDOW_ID": "", "TMUX": ""},
             rows=50,
             cols=100,
         )
-        made.append(c)
-        return c
 
-    yield make
-    for c in made:
-        c.close()
+    return make
 
 
 def screen_lines(c: PtyConsole) -> list[str]:

@@ -4,10 +4,6 @@ every Tab)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -67,19 +63,11 @@ HOSTILE = Path(__file__).with_name("hostile_keys.py")
 
 @pytest.mark.timeout(60)
 def test_malformed_complete_and_history_replies_leave_the_console_working(
-    tmp_path: Path,
+    kernel_script,
 ) -> None:
-    cf = tmp_path / "kernel-hostile.json"
-    env = dict(
-        os.environ, PYTHONPATH=os.pathsep.join([str(HOSTILE.parent.parent), str(HOSTILE.parent)])
-    )
-    kernel = subprocess.Popen([sys.executable, str(HOSTILE), "-f", str(cf)], env=env)
+    cf = kernel_script(HOSTILE, "-f", "{connection_file}", name="kernel-hostile.json")
     c: PtyConsole | None = None
     try:
-        deadline = time.monotonic() + 20
-        while not cf.exists():  # the kernel writes its connection file when it listens
-            assert time.monotonic() < deadline and kernel.poll() is None, "no hostile kernel"
-            time.sleep(0.05)
         # attach merges the kernel's history (a number here) at start.
         c = PtyConsole(["attach", "--existing", str(cf)])
         c.expect_prompt(1)
@@ -94,5 +82,3 @@ def test_malformed_complete_and_history_replies_leave_the_console_working(
     finally:
         if c is not None:
             c.close()
-        kernel.kill()
-        kernel.wait(10)

@@ -8,31 +8,11 @@ not run by the answer's Enter.
 
 from __future__ import annotations
 
-import re
-import time
-
 import pytest
-from ptyconsole import PtyConsole
+from ptyconsole import PtyConsole, leave
 
 HALF = "print('kept', 'fresh' in globals())"
 HALF_LINE = r"In \[\d+\]: print\('kept', 'fresh' in globals\(\)\)"
-
-
-def leave(c: PtyConsole) -> None:
-    c.ctrl("d")
-    assert c.wait_exit(30) == 0
-
-
-def wait_screen(c: PtyConsole, pattern: str, timeout: float = 15.0) -> str:
-    rx = re.compile(pattern, re.MULTILINE)
-    deadline = time.monotonic() + timeout
-    while True:
-        screen = "\n".join(c.display())
-        if rx.search(screen):
-            return screen
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{pattern!r} not on the screen:\n{screen}")
-        c._pump(0.2)
 
 
 def start_with_half_line(c: PtyConsole) -> None:

@@ -78,15 +78,16 @@ def test_ctrl_z_at_an_input_prompt_suspends_and_fg_resumes_it(shell: PtyConsole)
 
 
 @pytest.mark.timeout(90)
-def test_ctrl_z_while_a_cell_runs_suspends_and_fg_resumes_it(shell: PtyConsole) -> None:
+def test_ctrl_z_while_a_cell_runs_suspends_and_fg_resumes_it(shell: PtyConsole, gate) -> None:
     c = shell
     c.sendline(f"{sys.executable} -m kconsole start --kernel builtin --no-confirm-exit")
     c.expect_prompt(1)
-    c.sendline("import time; print('sle' + 'eping', flush=True); time.sleep(2); print('wo' + 'ke')")
-    c.expect(r"(?m)^sleeping")
+    c.sendline(gate.cell(after="print('wo' + 'ke')"))
+    c.expect(gate.held)  # the cell runs, and will until released
     c.ctrl("z")  # no prompt up: the terminal is cooked and sends SIGTSTP itself
     c.expect(r"Stopped")
     c.expect(r"SHELL-READY\$ ")
+    gate.release()  # it may end now, while kconsole is stopped
     c.sendline("fg")
     c.expect(r"(?m)^woke")
     c.expect_prompt(2)

@@ -4,12 +4,7 @@ spaces, as in IPython); anywhere else it asks the kernel to complete."""
 from __future__ import annotations
 
 import pytest
-from ptyconsole import PtyConsole
-
-
-def leave(c: PtyConsole) -> None:
-    c.ctrl("d")
-    assert c.wait_exit(30) == 0
+from ptyconsole import leave
 
 
 @pytest.mark.timeout(90)

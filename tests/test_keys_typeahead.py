@@ -12,22 +12,18 @@ import re
 import signal
 
 import pytest
-from ptyconsole import KERNELS, PtyConsole
-
-
-def leave(c: PtyConsole) -> None:
-    c.ctrl("d")
-    assert c.wait_exit(30) == 0
+from ptyconsole import KERNELS, PtyConsole, leave
 
 
 @pytest.mark.timeout(90)
 @pytest.mark.parametrize("kernel", KERNELS)
-def test_two_cells_typed_while_a_cell_sleeps_run_as_two(console, kernel) -> None:
+def test_two_cells_typed_while_a_cell_sleeps_run_as_two(console, kernel, gate) -> None:
     c = console("start", "--kernel", kernel)
     c.expect_prompt(1)
-    c.sendline("import time; print('sle' + 'eping', flush=True); time.sleep(2)")
-    c.expect(r"(?m)^sleeping")  # the cell's output, not its echo: it runs now
-    c.send("n = 5\r0\r")
+    c.sendline(gate.cell())
+    c.expect(gate.held)  # the cell's output, not its echo: it runs now
+    c.send("n = 5\r0\r")  # typed while it still runs: it waits until released
+    gate.release()
     c.expect(r"Out\[3\]: 0")
     c.expect_prompt(4)
     c.sendline("print('n is', n)")
@@ -155,18 +151,18 @@ def test_ctrl_c_or_sigint_while_enter_waits_for_the_kernel_drops_that_cell(
 
 
 @pytest.mark.timeout(90)
-def test_typeahead_in_a_terminal_that_answers_cursor_position_requests(console) -> None:
+def test_typeahead_in_a_terminal_that_answers_cursor_position_requests(console, gate) -> None:
     # With CPR on, the terminal's answers arrive mixed with the keys held behind an
     # Enter: they are never held (the renderer waits for them), the keys still are.
-    c = console("start", "--kernel", "python3", env={"PROMPT_TOOLKIT_NO_CPR": "0"})
-    c.screen.write_process_input = c.child.send  # type: ignore[method-assign]
+    c = console("start", "--kernel", "python3", cpr=True)
     c.expect_prompt(1)
     c.send("a = 1\rb = 2\rprint('sum', a+b)\r")
     c.expect(r"(?m)^sum 3")
     c.expect_prompt(4)
-    c.sendline("import time; print('sle' + 'eping', flush=True); time.sleep(1)")
-    c.expect(r"(?m)^sleeping")
-    c.send("n = 5\r0\r")
+    c.sendline(gate.cell())
+    c.expect(gate.held)
+    c.send("n = 5\r0\r")  # typed while the cell still runs
+    gate.release()
     c.expect(r"Out\[6\]: 0")
     c.expect_prompt(7)
     c.sendline("print('n is', n)")

@@ -4,11 +4,11 @@ widths included, and stay unloaded until then."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -71,13 +71,8 @@ def test_repl_in_a_terminal_answering_cpr_maps_no_openssl_nor_wcwidth_tables() -
     wcwidth's tables nor, through them, OpenSSL's libcrypto."""
     from ptyconsole import PtyConsole
 
-    if importlib.util.find_spec("kconsole.kernel") is None:
-        pytest.skip("no built-in kernel")
-    c = PtyConsole(
-        ["start", "--kernel", "builtin"], env={"PROMPT_TOOLKIT_NO_CPR": "0", "PAGER": "cat"}
-    )
-    # pyte answers ESC[6n through this hook, so prompt_toolkit draws the toolbar.
-    c.screen.write_process_input = c.child.send  # type: ignore[method-assign]
+    # pyte answers ESC[6n (cpr), so prompt_toolkit draws the toolbar.
+    c = PtyConsole(["start", "--kernel", "builtin"], env={"PAGER": "cat"}, cpr=True)
     try:
         c.expect_prompt(1)
         c.sendline("6*7")
@@ -98,37 +93,89 @@ def test_repl_in_a_terminal_answering_cpr_maps_no_openssl_nor_wcwidth_tables() -
 
 
 SCRIPT_PROBE = r"""
-import atexit, json, sys, types
+import atexit, json, runpy, sys, types
 
 def report():
     loaded = sorted(n for n, m in sys.modules.items() if type(m) is types.ModuleType)
     sys.stderr.write("MODULES " + json.dumps(loaded) + "\n")
 
 atexit.register(report)
-sys.argv = ["kconsole", "start", "--kernel", "builtin"]
-from kconsole.cli import main
-main()
+# As `python -m kconsole ARGS` runs: through kconsole/__main__.py, whatever it calls.
+sys.argv = ["kconsole", *sys.argv[1:]]
+runpy.run_module("kconsole", run_name="__main__", alter_sys=True)
 """
 
+#: What a script run must not load (issue 12): OpenSSL's two modules, pyzmq's asyncio
+#: layer, tempfile, IPython and the line editor. With each one's submodules.
+SCRIPT_MODE_NEVER = ("_ssl", "_hashlib", "zmq.asyncio", "tempfile", "IPython", "prompt_toolkit")
+#: And what an earlier review found loaded: the highlighter, ssl, the HTML5 entity
+#: table (widgets unescape their labels only when they have some), wcwidth's tables.
+ALSO_NEVER = ("pygments", "ssl", "html", "wcwidth")
 
-@pytest.mark.timeout(60)
-def test_script_mode_loads_no_line_editor_openssl_html_tables_or_zmq_asyncio() -> None:
-    """stdin piped: what a script run loads is what it uses. No line editor or
-    highlighter, no ssl (OpenSSL, ~5 MB: the built-in kernel declares Curve support),
-    no HTML5 entity table (widgets unescape their labels only when they have some), and
-    no zmq.asyncio (pyzmq's monitor helpers import it; kconsole parses the monitor's
-    two frames itself)."""
-    if importlib.util.find_spec("kconsole.kernel") is None:
-        pytest.skip("no built-in kernel")
+
+def _script_run_modules(*args: str) -> list[str]:
+    """The modules a ``kconsole ARGS`` process had loaded when it exited, stdin the
+    one-line script ``print(6*7)`` (which it must have run)."""
     r = subprocess.run(
-        [sys.executable, "-c", SCRIPT_PROBE],
+        [sys.executable, "-c", SCRIPT_PROBE, *args],
         input="print(6*7)\n",
         capture_output=True,
         text=True,
         timeout=50,
     )
     assert (r.returncode, r.stdout) == (0, "42\n"), r.stderr
-    loaded = json.loads(r.stderr.split("MODULES ", 1)[1])
-    assert "kconsole.script" in loaded and "zmq" in loaded  # the probe saw the run
-    heavy = ("prompt_toolkit", "pygments", "ssl", "_ssl", "html", "wcwidth")
-    assert [m for m in loaded if m.split(".")[0] in heavy or m == "zmq.asyncio"] == []
+    loaded: list[str] = json.loads(r.stderr.split("MODULES ", 1)[1])
+    assert "zmq" in loaded  # the probe saw the run
+    return loaded
+
+
+def _forbidden(loaded: list[str], names: tuple[str, ...]) -> list[str]:
+    return [m for m in loaded if any(m == n or m.startswith(n + ".") for n in names)]
+
+
+@pytest.fixture
+def builtin_kernel(tmp_path: Path) -> Iterator[Path]:
+    """A built-in kernel in a process of its own, for ``attach``: its connection file."""
+    cf = tmp_path / "kernel.json"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kconsole.kernel", "-f", str(cf)],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stderr is not None
+        # The kernel says so once the file it wrote (with free ports) is complete.
+        line = proc.stderr.readline()
+        assert line.startswith("kconsole kernel: connection file"), line
+        yield cf
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.mark.timeout(60)
+def test_script_mode_loads_no_line_editor_openssl_html_tables_or_zmq_asyncio() -> None:
+    """stdin piped: what a script run loads is what it uses. No line editor or
+    highlighter, no ssl (OpenSSL, ~5 MB: the built-in kernel declares Curve support),
+    no HTML5 entity table, no tempfile, no IPython, and no zmq.asyncio (pyzmq's monitor
+    helpers import it; kconsole parses the monitor's two frames itself)."""
+    loaded = _script_run_modules("start", "--kernel", "builtin")
+    assert "kconsole.kernel" not in loaded  # the kernel is another process
+    assert _forbidden(loaded, SCRIPT_MODE_NEVER + ALSO_NEVER) == []
+
+
+@pytest.mark.timeout(60)
+def test_script_mode_attached_loads_none_of_them_either(builtin_kernel: Path) -> None:
+    loaded = _script_run_modules("attach", "--existing", str(builtin_kernel))
+    assert _forbidden(loaded, SCRIPT_MODE_NEVER + ALSO_NEVER) == []
+
+
+def test_the_budget_check_sees_each_name_and_its_submodules() -> None:
+    # The check itself: a name, a submodule of it, and a mere prefix that is not one.
+    loaded = ["IPython.core", "_ssl", "zmq", "zmq.asyncio", "tempfile", "_hashlibx"]
+    assert _forbidden(loaded, SCRIPT_MODE_NEVER) == [
+        "IPython.core",
+        "_ssl",
+        "zmq.asyncio",
+        "tempfile",
+    ]

@@ -21,16 +21,11 @@ import pyte
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from ptyconsole import PtyConsole
+from ptyconsole import screen_text
 
 from kconsole.display import DisplayConfig, TerminalCapabilities
 from kconsole.output import OutputPrinter
 from kconsole.protocol import Message
-
-
-def screen_text(c: PtyConsole) -> str:
-    c.settle()
-    return "\n".join(c.display())
 
 
 @pytest.mark.timeout(60)

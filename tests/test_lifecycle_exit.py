@@ -20,21 +20,12 @@ from typing import Any
 import pytest
 import zmq
 from jupyter_client.blocking.client import BlockingKernelClient
-from ptyconsole import PtyConsole, pid_alive
+from ptyconsole import PtyConsole, pid_alive, wait_gone
 
 from kconsole import paths
 from kconsole.kernel_connection import exit_command
 
 KCONSOLE = [sys.executable, "-m", "kconsole"]
-
-
-def wait_gone(pid: int, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not pid_alive(pid):
-            return True
-        time.sleep(0.05)  # polling a pid: there is no event for another process's exit
-    return False
 
 
 def answers(connection_file: str | Path, timeout: float = 15.0) -> bool:
@@ -96,6 +87,26 @@ def kernel_pid(c: PtyConsole) -> int:
 
 
 # -- start --keep-kernel ----------------------------------------------------------------
+
+
+@pytest.mark.timeout(30)
+def test_what_a_test_left_naming_its_jupyter_dirs_is_killed_when_it_ends(tmp_path: Path) -> None:
+    # conftest's last word on kept kernels (jupyter_dirs): a process whose command line
+    # names the dirs is killed; one that does not is left alone.
+    from conftest import kill_processes_mentioning
+
+    forever = [sys.executable, "-c", "import signal; signal.pause()"]
+    left = subprocess.Popen([*forever, str(tmp_path / "runtime" / "kernel-left.json")])
+    other = subprocess.Popen(forever)
+    try:
+        assert kill_processes_mentioning(tmp_path) == [left.pid]
+        assert left.wait(10) == -signal.SIGKILL
+        assert other.poll() is None
+    finally:
+        for proc in (left, other):
+            proc.kill()
+            proc.wait()
+
 
 EXITS = ["exit", "quit", "exit()", "quit()", "ctrl-d", "sigterm", "sighup"]
 

@@ -1,9 +1,9 @@
 """The "idle status never came" note: only when output really could be missing.
 
-A cell that is silent for longer than the idle grace (``time.sleep(3.5)``) gets its
-reply and idle together at the end: nothing is missing, so nothing is said. A kernel
-that never sends the idle (tests/hostile_lifecycle.py) still gets the note, and the
-console does not hang.
+A cell that is silent for longer than the idle grace (``IDLE_GRACE`` and half a
+second of ``time.sleep``) gets its reply and idle together at the end: nothing is
+missing, so nothing is said. A kernel that never sends the idle
+(tests/hostile_lifecycle.py) still gets the note, and the console does not hang.
 """
 
 from __future__ import annotations
@@ -11,16 +11,18 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from ptyconsole import PtyConsole
 
+from kconsole.client import IDLE_GRACE
+
 KCONSOLE = [sys.executable, "-m", "kconsole"]
 HOSTILE = Path(__file__).parent / "hostile_lifecycle.py"
-#: Silent for 3.5 s (no output at all, so nothing refreshes the grace), then a check.
-SILENT_CELL = "import time; time.sleep(3.5)\n"
+#: Silent for longer than the grace (no output at all, so nothing refreshes it): the
+#: sleep is the case tested, not a synchronisation. Then a check.
+SILENT_CELL = f"import time; time.sleep({IDLE_GRACE + 0.5})\n"
 CHECK_CELL = "print('wo' + 'ke')\n"
 
 
@@ -58,19 +60,8 @@ def test_silent_cell_in_the_repl_gets_no_lost_output_note(kernel: str) -> None:
 
 
 @pytest.fixture
-def hostile(tmp_path: Path) -> Iterator[Path]:
-    cf = tmp_path / "hostile.json"
-    proc = subprocess.Popen([sys.executable, str(HOSTILE), str(cf), "no-idle"])
-    try:
-        deadline = time.monotonic() + 20
-        while not cf.exists():  # the file is the kernel's only sign that it is up
-            assert proc.poll() is None, "the hostile kernel died"
-            assert time.monotonic() < deadline, "the hostile kernel wrote no connection file"
-            time.sleep(0.05)
-        yield cf
-    finally:
-        proc.kill()
-        proc.wait()
+def hostile(kernel_script) -> Path:
+    return kernel_script(HOSTILE, "no-idle", name="hostile.json")
 
 
 @pytest.mark.timeout(60)

@@ -7,8 +7,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,58 +32,43 @@ GARBAGE: list[Any] = [
 ]
 
 
-def hostile_kernel(tmp: Path, payload: Any) -> Iterator[Path]:
-    cf = tmp / "hostile.json"
-    proc = subprocess.Popen([sys.executable, str(HOSTILE), str(cf), "payload", json.dumps(payload)])
-    try:
-        deadline = time.monotonic() + 20
-        while not cf.exists():  # the file is the kernel's only sign that it is up
-            assert proc.poll() is None, "the hostile kernel died"
-            assert time.monotonic() < deadline, "the hostile kernel wrote no connection file"
-            time.sleep(0.05)
-        yield cf
-    finally:
-        proc.kill()
-        proc.wait()
-
-
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("payload", GARBAGE, ids=range(len(GARBAGE)))
-def test_script_mode_survives_any_payload(tmp_path: Path, payload: Any) -> None:
-    for cf in hostile_kernel(tmp_path, payload):
-        p = subprocess.run(
-            [*KCONSOLE, "attach", "--existing", str(cf)],
-            input="1\n2\n",
-            capture_output=True,
-            text=True,
-            timeout=50,
-        )
-        assert "Traceback" not in p.stderr, p.stderr
-        assert p.returncode == 0, p.stderr
-        exits = isinstance(payload, list) and any(
-            isinstance(x, dict) and x.get("source") == "ask_exit" for x in payload
-        )
-        assert p.stdout.count("ran") == (1 if exits else 2)
+def test_script_mode_survives_any_payload(kernel_script, payload: Any) -> None:
+    cf = kernel_script(HOSTILE, "payload", json.dumps(payload), name="hostile.json")
+    p = subprocess.run(
+        [*KCONSOLE, "attach", "--existing", str(cf)],
+        input="1\n2\n",
+        capture_output=True,
+        text=True,
+        timeout=50,
+    )
+    assert "Traceback" not in p.stderr, p.stderr
+    assert p.returncode == 0, p.stderr
+    exits = isinstance(payload, list) and any(
+        isinstance(x, dict) and x.get("source") == "ask_exit" for x in payload
+    )
+    assert p.stdout.count("ran") == (1 if exits else 2)
 
 
 @pytest.mark.timeout(60)
-def test_repl_survives_garbage_payloads(tmp_path: Path) -> None:
+def test_repl_survives_garbage_payloads(kernel_script) -> None:
     mixed = [x for g in GARBAGE[2:7] for x in g]
-    for cf in hostile_kernel(tmp_path, mixed):
-        c = PtyConsole(["attach", "--existing", str(cf)])
-        try:
-            c.expect_prompt()
-            c.sendline("1")
-            c.expect(r"(?m)^ran")
-            c.expect_prompt()
-            c.sendline("2")
-            c.expect(r"(?m)^ran")
-            c.expect_prompt()
-            assert "Traceback" not in c.transcript
-            c.ctrl("d")
-            assert c.wait_exit(20) == 0
-        finally:
-            c.close()
+    cf = kernel_script(HOSTILE, "payload", json.dumps(mixed), name="hostile.json")
+    c = PtyConsole(["attach", "--existing", str(cf)])
+    try:
+        c.expect_prompt()
+        c.sendline("1")
+        c.expect(r"(?m)^ran")
+        c.expect_prompt()
+        c.sendline("2")
+        c.expect(r"(?m)^ran")
+        c.expect_prompt()
+        assert "Traceback" not in c.transcript
+        c.ctrl("d")
+        assert c.wait_exit(20) == 0
+    finally:
+        c.close()
 
 
 JSON = st.recursive(

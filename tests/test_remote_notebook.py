@@ -28,7 +28,7 @@ from unittest import mock
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from ptyconsole import PtyConsole
+from ptyconsole import PtyConsole, wait_screen
 
 from kconsole.cli import printable
 from kconsole.remote.rest import RemoteError, RemoteKernelModel, RemoteSession
@@ -451,19 +451,7 @@ class Relay:
 
 def toolbar_console(srv: JupyterServer, *args: str, url: str) -> PtyConsole:
     """A console in a pty that answers cursor-position requests: the toolbar is drawn."""
-    c = pty_attach(srv, *args, url=url, env={"PROMPT_TOOLKIT_NO_CPR": "0"})
-    c.screen.write_process_input = c.child.send  # type: ignore[method-assign]
-    return c
-
-
-def wait_screen(c: PtyConsole, pattern: str, timeout: float = 20.0) -> None:
-    import re
-
-    deadline = time.monotonic() + timeout
-    while not re.search(pattern, "\n".join(c.display()), re.MULTILINE):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{pattern!r} not on the screen:\n" + "\n".join(c.display()))
-        c._pump(0.2)
+    return pty_attach(srv, *args, url=url, cpr=True)
 
 
 @pytest.mark.timeout(120)

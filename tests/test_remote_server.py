@@ -578,7 +578,7 @@ def test_iopub_rate_limit_notice_is_one_line_once(server: JupyterServer) -> None
 
 @FRAMINGS
 def test_kernel_client_over_websocket(server: JupyterServer, force_json: bool) -> None:
-    client_mod = pytest.importorskip("kconsole.client")
+    import kconsole.client as client_mod
 
     async def main() -> None:
         sk = await open_server_kernel(

@@ -13,12 +13,11 @@ from __future__ import annotations
 import os
 import re
 import signal
-import time
 from pathlib import Path
 
 import nbformat
 import pytest
-from ptyconsole import KERNELS, PtyConsole
+from ptyconsole import KERNELS, PtyConsole, leave, wait_screen
 
 from kconsole.repl import KERNEL_DIED_EXIT, check_style
 
@@ -26,49 +25,12 @@ RIGHT = "\x1b[C"
 ESC = "\x1b"
 
 
-@pytest.fixture
-def console():
-    consoles: list[PtyConsole] = []
-
-    def make(*args: str, cpr: bool = False, **kw) -> PtyConsole:
-        env = {"PAGER": "cat", **kw.pop("env", {})}
-        if cpr:
-            env["PROMPT_TOOLKIT_NO_CPR"] = "0"
-        c = PtyConsole(list(args), env=env, **kw)
-        if cpr:
-            # pyte answers ESC[6n (and ESC[c) through this hook: a terminal that reports
-            # the cursor position, so prompt_toolkit draws the bottom toolbar.
-            c.screen.write_process_input = c.child.send  # type: ignore[method-assign]
-        consoles.append(c)
-        return c
-
-    yield make
-    for c in consoles:
-        c.close()
-
-
-def wait_screen(c: PtyConsole, pattern: str, timeout: float = 15.0) -> str:
-    """Wait until ``pattern`` is on the pyte screen (in-place redraws of the prompt
-    and toolbar are only diffs in the transcript)."""
-    rx = re.compile(pattern, re.MULTILINE)
-    deadline = time.monotonic() + timeout
-    while True:
-        screen = "\n".join(c.display())
-        if rx.search(screen):
-            return screen
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{pattern!r} not on the screen:\n{screen}")
-        c._pump(0.2)
+pytestmark = pytest.mark.console_env(PAGER="cat")
 
 
 def toolbar(c: PtyConsole) -> str:
     lines = [ln for ln in c.display() if " │ " in ln]
     return lines[-1] if lines else ""
-
-
-def leave(c: PtyConsole) -> None:
-    c.ctrl("d")
-    assert c.wait_exit(30) == 0
 
 
 # -- the toolbar ------------------------------------------------------------------------
@@ -99,14 +61,15 @@ def test_no_toolbar_flag_hides_it(console) -> None:
 
 @pytest.mark.timeout(60)
 def test_toolbar_attached_follows_another_clients_busy_and_ctrl_x_r_refuses(
-    console, shared_kernel
+    console, shared_kernel, gate
 ) -> None:
     km, kc = shared_kernel
     c = console("attach", "--existing", km.connection_file, cpr=True)
     c.expect_prompt()
     wait_screen(c, r"│ idle │ count \d+ │ attached")
-    kc.execute("import time; time.sleep(3)")  # another client keeps the kernel busy
+    kc.execute(gate.cell())  # another client keeps the kernel busy until released
     wait_screen(c, r"│ busy │ count \d+ │ attached")
+    gate.release()
     wait_screen(c, r"│ idle │ count \d+ │ attached")
     c.send("typed")
     c.ctrl("x")

@@ -12,7 +12,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -65,17 +65,14 @@ def gated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> GatedKernel:
 
 
 @pytest.fixture
-def console(gated: GatedKernel) -> Iterator[Callable[..., PtyConsole]]:
-    """``console(*options)``: `kconsole start --kernel gated` in a pty, closed after."""
-    made: list[PtyConsole] = []
+def console(console: Callable[..., PtyConsole], gated: GatedKernel) -> Callable[..., PtyConsole]:
+    """``console(*options)``: `kconsole start --kernel gated` in a pty (the shared
+    fixture closes it)."""
 
     def make(*options: str) -> PtyConsole:
-        made.append(PtyConsole(["start", "--kernel", "gated", *options]))
-        return made[-1]
+        return console("start", "--kernel", "gated", *options)
 
-    yield make
-    for c in made:
-        c.close()
+    return make
 
 
 @pytest.mark.timeout(60)

@@ -6,24 +6,14 @@ import os
 import re
 import signal
 import sys
-import time
 from pathlib import Path
 
 import pexpect
 import pytest
 from jupyter_client.blocking.client import BlockingKernelClient
-from ptyconsole import pid_alive
+from ptyconsole import wait_gone, wait_screen
 
 from kconsole import paths
-
-
-def wait_gone(pid: int, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not pid_alive(pid):
-            return True
-        time.sleep(0.05)  # polling a pid: there is no event for another process's exit
-    return False
 
 
 @pytest.mark.timeout(90)
@@ -37,10 +27,8 @@ def test_execute_output_interrupt_and_exit_leave_nothing_behind(console) -> None
 
     c.sendline("print('sleep' + 'ing', flush=True); import time; time.sleep(60)")
     c.expect(r"(?m)^sleeping")  # the output line, not the echo: the cell is running
-    t0 = time.monotonic()
     c.ctrl("c")
-    c.expect("KeyboardInterrupt", timeout=10)
-    assert time.monotonic() - t0 < 2.0
+    c.expect("KeyboardInterrupt", timeout=10)  # long before the sleep would have ended
     c.expect_prompt(3)
     c.sendline("print('still usable')")
     c.expect("still usable")
@@ -97,16 +85,18 @@ def test_tab_completion_from_the_kernel(console) -> None:
     c.expect_prompt(1)
     c.send("import o")
     c.send("\t")
-    c.expect(r"\bos +module\b")  # the menu entry, not a history suggestion
+    # Rows of the menu (below the prompt, at the word's column), not a history
+    # suggestion on the prompt line. Not "os  module": jedi types the matches within
+    # IPython's 400 ms budget a Tab, past it (a loaded machine) "os" is "<unknown>".
+    wait_screen(c, r"(?m)^ +os\b")
+    wait_screen(c, r"(?m)^ +operator\b")
     c.ctrl("c")
     c.expect_empty_prompt(1)
     c.sendline("import os")
     c.expect_prompt(2)
     c.send("os.pa\t")
-    c.expect(r"\bpardir\b")  # the completion menu is drawn
-    c.settle()  # all expected output matched: let the menu finish drawing, then read it
-    screen = "\n".join(c.display())
-    assert "path" in screen and "pardir" in screen, screen
+    wait_screen(c, r"(?m)^ +pardir\b")  # the completion menu is drawn
+    wait_screen(c, r"(?m)^ +path\b")
     c.ctrl("c")
     c.expect_empty_prompt(2)
     c.ctrl("d")
@@ -153,10 +143,8 @@ def test_ctrl_c_interrupts_an_attached_kernel(console, shared_kernel) -> None:
     c.expect_prompt()
     c.sendline("print('sleep' + 'ing', flush=True); import time; time.sleep(30)")
     c.expect(r"(?m)^sleeping")  # the output line, not the echo: the cell is running
-    t0 = time.monotonic()
     c.ctrl("c")
-    c.expect("KeyboardInterrupt", timeout=10)
-    assert time.monotonic() - t0 < 2.0
+    c.expect("KeyboardInterrupt", timeout=10)  # long before the sleep would have ended
     c.expect_prompt()
     c.ctrl("d")
     assert c.wait_exit(20) == 0
@@ -191,10 +179,8 @@ def test_kernel_killed_at_idle_prompt_is_reported_and_enter_restarts(console) ->
     c.sendline("import os; print('pid', os.getpid())")
     pid = int(c.expect(r"pid (\d+)").group(1))
     c.expect_prompt(2)
-    t0 = time.monotonic()
     os.kill(pid, signal.SIGKILL)
-    c.expect("kernel died", timeout=10)
-    assert time.monotonic() - t0 < 3.0
+    c.expect("kernel died", timeout=10)  # at the idle prompt, with nothing typed
     c.sendline("")
     c.expect("kernel restarted", timeout=30)
     c.expect_prompt()

@@ -9,11 +9,9 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hostile_protocol import wait_started
 from ptyconsole import KCONSOLE, PtyConsole
 
 HOSTILE = Path(__file__).with_name("hostile_review.py")
@@ -25,13 +23,8 @@ def _env() -> dict[str, str]:
 
 
 @pytest.fixture
-def review_kernel(tmp_path: Path) -> Iterator[Path]:
-    cf = tmp_path / "kernel-review.json"
-    proc = subprocess.Popen([sys.executable, str(HOSTILE), str(cf)], env=_env())
-    wait_started(proc, cf)
-    yield cf
-    proc.kill()
-    proc.wait(5)
+def review_kernel(kernel_script) -> Path:
+    return kernel_script(HOSTILE, name="kernel-review.json")
 
 
 # -- a reply of the wrong type -------------------------------------------------------------

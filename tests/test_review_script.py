@@ -105,8 +105,10 @@ def test_output_reaches_a_pipe_while_the_cell_runs_and_a_closed_pipe_stops_it(
 ) -> None:
     # python3 with flush=True: each line is in the pipe at once, and `| head -1` stops
     # the script at the next print. kconsole held the cell's output until it ended.
+    # The cell never ends by itself: only the closed pipe can end the script.
     source = (
-        "import time\nfor i in range(150):\n    print('line', i, flush=True)\n    time.sleep(0.2)\n"
+        "import itertools, time\nfor i in itertools.count():\n"
+        "    print('line', i, flush=True)\n    time.sleep(0.2)\n"
     )
     # As users run it: PYTHONUNBUFFERED (set in some CI) would hide the defect.
     env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
@@ -123,7 +125,7 @@ def test_output_reaches_a_pipe_while_the_cell_runs_and_a_closed_pipe_stops_it(
         p.stdin.close()
         fd = p.stdout.fileno()
         got = b""
-        deadline = time.monotonic() + 20  # start-up included; the cell runs 30 s
+        deadline = time.monotonic() + 20  # start-up included
         while b"\n" not in got and time.monotonic() < deadline:
             if select.select([fd], [], [], 0.5)[0]:
                 chunk = os.read(fd, 4096)
@@ -132,9 +134,7 @@ def test_output_reaches_a_pipe_while_the_cell_runs_and_a_closed_pipe_stops_it(
                 got += chunk
         assert got.startswith(b"line 0\n"), got
         p.stdout.close()  # as `head -1` does
-        t0 = time.monotonic()
         p.wait(15)
-        assert time.monotonic() - t0 < 5
         assert p.returncode == 1
         assert p.stderr.read() == b""
     finally:

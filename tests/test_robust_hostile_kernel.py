@@ -5,43 +5,19 @@ console exits cleanly."""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hostile_protocol import wait_started
 from ptyconsole import KCONSOLE, PtyConsole
 
 HOSTILE = Path(__file__).with_name("hostile_protocol.py")
 POISONS = ["deep", "deeper", "notjson", "badutf8", "surrogate", "hugeint", "list", "textlist"]
 
 
-def start_hostile(
-    tmp_path: Path, bad_reply: str | None = None
-) -> tuple[subprocess.Popen[bytes], Path]:
-    cf = tmp_path / "kernel-hostile.json"
-    env = dict(
-        os.environ,
-        PYTHONPATH=os.pathsep.join(
-            [str(Path(__file__).parent.parent), os.environ.get("PYTHONPATH", "")]
-        ),
-    )
-    proc = subprocess.Popen(
-        [sys.executable, str(HOSTILE), str(cf), *([bad_reply] if bad_reply else [])], env=env
-    )
-    wait_started(proc, cf)
-    return proc, cf
-
-
 @pytest.fixture
-def hostile(tmp_path: Path) -> Iterator[Path]:
-    proc, cf = start_hostile(tmp_path)
-    yield cf
-    proc.kill()
-    proc.wait(5)
+def hostile(kernel_script) -> Path:
+    return kernel_script(HOSTILE, name="kernel-hostile.json")
 
 
 def notes(text: str) -> int:
@@ -106,19 +82,15 @@ def test_repl_survives_a_deeply_nested_message(hostile: Path) -> None:
 
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("field", ["language_info", "banner", "execution_count", "status"])
-def test_script_mode_with_a_malformed_reply_field(tmp_path: Path, field: str) -> None:
-    proc, cf = start_hostile(tmp_path, field)
-    try:
-        p = subprocess.run(
-            [*KCONSOLE, "attach", "--existing", str(cf)],
-            input="one\ntwo\n",
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
-    finally:
-        proc.kill()
-        proc.wait(5)
+def test_script_mode_with_a_malformed_reply_field(kernel_script, field: str) -> None:
+    cf = kernel_script(HOSTILE, field, name="kernel-hostile.json")
+    p = subprocess.run(
+        [*KCONSOLE, "attach", "--existing", str(cf)],
+        input="one\ntwo\n",
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert "Traceback" not in p.stderr
     assert notes(p.stderr) <= 1, p.stderr
     if field == "status":
@@ -136,8 +108,8 @@ def test_script_mode_with_a_malformed_reply_field(tmp_path: Path, field: str) ->
 @pytest.mark.parametrize(
     "field", ["language_info", "history", "cursor_start", "matches", "inspect_data"]
 )
-def test_repl_with_a_malformed_reply_field(tmp_path: Path, field: str) -> None:
-    proc, cf = start_hostile(tmp_path, field)
+def test_repl_with_a_malformed_reply_field(kernel_script, field: str) -> None:
+    cf = kernel_script(HOSTILE, field, name="kernel-hostile.json")
     c = PtyConsole(["attach", "--existing", str(cf)])
     try:
         c.expect_prompt()
@@ -158,5 +130,3 @@ def test_repl_with_a_malformed_reply_field(tmp_path: Path, field: str) -> None:
         assert c.wait_exit(20) == 0
     finally:
         c.close()
-        proc.kill()
-        proc.wait(5)
