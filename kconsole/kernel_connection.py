@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 __all__ = [
     "EXIT_KERNEL_DIED",
     "GONE_FROM_SERVER",
+    "SELF_EXIT_WAIT",
+    "STALE_PROBE",
     "ConsoleError",
     "KernelConnection",
     "attach_zmq",
@@ -396,7 +398,7 @@ async def _come_up(conn: KernelConnection, control: LocalControl, timeout: float
     """Wait for a kernel kconsole started to answer, restarting it on fresh ports when
     it lost a port race (the same client, on a new transport); on failure the process
     is cleaned up (the caller closes the client)."""
-    from .launcher import KernelStartError, describe_exit
+    from .launcher import KernelStartError
 
     proc, spec, client = control.process, conn.spec, conn.client
     assert spec is not None
@@ -440,25 +442,32 @@ async def _come_up(conn: KernelConnection, control: LocalControl, timeout: float
                 raise ConsoleError(f"kernel {spec.name!r} did not become ready: {why}")
             raise ConsoleError(f"kernel {spec.name!r} did not become ready: {ready.exception()}")
         if not proc.died_of_port_clash():
-            why = _last_line(proc.stderr_tail(15))
-            status = proc.returncode
-            proc.cleanup()
-            how = f"exit status {status}" if status is None or status >= 0 else ""
-            msg = f"kernel {spec.name!r} died during start ({how or describe_exit(status)})"
-            if why:
-                msg += f": {why}"
-            endpoint = proc.connection.url("shell")
-            if proc.connection.transport == "ipc" and len(endpoint) > _SHORT_IPC:
-                # xeus-python says only "Invalid argument" for a socket path it finds long.
-                msg += (
-                    f" (its ipc socket path is {len(endpoint) - 6} characters long: some "
-                    "kernels take at most 25; set a shorter TMPDIR or use --transport tcp)"
-                )
-            raise ConsoleError(msg)
+            raise _died_during_start(proc, spec)
     proc.cleanup()
     raise ConsoleError(
         f"kernel {spec.name!r} could not bind its ports after {PORT_CLASH_ATTEMPTS} tries"
     )
+
+
+def _died_during_start(proc: KernelProcess, spec: KernelSpec) -> ConsoleError:
+    """The one line for a kernel that exited before it answered (its files removed)."""
+    from .launcher import describe_exit
+
+    why = _last_line(proc.stderr_tail(15))
+    status = proc.returncode
+    proc.cleanup()
+    how = f"exit status {status}" if status is None or status >= 0 else ""
+    msg = f"kernel {spec.name!r} died during start ({how or describe_exit(status)})"
+    if why:
+        msg += f": {why}"
+    endpoint = proc.connection.url("shell")
+    if proc.connection.transport == "ipc" and len(endpoint) > _SHORT_IPC:
+        # xeus-python says only "Invalid argument" for a socket path it finds long.
+        msg += (
+            f" (its ipc socket path is {len(endpoint) - 6} characters long: some "
+            "kernels take at most 25; set a shorter TMPDIR or use --transport tcp)"
+        )
+    return ConsoleError(msg)
 
 
 _KEYS_IGNORED = (
