@@ -620,42 +620,17 @@ async def _session(
 
 def _say_where_kernel_stays(conn: Any, kept: bool) -> None:
     """After a kernel kconsole started is left running, say how to get back to it."""
-    transport = conn.client.transport
-    if conn.process is not None and not conn.owns_kernel:
-        if not conn.process.is_alive():
-            # Died, or failed to come up (then it was stopped): nothing is left running.
-            # One left while still starting is left running all the same.
-            return
-        click.echo(
-            "kconsole: kernel left running; attach with "
-            f"`kconsole attach --existing {conn.connection_file}`",
-            err=True,
-        )
-    elif (
-        hasattr(transport, "kernel_id")
-        and (kept or not conn.owns_kernel)
-        and not conn.kernel_gone  # the server forgot it (restarted): nothing to attach to
-    ):
-        click.echo(
-            "kconsole: kernel left running; attach with `kconsole attach --server "
-            f"{transport.server.base_url} --kernel-id {transport.kernel_id}`",
-            err=True,
-        )
+    hint = conn.control.left_running_hint(kept=kept)
+    if hint is not None:
+        click.echo(f"kconsole: {hint}", err=True)
 
 
 def _can_keep(conn: Any) -> bool:
-    """Whether `exit(keep_kernel=True)` can be honoured for this kernel."""
-    process = conn.process
-    if process is not None and not process.outlive_console:
-        # It watches our pid (JPY_PARENT_PID) and would die with us anyway: say so and
-        # shut it down cleanly rather than leave it to be killed.
-        click.echo(
-            "kconsole: this kernel was started without --keep-kernel and stops with the "
-            "console; use `kconsole start --keep-kernel` to keep it",
-            err=True,
-        )
-        return False
-    return True
+    """Whether `exit(keep_kernel=True)` can be honoured for this kernel (if not, why)."""
+    refusal = conn.control.keep_refusal
+    if refusal is not None:
+        click.echo(f"kconsole: {refusal}", err=True)
+    return refusal is None
 
 
 def _require_stdio() -> None:

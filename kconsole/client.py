@@ -16,6 +16,10 @@ reading :meth:`Transport.recv` (the WebSocket):
 
 A request is finished when both its reply and its idle have arrived. The client never
 prints: the REPL decides what a user sees.
+
+One client serves a whole session: when the kernel moves (restarted on new ports after
+a port clash, replaced on its server) :meth:`KernelClient.replace_transport` puts it
+on a new transport, and whoever holds the client and set its callbacks keeps both.
 """
 
 from __future__ import annotations
@@ -99,7 +103,6 @@ class KernelClient:
         #: our pending requests (a REPL shows "busy" caused by other clients).
         self.on_status: Callable[[Message, bool], None] | None = None
         self.kernel_info: dict[str, Any] = {}
-        self.execution_state = "unknown"
         self.dead = asyncio.Event()
         self._alive = asyncio.Event()
         self._alive.set()
@@ -142,20 +145,47 @@ class KernelClient:
                     await task
         await self.transport.close()
 
-    def mark_dead(self, reason: str) -> None:
-        """Record that the kernel died; every waiting request fails with KernelDied."""
+    async def replace_transport(self, transport: Transport, session: Session) -> None:
+        """Go on talking to a kernel on ``transport`` (signing with ``session``) instead:
+        the kernel was restarted on new ports, or its server lost it and a new one was
+        started. The old transport is closed, requests still waiting on it fail with
+        KernelDied (quietly: no ``on_dead``), the callbacks stay; the death watch is
+        stopped and the kernel must prove itself again (:meth:`wait_for_ready`)."""
+        self.stop_monitor()
+        if self._dispatcher is not None:
+            self._dispatcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._dispatcher
+            self._dispatcher = None
+        for task in list(self._input_tasks):
+            task.cancel()
+        with contextlib.suppress(Exception):  # a transport already broken is done with
+            await self.transport.close()
+        self._fail_pending("the kernel was replaced")
+        self.transport = transport
+        self.session = session
+        self.kernel_info = {}
+        self.revive()
+        await self.start()
+
+    def mark_dead(self, reason: str, *, notify: bool = True) -> None:
+        """Record that the kernel died; every waiting request fails with KernelDied.
+        ``on_dead`` hears of it unless ``notify`` is false (a replacement that failed
+        leaves the client dead as it was, without a second announcement)."""
         if self.dead.is_set():
             return
         self.dead_reason = reason
         self.dead.set()
         self._alive.clear()
-        self.execution_state = "dead"
+        self._fail_pending(reason)
+        if notify and self.on_dead is not None:
+            self.on_dead(reason)
+
+    def _fail_pending(self, reason: str) -> None:
         for p in list(self._pending.values()):
             if not p.reply.done():
                 p.reply.set_exception(KernelDied(reason))
             p.idle.set()
-        if self.on_dead is not None:
-            self.on_dead(reason)
 
     def revive(self) -> None:
         """Forget an earlier death (after the kernel was restarted)."""
@@ -165,7 +195,6 @@ class KernelClient:
         # or the first output after a restart could be published before it is live.
         self._iopub_seen.clear()
         self.dead_reason = ""
-        self.execution_state = "unknown"
 
     def start_monitor(
         self,
@@ -322,7 +351,6 @@ class KernelClient:
                 state = msg.content.get("execution_state", "")
                 if not isinstance(state, str):
                     state = ""
-                self.execution_state = state
                 if self.on_status is not None:
                     self.on_status(msg, req is not None)
                 if req is not None and state == "idle":
@@ -402,7 +430,7 @@ class KernelClient:
         msg = self.session.msg(msg_type, content or {})
         req = self._register(msg, wants_idle=False)
         try:
-            if timeout is not None and getattr(self.transport, "reconnecting", False):
+            if timeout is not None and self.transport.reconnecting:
                 # A send waits while a dropped connection is reopened (for minutes):
                 # a request with a timeout must not outwait it (Enter's is_complete).
                 try:

@@ -2,6 +2,8 @@
 restarting and shutting down, whatever the transport.
 
 The REPL and script mode both drive a :class:`KernelConnection`; the CLI builds it.
+What differs between kinds of kernel (started here, attached, on a server, through a
+tunnel) is its :class:`~kconsole.kernel_control.KernelControl`.
 """
 
 from __future__ import annotations
@@ -9,13 +11,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .client import KernelClient, KernelDied, KernelTimeout
+from .client import KernelClient, KernelTimeout
 from .connection import ConnectionInfo
+from .errors import ExitStatus
+from .kernel_control import (
+    GONE_FROM_SERVER,
+    AttachedControl,
+    ConnectionKind,
+    ConsoleError,
+    KernelControl,
+    LocalControl,
+    kernel_label,
+)
 from .protocol import Session
 from .transport import Transport, TransportError
 
@@ -23,22 +34,26 @@ if TYPE_CHECKING:
     from .kernelspec import KernelSpec
     from .launcher import KernelProcess
 
-
-class ConsoleError(Exception):
-    """A user-facing failure: printed as one line, exit status 1."""
-
+__all__ = [
+    "EXIT_KERNEL_DIED",
+    "GONE_FROM_SERVER",
+    "SELF_EXIT_WAIT",
+    "STALE_PROBE",
+    "ConsoleError",
+    "KernelConnection",
+    "attach_zmq",
+    "connect_client",
+    "exit_command",
+    "payloads_of",
+    "start_local",
+]
 
 #: How long an attach waits for one heartbeat before calling the kernel absent.
 STALE_PROBE = 3.0
 
-#: The exit status when the kernel died under the console (documented in the man page).
-EXIT_KERNEL_DIED = 3
-
-#: What is said of a kernel its Jupyter Server no longer has (its id is unknown there).
-GONE_FROM_SERVER = (
-    "the kernel is gone: the server no longer has it (shut down, culled as idle, "
-    "or the server restarted)"
-)
+#: The exit status when the kernel died under the console: kept under this name for
+#: the modules that import it; :class:`~kconsole.errors.ExitStatus` is where it is defined.
+EXIT_KERNEL_DIED = ExitStatus.KERNEL_DIED
 
 #: How many times a start is retried when a port was taken between picking and binding.
 PORT_CLASH_ATTEMPTS = 3
@@ -87,15 +102,17 @@ def exit_command(code: str, language_info: dict[str, Any]) -> bool | None:
 
 @dataclass
 class KernelConnection:
-    """A kernel client plus what kconsole knows about how to control the kernel."""
+    """A kernel client plus the control of its kernel (:mod:`kconsole.kernel_control`).
+
+    ``client`` is the same object for the whole session: a port clash during a start or
+    a replacement kernel moves it to another transport, callbacks and all.
+    """
 
     client: KernelClient
-    #: The local process when kconsole started the kernel (None when attached).
-    process: KernelProcess | None = None
+    #: How this kernel is interrupted, restarted and left (its kind decides).
+    control: KernelControl
     spec: KernelSpec | None = None
     connection_file: Path | None = None
-    #: Shut the kernel down on exit (kconsole started it and was not told to keep it).
-    owns_kernel: bool = False
     #: kconsole just started this kernel: it has no history and no execution count yet.
     fresh: bool = False
     #: A description for the banner: "ipykernel 7.4 (python3)" etc.
@@ -105,63 +122,69 @@ class KernelConnection:
     starting: asyncio.Task[None] | None = None
     #: How long a restart waits for the kernel (the console's ``--timeout``).
     timeout: float = 60.0
-    #: Starts a new kernel where this one was, once the server no longer has it (a
-    #: server restart forgets its kernels); returns its client, ready. None: no offer
-    #: (an attached kernel is someone else's to replace).
-    start_another: Callable[[], Awaitable[KernelClient]] | None = None
-    #: What :attr:`start_another` does, as the offer to the user words it.
-    replace_offer: str = "start a new kernel there"
     #: Why :meth:`close` could not shut down a kernel it should have (the server did
     #: not answer): the kernel may still be running, and the user must be told.
     shutdown_error: str | None = None
 
     @property
+    def process(self) -> KernelProcess | None:
+        """The local process when kconsole started the kernel (None otherwise)."""
+        return self.control.process
+
+    @property
+    def owns_kernel(self) -> bool:
+        """Shut the kernel down on exit (kconsole started it and was not told to keep it)."""
+        return self.control.owns_kernel
+
+    @property
+    def kind(self) -> ConnectionKind:
+        """``local``, ``server`` or ``attached``: what the toolbar calls the connection."""
+        return self.control.kind
+
+    @property
+    def kernel_id(self) -> str | None:
+        """The kernel's id on its server (None for a kernel not on a server)."""
+        return self.control.kernel_id
+
+    @property
     def kernel_gone(self) -> bool:
         """The server answered that it no longer has this kernel: it cannot be
         restarted, only replaced (:meth:`replace_kernel`)."""
-        return bool(getattr(self.client.transport, "kernel_gone", False))
+        return self.control.kernel_gone
 
     @property
     def unreachable(self) -> bool:
         """The connection gave up for good (the server refused us, or stayed away) while
         the server did not say the kernel is gone: it may well still be running."""
-        return bool(getattr(self.client.transport, "finished", False)) and not self.kernel_gone
+        return self.control.unreachable
 
     @property
     def connection_lost(self) -> bool:
         """The connection to the kernel dropped and is being reopened: requests wait."""
-        return bool(getattr(self.client.transport, "reconnecting", False))
+        return self.control.connection_lost
 
     async def gone_from_server(self, timeout: float = 3.0) -> bool:
         """Whether the server no longer has the kernel, asked for up to ``timeout`` s
         (False at once for a kernel not on a server, or one the server still has or
         cannot tell of). A server interrupts a kernel it shuts down, so a cell's
         KeyboardInterrupt or lost reply may come just before the kernel is gone."""
-        transport = self.client.transport
-        if not hasattr(transport, "kernel_gone"):
-            return False
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while not self.kernel_gone and loop.time() < deadline:
-            if not await transport.is_alive(1.0) and not self.kernel_gone:
-                return False  # dead or refused: not gone
-            await asyncio.sleep(0.2)
-        return self.kernel_gone
+        return await self.control.gone_from_server(timeout)
 
     @property
     def can_replace(self) -> bool:
         """Whether a new kernel can be offered in place of a vanished one."""
-        return self.start_another is not None and self.kernel_gone
+        return self.control.can_replace
+
+    @property
+    def replace_offer(self) -> str:
+        """What :meth:`replace_kernel` does, as the offer to the user words it."""
+        return self.control.replace_offer
 
     async def replace_kernel(self) -> None:
-        """Start a new kernel in place of one the server lost; the old client is
-        closed. Raises ConsoleError (one line) if that fails."""
-        assert self.start_another is not None
-        old = self.client
-        self.client = await self.start_another()
+        """Start a new kernel in place of one the server lost, on the same client.
+        Raises ConsoleError (one line) if that fails."""
+        await self.control.replace(self.timeout)
         self.fresh = True
-        with contextlib.suppress(Exception):
-            await old.close()
 
     @property
     def ready(self) -> bool:
@@ -182,30 +205,13 @@ class KernelConnection:
 
     async def interrupt(self) -> str:
         """Interrupt the running cell by the best means this kernel offers."""
-        transport = self.client.transport
-        if transport.handles_interrupt:
-            await transport.interrupt()
-            return "interrupt sent"
-        if self.process is not None and self.process.interrupt():
-            return "SIGINT sent to the kernel"
-        try:
-            await self.client.interrupt_request(timeout=3.0)
-        except KernelTimeout:
-            return "the kernel did not answer the interrupt request"
-        except KernelDied:
-            return "the kernel is dead"
-        return "interrupt requested"
+        return await self.control.interrupt()
 
     @property
     def can_restart(self) -> bool:
         """Whether :meth:`restart` can work: kconsole started the kernel, or its server
         restarts it, while the connection to that server still stands."""
-        if self.process is not None:
-            return True
-        if self.kernel_gone:
-            return False  # the server has no kernel of that id to restart
-        transport = self.client.transport
-        return hasattr(transport, "restart") and not getattr(transport, "finished", False)
+        return self.control.can_restart
 
     async def restart(self, timeout: float | None = None) -> None:
         """Restart the kernel (same ports) and wait until it answers again (at most
@@ -215,68 +221,13 @@ class KernelConnection:
             # The restart would wait for the reconnect first, for minutes and unbounded
             # by the timeout: say so now instead.
             raise ConsoleError("the connection to the server is lost; restart once it is back")
-        if self.process is not None:
-            # The old process's exit is ours, not a death: no watch may see it, or the
-            # new kernel could be marked dead after revive().
-            from .launcher import KernelStartError
-
-            self.client.stop_monitor()
-            started = False
-            try:
-                await self.process.restart(request_shutdown=self._shutdown_for_restart)
-                started = True
-            except KernelStartError as e:
-                # The old kernel is stopped and no new one runs (its command is gone, the
-                # runtime dir is full): the kernel is dead now, and the restart says why.
-                self.client.transport.resume()
-                self.client.mark_dead(f"it could not be started again: {e}")
-                raise ConsoleError(f"cannot start the kernel again: {e}") from None
-            finally:
-                if started or not self.client.dead.is_set():
-                    self.client.transport.resume()
-                    self.client.revive()
-                    self.client.start_monitor(process_exit=self._process_exit)
-        elif hasattr(self.client.transport, "restart"):
-            await self.client.transport.restart()
-            self.client.revive()
-        else:
-            raise ConsoleError("cannot restart a kernel kconsole only attached to")
-        await self.client.wait_for_ready(timeout)
-
-    async def _shutdown_request(self, restart: bool = False) -> None:
-        if not self.client.dead.is_set():
-            await self.client.shutdown_request(restart=restart, timeout=3.0)
-
-    async def _shutdown_for_restart(self) -> None:
-        # The spec (and jupyter_client) say restart: true; a kernel may keep state for it.
-        await self._shutdown_request(restart=True)
-
-    async def _process_exit(self) -> str:
-        assert self.process is not None
-        await self.process.wait_exit(None)
-        self.client.transport.suspend()  # nothing listens until a restart
-        return self.process.exit_description()  # one line: "killed by SIGKILL"
+        await self.control.restart(timeout)
 
     @property
     def ends_itself_on_exit(self) -> bool:
         """Whether the kernel stops its own process on ``exit`` (ipykernel does, unless
         ``exit(keep_kernel=True)``; kconsole's built-in kernel only asks the console)."""
         return self.client.kernel_info.get("implementation") == "ipython"
-
-    @staticmethod
-    def _leave_reaper(process: KernelProcess) -> None:
-        """A kept kernel's files go when it exits, whoever stops it (see reaper)."""
-        from .connection import CHANNELS, own_ipc_dir
-        from .reaper import watch
-
-        info = process.connection
-        files = [process.connection_file, process.log_file]
-        if info.transport == "ipc":
-            files += [Path(f"{info.ip}-{info.port(ch)}") for ch in CHANNELS]
-        ipc_dir = own_ipc_dir(info)
-        if process.pid is not None:
-            dirs = [ipc_dir] if ipc_dir is not None else []
-            watch(process.pid, files, dirs, pidfd=process.pidfd)
 
     async def wait_gone(self, timeout: float) -> bool:
         """Whether the kernel is gone within ``timeout`` s: its process exited (one
@@ -285,21 +236,7 @@ class KernelConnection:
         Only on the way out: the death watch is stopped first, so that an exit the
         kernel chose is not announced as a death ("Press Enter to restart it")."""
         self.client.stop_monitor()
-        if self.process is not None:
-            return await self.process.wait_exit(timeout)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        missed = 0
-        while missed < 2:
-            remaining = deadline - loop.time()
-            if remaining <= 0 or self.client.dead.is_set():
-                return self.client.dead.is_set()
-            if await self.client.transport.is_alive(min(1.0, remaining)):
-                missed = 0
-                await asyncio.sleep(min(0.2, max(0.0, deadline - loop.time())))  # probe period
-            else:
-                missed += 1
-        return True
+        return await self.control.wait_gone(timeout)
 
     async def close(self, *, keep_kernel: bool | None = None) -> None:
         """Leave: shut the kernel down if we own it (unless keep_kernel), close sockets."""
@@ -313,21 +250,14 @@ class KernelConnection:
             with contextlib.suppress(BaseException):
                 await self.starting
         try:
-            if self.process is not None and not keep:
-                # A kernel that never answered will not answer a shutdown_request either:
-                # straight to SIGTERM rather than waiting out the request's timeout.
-                polite = self._shutdown_request if answered else None
-                await self.process.shutdown(request_shutdown=polite)
-            elif self.process is not None and self.process.is_alive():
-                self._leave_reaper(self.process)
-            elif not keep and hasattr(self.client.transport, "delete_kernel"):
-                try:
-                    await self.client.transport.delete_kernel()
-                except Exception as e:
-                    if getattr(e, "status", None) != 404:  # already gone is what we wanted
-                        self.shutdown_error = str(e) or type(e).__name__
+            error = await self.control.close(keep=keep, answered=answered)
+            if error is not None:
+                self.shutdown_error = error
         finally:
-            await self.client.close()
+            try:
+                await self.client.close()
+            finally:
+                self.control.release()
 
 
 async def connect_client(transport: Transport, session: Session, timeout: float) -> KernelClient:
@@ -369,7 +299,11 @@ async def attach_zmq(
     # one slow echo must not be called one: three misses in a row (about 3.5 s).
     client.start_monitor(misses=3, revive=True)
     return KernelConnection(
-        client=client, connection_file=connection_file, label=_label(client), timeout=timeout
+        client=client,
+        control=AttachedControl(client),
+        connection_file=connection_file,
+        label=kernel_label(client.kernel_info),
+        timeout=timeout,
     )
 
 
@@ -401,21 +335,22 @@ async def start_local(
             )
         except KernelStartError as e:
             raise ConsoleError(str(e)) from None
+    client = KernelClient(*_zmq_transport(process.connection))
     try:
-        client = await _zmq_client(process.connection)
+        await client.start()
     except TransportError as e:  # an address zmq rejects (an ipc path too long)
         process.cleanup()
         raise ConsoleError(f"kernel {spec.name!r} could not be started: {e}") from None
+    control = LocalControl(client, process, owns_kernel=not keep_kernel)
     conn = KernelConnection(
         client=client,
-        process=process,
+        control=control,
         spec=spec,
         connection_file=process.connection_file,
-        owns_kernel=not keep_kernel,
         fresh=True,
         timeout=timeout,
     )
-    conn.starting = asyncio.ensure_future(_come_up_or_fail(conn, timeout))
+    conn.starting = asyncio.ensure_future(_come_up_or_fail(conn, control, timeout))
     if wait:
         try:
             await conn.wait_ready()
@@ -432,47 +367,48 @@ async def start_local(
 LOCAL_RECONNECT_MS = 10
 
 
-async def _zmq_client(info: ConnectionInfo) -> KernelClient:
+def _zmq_transport(info: ConnectionInfo) -> tuple[Transport, Session]:
+    """A transport to the kernel kconsole started at ``info``, and its session."""
     # Imported once the kernel is spawned: pyzmq's ~10 ms then overlap its start-up.
     from .zmq_transport import ZMQTransport
 
     session = info.session()
-    client = KernelClient(ZMQTransport(info, session, reconnect_ms=LOCAL_RECONNECT_MS), session)
-    await client.start()
-    return client
+    return ZMQTransport(info, session, reconnect_ms=LOCAL_RECONNECT_MS), session
 
 
-async def _come_up_or_fail(conn: KernelConnection, timeout: float) -> None:
+async def _come_up_or_fail(conn: KernelConnection, control: LocalControl, timeout: float) -> None:
     """:func:`_come_up`, whose every failure is a ConsoleError (what the REPL reports
-    as one line) with the kernel process stopped."""
+    as one line) with the client closed and the kernel process stopped."""
     try:
-        await _come_up(conn, timeout)
+        await _come_up(conn, control, timeout)
     except ConsoleError:
+        with contextlib.suppress(Exception):
+            await conn.client.close()
         raise
     except Exception as e:  # a socket that cannot connect, a file that cannot be written
-        assert conn.process is not None and conn.spec is not None
+        assert conn.spec is not None
         with contextlib.suppress(Exception):
             await conn.client.close()
         with contextlib.suppress(Exception):
-            conn.process.cleanup()
+            control.process.cleanup()
         raise ConsoleError(f"kernel {conn.spec.name!r} could not be started: {e}") from None
 
 
-async def _come_up(conn: KernelConnection, timeout: float) -> None:
+async def _come_up(conn: KernelConnection, control: LocalControl, timeout: float) -> None:
     """Wait for a kernel kconsole started to answer, restarting it on fresh ports when
-    it lost a port race; on failure the client is closed and the process cleaned up."""
-    from .launcher import KernelStartError, describe_exit
+    it lost a port race (the same client, on a new transport); on failure the process
+    is cleaned up (the caller closes the client)."""
+    from .launcher import KernelStartError
 
-    proc, spec = conn.process, conn.spec
-    assert proc is not None and spec is not None
+    proc, spec, client = control.process, conn.spec, conn.client
+    assert spec is not None
     for attempt in range(PORT_CLASH_ATTEMPTS):
         if attempt > 0:
             try:
                 proc.restart_on_new_ports()
             except KernelStartError as e:
                 raise ConsoleError(str(e)) from None
-            conn.client = await _zmq_client(proc.connection)
-        client = conn.client
+            await client.replace_transport(*_zmq_transport(proc.connection))
         ready = asyncio.ensure_future(client.wait_for_ready(timeout))
         exited = asyncio.ensure_future(proc.wait_exit(None))
         waits = {ready, exited}
@@ -491,10 +427,11 @@ async def _come_up(conn: KernelConnection, timeout: float) -> None:
                 with contextlib.suppress(BaseException):
                     await ready
         if not ready.cancelled() and ready.exception() is None:
-            conn.label = _label(client, spec)
-            client.start_monitor(process_exit=conn._process_exit)
+            conn.label = kernel_label(client.kernel_info, name=spec.display_name)
+            control.watch()
             return
-        await client.close()
+        # These ports are lost (another process may own them now): stop reaching them.
+        await client.transport.close()
         if ignored is not None and ignored.done() and not ignored.cancelled():
             await proc.shutdown()
             raise ConsoleError(f"kernel {spec.name!r} did not become ready: {ignored.result()}")
@@ -505,25 +442,32 @@ async def _come_up(conn: KernelConnection, timeout: float) -> None:
                 raise ConsoleError(f"kernel {spec.name!r} did not become ready: {why}")
             raise ConsoleError(f"kernel {spec.name!r} did not become ready: {ready.exception()}")
         if not proc.died_of_port_clash():
-            why = _last_line(proc.stderr_tail(15))
-            status = proc.returncode
-            proc.cleanup()
-            how = f"exit status {status}" if status is None or status >= 0 else ""
-            msg = f"kernel {spec.name!r} died during start ({how or describe_exit(status)})"
-            if why:
-                msg += f": {why}"
-            endpoint = proc.connection.url("shell")
-            if proc.connection.transport == "ipc" and len(endpoint) > _SHORT_IPC:
-                # xeus-python says only "Invalid argument" for a socket path it finds long.
-                msg += (
-                    f" (its ipc socket path is {len(endpoint) - 6} characters long: some "
-                    "kernels take at most 25; set a shorter TMPDIR or use --transport tcp)"
-                )
-            raise ConsoleError(msg)
+            raise _died_during_start(proc, spec)
     proc.cleanup()
     raise ConsoleError(
         f"kernel {spec.name!r} could not bind its ports after {PORT_CLASH_ATTEMPTS} tries"
     )
+
+
+def _died_during_start(proc: KernelProcess, spec: KernelSpec) -> ConsoleError:
+    """The one line for a kernel that exited before it answered (its files removed)."""
+    from .launcher import describe_exit
+
+    why = _last_line(proc.stderr_tail(15))
+    status = proc.returncode
+    proc.cleanup()
+    how = f"exit status {status}" if status is None or status >= 0 else ""
+    msg = f"kernel {spec.name!r} died during start ({how or describe_exit(status)})"
+    if why:
+        msg += f": {why}"
+    endpoint = proc.connection.url("shell")
+    if proc.connection.transport == "ipc" and len(endpoint) > _SHORT_IPC:
+        # xeus-python says only "Invalid argument" for a socket path it finds long.
+        msg += (
+            f" (its ipc socket path is {len(endpoint) - 6} characters long: some "
+            "kernels take at most 25; set a shorter TMPDIR or use --transport tcp)"
+        )
+    return ConsoleError(msg)
 
 
 _KEYS_IGNORED = (
@@ -580,12 +524,3 @@ def _last_line(output: str) -> str:
     lines = [ln.strip() for ln in output.splitlines() if ln.strip()]
     last = "".join(ch if ch.isprintable() else "?" for ch in lines[-1]) if lines else ""
     return last if len(last) <= _WHY_EXCERPT else last[: _WHY_EXCERPT - 1] + "\u2026"
-
-
-def _label(client: KernelClient, spec: KernelSpec | None = None) -> str:
-    info = client.kernel_info
-    impl = info.get("implementation") or "kernel"
-    ver = info.get("implementation_version") or ""
-    lang = (info.get("language_info") or {}).get("name", "")
-    name = spec.display_name if spec is not None else lang
-    return f"{impl} {ver}".strip() + (f" ({name})" if name else "")

@@ -62,11 +62,7 @@ def input_style(name: str | None = None) -> Style:
 
 def connection_kind(conn: KernelConnection) -> str:
     """``local``, ``server`` or ``attached`` (see the module docstring)."""
-    if conn.process is not None:
-        return "local"
-    if hasattr(conn.client.transport, "kernel_id"):
-        return "server"
-    return "attached"
+    return conn.kind
 
 
 def kernel_label(conn: KernelConnection) -> str:

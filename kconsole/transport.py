@@ -3,6 +3,8 @@
 A :class:`Transport` moves whole :class:`~kconsole.protocol.Message` objects on the
 five channels. The client, the REPL and everything above know only this interface:
 zmq (:mod:`kconsole.zmq_transport`) and a Jupyter Server WebSocket implement it.
+What a transport is (whose kernel, on which server) is not asked of it: the console's
+:class:`~kconsole.kernel_control.KernelControl` knows, and holds the transport's type.
 """
 
 from __future__ import annotations
@@ -25,9 +27,9 @@ class TransportError(Exception):
 class Transport(abc.ABC):
     """Moves messages between a client and one kernel."""
 
-    #: Whether ``interrupt`` is handled by this transport itself (e.g. a REST call)
-    #: rather than by the client sending interrupt_request / signalling a process.
-    handles_interrupt: bool = False
+    #: A dropped connection is being reopened: a send waits for it (a request with a
+    #: timeout must not outwait it). Only a transport that reconnects sets it.
+    reconnecting: bool = False
 
     @abc.abstractmethod
     async def connect(self) -> None:
@@ -37,13 +39,14 @@ class Transport(abc.ABC):
     async def send(self, channel: Channel, msg: Message) -> None:
         """Sign (where the transport signs) and send ``msg`` on ``channel``."""
 
-    @abc.abstractmethod
     async def recv(self) -> tuple[Channel, Message]:
-        """The next verified message from any channel.
+        """The next verified message from any channel, for a transport that cannot
+        :meth:`deliver_to` (the default raises: a transport must offer one of the two).
 
         Messages that fail verification are dropped (and counted in ``rejected``),
         never returned. Raises :class:`TransportError` when the transport is closed.
         """
+        raise TransportError(f"{type(self).__name__} delivers only through deliver_to()")
 
     @abc.abstractmethod
     async def is_alive(self, timeout: float) -> bool:
@@ -66,10 +69,6 @@ class Transport(abc.ABC):
 
     def resume(self) -> None:  # noqa: B027 (optional hook)
         """Undo :meth:`suspend` (the kernel was restarted). Default: nothing."""
-
-    async def interrupt(self) -> None:
-        """Interrupt the kernel by transport means (only when ``handles_interrupt``)."""
-        raise NotImplementedError
 
     @abc.abstractmethod
     async def close(self) -> None:

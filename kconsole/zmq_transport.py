@@ -15,10 +15,10 @@ says "events may have changed", so the callback drains while ``EVENTS`` has POLL
 (a bounded batch, then it reschedules itself), and every send schedules one more
 look, because a send can consume the edge that announced a reply.
 
-Messages go straight from that callback to the client's router when the client asks
-for it (:meth:`ZMQTransport.deliver_to`): a queue and a dispatcher task between them
-cost a few event-loop iterations per request, which is most of what a client adds
-to a round trip. :meth:`recv` and its queue remain for callers that read.
+Messages go straight from that callback to the client's router, the one receiver
+(:meth:`ZMQTransport.deliver_to`, required before :meth:`~ZMQTransport.connect`): a
+queue and a dispatcher task between them would cost a few event-loop iterations per
+request, which is most of what a client adds to a round trip.
 """
 
 from __future__ import annotations
@@ -77,7 +77,6 @@ class ZMQTransport(Transport):
         self._sockets: dict[str, zmq.Socket[Any]] = {}
         self._hb: zmq.Socket[Any] | None = None
         self._stdin_monitor: zmq.Socket[Any] | None = None
-        self._queue: asyncio.Queue[tuple[Channel, Message] | None] = asyncio.Queue()
         self._receiver: Receiver | None = None
         self._on_closed: Callable[[str], None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -165,6 +164,8 @@ class ZMQTransport(Transport):
             self._stdin_monitor = None
 
     async def connect(self) -> None:
+        if self._receiver is None:
+            raise TransportError("ZMQTransport.deliver_to() must be called before connect()")
         try:
             self._sockets["iopub"] = self._socket(zmq.SUB, "iopub")
             for ch in ("shell", "control", "stdin"):
@@ -195,7 +196,8 @@ class ZMQTransport(Transport):
         sock = self._sockets[channel]
         get, recv = sock.get, sock.recv
         deserialize = self.session.deserialize
-        put = self._receiver or self._enqueue
+        put = self._receiver
+        assert put is not None  # connect() refuses without one
         try:
             for _ in range(_BATCH):
                 events = cast(int, get(_EVENTS))
@@ -245,14 +247,9 @@ class ZMQTransport(Transport):
         assert self._loop is not None
         self._loop.call_exception_handler({"message": "kconsole: " + note, "exception": error})
 
-    def _enqueue(self, channel: Channel, msg: Message) -> None:
-        self._queue.put_nowait((channel, msg))
-
     def _lost(self, reason: str) -> None:
         if self._on_closed is not None:
             self._on_closed(reason)
-        else:
-            self._queue.put_nowait(None)
 
     async def send(self, channel: Channel, msg: Message) -> None:
         if self._closed:
@@ -278,12 +275,6 @@ class ZMQTransport(Transport):
             except zmq.ZMQError as e:
                 raise TransportError(f"cannot send to the kernel: {e}") from None
         self._schedule(channel)
-
-    async def recv(self) -> tuple[Channel, Message]:
-        item = await self._queue.get()
-        if item is None:
-            raise TransportError("the connection to the kernel is closed")
-        return item
 
     async def is_alive(self, timeout: float) -> bool:
         hb = self._hb
@@ -320,7 +311,6 @@ class ZMQTransport(Transport):
             self._hb.close(linger=0)
         if self._own_context:
             self.context.term()
-        self._queue.put_nowait(None)
 
 
 async def _readable(sock: zmq.Socket[Any], timeout: float) -> bool:

@@ -1,11 +1,13 @@
 """Console connections to remote kernels: what ``kconsole start/attach`` call for
-``--server`` and ``--ssh``, returning the same :class:`~kconsole.kernel_connection.KernelConnection`
-the REPL and script mode drive for local kernels.
+``--server`` and ``--ssh``, returning the same
+:class:`~kconsole.kernel_connection.KernelConnection` the REPL and script mode drive for
+local kernels, with the control of their kind: :class:`ServerControl` (a kernel on a
+Jupyter Server) or :class:`TunnelledControl` (zmq through an SSH tunnel).
 
-Every failure is a :class:`~kconsole.kernel_connection.ConsoleError` with a one-line message.
+Every failure is a :class:`~kconsole.kernel_control.ConsoleError` with a one-line message.
 Ownership follows the local rules: a kernel kconsole started on a server is shut
-down on exit unless ``keep_kernel`` (through the transport's ``delete_kernel``, which
-:meth:`KernelConnection.close` calls); a kernel attached to is never shut down.
+down on exit unless ``keep_kernel`` (``DELETE /api/kernels/{id}``, from
+:meth:`ServerControl.close`); a kernel attached to is never shut down.
 """
 
 from __future__ import annotations
@@ -19,26 +21,151 @@ from typing import Any
 
 from ..client import KernelClient, KernelError
 from ..connection import ConnectionInfo
-from ..kernel_connection import ConsoleError, KernelConnection, connect_client
+from ..kernel_connection import KernelConnection, connect_client
+from ..kernel_control import (
+    AttachedControl,
+    ConnectionKind,
+    ConsoleError,
+    KernelControl,
+    kernel_label,
+)
 from ..transport import TransportError
 from .kernel import ServerKernel, notebook_kernel, open_server_kernel, start_another
+from .rest import RemoteError
 from .ssh import SSHTunnel, TunnelError
 from .websocket import TransportEvent
 
+#: Finds or starts the kernel to offer once the server no longer has ``old``'s.
+Renew = Callable[[ServerKernel], Awaitable[ServerKernel]]
 
-def _label(client: KernelClient, where: str) -> str:
-    info = client.kernel_info
-    impl = info.get("implementation") or "kernel"
-    ver = info.get("implementation_version") or ""
-    lang = (info.get("language_info") or {}).get("name", "")
-    return f"{impl} {ver}".strip() + (f" ({lang})" if lang else "") + f" on {where}"
+
+class ServerControl(KernelControl):
+    """A kernel on a Jupyter Server: interrupted, restarted and (when this console
+    started it and was not told to keep it) deleted through the server's REST API.
+    Once the server has lost it, ``renew`` (when given) offers a new one in its place."""
+
+    kind: ConnectionKind = "server"
+
+    def __init__(
+        self, client: KernelClient, kernel: ServerKernel, *, owns_kernel: bool, renew: Renew | None
+    ) -> None:
+        super().__init__(client, owns_kernel=owns_kernel)
+        #: The kernel on the server (a replacement takes its place).
+        self.kernel = kernel
+        self._renew = renew
+
+    @property
+    def kernel_id(self) -> str:
+        return self.kernel.kernel_id
+
+    @property
+    def can_restart(self) -> bool:
+        # The server has no kernel of that id to restart once it is gone.
+        return not self.kernel_gone and not self.kernel.transport.finished
+
+    def left_running_hint(self, *, kept: bool) -> str | None:
+        if not (kept or not self.owns_kernel) or self.kernel_gone:
+            return None  # shut down, or the server forgot it: nothing to attach to
+        return (
+            "kernel left running; attach with `kconsole attach --server "
+            f"{self.kernel.server.base_url} --kernel-id {self.kernel.kernel_id}`"
+        )
+
+    @property
+    def kernel_gone(self) -> bool:
+        return self.kernel.transport.kernel_gone
+
+    @property
+    def unreachable(self) -> bool:
+        return self.kernel.transport.finished and not self.kernel_gone
+
+    @property
+    def connection_lost(self) -> bool:
+        return self.kernel.transport.reconnecting
+
+    async def gone_from_server(self, timeout: float) -> bool:
+        transport = self.kernel.transport
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not self.kernel_gone and loop.time() < deadline:
+            if not await transport.is_alive(1.0) and not self.kernel_gone:
+                return False  # dead or refused: not gone
+            await asyncio.sleep(0.2)
+        return self.kernel_gone
+
+    @property
+    def can_replace(self) -> bool:
+        return self._renew is not None and self.kernel_gone
+
+    async def replace(self, timeout: float) -> None:
+        assert self._renew is not None
+        # Shielded: Ctrl-C may stop the wait (the REPL cancels it), but the server goes
+        # on starting the kernel; one of ours is then deleted once it is there.
+        starting = asyncio.ensure_future(self._renew(self.kernel))
+        try:
+            new = await asyncio.shield(starting)
+        except asyncio.CancelledError:
+            starting.add_done_callback(_discard_unused)
+            raise
+        except TransportError as e:
+            raise ConsoleError(f"cannot start a new kernel on the server: {e}") from None
+        client = self.client
+        reason = client.dead_reason or "the kernel is gone"
+        try:
+            await client.replace_transport(new.transport, new.session())
+            await client.wait_for_ready(timeout)
+        except BaseException as e:
+            # Dead as before, without a second announcement; the new kernel is not one
+            # to leave behind, --keep-kernel or not (a notebook's is kept).
+            client.mark_dead(reason, notify=False)
+            _close_later(new)
+            if isinstance(e, (KernelError, TransportError)):
+                raise ConsoleError(f"cannot use the new kernel {new.kernel_id}: {e}") from None
+            raise
+        client.start_monitor()
+        self.kernel = new
+
+    async def interrupt(self) -> str:
+        # The server knows the kernel's interrupt mode (signal or message).
+        await self.kernel.transport.interrupt()
+        return "interrupt sent"
+
+    async def restart(self, timeout: float) -> None:
+        await self.kernel.transport.restart()
+        self.client.revive()
+        await self.client.wait_for_ready(timeout)
+
+    async def close(self, *, keep: bool, answered: bool) -> str | None:
+        if keep:
+            return None
+        try:
+            await self.kernel.transport.delete_kernel()
+        except RemoteError as e:
+            if e.status != 404:  # already gone is what we wanted
+                return str(e) or type(e).__name__
+        except Exception as e:
+            return str(e) or type(e).__name__
+        return None
+
+
+class TunnelledControl(AttachedControl):
+    """A kernel attached to over zmq through an SSH tunnel: what an attached kernel
+    allows (interrupt by message, no restart, never shut down); the tunnel is closed
+    with the connection."""
+
+    def __init__(self, client: KernelClient, tunnel: SSHTunnel) -> None:
+        super().__init__(client)
+        self.tunnel = tunnel
+
+    def release(self) -> None:
+        self.tunnel.close()
 
 
 async def _connect(
     sk: ServerKernel,
     timeout: float,
     keep_kernel: bool,
-    renew: Callable[[ServerKernel], Awaitable[ServerKernel]] | None = None,
+    renew: Renew | None = None,
 ) -> KernelConnection:
     """A connection to ``sk``; ``renew`` finds or starts the kernel to offer once the
     server no longer has it (default: a new one of the same kernelspec, for a kernel
@@ -56,44 +183,16 @@ async def _connect(
             await asyncio.shield(sk.close(keep_kernel=keep_kernel))
         raise
     client.start_monitor()
-    conn = KernelConnection(
-        client=client,
-        owns_kernel=sk.started and not keep_kernel,
-        fresh=sk.started,
-        label=_label(client, sk.server.base_url),
-        timeout=timeout,
-    )
     if renew is None and sk.started:
         renew = start_another
-    if renew is not None:
-        current = [sk]
-        make_new = renew
-
-        async def another() -> KernelClient:
-            # Shielded: Ctrl-C may stop the wait (the REPL cancels it), but the server
-            # goes on starting the kernel; one of ours is then deleted once it is there.
-            starting = asyncio.ensure_future(make_new(current[0]))
-            try:
-                new = await asyncio.shield(starting)
-            except asyncio.CancelledError:
-                starting.add_done_callback(_discard_unused)
-                raise
-            except TransportError as e:
-                raise ConsoleError(f"cannot start a new kernel on the server: {e}") from None
-            try:
-                client = await connect_client(new.transport, new.session(), timeout)
-            except BaseException as e:
-                # Not one to leave behind, --keep-kernel or not (a notebook's is kept).
-                _close_later(new)
-                if isinstance(e, (KernelError, TransportError)):
-                    raise ConsoleError(f"cannot use the new kernel {new.kernel_id}: {e}") from None
-                raise
-            client.start_monitor()
-            current[0] = new
-            return client
-
-        conn.start_another = another
-    return conn
+    control = ServerControl(client, sk, owns_kernel=sk.started and not keep_kernel, renew=renew)
+    return KernelConnection(
+        client=client,
+        control=control,
+        fresh=sk.started,
+        label=kernel_label(client.kernel_info, where=sk.server.base_url),
+        timeout=timeout,
+    )
 
 
 #: Closings of kernels a cancelled replacement left (kept referenced until done).
@@ -216,22 +315,16 @@ async def attach_notebook_kernel(
         sk, timeout, keep_kernel=True, renew=lambda old: notebook_kernel(old, notebook)
     )
     conn.label += f", notebook {notebook}"
-    conn.replace_offer = "start a new kernel for the notebook"
+    conn.control.replace_offer = "start a new kernel for the notebook"
     return conn
 
 
 @dataclass
 class TunnelledConnection(KernelConnection):
-    """A connection through an SSH tunnel, which is closed with it."""
+    """A connection through an SSH tunnel (its :class:`TunnelledControl` closes the
+    tunnel with it)."""
 
     tunnel: SSHTunnel | None = None
-
-    async def close(self, *, keep_kernel: bool | None = None) -> None:
-        try:
-            await super().close(keep_kernel=keep_kernel)
-        finally:
-            if self.tunnel is not None:
-                self.tunnel.close()
 
 
 async def attach_ssh(
@@ -278,7 +371,8 @@ async def attach_ssh(
     client.start_monitor(misses=3, revive=True)  # as attach_zmq
     return TunnelledConnection(
         client=client,
+        control=TunnelledControl(client, tunnel),
         connection_file=connection_file,
-        label=_label(client, tunnel.host),
+        label=kernel_label(client.kernel_info, where=tunnel.host),
         tunnel=tunnel,
     )
