@@ -59,6 +59,7 @@ from collections.abc import Callable
 from typing import Any, TextIO
 
 from .client import EOFInput, KernelDied, KernelTimeout, ReplyLost
+from .errors import KconsoleError
 from .kernel_connection import (
     EXIT_KERNEL_DIED,
     GONE_FROM_SERVER,
@@ -286,7 +287,7 @@ def split_python_cells(text: str) -> list[str]:
     return cells
 
 
-class ScriptInputError(Exception):
+class ScriptInputError(KconsoleError):
     """Stdin cannot be read as text (bytes not in its encoding, an unknown encoding)."""
 
 
