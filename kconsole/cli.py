@@ -32,7 +32,7 @@ from .errors import ExitStatus, KconsoleError, UsageProblem, debug_from_env, pri
 from .options import DEFAULT_TIMEOUT, ConsoleOptions
 from .targets import CURVE_SECRET_ENV
 
-__all__ = ["cli", "main", "printable"]
+__all__ = ["cli", "main"]
 
 
 # -- option values ----------------------------------------------------------------------
@@ -456,20 +456,7 @@ def start(
             raise UsageProblem(
                 f"--encrypt required cannot be combined with --server{_set_in_config('encrypt')}"
             )
-        from .remote.connect import start_server_kernel
-        from .targets import server_token
-
-        tok = server_token(server, token)
-        session.run_on_server(
-            start_server_kernel,
-            server,
-            tok,
-            insecure,
-            options,
-            kernel_name=kernel_name,
-            keep_kernel=keep_kernel,
-            env=env,
-        )
+        _start_on_server(server, token, insecure, kernel_name, keep_kernel, env, options)
         return
 
     from .kernelspec import resolve_kernel
@@ -491,6 +478,34 @@ def start(
         where = "encrypt" if str(e).startswith("--encrypt") else "ip"
         raise KconsoleError(f"{e}{_set_in_config(where)}") from e
     session.run_local(spec, process, options, ip=ip, transport=transport, keep_kernel=keep_kernel)
+
+
+def _start_on_server(
+    server: str,
+    token: str | None,
+    insecure: bool,
+    kernel_name: str | None,
+    keep_kernel: bool,
+    env: dict[str, str],
+    options: ConsoleOptions,
+) -> None:
+    """``start --server URL``: a kernel created on the server, deleted on exit unless
+    ``keep_kernel``."""
+    from . import session
+    from .remote.connect import start_server_kernel
+    from .targets import server_token
+
+    tok = server_token(server, token)
+    session.run_on_server(
+        start_server_kernel,
+        server,
+        tok,
+        insecure,
+        options,
+        kernel_name=kernel_name,
+        keep_kernel=keep_kernel,
+        env=env,
+    )
 
 
 @cli.command()
