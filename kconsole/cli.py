@@ -633,17 +633,20 @@ def attach(
             "--curve-public-key and --curve-secret-key-file go with --ports "
             "(a connection file carries its own keys)"
         )
-    with _naming_config("existing"):
-        info, path = targets.connection_info(
-            existing,
+    path: Path | None = None
+    if existing is not None:
+        with _naming_config("existing"):
+            info, path = targets.connection_file_info(existing, ssh)
+    else:
+        assert ports is not None
+        info = targets.ports_info(
             ports,
+            curve_public_key,
+            curve_secret_key_file,
             ip=ip,
             key=key,
-            signature_scheme=signature_scheme,
             transport=transport,
-            curve_public_key=curve_public_key,
-            curve_secret_key_file=curve_secret_key_file,
-            ssh=ssh,
+            signature_scheme=signature_scheme,
         )
     session.attach_zmq_console(info, path, options, ssh=ssh, ssh_key=ssh_key)
 

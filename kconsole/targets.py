@@ -1,8 +1,9 @@
 """What a console connects to, found before any event loop runs.
 
-* :func:`connection_info`: ``attach --existing`` / ``--ports`` as a
-  :class:`~kconsole.connection.ConnectionInfo`, CurveZMQ keys included
-  (:func:`curve_keys`), the newest live connection file for a bare ``--existing``;
+* :func:`connection_file_info` and :func:`ports_info`: ``attach --existing`` /
+  ``--ports`` as a :class:`~kconsole.connection.ConnectionInfo`, CurveZMQ keys
+  included (:func:`curve_keys`), the newest live connection file for a bare
+  ``--existing``;
 * :func:`server_token`: a Jupyter Server's token (it may be asked for);
 * :func:`notebook_path` and :func:`notebook_kernel_id`: ``attach --notebook``'s
   kernel, started for it when none runs (asking first, :func:`ask_start`).
@@ -38,49 +39,46 @@ T = TypeVar("T")
 # -- a kernel over zmq ------------------------------------------------------------------
 
 
-def connection_info(
-    existing: str | None,
-    ports: str | None,
-    *,
-    ip: str,
-    key: str,
-    signature_scheme: str,
-    transport: str,
+def connection_file_info(existing: str, ssh: str | None) -> tuple[ConnectionInfo, Path]:
+    """``attach --existing``: the connection file named (a path, a name or id in the
+    runtime dir, or ``""`` for the newest whose kernel answers) and its path. Raises
+    :class:`~kconsole.connection.ConnectionFileError` for a file that cannot be used."""
+    from .connection import find_connection_file
+
+    if existing == "" and ssh is None:
+        path = newest_live_connection_file()
+    else:  # through --ssh the files describe kernels as seen from the far host
+        path = find_connection_file(existing or None)
+    return _checked(ConnectionInfo.from_file(path), f"connection file {path}"), path
+
+
+def ports_info(
+    ports: str,
     curve_public_key: str | None,
     curve_secret_key_file: str | None,
-    ssh: str | None,
-) -> tuple[ConnectionInfo, Path | None]:
-    """The kernel ``attach`` names: by connection file (``existing``: a path, a name or
-    id, or ``""`` for the newest live one) or by ``ports`` and the fields beside them;
-    with the file's path when it came from one. Raises
-    :class:`~kconsole.connection.ConnectionFileError` for a file or fields that cannot
-    be used, :class:`KconsoleError` for a signature scheme this Python lacks."""
-    from .connection import find_connection_file
+    **fields: str,
+) -> ConnectionInfo:
+    """``attach --ports``: the kernel of these five ports, with ``fields`` beside them
+    (``ip``, ``key``, ``transport``, ``signature_scheme``) and the CurveZMQ keys of
+    :func:`curve_keys`."""
+    try:
+        info: dict[str, Any] = dict(parse_ports(ports))
+    except ValueError as e:
+        raise UsageProblem(f"bad --ports: {e}") from e
+    info.update(fields)
+    info.update(curve_keys(curve_public_key, curve_secret_key_file))
+    return _checked(ConnectionInfo.from_dict(info, source="--ports"), "--ports")
+
+
+def _checked(info: ConnectionInfo, source: str) -> ConnectionInfo:
+    """``info``, its signature scheme validated before anything connects."""
     from .protocol import UnknownSignatureScheme
 
-    path: Path | None = None
-    if existing is not None:
-        if existing == "" and ssh is None:
-            path = newest_live_connection_file()
-        else:  # through --ssh the files describe kernels as seen from the far host
-            path = find_connection_file(existing or None)
-        source = f"connection file {path}"
-        info = ConnectionInfo.from_file(path)
-    else:
-        assert ports is not None
-        try:
-            fields: dict[str, Any] = dict(parse_ports(ports))
-        except ValueError as e:
-            raise UsageProblem(f"bad --ports: {e}") from e
-        fields.update(ip=ip, key=key, transport=transport, signature_scheme=signature_scheme)
-        fields.update(curve_keys(curve_public_key, curve_secret_key_file))
-        source = "--ports"
-        info = ConnectionInfo.from_dict(fields, source=source)
     try:
-        info.session()  # validates the signature scheme before anything connects
+        info.session()
     except UnknownSignatureScheme as e:
         raise KconsoleError(f"{source}: {e}") from e
-    return info, path
+    return info
 
 
 def curve_keys(public: str | None, secret_file: str | None) -> dict[str, str]:
