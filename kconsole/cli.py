@@ -1,7 +1,8 @@
 """The ``kconsole`` command: declare the commands and options, build the options
 once (:class:`~kconsole.options.ConsoleOptions`), hand off.
 
-What runs a console lives elsewhere: :mod:`kconsole.session` (the event loop, signals,
+Option values are checked by :mod:`kconsole.option_values`; what runs a console lives
+elsewhere: :mod:`kconsole.session` (the event loop, signals,
 the REPL or script mode, the kernel left or shut down), :mod:`kconsole.targets` (the
 kernel to connect to: a connection file, ports and keys, a server's token, a
 notebook's kernel), :mod:`kconsole.startup` (start-up tricks) and
@@ -16,9 +17,6 @@ Errors: every failure the user should read as one line is a
 from __future__ import annotations
 
 import contextlib
-import math
-import os
-import re
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -27,34 +25,28 @@ from typing import Any
 import click
 
 from . import __version__, paths
-from .connection import LOCALHOST, ConnectionFileError, ConnectionInfo, parse_ports
+from .connection import LOCALHOST
 from .errors import ExitStatus, KconsoleError, UsageProblem, debug_from_env, printable
+from .option_values import (
+    check_env,
+    check_image_dir,
+    check_ip,
+    check_key,
+    check_ports,
+    check_pygments_style,
+    check_save_path,
+    check_server,
+    check_signature_scheme,
+    check_ssh,
+    check_timeout,
+)
 from .options import DEFAULT_TIMEOUT, ConsoleOptions
 from .targets import CURVE_SECRET_ENV
 
 __all__ = ["cli", "main"]
 
 
-# -- option values ----------------------------------------------------------------------
-
-
-def _check_save_path(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
-    # Found out now, not after the whole session's work is done.
-    if value is not None:
-        try:
-            target = Path(value).expanduser()
-            folder = target.resolve().parent
-            usable = folder.is_dir() and os.access(folder, os.W_OK)
-            # The save renames a new file over the path: a device (/dev/null, as root)
-            # or a FIFO there would be replaced by a regular file.
-            special = target.exists() and not target.is_file()
-        except (OSError, ValueError) as e:  # a name too long, a NUL byte
-            raise click.BadParameter(f"cannot write a notebook at {value[:100]!r}: {e}") from None
-        if special:
-            raise click.BadParameter(f"{value[:100]!r} is not a regular file")
-        if not usable:
-            raise click.BadParameter(f"cannot write a notebook in {folder}")
-    return value
+# -- where a value came from ------------------------------------------------------------
 
 
 def _set_in_config(name: str) -> str:
@@ -68,127 +60,6 @@ def _set_in_config(name: str) -> str:
     if path is None or source is not click.core.ParameterSource.DEFAULT_MAP:
         return ""
     return f" (set in config file {path})"
-
-
-def _check_ip(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
-    # A host name or address: printable, no NUL (which the socket layer rejects with
-    # a TypeError), of a length a resolver accepts.
-    # Empty is not "all interfaces": the kernel would bind an address nothing connects
-    # to (a wait of the whole --timeout, or ipykernel's traceback).
-    if value is not None and (not value.strip() or not value.isprintable() or len(value) > 253):
-        raise click.BadParameter(f"{value[:60]!r} is not an address or host name")
-    return value
-
-
-def _check_ports(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
-    if value is not None:
-        try:
-            parse_ports(value)
-        except ValueError as e:
-            raise click.BadParameter(str(e)) from None
-    return value
-
-
-def _check_env(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> Any:
-    """``--env NAME=VALUE`` (repeatable) as a dict; a later NAME wins."""
-    env: dict[str, str] = {}
-    for item in value:
-        name, sep, val = item.partition("=")
-        if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
-            raise click.BadParameter(f"{item[:60]!r} is not NAME=VALUE (NAME: letters, digits, _)")
-        if "\0" in val:
-            raise click.BadParameter(f"the value of {name} holds a NUL character")
-        env[name] = val
-    return env
-
-
-def _check_key(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
-    if value is not None and not (value.isascii() and value.isprintable()):
-        raise click.BadParameter("the key must be printable ASCII")
-    return value
-
-
-def _check_signature_scheme(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
-    if value is not None:
-        try:
-            ConnectionInfo.from_dict(
-                {f"{c}_port": 1 for c in ("shell", "iopub", "stdin", "control", "hb")}
-                | {"signature_scheme": value},
-                source="--signature-scheme",
-            )
-        except ConnectionFileError as e:
-            raise click.BadParameter(str(e).removeprefix("--signature-scheme: ")) from None
-    return value
-
-
-def _check_timeout(ctx: click.Context, param: click.Parameter, value: float | None) -> Any:
-    # FloatRange lets NaN through (every comparison with it is false): a start would
-    # then never give up and an attach would fail converting it to milliseconds.
-    if value is not None and not math.isfinite(value):
-        raise click.BadParameter(f"{value} is not a number of seconds")
-    return value
-
-
-def _check_image_dir(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
-    # Said once, now, rather than as a note on every image the session shows.
-    if value:
-        path = os.path.expanduser(value)
-        if os.path.exists(path) and not os.path.isdir(path):
-            raise click.BadParameter(f"{value!r} exists and is not a directory")
-        parent = path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
-        if os.path.isdir(parent) and not os.access(parent, os.W_OK | os.X_OK):
-            raise click.BadParameter(f"{value!r} cannot be written")
-    return value
-
-
-def _check_ssh(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
-    # Found out now, as one line, not as the tunnel's traceback once the loop runs.
-    if value is not None:
-        from .remote.ssh import TunnelError, parse_host_spec
-
-        try:
-            parse_host_spec(value)
-        except TunnelError as e:
-            raise click.BadParameter(str(e)) from None
-    return value
-
-
-def _check_server(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
-    # A URL http.client or urllib would reject with a traceback later (a space, a
-    # control character, an unclosed IPv6 bracket, a port that is not a number).
-    if value is not None:
-        from .remote.rest import RemoteError, split_server_url
-
-        shown = repr(value[:80])
-        if not value.isprintable() or any(ch.isspace() for ch in value.strip()):
-            raise click.BadParameter(f"{shown} is not a URL")
-        try:
-            base, _ = split_server_url(value)
-            _url_port(base)
-        except RemoteError as e:
-            raise click.BadParameter(str(e)) from None
-        except ValueError as e:
-            raise click.BadParameter(f"{shown} is not a URL ({e})") from None
-    return value
-
-
-def _url_port(url: str) -> int | None:
-    """The URL's port (ValueError when it is not a port number)."""
-    import urllib.parse
-
-    return urllib.parse.urlsplit(url).port
-
-
-def _check_pygments_style(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
-    # The default needs no check (nor pygments' style registry loaded at startup).
-    if value and value not in ("default", "kconsole"):
-        from .display.style import check_style
-
-        try:
-            check_style(value)
-        except ValueError as e:
-            raise click.BadParameter(str(e)) from None
-    return value
 
 
 @contextlib.contextmanager
@@ -217,7 +88,7 @@ def _session_options(f: Callable[..., Any]) -> Callable[..., Any]:
         type=click.FloatRange(min=0, min_open=True),
         default=DEFAULT_TIMEOUT,
         show_default=True,
-        callback=_check_timeout,
+        callback=check_timeout,
         help="Seconds to wait for the kernel (or a Jupyter Server) to answer before giving up.",
     )(f)
     f = click.option(
@@ -240,7 +111,7 @@ def _session_options(f: Callable[..., Any]) -> Callable[..., Any]:
         metavar="NAME",
         default="kconsole",
         show_default=True,
-        callback=_check_pygments_style,
+        callback=check_pygments_style,
         help="Pygments style for the input's syntax highlighting (kconsole's own is "
         "readable on dark and light backgrounds).",
     )(f)
@@ -259,7 +130,7 @@ def _session_options(f: Callable[..., Any]) -> Callable[..., Any]:
         "--save",
         metavar="FILE.ipynb",
         type=click.Path(dir_okay=False),
-        callback=_check_save_path,
+        callback=check_save_path,
         help="On exit, save the cells run in this session and their outputs as a notebook.",
     )(f)
     return f
@@ -292,14 +163,14 @@ def _display_options(f: Callable[..., Any]) -> Callable[..., Any]:
     f = click.option(
         "--image-dir",
         metavar="DIR",
-        callback=_check_image_dir,
+        callback=check_image_dir,
         help="Save images the terminal cannot draw in DIR and keep them "
         "(default: a folder of this session in the temp dir, removed at exit).",
     )(f)
     f = click.option(
         "--code-style",
         default="kconsole",
-        callback=_check_pygments_style,
+        callback=check_pygments_style,
         show_default=True,
         help="Pygments style for highlighted JSON and source code.",
     )(f)
@@ -321,7 +192,7 @@ def _server_options(f: Callable[..., Any]) -> Callable[..., Any]:
     f = click.option(
         "--server",
         metavar="URL",
-        callback=_check_server,
+        callback=check_server,
         help="A Jupyter Server (or a JupyterHub user's server, http://HUB/user/NAME/, or "
         "Enterprise or Kernel Gateway) to run the kernel on, e.g. http://localhost:8888/.",
     )(f)
@@ -398,7 +269,7 @@ def _config_error() -> None:
     "--ip",
     default=LOCALHOST,
     show_default=True,
-    callback=_check_ip,
+    callback=check_ip,
     help="Address the kernel listens on.",
 )
 @click.option(
@@ -421,7 +292,7 @@ def _config_error() -> None:
     "env",
     metavar="NAME=VALUE",
     multiple=True,
-    callback=_check_env,
+    callback=check_env,
     help="Set a variable in the kernel's environment (repeatable). With --server it "
     "travels in the start request, beside $KERNEL_* and KERNEL_USERNAME: Enterprise and "
     "Kernel Gateway pass on KERNEL_* names and those they allow (EG's client_envs, KG's "
@@ -521,24 +392,24 @@ def _start_on_server(
 @click.option(
     "--ports",
     metavar="SHELL,IOPUB,STDIN,CONTROL,HB",
-    callback=_check_ports,
+    callback=check_ports,
     help="The kernel's five ports.",
 )
 @click.option(
     "--ip",
     default=LOCALHOST,
     show_default=True,
-    callback=_check_ip,
+    callback=check_ip,
     help="The kernel's address (with --ports).",
 )
 @click.option(
-    "--key", default="", callback=_check_key, help="The kernel's signing key (with --ports)."
+    "--key", default="", callback=check_key, help="The kernel's signing key (with --ports)."
 )
 @click.option(
     "--signature-scheme",
     default="hmac-sha256",
     show_default=True,
-    callback=_check_signature_scheme,
+    callback=check_signature_scheme,
     help="HMAC scheme of the key (with --ports).",
 )
 @click.option(
@@ -581,7 +452,7 @@ def _start_on_server(
 @click.option(
     "--ssh",
     metavar="[USER@]HOST[:PORT]",
-    callback=_check_ssh,
+    callback=check_ssh,
     help="Reach the kernel's ports through an SSH tunnel to HOST (the connection file "
     "describes the kernel as seen from HOST).",
 )
@@ -620,7 +491,7 @@ def attach(
         # (From the config file it is a default for the attaches that take it.)
         raise UsageProblem("--start-if-missing goes with --notebook")
     if notebook is not None or server is not None or kernel_id is not None:
-        _check_server_attach(server, kernel_id, notebook, existing, ports, ssh)
+        check_server_attach(server, kernel_id, notebook, existing, ports, ssh)
     if server is not None:
         _attach_on_server(server, token, insecure, kernel_id, notebook, start_if_missing, options)
         return
@@ -651,7 +522,7 @@ def attach(
     session.attach_zmq_console(info, path, options, ssh=ssh, ssh_key=ssh_key)
 
 
-def _check_server_attach(
+def check_server_attach(
     server: str | None,
     kernel_id: str | None,
     notebook: str | None,
@@ -712,7 +583,7 @@ def _attach_on_server(
     type=click.FloatRange(min=0, min_open=True),
     default=DEFAULT_TIMEOUT,
     show_default=True,
-    callback=_check_timeout,
+    callback=check_timeout,
     help="With --server: seconds each call to the server may take.",
 )
 def kernels(server: str | None, token: str | None, insecure: bool, timeout: float) -> None:
