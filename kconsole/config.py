@@ -24,10 +24,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .errors import KconsoleError
+
 COMMANDS = ("start", "attach")
 
 
-class ConfigError(Exception):
+class ConfigError(KconsoleError):
     """The config file cannot be used (the message names the file and the key)."""
 
 
@@ -58,23 +60,23 @@ def read_config(path: Path) -> dict[str, Any]:
     except paths.Unreadable as e:
         if e.reason == os.strerror(errno.ENOTDIR):
             return {}  # a file where a directory of its path should be: no file there
-        raise ConfigError(f"cannot read config file {path}: {e.reason}") from None
+        raise ConfigError(f"cannot read config file {path}: {e.reason}") from e
     except paths.FileProblem as e:
-        raise ConfigError(f"config file {path} {e}") from None
+        raise ConfigError(f"config file {path} {e}") from e
     # Imported only when there is a file: most runs have none, and every run pays this.
     if sys.version_info >= (3, 11):
         import tomllib
     else:  # pragma: no cover - exercised on 3.10 only
         import tomli as tomllib
     try:
-        data = tomllib.loads(text)
+        data: dict[str, Any] = tomllib.loads(text)
         paths.check_nesting(data)
     except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"config file {path} is not valid TOML: {e}") from None
+        raise ConfigError(f"config file {path} is not valid TOML: {e}") from e
     except RecursionError:  # tomllib recurses once per level of nesting
         raise ConfigError(f"config file {path} is nested too deeply") from None
     except paths.FileProblem as e:
-        raise ConfigError(f"config file {path} {e}") from None
+        raise ConfigError(f"config file {path} {e}") from e
     return data
 
 
@@ -109,9 +111,9 @@ def defaults_for(
             if callback is not None:
                 callback(ctx, param, converted)
         except click.BadParameter as e:
-            raise ConfigError(f"{where}: {e.message}") from None
+            raise ConfigError(f"{where}: {e.message}") from e
         except (TypeError, ValueError, OverflowError) as e:  # a type click did not expect
-            raise ConfigError(f"{where}: {e}") from None
+            raise ConfigError(f"{where}: {e}") from e
         out[cmd][name] = value
 
     for key, value in data.items():

@@ -19,13 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from . import paths
+from .errors import KconsoleError
 from .protocol import DEFAULT_SIGNATURE_SCHEME, Session, UnknownSignatureScheme, new_key
 
 CHANNELS = ("shell", "iopub", "stdin", "control", "hb")
 LOCALHOST = "127.0.0.1"
 
 
-class ConnectionFileError(Exception):
+class ConnectionFileError(KconsoleError):
     """A connection file is missing, unreadable or malformed (message is user-facing)."""
 
 
@@ -128,11 +129,11 @@ class ConnectionInfo:
             # shake_128, but an HMAC over it fails only once it has a key.
             Session(b"key", scheme)
         except UnknownSignatureScheme as e:
-            raise ConnectionFileError(f"{source}: {e}") from None
-        except (ValueError, TypeError):
+            raise ConnectionFileError(f"{source}: {e}") from e
+        except (ValueError, TypeError) as e:
             raise ConnectionFileError(
                 f"{source}: signature scheme {scheme!r} cannot be used for an HMAC"
-            ) from None
+            ) from e
         ip = d.get("ip") or LOCALHOST
         if not isinstance(ip, str) or not ip.isprintable():
             raise ConnectionFileError(f"{source}: ip must be an address ({ip!r})")
@@ -166,9 +167,9 @@ class ConnectionInfo:
         except FileNotFoundError:
             raise ConnectionFileError(f"connection file not found: {p}") from None
         except paths.Unreadable as e:
-            raise ConnectionFileError(f"cannot read connection file {p}: {e.reason}") from None
+            raise ConnectionFileError(f"cannot read connection file {p}: {e.reason}") from e
         except paths.FileProblem as e:
-            raise ConnectionFileError(f"connection file {p} {e}") from None
+            raise ConnectionFileError(f"connection file {p} {e}") from e
         return cls.from_dict(data, source=f"connection file {p}")  # type: ignore[arg-type]
 
     def write(self, path: str | os.PathLike[str]) -> Path:

@@ -14,6 +14,7 @@ STATUS section lists the same).
 from __future__ import annotations
 
 import enum
+import os
 
 
 class ExitStatus(enum.IntEnum):
@@ -55,3 +56,51 @@ class KconsoleError(Exception):
     def message(self) -> str:
         """The one line shown to the user."""
         return str(self)
+
+
+class UsageProblem(KconsoleError):
+    """Options that do not go together (``--ssh-key`` without ``--ssh``): one line,
+    exit status 2, as click's own usage errors."""
+
+    exit_status = ExitStatus.USAGE
+
+
+def printable(text: str, *, keep_newlines: bool = False) -> str:
+    """``text`` with terminal control characters (ESC, BEL, CR...) and undecodable
+    file-name bytes shown as escapes: file names and file contents reach the user's
+    terminal in messages and listings, and must not drive it."""
+    out = []
+    for ch in text:
+        if ch == "\n" and keep_newlines:
+            out.append(ch)
+        elif "\udc80" <= ch <= "\udcff":  # a non-UTF-8 byte of a file name
+            out.append(f"\\x{ord(ch) - 0xDC00:02x}")
+        elif not ch.isprintable():
+            out.append(repr(ch)[1:-1] if ord(ch) < 0x10000 else "?")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def error_line(error: KconsoleError) -> str:
+    """The line :class:`KconsoleError` ``error`` is shown as (without a newline): its
+    message after ``kconsole:``, control characters escaped (a message may quote a file
+    name or a server's text)."""
+    return f"kconsole: {printable(error.message, keep_newlines=True)}"
+
+
+def debug_report(error: BaseException) -> str:
+    """What ``--debug`` adds above the one line: the traceback of ``error`` with its
+    cause chain (the OSError, the JSON error, the server's answer it was made from)."""
+    import traceback  # only when asked: not a module a normal start loads
+
+    return "".join(traceback.format_exception(error))
+
+
+#: The environment variable that turns ``--debug`` on for every command.
+DEBUG_ENV = "KCONSOLE_DEBUG"
+
+
+def debug_from_env() -> bool:
+    """Whether ``$KCONSOLE_DEBUG`` asks for ``--debug`` (1, true, yes, on)."""
+    return os.environ.get(DEBUG_ENV, "").strip().lower() in ("1", "true", "yes", "on")

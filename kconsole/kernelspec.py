@@ -28,6 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from . import paths
+from .errors import KconsoleError
+from .listing import columns
 
 NATIVE_KERNEL_NAME = "python3"
 BUILTIN_KERNEL_NAME = "builtin"
@@ -43,7 +45,7 @@ _PYTHON_NAMES = frozenset(
 )
 
 
-class KernelSpecError(Exception):
+class KernelSpecError(KconsoleError):
     """A kernelspec is missing or malformed (the message is one user-facing line)."""
 
 
@@ -53,7 +55,7 @@ class NoSuchKernel(KernelSpecError, LookupError):
     def __init__(self, name: str, known_names: Iterable[str] = ()) -> None:
         self.name = name
         self.known_names = sorted(known_names)
-        super().__init__(name, self.known_names)
+        super().__init__(name)  # the message is __str__'s, with the names known
 
     def __str__(self) -> str:
         known = ", ".join(self.known_names) if self.known_names else "none installed"
@@ -103,11 +105,11 @@ class KernelSpec:
                 f"kernelspec {name!r}: no kernel.json in {resource_dir}"
             ) from None
         except paths.Unreadable as e:
-            raise KernelSpecError(f"{where}: cannot read: {e.reason}") from None
+            raise KernelSpecError(f"{where}: cannot read: {e.reason}") from e
         except paths.NotJSON as e:
-            raise KernelSpecError(f"{where}: invalid JSON: {e.detail}") from None
+            raise KernelSpecError(f"{where}: invalid JSON: {e.detail}") from e
         except paths.FileProblem as e:
-            raise KernelSpecError(f"{where} {e}") from None
+            raise KernelSpecError(f"{where} {e}") from e
         return cls.from_dict(name, resource_dir, data, where=where)
 
     @classmethod
@@ -318,7 +320,7 @@ def resolve_kernel(name: str | None) -> KernelSpec:
         return get_kernel_spec(name)
     except NoSuchKernel as e:
         # "builtin" is always available, so the error should offer it too.
-        raise NoSuchKernel(name, {*e.known_names, BUILTIN_KERNEL_NAME}) from None
+        raise NoSuchKernel(name, {*e.known_names, BUILTIN_KERNEL_NAME}) from e
 
 
 def all_kernel_specs(
@@ -346,9 +348,4 @@ def format_kernelspec_table(specs: Iterable[KernelSpec] | Mapping[str, KernelSpe
     rows = [header] + [
         (s.name, s.language or "-", s.display_name, str(s.resource_dir)) for s in items
     ]
-    widths = [max(len(r[i]) for r in rows) for i in range(3)]
-    lines = [
-        "  ".join(cell.ljust(w) for cell, w in zip(r[:3], widths, strict=True)) + "  " + r[3]
-        for r in rows
-    ]
-    return "\n".join(lines)
+    return columns(rows)

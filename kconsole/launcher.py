@@ -66,6 +66,7 @@ from .connection import (
     new_curve_keypair,
     own_ipc_dir,
 )
+from .errors import KconsoleError
 from .kernelspec import BUILTIN_KERNEL_NAME, KernelSpec, connection_kernel_name
 
 if TYPE_CHECKING:
@@ -96,7 +97,7 @@ _LOG_LINE = re.compile(r"^(?:\[[A-Z][^\]]*\]|NOTE:|To connect|\d+\.\d+s - )")
 _QUIET_DEBUGGER = ("PYDEVD_DISABLE_FILE_VALIDATION", "1")
 
 
-class KernelStartError(Exception):
+class KernelStartError(KconsoleError):
     """A kernel process could not be started (the message is one user-facing line)."""
 
 

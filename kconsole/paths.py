@@ -133,7 +133,7 @@ def read_small_file(path: os.PathLike[str] | str, limit: int = MAX_SMALL_FILE) -
     except FileNotFoundError:
         raise
     except OSError as e:
-        raise Unreadable(e.strerror or str(e)) from None
+        raise Unreadable(e.strerror or str(e)) from e
     try:
         st = os.fstat(fd)
         if stat.S_ISDIR(st.st_mode):
@@ -155,7 +155,7 @@ def read_small_file(path: os.PathLike[str] | str, limit: int = MAX_SMALL_FILE) -
             raise Unreadable(too_big)
         return b"".join(chunks)
     except OSError as e:
-        raise Unreadable(e.strerror or str(e)) from None
+        raise Unreadable(e.strerror or str(e)) from e
     finally:
         os.close(fd)
 
@@ -173,7 +173,7 @@ def decode_text(data: bytes) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        raise FileProblem(f"is not UTF-8 text (byte {e.start})") from None
+        raise FileProblem(f"is not UTF-8 text (byte {e.start})") from e
 
 
 def check_nesting(value: object, limit: int = MAX_NESTING) -> None:
@@ -204,6 +204,6 @@ def load_json(data: bytes) -> object:
     except RecursionError:
         raise FileProblem(f"is nested too deeply (more than {MAX_NESTING} levels)") from None
     except ValueError as e:  # JSONDecodeError, or an integer of more than 4300 digits
-        raise NotJSON(str(e)) from None
+        raise NotJSON(str(e)) from e
     check_nesting(value)
     return value

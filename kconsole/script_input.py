@@ -35,6 +35,8 @@ import threading
 from collections.abc import Awaitable, Callable
 from typing import TextIO
 
+from .errors import KconsoleError
+
 #: A logical line starting so opens a compound statement (or is a stray clause of one:
 #: the kernel reports it). ``match`` is a soft keyword: a header ending in ":" says it.
 _COMPOUND = re.compile(r"(?:if|elif|else|for|while|try|except|finally|with|def|class|async)\b|@")
@@ -250,7 +252,7 @@ def split_python_cells(text: str) -> list[str]:
     return cells
 
 
-class ScriptInputError(Exception):
+class ScriptInputError(KconsoleError):
     """Stdin cannot be read as text (bytes not in its encoding, an unknown encoding)."""
 
 

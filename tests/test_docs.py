@@ -93,3 +93,25 @@ def test_readme_tables_are_well_formed() -> None:
             assert i + 1 < len(lines) and re.match(r"\|[-| :]+\|$", lines[i + 1]), (
                 f"README.md:{i + 1}: a table row with no header separator after it: {line!r}"
             )
+
+
+def test_every_exit_status_is_in_the_man_page_and_the_readme() -> None:
+    # kconsole.errors.ExitStatus is the one definition; the docs list the same values.
+    from kconsole.errors import ExitStatus
+
+    man = man_text()
+    section = man[man.index(".SH EXIT STATUS") :]
+    section = section[: section.index(".SH", 1)]
+    listed = {int(n) for n in re.findall(r"^\.B (\d+)", section, re.M)}
+    listed |= {int(n) for n in re.findall(r"^\.B \d+, (\d+)", section, re.M)}
+    assert {int(s) for s in ExitStatus} <= listed, (sorted(listed), list(ExitStatus))
+    readme = (ROOT / "README.md").read_text()
+    status_line = readme[readme.index("Exit status: ") :].split("\n\n", 1)[0]
+    for s in ExitStatus:
+        assert re.search(rf"(?<!\d){int(s)}(?!\d)", status_line), f"{s!r} missing from README"
+
+
+def test_debug_and_its_variable_are_documented() -> None:
+    for name, text in (("man", man_text()), ("README", (ROOT / "README.md").read_text())):
+        assert "KCONSOLE_DEBUG=1" in text, name
+    assert ".B KCONSOLE_DEBUG" in man_text()  # in ENVIRONMENT, beside the other variables

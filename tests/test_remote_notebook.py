@@ -30,7 +30,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from ptyconsole import PtyConsole, wait_screen
 
-from kconsole.cli import printable
+from kconsole.errors import printable
 from kconsole.remote.rest import RemoteError, RemoteKernelModel, RemoteSession
 from kconsole.remote.sessions import (
     format_kernels_and_sessions,

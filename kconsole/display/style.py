@@ -172,6 +172,18 @@ def style_names() -> list[str]:
     return sorted({*get_all_styles(), STYLE_NAME})
 
 
+def check_style(name: str) -> None:
+    """Raise ValueError if ``name`` is not a Pygments style (or ``kconsole``); the
+    message names it and lists the styles there are (``--style``, ``--code-style``)."""
+    from pygments.util import ClassNotFound
+
+    try:
+        get_style(name)
+    except ClassNotFound:
+        available = ", ".join(style_names())
+        raise ValueError(f"unknown style {name!r} (available: {available})") from None
+
+
 def contrast(color: str, background: str) -> float:
     """The WCAG 2 contrast ratio of two ``#rrggbb`` (or ``#rgb``) colours, 1 to 21."""
     a, b = luminance(color), luminance(background)

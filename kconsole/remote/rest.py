@@ -30,6 +30,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..errors import KconsoleError
+from ..listing import columns
 from ..protocol import MalformedMessage, loads
 from ..transport import TransportError
 
@@ -61,7 +63,7 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
-class RemoteError(TransportError):
+class RemoteError(TransportError, KconsoleError):
     """A Jupyter Server request failed; ``str(e)`` is one line for the user.
 
     A :class:`~kconsole.transport.TransportError`, so a client that handles transport
@@ -848,10 +850,7 @@ def format_kernels(kernels: list[RemoteKernelModel]) -> str:
     rows = [("ID", "NAME", "STATE", "CONN", "LAST ACTIVITY")]
     for k in kernels:
         rows.append((k.id, k.name, k.execution_state, str(k.connections), k.last_activity or "-"))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
-    return "\n".join(
-        "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)) + "  " + r[-1] for r in rows
-    )
+    return columns(rows)
 
 
 async def server_kernels_text(url: str, token: str | None = None, insecure: bool = False) -> str:

@@ -24,6 +24,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from .. import paths
+from ..listing import columns
 from .rest import RemoteError, RemoteKernelModel, RemoteSession, ServerClient, TokenRefused
 
 #: A JupyterLab drive's prefix on a path (``RTC:nb.ipynb`` from jupyter-collaboration):
@@ -258,7 +259,4 @@ def format_kernels_and_sessions(
                 ", ".join(owners.get(k.id, [])) or "-",
             )
         )
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
-    return "\n".join(
-        "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=False)) + "  " + r[-1] for r in rows
-    )
+    return columns(rows)

@@ -38,6 +38,7 @@ from types import TracebackType
 from typing import IO
 
 from ..connection import CHANNELS, LOCALHOST, ConnectionInfo
+from ..errors import KconsoleError
 
 #: Addresses in a connection file that mean "this machine" to the kernel's host.
 _WILDCARD = ("", "0.0.0.0", "*", "::", "localhost")
@@ -51,7 +52,7 @@ _STDERR_LINE_CHARS = 300
 _NOISE = re.compile(r"^(Warning: Permanently added|debug\d?:|Authenticated to|Pseudo-terminal)")
 
 
-class TunnelError(Exception):
+class TunnelError(KconsoleError):
     """The SSH tunnel could not be opened or broke; ``str(e)`` is one line."""
 
 
