@@ -298,7 +298,7 @@ def test_replace_transport_keeps_callbacks_and_fails_old_requests(
 def test_local_hint_and_keep_are_what_the_cli_prints(
     builtin_spec: KernelSpec, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from kconsole import cli
+    from kconsole import session as cli
 
     async def main() -> None:
         async with local(builtin_spec) as conn:
