@@ -48,7 +48,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 from prompt_toolkit.auto_suggest import AutoSuggest, AutoSuggestFromHistory, Suggestion
 from prompt_toolkit.history import FileHistory, History, InMemoryHistory
 
-from . import paths
+from .. import paths
 
 if TYPE_CHECKING:
     from prompt_toolkit.buffer import Buffer
