@@ -40,6 +40,7 @@ class ReplParts:
     session: PromptSession[str]
     status: Status
     vi_mode: bool
+    show_other_output: bool
     keep_kernel_on_exit: bool | None
     _next_input: str
     _generation: int

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from .repl import Repl
 
 
-def _lexer_for(language_info: dict[str, Any]) -> Lexer | None:
+def lexer_for(language_info: dict[str, Any]) -> Lexer | None:
     from pygments.lexers import get_lexer_by_name
     from pygments.util import ClassNotFound
 
@@ -109,7 +109,7 @@ def build_session(
     """The cell prompt's session; ValueError if ``style`` is unknown."""
     session: PromptSession[str] = PromptSession(
         history=repl.history,
-        lexer=_lexer_for(language_info),
+        lexer=lexer_for(language_info),
         completer=repl.completer,
         complete_while_typing=False,
         enable_history_search=True,

@@ -30,17 +30,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import shutil
 import sys
-import time
-from pathlib import Path
 from typing import TextIO
 
 from prompt_toolkit.application import get_app_or_none
 from prompt_toolkit.history import History
 
 from ..client import KernelError
-from ..display.widgets import COMM_TYPES
 from ..errors import ExitStatus
 from ..kernel_connection import (
     GONE_FROM_SERVER,
@@ -49,34 +45,29 @@ from ..kernel_connection import (
     KernelConnection,
     exit_command,
 )
-from ..notebook import STREAM_KEPT_CHARS, NotebookRecorder
+from ..notebook import NotebookRecorder
 from ..output import OutputPrinter
 from ..protocol import Message
-from ..sanitize import terminal_text
 from ..transport import TransportError
 from .cells import CellsPart
 from .completion import KernelCompleter
 from .enter import EnterPart
-from .history import DEFAULT_HISTORY_SIZE, SessionHistory, history_for, kernel_history_inputs
-from .layout import _lexer_for, build_session, replay_typed_ahead, wrap_words
+from .history import DEFAULT_HISTORY_SIZE, SessionHistory, history_for, merge_kernel_history
+from .layout import build_session, lexer_for, replay_typed_ahead
 from .questions import QuestionsPart
+from .recording import RecordingPart
 from .screen import ScreenPart
 from .sigint import SigintPart
 from .status import Status
 from .stdin import StdinPart
 from .typeahead import KeyHold
 
-#: How many entries of the kernel's history are merged at start.
-KERNEL_HISTORY_TAIL = 1000
-#: How long the start waits for the kernel's history (a busy kernel answers late).
-KERNEL_HISTORY_TIMEOUT = 3.0
-
 
 class _KernelNeverCameUp(Exception):
     """Ends the prompt when a kernel that was starting failed (Repl._start_error)."""
 
 
-class Repl(CellsPart, EnterPart, QuestionsPart, SigintPart, StdinPart, ScreenPart):
+class Repl(CellsPart, EnterPart, QuestionsPart, SigintPart, StdinPart, RecordingPart, ScreenPart):
     """The interactive loop. ``run()`` returns the exit status.
 
     ``show_other_output``: print what other clients of the kernel run and print.
@@ -119,11 +110,6 @@ class Repl(CellsPart, EnterPart, QuestionsPart, SigintPart, StdinPart, ScreenPar
         self.stdout = stdout or sys.stdout
         self.show_other_output = show_other_output
         self.banner = banner
-        #: Saved at exit only when given (--save); Ctrl-X s saves it any time.
-        self._save_at_exit = recorder is not None
-        # Without --save only Ctrl-X s reads it: long stream outputs keep their start
-        # and end, nothing is written to a temporary file.
-        self.recorder = recorder if recorder is not None else NotebookRecorder("", keep_all=False)
         self.merge_kernel_history = merge_kernel_history
         self.toolbar = toolbar
         self.vi_mode = vi_mode
@@ -131,7 +117,6 @@ class Repl(CellsPart, EnterPart, QuestionsPart, SigintPart, StdinPart, ScreenPar
         self.status = Status(conn, toolbar=toolbar, vi_mode=vi_mode)
         self.keep_kernel_on_exit = None
         self._next_input = ""
-        self._save_path_chosen = False
         #: Counts restarts (an input_request of an earlier kernel is not answered).
         self._generation = 0
         self._restart_task = None
@@ -139,6 +124,7 @@ class Repl(CellsPart, EnterPart, QuestionsPart, SigintPart, StdinPart, ScreenPar
         self._restart_offer = None
         #: Ctrl-X r: the restart question asked at the prompt.
         self._question = None
+        self._init_recording(recorder)
         self._init_screen()
         self._init_cells()
         self._init_sigint()
@@ -188,16 +174,6 @@ class Repl(CellsPart, EnterPart, QuestionsPart, SigintPart, StdinPart, ScreenPar
         if self.status.on_status(msg, own, self._prompt_active):
             self._invalidate()
 
-    def _on_broadcast(self, msg: Message) -> None:
-        if msg.msg_type == "status":
-            state = msg.content.get("execution_state")
-            self._emit(lambda: self.printer.note(f"[kernel {state}]"))
-            return
-        if self.show_other_output or msg.msg_type in COMM_TYPES:
-            # Widget models change from background threads and other clients too:
-            # the views this console shows must follow them.
-            self._show(msg, own=False)
-
     def _on_dead(self, reason: str) -> None:
         if self.status.restarting:
             return  # a restart stops the old kernel: expected, not news
@@ -217,31 +193,6 @@ class Repl(CellsPart, EnterPart, QuestionsPart, SigintPart, StdinPart, ScreenPar
             text = f"[kconsole] the kernel died: {reason}.{hint}"
         self._emit(lambda: self.printer.note(text))
         self._invalidate()
-
-    def save_notebook(self) -> Path | None:
-        """Ctrl-X s: write the cells run so far; to the --save path if there is one,
-        else to ./kconsole-YYYYmmdd-HHMMSS.ipynb (chosen at the first save)."""
-        rec = self.recorder
-        if not self._save_at_exit and not self._save_path_chosen:
-            rec.path = Path.cwd() / time.strftime("kconsole-%Y%m%d-%H%M%S.ipynb")
-            self._save_path_chosen = True
-        try:
-            path = rec.save()
-        except OSError as e:
-            self.note(f"could not save the notebook: {e}")
-            return None
-        n, cut = len(rec.cells), rec.outputs_cut()
-        said = f"saved {n} cell{'s' if n != 1 else ''} to {path}"
-        if cut:
-            # Said here, not only in the notebook: the user may not open it soon.
-            outputs, their = ("outputs", "their") if cut != 1 else ("output", "its")
-            said += (
-                f" ({cut} long {outputs} kept only {their} first and last"
-                f" {STREAM_KEPT_CHARS // 1024} K characters; --save FILE.ipynb keeps"
-                " every output whole)"
-            )
-        self.note(said)
-        return path
 
     async def _restart_kernel(self) -> bool:
         """Restart the kernel (the caller checked can_restart); say how it went."""
@@ -311,23 +262,9 @@ class Repl(CellsPart, EnterPart, QuestionsPart, SigintPart, StdinPart, ScreenPar
         self.note(f"new kernel {getattr(self.client.transport, 'kernel_id', '')} started")
         return True
 
-    def _print_banner(self) -> None:
-        info = self.client.kernel_info
-        banner = str(info.get("banner") or "").rstrip()
-        lines = [f"kconsole: {self.conn.label}"] if self.conn.label else []
-        if banner:
-            lines.append(banner)
-        lines.append(
-            "Ctrl-D exits, Ctrl-C interrupts the kernel (twice: restart), Tab completes, "
-            "Shift-Tab/F1 show help on the name at the cursor, "
-            "Ctrl-X r restarts the kernel, Ctrl-X s saves the session as a notebook."
-        )
-        width = shutil.get_terminal_size().columns
-        text = terminal_text("\n".join(lines), allow_progress=False)
-        banner = wrap_words(text, width) + "\n\n"
-        self.stdout.write(banner)
-        self.stdout.flush()
-        self.printer.barrier(text=banner)
+    async def _merge_kernel_history(self) -> None:
+        if self.merge_kernel_history:
+            await merge_kernel_history(self.history, self.client)
 
     async def _fetch_execution_count(self) -> None:
         with contextlib.suppress(KernelError, asyncio.TimeoutError):
@@ -337,40 +274,6 @@ class Repl(CellsPart, EnterPart, QuestionsPart, SigintPart, StdinPart, ScreenPar
             count = reply.content.get("execution_count")
             if isinstance(count, int):
                 self.execution_count = count
-
-    async def _merge_kernel_history(self) -> None:
-        if not self.merge_kernel_history or not isinstance(self.history, SessionHistory):
-            return
-        # TypeError: a reply whose "history" is not a list (the client's list() of it);
-        # the kernel's history is a bonus, never a reason not to start.
-        with contextlib.suppress(KernelError, TypeError):
-            items = await self.client.history(
-                timeout=KERNEL_HISTORY_TIMEOUT,
-                hist_access_type="tail",
-                n=KERNEL_HISTORY_TAIL,
-                raw=True,
-                output=False,
-            )
-            self.history.merge(kernel_history_inputs(items))
-
-    def _start_recording(self) -> None:
-        spec = self.conn.spec
-        self.recorder.set_kernel(
-            self.client.kernel_info,
-            name=spec.name if spec is not None else "",
-            display_name=spec.display_name if spec is not None else "",
-        )
-
-    def _save_recording(self) -> None:
-        if not self._save_at_exit:
-            return
-        try:
-            path = self.recorder.save()
-        except OSError as e:
-            self.printer.note(f"[kconsole] could not save the notebook: {e}")
-        else:
-            self.printer.note(f"[kconsole] notebook saved to {path}")
-        self.printer.flush()
 
     async def run(self) -> int:
         """Prompt, run, repeat until Ctrl-D, ``exit`` or a dead unrestartable kernel.
@@ -419,7 +322,7 @@ class Repl(CellsPart, EnterPart, QuestionsPart, SigintPart, StdinPart, ScreenPar
     def _kernel_came_up(self) -> None:
         """The kernel answered: what its kernel_info tells (banner, lexer, label)."""
         self._bind_client()
-        lexer = _lexer_for(self.conn.language_info)
+        lexer = lexer_for(self.conn.language_info)
         if lexer is not None:
             self.session.lexer = lexer
         self._start_recording()

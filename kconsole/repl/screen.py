@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import shutil
 import struct
 import sys
 import termios
@@ -26,7 +27,9 @@ from prompt_toolkit.application import in_terminal, run_in_terminal
 
 from ..display.widgets import COMM_TYPES
 from ..protocol import Message
+from ..sanitize import terminal_text
 from .base import ReplParts
+from .layout import wrap_words
 
 #: How long a widget view waits to be redrawn after its model changed: views are
 #: redrawn at most this often (a bar updated a thousand times a second costs 25).
@@ -262,3 +265,31 @@ class ScreenPart(ReplParts):
         finally:
             self._asking = previous
             session.app.after_render -= self._measure_prompt
+
+    def _on_broadcast(self, msg: Message) -> None:
+        if msg.msg_type == "status":
+            state = msg.content.get("execution_state")
+            self._emit(lambda: self.printer.note(f"[kernel {state}]"))
+            return
+        if self.show_other_output or msg.msg_type in COMM_TYPES:
+            # Widget models change from background threads and other clients too:
+            # the views this console shows must follow them.
+            self._show(msg, own=False)
+
+    def _print_banner(self) -> None:
+        info = self.client.kernel_info
+        banner = str(info.get("banner") or "").rstrip()
+        lines = [f"kconsole: {self.conn.label}"] if self.conn.label else []
+        if banner:
+            lines.append(banner)
+        lines.append(
+            "Ctrl-D exits, Ctrl-C interrupts the kernel (twice: restart), Tab completes, "
+            "Shift-Tab/F1 show help on the name at the cursor, "
+            "Ctrl-X r restarts the kernel, Ctrl-X s saves the session as a notebook."
+        )
+        width = shutil.get_terminal_size().columns
+        text = terminal_text("\n".join(lines), allow_progress=False)
+        banner = wrap_words(text, width) + "\n\n"
+        self.stdout.write(banner)
+        self.stdout.flush()
+        self.printer.barrier(text=banner)
