@@ -45,7 +45,7 @@ class EnterPart(ReplParts):
     def _on_enter(self, event: KeyPressEvent) -> None:
         """Enter: run the cell if it is complete, else a new line. The kernel decides
         (is_complete), so the answer may take a while; the keys typed behind this Enter
-        wait for it (:class:`~kconsole.repl_ui.KeyHold`) and then go to this prompt
+        wait for it (:class:`~kconsole.repl.typeahead.KeyHold`) and then go to this prompt
         (a new line was added) or to the next one (the cell runs)."""
         buf = event.current_buffer
         text = buf.text

@@ -21,7 +21,12 @@ from prompt_toolkit.filters import (
     is_searching,
     vi_insert_mode,
 )
-from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
+from prompt_toolkit.key_binding import (
+    KeyBindings,
+    KeyBindingsBase,
+    KeyPressEvent,
+    merge_key_bindings,
+)
 
 from ..client import KernelError
 from ..sanitize import terminal_text
@@ -38,7 +43,13 @@ INSPECT_TIMEOUT = 3.0
 SHORT_HELP_LINES = 12
 
 
-def load_repl_bindings(repl: Repl) -> KeyBindings:
+def load_repl_bindings(repl: Repl) -> KeyBindingsBase:
+    """The REPL's own keys (see the module docstring), for its PromptSession."""
+    return merge_key_bindings([load_editing_bindings(repl), load_command_bindings(repl)])
+
+
+def load_editing_bindings(repl: Repl) -> KeyBindings:
+    """Enter (run or add a line), Escape Enter, Tab that indents."""
     kb = KeyBindings()
     selected = has_completions & completion_is_selected
     editing = ~is_searching  # in Ctrl-R search, Enter accepts the search (default)
@@ -71,6 +82,14 @@ def load_repl_bindings(repl: Repl) -> KeyBindings:
     @kb.add("escape", "enter")
     def _newline(event: KeyPressEvent) -> None:
         event.current_buffer.insert_text("\n")
+
+    return kb
+
+
+def load_command_bindings(repl: Repl) -> KeyBindings:
+    """F1 and Shift-Tab (the kernel's help), Ctrl-C (clear), Ctrl-X r (restart),
+    Ctrl-X s (save)."""
+    kb = KeyBindings()
 
     @kb.add("f1")
     async def _help(event: KeyPressEvent) -> None:
