@@ -1,6 +1,5 @@
 """The cell prompt's layout: the prompt_toolkit session (lexer, style, processors,
-toolbar, history, completion, keys), the input styles, and text wrapped for the
-terminal (the banner)."""
+toolbar, history, completion, keys), and text wrapped for the terminal (the banner)."""
 
 from __future__ import annotations
 
@@ -16,11 +15,11 @@ from prompt_toolkit.layout.processors import (
     HighlightMatchingBracketProcessor,
 )
 from prompt_toolkit.lexers import Lexer, PygmentsLexer
-from prompt_toolkit.styles import Style
 
 from ..display.terminal import take_typed_ahead
 from .history import IndexedAutoSuggest, load_history_at_once, search_history_quickly
 from .key_bindings import load_repl_bindings
+from .style import input_style
 
 if TYPE_CHECKING:
     from .repl import Repl
@@ -48,31 +47,6 @@ def lexer_for(language_info: dict[str, Any]) -> Lexer | None:
 
 
 _PYTHON_LEXERS = frozenset({"ipython3", "ipython", "python3", "python", "ipython2"})
-
-
-def check_style(name: str) -> None:
-    """Raise ValueError if ``name`` is not a Pygments style (or ``kconsole``)."""
-    from pygments.util import ClassNotFound
-
-    from ..display.style import get_style, style_names
-
-    try:
-        get_style(name)
-    except ClassNotFound:
-        available = ", ".join(style_names())
-        raise ValueError(f"unknown style {name!r} (available: {available})") from None
-
-
-def input_style(name: str | None = None) -> Style:
-    """The prompt_toolkit style for input highlighting from Pygments style ``name``
-    (None: kconsole's own, readable on dark and light backgrounds alike)."""
-    from prompt_toolkit.styles.pygments import style_from_pygments_cls
-
-    from ..display.style import STYLE_NAME, get_style
-
-    name = name or STYLE_NAME
-    check_style(name)
-    return style_from_pygments_cls(get_style(name))
 
 
 def wrap_words(text: str, width: int) -> str:

@@ -12,7 +12,9 @@ is a part of its own, in the manner of ptpython:
 * :mod:`.sigint`: one SIGINT handler for the whole session;
 * :mod:`.stdin`: the editor answering a kernel's input_request;
 * :mod:`.questions`: y/n questions (restart, exit);
-* :mod:`.cells`: a cell's run; :mod:`.layout`: the prompt session;
+* :mod:`.cells`: a cell's run; :mod:`.recording`: the session's notebook (``--save``,
+  Ctrl-X s);
+* :mod:`.layout`: the prompt session; :mod:`.style`: input styles;
 * :mod:`.completion` (Tab), :mod:`.history` (file + kernel history), :mod:`.pager`
   (pager, editor).
 
