@@ -369,6 +369,44 @@ def test_a_kernel_that_never_comes_up_ends_the_prompt_with_its_error() -> None:
     run(scenario)
 
 
+# -- the screen: output while a prompt is up -----------------------------------------------
+
+
+def _stream(text: str) -> Message:
+    return _SESSION.msg("stream", {"name": "stdout", "text": text})
+
+
+def test_other_clients_output_is_written_above_the_prompt_and_the_typed_text_stays() -> None:
+    async def scenario() -> None:
+        async with console() as c:
+            await c.at_prompt(1)
+            c.type("abc")
+            await c.until(lambda: c.text == "abc", "the text")
+            c.client.on_broadcast(_stream("from elsewhere\n"))
+            c.repl.note("a note")
+            await c.until(lambda: "from elsewhere" in c.out, "the other client's output")
+            await c.until(lambda: "[kconsole] a note" in c.out, "the note")
+            assert c.text == "abc" and c.prompts == 1  # the same prompt, text kept
+            c.type("\r")
+            await c.until(lambda: c.client.codes == ["abc"], "the cell")
+            assert await c.leave() == 0
+
+    run(scenario)
+
+
+def test_other_clients_output_is_not_shown_when_not_asked_for() -> None:
+    async def scenario() -> None:
+        async with console(show_other_output=False) as c:
+            await c.at_prompt(1)
+            c.client.on_broadcast(_stream("from elsewhere\n"))
+            c.repl.note("a note")
+            await c.until(lambda: "a note" in c.out, "the note")
+            assert "from elsewhere" not in c.out
+            assert await c.leave() == 0
+
+    run(scenario)
+
+
 # -- SIGINT and double Ctrl-C ---------------------------------------------------------------
 
 
