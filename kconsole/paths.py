@@ -79,7 +79,7 @@ def user_state_dir() -> Path:
     return data_dir() / "kconsole"
 
 
-#: Entries of the history file loaded (``--history-size``; see kconsole.history). Here,
+#: Entries of the history file loaded (``--history-size``; see kconsole.repl.history). Here,
 #: not there, for the command line: that module loads prompt_toolkit.
 DEFAULT_HISTORY_SIZE = 10_000
 

@@ -326,7 +326,7 @@ def test_save_writes_a_valid_notebook(tmp_path: Path) -> None:
 def test_history_files_are_private() -> None:
     import stat
 
-    from kconsole.history import history_for
+    from kconsole.repl.history import history_for
 
     history_for("python")
     console_file = paths.user_state_dir() / "history-python"

@@ -18,7 +18,7 @@ from pygments.style import Style
 from kconsole.display import DisplayConfig, RenderContext, TerminalCapabilities, default_registry
 from kconsole.display.style import KconsoleStyle, contrast, get_style
 from kconsole.repl import check_style
-from kconsole.repl_ui import input_style
+from kconsole.repl.style import input_style
 
 MIN_CONTRAST = 3.5
 CODE = (

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from ptyconsole import PtyConsole
 
 from kconsole.display.text import cell_width
-from kconsole.repl_ui import wrap_words
+from kconsole.repl.layout import wrap_words
 
 HELP_START = "Ctrl-D exits"
 HELP_END = "saves the session as a notebook."

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from ptyconsole import PtyConsole
 
-from kconsole.completion import completions_from_reply
+from kconsole.repl.completion import completions_from_reply
 
 json_scalar = st.one_of(
     st.none(), st.booleans(), st.integers(-(10**6), 10**6), st.floats(), st.text(max_size=8)

@@ -25,7 +25,7 @@ from prompt_toolkit.history import InMemoryHistory
 from ptyconsole import PtyConsole
 
 from kconsole import paths
-from kconsole.history import kernel_history_inputs
+from kconsole.repl.history import kernel_history_inputs
 
 LIMIT = 8192
 
@@ -112,7 +112,7 @@ def test_session_history_that_cannot_read_or_write_its_file_keeps_working(
 ) -> None:
     from prompt_toolkit.history import FileHistory
 
-    from kconsole.history import SessionHistory
+    from kconsole.repl.history import SessionHistory
 
     told: list[str] = []
     h = SessionHistory(FileHistory(str(tmp_path)))  # a directory: open() fails
@@ -175,7 +175,7 @@ def _prompt(history: Any, keys: str, then: str = "") -> str:
     from prompt_toolkit.input import create_pipe_input
     from prompt_toolkit.output import DummyOutput
 
-    from kconsole.history import (
+    from kconsole.repl.history import (
         IndexedAutoSuggest,
         load_history_at_once,
         search_history_quickly,
@@ -210,8 +210,8 @@ def test_a_100000_entry_history_loads_only_its_newest_entries(
 ) -> None:
     import builtins
 
-    from kconsole import history
-    from kconsole.history import SessionHistory, TailFileHistory
+    from kconsole.repl import history
+    from kconsole.repl.history import SessionHistory, TailFileHistory
 
     path = tmp_path / "history-python"
     _write_history(path, 100_000)
@@ -241,7 +241,7 @@ def test_a_100000_entry_history_loads_only_its_newest_entries(
 
 
 def test_the_suggestion_is_the_newest_line_starting_with_the_text(tmp_path: Path) -> None:
-    from kconsole.history import SessionHistory, TailFileHistory
+    from kconsole.repl.history import SessionHistory, TailFileHistory
 
     path = tmp_path / "history-python"
     _write_history(path, 5000)
@@ -276,7 +276,7 @@ def test_suggestions_are_prompt_toolkits(
     from prompt_toolkit.buffer import Buffer
     from prompt_toolkit.document import Document
 
-    from kconsole.history import IndexedAutoSuggest, SessionHistory
+    from kconsole.repl.history import IndexedAutoSuggest, SessionHistory
 
     h = SessionHistory(InMemoryHistory(loaded))
     h.loaded_strings()
@@ -323,7 +323,7 @@ def test_search_finds_what_prompt_toolkits_finds(
     from prompt_toolkit.buffer import Buffer
     from prompt_toolkit.search import SearchDirection, SearchState
 
-    from kconsole.history import search_history_quickly
+    from kconsole.repl.history import search_history_quickly
 
     index %= len(lines)
     cursor %= len(lines[index]) + 1
@@ -346,7 +346,7 @@ def test_search_finds_what_prompt_toolkits_finds(
 
 
 def test_search_through_a_long_history() -> None:
-    from kconsole.history import SessionHistory
+    from kconsole.repl.history import SessionHistory
 
     entries = [_entry(i) for i in range(10_000)]
     ctrl_r = "\x12"
@@ -362,7 +362,7 @@ def test_search_through_a_long_history() -> None:
 
 
 def test_a_long_session_keeps_a_bounded_history_in_memory() -> None:
-    from kconsole.history import SessionHistory
+    from kconsole.repl.history import SessionHistory
 
     h = SessionHistory(InMemoryHistory([f"old_{i}" for i in range(100)]), size=100)
     h.loaded_strings()
@@ -379,8 +379,8 @@ def test_a_file_twice_the_size_is_trimmed_to_its_newest_entries(
 ) -> None:
     from prompt_toolkit.history import FileHistory
 
-    from kconsole import history
-    from kconsole.history import TailFileHistory
+    from kconsole.repl import history
+    from kconsole.repl.history import TailFileHistory
 
     monkeypatch.setattr(history, "TRIM_MIN_SIZE", 1000)  # the default's 10,000: slower
     path = tmp_path / "history-python"
@@ -401,7 +401,7 @@ def test_a_file_twice_the_size_is_trimmed_to_its_newest_entries(
 
 
 def test_a_file_under_twice_the_size_is_left_as_it_is(tmp_path: Path) -> None:
-    from kconsole.history import TailFileHistory
+    from kconsole.repl.history import TailFileHistory
 
     path = tmp_path / "history-python"
     _write_history(path, 1900)
@@ -419,8 +419,8 @@ def test_an_append_waiting_for_a_trim_goes_to_the_new_file(
 
     from prompt_toolkit.history import FileHistory
 
-    from kconsole import history
-    from kconsole.history import TailFileHistory
+    from kconsole.repl import history
+    from kconsole.repl.history import TailFileHistory
 
     path = tmp_path / "history-python"
     _write_history(path, 3)
@@ -455,7 +455,7 @@ def test_an_append_waiting_for_a_trim_goes_to_the_new_file(
     ],
 )
 def test_a_damaged_tail_loads_without_error(tmp_path: Path, tail: bytes) -> None:
-    from kconsole.history import SessionHistory, TailFileHistory
+    from kconsole.repl.history import SessionHistory, TailFileHistory
 
     path = tmp_path / "history-python"
     _write_history(path, 50)
@@ -477,7 +477,7 @@ def test_the_tail_is_what_file_history_reads(tmp_path_factory: Any, data: bytes,
     and the file from the offset given on holds them too."""
     from prompt_toolkit.history import FileHistory
 
-    from kconsole import history
+    from kconsole.repl import history
 
     path = tmp_path_factory.mktemp("h") / "history"
     path.write_bytes(data)

@@ -19,7 +19,8 @@ import nbformat
 import pytest
 from ptyconsole import KERNELS, PtyConsole, leave, wait_screen
 
-from kconsole.repl import KERNEL_DIED_EXIT, check_style
+from kconsole.errors import ExitStatus
+from kconsole.repl import check_style
 
 RIGHT = "\x1b[C"
 ESC = "\x1b"
@@ -322,7 +323,7 @@ def test_attached_kernel_death_exits_with_kernel_died_status(console, shared_ker
     c.expect("kernel died", timeout=15)
     c.sendline("")
     c.expect("the kernel is dead; leaving")
-    assert c.wait_exit(30) == KERNEL_DIED_EXIT == 3
+    assert c.wait_exit(30) == ExitStatus.KERNEL_DIED == 3
 
 
 # -- styles -----------------------------------------------------------------------------
@@ -354,7 +355,7 @@ def test_toolbar_line_and_connection_kind() -> None:
 
     from prompt_toolkit.formatted_text import fragment_list_to_text
 
-    from kconsole.repl_ui import connection_kind, kernel_label, toolbar_fragments
+    from kconsole.repl.status import connection_kind, kernel_label, toolbar_fragments
 
     text = fragment_list_to_text(toolbar_fragments("ipykernel 7 (python3)", "busy", 4, "local"))
     assert text == " ipykernel 7 (python3) │ busy │ count 4 │ local "

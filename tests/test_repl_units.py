@@ -14,10 +14,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from prompt_toolkit.history import InMemoryHistory
 
-from kconsole.completion import completions_from_reply
-from kconsole.history import SessionHistory, kernel_history_inputs
 from kconsole.notebook import NotebookRecorder
 from kconsole.protocol import Message, Session
+from kconsole.repl.completion import completions_from_reply
+from kconsole.repl.history import SessionHistory, kernel_history_inputs
 
 
 def test_completions_carry_type_and_signature_and_count_code_points() -> None:

@@ -12,7 +12,7 @@ import nbformat
 import pytest
 from ptyconsole import PtyConsole
 
-from kconsole import history
+from kconsole.repl import history
 
 
 class _CountingSplit:

@@ -26,7 +26,7 @@ from typing import Any
 from prompt_toolkit.completion import CompleteEvent, Completer, Completion
 from prompt_toolkit.document import Document
 
-from .client import KernelClient, KernelError
+from ..client import KernelClient, KernelError
 
 #: Seconds to wait for a complete_reply (IPython's jedi can take a second the first time).
 COMPLETE_TIMEOUT = 5.0

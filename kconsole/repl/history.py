@@ -33,6 +33,7 @@ and scans every one of them on every key. So at most ``size`` entries are ever l
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 import errno
 import fcntl
@@ -48,10 +49,14 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 from prompt_toolkit.auto_suggest import AutoSuggest, AutoSuggestFromHistory, Suggestion
 from prompt_toolkit.history import FileHistory, History, InMemoryHistory
 
-from . import paths
+from .. import paths
 
 if TYPE_CHECKING:
     from prompt_toolkit.buffer import Buffer
+    from prompt_toolkit.document import Document
+    from prompt_toolkit.search import SearchState
+
+    from ..client import KernelClient
 
 #: Entries of the history file loaded at start (``--history-size``): jupyter console
 #: loads 1,000; a key here costs about the same with any number (:class:`SuggestIndex`).
@@ -64,6 +69,11 @@ _CHUNK = 1 << 16
 
 #: Where one entry ends: a newline not followed by another line of the entry.
 _ENTRY_END = re.compile(rb"\n(?!\+)")
+
+
+def _entry_text(piece: bytes) -> str:
+    """The entry a piece of the file holds: its ``+`` lines, without the ``+``."""
+    return piece[piece.find(b"\n+") + 2 :].replace(b"\n+", b"\n").decode("utf-8", errors="replace")
 
 
 def read_tail(f: BinaryIO, size: int, n: int) -> tuple[list[str], int]:
@@ -116,10 +126,7 @@ def read_tail(f: BinaryIO, size: int, n: int) -> tuple[list[str], int]:
         elif pieces[0].startswith(b"+"):
             pieces[0] = b"\n" + pieces[0]
         found = [q for q in pieces if b"\n+" in q][-(n - len(entries)) :]
-        entries.extend(
-            q[q.find(b"\n+") + 2 :].replace(b"\n+", b"\n").decode("utf-8", errors="replace")
-            for q in reversed(found)
-        )
+        entries.extend(map(_entry_text, reversed(found)))
         if len(entries) == n:
             # Where the oldest entry kept starts: at the first piece that is it (an
             # equal one before it only makes the start earlier, keeping more).
@@ -507,87 +514,108 @@ def search_history_quickly(buffer: Buffer) -> None:
     """
     if not hasattr(buffer, "_search") or not hasattr(buffer, "_working_lines"):
         return
-    from prompt_toolkit.document import Document
-    from prompt_toolkit.search import SearchDirection, SearchState
-
     original = buffer._search
 
     def _search(
         search_state: SearchState, include_current_position: bool = False, count: int = 1
     ) -> tuple[int, int] | None:
-        text = search_state.text
-        if not text:  # found at once anywhere
+        if not search_state.text:  # found at once anywhere
             return original(search_state, include_current_position, count)
-        ignore_case = search_state.ignore_case()
-        forward = search_state.direction == SearchDirection.FORWARD
         lines = list(buffer._working_lines)  # a deque is slow to index in the middle
-        n = len(lines)
-        joined: str | None = None
+        found = _EntrySearch(lines, search_state, include_current_position)
+        return found.run(buffer.working_index, buffer.document, count)
+
+    setattr(buffer, "_search", _search)  # noqa: B010
+
+
+class _EntrySearch:
+    """One search (of ``count`` steps) in the history entries ``lines``, as
+    prompt_toolkit's ``Buffer._search`` does it, looking only at the entries that hold
+    the text (see :func:`search_history_quickly`)."""
+
+    def __init__(
+        self, lines: list[str], search_state: SearchState, include_current_position: bool
+    ) -> None:
+        from prompt_toolkit.search import SearchDirection
+
+        self.lines = lines
+        self.text = text = search_state.text
+        self.ignore_case = ignore_case = search_state.ignore_case()
+        self.forward = search_state.direction == SearchDirection.FORWARD
+        self.include_current_position = include_current_position
+        self.joined: str | None = None
         if not ignore_case and "\0" not in text:
-            joined = "\0".join(lines)
-            if joined.count("\0") != n - 1:  # an entry holds a NUL
-                joined = None
+            self.joined = "\0".join(lines)
+            if self.joined.count("\0") != len(lines) - 1:  # an entry holds a NUL
+                self.joined = None
 
-        def holding(working_index: int) -> Iterator[int]:
-            """The other entries that hold the text, in prompt_toolkit's order:
-            forward, those after the current one and then the first; backward, those
-            before it and then the last."""
-            if joined is None:
-                rx = re.compile(re.escape(text), re.IGNORECASE if ignore_case else 0)
-                order = (
-                    range(working_index + 1, n + 1) if forward else range(working_index - 1, -2, -1)
-                )
-                yield from (i % n for i in order if rx.search(lines[i % n]))
-                return
-            if forward:
-                at = sum(map(len, lines[: working_index + 1])) + working_index + 1
-                while (found := joined.find(text, at)) >= 0:
-                    yield joined.count("\0", 0, found)
-                    at = joined.find("\0", found) + 1 or len(joined) + 1
-                if text in lines[0]:
-                    yield 0
-            else:
-                end = sum(map(len, lines[:working_index])) + working_index - 1
-                while end > 0 and (found := joined.rfind(text, 0, end)) >= 0:
-                    yield joined.count("\0", 0, found)
-                    end = joined.rfind("\0", 0, found)
-                if text in lines[n - 1]:
-                    yield n - 1
-
-        def search_once(working_index: int, document: Document) -> tuple[int, Document] | None:
-            # prompt_toolkit's search_once, for the entries that hold the text only.
-            if forward:
-                at = document.find(
-                    text, include_current_position=include_current_position, ignore_case=ignore_case
-                )
-                if at is not None:
-                    return working_index, Document(document.text, document.cursor_position + at)
-                for i in holding(working_index):
-                    at = Document(lines[i], 0).find(
-                        text, include_current_position=True, ignore_case=ignore_case
-                    )
-                    if at is not None:
-                        return i, Document(lines[i], at)
-            else:
-                at = document.find_backwards(text, ignore_case=ignore_case)
-                if at is not None:
-                    return working_index, Document(document.text, document.cursor_position + at)
-                for i in holding(working_index):
-                    line = lines[i]
-                    at = Document(line, len(line)).find_backwards(text, ignore_case=ignore_case)
-                    if at is not None:
-                        return i, Document(line, len(line) + at)
-            return None
-
-        working_index, document = buffer.working_index, buffer.document
+    def run(self, working_index: int, document: Document, count: int) -> tuple[int, int] | None:
+        """Where the search ends: (working index, cursor position), or None."""
         for _ in range(count):
-            result = search_once(working_index, document)
+            result = self.search_once(working_index, document)
             if result is None:
                 return None
             working_index, document = result
         return working_index, document.cursor_position
 
-    setattr(buffer, "_search", _search)  # noqa: B010
+    def holding(self, working_index: int) -> Iterator[int]:
+        """The other entries that hold the text, in prompt_toolkit's order: forward,
+        those after the current one and then the first; backward, those before it and
+        then the last."""
+        lines, text, joined, n = self.lines, self.text, self.joined, len(self.lines)
+        if joined is None:
+            rx = re.compile(re.escape(text), re.IGNORECASE if self.ignore_case else 0)
+            order = (
+                range(working_index + 1, n + 1)
+                if self.forward
+                else range(working_index - 1, -2, -1)
+            )
+            yield from (i % n for i in order if rx.search(lines[i % n]))
+            return
+        if self.forward:
+            at = sum(map(len, lines[: working_index + 1])) + working_index + 1
+            while (found := joined.find(text, at)) >= 0:
+                yield joined.count("\0", 0, found)
+                at = joined.find("\0", found) + 1 or len(joined) + 1
+            if text in lines[0]:
+                yield 0
+        else:
+            end = sum(map(len, lines[:working_index])) + working_index - 1
+            while end > 0 and (found := joined.rfind(text, 0, end)) >= 0:
+                yield joined.count("\0", 0, found)
+                end = joined.rfind("\0", 0, found)
+            if text in lines[n - 1]:
+                yield n - 1
+
+    def search_once(self, working_index: int, document: Document) -> tuple[int, Document] | None:
+        """prompt_toolkit's search_once, for the entries that hold the text only."""
+        from prompt_toolkit.document import Document
+
+        text, ignore_case, lines = self.text, self.ignore_case, self.lines
+        if self.forward:
+            at = document.find(
+                text,
+                include_current_position=self.include_current_position,
+                ignore_case=ignore_case,
+            )
+            if at is not None:
+                return working_index, Document(document.text, document.cursor_position + at)
+            for i in self.holding(working_index):
+                at = Document(lines[i], 0).find(
+                    text, include_current_position=True, ignore_case=ignore_case
+                )
+                if at is not None:
+                    return i, Document(lines[i], at)
+        else:
+            at = document.find_backwards(text, ignore_case=ignore_case)
+            if at is not None:
+                return working_index, Document(document.text, document.cursor_position + at)
+            for i in self.holding(working_index):
+                line = lines[i]
+                at = Document(line, len(line)).find_backwards(text, ignore_case=ignore_case)
+                if at is not None:
+                    return i, Document(line, len(line) + at)
+        return None
 
 
 def history_for(language: str, size: int = DEFAULT_HISTORY_SIZE) -> SessionHistory:
@@ -616,6 +644,32 @@ def history_for(language: str, size: int = DEFAULT_HISTORY_SIZE) -> SessionHisto
         problem = f"could not open {path} ({e.strerror or e}); history is kept in memory"
         return SessionHistory(InMemoryHistory(), problem, size=size)
     return SessionHistory(TailFileHistory(str(path), size), size=size)
+
+
+#: How many entries of the kernel's history are merged at start.
+KERNEL_HISTORY_TAIL = 1000
+#: How long the start waits for the kernel's history (a busy kernel answers late).
+KERNEL_HISTORY_TIMEOUT = 3.0
+
+
+async def merge_kernel_history(history: History, client: KernelClient) -> None:
+    """Add the kernel's recent inputs (history_request) to a :class:`SessionHistory`
+    in memory, after the file's; any other history is left as it is."""
+    from ..client import KernelError
+
+    if not isinstance(history, SessionHistory):
+        return
+    # TypeError: a reply whose "history" is not a list (the client's list() of it);
+    # the kernel's history is a bonus, never a reason not to start.
+    with contextlib.suppress(KernelError, TypeError):
+        items = await client.history(
+            timeout=KERNEL_HISTORY_TIMEOUT,
+            hist_access_type="tail",
+            n=KERNEL_HISTORY_TAIL,
+            raw=True,
+            output=False,
+        )
+        history.merge(kernel_history_inputs(items))
 
 
 def kernel_history_inputs(items: Iterable[Any]) -> list[str]:

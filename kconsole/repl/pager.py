@@ -16,7 +16,7 @@ import subprocess
 from collections.abc import Iterator
 from typing import TextIO
 
-from .sanitize import terminal_text
+from ..sanitize import terminal_text
 
 DEFAULT_PAGER = "less -R"
 
