@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from ..display.style import check_style
     from .repl import Repl
-    from .style import check_style
 
 __all__ = ["Repl", "check_style"]
 
@@ -21,7 +21,7 @@ def __getattr__(name: str) -> Any:
 
         return Repl
     if name == "check_style":
-        from .style import check_style
+        from ..display.style import check_style
 
         return check_style
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,7 +1,8 @@
 """Input styles: a Pygments style name checked, and made prompt_toolkit's.
 
-Light to import (nothing of prompt_toolkit or pygments until called): the CLI checks
-``--style`` with :func:`check_style` before it knows whether a REPL will run."""
+Light to import (nothing of prompt_toolkit or pygments until called). The check of a
+name is :func:`kconsole.display.style.check_style`, which the CLI calls for ``--style``
+before it knows whether a REPL will run."""
 
 from __future__ import annotations
 
@@ -10,18 +11,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from prompt_toolkit.styles import Style
 
-
-def check_style(name: str) -> None:
-    """Raise ValueError if ``name`` is not a Pygments style (or ``kconsole``)."""
-    from pygments.util import ClassNotFound
-
-    from ..display.style import get_style, style_names
-
-    try:
-        get_style(name)
-    except ClassNotFound:
-        available = ", ".join(style_names())
-        raise ValueError(f"unknown style {name!r} (available: {available})") from None
+__all__ = ["input_style"]
 
 
 def input_style(name: str | None = None) -> Style:
@@ -29,7 +19,7 @@ def input_style(name: str | None = None) -> Style:
     (None: kconsole's own, readable on dark and light backgrounds alike)."""
     from prompt_toolkit.styles.pygments import style_from_pygments_cls
 
-    from ..display.style import STYLE_NAME, get_style
+    from ..display.style import STYLE_NAME, check_style, get_style
 
     name = name or STYLE_NAME
     check_style(name)
