@@ -44,7 +44,6 @@ __all__ = [
     "attach_zmq",
     "connect_client",
     "exit_command",
-    "payloads_of",
     "start_local",
 ]
 
@@ -71,15 +70,6 @@ _EXIT_COMMAND = re.compile(
     r"\s*(?:exit|quit)\s*(?:\(\s*(?:keep_kernel\s*=\s*)?(True|False|[-+]?\d+)?\s*\))?\s*;?"
     r"\s*(?:#[^\n]*)?\s*"
 )
-
-
-def payloads_of(reply_content: dict[str, Any]) -> list[dict[str, Any]]:
-    """The payloads of an execute_reply a console can act on: a kernel may send
-    anything (a non-list, items that are not dicts); those are dropped, not obeyed."""
-    payload = reply_content.get("payload")
-    if not isinstance(payload, list):
-        return []
-    return [p for p in payload if isinstance(p, dict)]
 
 
 def exit_command(code: str, language_info: dict[str, Any]) -> bool | None:

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from ptyconsole import PtyConsole
 
-from kconsole.kernel_connection import payloads_of
+from kconsole.cell_runner import AskExit, EditMagic, Page, SetNextInput, parse_payloads
 
 KCONSOLE = [sys.executable, "-m", "kconsole"]
 HOSTILE = Path(__file__).parent / "hostile_lifecycle.py"
@@ -82,8 +82,8 @@ JSON = st.recursive(
 
 @settings(max_examples=200, deadline=1000)
 @given(st.dictionaries(st.sampled_from(["payload", "status", "other"]), JSON, max_size=3))
-def test_payloads_of_never_raises_and_keeps_only_dicts(content: dict[str, Any]) -> None:
-    got = payloads_of(content)
-    assert all(isinstance(p, dict) for p in got)
+def test_payloads_never_raise_and_come_back_typed(content: dict[str, Any]) -> None:
+    got = parse_payloads(content)
+    assert all(isinstance(p, (Page, SetNextInput, AskExit, EditMagic)) for p in got)
     payload = content.get("payload")
     assert len(got) <= (len(payload) if isinstance(payload, list) else 0)

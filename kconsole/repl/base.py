@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from prompt_toolkit import PromptSession
     from prompt_toolkit.history import History
 
+    from ..cell_runner import RunningCell
     from ..client import KernelClient
     from ..kernel_connection import KernelConnection
     from ..notebook import NotebookRecorder
@@ -56,7 +57,7 @@ class ReplParts:
     # cells
     _cell_serial: int
     _cell_running: bool
-    _input_count: int | None
+    _cell: RunningCell | None
     _exec_task: asyncio.Future[Message] | None
     _early_cell: asyncio.Future[Message] | None
     _prompt_gone: asyncio.Event
