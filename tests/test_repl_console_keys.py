@@ -368,8 +368,8 @@ def test_toolbar_line_and_connection_kind() -> None:
         client = SimpleNamespace(transport=transport or object(), kernel_info=info)
         return SimpleNamespace(process=process, client=client, label=label)
 
-    assert connection_kind(conn(process=object())) == "local"  # type: ignore[arg-type]
-    assert connection_kind(conn(transport=SimpleNamespace(kernel_id="k"))) == "server"  # type: ignore[arg-type]
-    assert connection_kind(conn()) == "attached"  # type: ignore[arg-type]
+    # The connection's kind is the kernel control's (tests/test_kernel_control.py
+    # checks it for each kind against real kernels); the toolbar shows it as it is.
+    assert connection_kind(SimpleNamespace(kind="server")) == "server"  # type: ignore[arg-type]
     assert kernel_label(conn()) == "ir (R)"  # type: ignore[arg-type]
     assert kernel_label(conn(label="IRkernel 1.3 (R)")) == "IRkernel 1.3 (R)"  # type: ignore[arg-type]

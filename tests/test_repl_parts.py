@@ -127,6 +127,8 @@ class ScriptedConnection:
         self.client = client
         self.process = None
         self.spec = None
+        self.kind = "attached"  # no process: as an attached kernel shows
+        self.kernel_id: str | None = None
         self.label = "fake kernel"
         self.fresh = True
         self.owns_kernel = True
