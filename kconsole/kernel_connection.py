@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 
 from .client import KernelClient, KernelTimeout
 from .connection import ConnectionInfo
-from .errors import ExitStatus
 from .kernel_control import (
     GONE_FROM_SERVER,
     AttachedControl,
@@ -35,7 +34,6 @@ if TYPE_CHECKING:
     from .launcher import KernelProcess
 
 __all__ = [
-    "EXIT_KERNEL_DIED",
     "GONE_FROM_SERVER",
     "SELF_EXIT_WAIT",
     "STALE_PROBE",
@@ -50,9 +48,6 @@ __all__ = [
 #: How long an attach waits for one heartbeat before calling the kernel absent.
 STALE_PROBE = 3.0
 
-#: The exit status when the kernel died under the console: kept under this name for
-#: the modules that import it; :class:`~kconsole.errors.ExitStatus` is where it is defined.
-EXIT_KERNEL_DIED = ExitStatus.KERNEL_DIED
 
 #: How many times a start is retried when a port was taken between picking and binding.
 PORT_CLASH_ATTEMPTS = 3
