@@ -29,7 +29,6 @@ from typing import Any
 
 from . import paths
 from .errors import KconsoleError
-from .listing import columns
 
 NATIVE_KERNEL_NAME = "python3"
 BUILTIN_KERNEL_NAME = "builtin"
@@ -338,14 +337,3 @@ def all_kernel_specs(
         except KernelSpecError as e:
             errors.append(e)
     return specs, errors
-
-
-def format_kernelspec_table(specs: Iterable[KernelSpec] | Mapping[str, KernelSpec]) -> str:
-    """Aligned ``NAME LANGUAGE DISPLAY NAME PATH`` columns, one kernel a line, no trailing
-    newline (like ``jupyter kernelspec list``, with language and display name)."""
-    items = list(specs.values()) if isinstance(specs, Mapping) else list(specs)
-    header = ("NAME", "LANGUAGE", "DISPLAY NAME", "PATH")
-    rows = [header] + [
-        (s.name, s.language or "-", s.display_name, str(s.resource_dir)) for s in items
-    ]
-    return columns(rows)

@@ -1,19 +1,20 @@
 """``kconsole kernels``: the tables of kernelspecs and running kernels.
 
-:func:`columns` is the one column formatter of kconsole's listings (the kernelspec
-table, a server's kernels and sessions use it too). Everything that reaches the
-terminal from a file name or a server's answer goes through
-:func:`~kconsole.errors.printable` first, so it cannot drive the terminal.
+:func:`columns` is the one column formatter of kconsole's listings, and the tables
+(kernelspecs, a server's kernels and the notebooks they run for) are all made here.
+Everything that reaches the terminal from a file name or a server's answer goes
+through :func:`~kconsole.errors.printable` first, so it cannot drive the terminal.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, TypeVar
 
 from .errors import printable
 
 if TYPE_CHECKING:
+    from .kernelspec import KernelSpec
     from .remote.rest import RemoteKernelModel, RemoteKernelSpecs, RemoteSession, ServerClient
 
 M = TypeVar("M")
@@ -33,6 +34,55 @@ def columns(rows: Sequence[Sequence[str]], indent: str = "") -> str:
     )
 
 
+def format_kernelspec_table(specs: Iterable[KernelSpec] | Mapping[str, KernelSpec]) -> str:
+    """Aligned ``NAME LANGUAGE DISPLAY NAME PATH`` columns, one kernel a line, no trailing
+    newline (like ``jupyter kernelspec list``, with language and display name)."""
+    items = list(specs.values()) if isinstance(specs, Mapping) else list(specs)
+    header = ("NAME", "LANGUAGE", "DISPLAY NAME", "PATH")
+    rows = [header] + [
+        (s.name, s.language or "-", s.display_name, str(s.resource_dir)) for s in items
+    ]
+    return columns(rows)
+
+
+def format_kernels(kernels: list[RemoteKernelModel]) -> str:
+    """A table of server kernels, one per line (no trailing newline)."""
+    if not kernels:
+        return "no kernels running on the server"
+    rows = [("ID", "NAME", "STATE", "CONN", "LAST ACTIVITY")]
+    for k in kernels:
+        rows.append((k.id, k.name, k.execution_state, str(k.connections), k.last_activity or "-"))
+    return columns(rows)
+
+
+def format_kernels_and_sessions(
+    kernels: list[RemoteKernelModel], sessions: list[RemoteSession]
+) -> str:
+    """The kernels table with a NOTEBOOK column: the path of each kernel's session(s)
+    (a console's or file's marked with its type), ``-`` for a kernel with none."""
+    if not kernels:
+        return "no kernels running on the server"
+    owners: dict[str, list[str]] = {}
+    for s in sessions:
+        if s.kernel is None:
+            continue
+        kind = "" if s.type in ("notebook", "") else f" ({s.type})"
+        owners.setdefault(s.kernel.id, []).append((s.path or "?") + kind)
+    rows = [("ID", "NAME", "STATE", "CONN", "LAST ACTIVITY", "NOTEBOOK")]
+    for k in kernels:
+        rows.append(
+            (
+                k.id,
+                k.name,
+                k.execution_state,
+                str(k.connections),
+                k.last_activity or "-",
+                ", ".join(owners.get(k.id, [])) or "-",
+            )
+        )
+    return columns(rows)
+
+
 def print_local_kernels() -> None:
     """The installed kernelspecs, then the kernels of the connection files in Jupyter's
     runtime dir (each probed: alive, not answering, encrypted...)."""
@@ -48,7 +98,7 @@ def print_local_kernels() -> None:
         list_connection_files,
         probe_heartbeats,
     )
-    from .kernelspec import all_kernel_specs, format_kernelspec_table
+    from .kernelspec import all_kernel_specs
 
     specs, errors = all_kernel_specs()
     click.echo("Available kernels:")
@@ -137,9 +187,6 @@ def _kernel_table(
     if isinstance(running, str):
         return running
     import dataclasses
-
-    from .remote.rest import format_kernels
-    from .remote.sessions import format_kernels_and_sessions
 
     # Each cell escaped on its own: a newline in a name or a notebook's path (a valid
     # file name) must not start a row of its own.

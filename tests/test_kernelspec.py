@@ -17,10 +17,10 @@ from kconsole.kernelspec import (
     all_kernel_specs,
     builtin_kernel_spec,
     find_kernel_specs,
-    format_kernelspec_table,
     get_kernel_spec,
     resolve_kernel,
 )
+from kconsole.listing import format_kernelspec_table
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ import struct
 import pytest
 
 from kconsole.connection import ConnectionInfo
+from kconsole.listing import format_kernels
 from kconsole.protocol import MalformedMessage, Message, Session
 from kconsole.remote.framing import (
     decode_json,
@@ -20,7 +21,6 @@ from kconsole.remote.rest import (
     RemoteError,
     RemoteKernelModel,
     ServerClient,
-    format_kernels,
     resolve_token,
     split_server_url,
 )

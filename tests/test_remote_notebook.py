@@ -31,9 +31,9 @@ from hypothesis import strategies as st
 from ptyconsole import PtyConsole, wait_screen
 
 from kconsole.errors import printable
+from kconsole.listing import format_kernels_and_sessions
 from kconsole.remote.rest import RemoteError, RemoteKernelModel, RemoteSession
 from kconsole.remote.sessions import (
-    format_kernels_and_sessions,
     normalise_notebook_path,
     pick_session,
     server_root_dir,

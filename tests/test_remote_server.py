@@ -657,19 +657,6 @@ def test_open_server_kernel_attach_and_keep(server: JupyterServer) -> None:
     run(main())
 
 
-def test_list_kernels_text(server: JupyterServer) -> None:
-    from kconsole.remote import list_server_kernels_text
-
-    assert list_server_kernels_text(server.url, server.token) == "no kernels running on the server"
-    client = ServerClient(server.url, server.token)
-    model = run(client.start_kernel("python3"))
-    try:
-        text = list_server_kernels_text(server.url + "lab?token=" + server.token)
-        assert model.id in text and "python3" in text
-    finally:
-        run(client.delete_kernel(model.id))
-
-
 # -- what the CLI calls -----------------------------------------------------------------
 
 

@@ -22,10 +22,7 @@ from .rest import (
     RemoteKernelSpec,
     RemoteKernelSpecs,
     ServerClient,
-    format_kernels,
-    list_server_kernels_text,
     resolve_token,
-    server_kernels_text,
     split_server_url,
 )
 from .ssh import SSHTunnel, TunnelError, parse_host_spec
@@ -43,13 +40,10 @@ __all__ = [
     "TransportEvent",
     "TunnelError",
     "WebSocketTransport",
-    "format_kernels",
-    "list_server_kernels_text",
     "open_server_kernel",
     "parse_host_spec",
     "rate_limit_notice",
     "resolve_token",
-    "server_kernels_text",
     "server_status",
     "split_server_url",
 ]

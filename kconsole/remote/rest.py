@@ -31,7 +31,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import KconsoleError
-from ..listing import columns
 from ..protocol import MalformedMessage, loads
 from ..transport import TransportError
 
@@ -838,26 +837,3 @@ def kernel_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
             env["KERNEL_USERNAME"] = getpass.getuser()
     env.update(extra or {})
     return env
-
-
-# -- text for `kconsole kernels --server` ---------------------------------------------------
-
-
-def format_kernels(kernels: list[RemoteKernelModel]) -> str:
-    """A table of server kernels, one per line (no trailing newline)."""
-    if not kernels:
-        return "no kernels running on the server"
-    rows = [("ID", "NAME", "STATE", "CONN", "LAST ACTIVITY")]
-    for k in kernels:
-        rows.append((k.id, k.name, k.execution_state, str(k.connections), k.last_activity or "-"))
-    return columns(rows)
-
-
-async def server_kernels_text(url: str, token: str | None = None, insecure: bool = False) -> str:
-    """What ``kconsole kernels --server URL`` prints: the kernels table."""
-    return format_kernels(await ServerClient(url, token, insecure).list_kernels())
-
-
-def list_server_kernels_text(url: str, token: str | None = None, insecure: bool = False) -> str:
-    """Blocking form of :func:`server_kernels_text` for a CLI with no event loop."""
-    return asyncio.run(server_kernels_text(url, token, insecure))

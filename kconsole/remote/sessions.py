@@ -24,8 +24,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from .. import paths
-from ..listing import columns
-from .rest import RemoteError, RemoteKernelModel, RemoteSession, ServerClient, TokenRefused
+from .rest import RemoteError, RemoteSession, ServerClient, TokenRefused
 
 #: A JupyterLab drive's prefix on a path (``RTC:nb.ipynb`` from jupyter-collaboration):
 #: part of what the frontend calls the file, not of its path on the server.
@@ -229,34 +228,3 @@ def _pid_exists(pid: int) -> bool:
     except (PermissionError, OSError):
         return True  # someone else's process: it exists
     return True
-
-
-# -- text for `kconsole kernels --server` ---------------------------------------------------
-
-
-def format_kernels_and_sessions(
-    kernels: list[RemoteKernelModel], sessions: list[RemoteSession]
-) -> str:
-    """The kernels table with a NOTEBOOK column: the path of each kernel's session(s)
-    (a console's or file's marked with its type), ``-`` for a kernel with none."""
-    if not kernels:
-        return "no kernels running on the server"
-    owners: dict[str, list[str]] = {}
-    for s in sessions:
-        if s.kernel is None:
-            continue
-        kind = "" if s.type in ("notebook", "") else f" ({s.type})"
-        owners.setdefault(s.kernel.id, []).append((s.path or "?") + kind)
-    rows = [("ID", "NAME", "STATE", "CONN", "LAST ACTIVITY", "NOTEBOOK")]
-    for k in kernels:
-        rows.append(
-            (
-                k.id,
-                k.name,
-                k.execution_state,
-                str(k.connections),
-                k.last_activity or "-",
-                ", ".join(owners.get(k.id, [])) or "-",
-            )
-        )
-    return columns(rows)
