@@ -21,8 +21,8 @@ import zmq
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from kconsole.connection import ConnectionInfo  # noqa: E402
-from kconsole.protocol import Message, new_key  # noqa: E402
+from kconsole.connection import ConnectionInfo
+from kconsole.protocol import Message, new_key
 
 
 def main() -> None:

@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 
 pytest.importorskip("ipykernel")
-from jupyter_client.manager import KernelManager, start_new_kernel  # noqa: E402
+from jupyter_client.manager import KernelManager, start_new_kernel
 
-from kconsole.kernel.install import install_kernelspec  # noqa: E402
+from kconsole.kernel.install import install_kernelspec
 
 TIMEOUT = 30
 pytestmark = pytest.mark.timeout(90)

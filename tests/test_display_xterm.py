@@ -24,8 +24,8 @@ import pytest
 from kconsole.display.images import sixel_sequence
 
 sys.path.insert(0, str(Path(__file__).parent))
-from ptyconsole import half_block_colours  # noqa: E402
-from test_display_images import BLUE, GREEN, RED, WHITE, make_png, quadrants  # noqa: E402
+from ptyconsole import half_block_colours
+from test_display_images import BLUE, GREEN, RED, WHITE, make_png, quadrants
 
 pytestmark = pytest.mark.skipif(
     not all(shutil.which(t) for t in ("xterm", "Xvfb", "xwd")),

@@ -27,8 +27,8 @@ from ptyconsole import PtyConsole
 pytest.importorskip("jupyter_server")
 pytest.importorskip("websockets")
 
-import test_remote_server as trs  # noqa: E402
-from test_remote_server import JupyterServer  # noqa: E402
+import test_remote_server as trs
+from test_remote_server import JupyterServer
 
 KCONSOLE = [sys.executable, "-m", "kconsole"]
 

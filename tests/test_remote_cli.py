@@ -17,7 +17,7 @@ from ptyconsole import PtyConsole
 pytest.importorskip("jupyter_server")
 pytest.importorskip("websockets")
 
-from test_remote_server import JupyterServer, https_server  # noqa: E402
+from test_remote_server import JupyterServer, https_server
 
 KCONSOLE = [sys.executable, "-m", "kconsole"]
 

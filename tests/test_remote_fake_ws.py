@@ -12,11 +12,11 @@ import pytest
 
 pytest.importorskip("websockets")
 
-from websockets.asyncio.server import ServerConnection, serve  # noqa: E402
+from websockets.asyncio.server import ServerConnection, serve
 
-from kconsole.protocol import Session  # noqa: E402
-from kconsole.remote import ServerClient, WebSocketTransport  # noqa: E402
-from kconsole.remote.framing import V1_SUBPROTOCOL, encode_json, encode_v1  # noqa: E402
+from kconsole.protocol import Session
+from kconsole.remote import ServerClient, WebSocketTransport
+from kconsole.remote.framing import V1_SUBPROTOCOL, encode_json, encode_v1
 
 pytestmark = pytest.mark.timeout(20)
 

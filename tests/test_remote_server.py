@@ -31,15 +31,15 @@ import pytest
 pytest.importorskip("jupyter_server")
 pytest.importorskip("websockets")
 
-from kconsole.protocol import Message  # noqa: E402
-from kconsole.remote import (  # noqa: E402
+from kconsole.protocol import Message
+from kconsole.remote import (
     RemoteError,
     ServerClient,
     TransportEvent,
     WebSocketTransport,
     open_server_kernel,
 )
-from kconsole.transport import TransportError  # noqa: E402
+from kconsole.transport import TransportError
 
 pytestmark = pytest.mark.timeout(90)
 

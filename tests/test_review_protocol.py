@@ -404,7 +404,7 @@ def test_kernels_listing_of_a_server_shows_control_characters_escaped() -> None:
     }
 
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        def do_GET(self) -> None:
             body = json.dumps(bodies.get(self.path.split("?")[0], {})).encode()
             self.send_response(200)
             self.send_header("Content-Type", "application/json")

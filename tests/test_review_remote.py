@@ -62,7 +62,7 @@ class Scripted:
                 self.end_headers()
                 self.wfile.write(data)
 
-            do_GET = do_POST = do_DELETE = handle_one  # noqa: N815 (http.server's names)
+            do_GET = do_POST = do_DELETE = handle_one
 
             def log_message(self, *args: Any) -> None:
                 pass

@@ -15,14 +15,14 @@ import pytest
 
 pytest.importorskip("websockets")
 
-from ptyconsole import KCONSOLE  # noqa: E402
-from websockets.asyncio.server import ServerConnection, serve  # noqa: E402
+from ptyconsole import KCONSOLE
+from websockets.asyncio.server import ServerConnection, serve
 
-from kconsole.client import KernelClient  # noqa: E402
-from kconsole.protocol import Message, Session  # noqa: E402
-from kconsole.remote import ServerClient, WebSocketTransport  # noqa: E402
-from kconsole.remote import websocket as ws_module  # noqa: E402
-from kconsole.remote.framing import V1_SUBPROTOCOL, encode_json, encode_v1  # noqa: E402
+from kconsole.client import KernelClient
+from kconsole.protocol import Message, Session
+from kconsole.remote import ServerClient, WebSocketTransport
+from kconsole.remote import websocket as ws_module
+from kconsole.remote.framing import V1_SUBPROTOCOL, encode_json, encode_v1
 
 # -- REST --------------------------------------------------------------------------------
 
@@ -38,7 +38,7 @@ def huge_body() -> Iterator[bytes]:
 
 def fake_server(answers: Answers) -> tuple[http.server.ThreadingHTTPServer, str]:
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        def do_GET(self) -> None:
             ctype, body, length = answers.get(
                 self.path, ("application/json", lambda: iter([b"{}"]), 2)
             )
@@ -310,7 +310,7 @@ def _recording_server(status: int, location: str) -> tuple[http.server.Threading
     seen: list[tuple[str, str | None]] = []
 
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        def do_GET(self) -> None:
             seen.append((self.path, self.headers.get("Authorization")))
             self.send_response(status)
             if location:

@@ -63,7 +63,7 @@ def run_foreground(argv: list[str], input_text: str | None = None) -> bool:
             argv,
             input=input_text.encode("utf-8", "replace") if input_text is not None else None,
             check=False,
-            preexec_fn=_restore_sigint,  # noqa: PLW1509 - only resets a signal disposition
+            preexec_fn=_restore_sigint,  # only resets a signal disposition: thread-safe
         )
     except OSError:
         return False
