@@ -183,6 +183,9 @@ def clean_text(text: str) -> str:
 _decode = json.JSONDecoder().decode
 
 
+_INNERMOST_PAIR = re.compile(r"\[\]|\{\}")
+
+
 def json_depth_exceeds(text: str, limit: int = MAX_JSON_DEPTH) -> bool:
     """Whether the JSON text ``text`` nests arrays/objects deeper than ``limit``.
 
@@ -196,7 +199,10 @@ def json_depth_exceeds(text: str, limit: int = MAX_JSON_DEPTH) -> bool:
     for _ in range(limit):
         if not brackets:
             return False
-        shorter = brackets.replace("[]", "").replace("{}", "")
+        # One pass of one pattern: the pairs innermost now, and only those. Two
+        # str.replace calls in a row would also take a `{}` the first one made, two
+        # levels at once (`{[]}`), and let a mix of arrays and objects nest twice as deep.
+        shorter = _INNERMOST_PAIR.sub("", brackets)
         if len(shorter) == len(brackets):
             return False  # unbalanced: not JSON, the decoder will say so
         brackets = shorter
