@@ -183,9 +183,6 @@ def clean_text(text: str) -> str:
 _decode = json.JSONDecoder().decode
 
 
-_INNERMOST_PAIR = re.compile(r"\[\]|\{\}")
-
-
 def json_depth_exceeds(text: str, limit: int = MAX_JSON_DEPTH) -> bool:
     """Whether the JSON text ``text`` nests arrays/objects deeper than ``limit``.
 
@@ -199,10 +196,11 @@ def json_depth_exceeds(text: str, limit: int = MAX_JSON_DEPTH) -> bool:
     for _ in range(limit):
         if not brackets:
             return False
-        # One pass of one pattern: the pairs innermost now, and only those. Two
-        # str.replace calls in a row would also take a `{}` the first one made, two
-        # levels at once (`{[]}`), and let a mix of arrays and objects nest twice as deep.
-        shorter = _INNERMOST_PAIR.sub("", brackets)
+        # The pairs innermost now, and only those: each first becomes a NUL, so the
+        # `{}` that taking a `[]` out of `{[]}` makes is not taken in the same pass (two
+        # levels at once would let arrays and objects mixed nest twice as deep).
+        marked = brackets.replace("[]", "\0").replace("{}", "\0")
+        shorter = marked.replace("\0", "")
         if len(shorter) == len(brackets):
             return False  # unbalanced: not JSON, the decoder will say so
         brackets = shorter
