@@ -1,0 +1,55 @@
+"""Review of the refactor: behaviour a user sees, driven as a user drives kconsole."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _kconsole(args: list[str], runtime: Path) -> subprocess.Popen[bytes]:
+    env = dict(os.environ, JUPYTER_RUNTIME_DIR=str(runtime), PYTHONPATH=str(ROOT))
+    env.pop("KCONSOLE_DEBUG", None)
+    return subprocess.Popen(
+        [sys.executable, "-m", "kconsole", *args],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("attempt", range(3))
+def test_ctrl_c_during_the_kernel_start_exits_130_and_leaves_no_files(
+    tmp_path: Path, attempt: int
+) -> None:
+    """Ctrl-C as soon as `kconsole start` has written the kernel's connection file
+    (the kernel being spawned, the event loop not yet running): exit status 130 as
+    the man page says for Ctrl-C (it was click's "Aborted!", status 1), and the
+    kernel's files are removed (they were sometimes left behind)."""
+    runtime = tmp_path / "runtime"
+    runtime.mkdir()
+    p = _kconsole(["start", "--kernel", "builtin"], runtime)
+    assert p.stdin is not None
+    p.stdin.write(b"print(1)\n")
+    p.stdin.close()
+    p.stdin = None  # closed: communicate() must not flush it
+    deadline = time.monotonic() + 30
+    while not list(runtime.glob("*.json")) and p.poll() is None:
+        assert time.monotonic() < deadline, "no connection file appeared"
+        time.sleep(0.001)  # polling the file system for the file, not a synchronising sleep
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=30)
+    assert p.returncode == 130, err
+    assert b"Aborted" not in err
+    assert b"Traceback" not in err
+    # The kernel is shut down (its files removed) before kconsole exits.
+    assert [f.name for f in runtime.iterdir()] == []
