@@ -53,3 +53,49 @@ def test_ctrl_c_during_the_kernel_start_exits_130_and_leaves_no_files(
     assert b"Traceback" not in err
     # The kernel is shut down (its files removed) before kconsole exits.
     assert [f.name for f in runtime.iterdir()] == []
+
+
+@pytest.mark.timeout(60)
+def test_builtin_kernel_says_its_port_is_taken(tmp_path: Path) -> None:
+    """The built-in kernel started (as any Jupyter frontend starts it) on a connection
+    file whose port another process holds: one line naming the clash on stderr, exit
+    status 1. It used to exit 1 silently (its stderr already captured for the cells),
+    so `kconsole start --kernel builtin` could not tell a lost port race, which it
+    retries on fresh ports, from a kernel that cannot start."""
+    import json
+    import socket
+
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        taken = held.getsockname()[1]
+        ports = {}
+        for name in ("iopub", "stdin", "control", "hb"):
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                ports[f"{name}_port"] = s.getsockname()[1]
+        conn = tmp_path / "kernel-clash.json"
+        conn.write_text(
+            json.dumps(
+                {
+                    "shell_port": taken,
+                    **ports,
+                    "ip": "127.0.0.1",
+                    "key": "k",
+                    "transport": "tcp",
+                    "signature_scheme": "hmac-sha256",
+                }
+            )
+        )
+        env = dict(os.environ, PYTHONPATH=str(ROOT))
+        r = subprocess.run(
+            [sys.executable, "-m", "kconsole.kernel", "-f", str(conn)],
+            capture_output=True,
+            env=env,
+            timeout=30,
+        )
+    assert r.returncode == 1
+    lines = r.stderr.decode().strip().splitlines()
+    assert len(lines) == 1, r.stderr
+    assert lines[0].startswith("kconsole kernel: ")
+    assert "Address already in use" in lines[0]
