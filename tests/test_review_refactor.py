@@ -99,3 +99,31 @@ def test_builtin_kernel_says_its_port_is_taken(tmp_path: Path) -> None:
     assert len(lines) == 1, r.stderr
     assert lines[0].startswith("kconsole kernel: ")
     assert "Address already in use" in lines[0]
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(
+    "setting", ['env = ["GREETING=hello", "OTHER=2"]', 'env = "GREETING=hello"']
+)
+def test_env_can_be_set_in_the_config_file(tmp_path: Path, setting: str) -> None:
+    """`env` in config.toml (every option of start can be set there, --help says): a
+    list of NAME=VALUE, or one. It was refused with click's "Value must be an iterable"
+    whatever its form."""
+    config = tmp_path / "config.toml"
+    config.write_text(f'kernel = "builtin"\n{setting}\n')
+    runtime = tmp_path / "runtime"
+    runtime.mkdir()
+    env = dict(
+        os.environ,
+        JUPYTER_RUNTIME_DIR=str(runtime),
+        PYTHONPATH=str(ROOT),
+        KCONSOLE_CONFIG=str(config),
+    )
+    r = subprocess.run(
+        [sys.executable, "-m", "kconsole", "start"],
+        input=b"import os\nprint(os.environ.get('GREETING'))\n",
+        capture_output=True,
+        env=env,
+        timeout=50,
+    )
+    assert (r.returncode, r.stdout, r.stderr) == (0, b"hello\n", b"")
