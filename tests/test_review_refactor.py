@@ -127,3 +127,64 @@ def test_env_can_be_set_in_the_config_file(tmp_path: Path, setting: str) -> None
         timeout=50,
     )
     assert (r.returncode, r.stdout, r.stderr) == (0, b"hello\n", b"")
+
+
+@pytest.mark.timeout(120)
+def test_script_on_a_server_whose_kernel_dies_and_is_restarted_ends(tmp_path: Path) -> None:
+    """A script on a Jupyter Server whose kernel dies under a cell: the server's
+    restarter starts another, which never answers that cell. The script ends with one
+    line and status 1 (it waited for the reply forever)."""
+    import json
+    import shutil
+    import socket
+    import urllib.request
+
+    server = shutil.which("jupyter-server", path=os.path.dirname(sys.executable))
+    if server is None:
+        pytest.skip("jupyter-server is not installed")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    root = tmp_path / "root"
+    root.mkdir()
+    runtime = tmp_path / "runtime"
+    runtime.mkdir()
+    env = dict(os.environ, JUPYTER_RUNTIME_DIR=str(runtime), PYTHONPATH=str(ROOT))
+    srv = subprocess.Popen(
+        [
+            server,
+            "--allow-root",
+            "--no-browser",
+            f"--port={port}",
+            "--IdentityProvider.token=t0k",
+            f"--ServerApp.root_dir={root}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}api/status?token=t0k", timeout=2) as r:
+                    json.load(r)
+                break
+            except OSError:
+                assert srv.poll() is None and time.monotonic() < deadline
+                time.sleep(0.1)  # polling for the server to listen
+        r = subprocess.run(
+            [sys.executable, "-m", "kconsole", "start", "--server", url, "--token", "t0k"],
+            input=b"import os\nos._exit(1)\nprint('never')\n",
+            capture_output=True,
+            env=env,
+            timeout=90,
+        )
+        assert r.returncode == 1, r.stderr
+        assert r.stdout == b""
+        assert b"the kernel died and its server restarted it" in r.stderr
+        assert b"Traceback" not in r.stderr
+    finally:
+        srv.terminate()
+        srv.wait(timeout=30)
