@@ -662,7 +662,11 @@ def main() -> None:
     except click.ClickException as e:
         e.show()
         sys.exit(e.exit_code)
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as e:
+        if isinstance(e.__cause__, KeyboardInterrupt):
+            # Ctrl-C before the console's loop runs (click made it an Abort): the
+            # status of every other Ctrl-C, as the man page says.
+            sys.exit(ExitStatus.INTERRUPTED)
         click.echo("Aborted!", err=True)
         sys.exit(ExitStatus.ERROR)
     except OSError as e:

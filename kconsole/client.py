@@ -358,9 +358,12 @@ class KernelClient:
                     if req.wants_idle and not req.reply.done():
                         # Checked once, after the grace: nothing costs a reply that comes.
                         asyncio.get_running_loop().call_later(REPLY_GRACE, self._reply_lost, req)
-                elif state in ("dead", "restarting") and self.on_broadcast is not None:
+                elif state in ("dead", "restarting"):
                     # Injected by Jupyter Server: no parent of ours, but users must see it.
-                    self.on_broadcast(msg)
+                    if self.on_broadcast is not None:
+                        self.on_broadcast(msg)
+                    if state == "restarting" and not parent:
+                        self._lose_replies("the kernel died and its server restarted it")
                 return
             if req is not None:
                 req.last_activity = self._loop_time()
@@ -457,6 +460,16 @@ class KernelClient:
             return await req.reply
         finally:
             timer.cancel()
+
+    def _lose_replies(self, why: str) -> None:
+        """The kernel that was to answer is gone (its server started another in its
+        place): no reply will come to the requests waiting, which fail with ReplyLost
+        (a cell waited for forever, else)."""
+        for req in list(self._pending.values()):
+            if not req.reply.done():
+                what = req.msg.msg_type.replace("_request", "_reply")
+                req.reply.set_exception(ReplyLost(f"{why}: no {what} will come"))
+            req.idle.set()
 
     @staticmethod
     def _reply_lost(req: PendingRequest) -> None:

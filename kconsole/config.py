@@ -151,6 +151,12 @@ def _plain_value(param: Any, value: Any, where: str) -> Any:
         if isinstance(value, (bool, str)):
             return value
         raise ConfigError(f"{where}: expected true or false")
+    if getattr(param, "multiple", False):
+        # A repeatable option (--env): a list of values, or one, each as one use of it.
+        values = value if isinstance(value, list) else [value]
+        if not all(_scalar(v) for v in values):
+            raise ConfigError(f"{where}: expected a list of strings")
+        return [str(v) for v in values]
     if isinstance(value, list):
         if not all(_scalar(v) for v in value):
             raise ConfigError(f"{where}: expected a list of strings")

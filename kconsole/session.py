@@ -64,10 +64,19 @@ def signals_deferred() -> Iterator[None]:
     would leave a started kernel that the orphan guard does not know of yet."""
     global _deferring
     _deferring = True
+    # Ctrl-C too: a KeyboardInterrupt inside Popen would leave the kernel's files.
+    sigint = None
+    with contextlib.suppress(ValueError, OSError):  # not the main thread
+        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            sigint = signal.signal(signal.SIGINT, _leave_on_signal)
     try:
         yield
     finally:
         _deferring = False
+        if sigint is not None:
+            signal.signal(signal.SIGINT, sigint)
+    if signal.SIGINT in _deferred_signals:
+        raise KeyboardInterrupt
     if _deferred_signals:
         raise SystemExit(signal_status(_deferred_signals[0]))
 

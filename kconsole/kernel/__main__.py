@@ -32,6 +32,8 @@ def main(argv: list[str] | None = None) -> None:
     import warnings
 
     warnings.filterwarnings("ignore", message=".*non-interactive, and thus cannot be shown")
+    import zmq  # loaded by the kernel anyway: its bind errors are ZMQError
+
     from ..connection import ConnectionFileError
     from ..protocol import UnknownSignatureScheme
     from ..transport import TransportError
@@ -43,7 +45,7 @@ def main(argv: list[str] | None = None) -> None:
         # One clear line, as every kconsole error: the launcher shows it as the tail.
         print(f"kconsole kernel: {e}", file=sys.stderr)
         raise SystemExit(1) from None
-    except OSError as e:  # a port taken meanwhile, an address that is not ours
+    except (OSError, zmq.ZMQError) as e:  # a port taken meanwhile, an address not ours
         print(f"kconsole kernel: cannot listen: {e.strerror or e}", file=sys.stderr)
         raise SystemExit(1) from None
 

@@ -102,7 +102,14 @@ class Kernel:
             except OSError:
                 pass
         self.log: Callable[[str], None] = log_to(log_fd)
-        self.server = Server(info, self.session, self.log)
+        try:
+            self.server = Server(info, self.session, self.log)
+        except BaseException:
+            # Not bound (a port taken meanwhile): the error must reach the real stderr,
+            # where the launcher reads why the kernel died (a port clash it retries).
+            for capture in self.captures:
+                os.dup2(capture.saved_fd, capture.fd)
+            raise
         self._history_store = history
         self._shell: Shell | None = None
         self._parent: Message | None = None
