@@ -279,7 +279,7 @@ async def attach_zmq(
     try:
         client = await connect_client(ZMQTransport(info, session), session, timeout)
     except (KernelTimeout, TransportError) as e:
-        raise ConsoleError(f"cannot attach to the kernel: {e}") from None
+        raise ConsoleError(f"cannot attach to the kernel: {e}") from e
     # Its owner may restart it (revive). Its heartbeat is the only sign of its death, so
     # one slow echo must not be called one: three misses in a row (about 3.5 s).
     client.start_monitor(misses=3, revive=True)
@@ -319,13 +319,13 @@ async def start_local(
                 spec, ip=ip, transport=transport, outlive_console=keep_kernel, encrypt=encrypt
             )
         except KernelStartError as e:
-            raise ConsoleError(str(e)) from None
+            raise ConsoleError(str(e)) from e
     client = KernelClient(*_zmq_transport(process.connection))
     try:
         await client.start()
     except TransportError as e:  # an address zmq rejects (an ipc path too long)
         process.cleanup()
-        raise ConsoleError(f"kernel {spec.name!r} could not be started: {e}") from None
+        raise ConsoleError(f"kernel {spec.name!r} could not be started: {e}") from e
     control = LocalControl(client, process, owns_kernel=not keep_kernel)
     conn = KernelConnection(
         client=client,
@@ -376,7 +376,7 @@ async def _come_up_or_fail(conn: KernelConnection, control: LocalControl, timeou
             await conn.client.close()
         with contextlib.suppress(Exception):
             control.process.cleanup()
-        raise ConsoleError(f"kernel {conn.spec.name!r} could not be started: {e}") from None
+        raise ConsoleError(f"kernel {conn.spec.name!r} could not be started: {e}") from e
 
 
 async def _come_up(conn: KernelConnection, control: LocalControl, timeout: float) -> None:
@@ -392,7 +392,7 @@ async def _come_up(conn: KernelConnection, control: LocalControl, timeout: float
             try:
                 proc.restart_on_new_ports()
             except KernelStartError as e:
-                raise ConsoleError(str(e)) from None
+                raise ConsoleError(str(e)) from e
             await client.replace_transport(*_zmq_transport(proc.connection))
         ready = asyncio.ensure_future(client.wait_for_ready(timeout))
         exited = asyncio.ensure_future(proc.wait_exit(None))

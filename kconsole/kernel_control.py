@@ -276,7 +276,7 @@ class LocalControl(KernelControl):
             # runtime dir is full): the kernel is dead now, and the restart says why.
             client.transport.resume()
             client.mark_dead(f"it could not be started again: {e}")
-            raise ConsoleError(f"cannot start the kernel again: {e}") from None
+            raise ConsoleError(f"cannot start the kernel again: {e}") from e
         finally:
             if started or not client.dead.is_set():
                 client.transport.resume()

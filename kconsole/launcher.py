@@ -157,7 +157,7 @@ class KernelProcess:
             raise KernelStartError(
                 f"kernel {self.spec.name!r} could not start: cannot write the connection "
                 f"file {self.connection_file}: {e.strerror or e}"
-            ) from None
+            ) from e
         cmd = self.spec.command(self.connection_file, extra=self.connection.to_dict())
         env = self.spec.environment()
         env.update(self.extra_env)
@@ -174,7 +174,7 @@ class KernelProcess:
             raise KernelStartError(
                 f"kernel {self.spec.name!r} could not start: cannot write {self.log_file}: "
                 f"{e.strerror}"
-            ) from None
+            ) from e
         try:
             proc = subprocess.Popen(
                 cmd,
@@ -188,10 +188,10 @@ class KernelProcess:
             )
         except OSError as e:
             self._remove_files()
-            raise KernelStartError(self._start_error(cmd, e)) from None
+            raise KernelStartError(self._start_error(cmd, e)) from e
         except ValueError as e:  # a NUL byte in argv or env (kernelspecs are checked)
             self._remove_files()
-            raise KernelStartError(f"kernel {self.spec.name!r} could not start: {e}") from None
+            raise KernelStartError(f"kernel {self.spec.name!r} could not start: {e}") from e
         finally:
             os.close(log_fd)
         self._proc = proc
@@ -604,9 +604,9 @@ def spawn(
             ip=ip, transport=transport, kernel_name=connection_kernel_name(spec)
         )
     except OSError as e:  # an address that is not ours, or no address at all
-        raise KernelStartError(f"cannot listen on --ip {ip}: {e.strerror or e}") from None
+        raise KernelStartError(f"cannot listen on --ip {ip}: {e.strerror or e}") from e
     except (ValueError, TypeError, UnicodeError) as e:  # a name the resolver rejects
-        raise KernelStartError(f"cannot listen on --ip {ip[:60]!r}: {e}") from None
+        raise KernelStartError(f"cannot listen on --ip {ip[:60]!r}: {e}") from e
     if keys is not None:
         info.curve_publickey, info.curve_secretkey = keys
     proc = KernelProcess(spec, info, outlive_console=outlive_console, extra_env=extra_env)

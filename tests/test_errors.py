@@ -9,6 +9,7 @@ click's parameters, and the one column formatter of the listings.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import signal
 import subprocess
@@ -217,3 +218,22 @@ def test_columns_pad_all_but_the_last_column() -> None:
         "  r        -       /r",
     ]
     assert columns([("ID", "NAME")]) == "ID  NAME"
+
+
+def test_debug_shows_why_a_kernel_could_not_start(tmp_path: Path) -> None:
+    # The layers below the CLI chain their causes too: the OS's own error is what a
+    # user debugging a kernelspec needs to see, and --debug shows it.
+    spec = tmp_path / "share" / "jupyter" / "kernels" / "gone"
+    spec.mkdir(parents=True)
+    missing = tmp_path / "no-such-interpreter"
+    (spec / "kernel.json").write_text(
+        json.dumps({"argv": [str(missing), "-f", "{connection_file}"], "display_name": "Gone", "language": "python"})
+    )
+    env = {"JUPYTER_PATH": str(tmp_path / "share" / "jupyter")}
+    plain = run(["start", "--kernel", "gone"], env)
+    assert plain.returncode == 1 and len(plain.stderr.splitlines()) == 1, plain.stderr
+    assert "Traceback" not in plain.stderr
+    p = run(["--debug", "start", "--kernel", "gone"], env)
+    assert p.returncode == 1
+    assert p.stderr.splitlines()[-1] == plain.stderr.strip()
+    assert "\nFileNotFoundError: " in p.stderr, p.stderr  # the OS error, as the chain's root

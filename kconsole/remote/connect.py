@@ -108,7 +108,7 @@ class ServerControl(KernelControl):
             starting.add_done_callback(_discard_unused)
             raise
         except TransportError as e:
-            raise ConsoleError(f"cannot start a new kernel on the server: {e}") from None
+            raise ConsoleError(f"cannot start a new kernel on the server: {e}") from e
         client = self.client
         reason = client.dead_reason or "the kernel is gone"
         try:
@@ -120,7 +120,7 @@ class ServerControl(KernelControl):
             client.mark_dead(reason, notify=False)
             _close_later(new)
             if isinstance(e, (KernelError, TransportError)):
-                raise ConsoleError(f"cannot use the new kernel {new.kernel_id}: {e}") from None
+                raise ConsoleError(f"cannot use the new kernel {new.kernel_id}: {e}") from e
             raise
         client.start_monitor()
         self.kernel = new
@@ -175,7 +175,7 @@ async def _connect(
     except (KernelError, TransportError) as e:
         with contextlib.suppress(Exception):
             await sk.close(keep_kernel=keep_kernel)
-        raise ConsoleError(f"cannot use kernel {sk.kernel_id} on the server: {e}") from None
+        raise ConsoleError(f"cannot use kernel {sk.kernel_id} on the server: {e}") from e
     except BaseException:
         # Ctrl-C or SIGTERM while the kernel comes up: one this console started is not
         # left behind (another Ctrl-C stops the deletion's wait).
@@ -230,7 +230,7 @@ async def _open_and_connect(
     try:
         sk = await open_server_kernel(url, token, timeout=timeout, **open_kw)
     except TransportError as e:  # RemoteError included
-        raise ConsoleError(str(e)) from None
+        raise ConsoleError(str(e)) from e
     return await _connect(sk, timeout, keep_kernel)
 
 
@@ -310,7 +310,7 @@ async def attach_notebook_kernel(
             timeout=timeout,
         )
     except TransportError as e:
-        raise ConsoleError(str(e)) from None
+        raise ConsoleError(str(e)) from e
     conn = await _connect(
         sk, timeout, keep_kernel=True, renew=lambda old: notebook_kernel(old, notebook)
     )
@@ -348,7 +348,7 @@ async def attach_ssh(
         # Blocking (ssh start-up, connect probes): off the event loop.
         local = await asyncio.to_thread(tunnel.open, info)
     except TunnelError as e:
-        raise ConsoleError(str(e)) from None
+        raise ConsoleError(str(e)) from e
     session = local.session()
     try:
         # Curve on one side only (through the tunnel, as directly) is one line, not a
@@ -364,7 +364,7 @@ async def attach_ssh(
         client = await connect_client(ZMQTransport(local, session), session, timeout)
     except (KernelError, TransportError) as e:
         tunnel.close()
-        raise ConsoleError(f"cannot attach to the kernel through {host}: {e}") from None
+        raise ConsoleError(f"cannot attach to the kernel through {host}: {e}") from e
     except BaseException:
         tunnel.close()
         raise

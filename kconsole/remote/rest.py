@@ -334,7 +334,7 @@ class ServerClient:
                 raise  # the token itself (a hub's words for it included), or no 403
             raise KernelListRefused(
                 "the server does not list its kernels (a gateway's list_kernels is off)", 403
-            ) from None
+            ) from e
         if not isinstance(d, list):
             raise RemoteError("the server's kernel list is not a JSON list")
         return [RemoteKernelModel.from_json(k) for k in d]
@@ -365,7 +365,7 @@ class ServerClient:
                     raise RemoteError(
                         f"the server has no kernelspec named {name!r} (available: {available})",
                         e.status,
-                    ) from None
+                    ) from e
             raise
         return RemoteKernelModel.from_json(d)
 
@@ -509,17 +509,17 @@ class ServerClient:
                 raw = resp.read(MAX_BODY_BYTES + 1)
                 ctype = resp.headers.get("Content-Type", "")
         except urllib.error.HTTPError as e:
-            raise self._http_error(e, method, path, kernel_id) from None
+            raise self._http_error(e, method, path, kernel_id) from e
         except urllib.error.URLError as e:
-            raise RemoteError(self._unreachable(e.reason)) from None
+            raise RemoteError(self._unreachable(e.reason)) from e
         except TimeoutError:
             raise RemoteError(self._no_answer(timeout or self.timeout)) from None
         except (ConnectionError, OSError) as e:
-            raise RemoteError(self._unreachable(e)) from None
+            raise RemoteError(self._unreachable(e)) from e
         except http.client.HTTPException as e:  # a truncated or garbled answer
             raise RemoteError(
                 f"{method} /{path}: the server's HTTP answer is broken ({type(e).__name__})"
-            ) from None
+            ) from e
         if status not in expect:
             raise RemoteError(f"{method} /{path}: unexpected HTTP {status}", status)
         if len(raw) > MAX_BODY_BYTES:
@@ -539,7 +539,7 @@ class ServerClient:
         try:
             return loads(raw)
         except MalformedMessage as e:
-            raise RemoteError(f"{method} /{path}: the server's answer is {e}") from None
+            raise RemoteError(f"{method} /{path}: the server's answer is {e}") from e
 
     def _no_answer(self, limit: float) -> str:
         return f"the Jupyter server at {self.base_url} did not answer within {limit:g} s"

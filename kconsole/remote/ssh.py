@@ -178,7 +178,7 @@ class SSHTunnel:
                 start_new_session=True,
             )
         except (OSError, ValueError) as e:
-            raise TunnelError(f"cannot run {cmd[0]}: {getattr(e, 'strerror', None) or e}") from None
+            raise TunnelError(f"cannot run {cmd[0]}: {getattr(e, 'strerror', None) or e}") from e
         # Drained all along: ssh blocks once a pipe nobody reads is full (64 KiB of
         # "debug1:" lines from a LogLevel in ~/.ssh/config), stalling every forward.
         self._stderr_tail: deque[str] = deque(maxlen=_STDERR_LINES)

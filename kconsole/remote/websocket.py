@@ -386,18 +386,18 @@ class WebSocketTransport(Transport):
             # REST, which follows none and knows a hub's answers, says what it is.
             await self._explain_refusal()
             if status in (401, 403):
-                raise RemoteError(f"server refused the token (HTTP {status})", status) from None
+                raise RemoteError(f"server refused the token (HTTP {status})", status) from e
             if status == 404:
                 raise RemoteError(
                     f"no kernel with id {self.kernel_id} on the server", 404
-                ) from None
+                ) from e
             raise RemoteError(
                 f"the server refused the kernel WebSocket (HTTP {status})", status
-            ) from None
+            ) from e
         except InvalidHandshake as e:
             raise TransportError(
                 f"WebSocket handshake with {self.server.base_url} failed: {e}"
-            ) from None
+            ) from e
         except asyncio.TimeoutError:
             raise TransportError(
                 f"the server did not open the kernel WebSocket within {self.connect_timeout:g} s"
@@ -406,7 +406,7 @@ class WebSocketTransport(Transport):
             why = e.strerror or str(e) or type(e).__name__
             raise TransportError(
                 f"cannot reach the Jupyter server at {self.server.base_url}: {why}"
-            ) from None
+            ) from e
         negotiated = ws.subprotocol
         if negotiated == V1_SUBPROTOCOL:
             self.framing = "v1"
