@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -188,3 +189,49 @@ def test_script_on_a_server_whose_kernel_dies_and_is_restarted_ends(tmp_path: Pa
     finally:
         srv.terminate()
         srv.wait(timeout=30)
+
+
+# -- an attached kernel: what the banner offers, and its death told once ---------------
+
+
+@pytest.fixture
+def builtin_kernel(tmp_path: Path) -> Any:
+    """kconsole's built-in kernel, started as another frontend would (kconsole only
+    attaches to it): its process and connection file; killed after the test."""
+    from hostile_protocol import wait_started
+
+    cf = tmp_path / "kernel-attached.json"
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen([sys.executable, "-m", "kconsole.kernel", "-f", str(cf)], env=env)
+    try:
+        wait_started(proc, cf)
+        yield proc, cf
+    finally:
+        proc.kill()
+        proc.wait(10)
+
+
+@pytest.mark.timeout(60)
+def test_an_attached_kernel_is_not_offered_a_restart_and_its_death_is_told_once(
+    console: Any, builtin_kernel: Any
+) -> None:
+    proc, cf = builtin_kernel
+    c = console("attach", "--existing", str(cf))
+    c.expect_prompt(1)
+    banner = " ".join(c.transcript.split())  # the banner wraps at the terminal's width
+    assert "Ctrl-X s saves" in banner
+    # kconsole cannot restart a kernel it only attached to: no key is promised for it.
+    assert "Ctrl-X r" not in banner and "twice: restart" not in banner
+    c.sendline("import os; os.kill(os.getpid(), 9)")
+    assert c.wait_exit() == 3
+    assert c.transcript.count("the kernel died") == 1, c.transcript[-600:]
+
+
+@pytest.mark.timeout(60)
+def test_a_started_kernel_is_offered_its_restart_keys(console: Any) -> None:
+    c = console("start", "--kernel", "builtin")
+    c.expect_prompt(1)
+    banner = " ".join(c.transcript.split())
+    assert "twice: restart" in banner and "Ctrl-X r restarts the kernel" in banner
+    c.ctrl("d")
+    assert c.wait_exit() == 0

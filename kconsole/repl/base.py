@@ -49,6 +49,7 @@ class ReplParts:
     # screen
     _prompt_active: bool
     _asking: PromptSession[Any] | None
+    _death_told: bool
     # key bindings, Enter
     _keys: KeyHold
     # questions

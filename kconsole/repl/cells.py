@@ -143,8 +143,9 @@ class CellsPart(ReplParts):
         """The exit status when the console leaves after a cell (its kernel died and
         cannot be restarted, or the cell asked to exit), else None."""
         if result.reply is None and self.client.dead.is_set() and not self.conn.can_restart:
-            self.printer.note(f"[kconsole] the kernel died: {self.client.dead_reason}")
-            self.printer.flush()
+            if not self._death_told:  # else said as it died, just above
+                self.printer.note(f"[kconsole] the kernel died: {self.client.dead_reason}")
+                self.printer.flush()
             return ExitStatus.KERNEL_DIED
         if self.keep_kernel_on_exit is not None:
             await self._check_self_exit()

@@ -107,6 +107,9 @@ class Repl(CellsPart, EnterPart, QuestionsPart, SigintPart, StdinPart, Recording
         self.client = conn.client
         #: Why the kernel never came up (a start still under way failed).
         self._start_error: ConsoleError | None = None
+        #: The death of the kernel was told above the prompt (as it happened): a cell
+        #: it took down does not tell it again.
+        self._death_told = False
         self._start_watch: asyncio.Task[None] | None = None
         self.printer = printer
         self.stdout = stdout or sys.stdout
@@ -193,6 +196,7 @@ class Repl(CellsPart, EnterPart, QuestionsPart, SigintPart, StdinPart, Recording
         else:
             hint = " Press Enter to restart it." if self.conn.can_restart else ""
             text = f"[kconsole] the kernel died: {reason}.{hint}"
+            self._death_told = True
         self._emit(lambda: self.printer.note(text))
         self._invalidate()
 

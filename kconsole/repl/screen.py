@@ -282,10 +282,15 @@ class ScreenPart(ReplParts):
         lines = [f"kconsole: {self.conn.label}"] if self.conn.label else []
         if banner:
             lines.append(banner)
+        # Restarting is only offered for a kernel kconsole can restart (not one it only
+        # attached to): the banner does not promise keys that would only say "cannot".
+        restarts = self.conn.can_restart
         lines.append(
-            "Ctrl-D exits, Ctrl-C interrupts the kernel (twice: restart), Tab completes, "
-            "Shift-Tab/F1 show help on the name at the cursor, "
-            "Ctrl-X r restarts the kernel, Ctrl-X s saves the session as a notebook."
+            "Ctrl-D exits, Ctrl-C interrupts the kernel"
+            + (" (twice: restart)" if restarts else "")
+            + ", Tab completes, Shift-Tab/F1 show help on the name at the cursor, "
+            + ("Ctrl-X r restarts the kernel, " if restarts else "")
+            + "Ctrl-X s saves the session as a notebook."
         )
         width = shutil.get_terminal_size().columns
         text = terminal_text("\n".join(lines), allow_progress=False)
