@@ -253,7 +253,7 @@ def test_attach_ssh_console_connection(sshd: SSHServer, kernel: ConnectionInfo) 
 
     async def main() -> None:
         conn = await attach_ssh(kernel, host, key=sshd.key, ssh_options=SSH_OPTS, timeout=30)
-        tunnel = conn.tunnel  # type: ignore[attr-defined]
+        tunnel = conn.control.tunnel  # type: ignore[attr-defined]
         proc = tunnel.process
         try:
             assert not conn.owns_kernel and conn.label.endswith("on 127.0.0.1")

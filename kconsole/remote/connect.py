@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -319,14 +318,6 @@ async def attach_notebook_kernel(
     return conn
 
 
-@dataclass
-class TunnelledConnection(KernelConnection):
-    """A connection through an SSH tunnel (its :class:`TunnelledControl` closes the
-    tunnel with it)."""
-
-    tunnel: SSHTunnel | None = None
-
-
 async def attach_ssh(
     info: ConnectionInfo,
     host: str,
@@ -369,10 +360,9 @@ async def attach_ssh(
         tunnel.close()
         raise
     client.start_monitor(misses=3, revive=True)  # as attach_zmq
-    return TunnelledConnection(
+    return KernelConnection(
         client=client,
         control=TunnelledControl(client, tunnel),
         connection_file=connection_file,
         label=kernel_label(client.kernel_info, where=tunnel.host),
-        tunnel=tunnel,
     )
