@@ -200,6 +200,14 @@ class Repl(CellsPart, EnterPart, QuestionsPart, SigintPart, StdinPart, Recording
         self._emit(lambda: self.printer.note(text))
         self._invalidate()
 
+    def _on_new_kernel(self) -> None:
+        """A restarted or replaced kernel answers now: a fresh count and state, the
+        old kernel's views and death forgotten."""
+        self.status.reset()
+        self._generation += 1
+        self.printer.kernel_restarted()
+        self._death_told = False
+
     async def _restart_kernel(self) -> bool:
         """Restart the kernel (the caller checked can_restart); say how it went."""
         self.status.restarting = True
@@ -213,9 +221,7 @@ class Repl(CellsPart, EnterPart, QuestionsPart, SigintPart, StdinPart, Recording
         finally:
             self.status.restarting = False
             self._invalidate()
-        self.status.reset()
-        self._generation += 1
-        self.printer.kernel_restarted()
+        self._on_new_kernel()
         if self._exec_task is not None and not self._exec_task.done():
             # The old kernel will never answer the running cell: stop waiting for it.
             self._exec_task.cancel()
@@ -261,9 +267,7 @@ class Repl(CellsPart, EnterPart, QuestionsPart, SigintPart, StdinPart, Recording
             self.status.restarting = False
             self._invalidate()
         self.status.relabel()
-        self.status.reset()
-        self._generation += 1
-        self.printer.kernel_restarted()
+        self._on_new_kernel()
         self.note(f"new kernel {self.conn.kernel_id or ''} started")
         return True
 
