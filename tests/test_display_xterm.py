@@ -179,6 +179,7 @@ def test_sixel_in_real_xterm(tmp_path: Path) -> None:
 # -- tmux ----------------------------------------------------------------------------------
 
 YELLOW, MAGENTA, CYAN = (255, 255, 0), (255, 0, 255), (0, 255, 255)
+GREY = (190, 190, 190)  # X's "grey", the text colour these xterms are given
 
 
 def _tmux(sock: str, *args: str) -> str:
@@ -283,6 +284,61 @@ def test_tmux_passes_sixel_through_when_allowed_and_shows_blocks_when_not(
         assert rows[-1][0] == (hexes[BLUE],) * 2 and rows[-1][59] == (hexes[WHITE],) * 2
         assert all(c == ("default", "default") for r in rows for c in r[60:])
     finally:
+        subprocess.run(["tmux", "-S", sock, "kill-server"], capture_output=True, timeout=10)
+        stop(xterm, xvfb)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.skipif(not shutil.which("tmux"), reason="needs tmux (apt-get install tmux)")
+def test_a_passed_through_sixel_lands_where_tmux_has_the_cursor(tmp_path: Path) -> None:
+    # tmux moves the outer terminal's cursor lazily and hands a passthrough on at once:
+    # text before the image, and the cursor moves that place it, are drawn after it unless
+    # tmux is made to catch up first. Written in one go (as one read for tmux, the case
+    # that used to draw the image on the row of "above", one row too high).
+    png = make_png(60, 30, quadrants(60, 30))
+    seq_file = tmp_path / "image.txt"
+    seq = sixel_sequence(png, 60, 30, rows=3, passthrough=True)
+    seq_file.write_text("\x1b[2J\x1b[H" + "above\n" + seq + "below\n")
+    go, shown = tmp_path / "go", tmp_path / "shown"
+    os.mkfifo(go)
+    os.mkfifo(shown)
+    shown_fd = os.open(shown, os.O_RDONLY | os.O_NONBLOCK)
+    work = tempfile.mkdtemp(prefix="kc-tmux-")  # a unix socket path has ~100 bytes at most
+    sock = os.path.join(work, "sock")
+    conf = os.path.join(work, "tmux.conf")
+    Path(conf).write_text("set -g status off\nset -g allow-passthrough on\n")
+    xvfb, display = start_xvfb()
+    xterm = None
+    try:
+        env = {k: v for k, v in os.environ.items() if k not in ("TMUX", "TMUX_PANE")}
+        env.update(DISPLAY=display)
+        xterm = subprocess.Popen(
+            ["xterm", "-ti", "vt340", "-xrm", "XTerm*numColorRegisters: 256"]
+            + ["-bg", "black", "-fg", "grey", "-geometry", "60x20+0+0"]
+            + ["-e", "tmux", "-S", sock, "-f", conf, "new-session"]
+            + [f"echo ready; read x < {go}; cat {seq_file}; echo shown > {shown}; sleep 60"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        # tmux redraws the whole window once its client is attached (a passthrough image
+        # is not in its grid, so that erases it): go only once "ready" is on the X screen.
+        _wait_pane(sock, "ready")
+        found, _ = screen_colours(env, {GREY}, rows=(0, 16))
+        assert GREY in found, "tmux did not draw its pane"
+        with open(go, "w") as f:
+            f.write("go\n")
+        assert select.select([shown_fd], [], [], 30)[0], "tmux did not run its command"
+        pane = _wait_pane(sock, "below").splitlines()
+        assert pane[0] == "above" and pane[4] == "below", pane
+        cell_h = int(_tmux(sock, "display", "-p", "#{client_cell_height}"))
+        found, _ = screen_colours(env, {RED, GREEN, BLUE, WHITE})
+        assert_quadrants(found)
+        # The image's top is on row 1, right below "above" (xterm's border: 2 pixels).
+        assert (found[RED][1] - 2) // cell_h == 1, (found, cell_h)
+    finally:
+        os.close(shown_fd)
         subprocess.run(["tmux", "-S", sock, "kill-server"], capture_output=True, timeout=10)
         stop(xterm, xvfb)
         shutil.rmtree(work, ignore_errors=True)

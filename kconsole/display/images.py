@@ -49,7 +49,7 @@ import tempfile
 from typing import Any
 
 from .config import RenderContext
-from .terminal import tmux_wrap
+from .terminal import TMUX_CURSOR_SYNC, tmux_wrap
 from .text import Styler
 
 EXTENSIONS = {
@@ -203,10 +203,12 @@ def _num(v: Any) -> float | None:
 # -- protocols -------------------------------------------------------------------------
 
 
-def _reserve(rows: int, body: str) -> str:
+def _reserve(rows: int, body: str, passthrough: bool = False) -> str:
     # Scroll first (newlines), then come back up and draw without moving the cursor:
     # the image lands on rows that exist, and the cursor ends below it at column 0.
-    return "\n" * rows + f"\x1b[{rows}A" + body + f"\r\x1b[{rows}B"
+    # Through tmux, the outer cursor is brought to the pane's first (TMUX_CURSOR_SYNC).
+    sync = TMUX_CURSOR_SYNC if passthrough else ""
+    return "\n" * rows + f"\x1b[{rows}A" + sync + body + f"\r\x1b[{rows}B"
 
 
 def kitty_sequence(png: bytes, cols: int, rows: int, passthrough: bool = False) -> str:
@@ -226,7 +228,7 @@ def kitty_sequence(png: bytes, cols: int, rows: int, passthrough: bool = False) 
     if passthrough:
         # One wrapper per chunk: each stays far below tmux's 1 MiB limit.
         out = [tmux_wrap(chunk) for chunk in out]
-    return _reserve(rows, "".join(out))
+    return _reserve(rows, "".join(out), passthrough)
 
 
 def iterm_sequence(
@@ -242,7 +244,7 @@ def iterm_sequence(
         args = f"name={base64.b64encode(name.encode()).decode()};" + args
     body = f"\x1b]1337;File={args}:{base64.b64encode(data).decode('ascii')}\x07"
     if passthrough:
-        return _reserve(rows, tmux_wrap("\x1b7" + body + "\x1b8"))
+        return _reserve(rows, tmux_wrap("\x1b7" + body + "\x1b8"), passthrough)
     return "\r" + body + "\n"
 
 
@@ -293,7 +295,7 @@ def sixel_sequence(
     # moves it below the image): save and restore it (DECSC/DECRC) around the image.
     dcs = encode_sixel(indices, tw, th, palette, transparent)
     body = "\x1b7" + dcs + "\x1b8"
-    return _reserve(rows, tmux_wrap(body) if passthrough else body)
+    return _reserve(rows, tmux_wrap(body) if passthrough else body, passthrough)
 
 
 # -- fallback --------------------------------------------------------------------------

@@ -184,6 +184,16 @@ def tmux_wrap(seq: str) -> str:
     return "\x1bPtmux;" + seq.replace("\x1b", "\x1b\x1b") + "\x1b\\"
 
 
+#: Written just before a passthrough that draws at the cursor. tmux writes a passthrough
+#: to the outer terminal at once, but text and cursor moves lazily: the text before it
+#: waits in tmux's buffer (and is drawn later, over the image), and the outer cursor is
+#: where tmux last drew, not where the pane's cursor is (an image landed rows too high
+#: or too low, by how tmux happened to read the output). Erasing one character (ECH)
+#: makes tmux draw what it holds, then put the outer cursor on the pane's to erase;
+#: the character erased is under the image, and ECH does not move the cursor.
+TMUX_CURSOR_SYNC = "\x1b[X"
+
+
 @dataclass(frozen=True)
 class TmuxClient:
     """What tmux says about the pane and the terminal it is shown in."""
