@@ -227,7 +227,13 @@ def test_debug_shows_why_a_kernel_could_not_start(tmp_path: Path) -> None:
     spec.mkdir(parents=True)
     missing = tmp_path / "no-such-interpreter"
     (spec / "kernel.json").write_text(
-        json.dumps({"argv": [str(missing), "-f", "{connection_file}"], "display_name": "Gone", "language": "python"})
+        json.dumps(
+            {
+                "argv": [str(missing), "-f", "{connection_file}"],
+                "display_name": "Gone",
+                "language": "python",
+            }
+        )
     )
     env = {"JUPYTER_PATH": str(tmp_path / "share" / "jupyter")}
     plain = run(["start", "--kernel", "gone"], env)

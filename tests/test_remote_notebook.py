@@ -318,7 +318,9 @@ def test_a_console_for_a_notebook_sees_its_variables_and_its_cells(server: Jupyt
         assert (p.returncode, p.stdout) == (0, "from the notebook\n"), p.stderr
 
         c = pty_attach(server, "--notebook", "./work/analysis.ipynb")
-        c.expect(r"on http\S+, notebook\s+work/analysis\.ipynb")  # the banner's label, wrapped or not
+        c.expect(
+            r"on http\S+, notebook\s+work/analysis\.ipynb"
+        )  # the banner's label, wrapped or not
         c.expect_prompt()
         c.sendline("print(shared)")
         c.expect(r"(?m)^from the notebook")

@@ -388,9 +388,7 @@ class WebSocketTransport(Transport):
             if status in (401, 403):
                 raise RemoteError(f"server refused the token (HTTP {status})", status) from e
             if status == 404:
-                raise RemoteError(
-                    f"no kernel with id {self.kernel_id} on the server", 404
-                ) from e
+                raise RemoteError(f"no kernel with id {self.kernel_id} on the server", 404) from e
             raise RemoteError(
                 f"the server refused the kernel WebSocket (HTTP {status})", status
             ) from e
