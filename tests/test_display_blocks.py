@@ -23,6 +23,7 @@ from test_display_images import BLUE, GREEN, RED, WHITE, make_png, quadrants
 from kconsole.display import DisplayConfig, RenderContext, TerminalCapabilities
 from kconsole.display.blocks import block_grid, render_blocks
 from kconsole.display.images import (
+    iterm_sequence,
     kitty_sequence,
     render_image,
     sixel_sequence,
@@ -224,18 +225,21 @@ def test_a_bundles_text_beats_its_block_picture_but_not_text_plain() -> None:
 def test_sequences_for_tmux_are_wrapped_and_still_reserve_their_rows() -> None:
     png = make_png(40, 30, quadrants(40, 30))
     seq = sixel_sequence(png, 40, 30, rows=2, passthrough=True)
-    # Rows reserved outside the wrapper (tmux must see them); the image and the cursor
-    # save/restore inside it, every ESC doubled, for the outer terminal.
-    assert seq.startswith("\n\n\x1b[2A\x1bPtmux;\x1b\x1b7\x1b\x1bP") and seq.endswith(
-        "\x1b\x1b8\x1b\\\r\x1b[2B"
-    )
-    inner = seq[len("\n\n\x1b[2A\x1bPtmux;") : -len("\x1b\\\r\x1b[2B")]
+    # Rows reserved outside the wrapper (tmux must see them), then an ECH that makes tmux
+    # bring the outer cursor there; the image and the cursor save/restore inside it,
+    # every ESC doubled, for the outer terminal.
+    head = "\n\n\x1b[2A\x1b[X\x1bPtmux;"
+    assert seq.startswith(head + "\x1b\x1b7\x1b\x1bP") and seq.endswith("\x1b\x1b8\x1b\\\r\x1b[2B")
+    inner = seq[len(head) : -len("\x1b\\\r\x1b[2B")]
     assert "\x1b" not in inner.replace("\x1b\x1b", "")
     assert strip_ansi(seq) == "\n\n\r" and rows_of(seq, 80) == 2
     # kitty: each 4096-byte chunk wrapped alone, far below tmux's 1 MiB limit.
     kitty = kitty_sequence(png + bytes(9000), 4, 2, passthrough=True)
     wrapped = re.findall(r"\x1bPtmux;((?:[^\x1b]|\x1b\x1b)*)\x1b\\", kitty)
     assert len(wrapped) == 3 and all(w.startswith("\x1b\x1b_G") for w in wrapped)
+    assert kitty.startswith("\n\n\x1b[2A\x1b[X\x1bPtmux;")
+    iterm = iterm_sequence(png, 4, 2, passthrough=True)
+    assert iterm.startswith("\n\n\x1b[2A\x1b[X\x1bPtmux;\x1b\x1b7\x1b\x1b]1337;File=")
 
 
 def tmux_ctx(**caps_fields) -> RenderContext:
