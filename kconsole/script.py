@@ -191,6 +191,8 @@ class ScriptRunner:
         #: Stdin could not be read as text: no more cells run.
         self.input_error: ScriptInputError | None = None
         self._kernel_died = False
+        #: The script ran `exit(keep_kernel=True)`: the session keeps the kernel if it can.
+        self.keep_kernel_on_exit = False
         self.sigint = ScriptSigint(lambda: self.conn.interrupt())
         conn.client.on_broadcast = self.out.broadcast
 
@@ -371,8 +373,11 @@ class ScriptRunner:
                 return 1  # the reader left while the code was still to come
             if code is None:
                 break
-            if exit_command(code, self.conn.language_info) is not None:
-                break  # the console leaves; the kernel is not told to end itself
+            keep = exit_command(code, self.conn.language_info)
+            if keep is not None:
+                # The console leaves; the kernel is not told to end itself.
+                self.keep_kernel_on_exit = keep
+                break
             step = await self._run_one(code)
             if step == "stop":
                 break
@@ -446,5 +451,6 @@ class ScriptRunner:
                 return "stop"  # python3 stops at the first exception
         if result.ask_exit is not None:
             self.cells.discard_recorded()  # `exit` is not part of the work being saved
+            self.keep_kernel_on_exit = result.ask_exit.keep_kernel
             return "stop"
         return "next"

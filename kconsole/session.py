@@ -163,7 +163,9 @@ async def session(
         else:
             from .script import ScriptRunner
 
-            status = await ScriptRunner(conn, printer, recorder=recorder).run()
+            runner = ScriptRunner(conn, printer, recorder=recorder)
+            status = await runner.run()
+            keep = _can_keep(conn) if runner.keep_kernel_on_exit else None
         return status
     finally:
         # Shielded: a second Ctrl-C or SIGTERM must not leave the kernel orphaned.
@@ -174,7 +176,8 @@ async def session(
                 "it may still be running on the server",
                 err=True,
             )
-        if interactive and options.started_here:
+        if options.started_here:
+            # On stderr in script mode too: stdout stays the script's output.
             _say_where_kernel_stays(conn, kept=bool(keep))
 
 

@@ -267,3 +267,63 @@ def test_exit_command_recognises_only_the_whole_cell(
     code: str, language: dict[str, str], expected: bool | None
 ) -> None:
     assert exit_command(code, language) is expected
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [
+        (["--keep-kernel"], "x = 41\n"),
+        (["--keep-kernel"], "x = 41\nexit(keep_kernel=True)\nprint('after')\n"),
+    ],
+    ids=["--keep-kernel", "exit(keep_kernel=True)"],
+)
+def test_script_mode_says_where_a_kept_kernel_stays_and_it_does(
+    jupyter_dirs: Path, args: list[str], code: str
+) -> None:
+    # A script's kernel left running is said on stderr as in the REPL (stdout stays the
+    # script's output), and the command it names reaches that kernel, x and all.
+    p = subprocess.run(
+        [*KCONSOLE, "start", "--kernel", "builtin", *args],
+        input=code,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert p.returncode == 0, p.stderr
+    assert p.stdout == "", p.stdout  # nothing printed, `after` not run
+    line = p.stderr.strip()
+    assert line.startswith("kconsole: kernel left running; attach with `kconsole attach"), line
+    command = line.split("`")[1].split()
+    files = list((jupyter_dirs / "runtime").glob("kernel-*.json"))
+    assert len(files) == 1 and command[-1] == str(files[0])
+    try:
+        again = subprocess.run(
+            [*KCONSOLE, *command[1:]],
+            input="print(x + 1)\n",
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert (again.returncode, again.stdout) == (0, "42\n"), again.stderr
+    finally:
+        shutdown(files[0], None)
+
+
+@pytest.mark.timeout(60)
+def test_script_mode_exit_keep_kernel_on_a_kernel_that_cannot_be_kept_says_why(
+    jupyter_dirs: Path,
+) -> None:
+    # Started without --keep-kernel, the kernel watches our pid: it cannot stay, and the
+    # script says so in one line rather than keeping quiet about the request.
+    p = subprocess.run(
+        [*KCONSOLE, "start", "--kernel", "builtin"],
+        input="exit(keep_kernel=True)\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert p.returncode == 0, p.stderr
+    assert "use `kconsole start --keep-kernel` to keep it" in p.stderr, p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1, p.stderr
+    assert not list((jupyter_dirs / "runtime").glob("kernel-*.json"))
