@@ -591,13 +591,15 @@ def kernels(server: str | None, token: str | None, insecure: bool, timeout: floa
     (with --server: the server's kernelspecs and running kernels, with the notebook
     each one runs for)."""
     from . import listing
+    from .startup import reader_may_leave
 
-    if server is not None:
-        from .targets import server_token
+    with reader_may_leave():
+        if server is not None:
+            from .targets import server_token
 
-        listing.print_server_kernels(server, server_token(server, token), insecure, timeout)
-        return
-    listing.print_local_kernels()
+            listing.print_server_kernels(server, server_token(server, token), insecure, timeout)
+            return
+        listing.print_local_kernels()
 
 
 @cli.group()

@@ -14,6 +14,7 @@ import contextlib
 import errno
 import os
 import sys
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from .errors import KconsoleError
@@ -96,3 +97,19 @@ def drop_stdout() -> None:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         os.close(devnull)
+
+
+@contextlib.contextmanager
+def reader_may_leave() -> Iterator[None]:
+    """Around output its reader may stop reading (``kconsole kernels | head -1``): a
+    reader that left ends the command quietly with status 0, as for ripgrep. click
+    would exit 1, but only when the reader left before the last write: 0 or 1 by a race
+    with the kernels being probed meanwhile."""
+    import click
+
+    try:
+        yield
+        sys.stdout.flush()
+    except BrokenPipeError:
+        drop_stdout()  # nothing left to flush into the closed pipe at exit
+        raise click.exceptions.Exit(0) from None

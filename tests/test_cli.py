@@ -268,6 +268,31 @@ def test_kernels_lists_specs_and_running_kernels(ipykernel: KernelManager) -> No
     assert "alive" in p.stdout
 
 
+@pytest.mark.timeout(30)
+def test_kernels_whose_reader_left_ends_quietly_with_status_0(ipykernel: KernelManager) -> None:
+    # `kconsole kernels | head -1`: head leaves after the first line, while kconsole is
+    # still probing the running kernels. Whether the rest was written before it left or
+    # not, that is a normal end (as for ripgrep), not 0 or 1 by a race; the reader here
+    # is gone before the first write, the case that used to exit 1.
+    r, w = os.pipe()
+    os.close(r)
+    try:
+        p = subprocess.run(
+            [*KCONSOLE, "kernels"], stdout=w, stderr=subprocess.PIPE, text=True, timeout=30
+        )
+    finally:
+        os.close(w)
+    assert (p.returncode, p.stderr) == (0, "")
+    head = subprocess.run(
+        f"{sys.executable} -m kconsole kernels | head -1",
+        shell=True,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert (head.stdout, head.stderr) == ("Available kernels:\n", "")
+
+
 # -- rich output settings ---------------------------------------------------------------
 
 HTML_CELL = "from IPython.display import HTML, display\ndisplay(HTML('<h1>Title</h1><table><tr><th>a</th><th>bb</th></tr><tr><td>1</td><td>2</td></tr></table>'))\n"
