@@ -102,6 +102,10 @@ class KernelClient:
         #: Called with every IOPub ``status`` message and whether its parent is one of
         #: our pending requests (a REPL shows "busy" caused by other clients).
         self.on_status: Callable[[Message, bool], None] | None = None
+        #: Called once a kernel its server restarted in its place (it died) answers: a
+        #: new kernel, which says nothing of its state until asked.
+        self.on_restarted: Callable[[], None] | None = None
+        self._restart_follower: asyncio.Task[None] | None = None
         self.kernel_info: dict[str, Any] = {}
         self.dead = asyncio.Event()
         self._alive = asyncio.Event()
@@ -136,7 +140,7 @@ class KernelClient:
         if self._closed:
             return
         self._closed = True
-        for task in (self._monitor, self._dispatcher, *self._input_tasks):
+        for task in (self._monitor, self._dispatcher, self._restart_follower, *self._input_tasks):
             if task is not None:
                 task.cancel()
         for task in (self._monitor, self._dispatcher):
@@ -364,6 +368,7 @@ class KernelClient:
                         self.on_broadcast(msg)
                     if state == "restarting" and not parent:
                         self._lose_replies("the kernel died and its server restarted it")
+                        self._follow_restart()
                 return
             if req is not None:
                 req.last_activity = self._loop_time()
@@ -460,6 +465,22 @@ class KernelClient:
             return await req.reply
         finally:
             timer.cancel()
+
+    def _follow_restart(self) -> None:
+        """Wait (in a task) for the kernel its server started in place of the dead one
+        to answer, then tell ``on_restarted``; one wait at a time."""
+        if self._restart_follower is not None and not self._restart_follower.done():
+            return
+
+        async def follow() -> None:
+            try:
+                await self.wait_for_ready(timeout=60.0)
+            except KernelError:
+                return  # dead or silent: the death watch tells that as any other
+            if self.on_restarted is not None:
+                self.on_restarted()
+
+        self._restart_follower = asyncio.create_task(follow(), name="kconsole-restarted")
 
     def _lose_replies(self, why: str) -> None:
         """The kernel that was to answer is gone (its server started another in its

@@ -297,3 +297,28 @@ def test_a_server_that_refuses_us_after_a_restart_is_not_a_dead_kernel(
         c.close()
         if second is not None:
             second.stop()
+
+
+@pytest.mark.timeout(120)
+def test_after_the_server_restarts_a_dead_kernel_the_prompt_says_idle_again(
+    first_server: JupyterServer,
+) -> None:
+    # The server restarts a kernel that died and says "restarting"; the kernel it starts
+    # says nothing more until asked. The console must not go on saying "restarting" (or
+    # busy) at an idle prompt until the next cell.
+    c = PtyConsole(
+        ["start", "--server", first_server.url, "--token", first_server.token, "-k", "python3"],
+        timeout=60,
+    )
+    try:
+        c.expect_prompt(1)
+        c.sendline("import os; os._exit(1)")
+        c.expect("restarted it", timeout=60)
+        c.expect_prompt()
+        line = c.expect_cursor_line(r"^In \[1\]: *$", timeout=30)  # a new kernel counts anew
+        assert "[kernel" not in line, line
+        c.sendline("print('back' + 'again')")
+        c.expect(r"(?m)^backagain")
+        c.expect_prompt()
+    finally:
+        c.close()

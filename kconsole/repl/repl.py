@@ -173,6 +173,7 @@ class Repl(CellsPart, EnterPart, QuestionsPart, SigintPart, StdinPart, Recording
         self.client.on_broadcast = self._on_broadcast
         self.client.on_dead = self._on_dead
         self.client.on_status = self._on_status
+        self.client.on_restarted = self._on_new_kernel  # restarted by its server
         self.client.on_note = self.note
 
     def _on_status(self, msg: Message, own: bool) -> None:
@@ -207,6 +208,7 @@ class Repl(CellsPart, EnterPart, QuestionsPart, SigintPart, StdinPart, Recording
         self._generation += 1
         self.printer.kernel_restarted()
         self._death_told = False
+        self._invalidate()
 
     async def _restart_kernel(self) -> bool:
         """Restart the kernel (the caller checked can_restart); say how it went."""
