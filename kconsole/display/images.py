@@ -48,6 +48,7 @@ import subprocess
 import tempfile
 from typing import Any
 
+from ..pids import pid_exists
 from .config import RenderContext
 from .terminal import TMUX_CURSOR_SYNC, tmux_wrap
 from .text import Styler
@@ -347,7 +348,7 @@ def _sweep_stale_sessions() -> None:
         if not name.startswith(_SESSION_PREFIX):
             continue
         pid_text = name[len(_SESSION_PREFIX) :].split("-", 1)[0]
-        if not pid_text.isdigit() or int(pid_text) == os.getpid() or _alive(int(pid_text)):
+        if not pid_text.isdigit() or int(pid_text) == os.getpid() or pid_exists(int(pid_text)):
             continue
         path = os.path.join(base, name)
         try:
@@ -357,16 +358,6 @@ def _sweep_stale_sessions() -> None:
         if uid is not None and st.st_uid != uid:
             continue
         shutil.rmtree(path, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # EPERM: alive, someone else's
-        return True
-    return True
 
 
 def save_image(data: bytes, mime: str, ctx: RenderContext) -> str:

@@ -24,6 +24,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from .. import paths
+from ..pids import pid_exists
 from .rest import RemoteError, RemoteSession, ServerClient, TokenRefused
 
 #: A JupyterLab drive's prefix on a path (``RTC:nb.ipynb`` from jupyter-collaboration):
@@ -212,19 +213,9 @@ def server_root_dir(base_url: str, runtime_dir: Path | None = None) -> str | Non
         if "/" + "".join(s + "/" for s in theirs.split("/") if s) != base_path:
             continue
         pid = info.get("pid")
-        if isinstance(pid, int) and not _pid_exists(pid):
+        if isinstance(pid, int) and not pid_exists(pid):
             continue  # left behind by a server that was killed: its port is reused
         root = info.get("root_dir") or info.get("notebook_dir")
         if isinstance(root, str) and root:
             return root
     return None
-
-
-def _pid_exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OSError):
-        return True  # someone else's process: it exists
-    return True
