@@ -7,6 +7,7 @@ tmux test unless tmux is too.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import select
@@ -16,7 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -201,6 +202,38 @@ def _wait_pane(sock: str, pattern: str, gone: str | None = None, timeout: float 
         time.sleep(0.05)  # between polls of the pane for the event waited for
 
 
+@contextlib.contextmanager
+def xterm_with_tmux(
+    geometry: str, command: str, env_drop: tuple[str, ...] = (), **env_set: str
+) -> Iterator[tuple[dict[str, str], str]]:
+    """A sixel xterm (``geometry`` in cells) under Xvfb running tmux (passthrough on, no
+    status line) whose one pane runs ``command``: ``(env, tmux socket)``; all of it
+    stopped at the end. ``env_drop``/``env_set``: the environment changed besides."""
+    work = tempfile.mkdtemp(prefix="kc-tmux-")  # a unix socket path has ~100 bytes at most
+    sock = os.path.join(work, "sock")
+    conf = os.path.join(work, "tmux.conf")
+    Path(conf).write_text("set -g status off\nset -g allow-passthrough on\n")
+    xvfb, display = start_xvfb()
+    xterm = None
+    try:
+        drop = ("TMUX", "TMUX_PANE", *env_drop)
+        env = {k: v for k, v in os.environ.items() if k not in drop}
+        env.update(DISPLAY=display, **env_set)
+        xterm = subprocess.Popen(
+            ["xterm", "-ti", "vt340", "-xrm", "XTerm*numColorRegisters: 256"]
+            + ["-bg", "black", "-fg", "grey", "-geometry", f"{geometry}+0+0"]
+            + ["-e", "tmux", "-S", sock, "-f", conf, "new-session", command],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        yield env, sock
+    finally:
+        subprocess.run(["tmux", "-S", sock, "kill-server"], capture_output=True, timeout=10)
+        stop(xterm, xvfb)
+        shutil.rmtree(work, ignore_errors=True)
+
+
 @pytest.mark.timeout(90)
 @pytest.mark.skipif(not shutil.which("tmux"), reason="needs tmux (apt-get install tmux)")
 def test_tmux_passes_sixel_through_when_allowed_and_shows_blocks_when_not(
@@ -220,25 +253,14 @@ def test_tmux_passes_sixel_through_when_allowed_and_shows_blocks_when_not(
         f"h = display(Image(filename={str(big)!r}), display_id=True); "
         f"h.update(Image(filename={str(small)!r}))"
     )
-    work = tempfile.mkdtemp(prefix="kc-tmux-")  # a unix socket path has ~100 bytes at most
-    sock = os.path.join(work, "sock")
-    conf = os.path.join(work, "tmux.conf")
-    Path(conf).write_text("set -g status off\nset -g allow-passthrough on\n")
     console = f"{sys.executable} -m kconsole start --kernel builtin --no-banner --no-confirm-exit"
-    xvfb, display = start_xvfb()
-    xterm = None
-    try:
-        env = {k: v for k, v in os.environ.items() if k not in ("TMUX", "TMUX_PANE", "COLORTERM")}
-        env.update(DISPLAY=display, TERM_PROGRAM="", KITTY_WINDOW_ID="")
-        xterm = subprocess.Popen(
-            ["xterm", "-ti", "vt340", "-xrm", "XTerm*numColorRegisters: 256"]
-            + ["-bg", "black", "-fg", "grey", "-geometry", "100x30+0+0"]
-            + ["-e", "tmux", "-S", sock, "-f", conf, "new-session"]
-            + [f"{console}; clear; {console}; sleep 60"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+    with xterm_with_tmux(
+        "100x30",
+        f"{console}; clear; {console}; sleep 60",
+        ("COLORTERM",),
+        TERM_PROGRAM="",
+        KITTY_WINDOW_ID="",
+    ) as (env, sock):
         # Passthrough on, xterm answers DA1 with sixel: the picture arrives as sixel.
         _wait_pane(sock, r"In \[1\]:")
         _tmux(sock, "send-keys", "-t", "%0", "-l", cell)
@@ -283,10 +305,6 @@ def test_tmux_passes_sixel_through_when_allowed_and_shows_blocks_when_not(
         assert rows[0][0] == (hexes[RED],) * 2 and rows[0][59] == (hexes[GREEN],) * 2
         assert rows[-1][0] == (hexes[BLUE],) * 2 and rows[-1][59] == (hexes[WHITE],) * 2
         assert all(c == ("default", "default") for r in rows for c in r[60:])
-    finally:
-        subprocess.run(["tmux", "-S", sock, "kill-server"], capture_output=True, timeout=10)
-        stop(xterm, xvfb)
-        shutil.rmtree(work, ignore_errors=True)
 
 
 @pytest.mark.timeout(60)
@@ -304,41 +322,23 @@ def test_a_passed_through_sixel_lands_where_tmux_has_the_cursor(tmp_path: Path) 
     os.mkfifo(go)
     os.mkfifo(shown)
     shown_fd = os.open(shown, os.O_RDONLY | os.O_NONBLOCK)
-    work = tempfile.mkdtemp(prefix="kc-tmux-")  # a unix socket path has ~100 bytes at most
-    sock = os.path.join(work, "sock")
-    conf = os.path.join(work, "tmux.conf")
-    Path(conf).write_text("set -g status off\nset -g allow-passthrough on\n")
-    xvfb, display = start_xvfb()
-    xterm = None
+    command = f"echo ready; read x < {go}; cat {seq_file}; echo shown > {shown}; sleep 60"
     try:
-        env = {k: v for k, v in os.environ.items() if k not in ("TMUX", "TMUX_PANE")}
-        env.update(DISPLAY=display)
-        xterm = subprocess.Popen(
-            ["xterm", "-ti", "vt340", "-xrm", "XTerm*numColorRegisters: 256"]
-            + ["-bg", "black", "-fg", "grey", "-geometry", "60x20+0+0"]
-            + ["-e", "tmux", "-S", sock, "-f", conf, "new-session"]
-            + [f"echo ready; read x < {go}; cat {seq_file}; echo shown > {shown}; sleep 60"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        # tmux redraws the whole window once its client is attached (a passthrough image
-        # is not in its grid, so that erases it): go only once "ready" is on the X screen.
-        _wait_pane(sock, "ready")
-        found, _ = screen_colours(env, {GREY}, rows=(0, 16))
-        assert GREY in found, "tmux did not draw its pane"
-        with open(go, "w") as f:
-            f.write("go\n")
-        assert select.select([shown_fd], [], [], 30)[0], "tmux did not run its command"
-        pane = _wait_pane(sock, "below").splitlines()
-        assert pane[0] == "above" and pane[4] == "below", pane
-        cell_h = int(_tmux(sock, "display", "-p", "#{client_cell_height}"))
-        found, _ = screen_colours(env, {RED, GREEN, BLUE, WHITE})
-        assert_quadrants(found)
-        # The image's top is on row 1, right below "above" (xterm's border: 2 pixels).
-        assert (found[RED][1] - 2) // cell_h == 1, (found, cell_h)
+        with xterm_with_tmux("60x20", command) as (env, sock):
+            # tmux redraws the whole window once its client is attached (a passthrough
+            # image is not in its grid, so that erases it): go once "ready" is on screen.
+            _wait_pane(sock, "ready")
+            found, _ = screen_colours(env, {GREY}, rows=(0, 16))
+            assert GREY in found, "tmux did not draw its pane"
+            with open(go, "w") as f:
+                f.write("go\n")
+            assert select.select([shown_fd], [], [], 30)[0], "tmux did not run its command"
+            pane = _wait_pane(sock, "below").splitlines()
+            assert pane[0] == "above" and pane[4] == "below", pane
+            cell_h = int(_tmux(sock, "display", "-p", "#{client_cell_height}"))
+            found, _ = screen_colours(env, {RED, GREEN, BLUE, WHITE})
+            assert_quadrants(found)
+            # The image's top is on row 1, right below "above" (xterm's border: 2 pixels).
+            assert (found[RED][1] - 2) // cell_h == 1, (found, cell_h)
     finally:
         os.close(shown_fd)
-        subprocess.run(["tmux", "-S", sock, "kill-server"], capture_output=True, timeout=10)
-        stop(xterm, xvfb)
-        shutil.rmtree(work, ignore_errors=True)

@@ -53,6 +53,13 @@ def kernels_on(srv: JupyterServer) -> list[dict[str, Any]]:
         return list(json.loads(resp.read()))
 
 
+def console_on(srv: JupyterServer) -> PtyConsole:
+    """`kconsole start` of an ipykernel on ``srv``, in a pty."""
+    return PtyConsole(
+        ["start", "--server", srv.url, "--token", srv.token, "-k", "python3"], timeout=60
+    )
+
+
 @pytest.fixture
 def first_server(tmp_path: Path) -> Iterator[JupyterServer]:
     (tmp_path / "a").mkdir()
@@ -69,10 +76,7 @@ def first_server(tmp_path: Path) -> Iterator[JupyterServer]:
 def test_server_restart_says_gone_and_offers_a_new_kernel(
     first_server: JupyterServer, tmp_path: Path
 ) -> None:
-    c = PtyConsole(
-        ["start", "--server", first_server.url, "--token", first_server.token, "-k", "python3"],
-        timeout=60,
-    )
+    c = console_on(first_server)
     second: JupyterServer | None = None
     try:
         c.expect_prompt(1)
@@ -249,10 +253,7 @@ def test_a_kernel_that_could_not_be_shut_down_is_said_to_be_running(
 def test_a_server_that_stops_answering_for_a_while_is_not_a_dead_kernel(
     first_server: JupyterServer,
 ) -> None:
-    c = PtyConsole(
-        ["start", "--server", first_server.url, "--token", first_server.token, "-k", "python3"],
-        timeout=60,
-    )
+    c = console_on(first_server)
     try:
         c.expect_prompt(1)
         c.sendline("x = 'kept' + 'state'")
@@ -277,10 +278,7 @@ def test_a_server_that_stops_answering_for_a_while_is_not_a_dead_kernel(
 def test_a_server_that_refuses_us_after_a_restart_is_not_a_dead_kernel(
     first_server: JupyterServer, tmp_path: Path
 ) -> None:
-    c = PtyConsole(
-        ["start", "--server", first_server.url, "--token", first_server.token, "-k", "python3"],
-        timeout=60,
-    )
+    c = console_on(first_server)
     second: JupyterServer | None = None
     try:
         c.expect_prompt(1)
@@ -306,10 +304,7 @@ def test_after_the_server_restarts_a_dead_kernel_the_prompt_says_idle_again(
     # The server restarts a kernel that died and says "restarting"; the kernel it starts
     # says nothing more until asked. The console must not go on saying "restarting" (or
     # busy) at an idle prompt until the next cell.
-    c = PtyConsole(
-        ["start", "--server", first_server.url, "--token", first_server.token, "-k", "python3"],
-        timeout=60,
-    )
+    c = console_on(first_server)
     try:
         c.expect_prompt(1)
         c.sendline("import os; os._exit(1)")
