@@ -109,7 +109,8 @@ def reader_may_leave() -> Iterator[None]:
 
     try:
         yield
-        sys.stdout.flush()
+        if sys.stdout is not None:  # None: started with stdout closed (`>&-`)
+            sys.stdout.flush()
     except BrokenPipeError:
         drop_stdout()  # nothing left to flush into the closed pipe at exit
         raise click.exceptions.Exit(0) from None

@@ -293,6 +293,20 @@ def test_kernels_whose_reader_left_ends_quietly_with_status_0(ipykernel: KernelM
     assert (head.stdout, head.stderr) == ("Available kernels:\n", "")
 
 
+@pytest.mark.timeout(30)
+def test_kernels_with_stdout_closed_ends_quietly() -> None:
+    # `kconsole kernels >&-`: no stdout at all (sys.stdout is None), nothing to write
+    # to and no reader to leave: status 0 as before, not a traceback.
+    p = subprocess.run(
+        f"{sys.executable} -m kconsole kernels >&-",
+        shell=True,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=30,
+    )
+    assert (p.returncode, p.stderr) == (0, "")
+
+
 # -- rich output settings ---------------------------------------------------------------
 
 HTML_CELL = "from IPython.display import HTML, display\ndisplay(HTML('<h1>Title</h1><table><tr><th>a</th><th>bb</th></tr><tr><td>1</td><td>2</td></tr></table>'))\n"
