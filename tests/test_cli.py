@@ -398,3 +398,23 @@ def test_ipv6_loopback_with_the_builtin_kernel() -> None:
     p = run(["start", "--kernel", "builtin", "--ip", "::1", "--timeout", "20"], "print('v6')\n")
     assert p.returncode == 0, p.stderr
     assert p.stdout.strip() == "v6"
+
+
+@pytest.mark.timeout(60)
+def test_a_kept_kernel_that_died_leaves_no_files(tmp_path: Path) -> None:
+    # `start --keep-kernel` leaves a watcher that removes the kernel's files once it
+    # exits; a kernel that died before the console left has no watcher to come: the
+    # console removes its connection file and log itself (they named a dead kernel).
+    runtime = tmp_path / "runtime"
+    env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(runtime)}
+    p = subprocess.run(
+        [*KCONSOLE, "start", "--kernel", "python3", "--keep-kernel"],
+        input="import os; os._exit(1)\n",
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert p.returncode == 3, p.stderr
+    assert "left running" not in p.stderr
+    assert list(runtime.glob("kernel-*")) == []
