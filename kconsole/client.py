@@ -468,9 +468,11 @@ class KernelClient:
 
     def _follow_restart(self) -> None:
         """Wait (in a task) for the kernel its server started in place of the dead one
-        to answer, then tell ``on_restarted``; one wait at a time."""
-        if self._restart_follower is not None and not self._restart_follower.done():
-            return
+        to answer, then tell ``on_restarted``; one wait at a time, for the latest."""
+        if self._restart_follower is not None:
+            # It waited for a kernel that died in turn: its kernel_info request just
+            # failed with ReplyLost, which would end it with no wait for this kernel.
+            self._restart_follower.cancel()
 
         async def follow() -> None:
             try:

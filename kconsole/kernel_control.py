@@ -309,6 +309,10 @@ class LocalControl(KernelControl):
             await self._process.shutdown(request_shutdown=polite)
         elif self._process.is_alive():
             self._leave_reaper()
+        else:
+            # Died while the console ran: no watcher to come, and files that name a
+            # dead kernel are of no use to anyone.
+            self._process.cleanup()
         return None
 
     def _leave_reaper(self) -> None:

@@ -302,6 +302,20 @@ def test_kernels_whose_reader_left_ends_quietly_with_status_0(ipykernel: KernelM
     assert (closed.returncode, closed.stderr) == (0, "")
 
 
+@pytest.mark.timeout(30)
+def test_kernels_with_stdout_closed_ends_quietly() -> None:
+    # `kconsole kernels >&-`: no stdout at all (sys.stdout is None), nothing to write
+    # to and no reader to leave: status 0 as before, not a traceback.
+    p = subprocess.run(
+        f"{sys.executable} -m kconsole kernels >&-",
+        shell=True,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=30,
+    )
+    assert (p.returncode, p.stderr) == (0, "")
+
+
 # -- rich output settings ---------------------------------------------------------------
 
 HTML_CELL = "from IPython.display import HTML, display\ndisplay(HTML('<h1>Title</h1><table><tr><th>a</th><th>bb</th></tr><tr><td>1</td><td>2</td></tr></table>'))\n"
@@ -393,3 +407,23 @@ def test_ipv6_loopback_with_the_builtin_kernel() -> None:
     p = run(["start", "--kernel", "builtin", "--ip", "::1", "--timeout", "20"], "print('v6')\n")
     assert p.returncode == 0, p.stderr
     assert p.stdout.strip() == "v6"
+
+
+@pytest.mark.timeout(60)
+def test_a_kept_kernel_that_died_leaves_no_files(tmp_path: Path) -> None:
+    # `start --keep-kernel` leaves a watcher that removes the kernel's files once it
+    # exits; a kernel that died before the console left has no watcher to come: the
+    # console removes its connection file and log itself (they named a dead kernel).
+    runtime = tmp_path / "runtime"
+    env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(runtime)}
+    p = subprocess.run(
+        [*KCONSOLE, "start", "--kernel", "python3", "--keep-kernel"],
+        input="import os; os._exit(1)\n",
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert p.returncode == 3, p.stderr
+    assert "left running" not in p.stderr
+    assert list(runtime.glob("kernel-*")) == []

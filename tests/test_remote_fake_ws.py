@@ -88,3 +88,65 @@ def test_bad_frames_are_counted_not_returned() -> None:
         assert t.last_rejection == "message on unknown channel 'nowhere'"
 
     asyncio.run(with_server(handler, V1_SUBPROTOCOL, body))
+
+
+def test_a_restarted_kernel_that_dies_again_before_answering_is_followed_to_the_next() -> None:
+    # The server restarts a dead kernel ("restarting"), and that kernel dies too before
+    # answering kernel_info: the wait for it loses its reply (ReplyLost) just as the
+    # second "restarting" arrives. The kernel after it, which answers, must still be
+    # told (on_restarted), or the console says [kernel restarting] at an idle prompt.
+    # (In memory, as the WebSocket delivers the server's messages: a real server does
+    # not let the second death fall inside the wait reliably.)
+    from kconsole.client import KernelClient
+    from kconsole.transport import Transport
+
+    server = Session(b"")
+    restarting = server.msg("status", {"execution_state": "restarting"})
+
+    class RestartingServer(Transport):
+        def __init__(self) -> None:
+            self.asked = 0
+            self.receiver: Callable[[str, Any], None] | None = None
+
+        def deliver_to(self, receiver: Any, on_closed: Any) -> bool:
+            self.receiver = receiver
+            return True
+
+        async def connect(self) -> None:
+            pass
+
+        async def is_alive(self, timeout: float) -> bool:
+            return True
+
+        async def close(self) -> None:
+            pass
+
+        async def send(self, channel: Any, msg: Any) -> None:
+            if msg.msg_type != "kernel_info_request":
+                return
+            self.asked += 1
+            loop = asyncio.get_running_loop()
+            assert self.receiver is not None
+            if self.asked == 1:  # the kernel this was for died too: another one
+                loop.call_soon(self.receiver, "iopub", restarting)
+                return
+            reply = server.msg("kernel_info_reply", {"status": "ok"}, parent=msg)
+            idle = server.msg("status", {"execution_state": "idle"}, parent=msg)
+            loop.call_soon(self.receiver, "shell", reply)
+            loop.call_soon(self.receiver, "iopub", idle)
+
+    async def main() -> int:
+        t = RestartingServer()
+        client = KernelClient(t, Session(b""))
+        restarted = asyncio.Event()
+        client.on_restarted = restarted.set
+        await client.start()
+        try:
+            assert t.receiver is not None
+            t.receiver("iopub", restarting)  # the first kernel died
+            await asyncio.wait_for(restarted.wait(), 10)
+        finally:
+            await client.close()
+        return t.asked
+
+    assert asyncio.run(main()) >= 2
