@@ -106,6 +106,8 @@ class KernelClient:
         #: new kernel, which says nothing of its state until asked.
         self.on_restarted: Callable[[], None] | None = None
         self._restart_follower: asyncio.Task[None] | None = None
+        #: execute_requests sent so far (a cell sent while a restart is followed).
+        self._executes_sent = 0
         self.kernel_info: dict[str, Any] = {}
         self.dead = asyncio.Event()
         self._alive = asyncio.Event()
@@ -474,12 +476,16 @@ class KernelClient:
             # failed with ReplyLost, which would end it with no wait for this kernel.
             self._restart_follower.cancel()
 
+        sent = self._executes_sent
+
         async def follow() -> None:
             try:
                 await self.wait_for_ready(timeout=60.0)
             except KernelError:
                 return  # dead or silent: the death watch tells that as any other
-            if self.on_restarted is not None:
+            # A cell sent meanwhile ran on the new kernel: its reply set the count, and
+            # a reset after it would undo that (and drop an input() of it still to come).
+            if self.on_restarted is not None and self._executes_sent == sent:
                 self.on_restarted()
 
         self._restart_follower = asyncio.create_task(follow(), name="kconsole-restarted")
@@ -539,6 +545,7 @@ class KernelClient:
             },
         )
         req = self._register(msg, on_output=on_output, on_input=on_input)
+        self._executes_sent += 1
         try:
             await self._send("shell", msg)
             reply = await self._await_reply(req, None)

@@ -14,9 +14,11 @@ pytest.importorskip("websockets")
 
 from websockets.asyncio.server import ServerConnection, serve
 
+from kconsole.client import KernelClient
 from kconsole.protocol import Session
 from kconsole.remote import ServerClient, WebSocketTransport
 from kconsole.remote.framing import V1_SUBPROTOCOL, encode_json, encode_v1
+from kconsole.transport import Transport
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -90,6 +92,44 @@ def test_bad_frames_are_counted_not_returned() -> None:
     asyncio.run(with_server(handler, V1_SUBPROTOCOL, body))
 
 
+_SERVER = Session(b"")
+_RESTARTING = _SERVER.msg("status", {"execution_state": "restarting"})
+
+
+class _ScriptedServer(Transport):
+    """A server's WebSocket in memory: what the client sends goes to ``answer``, which
+    returns the messages to deliver in reply, ``(channel, message)`` each."""
+
+    def __init__(self, answer: Callable[[Any], list[tuple[str, Any]]]) -> None:
+        self.answer = answer
+        self.receiver: Callable[[str, Any], None] | None = None
+
+    def deliver_to(self, receiver: Any, on_closed: Any) -> bool:
+        self.receiver = receiver
+        return True
+
+    async def connect(self) -> None:
+        pass
+
+    async def is_alive(self, timeout: float) -> bool:
+        return True
+
+    async def close(self) -> None:
+        pass
+
+    async def send(self, channel: Any, msg: Any) -> None:
+        loop = asyncio.get_running_loop()
+        for ch, m in self.answer(msg):
+            loop.call_soon(self.receiver, ch, m)  # type: ignore[arg-type]
+
+
+def _answered(msg: Any, reply_type: str, content: dict[str, Any]) -> list[tuple[str, Any]]:
+    return [
+        ("shell", _SERVER.msg(reply_type, content, parent=msg)),
+        ("iopub", _SERVER.msg("status", {"execution_state": "idle"}, parent=msg)),
+    ]
+
+
 def test_a_restarted_kernel_that_dies_again_before_answering_is_followed_to_the_next() -> None:
     # The server restarts a dead kernel ("restarting"), and that kernel dies too before
     # answering kernel_info: the wait for it loses its reply (ReplyLost) just as the
@@ -97,56 +137,68 @@ def test_a_restarted_kernel_that_dies_again_before_answering_is_followed_to_the_
     # told (on_restarted), or the console says [kernel restarting] at an idle prompt.
     # (In memory, as the WebSocket delivers the server's messages: a real server does
     # not let the second death fall inside the wait reliably.)
-    from kconsole.client import KernelClient
-    from kconsole.transport import Transport
+    asked = []
 
-    server = Session(b"")
-    restarting = server.msg("status", {"execution_state": "restarting"})
+    def answer(msg: Any) -> list[tuple[str, Any]]:
+        if msg.msg_type != "kernel_info_request":
+            return []
+        asked.append(msg)
+        if len(asked) == 1:  # the kernel this was for died too: another one
+            return [("iopub", _RESTARTING)]
+        return _answered(msg, "kernel_info_reply", {"status": "ok"})
 
-    class RestartingServer(Transport):
-        def __init__(self) -> None:
-            self.asked = 0
-            self.receiver: Callable[[str, Any], None] | None = None
-
-        def deliver_to(self, receiver: Any, on_closed: Any) -> bool:
-            self.receiver = receiver
-            return True
-
-        async def connect(self) -> None:
-            pass
-
-        async def is_alive(self, timeout: float) -> bool:
-            return True
-
-        async def close(self) -> None:
-            pass
-
-        async def send(self, channel: Any, msg: Any) -> None:
-            if msg.msg_type != "kernel_info_request":
-                return
-            self.asked += 1
-            loop = asyncio.get_running_loop()
-            assert self.receiver is not None
-            if self.asked == 1:  # the kernel this was for died too: another one
-                loop.call_soon(self.receiver, "iopub", restarting)
-                return
-            reply = server.msg("kernel_info_reply", {"status": "ok"}, parent=msg)
-            idle = server.msg("status", {"execution_state": "idle"}, parent=msg)
-            loop.call_soon(self.receiver, "shell", reply)
-            loop.call_soon(self.receiver, "iopub", idle)
-
-    async def main() -> int:
-        t = RestartingServer()
+    async def main() -> None:
+        t = _ScriptedServer(answer)
         client = KernelClient(t, Session(b""))
         restarted = asyncio.Event()
         client.on_restarted = restarted.set
         await client.start()
         try:
             assert t.receiver is not None
-            t.receiver("iopub", restarting)  # the first kernel died
+            t.receiver("iopub", _RESTARTING)  # the first kernel died
             await asyncio.wait_for(restarted.wait(), 10)
         finally:
             await client.close()
-        return t.asked
 
-    assert asyncio.run(main()) >= 2
+    asyncio.run(main())
+    assert len(asked) >= 2
+
+
+def test_a_cell_run_on_the_restarted_kernel_before_it_answered_is_not_reset_after() -> None:
+    # The new kernel answers the console's kernel_info only after a cell the user sent
+    # meanwhile (its first request timed out while it started). That cell counts on the
+    # new kernel already: telling on_restarted after it would set the prompt back to
+    # In [1] under the cell's own Out[1], and drop an input() of it waiting its turn.
+    async def main() -> bool:
+        held: list[Any] = []
+        asked = asyncio.Event()
+
+        def answer(msg: Any) -> list[tuple[str, Any]]:
+            if msg.msg_type == "kernel_info_request":
+                held.append(msg)
+                asked.set()
+                return []
+            if msg.msg_type == "execute_request":
+                done = _answered(msg, "execute_reply", {"status": "ok", "execution_count": 1})
+                return done + [a for m in held for a in _answered(m, "kernel_info_reply", {})]
+            return []
+
+        t = _ScriptedServer(answer)
+        client = KernelClient(t, Session(b""))
+        restarted = asyncio.Event()
+        client.on_restarted = restarted.set
+        await client.start()
+        try:
+            assert t.receiver is not None
+            t.receiver("iopub", _RESTARTING)
+            await asyncio.wait_for(asked.wait(), 10)  # the console asks the new kernel
+            reply = await asyncio.wait_for(client.execute("1"), 10)
+            assert reply.content["execution_count"] == 1
+            follower = client._restart_follower
+            assert follower is not None
+            await asyncio.wait_for(follower, 10)
+        finally:
+            await client.close()
+        return restarted.is_set()
+
+    assert asyncio.run(main()) is False

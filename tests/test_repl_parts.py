@@ -727,6 +727,21 @@ def test_status_busy_of_others_shows_own_requests_at_the_prompt_do_not() -> None
     run(scenario)
 
 
+def test_status_after_a_server_restart_a_cell_of_ours_ends_the_restarting_state() -> None:
+    async def scenario() -> None:
+        status, _ = _status()
+        # The server's notice (no parent of ours): restarting, at the prompt's right.
+        assert status.on_status(_status_msg("restarting"), own=False, prompt_active=True)
+        assert fragment_list_to_text(status.rprompt()) == "[kernel restarting]"
+        # Our cell runs on the new kernel: it is up, whatever the notice said.
+        status.on_status(_status_msg("busy"), own=True, prompt_active=False)
+        status.on_status(_status_msg("idle"), own=True, prompt_active=False)
+        assert status.state == status.other_state == "idle"
+        assert fragment_list_to_text(status.rprompt()) == ""
+
+    run(scenario)
+
+
 def test_status_of_a_starting_kernel_until_it_comes_up() -> None:
     async def scenario() -> None:
         status, conn = _status(ready=False)

@@ -195,6 +195,10 @@ class Status:
         if not own and state != self.other_state:
             self.other_state = state
             changed = True
+        elif own and self.other_state == "restarting" and state != "restarting":
+            # The server's notice is over: a kernel that reports on our cell is up.
+            self.other_state = "idle"
+            changed = True
         # Our own requests while a prompt is up are Tab, F1 and Enter's is_complete:
         # a flicker of busy, not worth a redraw.
         if not (own and prompt_active) and state != self.state:
