@@ -45,6 +45,8 @@ IDLE_GRACE = 3.0
 #: and IOPub travel on different sockets, so the idle may overtake its reply a little;
 #: past this the kernel has gone idle without answering (bash_kernel on a `for` alone).
 REPLY_GRACE = 2.0
+#: How many of our latest request ids are remembered as ours (see _sent_ids).
+_SENT_IDS_KEPT = 256
 
 
 class KernelError(Exception):
@@ -92,6 +94,10 @@ class KernelClient:
         self.transport = transport
         self.session = session
         self._pending: dict[str, PendingRequest] = {}
+        #: The ids of our latest requests, finished or given up on too: a status can
+        #: come after the reply (another socket), or after we stopped waiting, and is
+        #: still ours, not another client's work. Insertion-ordered, the oldest dropped.
+        self._sent_ids: dict[str, None] = {}
         self._dispatcher: asyncio.Task[None] | None = None
         self._monitor: asyncio.Task[None] | None = None
         self._input_tasks: set[asyncio.Task[None]] = set()
@@ -108,6 +114,8 @@ class KernelClient:
         self._restart_follower: asyncio.Task[None] | None = None
         #: execute_requests sent so far (a cell sent while a restart is followed).
         self._executes_sent = 0
+        #: The server said it restarts the kernel, which has not answered since.
+        self.restart_followed = False
         self.kernel_info: dict[str, Any] = {}
         self.dead = asyncio.Event()
         self._alive = asyncio.Event()
@@ -358,7 +366,7 @@ class KernelClient:
                 if not isinstance(state, str):
                     state = ""
                 if self.on_status is not None:
-                    self.on_status(msg, req is not None)
+                    self.on_status(msg, req is not None or parent in self._sent_ids)
                 if req is not None and state == "idle":
                     req.idle.set()
                     if req.wants_idle and not req.reply.done():
@@ -421,6 +429,9 @@ class KernelClient:
             wants_idle=wants_idle,
         )
         self._pending[msg.msg_id] = req
+        self._sent_ids[msg.msg_id] = None
+        if len(self._sent_ids) > _SENT_IDS_KEPT:
+            del self._sent_ids[next(iter(self._sent_ids))]
         return req
 
     async def _send(self, channel: Channel, msg: Message) -> None:
@@ -477,12 +488,14 @@ class KernelClient:
             self._restart_follower.cancel()
 
         sent = self._executes_sent
+        self.restart_followed = True
 
         async def follow() -> None:
             try:
                 await self.wait_for_ready(timeout=60.0)
             except KernelError:
                 return  # dead or silent: the death watch tells that as any other
+            self.restart_followed = False
             # A cell sent meanwhile ran on the new kernel: its reply set the count, and
             # a reset after it would undo that (and drop an input() of it still to come).
             if self.on_restarted is not None and self._executes_sent == sent:

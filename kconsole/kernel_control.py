@@ -42,6 +42,8 @@ GONE_FROM_SERVER = (
     "the kernel is gone: the server no longer has it (shut down, culled as idle, "
     "or the server restarted)"
 )
+#: Gone while its server was restarting it after a death: the server gave up on it.
+GAVE_UP_BY_SERVER = "the kernel is gone: it died, and its server could not restart it"
 
 
 class ConsoleError(KconsoleError):
@@ -122,6 +124,11 @@ class KernelControl(abc.ABC):
     def kernel_gone(self) -> bool:
         """The server answered that it no longer has this kernel."""
         return False
+
+    @property
+    def gone_reason(self) -> str:
+        """What to say once :attr:`kernel_gone`, as one line."""
+        return GONE_FROM_SERVER
 
     @property
     def unreachable(self) -> bool:

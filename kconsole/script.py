@@ -38,7 +38,7 @@ from typing import Any, Literal, TextIO
 from .cell_runner import CellOutcome, CellResult, CellRunner, Page, RunningCell, retrieve
 from .client import EOFInput, KernelDied, KernelTimeout, ReplyLost
 from .errors import ExitStatus
-from .kernel_connection import GONE_FROM_SERVER, KernelConnection, exit_command
+from .kernel_connection import KernelConnection, exit_command
 from .notebook import NotebookRecorder
 from .output import OutputPrinter
 from .sanitize import terminal_text
@@ -356,7 +356,7 @@ class ScriptRunner:
             return False
         self._kernel_died = True
         self.out.flush()
-        print(f"kconsole: {GONE_FROM_SERVER}", file=self.stderr)
+        print(f"kconsole: {self.conn.control.gone_reason}", file=self.stderr)
         return True
 
     async def _run_cells(self) -> int:
@@ -393,7 +393,7 @@ class ScriptRunner:
             self.out.flush()
             if self.conn.kernel_gone:
                 # Deleted, culled or forgotten by a restart: not a death to debug.
-                print(f"kconsole: {GONE_FROM_SERVER}", file=self.stderr)
+                print(f"kconsole: {self.conn.control.gone_reason}", file=self.stderr)
             else:
                 print(f"kconsole: kernel died: {result.detail}", file=self.stderr)
             return ExitStatus.KERNEL_DIED

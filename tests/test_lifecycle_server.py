@@ -317,3 +317,45 @@ def test_after_the_server_restarts_a_dead_kernel_the_prompt_says_idle_again(
         c.expect_prompt()
     finally:
         c.close()
+
+
+#: A kernel that runs once: restarted (on the same connection file), it exits at once.
+_ONCE = (
+    "import os, sys\n"
+    "ran = sys.argv[2] + '.ran'\n"
+    "if os.path.exists(ran):\n"
+    "    sys.exit(1)\n"
+    "open(ran, 'w').close()\n"
+    "from ipykernel import kernelapp\n"
+    "kernelapp.launch_new_instance(argv=sys.argv[1:])\n"
+)
+
+
+@pytest.mark.timeout(150)
+def test_a_kernel_its_server_gave_up_restarting_is_said_to_have_died(tmp_path: Path) -> None:
+    # The server restarts a dead kernel a few times, then gives up ("dead") and forgets
+    # it. That is a death the server could not mend, not a kernel "shut down, culled as
+    # idle, or lost in a server restart": the console says which, and offers a new one.
+    spec = tmp_path / "data" / "kernels" / "once"
+    spec.mkdir(parents=True)
+    argv = [sys.executable, "-c", _ONCE, "-f", "{connection_file}"]
+    (spec / "kernel.json").write_text(
+        json.dumps({"argv": argv, "display_name": "Once", "language": "python"})
+    )
+    # The restarter looks at its kernel every 0.2 s instead of 3: the 5 tries take 1 s.
+    srv = JupyterServer(tmp_path, extra=("--KernelRestarter.time_to_dead=0.2",))
+    try:
+        srv.wait_ready()
+        c = PtyConsole(
+            ["start", "--server", srv.url, "--token", srv.token, "-k", "once"], timeout=60
+        )
+        try:
+            c.expect_prompt(1)
+            c.sendline("import os; os._exit(1)")
+            c.expect("the kernel is gone: it died, and its server could not restart it", 90)
+            c.expect("Press Enter to start a new kernel there")
+            assert "culled" not in c.transcript
+        finally:
+            c.close()
+    finally:
+        srv.stop()

@@ -14,7 +14,7 @@ pytest.importorskip("websockets")
 
 from websockets.asyncio.server import ServerConnection, serve
 
-from kconsole.client import KernelClient
+from kconsole.client import KernelClient, KernelTimeout
 from kconsole.protocol import Session
 from kconsole.remote import ServerClient, WebSocketTransport
 from kconsole.remote.framing import V1_SUBPROTOCOL, encode_json, encode_v1
@@ -202,3 +202,30 @@ def test_a_cell_run_on_the_restarted_kernel_before_it_answered_is_not_reset_afte
         return restarted.is_set()
 
     assert asyncio.run(main()) is False
+
+
+def test_a_late_status_of_our_own_request_that_timed_out_is_still_ours() -> None:
+    # A request of ours (Tab, Enter's is_complete) given up on before the kernel got to
+    # it: its busy and idle come later, and are still our own, not another client's
+    # work: a REPL showed "[kernel busy]" for them, kept on the accepted line.
+    async def main() -> list[tuple[str, bool]]:
+        sent: list[Any] = []
+        t = _ScriptedServer(lambda msg: sent.append(msg) or [])
+        client = KernelClient(t, Session(b""))
+        seen: list[tuple[str, bool]] = []
+        client.on_status = lambda m, own: seen.append((m.content["execution_state"], own))
+        await client.start()
+        try:
+            with pytest.raises(KernelTimeout):
+                await client.is_complete("x = (", timeout=0.05)
+            (late,) = sent
+            assert t.receiver is not None
+            for state in ("busy", "idle"):
+                t.receiver("iopub", _SERVER.msg("status", {"execution_state": state}, parent=late))
+            other = _SERVER.msg("status", {"execution_state": "busy"})  # no parent of ours
+            t.receiver("iopub", other)
+        finally:
+            await client.close()
+        return seen
+
+    assert asyncio.run(main()) == [("busy", True), ("idle", True), ("busy", False)]

@@ -55,7 +55,9 @@ def _free_port() -> int:
 class JupyterServer:
     """A ``jupyter server`` subprocess: its URL, token and log."""
 
-    def __init__(self, tmp: Path, tls: tuple[Path, Path] | None = None) -> None:
+    def __init__(
+        self, tmp: Path, tls: tuple[Path, Path] | None = None, extra: tuple[str, ...] = ()
+    ) -> None:
         self.token = secrets.token_hex(16)
         self.port = _free_port()
         self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}/"
@@ -87,6 +89,7 @@ class JupyterServer:
         ]
         if tls is not None:
             cmd += [f"--ServerApp.certfile={tls[0]}", f"--ServerApp.keyfile={tls[1]}"]
+        cmd += extra
         self._log = open(self.log, "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
             cmd, env=env, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL

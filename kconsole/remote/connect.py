@@ -22,6 +22,8 @@ from ..client import KernelClient, KernelError
 from ..connection import ConnectionInfo
 from ..kernel_connection import KernelConnection, connect_client
 from ..kernel_control import (
+    GAVE_UP_BY_SERVER,
+    GONE_FROM_SERVER,
     AttachedControl,
     ConnectionKind,
     ConsoleError,
@@ -73,6 +75,12 @@ class ServerControl(KernelControl):
     @property
     def kernel_gone(self) -> bool:
         return self.kernel.transport.kernel_gone
+
+    @property
+    def gone_reason(self) -> str:
+        # Forgotten while its restart was followed: the server's restarter gave up (its
+        # "dead" notice goes to a WebSocket the restart closed, so it is rarely seen).
+        return GAVE_UP_BY_SERVER if self.client.restart_followed else GONE_FROM_SERVER
 
     @property
     def unreachable(self) -> bool:

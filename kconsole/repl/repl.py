@@ -41,7 +41,6 @@ from prompt_toolkit.history import History
 from ..client import KernelError
 from ..errors import ExitStatus
 from ..kernel_connection import (
-    GONE_FROM_SERVER,
     SELF_EXIT_WAIT,
     ConsoleError,
     KernelConnection,
@@ -190,7 +189,7 @@ class Repl(CellsPart, EnterPart, QuestionsPart, SigintPart, StdinPart, Recording
                 if self.conn.can_replace
                 else ""
             )
-            text = f"[kconsole] {GONE_FROM_SERVER}.{offer}"
+            text = f"[kconsole] {self.conn.control.gone_reason}.{offer}"
         elif self.conn.unreachable:
             # Refused or given up on: the kernel may be running still; "died" is not true.
             text = f"[kconsole] {reason}; the kernel cannot be reached from here."
