@@ -173,6 +173,9 @@ class KernelClient:
             self._dispatcher = None
         for task in list(self._input_tasks):
             task.cancel()
+        if self._restart_follower is not None:
+            self._restart_follower.cancel()  # it followed the old kernel
+        self.restart_followed = False
         with contextlib.suppress(Exception):  # a transport already broken is done with
             await self.transport.close()
         self._fail_pending("the kernel was replaced")

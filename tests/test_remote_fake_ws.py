@@ -229,3 +229,24 @@ def test_a_late_status_of_our_own_request_that_timed_out_is_still_ours() -> None
         return seen
 
     assert asyncio.run(main()) == [("busy", True), ("idle", True), ("busy", False)]
+
+
+def test_a_replacement_kernel_is_not_taken_for_the_one_whose_restart_was_followed() -> None:
+    # The server restarted a dead kernel and then forgot it; the console started a new
+    # one in its place. Should that one be gone later, it is not "a kernel its server
+    # could not restart": the follow of the old one's restart ends with the old one.
+    async def main() -> tuple[bool, bool]:
+        old = _ScriptedServer(lambda msg: [])
+        client = KernelClient(old, Session(b""))
+        await client.start()
+        try:
+            assert old.receiver is not None
+            old.receiver("iopub", _RESTARTING)
+            following = client.restart_followed
+            new = _ScriptedServer(lambda msg: [])
+            await client.replace_transport(new, Session(b""))
+            return following, client.restart_followed
+        finally:
+            await client.close()
+
+    assert asyncio.run(main()) == (True, False)
