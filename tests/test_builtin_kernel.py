@@ -223,6 +223,35 @@ def test_interrupt_signal_mode(km: KernelManager, kc: BlockingKernelClient) -> N
     assert reply["content"]["status"] == "ok"
 
 
+AWAIT_WITH_A_THREAD_TAKING_SIGINT = """\
+import asyncio, signal, threading, time
+threading.Thread(target=time.sleep, args=(30,), daemon=True).start()
+# The OS gives a process's SIGINT to a thread that does not block it: here, with the
+# main thread blocking it, always that other thread (under load it can happen anyway).
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+try:
+    print('waiting', flush=True)
+    await asyncio.sleep(3600)
+finally:
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+"""
+
+
+@pytest.mark.timeout(60)
+def test_interrupt_of_an_await_cell_when_another_thread_takes_the_signal(
+    km: KernelManager, kc: BlockingKernelClient
+) -> None:
+    # The cell waits in its event loop's select(): it was woken only by a signal to
+    # its own thread, so the interrupt was lost (for 3600 s) when another one took it.
+    msg_id = kc.execute(AWAIT_WITH_A_THREAD_TAKING_SIGINT)
+    wait_for_stream(kc, msg_id, "waiting")
+    os.kill(km.provisioner.pid, signal.SIGINT)  # process-directed, as `kill -INT` sends
+    reply = shell_reply(kc, msg_id)
+    assert reply["content"]["ename"] == "KeyboardInterrupt"
+    reply, _ = run(kc, "'survived'")
+    assert reply["content"]["status"] == "ok"
+
+
 @pytest.mark.timeout(60)
 def test_interrupt_waiting_for_input(km: KernelManager, kc: BlockingKernelClient) -> None:
     msg_id = kc.execute("input('x')", allow_stdin=True)

@@ -17,12 +17,14 @@ import __future__
 
 import ast
 import builtins
+import contextlib
 import linecache
 import os
 import re
+import signal
 import sys
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -295,7 +297,8 @@ class Shell:
         loop = self.event_loop()
         task = loop.create_task(coro)
         try:
-            loop.run_until_complete(task)
+            with _woken_by_signals(loop):
+                loop.run_until_complete(task)
         except BaseException as e:
             # Interrupted while the loop waited: cancel the cell, or the rest of it
             # would run during whichever cell next runs the loop.
@@ -572,3 +575,38 @@ def format_traceback(e: BaseException) -> list[str]:
         lines = chunk.removesuffix("\n").split("\n")
         out.append("\n".join(_colour_line(line, i == 0) for i, line in enumerate(lines)))
     return out
+
+
+@contextlib.contextmanager
+def _woken_by_signals(loop: Any) -> Iterator[None]:
+    """While ``loop`` runs a cell: a signal that another thread took (the OS gives a
+    process's SIGINT to any thread not blocking it) still wakes the loop's select(),
+    through the wakeup fd, so that Ctrl-C is raised at once on this, the main thread,
+    not when the cell's await ends (an hour, for ``await asyncio.sleep(3600)``)."""
+    import socket
+
+    try:
+        r, w = socket.socketpair()
+    except OSError:
+        yield  # out of descriptors: the interrupt is only as good as before
+        return
+    r.setblocking(False)
+    w.setblocking(False)
+
+    def drain() -> None:
+        with contextlib.suppress(OSError):
+            r.recv(4096)
+
+    loop.add_reader(r.fileno(), drain)
+    try:
+        previous = signal.set_wakeup_fd(w.fileno(), warn_on_full_buffer=False)
+    except ValueError:  # not the main thread
+        previous = None
+    try:
+        yield
+    finally:
+        if previous is not None:
+            signal.set_wakeup_fd(previous)
+        loop.remove_reader(r.fileno())
+        r.close()
+        w.close()
